@@ -1,0 +1,99 @@
+"""The twins: SimpleNet in PyTorch, in Keras on every Keras 3 backend, and in numpy.
+
+    >>> from frameworks import SimpleNetSpec, make_dataset, load
+    >>> spec = SimpleNetSpec()
+    >>> data = make_dataset(spec)
+    >>> net = load("torch", spec)
+    >>> net.train_epoch(*data.epoch_arrays(0))
+
+Frameworks are imported lazily, when an implementation is loaded, so everything
+else works with none of them installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+
+from frameworks.base import Twin
+from frameworks.data import Dataset, initial_weights, make_dataset
+from frameworks.spec import SimpleNetSpec
+
+__all__ = [
+    "IMPLEMENTATIONS",
+    "Dataset",
+    "FrameworkNotInstalled",
+    "SimpleNetSpec",
+    "Twin",
+    "initial_weights",
+    "load",
+    "make_dataset",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Implementation:
+    """Where an implementation lives and what it needs."""
+
+    name: str
+    module: str
+    cls: str
+    modes: tuple[str, ...]
+    requires: tuple[str, ...]  # importable modules, each installed by the pip package below
+    pip: tuple[str, ...]
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    keras_backend: str | None = None
+
+    def missing(self) -> list[str]:
+        """The pip packages to install before this implementation can load."""
+        return [pip for mod, pip in zip(self.requires, self.pip)
+                if importlib.util.find_spec(mod) is None]
+
+
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    impl.name: impl
+    for impl in [
+        Implementation("torch", "frameworks.torch_twin", "TorchTwin", ("loop", "compile"),
+                       ("torch",), ("torch",)),
+        Implementation("keras-tensorflow", "frameworks.keras_twin", "KerasTensorflowTwin",
+                       ("fit", "fit-xla", "loop"), ("keras", "tensorflow"),
+                       ("keras", "tensorflow-cpu"), keras_backend="tensorflow"),
+        Implementation("keras-jax", "frameworks.keras_twin", "KerasJaxTwin", ("fit",),
+                       ("keras", "jax"), ("keras", "jax"), keras_backend="jax"),
+        Implementation("keras-torch", "frameworks.keras_twin", "KerasTorchTwin", ("fit",),
+                       ("keras", "torch"), ("keras", "torch"), keras_backend="torch"),
+        Implementation("numpy", "frameworks.numpy_twin", "NumpyTwin", ("loop",),
+                       ("numpy",), ("numpy",), devices=("cpu",)),
+    ]
+}
+
+
+class FrameworkNotInstalled(ImportError):
+    """An implementation's framework is not installed."""
+
+
+def load(name: str, spec: SimpleNetSpec | None = None, *, device: str = "cpu",
+         mode: str | None = None) -> Twin:
+    """Build implementation ``name`` for ``spec`` on ``device`` ("cpu" or "cuda").
+
+    ``mode`` picks how it trains (see ``IMPLEMENTATIONS[name].modes``; the first is the
+    default). Raises ``ValueError`` for an unknown name, mode or device and
+    ``FrameworkNotInstalled`` naming the package to install.
+    """
+    if name not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"unknown implementation {name!r}; choose from: {', '.join(IMPLEMENTATIONS)}"
+        )
+    impl = IMPLEMENTATIONS[name]
+    if device not in impl.devices:
+        raise ValueError(f"{name} cannot run on {device!r}; its devices are: "
+                         f"{', '.join(impl.devices)}")
+    missing = impl.missing()
+    if missing:
+        raise FrameworkNotInstalled(
+            f"{name} needs {' and '.join(missing)}, which is not installed: "
+            f"pip install {' '.join(missing)} (or pip install -e '.[cpu]')"
+        )
+    cls = getattr(importlib.import_module(impl.module), impl.cls)
+    return cls(spec or SimpleNetSpec(), device=device, mode=mode)

@@ -1,0 +1,344 @@
+"""SimpleNet in Keras 3: the course's Sequential model, on the tensorflow, jax or torch backend."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+
+import numpy as np
+
+from frameworks.base import PROB_EPSILON, Twin, batch_slices
+from frameworks.data import initial_weights
+
+
+class BackendMismatchError(RuntimeError):
+    """Keras was already imported in this process with another backend."""
+
+
+def import_keras(backend: str, device: str = "cpu"):
+    """Import Keras with ``backend``; Keras fixes its backend at import, so say so if it can't."""
+    # Keras on torch picks its device at import too: building a model under
+    # keras.device() on that backend leaves its weights without gradients (seen with
+    # Keras 3.15), so the device is chosen here instead.
+    torch_device = "cuda" if device == "cuda" else "cpu"
+    if "keras" in sys.modules:
+        import keras
+
+        current = keras.backend.backend()
+        if current != backend:
+            raise BackendMismatchError(
+                f"Keras is already imported with the {current} backend in this process, so "
+                f"keras-{backend} cannot load here (Keras fixes its backend at import): "
+                f"run keras-{backend} in a process of its own."
+            )
+        if backend == "torch":
+            from keras.src.backend.torch.core import get_device
+
+            if get_device().split(":")[0] != torch_device:
+                raise BackendMismatchError(
+                    f"Keras on torch was imported for {get_device()} in this process, so it "
+                    f"cannot run on {torch_device} here: run it in a process of its own."
+                )
+        return keras
+    os.environ["KERAS_BACKEND"] = backend
+    if backend == "torch":
+        os.environ["KERAS_TORCH_DEVICE"] = torch_device
+    if backend == "tensorflow" and "tensorflow" not in sys.modules:
+        # TensorFlow first and torch second can crash on shared native libraries.
+        with contextlib.suppress(ImportError):
+            import torch  # noqa: F401
+    import keras
+
+    return keras
+
+
+def build_model(keras, input_size=10, hidden_size=16):
+    """The course's model."""
+    from keras import layers
+
+    return keras.Sequential([
+        keras.Input((input_size,)),
+        layers.Dense(hidden_size, activation="relu"),
+        layers.Dense(1, activation="sigmoid"),
+    ])
+
+
+def matched_adam_class(keras):
+    """Keras's Adam with PyTorch's epsilon placement and PyTorch's accuracy.
+
+    Two changes to ``Adam.update_step``, marked below:
+    1. Keras adds epsilon to sqrt(v) before bias correction (Kingma and Ba's "epsilon
+       hat"); PyTorch adds it to sqrt(v_hat) after. The two agree when Keras's epsilon
+       is eps * sqrt(1 - beta2^t). Equal epsilons in the two conventions move the
+       weights apart by about 3e-4 in one epoch.
+    2. Keras computes 1 - beta^t in float32, where the subtraction cancels: at t = 1,
+       1 - 0.999 comes out 1.3e-5 off. PyTorch computes it in float64. Here it is
+       -expm1(t * log(beta)), accurate to float32's last bits.
+    """
+    from keras import ops
+
+    class MatchedAdam(keras.optimizers.Adam):
+        def update_step(self, gradient, variable, learning_rate):
+            lr = ops.cast(learning_rate, variable.dtype)
+            gradient = ops.cast(gradient, variable.dtype)
+            local_step = ops.cast(self.iterations + 1, variable.dtype)
+            # change 2: 1 - beta^t without cancellation
+            correction_1 = -ops.expm1(local_step * math.log(self.beta_1))
+            correction_2 = -ops.expm1(local_step * math.log(self.beta_2))
+            m = self._momentums[self._get_variable_index(variable)]
+            v = self._velocities[self._get_variable_index(variable)]
+            alpha = lr * ops.sqrt(correction_2) / correction_1
+            epsilon_hat = self.epsilon * ops.sqrt(correction_2)  # change 1
+            self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+            self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+            self.assign_sub(
+                variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), epsilon_hat))
+            )
+
+    return MatchedAdam
+
+
+def clipped_bce_class(keras):
+    """Binary cross-entropy of probabilities clipped to [1e-7, 1 - 1e-7], on every backend.
+
+    Keras on jax and torch already clips so; on TensorFlow it spots the sigmoid and
+    computes the loss from the logits instead (float32 rounding then differs from the
+    other twins by about 1e-6). Clipping first makes all of them take the same path.
+    """
+    from keras import ops
+
+    class ClippedBinaryCrossentropy(keras.losses.BinaryCrossentropy):
+        def call(self, y_true, y_pred):
+            return super().call(y_true, ops.clip(y_pred, PROB_EPSILON, 1 - PROB_EPSILON))
+
+    return ClippedBinaryCrossentropy
+
+
+class KerasTwin(Twin):
+    """``modes``: ``fit`` (Keras's own loop at the backend's default compilation),
+    ``fit-xla`` (``jit_compile=True``) and ``loop`` (a ``tf.GradientTape`` step in a
+    ``tf.function``: the Keras user's hand-written loop), the last two on TensorFlow only."""
+
+    backend = ""
+
+    def __init__(self, spec, device="cpu", mode=None):
+        super().__init__(spec, device, mode)
+        self.keras = keras = import_keras(self.backend, device)
+        self._device_scope = "gpu:0" if device == "cuda" else "cpu:0"
+        if device == "cuda":
+            _full_float32(self.backend)
+        with self._scope():
+            keras.utils.set_random_seed(spec.seed)  # the course convention's initial weights
+            self.model = build_model(keras, spec.input_size, spec.hidden_size)
+            if spec.convention == "course":
+                optimizer = keras.optimizers.Adam(learning_rate=spec.lr)
+                loss = keras.losses.BinaryCrossentropy()
+            else:
+                loss = clipped_bce_class(keras)()
+                optimizer = matched_adam_class(keras)(
+                    learning_rate=spec.lr,
+                    beta_1=spec.adam_beta1,
+                    beta_2=spec.adam_beta2,
+                    epsilon=spec.adam_epsilon,
+                )
+            jit_compile = True if self.mode == "fit-xla" else "auto"
+            self.model.compile(optimizer=optimizer, loss=loss,
+                               jit_compile=jit_compile)
+            self.model.optimizer.build(self.model.trainable_variables)
+            if self.mode == "loop":
+                self._loop_step = _tf_loop_step(self.model)
+            if spec.convention == "matched":
+                self.set_weights(initial_weights(spec))
+
+    def get_weights(self):
+        return [np.asarray(w, dtype=np.float32).copy() for w in self.model.get_weights()]
+
+    def set_weights(self, weights):
+        with self._scope():
+            self.model.set_weights([np.asarray(w, np.float32) for w in weights])
+            optimizer = self.model.optimizer
+            optimizer.iterations.assign(0)
+            for slot in optimizer._momentums + optimizer._velocities:
+                slot.assign(np.zeros(slot.shape, np.float32))
+
+    def predict(self, X):
+        with self._scope():
+            out = [self.model(X[b], training=False) for b in batch_slices(len(X), 1 << 16)]
+            return np.concatenate([self.keras.ops.convert_to_numpy(o) for o in out])
+
+    def train_step(self, X, y):
+        with self._scope():
+            if self.mode == "loop":
+                return float(self._loop_step(X, y))
+            return float(self.model.train_on_batch(X, y))
+
+    def train_epoch(self, X, y):
+        with self._scope():
+            if self.mode == "loop":
+                return self._tf_loop_epoch(X, y)
+            history = self.model.fit(
+                X, y, batch_size=self.spec.batch_size, epochs=1, shuffle=False, verbose=0
+            )
+            return float(history.history["loss"][0])
+
+    def synchronize(self):
+        # fit, train_on_batch and the loop below return host values, which waits for
+        # the device; this is for a caller that times anything else.
+        if self.device == "cuda":
+            if self.backend == "torch":
+                import torch
+
+                torch.cuda.synchronize()
+            elif self.backend == "jax":
+                import jax
+
+                jax.effects_barrier()
+
+    def settings(self):
+        spec, optimizer = self.spec, self.model.optimizer
+        return {
+            **super().settings(),
+            "framework_version": f"keras {self.keras.__version__}",
+            "keras_backend": self.backend,
+            "backend_version": _backend_version(self.backend),
+            "device_name": _device_name(self.backend, self.device),
+            "convention": spec.convention,
+            "initial_weights": "shared glorot-uniform" if spec.convention == "matched"
+            else "keras default (glorot-uniform, seeded by keras)",
+            "adam_epsilon_placement": "after bias correction (PyTorch)"
+            if spec.convention == "matched" else "before bias correction (Keras)",
+            "adam_epsilon": float(optimizer.epsilon),
+            "loss_clip": "from logits" if self.backend == "tensorflow" and spec.convention ==
+            "course" else PROB_EPSILON,
+            "compile": self._compile_description(),
+            "jit_compile": bool(self.model.jit_compile),
+            "steps_per_execution": self.model.steps_per_execution,
+            "precision": self.keras.config.floatx(),
+            **_backend_threads(self.backend),
+        }
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _scope(self):
+        if self.backend == "torch":
+            return contextlib.nullcontext()  # the device was chosen at import (see above)
+        return self.keras.device(self._device_scope)
+
+    def _compile_description(self):
+        if self.mode == "loop":
+            return "tf.function (graph, no XLA)"
+        return f"model.fit, jit_compile={bool(self.model.jit_compile)}"
+
+    def _tf_loop_epoch(self, X, y):
+        import tensorflow as tf
+
+        batches = tf.data.Dataset.from_tensor_slices((X, y)).batch(self.spec.batch_size)
+        total = tf.constant(0.0)
+        for x_batch, y_batch in batches:
+            total += self._loop_step(x_batch, y_batch) * tf.cast(tf.shape(x_batch)[0], tf.float32)
+        return float(total) / len(X)
+
+
+def _tf_loop_step(model):
+    """The Keras user's hand-written training step: GradientTape inside a tf.function."""
+    import tensorflow as tf
+
+    loss_fn = model.loss
+    optimizer = model.optimizer
+
+    @tf.function
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            output = model(x, training=True)
+            loss = loss_fn(y, output)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    return train_step
+
+
+class KerasTensorflowTwin(KerasTwin):
+    name = "keras-tensorflow"
+    backend = "tensorflow"
+    modes = ("fit", "fit-xla", "loop")
+
+
+class KerasJaxTwin(KerasTwin):
+    name = "keras-jax"
+    backend = "jax"
+    modes = ("fit",)
+
+
+class KerasTorchTwin(KerasTwin):
+    name = "keras-torch"
+    backend = "torch"
+    modes = ("fit",)
+
+
+def _full_float32(backend):
+    """Turn TF32 off: on GPUs that have it, it would make these rows compute another function."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")
+    elif backend == "torch":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
+def _backend_version(backend):
+    module = __import__(backend)
+    return f"{backend} {module.__version__}"
+
+
+def _device_name(backend, device):
+    if device != "cuda":
+        return "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.get_device_name()
+    if backend == "jax":
+        import jax
+
+        return jax.devices("gpu")[0].device_kind
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+    return details.get("device_name", "gpu")
+
+
+def _backend_threads(backend):
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return {
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "tf32": tf.config.experimental.tensor_float_32_execution_enabled()
+            if tf.config.list_physical_devices("GPU") else False,
+        }
+    if backend == "torch":
+        import torch
+
+        return {
+            "intra_op_threads": torch.get_num_threads(),
+            "inter_op_threads": torch.get_num_interop_threads(),
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        }
+    import jax
+
+    return {
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision),
+    }
