@@ -15,6 +15,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import os
+
+# TensorFlow's oneDNN rewrites change float rounding and print notices on import; off
+# unless the user says otherwise (the setting is recorded with every result).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from frameworks.base import Twin
 from frameworks.data import Dataset, initial_weights, make_dataset

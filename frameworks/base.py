@@ -70,7 +70,7 @@ class Twin(abc.ABC):
         accuracy = float(np.mean((p > 0.5) == (y > 0.5)))
         return binary_cross_entropy(p, y), accuracy
 
-    def synchronize(self) -> None:
+    def synchronize(self) -> None:  # noqa: B027 (a no-op where nothing is queued: CPU)
         """Wait until queued device work is done; a clock may be read only after this."""
 
     def settings(self) -> dict:

@@ -3,6 +3,9 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Quiet, self-contained framework imports in every subprocess the tests start.
 QUIET_ENV = {
@@ -22,4 +25,4 @@ def framework_env(tmp_path_factory=None, **extra):
 def run_python(code: str, env=None, timeout=300) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (a fresh Keras backend, a fresh import state)."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env or framework_env(), timeout=timeout)
+                          env=env or framework_env(), timeout=timeout, cwd=ROOT)

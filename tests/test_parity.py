@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec
-
 from tests.helpers import framework_env
 
 FORWARD_TOL = 1e-6

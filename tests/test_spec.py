@@ -1,0 +1,52 @@
+import pytest
+
+from frameworks import SimpleNetSpec
+
+
+def test_defaults_are_the_course():
+    spec = SimpleNetSpec()
+    assert (spec.input_size, spec.hidden_size, spec.lr, spec.batch_size) == (10, 16, 0.001, 32)
+    assert (spec.adam_beta1, spec.adam_beta2) == (0.9, 0.999)
+    assert spec.n_parameters == 193
+
+
+def test_spec_is_frozen():
+    with pytest.raises(AttributeError):
+        SimpleNetSpec().lr = 0.1
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("input_size", 0, ">= 1"),
+        ("hidden_size", -3, ">= 1"),
+        ("hidden_size", 2.5, ">= 1"),
+        ("batch_size", 0, ">= 1"),
+        ("epochs", 0, ">= 1"),
+        ("n_train", 0, ">= 1"),
+        ("n_test", 0, ">= 1"),
+        ("seed", -1, ">= 0"),
+        ("lr", 0, "> 0"),
+        ("lr", -0.001, "> 0"),
+        ("lr", float("inf"), "> 0"),
+        ("lr", "0.001", "> 0"),
+        ("adam_beta1", 1.0, "[0, 1)"),
+        ("adam_beta2", -0.1, "[0, 1)"),
+        ("adam_epsilon", 0.0, "(0, 1)"),
+        ("dtype", "float16", "float32"),
+        ("convention", "keras", "matched, course"),
+        ("batch_size", True, ">= 1"),
+    ],
+)
+def test_nonsense_values_name_the_field_and_the_allowed_range(field, value, allowed):
+    with pytest.raises(ValueError) as err:
+        SimpleNetSpec(**{field: value})
+    message = str(err.value)
+    assert message.startswith(field)
+    assert allowed in message
+
+
+def test_replace_validates_too():
+    assert SimpleNetSpec().replace(batch_size=1024).batch_size == 1024
+    with pytest.raises(ValueError, match="batch_size"):
+        SimpleNetSpec().replace(batch_size=0)
