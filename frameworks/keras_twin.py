@@ -45,10 +45,6 @@ def import_keras(backend: str, device: str = "cpu"):
     os.environ["KERAS_BACKEND"] = backend
     if backend == "torch":
         os.environ["KERAS_TORCH_DEVICE"] = torch_device
-    if backend == "tensorflow" and "tensorflow" not in sys.modules:
-        # TensorFlow first and torch second can crash on shared native libraries.
-        with contextlib.suppress(ImportError):
-            import torch  # noqa: F401
     import keras
 
     return keras

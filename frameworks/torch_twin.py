@@ -28,10 +28,9 @@ class TorchTwin(Twin):
     def __init__(self, spec, device="cpu", mode=None):
         super().__init__(spec, device, mode)
         self.torch_device = torch.device(device)
-        if self.torch_device.type == "cuda":
-            # Full float32 everywhere: TF32 would make GPU rows compute another function.
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
+        # Full float32 everywhere: TF32 would make GPU rows compute another function.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
         torch.manual_seed(spec.seed)  # the course convention's initial weights come from here
         self.model = SimpleNet(spec.input_size, spec.hidden_size).to(self.torch_device)
         self.criterion = nn.BCELoss()
