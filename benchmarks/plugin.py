@@ -55,7 +55,9 @@ def pytest_addoption(parser):
                     help="also time each row's train_epoch with a bare loop in the same "
                          "worker and report the ratio (doubles the steady-state work)")
     group.addoption("--report-dir", metavar="DIR",
-                    help=f"where each run's folder goes (default: {DEFAULT_RUNS_DIR})")
+                    help=f"where each run's folder goes (default: {DEFAULT_RUNS_DIR}); "
+                         "write --report-dir=DIR: pytest reads a bare existing folder after "
+                         "an option as a place to look for tests")
 
 
 def pytest_ignore_collect(collection_path, config):

@@ -1,0 +1,73 @@
+"""Choosing what `pytest --benchmark` runs: presets, overrides and usage errors."""
+
+import pytest
+
+from benchmarks.options import PRESETS, VARIANTS, OptionError, Row, make_plan
+
+
+def test_default_plan_has_every_variant_on_both_devices_at_two_batch_sizes():
+    plan = make_plan()
+    rows = plan.rows()
+    ids = [r.id for r in rows]
+    assert "keras-jax-fit-cpu-b32" in ids and "torch-compile-cuda-b1024" in ids
+    assert len([r for r in rows if r.device == "cpu"]) == len(VARIANTS) * 2
+    # numpy has no GPU: no numpy CUDA row is made, so none is silently dropped either
+    assert not [r for r in rows if r.implementation == "numpy" and r.device == "cuda"]
+    assert len(ids) == len(set(ids))
+
+
+def test_row_ids_read_as_variant_device_batch():
+    assert Row("keras-tensorflow", "fit-xla", "cpu", 32).id == "keras-tensorflow-fit-xla-cpu-b32"
+
+
+def test_quick_preset_is_small():
+    plan = make_plan("quick")
+    assert plan.devices == ("cpu",) and plan.seeds == (0,) and plan.n_train <= 2_000
+
+
+def test_an_implementation_name_selects_all_its_modes_in_table_order():
+    plan = make_plan(impl="numpy,keras-tensorflow")
+    assert plan.variants == ("keras-tensorflow-fit", "keras-tensorflow-fit-xla",
+                             "keras-tensorflow-loop", "numpy-loop")
+
+
+def test_overrides_replace_the_preset():
+    plan = make_plan("full", impl="torch-compile", device="cpu", batch_size="64,8",
+                     epochs="3", seeds="4,5", rounds="7", n_train="500", threads="1",
+                     worker_timeout="12.5", target_accuracy="0.8")
+    assert plan.variants == ("torch-compile",)
+    assert plan.devices == ("cpu",) and plan.batch_sizes == (64, 8)
+    assert (plan.epochs, plan.seeds, plan.rounds, plan.n_train, plan.threads) == \
+        (3, (4, 5), 7, 500, 1)
+    assert plan.worker_timeout_s == 12.5 and plan.target_accuracy == 0.8
+    assert PRESETS["full"]["epochs"] != 3  # the preset itself is untouched
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"preset": "fast"}, "--preset: unknown name 'fast'; choose from: quick, default, full"),
+        ({"impl": "torch,keras-mxnet"}, "--impl: unknown name 'keras-mxnet'; choose from: "),
+        ({"impl": ","}, "--impl: give at least one of"),
+        ({"device": "tpu"}, "--device: unknown name 'tpu'; choose from: cpu, cuda"),
+        ({"batch_size": "32,big"}, "--batch-size: expected comma-separated integers"),
+        ({"batch_size": "0"}, "--batch-size: expected integers >= 1"),
+        ({"epochs": "0"}, "--epochs: expected integers >= 1"),
+        ({"epochs": "2,3"}, "--epochs: expected one integer"),
+        ({"seeds": "-1"}, "--seeds: expected integers >= 0"),
+        ({"worker_timeout": "soon"}, "--worker-timeout: expected seconds > 0"),
+        ({"target_accuracy": "1.5"}, "--target-accuracy: expected a fraction in (0, 1]"),
+    ],
+)
+def test_bad_options_are_one_clear_sentence(kwargs, message):
+    with pytest.raises(OptionError) as err:
+        make_plan(**kwargs)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_impl_lists_every_valid_name():
+    with pytest.raises(OptionError) as err:
+        make_plan(impl="kears")
+    for name in [*VARIANTS, "keras-jax", "numpy"]:
+        assert name in str(err.value)
