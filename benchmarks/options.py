@@ -71,11 +71,11 @@ class Plan:
     def rows(self) -> list[Row]:
         rows = []
         for device in self.devices:
-            for variant in self.variants:
-                impl, mode = VARIANTS[variant]
-                if device not in IMPLEMENTATIONS[impl].devices:
-                    continue  # numpy has no GPU: not a row that could run elsewhere
-                for batch_size in self.batch_sizes:
+            for batch_size in self.batch_sizes:  # one block per comparison: device x batch
+                for variant in self.variants:
+                    impl, mode = VARIANTS[variant]
+                    if device not in IMPLEMENTATIONS[impl].devices:
+                        continue  # numpy has no GPU: not a row that could run elsewhere
                     rows.append(Row(impl, mode, device, batch_size))
         return rows
 

@@ -138,6 +138,21 @@ class Suite:
             "flags": flag_differences(settings),
         }
 
+    def pytest_sessionfinish(self, session):
+        # pytest-benchmark has written the JSON by now (its hook wraps this one).
+        self.report_dir, self.report_error = None, None
+        bench_session = getattr(self.config, "_benchmarksession", None)
+        if self.json_path is None and self.outcomes and bench_session and bench_session.json:
+            self._save_without_benchmarks(bench_session)
+        if self.json_path is None:
+            return
+        from reports.build import build_report
+
+        try:
+            self.report_dir = build_report(self.json_path, self.run_dir)
+        except Exception as err:  # the results are saved; a report can be built again later
+            self.report_error = f"{type(err).__name__}: {err}"
+
     def pytest_terminal_summary(self, terminalreporter):
         from benchmarks.table import side_by_side
 
@@ -151,6 +166,23 @@ class Suite:
             tr.write_line(f"FLAG {flag}", yellow=True)
         if self.json_path:
             tr.write_line(f"results: {self.json_path}")
+        if getattr(self, "report_dir", None):
+            tr.write_line(f"report:  {self.report_dir / 'report.html'} (and report.md, "
+                          "results.csv, report.tex, plots)")
+        elif getattr(self, "report_error", None):
+            tr.write_line(f"the report could not be built ({self.report_error}); build it "
+                          f"again with: python -m reports build {self.json_path}", red=True)
+
+    def _save_without_benchmarks(self, bench_session):
+        """pytest-benchmark saves nothing when no row was timed; the failures still count."""
+        hook = self.config.hook
+        output_json = hook.pytest_benchmark_generate_json(
+            config=self.config, benchmarks=[], include_data=True,
+            machine_info=bench_session.get_machine_info(),
+            commit_info=hook.pytest_benchmark_generate_commit_info(config=self.config))
+        hook.pytest_benchmark_update_json(config=self.config, benchmarks=[],
+                                          output_json=output_json)
+        bench_session.save_json(output_json)
 
     # -- running rows -------------------------------------------------------------
 

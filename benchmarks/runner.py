@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,12 +62,24 @@ def worker_env(row: Row, plan: Plan, scratch: str) -> dict:
     return env
 
 
+def nvidia_gpu_visible() -> bool:
+    """Whether this machine shows an NVIDIA GPU at all (checked without importing a framework)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return False
+    return (Path("/proc/driver/nvidia/gpus").is_dir() or Path("/dev/nvidiactl").exists()
+            or shutil.which("nvidia-smi") is not None)
+
+
 def run_row(row: Row, plan: Plan, on_progress=None, command=None) -> Outcome:
     """Run ``row`` in a worker; never raises for the worker's sake (KeyboardInterrupt aside).
 
     ``command`` replaces ``python -m benchmarks.worker`` (the tests use it to play a
     worker that crashes or hangs).
     """
+    if row.device == "cuda" and command is None and not nvidia_gpu_visible():
+        # Saves starting a framework only to hear that it sees no GPU either.
+        return Outcome(row, "skipped", reason="no NVIDIA GPU on this machine (no driver, "
+                       "no /dev/nvidiactl, no nvidia-smi)")
     job = {"row": dataclasses.asdict(row), "plan": plan.to_dict() | {"target_gap": TARGET_GAP}}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sidebyside-") as scratch, \
@@ -104,13 +117,16 @@ def run_row(row: Row, plan: Plan, on_progress=None, command=None) -> Outcome:
             _kill(proc)  # Ctrl-C: no worker is left behind
             raise
         if outcome.status == "failed" and not outcome.reason:
-            outcome.reason = (f"worker exited with status {proc.returncode}"
-                              if outcome.result is None else "")
+            outcome.reason = f"worker exited with status {proc.returncode}"
         if outcome.status in ("failed", "timeout"):
             stderr.seek(0)
             tail = stderr.read()[-STDERR_TAIL_CHARS:].strip()
-            outcome.reason += f"\n--- worker stderr (tail) ---\n{tail}" if tail else \
-                " (no stderr)"
+            if tail:
+                # The first line names the failure (an exception's last line, usually).
+                last = tail.splitlines()[-1].strip()
+                outcome.reason += f": {last}\n--- worker stderr (tail) ---\n{tail}"
+            else:
+                outcome.reason += " (no stderr)"
     outcome.wall_s = time.perf_counter() - started
     return outcome
 

@@ -12,8 +12,7 @@ def _cells(row, outcome) -> tuple[str, ...]:
     if outcome is None:
         return (row.id, "not run", "", "", "", "", "")
     if outcome.status != "ok":
-        reason = outcome.reason.splitlines()[0] if outcome.reason else ""
-        return (row.id, outcome.status, reason[:60], "", "", "", "")
+        return (row.id, outcome.status, "", "", "", "", "")
     s = summarize(outcome.result)
     iqr_pct = 100 * s["steady_epoch_s_iqr"] / s["steady_epoch_s_median"]
     tta = s["time_to_accuracy_s_median"]
@@ -33,6 +32,10 @@ def side_by_side(rows, outcomes) -> list[str]:
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
                        enumerate(zip(r, widths))) for r in table]
     lines.insert(1, "-" * len(lines[0]))
+    for row in rows:
+        outcome = outcomes.get(row.id)
+        if outcome is not None and outcome.status != "ok" and outcome.reason:
+            lines.append(f"{row.id} {outcome.status}: {outcome.reason.splitlines()[0]}")
     bayes = next((o.result["bayes_accuracy"] for o in outcomes.values() if o.status == "ok"),
                  None)
     if bayes is not None:

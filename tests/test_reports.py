@@ -1,0 +1,257 @@
+"""Reports and comparisons built from stored result fixtures (tests/fixtures)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reports import atomic
+from reports.build import build_report
+from reports.cli import main as reports_main
+from reports.compare import compare_runs
+from reports.load import ReportError, load_results
+from reports.tables import parse_markdown_table
+from tests.helpers import ROOT
+
+FIXTURES = Path(__file__).with_name("fixtures")
+OLD, NEW = FIXTURES / "run_old.json", FIXTURES / "run_new.json"
+GOLDEN = FIXTURES / "golden"
+GOLDEN_FILES = ("report.md", "results.csv", "report.tex")
+REPORT_FILES = ("results.csv", "learning_curves.csv", "report.md", "report.tex", "report.html",
+                *(f"{p}.{ext}" for p in ("time_per_step", "learning_curves", "accuracy_vs_time",
+                                         "peak_memory") for ext in ("png", "svg")))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    return build_report(OLD, tmp_path_factory.mktemp("report"))
+
+
+def test_every_report_file_is_written(report):
+    for name in REPORT_FILES:
+        assert (report / name).stat().st_size > 0, name
+    assert (report / "time_per_step.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (report / "peak_memory.svg").read_text().lstrip().startswith("<?xml")
+
+
+@pytest.mark.parametrize("name", GOLDEN_FILES)
+def test_report_matches_its_golden_file(report, name):
+    produced = (report / name).read_text()
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.mkdir(exist_ok=True)
+        (GOLDEN / name).write_text(produced)
+    assert produced == (GOLDEN / name).read_text()
+
+
+def test_one_tidy_row_per_implementation_device_and_batch(report):
+    frame = pd.read_csv(report / "results.csv")
+    data = json.loads(OLD.read_text())
+    assert list(frame["row"]) == [r["id"] for r in data["sidebyside"]["rows"]]
+    assert frame["row"].is_unique
+    for column in ("us_per_step", "steady_epoch_s_median", "steady_epoch_s_iqr",
+                   "samples_per_s", "first_epoch_s", "test_accuracy_mean", "test_accuracy_sd",
+                   "bayes_accuracy", "time_to_accuracy_s_median",
+                   "peak_rss_above_baseline_bytes", "framework_version", "convention",
+                   "time_ratio_to_torch_loop"):
+        assert column in frame.columns
+    baseline = frame[frame["row"] == "torch-loop-cpu-b32"]
+    assert baseline["time_ratio_to_torch_loop"].item() == pytest.approx(1.0)
+
+
+def test_failed_rows_are_shown_as_failed_not_omitted(report):
+    frame = pd.read_csv(report / "results.csv")
+    failed = frame[frame["row"] == "keras-torch-fit-cpu-b1024"]
+    assert failed["status"].item() == "failed"
+    assert "injected crash" in failed["reason"].item()
+    markdown = (report / "report.md").read_text()
+    assert "| keras-torch-fit-cpu-b1024 | failed: " in markdown
+    assert "keras-torch-fit-cpu-b1024" in (report / "report.html").read_text()
+
+
+def test_markdown_tables_parse_back_into_the_same_numbers(report):
+    frame = pd.read_csv(report / "results.csv").set_index("row")
+    markdown = (report / "report.md").read_text()
+    sections = {part.split("\n", 1)[0]: part for part in markdown.split("\n## ")}
+    tables = {name: parse_markdown_table(sections[name].split("\n\n")[2])
+              for name in ("Time", "Accuracy", "Memory")}
+    checked = 0
+    for line in tables["Time"]:
+        row = frame.loc[line["Row"]]
+        if row["status"] != "ok":
+            assert line["µs/step"].startswith(row["status"])
+            continue
+        assert float(line["µs/step"]) == round(row["us_per_step"], 1)
+        assert float(line["Epoch s (median)"]) == round(row["steady_epoch_s_median"], 4)
+        assert float(line["× torch loop"]) == round(row["time_ratio_to_torch_loop"], 2)
+        checked += 1
+    for line in tables["Accuracy"]:
+        row = frame.loc[line["Row"]]
+        if row["status"] == "ok":
+            assert float(line["Test accuracy"]) == round(row["test_accuracy_mean"], 4)
+            assert float(line["Bayes"]) == round(row["bayes_accuracy"], 4)
+    for line in tables["Memory"]:
+        row = frame.loc[line["Row"]]
+        if row["status"] == "ok":
+            assert float(line["Peak RSS MiB"]) == round(
+                row["peak_rss_above_baseline_bytes"] / 2**20, 1)
+    assert checked == len(frame[frame["status"] == "ok"]) > 0
+
+
+def test_footnote_makes_the_numbers_citable(report):
+    markdown = (report / "report.md").read_text()
+    footnote = markdown.rsplit("---", 1)[1]
+    for needle in ("date:", "command:", "seeds: 0, 1", "hardware:", "cores", "threads:",
+                   "os:", "python:", "torch 2.13.0", "keras 3.15.1", "jax 0.10.2", "commit:",
+                   "adam epsilon placement", "convention: matched"):
+        assert needle in footnote, needle
+
+
+def test_values_from_result_files_are_escaped_in_the_html(tmp_path):
+    data = json.loads(OLD.read_text())
+    evil = "<script>alert('x')</script>"
+    for row in data["sidebyside"]["rows"]:
+        if row["status"] == "failed":
+            row["reason"] = evil
+    data["benchmarks"][0]["extra_info"]["settings"]["framework_version"] = evil
+    data["sidebyside"]["flags"] = [evil]
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(data))
+    page = (build_report(path, tmp_path / "out") / "report.html").read_text()
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+
+
+def test_a_crash_while_writing_leaves_the_complete_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "report.md"
+    target.write_text("the complete old report")
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic.write_text_atomic(target, "half of a new rep")
+    assert target.read_text() == "the complete old report"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+def test_report_files_are_readable_by_others(report):
+    assert (report / "report.md").stat().st_mode & 0o044
+
+
+def test_build_from_the_command_line(tmp_path):
+    assert reports_main(["build", str(OLD), "--out", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "report.html").exists()
+
+
+# -- bad input: one sentence, exit status 2, no traceback ---------------------------
+
+def bad_inputs(tmp_path):
+    not_json = tmp_path / "notes.json"
+    not_json.write_text("this is not JSON {")
+    other_tool = tmp_path / "other.json"
+    other_tool.write_text(json.dumps({"name": "a package.json", "version": "1.0"}))
+    plain_benchmark = tmp_path / "plain.json"
+    plain_benchmark.write_text(json.dumps({"benchmarks": [], "version": "5.3.1"}))
+    future = tmp_path / "future.json"
+    data = json.loads(OLD.read_text())
+    data["sidebyside"]["format_version"] = 99
+    future.write_text(json.dumps(data))
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    return {
+        "missing": (tmp_path / "nope.json", "no such file"),
+        "not json": (not_json, "not valid JSON"),
+        "other tool": (other_tool, "JSON from another tool"),
+        "pytest-benchmark alone": (plain_benchmark, "pytest-benchmark without sidebyside"),
+        "unknown version": (future, "result format version 99"),
+        "binary": (binary, "not a text file"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "not json", "other tool", "pytest-benchmark alone",
+                                  "unknown version", "binary"])
+def test_bad_input_is_one_sentence_and_exit_status_2(tmp_path, case):
+    path, message = bad_inputs(tmp_path)[case]
+    with pytest.raises(ReportError, match=message):
+        load_results(path)
+    for args in (["build", str(path)], ["compare", str(OLD), str(path)]):
+        result = subprocess.run([sys.executable, "-m", "reports", *args], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0]
+
+
+def test_help_describes_both_commands():
+    result = subprocess.run([sys.executable, "-m", "reports", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "build" in result.stdout and "compare" in result.stdout
+
+
+# -- comparing two runs -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def comparison():
+    return compare_runs(load_results(OLD), load_results(NEW), threshold_pct=5.0)
+
+
+def verdict(comparison, row):
+    return comparison.rows.set_index("row").loc[row]
+
+
+def test_a_known_slowdown_is_significant_and_a_regression(comparison):
+    row = verdict(comparison, "torch-loop-cpu-b32")
+    assert row["ratio"] == pytest.approx(1.25)
+    assert row["verdict"] == "slower"
+    assert row["regression"]
+    assert row["p_value"] < 0.05 and row["ci_low"] > 1
+
+
+def test_a_known_insignificant_change_is_not_significant(comparison):
+    row = verdict(comparison, "numpy-loop-cpu-b32")
+    assert row["ratio"] == pytest.approx(1.0)
+    assert row["verdict"] == "not significant"
+    assert not row["regression"]
+    assert row["ci_low"] <= 1 <= row["ci_high"]
+
+
+def test_rows_in_one_run_only_and_differences_are_listed(comparison):
+    assert comparison.only_old == ["numpy-loop-cpu-b1024"]
+    assert comparison.only_new == []
+    assert any("keras-torch-fit-cpu-b1024" in r for r in comparison.not_compared)
+    assert any(d.startswith("commit:") for d in comparison.differences)
+
+
+def test_identical_runs_show_no_change():
+    data = load_results(OLD)
+    same = compare_runs(data, data)
+    assert set(same.rows["verdict"]) == {"not significant"}
+    assert same.differences == []
+
+
+def test_compare_command_markdown_csv_and_fail_above(tmp_path):
+    md, csv = tmp_path / "cmp.md", tmp_path / "cmp.csv"
+    args = [sys.executable, "-m", "reports", "compare", str(OLD), str(NEW),
+            "--markdown", str(md), "--csv", str(csv)]
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Mann-Whitney U" in result.stdout and "REGRESSION" in result.stdout
+    assert "not significant" in result.stdout
+    assert md.read_text().strip() == result.stdout.strip()
+    assert set(pd.read_csv(csv)["verdict"]) >= {"slower", "not significant"}
+    failing = subprocess.run([*args[:6], "--fail-above", "10"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+    assert failing.returncode == 1
+    assert "slower by more than 10%" in failing.stderr
+    passing = subprocess.run([*args[:6], "--fail-above", "50"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120)
+    assert passing.returncode == 0
+
+
