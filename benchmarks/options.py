@@ -92,6 +92,9 @@ PRESETS = {
     # Every CPU row and every GPU row the machine has (under 5 minutes here, 2 cores).
     "default": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=10, seeds=(0, 1, 2),
                     rounds=5, n_train=10_000, n_test=2_000, worker_timeout_s=600.0),
+    # The GPU rows alone, sized to finish in under 5 minutes (benchmarks/gpu_check.sh).
+    "gpu": dict(devices=("cuda",), batch_sizes=(32, 1024), epochs=3, seeds=(0,), rounds=5,
+                n_train=10_000, n_test=2_000, worker_timeout_s=240.0),
     # Numbers worth publishing: more epochs, seeds and rounds.
     "full": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=30, seeds=(0, 1, 2, 3, 4),
                  rounds=20, n_train=10_000, n_test=2_000, worker_timeout_s=1800.0),

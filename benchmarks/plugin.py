@@ -31,7 +31,8 @@ def pytest_addoption(parser):
     group.addoption("--preset", default="default", metavar="NAME",
                     help=f"what to run unless overridden: {', '.join(opts.PRESETS)} "
                          "(quick: a smoke run under a minute; default: every row, under 5 "
-                         "minutes on 2 cores; full: numbers worth publishing)")
+                         "minutes on 2 cores; gpu: the CUDA rows alone; full: numbers worth "
+                         "publishing)")
     group.addoption("--impl", metavar="LIST",
                     help="implementations or variants, comma-separated: "
                          f"{', '.join(opts.VARIANTS)}; or an implementation's name for all "
