@@ -54,7 +54,7 @@ def pytest_addoption(parser):
                     help="a row's worker is stopped after this long and the row failed")
     group.addoption("--overhead-check", action="store_true",
                     help="also time each row's train_epoch with a bare loop in the same "
-                         "worker and report the ratio (doubles the steady-state work)")
+                         "worker, in 7 alternating blocks of 3 + 3 epochs, and report the ratio")
     group.addoption("--report-dir", metavar="DIR",
                     help=f"where each run's folder goes (default: {DEFAULT_RUNS_DIR}); "
                          "write --report-dir=DIR: pytest reads a bare existing folder after "

@@ -100,7 +100,8 @@ class NumpyTwin(Twin):
     def settings(self):
         return {
             **super().settings(),
-            "framework_version": np.__version__,
+            "framework_version": f"numpy {np.__version__}",
+            "device_name": "cpu",
             "convention": "matched",
             "adam_epsilon_placement": "after bias correction (PyTorch)",
             "adam_epsilon": self.spec.adam_epsilon,

@@ -81,7 +81,7 @@ class TorchTwin(Twin):
         defaults = self.optimizer.defaults
         return {
             **super().settings(),
-            "framework_version": torch.__version__,
+            "framework_version": f"torch {torch.__version__}",
             "device_name": (
                 torch.cuda.get_device_name(self.torch_device)
                 if self.torch_device.type == "cuda"

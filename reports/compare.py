@@ -24,7 +24,8 @@ class Comparison:
     rows: pd.DataFrame
     only_old: list[str]
     only_new: list[str]
-    not_compared: list[str]  # in both, but failed or skipped in one
+    not_compared: list[str]  # in both, but not measured in one of them
+    skipped_in_both: list[str]
     differences: list[str]
     threshold_pct: float
     alpha: float
@@ -82,7 +83,10 @@ def compare_runs(old: dict, new: dict, threshold_pct: float = 5.0, alpha: float 
         only_old=sorted(set(old_status) - set(new_status)),
         only_new=sorted(set(new_status) - set(old_status)),
         not_compared=sorted(f"{r} (old: {old_status[r]}, new: {new_status[r]})"
-                            for r in in_both if r not in set(rows["row"])),
+                            for r in in_both if r not in set(rows["row"])
+                            and not old_status[r] == new_status[r] == "skipped"),
+        skipped_in_both=sorted(r for r in in_both
+                               if old_status[r] == new_status[r] == "skipped"),
         differences=differences(old, new),
         threshold_pct=threshold_pct, alpha=alpha)
 
@@ -139,6 +143,9 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
         lines += [table_markdown(shown), ""]
     else:
         lines += ["No row was measured in both runs.", ""]
+    if c.skipped_in_both:
+        lines += [f"{len(c.skipped_in_both)} rows were skipped in both runs "
+                  f"({', '.join(c.skipped_in_both)}).", ""]
     for title, items in [("Only in the old run", c.only_old), ("Only in the new run", c.only_new),
                          ("In both runs but not measured in both", c.not_compared),
                          ("Environment and configuration differences", c.differences)]:

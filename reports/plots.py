@@ -30,6 +30,17 @@ def _nothing_measured(title: str, footnote: dict):
     return fig
 
 
+def _panels(frame: pd.DataFrame, rows: int = 1, height: float = 4.8):
+    """A figure with one column of axes per (device, batch size) measured in ``frame``."""
+    ok = _ok(frame)
+    groups = sorted(set(zip(ok["device"], ok["batch_size"])))
+    fig, axes = plt.subplots(rows, len(groups), figsize=(5.5 * len(groups), height),
+                             squeeze=False)
+    parts = [(device, batch, ok[(ok["device"] == device) & (ok["batch_size"] == batch)])
+             for device, batch in groups]
+    return fig, axes, parts
+
+
 def _subtitle(footnote: dict) -> str:
     return (f"{footnote['hardware']} · {footnote['date']} · "
             f"{footnote['epochs']} epochs × seeds {footnote['seeds']}")
@@ -39,12 +50,8 @@ def time_per_step(frame: pd.DataFrame, footnote: dict):
     """Median µs per training step with the interquartile range as error bars."""
     if _ok(frame).empty:
         return _nothing_measured("SimpleNet training time per step", footnote)
-    ok = _ok(frame)
-    groups = sorted(set(zip(ok["device"], ok["batch_size"])))
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(5.5 * max(len(groups), 1), 4.8),
-                             squeeze=False)
-    for ax, (device, batch) in zip(axes[0], groups):
-        part = ok[(ok["device"] == device) & (ok["batch_size"] == batch)]
+    fig, axes, parts = _panels(frame)
+    for ax, (device, batch, part) in zip(axes[0], parts):
         steps = part["us_per_step"] / part["steady_epoch_s_median"]  # steps per second / 1e6
         low = (part["steady_epoch_s_median"] - part["steady_epoch_s_q1"]) * steps
         high = (part["steady_epoch_s_q3"] - part["steady_epoch_s_median"]) * steps
@@ -71,12 +78,8 @@ def learning_curves(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict):
     """Mean training loss and test accuracy by epoch, every implementation on one axis."""
     if _ok(frame).empty:
         return _nothing_measured("SimpleNet learning curves", footnote)
-    ok = _ok(frame)
-    groups = sorted(set(zip(ok["device"], ok["batch_size"])))
-    fig, axes = plt.subplots(2, max(len(groups), 1), figsize=(5.5 * max(len(groups), 1), 7.5),
-                             squeeze=False)
-    for col, (device, batch) in enumerate(groups):
-        part = ok[(ok["device"] == device) & (ok["batch_size"] == batch)]
+    fig, axes, parts = _panels(frame, rows=2, height=7.5)
+    for col, (device, batch, part) in enumerate(parts):
         for k, (_, row) in enumerate(part.iterrows()):
             style = dict(linestyle=LINESTYLES[k % len(LINESTYLES)], linewidth=3.0 - 0.25 * k)
             mean = curves[curves["row"] == row["row"]].groupby("epoch").mean(numeric_only=True)
@@ -107,12 +110,8 @@ def accuracy_vs_time(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict):
     """Test accuracy against training wall-clock time: the time-to-accuracy picture."""
     if _ok(frame).empty:
         return _nothing_measured("Test accuracy against training time", footnote)
-    ok = _ok(frame)
-    groups = sorted(set(zip(ok["device"], ok["batch_size"])))
-    fig, axes = plt.subplots(1, max(len(groups), 1), figsize=(5.5 * max(len(groups), 1), 4.8),
-                             squeeze=False)
-    for ax, (device, batch) in zip(axes[0], groups):
-        part = ok[(ok["device"] == device) & (ok["batch_size"] == batch)]
+    fig, axes, parts = _panels(frame)
+    for ax, (device, batch, part) in zip(axes[0], parts):
         for _, row in part.iterrows():
             c = curves[(curves["row"] == row["row"]) & (curves["seed"] == curves["seed"].min())]
             ax.plot(c["elapsed_s"], c["test_accuracy"], marker=".", label=row["variant"])

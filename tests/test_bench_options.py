@@ -46,7 +46,8 @@ def test_overrides_replace_the_preset():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"preset": "fast"}, "--preset: unknown name 'fast'; choose from: quick, default, full"),
+        ({"preset": "fast"},
+         "--preset: unknown name 'fast'; choose from: quick, default, gpu, full"),
         ({"impl": "torch,keras-mxnet"}, "--impl: unknown name 'keras-mxnet'; choose from: "),
         ({"impl": ","}, "--impl: give at least one of"),
         ({"device": "tpu"}, "--device: unknown name 'tpu'; choose from: cpu, cuda"),
