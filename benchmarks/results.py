@@ -52,7 +52,7 @@ def summarize(result: dict) -> dict:
         "seeds": [s["seed"] for s in seeds],
         "epochs": max(c["epoch"] for c in result["curves"]),
         "n_train": result["n_train"],
-        **{key: value for key, value in result["memory"].items()},
+        **result["memory"],
         "learning_curves": result["curves"],
         "settings": result["settings"],
         "overhead": result.get("overhead"),

@@ -183,16 +183,22 @@ class KerasTwin(Twin):
 
     def synchronize(self):
         # fit, train_on_batch and the loop below return host values, which waits for
-        # the device; this is for a caller that times anything else.
-        if self.device == "cuda":
-            if self.backend == "torch":
-                import torch
+        # the device already; this is for a caller that times anything else.
+        if self.device != "cuda":
+            return
+        if self.backend == "torch":
+            import torch
 
-                torch.cuda.synchronize()
-            elif self.backend == "jax":
-                import jax
+            torch.cuda.synchronize()
+        elif self.backend == "jax":
+            import jax
 
-                jax.effects_barrier()
+            # The weights are the last step's output: when they are ready, so is the step.
+            jax.block_until_ready([v.value for v in self.model.trainable_variables])
+        else:
+            import tensorflow as tf
+
+            tf.test.experimental.sync_devices()
 
     def settings(self):
         spec, optimizer = self.spec, self.model.optimizer
