@@ -10,12 +10,9 @@ Runs PyTorch beside Keras (jax backend, the fastest Keras here) and prints:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 
 import numpy as np
-
-os.environ.setdefault("KERAS_BACKEND", "jax")
 
 
 def weight_gap(a, b) -> float:
@@ -23,10 +20,10 @@ def weight_gap(a, b) -> float:
 
 
 def one_epoch_gaps(spec):
-    import keras  # noqa: F401  (the jax backend, set above)
+    from frameworks import initial_weights, load, make_dataset  # sets TensorFlow's quiet flags
+    from frameworks.keras_twin import build_model, import_keras
 
-    from frameworks import initial_weights, load, make_dataset
-    from frameworks.keras_twin import build_model
+    keras = import_keras("jax")
 
     data = make_dataset(spec)
     X, y = data.epoch_arrays(0)
