@@ -72,6 +72,11 @@ def pytest_ignore_collect(collection_path, config):
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads --benchmark-json
 def pytest_configure(config):
     if not config.getoption("benchmark"):
+        given = config.args_source == pytest.Config.ArgsSource.ARGS  # not testpaths
+        asked = [Path(arg.split("::")[0]).resolve() for arg in config.args] if given else []
+        if any(p == BENCH_DIR or BENCH_DIR in p.parents for p in asked):
+            raise pytest.UsageError("the benchmark suite runs with `pytest --benchmark`; "
+                                    "plain `pytest` runs the tests")
         return
     try:
         plan = opts.make_plan(

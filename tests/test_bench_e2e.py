@@ -128,9 +128,13 @@ def test_a_usage_error_is_one_sentence_and_a_nonzero_exit(tmp_path):
 
 
 def test_plain_pytest_does_not_collect_the_benchmarks(tmp_path):
-    result = run_pytest(["--collect-only", "-q", "benchmarks"], tmp_path)
-    assert "test_train" not in result.stdout
-    assert result.returncode == 5  # nothing collected
+    result = run_pytest(["--collect-only", "-q"], tmp_path)
+    assert result.returncode == 0
+    assert "bench_training.py" not in result.stdout and "tests/test_spec.py" in result.stdout
+    asked = run_pytest(["benchmarks/bench_training.py"], tmp_path)
+    assert asked.returncode == 4
+    assert "runs with `pytest --benchmark`" in asked.stderr
+    assert "Traceback" not in asked.stderr
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
