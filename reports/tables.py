@@ -139,7 +139,8 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}", "µ": r"$\mu$", "×": r"$\times$", "–": "--"}
+                  "^": r"\textasciicircum{}", "µ": r"$\mu$", "×": r"$\times$", "–": "--",
+                  "·": r"$\cdot$", "±": r"$\pm$", "→": r"$\to$"}
 
 
 def latex_escape(text: str) -> str:
