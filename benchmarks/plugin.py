@@ -133,15 +133,13 @@ class Suite:
                   f"{self.plan.threads} threads; results in {self.run_dir}")
 
     def pytest_benchmark_update_json(self, config, benchmarks, output_json):
-        settings = {oid: o.result["settings"] for oid, o in self.outcomes.items()
-                    if o.status == "ok"}
         output_json["sidebyside"] = {
             "format_version": RESULTS_FORMAT_VERSION,
             "started": self.started.isoformat(),
             "plan": self.plan.to_dict(),
             "environment": environment(["pytest", *sys.argv[1:]]),
             "rows": [self._row_record(row) for row in self.rows],
-            "flags": flag_differences(settings),
+            "flags": self._flags(),
         }
 
     def pytest_sessionfinish(self, session):
@@ -166,9 +164,7 @@ class Suite:
         tr.section("sidebyside")
         for line in side_by_side(self.rows, self.outcomes):
             tr.write_line(line)
-        settings = {oid: o.result["settings"] for oid, o in self.outcomes.items()
-                    if o.status == "ok"}
-        for flag in flag_differences(settings):
+        for flag in self._flags():
             tr.write_line(f"FLAG {flag}", yellow=True)
         if self.json_path:
             tr.write_line(f"results: {self.json_path}")
@@ -178,6 +174,10 @@ class Suite:
         elif getattr(self, "report_error", None):
             tr.write_line(f"the report could not be built ({self.report_error}); build it "
                           f"again with: python -m reports build {self.json_path}", red=True)
+
+    def _flags(self) -> list[str]:
+        return flag_differences({row_id: o.result["settings"]
+                                 for row_id, o in self.outcomes.items() if o.status == "ok"})
 
     def _save_without_benchmarks(self, bench_session):
         """pytest-benchmark saves nothing when no row was timed; the failures still count."""

@@ -17,6 +17,14 @@ import sys
 import time
 
 from benchmarks import memory
+from frameworks import (
+    IMPLEMENTATIONS,
+    FrameworkNotInstalled,
+    SimpleNetSpec,
+    initial_weights,
+    load,
+    make_dataset,
+)
 
 FAULT_ENV = "SIDEBYSIDE_INJECT_FAULT"  # "crash:ROW_ID" or "hang:ROW_ID", for the suite's tests
 
@@ -34,20 +42,14 @@ def timed_epoch(twin, X, y) -> tuple[float, float]:
     return time.perf_counter() - start, loss
 
 
-def framework_of(implementation: str) -> str:
-    """The library whose threads and memory this row uses."""
-    return {"torch": "torch", "keras-torch": "torch", "keras-tensorflow": "tensorflow",
-            "keras-jax": "jax", "numpy": "numpy"}[implementation]
-
-
-def import_framework(implementation: str, device: str) -> None:
+def import_framework(impl, device: str) -> None:
     """Import the framework itself (the twins import theirs lazily), to time and weigh it."""
-    if implementation.startswith("keras-"):
+    if impl.keras_backend:
         from frameworks.keras_twin import import_keras
 
-        import_keras(implementation.removeprefix("keras-"), device)
+        import_keras(impl.keras_backend, device)
     else:
-        importlib.import_module(framework_of(implementation))
+        importlib.import_module(impl.framework)
 
 
 def apply_threads(framework: str, threads: int) -> dict:
@@ -76,8 +78,6 @@ def apply_threads(framework: str, threads: int) -> dict:
 def check_device(framework: str, device: str) -> None:
     if device != "cuda":
         return
-    if framework == "numpy":
-        raise Skip("numpy runs on the CPU only")
     if framework == "torch":
         import torch
 
@@ -108,16 +108,16 @@ def inject_fault(row_id: str) -> None:
 
 def measure(job: dict, emit) -> dict:
     row, plan = job["row"], job["plan"]
-    impl, mode, device = row["implementation"], row["mode"], row["device"]
-    framework = framework_of(impl)
-    row_id = f"{impl}-{mode}-{device}-b{row['batch_size']}"
+    name, mode, device = row["implementation"], row["mode"], row["device"]
+    impl = IMPLEMENTATIONS[name]
+    framework = impl.framework
+    row_id = f"{name}-{mode}-{device}-b{row['batch_size']}"
 
+    try:
+        impl.require()
+    except FrameworkNotInstalled as err:
+        raise Skip(str(err)) from None
     start = time.perf_counter()
-    from frameworks import IMPLEMENTATIONS, SimpleNetSpec, initial_weights, load, make_dataset
-
-    missing = IMPLEMENTATIONS[impl].missing()
-    if missing:
-        raise Skip(f"{impl} needs {' and '.join(missing)}, which is not installed")
     import_framework(impl, device)
     import_s = time.perf_counter() - start
     rss_after_import = memory.rss_bytes()
@@ -134,7 +134,7 @@ def measure(job: dict, emit) -> dict:
         target = round(data.bayes_accuracy - plan["target_gap"], 6)
 
     start = time.perf_counter()
-    twin = load(impl, spec, device=device, mode=mode)
+    twin = load(name, spec, device=device, mode=mode)
     build_s = time.perf_counter() - start
 
     gpu = memory.GpuPeak(framework) if device == "cuda" else None

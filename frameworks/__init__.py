@@ -51,10 +51,35 @@ class Implementation:
     devices: tuple[str, ...] = ("cpu", "cuda")
     keras_backend: str | None = None
 
+    @property
+    def framework(self) -> str:
+        """The library that does the work: its threads and memory are this implementation's."""
+        return self.keras_backend or self.requires[0]
+
     def missing(self) -> list[str]:
         """The pip packages to install before this implementation can load."""
         return [pip for mod, pip in zip(self.requires, self.pip)
                 if importlib.util.find_spec(mod) is None]
+
+    def require(self) -> None:
+        """Raise ``FrameworkNotInstalled`` naming what to install, if anything is missing."""
+        missing = self.missing()
+        if missing:
+            raise FrameworkNotInstalled(
+                f"{self.name} needs {' and '.join(missing)}, which is not installed: "
+                f"pip install {' '.join(missing)} (or pip install -e '.[cpu]')"
+            )
+
+    def resolve(self, mode: str | None, device: str) -> str:
+        """The mode to use (the first is the default); ValueError for one it lacks."""
+        mode = mode or self.modes[0]
+        if mode not in self.modes:
+            raise ValueError(
+                f"{self.name} has no mode {mode!r}; its modes are: {', '.join(self.modes)}")
+        if device not in self.devices:
+            raise ValueError(f"{self.name} cannot run on {device!r}; its devices are: "
+                             f"{', '.join(self.devices)}")
+        return mode
 
 
 IMPLEMENTATIONS: dict[str, Implementation] = {
@@ -92,14 +117,7 @@ def load(name: str, spec: SimpleNetSpec | None = None, *, device: str = "cpu",
             f"unknown implementation {name!r}; choose from: {', '.join(IMPLEMENTATIONS)}"
         )
     impl = IMPLEMENTATIONS[name]
-    if device not in impl.devices:
-        raise ValueError(f"{name} cannot run on {device!r}; its devices are: "
-                         f"{', '.join(impl.devices)}")
-    missing = impl.missing()
-    if missing:
-        raise FrameworkNotInstalled(
-            f"{name} needs {' and '.join(missing)}, which is not installed: "
-            f"pip install {' '.join(missing)} (or pip install -e '.[cpu]')"
-        )
+    mode = impl.resolve(mode, device)  # before any framework is imported
+    impl.require()
     cls = getattr(importlib.import_module(impl.module), impl.cls)
     return cls(spec or SimpleNetSpec(), device=device, mode=mode)

@@ -30,19 +30,16 @@ class Twin(abc.ABC):
     ``[W1 (in, hidden), b1 (hidden,), W2 (hidden, 1), b2 (1,)]``.
     """
 
-    #: the implementation's name in ``frameworks.IMPLEMENTATIONS``
+    #: the implementation's name in ``frameworks.IMPLEMENTATIONS``, which lists its
+    #: modes (the ways it can train) and devices
     name: str = ""
-    #: the ways this implementation can train; the first is its default
-    modes: tuple[str, ...] = ("loop",)
 
     def __init__(self, spec: SimpleNetSpec, device: str = "cpu", mode: str | None = None):
+        from frameworks import IMPLEMENTATIONS  # the registry (it imports this module)
+
         self.spec = spec
         self.device = device
-        self.mode = mode or self.modes[0]
-        if self.mode not in self.modes:
-            raise ValueError(
-                f"{self.name} has no mode {self.mode!r}; its modes are: {', '.join(self.modes)}"
-            )
+        self.mode = IMPLEMENTATIONS[self.name].resolve(mode, device)
 
     @abc.abstractmethod
     def get_weights(self) -> list[np.ndarray]:

@@ -267,19 +267,16 @@ def _tf_loop_step(model):
 class KerasTensorflowTwin(KerasTwin):
     name = "keras-tensorflow"
     backend = "tensorflow"
-    modes = ("fit", "fit-xla", "loop")
 
 
 class KerasJaxTwin(KerasTwin):
     name = "keras-jax"
     backend = "jax"
-    modes = ("fit",)
 
 
 class KerasTorchTwin(KerasTwin):
     name = "keras-torch"
     backend = "torch"
-    modes = ("fit",)
 
 
 def _full_float32(backend):

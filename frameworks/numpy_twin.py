@@ -63,12 +63,9 @@ class Adam:
 
 class NumpyTwin(Twin):
     name = "numpy"
-    modes = ("loop",)
 
     def __init__(self, spec, device="cpu", mode=None):
         super().__init__(spec, device, mode)
-        if device != "cpu":
-            raise ValueError("numpy runs on the CPU only")
         # numpy has no defaults of its own: it always follows the matched convention.
         self.set_weights(initial_weights(spec))
 

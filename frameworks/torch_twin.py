@@ -23,7 +23,6 @@ class SimpleNet(nn.Module):
 
 class TorchTwin(Twin):
     name = "torch"
-    modes = ("loop", "compile")
 
     def __init__(self, spec, device="cpu", mode=None):
         super().__init__(spec, device, mode)

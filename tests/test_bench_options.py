@@ -72,3 +72,10 @@ def test_unknown_impl_lists_every_valid_name():
         make_plan(impl="kears")
     for name in [*VARIANTS, "keras-jax", "numpy"]:
         assert name in str(err.value)
+
+
+def test_variants_are_exactly_the_registrys_modes():
+    from frameworks import IMPLEMENTATIONS
+
+    registry = {(name, mode) for name, impl in IMPLEMENTATIONS.items() for mode in impl.modes}
+    assert set(VARIANTS.values()) == registry
