@@ -1,27 +1,45 @@
-"""The pytest plugin behind `pytest --benchmark`: options, rows, progress, results, summary."""
+"""The pytest plugin behind `pytest --benchmark`: options, the interleaved schedule, results.json.
+
+pytest runs one test per row; the rows' worker processes are run by the first of those
+tests, interleaved (every row's process 0, then every row's process 1, ...), and each test
+then reports its own row. results.json (docs/result_format.md) is rewritten after every
+process, so an interrupted run keeps all but the process in flight.
+"""
 
 from __future__ import annotations
 
 import datetime
+import errno
 import json
+import os
+import shutil
+import signal
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from benchmarks import options as opts
-from benchmarks.results import (
-    RESULTS_FORMAT_VERSION,
-    environment,
-    flag_differences,
-    summarize,
-)
-from benchmarks.runner import ROOT, run_row
-from reports.atomic import write_text_atomic
+from benchmarks import results as res
+from benchmarks.runner import ROOT, nvidia_gpu_visible, run_process
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
 DEFAULT_RUNS_DIR = ROOT / "reports" / "runs"
+RESULTS_NAME = "results.json"
+EXPORT_NAME = "benchmark.json"
+
+# Rough seconds for the run-time estimate printed before a run: a worker's start (import,
+# build; torch.compile's first epoch) and microseconds per step at small and large batches.
+# Measured on the 2-core development machine (default preset, commit 5c98877); only an
+# estimate, refined by the ETA after every process.
+_START_S = {"numpy": 0.5, "torch": 2.5, "keras-tensorflow": 5.0, "keras-jax": 4.0,
+            "keras-torch": 5.0}
+_EXTRA_FIRST_EPOCH_S = {"torch-compile": 15.0, "keras-tensorflow-fit-xla": 3.0,
+                        "keras-jax-fit": 2.0}
+_US_PER_STEP = {"small": 800.0, "large": 4000.0, "keras-fit-small": 2500.0}
 
 
 def pytest_addoption(parser):
@@ -30,28 +48,34 @@ def pytest_addoption(parser):
                     help="run the benchmark suite in benchmarks/ (without it: the tests)")
     group.addoption("--preset", default="default", metavar="NAME",
                     help=f"what to run unless overridden: {', '.join(opts.PRESETS)} "
-                         "(quick: a smoke run under a minute; default: every row, under 5 "
-                         "minutes on 2 cores; gpu: the CUDA rows alone; full: numbers worth "
-                         "publishing)")
+                         "(quick: a smoke run under a minute; default: every row in 3 "
+                         "processes, under 6 minutes on 2 cores; gpu: the CUDA rows alone; "
+                         "full: numbers worth publishing)")
     group.addoption("--impl", metavar="LIST",
                     help="implementations or variants, comma-separated: "
                          f"{', '.join(opts.VARIANTS)}; or an implementation's name for all "
                          "its modes (default: all)")
     group.addoption("--device", metavar="LIST", help="cpu, cuda (default: both; CUDA rows "
                     "are skipped with the reason where there is no GPU)")
-    group.addoption("--batch-size", metavar="LIST", help="batch sizes, e.g. 32,1024")
+    group.addoption("--batch-size", metavar="LIST", help="batch sizes, e.g. 32,1024 (at most "
+                    "--n-train)")
     group.addoption("--epochs", metavar="N", help="training epochs per seed")
-    group.addoption("--seeds", metavar="LIST", help="seeds, e.g. 0,1,2 (accuracy is reported "
-                    "as mean and spread over them)")
+    group.addoption("--seeds", metavar="LIST", help="seeds, e.g. 0,1,2, spread over the "
+                    "processes (accuracy is reported as mean and spread over them)")
     group.addoption("--rounds", metavar="N", help="at least this many steady-state epochs "
-                    "timed per row (training epochs after the first count; more are added)")
+                    "timed per process (training epochs after the first count; more are added)")
+    group.addoption("--processes", metavar="N", help="worker processes per row, each one "
+                    "sample, interleaved over the rows (default: by preset)")
+    group.addoption("--affinity", metavar="CPUS",
+                    help="pin each worker to these CPUs (e.g. 0 or 0,1); none: not pinned; "
+                         "auto (default): as many CPUs as threads, the last ones")
     group.addoption("--n-train", metavar="N", help="training samples")
     group.addoption("--threads", metavar="N", help="threads per framework (default: all cores)")
     group.addoption("--target-accuracy", metavar="FRACTION",
                     help="test accuracy for time-to-accuracy (default: Bayes accuracy - "
                          f"{opts.TARGET_GAP})")
     group.addoption("--worker-timeout", metavar="SECONDS",
-                    help="a row's worker is stopped after this long and the row failed")
+                    help="a worker process is stopped after this long and its row failed")
     group.addoption("--overhead-check", action="store_true",
                     help="also time each row's train_epoch with a bare loop in the same "
                          "worker, in 7 alternating blocks of 3 + 3 epochs, and report the ratio")
@@ -69,7 +93,7 @@ def pytest_ignore_collect(collection_path, config):
     return True if path == BENCH_DIR or BENCH_DIR in path.parents else None
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark reads --benchmark-json
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     if not config.getoption("benchmark"):
         given = config.args_source == pytest.Config.ArgsSource.ARGS  # not testpaths
@@ -87,29 +111,79 @@ def pytest_configure(config):
             threads=config.getoption("threads"),
             worker_timeout=config.getoption("worker_timeout"),
             target_accuracy=config.getoption("target_accuracy"),
-            overhead_check=config.getoption("overhead_check"))
+            overhead_check=config.getoption("overhead_check"),
+            processes=config.getoption("processes"), affinity=config.getoption("affinity"))
     except opts.OptionError as err:
         raise pytest.UsageError(str(err)) from None
-    suite = Suite(config, plan)
-    if not config.getoption("benchmark_json"):
-        config.option.benchmark_json = suite.run_dir / "benchmark.json"
+    if not plan.rows():
+        raise pytest.UsageError(
+            f"no rows to run: {', '.join(plan.variants)} cannot run on "
+            f"{', '.join(plan.devices)} (numpy has no GPU); choose --device cpu or other --impl")
+    runs_dir = Path(config.getoption("report_dir") or DEFAULT_RUNS_DIR)
+    suite = Suite(config, plan, runs_dir)  # raises UsageError when the folder can't be written
     config.pluginmanager.register(suite, "sidebyside-suite")
 
 
-class Suite:
-    """One `pytest --benchmark` run: runs the rows, keeps every outcome, writes the results."""
+def make_run_dir(runs_dir: Path, started: datetime.datetime) -> Path:
+    """Create the run's folder exclusively: a new folder, never one (or a link) already there.
 
-    def __init__(self, config, plan: opts.Plan):
+    Two runs started in the same second get ``...-HHMMSS`` and ``...-HHMMSS-2``. Raises
+    OSError when ``runs_dir`` cannot hold a new folder.
+    """
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%d-%H%M%S")  # UTC stamps sort by time
+    for attempt in range(1, 1000):
+        path = runs_dir / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            path.mkdir()  # fails on anything that exists, a link included
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "too many runs in one second", str(runs_dir))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: workers stopped, results saved, a non-zero exit."""
+
+
+class Suite:
+    """One `pytest --benchmark` run: runs the schedule, keeps every outcome, writes the results."""
+
+    def __init__(self, config, plan: opts.Plan, runs_dir: Path):
         self.config, self.plan = config, plan
         self.started = datetime.datetime.now(datetime.UTC)
-        runs = Path(config.getoption("report_dir") or DEFAULT_RUNS_DIR)
-        # UTC stamps sort by time; the seconds keep two runs in one minute apart.
-        self.run_dir = runs / self.started.strftime("%Y%m%d-%H%M%S")
-        self.outcomes = {}
         self.rows = plan.rows()
-        self.json_path = None
+        self.interrupted_by = None
+        self.scheduled = False
+        self.save_note = None  # a sentence when results.json had to go elsewhere
+        self.report_dir, self.report_error = None, None
+        load_before = res.load_now()
+        self.run = {
+            "format": res.RESULTS_FORMAT, "format_version": res.RESULTS_FORMAT_VERSION,
+            "started": self.started.isoformat(timespec="seconds"), "finished": None,
+            "complete": False, "interrupted_by": None, "plan": plan.to_dict(),
+            "environment": res.environment(["pytest", *sys.argv[1:]], load_before),
+            "rows": [res.new_row(row) for row in self.rows], "flags": [], "warnings": [],
+        }
+        cores = os.cpu_count() or 1
+        if plan.threads > cores:
+            self.run["warnings"].append(f"--threads {plan.threads} is above the {cores} cores "
+                                        "of this machine: the threads compete for cores")
+        if self.run["environment"]["busy_before"]:
+            self.run["warnings"].append("the machine was busy before the run: "
+                                        f"{self.run['environment']['busy_reason']}")
+        try:
+            self.run_dir = make_run_dir(runs_dir, self.started)
+            self.results_path = self.run_dir / RESULTS_NAME
+            res.write_results(self.results_path, self.run)  # the check: it can be written
+        except OSError as err:
+            raise pytest.UsageError(
+                f"--report-dir: cannot write a run folder in {runs_dir} "
+                f"({err.strerror or err}); give a writable folder") from None
+        # Every worker's temporary files and caches, removed at the end of the run.
+        self.scratch = tempfile.mkdtemp(prefix="sidebyside-run-")
 
-    # -- pytest hooks -------------------------------------------------------------
+    # -- pytest hooks -------------------------------------------------------------------
 
     def pytest_generate_tests(self, metafunc):
         if "row" in metafunc.fixturenames:
@@ -119,107 +193,219 @@ class Suite:
     def sidebyside(self):
         return self
 
-    def pytest_sessionstart(self, session):
-        bench_session = getattr(self.config, "_benchmarksession", None)
-        if bench_session is not None and bench_session.json:
-            # pytest-benchmark writes its JSON in place; ours goes in whole or not at all.
-            def save_json(output_json, path=bench_session.json):
-                text = json.dumps(output_json, indent=4, ensure_ascii=True, default=str)
-                write_text_atomic(path, text)
-                self.json_path = Path(path)
-            bench_session.save_json = save_json
-        self._say(f"sidebyside: {len(self.rows)} rows, preset {self.plan.preset}, "
-                  f"{self.plan.epochs} epochs x seeds {list(self.plan.seeds)}, "
-                  f"{self.plan.threads} threads; results in {self.run_dir}")
+    def pytest_collection_finish(self, session):
+        # -k and ::id select rows: only those are run (the others stay "not run").
+        chosen = {item.callspec.params["row"].id for item in session.items
+                  if hasattr(item, "callspec") and "row" in item.callspec.params}
+        self.selected = [row for row in self.rows if row.id in chosen]
 
-    def pytest_benchmark_update_json(self, config, benchmarks, output_json):
-        output_json["sidebyside"] = {
-            "format_version": RESULTS_FORMAT_VERSION,
-            "started": self.started.isoformat(),
-            "plan": self.plan.to_dict(),
-            "environment": environment(["pytest", *sys.argv[1:]]),
-            "rows": [self._row_record(row) for row in self.rows],
-            "flags": self._flags(),
-        }
+    def pytest_sessionstart(self, session):
+        self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        p = self.plan
+        self._say(f"sidebyside: {len(self.rows)} rows x {p.processes} processes, preset "
+                  f"{p.preset}, {p.epochs} epochs x seeds {list(p.seeds)}, {p.threads} "
+                  f"threads, affinity {p.affinity}; results in {self.results_path}")
+        for warning in self.run["warnings"]:
+            self._say(f"WARNING: {warning}")
 
     def pytest_sessionfinish(self, session):
-        # pytest-benchmark has written the JSON by now (its hook wraps this one).
-        self.report_dir, self.report_error = None, None
-        bench_session = getattr(self.config, "_benchmarksession", None)
-        if self.json_path is None and self.outcomes and bench_session and bench_session.json:
-            self._save_without_benchmarks(bench_session)
-        if self.json_path is None:
-            return
-        from reports.build import build_report
-
-        try:
-            self.report_dir = build_report(self.json_path, self.run_dir)
-        except Exception as err:  # the results are saved; a report can be built again later
-            self.report_error = f"{type(err).__name__}: {err}"
+        signal.signal(signal.SIGTERM, self._previous_sigterm or signal.SIG_DFL)
+        if self.interrupted_by is None and session.shouldstop:
+            self.interrupted_by = "SIGINT"
+        run = self.run
+        run["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        run["environment"]["load_after"] = res.load_now()
+        run["interrupted_by"] = self.interrupted_by
+        run["complete"] = self.interrupted_by is None and all(
+            r["status"] != "not run" for r in self._selected_records())
+        unstable = [r["id"] for r in run["rows"] if r["summary"] and r["summary"]["unstable"]]
+        if unstable:
+            run["warnings"].append(f"{len(unstable)} rows unstable: {', '.join(unstable)}")
+        self._save()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.save_note is None:
+            self._export()
+            self._build_report()
 
     def pytest_terminal_summary(self, terminalreporter):
         from benchmarks.table import side_by_side
 
         tr = terminalreporter
         tr.section("sidebyside")
-        for line in side_by_side(self.rows, self.outcomes):
+        for line in side_by_side(self.run):
             tr.write_line(line)
-        for flag in self._flags():
+        for flag in self.run["flags"]:
             tr.write_line(f"FLAG {flag}", yellow=True)
-        if self.json_path:
-            tr.write_line(f"results: {self.json_path}")
-        if getattr(self, "report_dir", None):
+        for warning in self.run["warnings"]:
+            tr.write_line(f"WARNING: {warning}", yellow=True)
+        if any(r["summary"] and r["summary"]["unstable"] for r in self.run["rows"]):
+            tr.write_line("WARNING: the benchmark seems unstable: the rows marked unstable "
+                          "vary between processes or were starved of CPU; rerun on a quiet "
+                          "machine or with more --processes", yellow=True)
+        if self.interrupted_by:
+            tr.write_line(f"interrupted by {self.interrupted_by}: everything measured until "
+                          f"then is saved in {self.results_path}", red=True)
+        if self.save_note:
+            tr.write_line(self.save_note, red=True)
+        else:
+            tr.write_line(f"results: {self.results_path}")
+        if self.report_dir:
             tr.write_line(f"report:  {self.report_dir / 'report.html'} (and report.md, "
                           "results.csv, report.tex, plots)")
-        elif getattr(self, "report_error", None):
+        elif self.report_error:
             tr.write_line(f"the report could not be built ({self.report_error}); build it "
-                          f"again with: python -m reports build {self.json_path}", red=True)
+                          f"again with: python -m reports build {self.results_path}", red=True)
 
-    def _flags(self) -> list[str]:
-        return flag_differences({row_id: o.result["settings"]
-                                 for row_id, o in self.outcomes.items() if o.status == "ok"})
+    # -- running the schedule -----------------------------------------------------------
 
-    def _save_without_benchmarks(self, bench_session):
-        """pytest-benchmark saves nothing when no row was timed; the failures still count."""
-        hook = self.config.hook
-        output_json = hook.pytest_benchmark_generate_json(
-            config=self.config, benchmarks=[], include_data=True,
-            machine_info=bench_session.get_machine_info(),
-            commit_info=hook.pytest_benchmark_generate_commit_info(config=self.config))
-        hook.pytest_benchmark_update_json(config=self.config, benchmarks=[],
-                                          output_json=output_json)
-        bench_session.save_json(output_json)
+    def outcome(self, row: opts.Row) -> dict:
+        """``row``'s record in results.json, once the whole schedule has run."""
+        if not self.scheduled:
+            self.scheduled = True
+            self._run_schedule()
+        return self._record(row)
 
-    # -- running rows -------------------------------------------------------------
+    def _run_schedule(self):
+        rows = getattr(self, "selected", self.rows)
+        processes = self.plan.processes
+        self._say(f"sidebyside: {len(rows) * processes} worker processes, about "
+                  f"{_minutes(self._estimate_s(rows))} (estimate)")
+        started, done, total = time.perf_counter(), 0, len(rows) * processes
+        for index in range(processes):
+            for row in rows:
+                record = self._record(row)
+                if index and record["status"] == "skipped":
+                    continue  # a row that cannot run here will not run in later processes
+                self._say(f"[{done + 1}/{total}] {row.id} process {index + 1}/{processes} ...")
+                outcome = run_process(row, self.plan, index, on_progress=self._progress,
+                                      scratch_root=self.scratch)
+                done += 1
+                self._take(record, outcome)
+                elapsed = time.perf_counter() - started
+                eta = elapsed / done * (total - done)
+                line = f"    {outcome.status} in {outcome.wall_s:.1f} s"
+                if outcome.status == "ok":
+                    sample = res.process_us_per_step(outcome.record())
+                    line += f": {sample:.1f} us/step"
+                    if outcome.result["cpu"]["starved"]:
+                        line += f" (starved: {outcome.result['cpu']['starved_reason']})"
+                elif outcome.reason:
+                    line += f": {outcome.reason.splitlines()[0]}"
+                self._say(f"{line}; ETA {_minutes(eta)}")
+                if index == processes - 1:
+                    self._row_finished(record)
 
-    def run(self, row):
-        index = self.rows.index(row) + 1
-        self._say(f"[{index}/{len(self.rows)}] {row.id} ...")
-        outcome = run_row(row, self.plan, on_progress=self._progress)
-        self.outcomes[row.id] = outcome
-        if outcome.status == "ok":
-            s = summarize(outcome.result)
-            self._say(f"    done in {outcome.wall_s:.1f} s: {s['us_per_step']:.1f} us/step, "
-                      f"first epoch {s['first_epoch_s']:.2f} s, "
-                      f"accuracy {s['test_accuracy_mean']:.4f}")
-        else:
-            self._say(f"    {outcome.status}: {outcome.reason.splitlines()[0]}")
-        return outcome
+    def _take(self, record: dict, outcome) -> None:
+        record["processes"].append(outcome.record())
+        record["status"], record["reason"] = res.row_status(record, self.plan.processes)
+        if outcome.stderr_tail:
+            record["stderr_tail"] = outcome.stderr_tail
+        res.summarize_all(self.run["rows"])
+        self.run["flags"] = res.flag_differences(
+            {r["id"]: next(p["settings"] for p in r["processes"] if p["status"] == "ok")
+             for r in self.run["rows"] if r["summary"]})
+        self._save()
 
-    def _progress(self, row, message):
-        if message["epoch"] == message["epochs"]:
+    def _row_finished(self, record: dict) -> None:
+        s = record["summary"]
+        if s is None:
+            return
+        ci = ("" if s["us_per_step_ci_low"] is None else
+              f" [{s['us_per_step_ci_low']:.1f}, {s['us_per_step_ci_high']:.1f}]")
+        self._say(f"    {record['id']}: {s['us_per_step']:.1f}{ci} us/step over "
+                  f"{s['processes_ok']} processes, first epoch {s['first_epoch_s']:.2f} s, "
+                  f"accuracy {s['test_accuracy_mean']:.4f}")
+        if s["unstable"]:
+            self._say(f"    UNSTABLE {record['id']}: {'; '.join(s['unstable_reasons'])}")
+
+    def _progress(self, row, index, message):
+        if message.get("stage") == "quiet":
+            self._say(f"    ... still working ({message['elapsed_s']:.0f} s; a first epoch "
+                      "that compiles takes a while)")
+        elif message.get("stage") == "epoch" and message["epoch"] == message["epochs"]:
             self._say(f"    seed {message['seed']}: {message['epochs']} epochs, "
                       f"last {message['epoch_s']:.3f} s/epoch, "
                       f"test accuracy {message['test_accuracy']:.4f}")
 
-    def _row_record(self, row):
-        outcome = self.outcomes.get(row.id)
-        record = {"id": row.id, "implementation": row.implementation, "mode": row.mode,
-                  "device": row.device, "batch_size": row.batch_size}
-        if outcome is None:
-            return record | {"status": "not run", "reason": "the run ended before this row"}
-        return record | {"status": outcome.status, "reason": outcome.reason,
-                         "wall_s": outcome.wall_s}
+    def _estimate_s(self, rows) -> float:
+        total = 0.0
+        for row in rows:
+            if row.device == "cuda" and not nvidia_gpu_visible():
+                continue
+            small = row.batch_size <= 128
+            us = _US_PER_STEP["small" if small else "large"]
+            if small and row.implementation.startswith("keras") and "fit" in row.mode:
+                us = _US_PER_STEP["keras-fit-small"]
+            for index in range(self.plan.processes):
+                seeds = len(self.plan.seeds_for(index))
+                steps = -(-self.plan.n_train // row.batch_size)
+                epochs = max(self.plan.epochs * seeds, self.plan.rounds + 1)
+                total += (_START_S.get(row.implementation, 3.0)
+                          + _EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0)
+                          + epochs * steps * us / 1e6)
+        return total
+
+    # -- saving -------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        """Rewrite results.json; when that fails, move it to a folder that works and say so."""
+        try:
+            res.write_results(self.results_path, self.run)
+            return
+        except OSError as err:
+            failed, why = self.results_path, err.strerror or str(err)
+        for folder in (Path.home(), Path(tempfile.gettempdir()), Path("/dev/shm")):
+            try:
+                fallback = Path(tempfile.mkdtemp(prefix="sidebyside-results-", dir=folder))
+                self.results_path = res.write_results(fallback / RESULTS_NAME, self.run)
+            except OSError:
+                continue
+            self.save_note = (f"the results could not be saved in {failed.parent} ({why}); "
+                              f"they are in {self.results_path} instead")
+            self._say(self.save_note)
+            return
+        self.save_note = (f"the results could not be saved in {failed.parent} ({why}) nor in "
+                          "the home or temporary folder; they are lost")
+        self._say(self.save_note)
+
+    def _export(self) -> None:
+        """benchmark.json for `pytest-benchmark compare` (also where --benchmark-json says)."""
+        from benchmarks.export import benchmark_json
+        from reports.atomic import write_text_atomic
+
+        text = json.dumps(benchmark_json(self.run), indent=1)
+        paths = [self.run_dir / EXPORT_NAME]
+        extra = self.config.getoption("benchmark_json", None)
+        if extra:
+            # pytest-benchmark opened this file for itself; it writes nothing to it, since
+            # no test uses its fixture, so the export takes its place.
+            paths.append(Path(getattr(extra, "name", extra)))
+        for path in paths:
+            try:
+                write_text_atomic(path, text)
+            except OSError as err:
+                self._say(f"benchmark.json could not be written to {path} ({err.strerror})")
+
+    def _build_report(self) -> None:
+        try:
+            from reports.build import build_report
+
+            self.report_dir = build_report(self.results_path, self.run_dir)
+        except Exception as err:  # the results are saved; a report can be built again later
+            first_line = str(err).splitlines()[0] if str(err) else ""
+            self.report_error = f"{type(err).__name__}: {first_line}"
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _record(self, row: opts.Row) -> dict:
+        return self.run["rows"][self.rows.index(row)]
+
+    def _selected_records(self) -> list[dict]:
+        return [self._record(row) for row in getattr(self, "selected", self.rows)]
+
+    def _on_sigterm(self, signum, frame):
+        self.interrupted_by = "SIGTERM"
+        raise Terminated("SIGTERM")
 
     def _say(self, line):
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -231,3 +417,7 @@ class Suite:
                 tr.write_line(line)
         else:
             tr.write_line(line)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"

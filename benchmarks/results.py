@@ -1,63 +1,378 @@
-"""From a worker's raw measurements to the numbers a row reports, and the fairness flags."""
+"""The run's own result file (format 2, docs/result_format.md): its types, its summary, its writer.
+
+Everything that reads a run (the terminal table, `reports`, the benchmark.json export) reads
+the file this module writes; the summary of a row is computed here once.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
+from typing import TypedDict
 
-# The `sidebyside` section of the result JSON (pytest-benchmark's own format around it).
+from reports.atomic import write_text_atomic
+
 # History:
-#   1: first version (rows with status, per-row extra_info, plan, flags, environment).
-RESULTS_FORMAT_VERSION = 1
+#   1: a `sidebyside` section in pytest-benchmark's JSON (one worker per row, rounds as samples).
+#   2: a file of its own, results.json; several worker processes per row; a process is one sample.
+RESULTS_FORMAT_VERSION = 2
+RESULTS_FORMAT = "sidebyside-run"
+
+# A row is "unstable" when its processes disagree by more than this: the IQR over processes
+# divided by their median, in percent. pyperf warns at a standard deviation above 10% of the
+# mean; the IQR is the robust equivalent for the few (3 to 10) processes a row has.
+UNSTABLE_SPREAD_PCT = 10.0
+# A process is "starved" when its threads spent this long waiting for a CPU per second of
+# training (run-queue wait summed over its threads, /proc/<pid>/task/*/schedstat): on a quiet
+# machine this stays under 0.05; with one busy loop per core it exceeds 0.5.
+STARVED_WAIT_PER_S = 0.25
+# The machine is "busy" when the 1-minute load average exceeds this fraction of its cores
+# before a process starts (a quiet machine sits near 0; each busy loop adds 1).
+BUSY_LOAD_PER_CORE = 0.5
+# Bootstrap resamples for every interval: 95% percentile intervals of a median over at most
+# a few dozen processes are stable to about 1% at 2000, and the cost stays bounded.
+BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95
+REFERENCE_VARIANT = "torch-loop"  # "× torch loop" is relative to the course's PyTorch loop
 
 
-def quantiles(values: list[float]) -> tuple[float, float, float]:
-    """(first quartile, median, third quartile)."""
-    if len(values) == 1:
-        return values[0], values[0], values[0]
-    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q2, q3
+class Load(TypedDict):
+    load1: float
+    load5: float
+    load15: float
+    cpu_pressure_some_avg10: float | None
 
 
-def summarize(result: dict) -> dict:
-    """The row's headline numbers (units in the names), for extra_info and the tables."""
-    steady = result["steady_epoch_s"]
-    q1, median, q3 = quantiles(steady)
-    steps = result["steps_per_epoch"]
-    seeds = result["seeds"]
-    accuracies = [s["test_accuracy"] for s in seeds]
-    reached = [s["time_to_accuracy_s"] for s in seeds if s["time_to_accuracy_s"] is not None]
+class Process(TypedDict, total=False):
+    """One worker process, one sample; the keys are docs/result_format.md's ``Process``."""
+
+    index: int
+    status: str
+    reason: str
+    wall_s: float
+    seeds: list[int]
+    cold_cache: bool
+    first_epoch_s: float
+    steady_epoch_s: list[float]
+    steps_per_epoch: int
+    batch_size: int
+    effective_batch_size: int
+    n_train: int
+    n_test: int
+    import_s: float
+    build_s: float
+    per_seed: list[dict]
+    curves: list[dict]
+    memory: dict
+    load: dict
+    cpu: dict
+    threads: dict
+    affinity: list[int] | None
+    settings: dict
+    overhead: dict | None
+    bayes_accuracy: float  # beyond the contract: the data's Bayes accuracy, for the summary
+    target_accuracy: float  # beyond the contract: the time-to-accuracy target used
+
+
+class Summary(TypedDict):
+    processes_ok: int
+    us_per_step: float
+    us_per_step_ci_low: float | None
+    us_per_step_ci_high: float | None
+    process_us_per_step: list[float]
+    spread_iqr_pct: float | None
+    unstable: bool
+    unstable_reasons: list[str]
+    samples_per_s: float
+    steady_epoch_s_median: float
+    first_epoch_s: float
+    first_epoch_cold: bool
+    test_accuracy_mean: float
+    test_accuracy_sd: float | None
+    n_seeds: int
+    time_to_accuracy_s_median: float | None
+    time_to_accuracy_reached_seeds: int
+    target_accuracy: float
+    bayes_accuracy: float
+    final_loss_mean: float
+    peak_rss_above_baseline_bytes: int | None
+    rss_after_import_bytes: int | None
+    gpu_peak_bytes: int | None
+    import_s: float
+    build_s: float
+    cores_used: float
+    ratio_to_torch_loop: float | None
+    ratio_ci_low: float | None
+    ratio_ci_high: float | None
+
+
+class RowRecord(TypedDict):
+    id: str
+    variant: str
+    implementation: str
+    mode: str
+    device: str
+    batch_size: int
+    status: str
+    reason: str
+    stderr_tail: str
+    processes: list[Process]
+    summary: Summary | None
+
+
+def new_row(row) -> RowRecord:
+    """A planned row before anything ran (``row`` is a benchmarks.options.Row)."""
+    return RowRecord(id=row.id, variant=row.variant, implementation=row.implementation,
+                     mode=row.mode, device=row.device, batch_size=row.batch_size,
+                     status="not run", reason="the run ended before this row", stderr_tail="",
+                     processes=[], summary=None)
+
+
+def process_us_per_step(process: Process) -> float:
+    """A process's one sample: the median of its steady epochs per step, in microseconds."""
+    return statistics.median(process["steady_epoch_s"]) / process["steps_per_epoch"] * 1e6
+
+
+def bootstrap_median_ci(samples: list[float]) -> tuple[float | None, float | None]:
+    """95% percentile-bootstrap interval of the median of ``samples``; (None, None) below 2.
+
+    scipy.stats.bootstrap with ``BOOTSTRAP_RESAMPLES`` resamples and a fixed seed, so that
+    one file always yields one interval. The percentile method, because BCa is undefined
+    when all resamples agree (two processes with equal times).
+    """
+    if len(samples) < 2:
+        return None, None
+    import numpy as np  # here, not at the top: the worker imports this module too
+    from scipy import stats
+
+    if max(samples) == min(samples):
+        return samples[0], samples[0]
+    result = stats.bootstrap((np.asarray(samples, dtype=float),), np.median,
+                             n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE,
+                             method="percentile", rng=np.random.default_rng(0))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def iqr_pct(samples: list[float]) -> float | None:
+    """Interquartile range over median, percent (numpy's linear quantiles); None below 3."""
+    if len(samples) < 3:
+        return None
+    import numpy as np
+
+    q1, median, q3 = np.percentile(samples, [25, 50, 75])
+    return float(100 * (q3 - q1) / median)
+
+
+def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | None:
+    """The row's headline numbers from its ok processes; None when none is ok.
+
+    ``reference`` is the torch-loop row of the same device and batch size: the ratio pairs
+    process i of this row with process i of it (they ran next to each other) and reports the
+    median of the per-pair ratios with a bootstrap interval over the pairs.
+    """
+    ok = [p for p in row["processes"] if p["status"] == "ok"]
+    if not ok:
+        return None
+    samples = [process_us_per_step(p) for p in ok]
+    us_per_step = statistics.median(samples)
+    low, high = bootstrap_median_ci(samples)
+    spread = iqr_pct(samples)
+    reasons = []
+    if spread is not None and spread > UNSTABLE_SPREAD_PCT:
+        reasons.append(f"processes differ by {spread:.0f}% (IQR/median above "
+                       f"{UNSTABLE_SPREAD_PCT:g}%)")
+    starved = [p for p in ok if p["cpu"]["starved"]]
+    if starved:
+        reasons.append(f"process {', '.join(str(p['index']) for p in starved)} starved of "
+                       f"CPU ({starved[0]['cpu']['starved_reason']})")
+    # Each seed once, from the process that trained it first.
+    per_seed = list({s["seed"]: s for p in reversed(ok) for s in p["per_seed"]}.values())
+    accuracies = [s["test_accuracy"] for s in per_seed]
+    reached = [s["time_to_accuracy_s"] for s in per_seed if s["time_to_accuracy_s"] is not None]
+    first = ok[0]
+    steady_median = statistics.median(statistics.median(p["steady_epoch_s"]) for p in ok)
+
+    def median_of(get):
+        values = [v for v in (get(p) for p in ok) if v is not None]
+        return statistics.median(values) if values else None
+
+    peak = median_of(lambda p: p["memory"]["peak_rss_above_baseline_bytes"])
+    rss = median_of(lambda p: p["memory"]["rss_after_import_bytes"])
+    gpu = median_of(lambda p: p["memory"]["gpu_peak_bytes"])
+    ratio = ratio_low = ratio_high = None
+    if reference is not None and reference is not row:
+        ref = {p["index"]: process_us_per_step(p) for p in reference["processes"]
+               if p["status"] == "ok"}
+        pairs = [process_us_per_step(p) / ref[p["index"]] for p in ok if p["index"] in ref]
+        if pairs:
+            ratio = statistics.median(pairs)
+            ratio_low, ratio_high = bootstrap_median_ci(pairs)
+    elif reference is row:
+        ratio = 1.0
+    return Summary(
+        processes_ok=len(ok), us_per_step=us_per_step, us_per_step_ci_low=low,
+        us_per_step_ci_high=high, process_us_per_step=samples, spread_iqr_pct=spread,
+        unstable=bool(reasons), unstable_reasons=reasons,
+        samples_per_s=first["n_train"] / steady_median, steady_epoch_s_median=steady_median,
+        first_epoch_s=first["first_epoch_s"], first_epoch_cold=first["cold_cache"],
+        test_accuracy_mean=statistics.fmean(accuracies),
+        test_accuracy_sd=statistics.stdev(accuracies) if len(accuracies) > 1 else None,
+        n_seeds=len(per_seed),
+        time_to_accuracy_s_median=statistics.median(reached) if reached else None,
+        time_to_accuracy_reached_seeds=len(reached),
+        target_accuracy=first["target_accuracy"], bayes_accuracy=first["bayes_accuracy"],
+        final_loss_mean=statistics.fmean(s["final_loss"] for s in per_seed),
+        peak_rss_above_baseline_bytes=None if peak is None else int(peak),
+        rss_after_import_bytes=None if rss is None else int(rss),
+        gpu_peak_bytes=None if gpu is None else int(gpu),
+        import_s=statistics.median(p["import_s"] for p in ok),
+        build_s=statistics.median(p["build_s"] for p in ok),
+        cores_used=statistics.median(p["cpu"]["cores_used"] for p in ok),
+        ratio_to_torch_loop=ratio, ratio_ci_low=ratio_low, ratio_ci_high=ratio_high)
+
+
+def summarize_all(rows: list[RowRecord]) -> None:
+    """Fill every row's ``summary`` (in place), pairing each with its torch-loop row."""
+    reference = {(r["device"], r["batch_size"]): r for r in rows
+                 if r["variant"] == REFERENCE_VARIANT}
+    for row in rows:
+        row["summary"] = summarize(row, reference.get((row["device"], row["batch_size"])))
+
+
+def row_status(row: RowRecord, planned_processes: int) -> tuple[str, str]:
+    """The row's status and reason from its processes (docs/result_format.md's rules)."""
+    processes = row["processes"]
+    if not processes:
+        return row["status"], row["reason"]
+    ok = [p for p in processes if p["status"] == "ok"]
+    bad = [p for p in processes if p["status"] not in ("ok", "skipped")]
+    if len(ok) == len(processes):
+        missing = planned_processes - len(ok)
+        return ("ok", "") if not missing else (
+            "partial", f"{missing} of {planned_processes} processes not run")
+    if ok:
+        return "partial", (f"{len(bad)} of {len(processes)} processes failed: "
+                           f"{bad[0]['reason'].splitlines()[0]}")
+    if all(p["status"] == "skipped" for p in processes):
+        return "skipped", processes[0]["reason"]
+    return bad[0]["status"], bad[0]["reason"]
+
+
+# -- the machine ------------------------------------------------------------------------------
+
+
+def cpu_pressure_avg10() -> float | None:
+    """/proc/pressure/cpu "some avg10": percent of the last 10 s some task waited for a CPU."""
+    try:
+        for line in Path("/proc/pressure/cpu").read_text().splitlines():
+            if line.startswith("some"):
+                return float(dict(f.split("=") for f in line.split()[1:])["avg10"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
+
+
+def load_now() -> Load:
+    """The load averages (os.getloadavg) and the CPU pressure, now."""
+    load1, load5, load15 = os.getloadavg()
+    return Load(load1=load1, load5=load5, load15=load15,
+                cpu_pressure_some_avg10=cpu_pressure_avg10())
+
+
+def busy_reason(load: Load, cores: int | None = None) -> str | None:
+    """Why the machine counts as busy (one phrase), or None when it is quiet."""
+    cores = cores or os.cpu_count() or 1
+    if load["load1"] > BUSY_LOAD_PER_CORE * cores:
+        return (f"load average {load['load1']:.2f} on {cores} cores (above "
+                f"{BUSY_LOAD_PER_CORE:g} per core)")
+    return None
+
+
+def _commit() -> dict:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10).stdout.strip() or None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10)
+        return {"id": sha, "dirty": bool(dirty.stdout.strip()) if sha else None}
+    except (OSError, subprocess.SubprocessError):
+        return {"id": None, "dirty": None}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _versions() -> dict:
+    found = {}
+    for name in ("torch", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "optax",
+                 "numpy", "scipy", "pytest-benchmark"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def environment(command: list[str], load_before: Load) -> dict:
+    """The run's ``environment`` section (its ``load_after`` is filled at the end)."""
+    reason = busy_reason(load_before)
     return {
-        "steady_epoch_s_median": median,
-        "steady_epoch_s_q1": q1,
-        "steady_epoch_s_q3": q3,
-        "steady_epoch_s_iqr": q3 - q1,
-        "steady_rounds": len(steady),
-        "us_per_step": median / steps * 1e6,
-        "samples_per_s": result["n_train"] / median,
-        "steps_per_epoch": steps,
-        "first_epoch_s": result["first_epoch_s"],
-        "import_s": result["import_s"],
-        "build_s": result["build_s"],
-        "test_accuracy_mean": statistics.fmean(accuracies),
-        "test_accuracy_sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-        "test_accuracy_per_seed": accuracies,
-        "final_loss_mean": statistics.fmean(s["final_loss"] for s in seeds),
-        "bayes_accuracy": result["bayes_accuracy"],
-        "target_accuracy": result["target_accuracy"],
-        "time_to_accuracy_s_median": statistics.median(reached) if reached else None,
-        "time_to_accuracy_reached_seeds": len(reached),
-        "seeds": [s["seed"] for s in seeds],
-        "epochs": max(c["epoch"] for c in result["curves"]),
-        "n_train": result["n_train"],
-        **result["memory"],
-        "learning_curves": result["curves"],
-        "settings": result["settings"],
-        "overhead": result.get("overhead"),
+        "command": " ".join(command),
+        "python": sys.version.split()[0],
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "commit": _commit(),
+        "versions": _versions(),
+        "load_before": load_before,
+        "load_after": None,
+        "busy_before": reason is not None,
+        "busy_reason": reason,
     }
 
+
+# -- the file ---------------------------------------------------------------------------------
+
+
+class NonFiniteNumber(ValueError):
+    """A result held NaN or infinity, which the format never stores."""
+
+
+def dumps(run: dict) -> str:
+    """The file's text; refuses NaN and infinity (allow_nan=False) with NonFiniteNumber."""
+    try:
+        return json.dumps(run, indent=1, allow_nan=False) + "\n"
+    except ValueError as err:
+        raise NonFiniteNumber(f"a non-finite number in the results ({err})") from None
+
+
+def write_results(path: Path, run: dict) -> Path:
+    """Write ``run`` to ``path`` atomically (a reader sees the old file or the new one)."""
+    return write_text_atomic(path, dumps(run))
+
+
+def finite(value: float) -> float | None:
+    """``value``, or None where it is NaN or infinite (a diverged loss, say)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+# -- fairness flags ---------------------------------------------------------------------------
 
 # Settings that must be equal for two rows on one device to be compared fairly. Others
 # (compile mode, versions, Keras backend) differ by design and are only recorded.
@@ -89,14 +404,3 @@ def flag_differences(settings_by_row: dict[str, dict]) -> list[str]:
                 parts = "; ".join(f"{value} in {', '.join(ids)}" for value, ids in values.items())
                 flags.append(f"{device}: rows differ in {key}: {parts}")
     return flags
-
-
-def environment(command: list[str]) -> dict:
-    """What a footnote needs beyond pytest-benchmark's machine_info and commit_info."""
-    return {
-        "command": " ".join(command),
-        "python": sys.version.split()[0],
-        "os": platform.platform(),
-        "cpu_cores": os.cpu_count(),
-        "machine": platform.machine(),
-    }

@@ -17,13 +17,25 @@ from pathlib import Path
 
 from benchmarks.options import TARGET_GAP, Plan, Row
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]  # the repository (or the installed packages' folder)
 STDERR_TAIL_CHARS = 2000
+
+
+# After a worker has sent its result it should exit at once; one that lingers (a stuck
+# thread pool at exit, say) is stopped after this long and its result kept.
+EXIT_GRACE_S = 5.0
+# With no word from a worker for this long, progress says that it is still working
+# (torch.compile's first epoch takes 15 s or more).
+QUIET_PROGRESS_S = 10.0
 
 
 @dataclasses.dataclass
 class Outcome:
-    """``status`` is ok, skipped, failed or timeout; ``result`` is the worker's on ok."""
+    """One worker process of a row: ``status`` ok, skipped, failed or timeout.
+
+    ``result`` holds the worker's measurements (docs/result_format.md's ``Process`` fields)
+    when ok; ``stderr_tail`` the end of its stderr when it failed or timed out.
+    """
 
     row: Row
     status: str
@@ -31,15 +43,43 @@ class Outcome:
     reason: str = ""
     progress: list = dataclasses.field(default_factory=list)
     wall_s: float = 0.0
+    stderr_tail: str = ""
+    index: int = 0
+    seeds: tuple[int, ...] = ()
+    cold_cache: bool = True
+
+    def record(self) -> dict:
+        """The ``Process`` entry of the result file."""
+        base = {"index": self.index, "status": self.status, "reason": self.reason,
+                "wall_s": self.wall_s, "seeds": list(self.seeds),
+                "cold_cache": self.cold_cache}
+        return (self.result or {}) | base
 
 
-def worker_env(row: Row, plan: Plan, scratch: str) -> dict:
-    """The worker's environment: set before its interpreter starts, so every library sees it."""
+def package_root() -> Path:
+    """The folder holding our packages: the workers import benchmarks/, frameworks/ from it."""
+    return Path(__file__).resolve().parents[1]
+
+
+def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> dict:
+    """The worker's environment: set before its interpreter starts, so every library sees it.
+
+    ``scratch`` is the process's own folder (its TMPDIR); ``cache`` the row's cache folder,
+    shared by the row's processes (so that later processes may find compiled kernels:
+    recorded as ``cold_cache``). Both lie inside the run's scratch folder, which the
+    coordinator removes at the end, so no cache outlives the run.
+    """
     env = dict(os.environ)
+    cache = cache or os.path.join(scratch, "cache")
     n = str(plan.threads)
+    tmp = os.path.join(scratch, "tmp")
+    os.makedirs(tmp, exist_ok=True)
     env.update({
         "PYTHONUNBUFFERED": "1",
         "PYTHONWARNINGS": "ignore",
+        # Our packages, whatever the working directory holds (the worker runs with -P).
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(package_root()),
+                                                    env.get("PYTHONPATH")])),
         "OMP_NUM_THREADS": n,
         "MKL_NUM_THREADS": n,
         "OPENBLAS_NUM_THREADS": n,
@@ -47,9 +87,13 @@ def worker_env(row: Row, plan: Plan, scratch: str) -> dict:
         "TF_ENABLE_ONEDNN_OPTS": env.get("TF_ENABLE_ONEDNN_OPTS", "0"),
         "TF_FORCE_GPU_ALLOW_GROWTH": "true",  # TensorFlow's peak, not its whole pool
         "XLA_PYTHON_CLIENT_PREALLOCATE": "false",  # the same for jax
-        "KERAS_HOME": os.path.join(scratch, "keras"),
-        # A fresh cache: torch.compile's first epoch is a cold compile in every run.
-        "TORCHINDUCTOR_CACHE_DIR": os.path.join(scratch, "inductor"),
+        # Every cache inside the run's scratch folder: a cold compile in every run, and
+        # nothing left in $TMPDIR or the home directory afterwards.
+        "KERAS_HOME": os.path.join(cache, "keras"),
+        "TORCHINDUCTOR_CACHE_DIR": os.path.join(cache, "inductor"),
+        "MPLCONFIGDIR": os.path.join(cache, "matplotlib"),
+        "XDG_CACHE_HOME": os.path.join(cache, "xdg"),
+        "TMPDIR": tmp,
     })
     if plan.threads == 1:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
@@ -70,57 +114,66 @@ def nvidia_gpu_visible() -> bool:
             or shutil.which("nvidia-smi") is not None)
 
 
-def run_row(row: Row, plan: Plan, on_progress=None, command=None) -> Outcome:
-    """Run ``row`` in a worker; never raises for the worker's sake (KeyboardInterrupt aside).
+def run_process(row: Row, plan: Plan, index: int = 0, on_progress=None, command=None,
+                scratch_root: str | None = None) -> Outcome:
+    """Run process ``index`` of ``row`` in a worker; never raises for the worker's sake.
 
-    ``command`` replaces ``python -m benchmarks.worker`` (the tests use it to play a
-    worker that crashes or hangs).
+    Only KeyboardInterrupt (and the SIGTERM the plugin turns into one) passes through,
+    after the worker's process group is killed. ``command`` replaces the worker's command
+    line (the tests use it to play a worker that crashes, hangs or lingers);
+    ``scratch_root`` is the run's scratch folder (a temporary one when None).
+    ``on_progress(row, index, message)`` hears the worker's progress, and a ``stage:
+    "quiet"`` message after every ``QUIET_PROGRESS_S`` without a word.
     """
+    seeds = plan.seeds_for(index)
     if row.device == "cuda" and command is None and not nvidia_gpu_visible():
         # Saves starting a framework only to hear that it sees no GPU either.
         return Outcome(row, "skipped", reason="no NVIDIA GPU on this machine (no driver, "
-                       "no /dev/nvidiactl, no nvidia-smi)")
-    job = {"row": dataclasses.asdict(row), "plan": plan.to_dict() | {"target_gap": TARGET_GAP}}
+                       "no /dev/nvidiactl, no nvidia-smi)", index=index, seeds=seeds)
+    with tempfile.TemporaryDirectory(prefix="sidebyside-", dir=scratch_root) as own:
+        root = scratch_root or own
+        scratch = tempfile.mkdtemp(prefix=f"{row.id}-p{index}-", dir=root)
+        cache = os.path.join(root, "cache", row.id)
+        try:
+            return _run(row, plan, index, seeds, on_progress, command, scratch, cache)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_row(row: Row, plan: Plan, on_progress=None, command=None) -> list[Outcome]:
+    """All of ``row``'s processes one after another (the plugin interleaves rows instead)."""
+    with tempfile.TemporaryDirectory(prefix="sidebyside-") as scratch_root:
+        return [run_process(row, plan, index, on_progress, command, scratch_root)
+                for index in range(plan.processes)]
+
+
+def _run(row, plan, index, seeds, on_progress, command, scratch, cache) -> Outcome:
+    cpus = plan.cpus_for_worker()
+    job = {"row": dataclasses.asdict(row), "plan": plan.to_dict() | {"target_gap": TARGET_GAP},
+           "index": index, "seeds": list(seeds), "cpus": cpus}
+    outcome = Outcome(row, "failed", index=index, seeds=seeds,
+                      cold_cache=not os.path.isdir(cache))
+    os.makedirs(cache, exist_ok=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="sidebyside-") as scratch, \
-            open(os.path.join(scratch, "stderr"), "w+") as stderr:
+    with open(os.path.join(scratch, "stderr"), "w+") as stderr:
+        # -P and cwd=scratch: a benchmarks/ folder in the user's working directory cannot
+        # shadow ours; PYTHONPATH (worker_env) points at our packages instead.
         proc = subprocess.Popen(
-            command or [sys.executable, "-m", "benchmarks.worker"],
+            command or [sys.executable, "-P", "-m", "benchmarks.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
-            cwd=ROOT, env=worker_env(row, plan, scratch), start_new_session=True)
-        lines: queue.Queue = queue.Queue()
-        threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
-        outcome = Outcome(row, "failed")
+            cwd=scratch, env=worker_env(row, plan, scratch, cache), start_new_session=True)
         try:
-            proc.stdin.write(json.dumps(job))
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        deadline = started + plan.worker_timeout_s
-        try:
-            while True:
-                try:
-                    line = lines.get(timeout=max(0.0, min(1.0, deadline - time.perf_counter())))
-                except queue.Empty:
-                    if time.perf_counter() >= deadline:
-                        _kill(proc)
-                        outcome.status = "timeout"
-                        outcome.reason = (f"worker exceeded its time limit of "
-                                          f"{plan.worker_timeout_s:g} s")
-                        break
-                    continue
-                if line is None:  # the worker closed its output: it has ended
-                    break
-                _take(outcome, line, on_progress)
-            proc.wait(timeout=30)
+            _converse(proc, job, outcome, plan, started, on_progress)
         except BaseException:
-            _kill(proc)  # Ctrl-C: no worker is left behind
+            _kill(proc)  # Ctrl-C or SIGTERM: no worker is left behind
             raise
+        _kill(proc)  # whatever it started and left behind
         if outcome.status == "failed" and not outcome.reason:
             outcome.reason = f"worker exited with status {proc.returncode}"
         if outcome.status in ("failed", "timeout"):
             stderr.seek(0)
             tail = stderr.read()[-STDERR_TAIL_CHARS:].strip()
+            outcome.stderr_tail = tail
             if tail:
                 # The first line names the failure (an exception's last line, usually).
                 last = tail.splitlines()[-1].strip()
@@ -131,16 +184,59 @@ def run_row(row: Row, plan: Plan, on_progress=None, command=None) -> Outcome:
     return outcome
 
 
+def _converse(proc, job, outcome, plan, started, on_progress) -> None:
+    """Send the job, read the worker's lines until it ends, lingers or runs out of time."""
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
+    try:
+        proc.stdin.write(json.dumps(job))
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+    deadline = started + plan.worker_timeout_s
+    last_word = time.perf_counter()
+    while True:
+        now = time.perf_counter()
+        if outcome.status in ("ok", "skipped"):
+            # It has said all it had to: give it a short grace to exit, then stop it.
+            deadline = min(deadline, now + EXIT_GRACE_S)
+        try:
+            line = lines.get(timeout=max(0.0, min(1.0, deadline - now)))
+        except queue.Empty:
+            now = time.perf_counter()
+            if now >= deadline:
+                if outcome.status not in ("ok", "skipped"):
+                    outcome.status = "timeout"
+                    outcome.reason = (f"worker exceeded its time limit of "
+                                      f"{plan.worker_timeout_s:g} s")
+                return
+            if on_progress and now - last_word >= QUIET_PROGRESS_S:
+                last_word = now
+                on_progress(outcome.row, outcome.index,
+                            {"stage": "quiet", "elapsed_s": now - started})
+            continue
+        if line is None:  # the worker closed its output: it has ended (or will, soon)
+            try:
+                proc.wait(timeout=max(0.0, min(EXIT_GRACE_S, deadline - time.perf_counter())))
+            except subprocess.TimeoutExpired:
+                pass  # lingering without output: _kill stops it
+            return
+        last_word = time.perf_counter()
+        _take(outcome, line, on_progress)
+
+
 def _take(outcome: Outcome, line: str, on_progress) -> None:
     try:
         message = json.loads(line)
     except json.JSONDecodeError:
         return  # not ours: the worker only writes JSON lines on this stream
+    if not isinstance(message, dict):
+        return
     event = message.pop("event", None)
     if event == "progress":
         outcome.progress.append(message)
         if on_progress:
-            on_progress(outcome.row, message)
+            on_progress(outcome.row, outcome.index, message)
     elif event == "result":
         outcome.status, outcome.result = "ok", message
     elif event == "skip":
@@ -154,8 +250,9 @@ def _pump(stream, lines: queue.Queue) -> None:
 
 
 def _kill(proc: subprocess.Popen) -> None:
+    """Kill the worker's process group (the worker and anything it started) and reap it."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker and anything it started
+        os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()

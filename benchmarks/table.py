@@ -1,44 +1,53 @@
-"""The short side-by-side table printed at the end of `pytest --benchmark`."""
+"""The short side-by-side table printed at the end of `pytest --benchmark`, from results.json."""
 
 from __future__ import annotations
 
-from benchmarks.results import summarize
-
-HEADER = ("row", "us/step", "IQR %", "first epoch s", "test accuracy", "to target s",
-          "peak MiB")
+HEADER = ("row", "us/step", "95% CI", "spread %", "x torch loop", "first epoch s",
+          "test accuracy", "to target s", "peak MiB", "")
 
 
-def _cells(row, outcome) -> tuple[str, ...]:
-    if outcome is None:
-        return (row.id, "not run", "", "", "", "", "")
-    if outcome.status != "ok":
-        return (row.id, outcome.status, "", "", "", "", "")
-    s = summarize(outcome.result)
-    iqr_pct = 100 * s["steady_epoch_s_iqr"] / s["steady_epoch_s_median"]
+def _cells(record: dict) -> tuple[str, ...]:
+    s = record["summary"]
+    if s is None:
+        return (record["id"], record["status"], *[""] * (len(HEADER) - 2))
+    n = s["processes_ok"]
+    ci = ("n/a (1 process)" if s["us_per_step_ci_low"] is None else
+          f"{s['us_per_step_ci_low']:.1f}-{s['us_per_step_ci_high']:.1f}")
+    spread = (f"n/a ({n} process{'es' if n > 1 else ''})" if s["spread_iqr_pct"] is None
+              else f"{s['spread_iqr_pct']:.1f}")
+    ratio = "" if s["ratio_to_torch_loop"] is None else f"{s['ratio_to_torch_loop']:.2f}"
+    if s["ratio_ci_low"] is not None and record["variant"] != "torch-loop":
+        ratio += f" ({s['ratio_ci_low']:.2f}-{s['ratio_ci_high']:.2f})"
+    sd = "n/a (1 seed)" if s["test_accuracy_sd"] is None else f"{s['test_accuracy_sd']:.4f}"
     tta = s["time_to_accuracy_s_median"]
-    reached = f"{tta:.2f}" if tta is not None else "not reached"
-    peak = s["peak_rss_above_baseline_bytes"]
-    gpu = s["gpu_peak_bytes"]
+    peak, gpu = s["peak_rss_above_baseline_bytes"], s["gpu_peak_bytes"]
     peak_text = f"{peak / 2**20:.1f}" if peak is not None else "?"
     if gpu is not None:
         peak_text += f" (GPU {gpu / 2**20:.1f})"
-    return (row.id, f"{s['us_per_step']:.1f}", f"{iqr_pct:.1f}", f"{s['first_epoch_s']:.3f}",
-            f"{s['test_accuracy_mean']:.4f} ± {s['test_accuracy_sd']:.4f}", reached, peak_text)
+    first = f"{s['first_epoch_s']:.3f}" + ("" if s["first_epoch_cold"] else " (warm)")
+    mark = "UNSTABLE" if s["unstable"] else ("partial" if record["status"] == "partial" else "")
+    return (record["id"], f"{s['us_per_step']:.1f}", ci, spread, ratio, first,
+            f"{s['test_accuracy_mean']:.4f} ± {sd}",
+            f"{tta:.2f}" if tta is not None else "not reached", peak_text, mark)
 
 
-def side_by_side(rows, outcomes) -> list[str]:
-    table = [HEADER] + [_cells(row, outcomes.get(row.id)) for row in rows]
+def side_by_side(run: dict) -> list[str]:
+    """The table's lines for a results.json dict (docs/result_format.md), then the notes."""
+    records = run["rows"]
+    table = [HEADER] + [_cells(r) for r in records]
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                       enumerate(zip(r, widths))) for r in table]
+                       enumerate(zip(r, widths))).rstrip() for r in table]
     lines.insert(1, "-" * len(lines[0]))
-    for row in rows:
-        outcome = outcomes.get(row.id)
-        if outcome is not None and outcome.status != "ok" and outcome.reason:
-            lines.append(f"{row.id} {outcome.status}: {outcome.reason.splitlines()[0]}")
-    bayes = next((o.result["bayes_accuracy"] for o in outcomes.values() if o.status == "ok"),
-                 None)
+    for r in records:
+        if r["status"] not in ("ok", "not run") and r["reason"]:
+            lines.append(f"{r['id']} {r['status']}: {r['reason'].splitlines()[0]}")
+        if r["summary"] and r["summary"]["unstable"]:
+            lines.append(f"{r['id']} unstable: {'; '.join(r['summary']['unstable_reasons'])}")
+    bayes = next((r["summary"]["bayes_accuracy"] for r in records if r["summary"]), None)
     if bayes is not None:
-        lines.append(f"(Bayes accuracy of the data: {bayes:.4f}; us/step and IQR from the "
-                     "steady-state epochs; peak: resident memory above the built model)")
+        lines.append(f"(Bayes accuracy of the data: {bayes:.4f}; us/step: median over processes "
+                     "of each process's median steady-state epoch, 95% bootstrap CI over "
+                     "processes; spread: IQR/median over processes; peak: resident memory "
+                     "above the start of train_epoch)")
     return lines

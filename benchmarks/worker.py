@@ -9,6 +9,7 @@ reads JSON lines back: ``progress`` events while it trains, then one ``result`` 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -17,6 +18,7 @@ import sys
 import time
 
 from benchmarks import memory
+from benchmarks.results import STARVED_WAIT_PER_S, load_now
 from frameworks import (
     IMPLEMENTATIONS,
     FrameworkNotInstalled,
@@ -26,20 +28,69 @@ from frameworks import (
     make_dataset,
 )
 
-FAULT_ENV = "SIDEBYSIDE_INJECT_FAULT"  # "crash:ROW_ID" or "hang:ROW_ID", for the suite's tests
+# "crash:ROW_ID", "hang:ROW_ID" or "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
+# FACTOR times as long, inside the timed region), for the suite's tests.
+FAULT_ENV = "SIDEBYSIDE_INJECT_FAULT"
 
 
 class Skip(Exception):
     """This row cannot run here; the message says why."""
 
 
-def timed_epoch(twin, X, y) -> tuple[float, float]:
-    """One epoch's wall time, device work included: the suite's whole timed region."""
+def slow_factor(row_id: str) -> float:
+    """The ``slow:ROW_ID:FACTOR`` fault's factor for ``row_id``; 1.0 when none applies."""
+    kind, _, rest = os.environ.get(FAULT_ENV, "").partition(":")
+    target, _, factor = rest.rpartition(":")
+    if kind == "slow" and target == row_id:
+        return max(1.0, float(factor))
+    return 1.0
+
+
+@dataclasses.dataclass
+class Epoch:
+    """One timed epoch: wall seconds, the loss, the CPU seconds and the RSS growth inside it."""
+
+    seconds: float
+    loss: float
+    cpu_s: float
+    peak_rss_above_start_bytes: int | None
+    rss_start_bytes: int | None
+
+
+def timed_epoch(twin, X, y, slow: float = 1.0) -> Epoch:
+    """One epoch's wall time, device work included: the suite's whole timed region.
+
+    The resident-set peak is reset right before the clock starts and read right after it
+    stops, so the memory window is the timed window: the data's copies into the epoch's
+    order (made by the caller) and the evaluation lie outside both. ``slow`` > 1 stretches
+    the timed region (the ``slow:`` fault) by sleeping inside it.
+    """
+    memory.reset_peak_rss()
+    rss_start = memory.rss_bytes()
+    cpu_start = time.process_time()
     twin.synchronize()
     start = time.perf_counter()
     loss = twin.train_epoch(X, y)
     twin.synchronize()
-    return time.perf_counter() - start, loss
+    if slow > 1.0:
+        time.sleep((slow - 1.0) * (time.perf_counter() - start))
+    seconds = time.perf_counter() - start
+    cpu_s = time.process_time() - cpu_start
+    peak = memory.peak_rss_bytes()
+    above = None if peak is None or rss_start is None else max(0, peak - rss_start)
+    return Epoch(seconds, loss, cpu_s, above, rss_start)
+
+
+def runqueue_wait_s() -> float | None:
+    """Seconds this process's threads have waited, runnable, for a CPU (Linux schedstat)."""
+    total = 0
+    try:
+        for task in os.scandir("/proc/self/task"):
+            with open(os.path.join(task.path, "schedstat")) as fh:
+                total += int(fh.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / 1e9
 
 
 def import_framework(impl, device: str) -> None:
@@ -107,11 +158,16 @@ def inject_fault(row_id: str) -> None:
 
 
 def measure(job: dict, emit) -> dict:
+    """Train the job's seeds for one row in this process and return its ``Process`` fields.
+
+    ``job`` holds ``row`` and ``plan`` (their dicts) and ``seeds``, this process's share.
+    """
     row, plan = job["row"], job["plan"]
     name, mode, device = row["implementation"], row["mode"], row["device"]
     impl = IMPLEMENTATIONS[name]
     framework = impl.framework
     row_id = f"{name}-{mode}-{device}-b{row['batch_size']}"
+    load_before = load_now()
 
     try:
         impl.require()
@@ -124,8 +180,9 @@ def measure(job: dict, emit) -> dict:
     threads = apply_threads(framework, plan["threads"])
     check_device(framework, device)
     inject_fault(row_id)
+    slow = slow_factor(row_id)
 
-    seeds, epochs = plan["seeds"], plan["epochs"]
+    seeds, epochs = job["seeds"], plan["epochs"]
     spec = SimpleNetSpec(batch_size=row["batch_size"], epochs=epochs, seed=seeds[0],
                          n_train=plan["n_train"], n_test=plan["n_test"])
     data = make_dataset(spec)
@@ -144,6 +201,9 @@ def measure(job: dict, emit) -> dict:
         gpu.reset()
 
     first_epoch_s, steady, curves, per_seed = None, [], [], []
+    timed: list[Epoch] = []
+    wait_start, train_start = runqueue_wait_s(), time.perf_counter()
+    emit("progress", stage="first epoch", seed=seeds[0], epoch=0, epochs=epochs)
     for index, seed in enumerate(seeds):
         if index:
             # Matched convention: a new seed is new data, order and initial weights; the
@@ -151,62 +211,88 @@ def measure(job: dict, emit) -> dict:
             seed_spec = spec.replace(seed=seed)
             data = make_dataset(seed_spec)
             twin.set_weights(initial_weights(seed_spec))
-        elapsed, reached, loss = 0.0, None, float("nan")
+        elapsed, reached = 0.0, None
         for epoch in range(epochs):
-            X, y = data.epoch_arrays(epoch)
-            seconds, loss = timed_epoch(twin, X, y)
+            X, y = data.epoch_arrays(epoch)  # outside the timed (and memory) window
+            result = timed_epoch(twin, X, y, slow)
+            timed.append(result)
             if first_epoch_s is None:
-                first_epoch_s = seconds
+                first_epoch_s = result.seconds
             else:
-                steady.append(seconds)
-            elapsed += seconds
+                steady.append(result.seconds)
+            elapsed += result.seconds
             test_loss, accuracy = twin.evaluate(data.X_test, data.y_test)
             if reached is None and accuracy >= target:
                 reached = elapsed
-            curves.append({"seed": seed, "epoch": epoch + 1, "train_loss": loss,
+            curves.append({"seed": seed, "epoch": epoch + 1, "train_loss": result.loss,
                            "test_loss": test_loss, "test_accuracy": accuracy,
                            "elapsed_s": elapsed})
-            emit("progress", seed=seed, epoch=epoch + 1, epochs=epochs, loss=loss,
-                 test_accuracy=accuracy, epoch_s=seconds)
-        per_seed.append({"seed": seed, "final_loss": loss, "test_loss": test_loss,
+            emit("progress", stage="epoch", seed=seed, epoch=epoch + 1, epochs=epochs,
+                 loss=result.loss, test_accuracy=accuracy, epoch_s=result.seconds)
+        per_seed.append({"seed": seed, "final_loss": result.loss, "test_loss": test_loss,
                          "test_accuracy": accuracy, "time_to_accuracy_s": reached})
 
     # Top up the steady-state rounds when training alone gave fewer than asked for.
     extra = 0
     while len(steady) < plan["rounds"]:
         X, y = data.epoch_arrays(epochs + extra)
-        steady.append(timed_epoch(twin, X, y)[0])
+        result = timed_epoch(twin, X, y, slow)
+        timed.append(result)
+        steady.append(result.seconds)
         extra += 1
+    train_wall_s = time.perf_counter() - train_start
+    wait_end = runqueue_wait_s()
 
-    peak = memory.peak_rss_bytes()
-    result = {
-        "row": row_id,
+    train_cpu_s = sum(e.cpu_s for e in timed)
+    timed_wall_s = sum(e.seconds for e in timed)
+    cores_used = train_cpu_s / timed_wall_s
+    waited = None if wait_start is None or wait_end is None else wait_end - wait_start
+    starved_reason = None
+    if waited is not None and waited / train_wall_s > STARVED_WAIT_PER_S:
+        starved_reason = (f"its threads waited {waited / train_wall_s:.2f} s for a CPU per "
+                          f"second of training (above {STARVED_WAIT_PER_S:g})")
+    peaks = [e for e in timed if e.peak_rss_above_start_bytes is not None]
+    worst = max(peaks, key=lambda e: e.peak_rss_above_start_bytes) if peaks else None
+    from threadpoolctl import threadpool_info
+
+    return {
+        "seeds": list(seeds),
         "first_epoch_s": first_epoch_s,
         "steady_epoch_s": steady,
         "steps_per_epoch": -(-spec.n_train // spec.batch_size),
+        "batch_size": row["batch_size"],
+        "effective_batch_size": min(row["batch_size"], spec.n_train),
         "n_train": spec.n_train,
         "n_test": spec.n_test,
-        "seeds": per_seed,
+        "import_s": import_s,
+        "build_s": build_s,
+        "per_seed": per_seed,
         "curves": curves,
         "bayes_accuracy": data.bayes_accuracy,
         "target_accuracy": target,
-        "import_s": import_s,
-        "build_s": build_s,
         "memory": {
             "rss_after_import_bytes": rss_after_import,
-            "rss_baseline_bytes": rss_baseline,
-            "peak_rss_above_baseline_bytes": None if peak is None or rss_baseline is None
-            else peak - rss_baseline,
-            "peak_rss_scope": "training" if peak_is_per_phase else "whole process",
+            "rss_baseline_bytes": worst.rss_start_bytes if worst else rss_baseline,
+            "peak_rss_above_baseline_bytes": worst.peak_rss_above_start_bytes if worst
+            else None,
+            # Per epoch where /proc/self/clear_refs resets the peak; else the whole process.
+            "peak_rss_scope": "train_epoch" if peak_is_per_phase else "whole process",
             "gpu_peak_bytes": gpu.peak_bytes() if gpu else None,
             "gpu_peak_method": gpu.method if gpu else None,
         },
+        "load": {"before": load_before, "after": load_now()},
+        "cpu": {"train_cpu_s": train_cpu_s, "train_wall_s": timed_wall_s,
+                "cores_used": cores_used, "runqueue_wait_s": waited,
+                "starved": starved_reason is not None, "starved_reason": starved_reason},
+        "threads": {"requested": plan["threads"], "measured_cores_used": cores_used,
+                    "threadpools": threadpool_info(),
+                    "framework_intra_op": threads.get("intra_op_threads"),
+                    "framework_inter_op": threads.get("inter_op_threads")},
+        "affinity": sorted(os.sched_getaffinity(0)) if job.get("cpus") is not None else None,
         "settings": {**twin.settings(), **threads, "threads_requested": plan["threads"],
                      "data": data.describe() | {"seed": seeds[0]}},
+        "overhead": overhead_check(twin, data) if plan.get("overhead_check") else None,
     }
-    if plan.get("overhead_check"):
-        result["overhead"] = overhead_check(twin, data)
-    return result
 
 
 def overhead_check(twin, data, epochs: int = 3, blocks: int = 7) -> dict:
@@ -220,7 +306,7 @@ def overhead_check(twin, data, epochs: int = 3, blocks: int = 7) -> dict:
     X, y = data.epoch_arrays(0)
     suite, pair_ratios, bare_total = [], [], 0.0
     for _ in range(blocks):
-        block = [timed_epoch(twin, X, y)[0] for _ in range(epochs)]
+        block = [timed_epoch(twin, X, y).seconds for _ in range(epochs)]
         twin.synchronize()
         start = time.perf_counter()
         for _ in range(epochs):
@@ -249,6 +335,9 @@ def _protocol_stream():
 
 def main() -> int:
     job = json.load(sys.stdin)
+    if job.get("cpus") is not None:
+        # Before any framework is imported, so that every thread pool starts on these CPUs.
+        os.sched_setaffinity(0, job["cpus"])
     protocol = _protocol_stream()
 
     def emit(event, **fields):

@@ -1,0 +1,60 @@
+"""benchmark.json: the run in pytest-benchmark's JSON layout, for `pytest-benchmark compare`.
+
+pytest-benchmark times calls made in its own process; ours run in worker processes, so
+nothing is handed to its fixture. Its documented JSON layout (what ``--benchmark-json``
+writes and ``pytest-benchmark compare`` reads) is built here from results.json, with the
+statistics computed by its public ``pytest_benchmark.stats.Stats``. A round of this export
+is one worker process: the median of that process's steady-state epochs, in seconds.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest_benchmark
+from pytest_benchmark.stats import Stats
+
+TEST_NAME = "test_train"
+TEST_FILE = "benchmarks/bench_training.py"
+
+
+def benchmark_json(run: dict) -> dict:
+    """pytest-benchmark's JSON for the rows of ``run`` (results.json) with an ok process."""
+    env = run["environment"]
+    benchmarks = []
+    for row in run["rows"]:
+        ok = [p for p in row["processes"] if p["status"] == "ok"]
+        if not ok:
+            continue
+        stats = Stats()
+        for process in ok:
+            stats.update(statistics.median(process["steady_epoch_s"]))
+        name = f"{TEST_NAME}[{row['id']}]"
+        benchmarks.append({
+            "group": f"{row['device']} batch {row['batch_size']}: seconds per epoch, "
+                     "one round per process",
+            "name": name,
+            "fullname": f"{TEST_FILE}::{name}",
+            "params": {"row": row["id"]},
+            "param": row["id"],
+            "extra_info": {"row": row["id"], "status": row["status"],
+                           "us_per_step": (row["summary"] or {}).get("us_per_step")},
+            "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 1,
+                        "max_time": None, "min_time": None, "warmup": False},
+            "stats": stats.as_dict() | {"data": stats.data, "iterations": 1},
+        })
+    commit = env.get("commit") or {}
+    return {
+        "machine_info": {"node": "", "processor": env.get("machine", ""),
+                         "machine": env.get("machine", ""),
+                         "python_implementation": "CPython",
+                         "python_version": env.get("python", ""),
+                         "release": env.get("os", ""), "system": env.get("os", ""),
+                         "cpu": {"brand_raw": env.get("cpu_model", ""),
+                                 "count": env.get("cpu_cores")}},
+        "commit_info": {"id": commit.get("id"), "dirty": commit.get("dirty"),
+                        "project": "sidebyside"},
+        "benchmarks": benchmarks,
+        "datetime": run.get("finished") or run["started"],
+        "version": pytest_benchmark.__version__,
+    }
