@@ -235,7 +235,8 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
     too_big = [b for b in fields["batch_sizes"] if b > fields["n_train"]]
     if too_big:
         raise OptionError(f"--batch-size: {too_big[0]} is larger than the {fields['n_train']} "
-                          "training samples; choose a batch size up to --n-train")
+                          f"training samples (--n-train); give --batch-size at most "
+                          f"{fields['n_train']}")
     cores = os.cpu_count() or 1
     n_threads = cores if threads is None else _int("--threads", threads, 1)
     target = None

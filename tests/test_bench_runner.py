@@ -1,13 +1,16 @@
-"""The worker protocol: results, skips, crashes and hangs, each ending as one outcome."""
+"""The worker protocol: results, skips, crashes, hangs and lingering workers, each one outcome."""
 
 import sys
+import tempfile
 import textwrap
+import time
 
 import pytest
 
+from benchmarks import results as res
 from benchmarks.options import Row, make_plan
-from benchmarks.results import summarize
-from benchmarks.runner import run_row
+from benchmarks.runner import EXIT_GRACE_S, run_process, run_row
+from benchmarks.worker import FAULT_ENV, slow_factor, timed_epoch
 
 ROW = Row("numpy", "loop", "cpu", 256)
 
@@ -18,45 +21,75 @@ def fake_worker(tmp_path, body):
     return [sys.executable, str(script)]
 
 
-def test_real_worker_measures_a_numpy_row():
-    plan = make_plan("quick", epochs="3", seeds="0,1", rounds="6", n_train="1000")
+def test_real_worker_measures_a_numpy_row_in_processes_that_share_the_seeds():
+    plan = make_plan("quick", epochs="3", seeds="0,1,2", rounds="6", n_train="1000",
+                     batch_size="256", processes="2")
     progress = []
-    outcome = run_row(ROW, plan, on_progress=lambda row, m: progress.append(m))
+    outcomes = run_row(ROW, plan, on_progress=lambda row, index, m: progress.append((index, m)))
+    assert [o.status for o in outcomes] == ["ok", "ok"], outcomes[0].reason
+    first, second = (o.record() for o in outcomes)
+    assert (first["index"], first["seeds"], first["cold_cache"]) == (0, [0, 2], True)
+    assert (second["index"], second["seeds"], second["cold_cache"]) == (1, [1], False)
+    # process 0: 3 epochs x 2 seeds, the first of them the first epoch: 5 steady, topped up to 6
+    assert len(first["steady_epoch_s"]) == 6 and len(first["curves"]) == 6
+    assert [s["seed"] for s in first["per_seed"]] == [0, 2]
+    assert first["first_epoch_s"] > 0 and min(first["steady_epoch_s"]) > 0
+    assert first["steps_per_epoch"] == 4 and first["effective_batch_size"] == 256
+    assert first["memory"]["peak_rss_above_baseline_bytes"] >= 0
+    assert first["cpu"]["cores_used"] > 0 and first["cpu"]["train_cpu_s"] > 0
+    assert first["threads"]["requested"] == plan.threads
+    assert first["threads"]["threadpools"], "threadpoolctl saw numpy's BLAS"
+    assert set(first["load"]["before"]) == {"load1", "load5", "load15",
+                                            "cpu_pressure_some_avg10"}
+    assert [m["stage"] for i, m in progress if i == 0][0] == "first epoch"
+    assert len([m for i, m in progress if m.get("stage") == "epoch"]) == 6 + 3
+
+
+def test_workers_import_our_modules_whatever_the_working_directory_holds(tmp_path,
+                                                                         monkeypatch):
+    decoy = tmp_path / "benchmarks"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("")
+    (decoy / "worker.py").write_text("raise SystemExit('the decoy ran')\n")
+    monkeypatch.chdir(tmp_path)
+    outcome = run_process(ROW, make_plan("quick", n_train="1000", batch_size="256", epochs="2"))
     assert outcome.status == "ok", outcome.reason
-    result = outcome.result
-    assert len(progress) == 6  # 3 epochs x 2 seeds
-    # epochs after the very first are steady rounds (5), topped up to the 6 asked for
-    assert len(result["steady_epoch_s"]) == 6
-    assert result["first_epoch_s"] > 0 and min(result["steady_epoch_s"]) > 0
-    assert [s["seed"] for s in result["seeds"]] == [0, 1]
-    assert len(result["curves"]) == 6
-    assert result["steps_per_epoch"] == 4
-    assert result["memory"]["peak_rss_above_baseline_bytes"] >= 0
-    assert result["settings"]["threads_requested"] == plan.threads
-    summary = summarize(result)
-    assert summary["us_per_step"] == pytest.approx(
-        summary["steady_epoch_s_median"] / 4 * 1e6)
-    assert summary["bayes_accuracy"] == 0.9
+
+
+def test_numpys_training_peak_does_not_grow_with_the_data_set():
+    """The memory window is the timed window: the epoch's data copies lie outside it."""
+    peaks = {}
+    for n_train in ("20000", "400000"):
+        plan = make_plan("quick", n_train=n_train, epochs="1", rounds="1", seeds="0")
+        outcome = run_process(Row("numpy", "loop", "cpu", 1024), plan)
+        assert outcome.status == "ok", outcome.reason
+        memory = outcome.result["memory"]
+        if memory["peak_rss_scope"] != "train_epoch":
+            pytest.skip("this kernel cannot reset the peak RSS (/proc/self/clear_refs)")
+        peaks[n_train] = memory["peak_rss_above_baseline_bytes"]
+    # 400k samples are 16 MB of float32 inputs: one copy inside the window would show.
+    assert peaks["400000"] < peaks["20000"] + 4 * 2**20, peaks
 
 
 def test_cuda_row_without_a_gpu_is_skipped_with_the_reason():
-    outcome = run_row(Row("torch", "loop", "cuda", 32), make_plan("quick"))
+    outcome = run_process(Row("torch", "loop", "cuda", 32), make_plan("quick"))
     assert outcome.status == "skipped"
     assert "no CUDA" in outcome.reason or "no NVIDIA GPU" in outcome.reason
 
 
-def test_a_crashing_worker_fails_its_row_with_the_tail_of_its_stderr(tmp_path):
+def test_a_crashing_worker_fails_its_process_with_the_tail_of_its_stderr(tmp_path):
     command = fake_worker(tmp_path, """
         import sys
-        print('{"event": "progress", "seed": 0, "epoch": 1, "epochs": 2}', flush=True)
+        print('{"event": "progress", "stage": "epoch", "seed": 0, "epoch": 1, "epochs": 2}',
+              flush=True)
         sys.stderr.write("loading...\\n" * 500 + "Segmentation fault in the framework\\n")
         sys.exit(139)
     """)
-    outcome = run_row(ROW, make_plan("quick"), command=command)
+    outcome = run_process(ROW, make_plan("quick"), command=command)
     assert outcome.status == "failed"
     assert outcome.reason.startswith("worker exited with status 139: Segmentation fault in")
-    assert "Segmentation fault in the framework" in outcome.reason
-    assert len(outcome.reason) < 2500  # the tail, not the whole log
+    assert outcome.stderr_tail.endswith("Segmentation fault in the framework")
+    assert len(outcome.stderr_tail) <= 2000  # the tail, not the whole log
     assert len(outcome.progress) == 1  # what it said before dying is kept
 
 
@@ -66,24 +99,117 @@ def test_a_hanging_worker_is_stopped_at_its_time_limit(tmp_path):
         sys.stderr.write("stuck in a compiler\\n"); sys.stderr.flush()
         time.sleep(600)
     """)
-    outcome = run_row(ROW, make_plan("quick", worker_timeout="2"), command=command)
+    outcome = run_process(ROW, make_plan("quick", worker_timeout="2"), command=command)
     assert outcome.status == "timeout"
     assert "time limit of 2 s" in outcome.reason
     assert "stuck in a compiler" in outcome.reason
     assert outcome.wall_s < 30
 
 
+@pytest.mark.parametrize("linger", [
+    "time.sleep(600)",  # stays alive with its output open
+    "os.close(1); time.sleep(600)",  # closes its output but does not exit
+])
+def test_a_worker_that_lingers_after_its_result_keeps_the_result_and_is_stopped(tmp_path,
+                                                                                linger):
+    command = fake_worker(tmp_path, f"""
+        import os, sys, time
+        print('{{"event": "result", "steady_epoch_s": [0.1], "steps_per_epoch": 1}}',
+              flush=True)
+        {linger}
+    """)
+    started = time.monotonic()
+    outcome = run_process(ROW, make_plan("quick", worker_timeout="120"), command=command)
+    assert outcome.status == "ok"
+    assert outcome.result["steady_epoch_s"] == [0.1]
+    assert time.monotonic() - started < 60  # stopped after the grace, not the time limit
+    assert EXIT_GRACE_S < 60
+
+
+def test_the_worker_timeout_also_bounds_a_lingering_worker(tmp_path):
+    command = fake_worker(tmp_path, """
+        import time
+        print('{"event": "progress", "stage": "epoch"}', flush=True)
+        time.sleep(600)
+    """)
+    outcome = run_process(ROW, make_plan("quick", worker_timeout="1.5"), command=command)
+    assert outcome.status == "timeout"
+
+
 def test_noise_on_the_protocol_stream_is_ignored(tmp_path):
     command = fake_worker(tmp_path, """
         print("a library printed this")
+        print("[1, 2]")
         print('{"event": "skip", "reason": "nothing to do"}')
     """)
-    outcome = run_row(ROW, make_plan("quick"), command=command)
+    outcome = run_process(ROW, make_plan("quick"), command=command)
     assert (outcome.status, outcome.reason) == ("skipped", "nothing to do")
 
 
 def test_worker_exiting_without_a_result_fails(tmp_path):
     command = fake_worker(tmp_path, "pass\n")
-    outcome = run_row(ROW, make_plan("quick"), command=command)
+    outcome = run_process(ROW, make_plan("quick"), command=command)
     assert outcome.status == "failed"
     assert "status 0" in outcome.reason
+
+
+def test_workers_leave_nothing_in_tmpdir(tmp_path, monkeypatch):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    command = fake_worker(tmp_path, """
+        import os
+        for name in ("TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME", "KERAS_HOME",
+                     "TORCHINDUCTOR_CACHE_DIR"):
+            os.makedirs(os.environ[name], exist_ok=True)
+            open(os.path.join(os.environ[name], "cached"), "w").write("x")
+        print('{"event": "skip", "reason": "done"}')
+    """)
+    outcomes = run_row(ROW, make_plan("quick", processes="2"), command=command)
+    assert [o.status for o in outcomes] == ["skipped", "skipped"]
+    assert list(tmp.iterdir()) == []
+
+
+def test_the_slow_fault_names_a_row_and_a_factor(monkeypatch):
+    monkeypatch.setenv(FAULT_ENV, "slow:torch-loop-cpu-b32:1.3")
+    assert slow_factor("torch-loop-cpu-b32") == 1.3
+    assert slow_factor("numpy-loop-cpu-b32") == 1.0
+    monkeypatch.setenv(FAULT_ENV, "crash:torch-loop-cpu-b32")
+    assert slow_factor("torch-loop-cpu-b32") == 1.0
+
+
+class _SleepyTwin:
+    """A twin whose epoch takes a known time, to see where the slow fault's sleep falls."""
+
+    def __init__(self):
+        self.inside_s = None
+
+    def synchronize(self):
+        pass
+
+    def train_epoch(self, X, y):
+        start = time.perf_counter()
+        time.sleep(0.02)
+        self.inside_s = time.perf_counter() - start
+        return 0.5
+
+
+def test_the_slow_fault_stretches_the_timed_region():
+    twin = _SleepyTwin()
+    epoch = timed_epoch(twin, None, None, slow=3.0)
+    # sleep() lasts at least as long as asked: the timed region holds the epoch and 2x more
+    assert epoch.seconds >= 3.0 * twin.inside_s
+    assert epoch.loss == 0.5
+
+
+def test_process_samples_feed_the_summary():
+    plan = make_plan("quick", n_train="1000", batch_size="256", epochs="2", processes="3")
+    record = res.new_row(ROW)
+    for outcome in run_row(ROW, plan):
+        record["processes"].append(outcome.record())
+    summary = res.summarize(record)
+    assert summary["processes_ok"] == 3
+    assert summary["spread_iqr_pct"] is not None
+    assert summary["us_per_step_ci_low"] <= summary["us_per_step"] <= \
+        summary["us_per_step_ci_high"]
+    assert summary["n_seeds"] == 1  # one seed, trained by every process, counted once
