@@ -72,8 +72,6 @@ def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> 
     env = dict(os.environ)
     cache = cache or os.path.join(scratch, "cache")
     n = str(plan.threads)
-    tmp = os.path.join(scratch, "tmp")
-    os.makedirs(tmp, exist_ok=True)
     env.update({
         "PYTHONUNBUFFERED": "1",
         "PYTHONWARNINGS": "ignore",
@@ -93,7 +91,7 @@ def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> 
         "TORCHINDUCTOR_CACHE_DIR": os.path.join(cache, "inductor"),
         "MPLCONFIGDIR": os.path.join(cache, "matplotlib"),
         "XDG_CACHE_HOME": os.path.join(cache, "xdg"),
-        "TMPDIR": tmp,
+        "TMPDIR": os.path.join(scratch, "tmp"),  # made by _run
     })
     if plan.threads == 1:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
@@ -154,6 +152,7 @@ def _run(row, plan, index, seeds, on_progress, command, scratch, cache) -> Outco
     outcome = Outcome(row, "failed", index=index, seeds=seeds,
                       cold_cache=not os.path.isdir(cache))
     os.makedirs(cache, exist_ok=True)
+    os.makedirs(os.path.join(scratch, "tmp"))
     started = time.perf_counter()
     with open(os.path.join(scratch, "stderr"), "w+") as stderr:
         # -P and cwd=scratch: a benchmarks/ folder in the user's working directory cannot

@@ -58,6 +58,19 @@ def test_overrides_replace_the_preset():
         ({"seeds": "-1"}, "--seeds: expected integers >= 0"),
         ({"worker_timeout": "soon"}, "--worker-timeout: expected seconds > 0"),
         ({"target_accuracy": "1.5"}, "--target-accuracy: expected a fraction in (0, 1]"),
+        # empty values are refused like `--impl ,`, never read as "everything"
+        ({"impl": ""}, "--impl: give at least one of"),
+        ({"device": ""}, "--device: give at least one of"),
+        ({"batch_size": ""}, "--batch-size: expected integers >= 1"),
+        ({"seeds": ""}, "--seeds: expected integers >= 0"),
+        ({"processes": ""}, "--processes: expected integers >= 1"),
+        ({"processes": "0"}, "--processes: expected integers >= 1"),
+        ({"affinity": ""}, "--affinity: expected auto, none or CPUs from"),
+        ({"affinity": "9999"}, "--affinity: expected auto, none or CPUs from"),
+        ({"n_train": "500", "batch_size": "100000"},
+         "--batch-size: 100000 is larger than the 500 training samples (--n-train)"),
+        ({"preset": "quick", "n_train": "500"},
+         "--batch-size: 1024 is larger than the 500 training samples"),
     ],
 )
 def test_bad_options_are_one_clear_sentence(kwargs, message):
@@ -65,6 +78,29 @@ def test_bad_options_are_one_clear_sentence(kwargs, message):
         make_plan(**kwargs)
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+def test_seeds_are_spread_over_the_processes_each_getting_at_least_one():
+    plan = make_plan(seeds="0,1,2,3,4", processes="3")
+    assert [plan.seeds_for(i) for i in range(3)] == [(0, 3), (1, 4), (2,)]
+    plan = make_plan(seeds="7", processes="2")
+    assert [plan.seeds_for(i) for i in range(2)] == [(7,), (7,)]
+
+
+def test_presets_sample_several_processes_except_the_smoke_run():
+    assert make_plan("quick").processes == 1
+    assert make_plan("default").processes >= 3
+    assert make_plan("full").processes > make_plan("default").processes
+
+
+def test_affinity_auto_pins_as_many_cpus_as_threads_and_none_pins_nothing():
+    import os
+
+    allowed = sorted(os.sched_getaffinity(0))
+    assert make_plan(threads="1").cpus_for_worker() == allowed[-1:]
+    assert make_plan(threads="1", affinity="none").cpus_for_worker() is None
+    assert make_plan(affinity=str(allowed[0])).cpus_for_worker() == [allowed[0]]
+    assert make_plan(threads="1000").cpus_for_worker() == allowed
 
 
 def test_unknown_impl_lists_every_valid_name():

@@ -1,0 +1,169 @@
+"""results.json (format 2): the row summary, its intervals and flags, the writer, the table."""
+
+import json
+import math
+
+import pytest
+
+from benchmarks import results as res
+from benchmarks.export import benchmark_json
+from benchmarks.options import Row
+from benchmarks.table import side_by_side
+
+STEPS = 10
+
+
+def process(index, us_per_step, *, status="ok", seeds=(0,), accuracy=0.8, starved=False,
+            cold=None):
+    epoch_s = us_per_step * STEPS / 1e6
+    return {
+        "index": index, "status": status, "reason": "" if status == "ok" else "boom",
+        "wall_s": 1.0, "seeds": list(seeds), "cold_cache": index == 0 if cold is None else cold,
+        "first_epoch_s": 2 * epoch_s, "steady_epoch_s": [epoch_s * 0.99, epoch_s, epoch_s * 1.2],
+        "steps_per_epoch": STEPS, "batch_size": 100, "effective_batch_size": 100,
+        "n_train": 1000, "n_test": 100, "import_s": 1.0, "build_s": 0.1,
+        "per_seed": [{"seed": s, "final_loss": 0.3, "test_loss": 0.3,
+                      "test_accuracy": accuracy + s / 100, "time_to_accuracy_s": None}
+                     for s in seeds],
+        "curves": [], "bayes_accuracy": 0.9, "target_accuracy": 0.85,
+        "memory": {"rss_after_import_bytes": 100, "rss_baseline_bytes": 200,
+                   "peak_rss_above_baseline_bytes": 1000 + index, "peak_rss_scope": "train_epoch",
+                   "gpu_peak_bytes": None, "gpu_peak_method": None},
+        "cpu": {"train_cpu_s": 1.0, "train_wall_s": 1.0, "cores_used": 1.0,
+                "runqueue_wait_s": 0.5 if starved else 0.0, "starved": starved,
+                "starved_reason": "its threads waited 0.50 s for a CPU" if starved else None},
+        "settings": {"device": "cpu", "convention": "matched"},
+    }
+
+
+def row(variant="numpy-loop", processes=(), batch=32):
+    impl, mode = variant.rsplit("-", 1)
+    record = res.new_row(Row(impl, mode, "cpu", batch))
+    record["processes"] = list(processes)
+    record["status"], record["reason"] = res.row_status(record, len(processes) or 1)
+    return record
+
+
+def test_the_row_time_is_the_median_over_processes_with_a_bootstrap_interval():
+    record = row(processes=[process(i, us) for i, us in enumerate([100, 104, 98, 101, 103])])
+    s = res.summarize(record)
+    assert s["process_us_per_step"] == pytest.approx([100, 104, 98, 101, 103])
+    assert s["us_per_step"] == pytest.approx(101)
+    assert s["us_per_step_ci_low"] <= 101 <= s["us_per_step_ci_high"]
+    assert 98 <= s["us_per_step_ci_low"] and s["us_per_step_ci_high"] <= 104
+    assert s["spread_iqr_pct"] == pytest.approx(100 * (103 - 100) / 101)
+    assert s["unstable"] is False and s["unstable_reasons"] == []
+    assert s["processes_ok"] == 5
+
+
+def test_the_summary_is_reproducible():
+    record = row(processes=[process(i, us) for i, us in enumerate([100, 130, 98, 111])])
+    assert res.summarize(record) == res.summarize(record)
+
+
+def test_one_process_has_no_interval_and_no_spread():
+    s = res.summarize(row(processes=[process(0, 100)]))
+    assert s["us_per_step_ci_low"] is None and s["us_per_step_ci_high"] is None
+    assert s["spread_iqr_pct"] is None
+    assert s["test_accuracy_sd"] is None  # one seed
+
+
+def test_a_large_spread_marks_the_row_unstable():
+    s = res.summarize(row(processes=[process(i, us) for i, us in enumerate([100, 150, 70])]))
+    assert s["unstable"] is True
+    assert "IQR/median above 10%" in s["unstable_reasons"][0]
+
+
+def test_a_starved_process_marks_the_row_unstable_and_says_why():
+    processes = [process(0, 100), process(1, 100, starved=True), process(2, 100)]
+    s = res.summarize(row(processes=processes))
+    assert s["unstable"] is True
+    assert s["unstable_reasons"] == ["process 1 starved of CPU (its threads waited 0.50 s "
+                                     "for a CPU)"]
+
+
+def test_the_ratio_to_torch_loop_pairs_processes_by_index():
+    torch = row("torch-loop", [process(i, us) for i, us in enumerate([100, 200, 100])])
+    other = row("numpy-loop", [process(i, us) for i, us in enumerate([50, 100, 50])])
+    res.summarize_all([torch, other])
+    s = other["summary"]
+    # Each pair is exactly 0.5, though the processes' own times differ by 2x.
+    assert s["ratio_to_torch_loop"] == pytest.approx(0.5)
+    assert s["ratio_ci_low"] == pytest.approx(0.5) and s["ratio_ci_high"] == pytest.approx(0.5)
+    assert torch["summary"]["ratio_to_torch_loop"] == 1.0
+
+
+def test_seeds_count_once_and_accuracy_spreads_over_them():
+    processes = [process(0, 100, seeds=(0, 2)), process(1, 100, seeds=(1,)),
+                 process(2, 100, seeds=(0,))]  # more processes than seeds: 0 again
+    s = res.summarize(row(processes=processes))
+    assert s["n_seeds"] == 3
+    assert s["test_accuracy_mean"] == pytest.approx(0.81)
+    assert s["test_accuracy_sd"] == pytest.approx(0.01)
+
+
+def test_first_epoch_comes_from_the_first_cold_process():
+    s = res.summarize(row(processes=[process(0, 100), process(1, 300)]))
+    assert s["first_epoch_s"] == pytest.approx(2 * 100 * STEPS / 1e6)
+    assert s["first_epoch_cold"] is True
+
+
+def test_a_row_with_some_failed_processes_is_partial_and_summarized_from_the_rest():
+    record = row(processes=[process(0, 100), process(1, 100, status="failed")])
+    assert record["status"] == "partial"
+    assert "1 of 2 processes failed: boom" == record["reason"]
+    assert res.summarize(record)["processes_ok"] == 1
+    assert res.summarize(row(processes=[process(0, 1, status="failed")])) is None
+
+
+def test_the_writer_refuses_non_finite_numbers(tmp_path):
+    with pytest.raises(res.NonFiniteNumber):
+        res.dumps({"x": math.nan})
+    path = res.write_results(tmp_path / "results.json", {"x": 1.5})
+    assert json.loads(path.read_text()) == {"x": 1.5}
+
+
+def test_a_busy_machine_is_recognised_from_its_load():
+    quiet = {"load1": 0.1, "load5": 0.1, "load15": 0.1, "cpu_pressure_some_avg10": 0.0}
+    busy = quiet | {"load1": 3.9}
+    assert res.busy_reason(quiet, cores=2) is None
+    assert "load average 3.90 on 2 cores" in res.busy_reason(busy, cores=2)
+
+
+def run_of(records):
+    return {"started": "2026-11-29T18:00:00+00:00", "finished": None, "rows": records,
+            "environment": {"machine": "x86_64", "python": "3.11", "os": "Linux",
+                            "cpu_model": "cpu", "cpu_cores": 2,
+                            "commit": {"id": "abc", "dirty": False}}}
+
+
+def test_the_table_says_n_a_for_one_process_and_one_seed():
+    run = run_of([row(processes=[process(0, 100)]), row("torch-loop")])
+    res.summarize_all(run["rows"])
+    lines = side_by_side(run)
+    numpy_line = next(line for line in lines if line.startswith("numpy-loop-cpu-b32"))
+    assert "n/a (1 process)" in numpy_line and "n/a (1 seed)" in numpy_line
+    assert "0.0000" not in numpy_line
+    assert next(line for line in lines if line.startswith("torch-loop-cpu-b32")).split()[1] \
+        == "not"  # "not run"
+
+
+def test_the_table_marks_unstable_rows_and_gives_the_reason():
+    run = run_of([row(processes=[process(i, us) for i, us in enumerate([100, 150, 70])])])
+    res.summarize_all(run["rows"])
+    lines = side_by_side(run)
+    assert lines[2].endswith("UNSTABLE")
+    assert any(line.startswith("numpy-loop-cpu-b32 unstable: processes differ") for line in lines)
+
+
+def test_the_export_has_one_round_per_ok_process_in_pytest_benchmarks_layout():
+    run = run_of([row(processes=[process(0, 100), process(1, 120), process(2, 1, status="failed")]),
+                  row("torch-loop")])
+    res.summarize_all(run["rows"])
+    data = benchmark_json(run)
+    (bench,) = data["benchmarks"]
+    assert bench["name"] == "test_train[numpy-loop-cpu-b32]"
+    assert bench["stats"]["rounds"] == 2
+    assert bench["stats"]["data"] == pytest.approx([100 * STEPS / 1e6, 120 * STEPS / 1e6])
+    assert bench["stats"]["median"] == pytest.approx(110 * STEPS / 1e6)
+    assert {"machine_info", "commit_info", "datetime", "version"} <= set(data)
