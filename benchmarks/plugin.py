@@ -142,6 +142,29 @@ def make_run_dir(runs_dir: Path, started: datetime.datetime) -> Path:
     raise FileExistsError(errno.EEXIST, "too many runs in one second", str(runs_dir))
 
 
+def save_results(path: Path, run: dict, fallbacks=None) -> tuple[Path, str | None]:
+    """Write ``run`` to ``path``; if that fails (a full disk, say), to a new folder elsewhere.
+
+    Returns where the file is now and, when it moved or could not be written at all, one
+    sentence for the user. ``fallbacks`` are the folders tried in turn (default: the home
+    folder, the temporary folder, /dev/shm).
+    """
+    try:
+        return res.write_results(path, run), None
+    except OSError as err:
+        why = err.strerror or str(err)
+    for folder in fallbacks or (Path.home(), Path(tempfile.gettempdir()), Path("/dev/shm")):
+        try:
+            fallback = Path(tempfile.mkdtemp(prefix="sidebyside-results-", dir=folder))
+            moved = res.write_results(fallback / RESULTS_NAME, run)
+        except OSError:
+            continue
+        return moved, (f"the results could not be saved in {path.parent} ({why}); they are "
+                       f"in {moved} instead")
+    return path, (f"the results could not be saved in {path.parent} ({why}) nor in the home "
+                  "or temporary folder; they are lost")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C: workers stopped, results saved, a non-zero exit."""
 
@@ -208,9 +231,9 @@ class Suite:
         for warning in self.run["warnings"]:
             self._say(f"WARNING: {warning}")
 
-    def pytest_sessionfinish(self, session):
+    def pytest_sessionfinish(self, session, exitstatus):
         signal.signal(signal.SIGTERM, self._previous_sigterm or signal.SIG_DFL)
-        if self.interrupted_by is None and session.shouldstop:
+        if self.interrupted_by is None and exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted_by = "SIGINT"
         run = self.run
         run["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -226,6 +249,8 @@ class Suite:
         if self.save_note is None:
             self._export()
             self._build_report()
+        elif session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # not saved where asked
 
     def pytest_terminal_summary(self, terminalreporter):
         from benchmarks.table import side_by_side
@@ -349,24 +374,10 @@ class Suite:
 
     def _save(self) -> None:
         """Rewrite results.json; when that fails, move it to a folder that works and say so."""
-        try:
-            res.write_results(self.results_path, self.run)
-            return
-        except OSError as err:
-            failed, why = self.results_path, err.strerror or str(err)
-        for folder in (Path.home(), Path(tempfile.gettempdir()), Path("/dev/shm")):
-            try:
-                fallback = Path(tempfile.mkdtemp(prefix="sidebyside-results-", dir=folder))
-                self.results_path = res.write_results(fallback / RESULTS_NAME, self.run)
-            except OSError:
-                continue
-            self.save_note = (f"the results could not be saved in {failed.parent} ({why}); "
-                              f"they are in {self.results_path} instead")
-            self._say(self.save_note)
-            return
-        self.save_note = (f"the results could not be saved in {failed.parent} ({why}) nor in "
-                          "the home or temporary folder; they are lost")
-        self._say(self.save_note)
+        path, note = save_results(self.results_path, self.run)
+        if note and note != self.save_note:
+            self._say(note)
+        self.results_path, self.save_note = path, note or self.save_note
 
     def _export(self) -> None:
         """benchmark.json for `pytest-benchmark compare` (also where --benchmark-json says)."""
