@@ -17,6 +17,7 @@ import signal
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,9 @@ def pytest_configure(config):
         raise pytest.UsageError(
             f"no rows to run: {', '.join(plan.variants)} cannot run on "
             f"{', '.join(plan.devices)} (numpy has no GPU); choose --device cpu or other --impl")
+    # pytest-benchmark's fixture is not used (the workers time themselves): its notice that
+    # it saved nothing for --benchmark-json is not news; the export is written instead.
+    warnings.filterwarnings("ignore", message="Not saving anything, no benchmarks")
     runs_dir = Path(config.getoption("report_dir") or DEFAULT_RUNS_DIR)
     suite = Suite(config, plan, runs_dir)  # raises UsageError when the folder can't be written
     config.pluginmanager.register(suite, "sidebyside-suite")
@@ -388,9 +392,9 @@ class Suite:
         paths = [self.run_dir / EXPORT_NAME]
         extra = self.config.getoption("benchmark_json", None)
         if extra:
-            # pytest-benchmark opened this file for itself; it writes nothing to it, since
-            # no test uses its fixture, so the export takes its place.
-            paths.append(Path(getattr(extra, "name", extra)))
+            # pytest-benchmark writes nothing there (no test uses its fixture, so it only
+            # warns that nothing was run): the export takes its place.
+            paths.append(Path(extra))
         for path in paths:
             try:
                 write_text_atomic(path, text)
