@@ -84,8 +84,11 @@ class Plan:
         ``auto`` pins a worker to as many CPUs as it has threads, the last ones this
         process may use (CPU 0 takes most interrupts): with fewer threads than cores the
         worker then stays on the same cores instead of migrating, which made torch-loop's
-        process-to-process spread fall from a CV of 13.6% to 1.6% in issue 7's measurement;
-        with threads == cores the mask changes nothing and all-cores stays what users run.
+        process-to-process spread fall from a CV of 13.6% to 1.6% on a quiet machine (issue
+        7's measurement); with threads == cores the mask changes nothing and all-cores stays
+        what users run. On a busy machine pinning hurts (a pinned worker cannot leave a busy
+        core: torch-loop b32, 1 thread, 6 processes at load 5.7 on 2 cores gave a CV of 26%
+        pinned against 19% unpinned), so the plugin turns ``auto`` into ``none`` there.
         """
         if self.affinity == "none":
             return None
@@ -117,11 +120,12 @@ PRESETS = {
     # A smoke run: every CPU variant in one process, small data (under a minute here).
     "quick": dict(devices=("cpu",), batch_sizes=(1024,), epochs=2, seeds=(0,), rounds=2,
                   n_train=2_000, n_test=1_000, worker_timeout_s=180.0, processes=1),
-    # Every CPU row and every GPU row the machine has, three processes per row, one seed
-    # each: the process-level spread is sampled and an interval comes out, while the
-    # training (3 seeds x 6 epochs) stays below what one process per row did before.
-    "default": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=6, seeds=(0, 1, 2),
-                    rounds=5, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
+    # Every CPU row and every GPU row the machine has, three processes per row (the fewest
+    # that give a spread), one seed each. A worker's start (imports, the first epoch's
+    # compile) costs more than its epochs, so the epochs are cut to pay for the processes:
+    # estimated 5 minutes for 16 CPU rows on the 2-core development machine.
+    "default": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=5, seeds=(0, 1, 2),
+                    rounds=4, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
                     processes=3),
     # The GPU rows alone, sized to finish in under 5 minutes (benchmarks/gpu_check.sh).
     "gpu": dict(devices=("cuda",), batch_sizes=(32, 1024), epochs=3, seeds=(0,), rounds=5,
@@ -158,13 +162,20 @@ def _expand_impl(name: str) -> list[str]:
     return [v for v, (impl, _) in VARIANTS.items() if impl == name]
 
 
-def _ints(option: str, text: str, low: int) -> tuple[int, ...]:
+# The largest seed every framework takes: numpy's (and so Keras's set_random_seed) is 2**32 - 1,
+# and a signed 32-bit integer keeps TensorFlow's and jax's seeds on the safe side too.
+MAX_SEED = 2**31 - 1
+
+
+def _ints(option: str, text: str, low: int, high: int | None = None) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise OptionError(f"{option}: expected comma-separated integers, got {text!r}") from None
     if not values or min(values) < low:
         raise OptionError(f"{option}: expected integers >= {low}, got {text!r}")
+    if high is not None and max(values) > high:
+        raise OptionError(f"{option}: expected integers from {low} to {high}, got {text!r}")
     return tuple(dict.fromkeys(values))
 
 
@@ -216,7 +227,7 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
     if epochs is not None:
         fields["epochs"] = _int("--epochs", epochs, 1)
     if seeds is not None:
-        fields["seeds"] = _ints("--seeds", seeds, 0)
+        fields["seeds"] = _ints("--seeds", seeds, 0, MAX_SEED)
     if rounds is not None:
         fields["rounds"] = _int("--rounds", rounds, 1)
     if n_train is not None:

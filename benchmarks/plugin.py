@@ -8,6 +8,7 @@ process, so an interrupted run keeps all but the process in flight.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import errno
 import json
@@ -116,6 +117,11 @@ def pytest_configure(config):
             processes=config.getoption("processes"), affinity=config.getoption("affinity"))
     except opts.OptionError as err:
         raise pytest.UsageError(str(err)) from None
+    for name in ("benchmark_only", "benchmark_skip"):
+        if config.getoption(name, False):
+            raise pytest.UsageError(
+                f"--{name.replace('_', '-')} picks tests by pytest-benchmark's fixture, which "
+                "the suite's rows do not use; leave it out (`pytest --benchmark` runs the rows)")
     if not plan.rows():
         raise pytest.UsageError(
             f"no rows to run: {', '.join(plan.variants)} cannot run on "
@@ -199,6 +205,12 @@ class Suite:
         if self.run["environment"]["busy_before"]:
             self.run["warnings"].append("the machine was busy before the run: "
                                         f"{self.run['environment']['busy_reason']}")
+            if plan.affinity == "auto":
+                # A pinned worker cannot move off a busy core (see Plan.cpus_for_worker).
+                self.plan = plan = dataclasses.replace(plan, affinity="none")
+                self.run["plan"]["affinity"] = "none"
+                self.run["warnings"].append("--affinity auto: workers not pinned, since the "
+                                            "machine is busy")
         try:
             self.run_dir = make_run_dir(runs_dir, self.started)
             self.results_path = self.run_dir / RESULTS_NAME

@@ -94,7 +94,8 @@ def test_the_workers_leave_nothing_in_tmpdir(quick_run):
 
 def test_processes_interleave_rows_and_a_crash_loses_no_other_row(tmp_path):
     result = run_pytest(["--benchmark", "--preset", "quick", "--impl", "torch-loop,numpy",
-                         "--processes", "2", "--threads", "64", f"--report-dir={tmp_path}"],
+                         "--processes", "2", "--threads", "64", f"--report-dir={tmp_path}",
+                         f"--benchmark-json={tmp_path / 'also.json'}"],
                         tmp_path, **{FAULT_ENV: "crash:torch-loop-cpu-b1024"})
     assert result.returncode == 1, result.stdout[-3000:]  # a failed row fails the run...
     data, _ = the_results(tmp_path)  # ...and the rest is saved
@@ -111,6 +112,9 @@ def test_processes_interleave_rows_and_a_crash_loses_no_other_row(tmp_path):
     assert numpy["summary"]["us_per_step_ci_low"] is not None
     assert any("--threads 64 is above the" in w for w in data["warnings"])
     assert "WARNING: --threads 64 is above the" in result.stdout
+    # --benchmark-json gets the export too: the ok row, one round per process
+    (bench,) = json.loads((tmp_path / "also.json").read_text())["benchmarks"]
+    assert bench["param"] == "numpy-loop-cpu-b1024" and bench["stats"]["rounds"] == 2
 
 
 @pytest.mark.parametrize(("signum", "name"), [(signal.SIGINT, "SIGINT"),
