@@ -160,6 +160,7 @@ def _run(row, plan, index, seeds, on_progress, command, scratch, cache) -> Outco
         proc = subprocess.Popen(
             command or [sys.executable, "-P", "-m", "benchmarks.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            errors="replace",  # a library's stray bytes must not stop the reading thread
             cwd=scratch, env=worker_env(row, plan, scratch, cache), start_new_session=True)
         try:
             _converse(proc, job, outcome, plan, started, on_progress)

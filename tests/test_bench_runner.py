@@ -8,6 +8,7 @@ import time
 import pytest
 
 from benchmarks import results as res
+from benchmarks import runner
 from benchmarks.options import Row, make_plan
 from benchmarks.runner import EXIT_GRACE_S, run_process, run_row
 from benchmarks.worker import FAULT_ENV, slow_factor, timed_epoch
@@ -144,6 +145,22 @@ def test_noise_on_the_protocol_stream_is_ignored(tmp_path):
     """)
     outcome = run_process(ROW, make_plan("quick"), command=command)
     assert (outcome.status, outcome.reason) == ("skipped", "nothing to do")
+
+
+def test_a_quiet_worker_is_reported_as_still_working(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "QUIET_PROGRESS_S", 0.5)
+    command = fake_worker(tmp_path, """
+        import sys, time
+        sys.stdout.buffer.write(b"\\xff\\xfe not UTF-8\\n"); sys.stdout.flush()
+        time.sleep(2)
+        print('{"event": "skip", "reason": "compiled"}')
+    """)
+    heard = []
+    outcome = run_process(ROW, make_plan("quick"), command=command,
+                          on_progress=lambda row, index, m: heard.append(m))
+    assert outcome.status == "skipped"
+    assert [m["stage"] for m in heard][:1] == ["quiet"]
+    assert heard[0]["elapsed_s"] > 0
 
 
 def test_worker_exiting_without_a_result_fails(tmp_path):
