@@ -211,6 +211,11 @@ class Suite:
                 self.run["plan"]["affinity"] = "none"
                 self.run["warnings"].append("--affinity auto: workers not pinned, since the "
                                             "machine is busy")
+        self.collect_only = config.getoption("collectonly", False)
+        self.scratch = None
+        if self.collect_only:  # nothing runs, so nothing is written
+            self.run_dir, self.results_path = None, runs_dir / "(not written: --collect-only)"
+            return
         try:
             self.run_dir = make_run_dir(runs_dir, self.started)
             self.results_path = self.run_dir / RESULTS_NAME
@@ -237,6 +242,9 @@ class Suite:
         chosen = {item.callspec.params["row"].id for item in session.items
                   if hasattr(item, "callspec") and "row" in item.callspec.params}
         self.selected = [row for row in self.rows if row.id in chosen]
+        for row in self.rows:
+            if row.id not in chosen:
+                self._record(row)["reason"] = "not selected (-k or a test id left it out)"
 
     def pytest_sessionstart(self, session):
         self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
@@ -249,6 +257,8 @@ class Suite:
 
     def pytest_sessionfinish(self, session, exitstatus):
         signal.signal(signal.SIGTERM, self._previous_sigterm or signal.SIG_DFL)
+        if self.collect_only:
+            return
         if self.interrupted_by is None and exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted_by = "SIGINT"
         run = self.run
@@ -271,6 +281,8 @@ class Suite:
     def pytest_terminal_summary(self, terminalreporter):
         from benchmarks.table import side_by_side
 
+        if self.collect_only:
+            return
         tr = terminalreporter
         tr.section("sidebyside")
         for line in side_by_side(self.run):

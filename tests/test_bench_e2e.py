@@ -201,3 +201,12 @@ def test_plain_pytest_does_not_collect_the_benchmarks(tmp_path):
     assert asked.returncode == 4
     assert "runs with `pytest --benchmark`" in asked.stderr
     assert "Traceback" not in asked.stderr
+
+
+def test_collecting_the_rows_writes_no_run_folder(tmp_path):
+    runs = tmp_path / "runs"
+    result = run_pytest(["--benchmark", "--collect-only", "-q", f"--report-dir={runs}"],
+                        tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "test_train[numpy-loop-cpu-b32]" in result.stdout
+    assert not runs.exists()
