@@ -101,7 +101,7 @@ class Summary(TypedDict):
     time_to_accuracy_reached_seeds: int
     target_accuracy: float
     bayes_accuracy: float
-    final_loss_mean: float
+    final_loss_mean: float | None  # None: every seed's loss diverged (non-finite)
     peak_rss_above_baseline_bytes: int | None
     rss_after_import_bytes: int | None
     gpu_peak_bytes: int | None
@@ -228,7 +228,7 @@ def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | N
         time_to_accuracy_s_median=statistics.median(reached) if reached else None,
         time_to_accuracy_reached_seeds=len(reached),
         target_accuracy=first["target_accuracy"], bayes_accuracy=first["bayes_accuracy"],
-        final_loss_mean=statistics.fmean(s["final_loss"] for s in per_seed),
+        final_loss_mean=_mean_or_none([s["final_loss"] for s in per_seed]),
         peak_rss_above_baseline_bytes=None if peak is None else int(peak),
         rss_after_import_bytes=None if rss is None else int(rss),
         gpu_peak_bytes=None if gpu is None else int(gpu),
@@ -236,6 +236,11 @@ def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | N
         build_s=statistics.median(p["build_s"] for p in ok),
         cores_used=statistics.median(p["cpu"]["cores_used"] for p in ok),
         ratio_to_torch_loop=ratio, ratio_ci_low=ratio_low, ratio_ci_high=ratio_high)
+
+
+def _mean_or_none(values: list) -> float | None:
+    finite = [v for v in values if v is not None]  # a diverged loss is stored as None
+    return statistics.fmean(finite) if finite else None
 
 
 def summarize_all(rows: list[RowRecord]) -> None:
@@ -367,9 +372,15 @@ def write_results(path: Path, run: dict) -> Path:
     return write_text_atomic(path, dumps(run))
 
 
-def finite(value: float) -> float | None:
-    """``value``, or None where it is NaN or infinite (a diverged loss, say)."""
-    return value if value is not None and math.isfinite(value) else None
+def without_non_finite(value):
+    """``value`` with every NaN or infinite float (a diverged loss, say) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: without_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_non_finite(v) for v in value]
+    return value
 
 
 # -- fairness flags ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from benchmarks.options import TARGET_GAP, Plan, Row
+from benchmarks.results import without_non_finite
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository (or the installed packages' folder)
 STDERR_TAIL_CHARS = 2000
@@ -53,7 +54,8 @@ class Outcome:
         base = {"index": self.index, "status": self.status, "reason": self.reason,
                 "wall_s": self.wall_s, "seeds": list(self.seeds),
                 "cold_cache": self.cold_cache}
-        return (self.result or {}) | base
+        # The file holds no NaN or infinity: a diverged loss becomes null.
+        return without_non_finite((self.result or {}) | base)
 
 
 def package_root() -> Path:

@@ -137,6 +137,17 @@ def test_the_worker_timeout_also_bounds_a_lingering_worker(tmp_path):
     assert outcome.status == "timeout"
 
 
+def test_a_diverged_loss_is_recorded_as_null_so_the_results_can_be_written(tmp_path):
+    command = fake_worker(tmp_path, """
+        print('{"event": "result", "steady_epoch_s": [0.1], "per_seed": '
+              '[{"final_loss": NaN, "test_accuracy": 0.5}], "x": [Infinity]}', flush=True)
+    """)
+    record = run_process(ROW, make_plan("quick"), command=command).record()
+    assert record["per_seed"] == [{"final_loss": None, "test_accuracy": 0.5}]
+    assert record["x"] == [None]
+    res.dumps(record)  # would raise on a non-finite number
+
+
 def test_noise_on_the_protocol_stream_is_ignored(tmp_path):
     command = fake_worker(tmp_path, """
         print("a library printed this")
