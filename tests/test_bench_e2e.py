@@ -163,6 +163,7 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     (["--n-train", "500", "--batch-size", "100000"],
      "--batch-size: 100000 is larger than the 500 training samples"),
     (["--impl", "kears"], "--impl: unknown name 'kears'; choose from: torch"),
+    (["--benchmark-only"], "--benchmark-only picks tests by pytest-benchmark's fixture"),
 ])
 def test_a_usage_error_is_one_sentence_and_exit_4(tmp_path, args, message):
     result = run_pytest(["--benchmark", "--preset", "quick", f"--report-dir={tmp_path}", *args],
