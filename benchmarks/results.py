@@ -36,6 +36,9 @@ STARVED_WAIT_PER_S = 0.25
 # The machine is "busy" when the 1-minute load average exceeds this fraction of its cores
 # before a process starts (a quiet machine sits near 0; each busy loop adds 1).
 BUSY_LOAD_PER_CORE = 0.5
+# ... or when some task waited for a CPU more than this share of the last 10 s
+# (/proc/pressure/cpu "some avg10", percent; near 0 on a quiet machine).
+BUSY_CPU_PRESSURE_PCT = 20.0
 # Bootstrap resamples for every interval: 95% percentile intervals of a median over at most
 # a few dozen processes are stable to about 1% at 2000, and the cost stays bounded.
 BOOTSTRAP_RESAMPLES = 2000
@@ -297,6 +300,10 @@ def busy_reason(load: Load, cores: int | None = None) -> str | None:
     if load["load1"] > BUSY_LOAD_PER_CORE * cores:
         return (f"load average {load['load1']:.2f} on {cores} cores (above "
                 f"{BUSY_LOAD_PER_CORE:g} per core)")
+    pressure = load["cpu_pressure_some_avg10"]
+    if pressure is not None and pressure > BUSY_CPU_PRESSURE_PCT:
+        return (f"tasks waited for a CPU {pressure:.0f}% of the last 10 s "
+                f"(/proc/pressure/cpu, above {BUSY_CPU_PRESSURE_PCT:g}%)")
     return None
 
 

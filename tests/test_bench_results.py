@@ -128,6 +128,8 @@ def test_a_busy_machine_is_recognised_from_its_load():
     busy = quiet | {"load1": 3.9}
     assert res.busy_reason(quiet, cores=2) is None
     assert "load average 3.90 on 2 cores" in res.busy_reason(busy, cores=2)
+    waiting = quiet | {"cpu_pressure_some_avg10": 45.0}
+    assert "tasks waited for a CPU 45% of the last 10 s" in res.busy_reason(waiting, cores=2)
 
 
 def run_of(records):
