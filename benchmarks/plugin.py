@@ -315,7 +315,11 @@ class Suite:
         """``row``'s record in results.json, once the whole schedule has run."""
         if not self.scheduled:
             self.scheduled = True
-            self._run_schedule()
+            try:
+                self._run_schedule()
+            except Exception as err:  # a bug of the suite: recorded, the rows kept so far saved
+                self.interrupted_by = f"error: {type(err).__name__}: {err}"
+                raise
         return self._record(row)
 
     def _run_schedule(self):
