@@ -221,9 +221,10 @@ class Suite:
             self.results_path = self.run_dir / RESULTS_NAME
             res.write_results(self.results_path, self.run)  # the check: it can be written
         except OSError as err:
-            raise pytest.UsageError(
-                f"--report-dir: cannot write a run folder in {runs_dir} "
-                f"({err.strerror or err}); give a writable folder") from None
+            why = ("it is a file, not a folder" if runs_dir.exists() and not runs_dir.is_dir()
+                   else err.strerror or str(err))
+            raise pytest.UsageError(f"--report-dir: cannot write a run folder in {runs_dir} "
+                                    f"({why}); give a writable folder") from None
         # Every worker's temporary files and caches, removed at the end of the run.
         self.scratch = tempfile.mkdtemp(prefix="sidebyside-run-")
 

@@ -180,7 +180,8 @@ def test_a_report_dir_that_is_a_file_is_refused_before_the_first_row(tmp_path):
     result = run_pytest(["--benchmark", "--preset", "quick", "--impl", "numpy",
                          f"--report-dir={not_a_folder}"], tmp_path)
     assert result.returncode == 4
-    assert f"--report-dir: cannot write a run folder in {not_a_folder}" in result.stderr
+    assert (f"--report-dir: cannot write a run folder in {not_a_folder} (it is a file, not a "
+            "folder); give a writable folder") in result.stderr
     assert "[1/1]" not in result.stdout and "Traceback" not in result.stderr
 
 
