@@ -1,44 +1,375 @@
-"""Read a result file of `pytest --benchmark`, or say in one sentence why it can't be read."""
+"""Read a run result file (docs/result_format.md), or say in one sentence why it can't be read.
+
+`load_results` returns the file's JSON as a dict in format 2, checked: every field that the
+reports read is there with the right type, and every timing is a finite positive number.
+A format-1 file (the `sidebyside` section inside pytest-benchmark's JSON) is converted to
+format 2: each row becomes one process whose steady epochs are the rounds; such a file has
+`converted_from_format_version: 1` and the warning `FORMAT_1_NOTE`.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
-from benchmarks.results import RESULTS_FORMAT_VERSION
+from reports.format import RESULTS_FILE_NAME, RESULTS_FORMAT, RESULTS_FORMAT_VERSION
+
+# Real result files are tens of KB; checked with stat before reading, so that a wrong file
+# of hundreds of MB is refused before it is read into memory.
+MAX_RESULT_BYTES = 20 * 2**20
+
+ROW_STATUSES = ("ok", "partial", "skipped", "failed", "timeout", "not run")
+PROCESS_STATUSES = ("ok", "failed", "timeout", "skipped")
+FORMAT_1_NOTE = "format 1: one process per row, no interval"
+BASELINE_VARIANT = "torch-loop"  # the course's PyTorch loop: every ratio is to this row
 
 
 class ReportError(Exception):
     """A user's input cannot be used; the message is one sentence for them."""
 
 
+class _Damaged(Exception):
+    """A field of the file is missing or has the wrong type; the message names it."""
+
+
 def load_results(path: str | Path) -> dict:
-    """The parsed JSON of a sidebyside result file, checked for format and version."""
-    path = Path(path)
-    if not path.exists():
-        raise ReportError(f"{path}: no such file")
-    if path.is_dir():
-        candidate = path / "benchmark.json"
-        if not candidate.exists():
-            raise ReportError(f"{path}: a folder without benchmark.json; give a result file")
-        path = candidate
+    """The checked content of a result file, as a format-2 dict with `_path` added.
+
+    ``path`` is a results.json, a format-1 benchmark.json, or a run folder holding one.
+    Raises ReportError (one sentence) for: no such file, a file over MAX_RESULT_BYTES,
+    not JSON, JSON of another tool, an unknown format version, a damaged file (a field
+    missing or of the wrong type), NaN/Infinity anywhere, or a timing that is not > 0.
+    """
+    path = _result_path(Path(path))
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        size_bytes = path.stat().st_size
+        if size_bytes > MAX_RESULT_BYTES:
+            raise ReportError(f"{path}: {size_bytes / 2**20:.0f} MiB is too large for a result "
+                              f"file (at most {MAX_RESULT_BYTES // 2**20} MiB; real ones are "
+                              "tens of KB)")
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise ReportError(f"{path}: not a text file, so not a sidebyside result file") from None
-    except json.JSONDecodeError as err:
-        raise ReportError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
     except OSError as err:
         raise ReportError(f"{path}: cannot be read ({err.strerror})") from None
-    if not isinstance(data, dict) or "sidebyside" not in data:
-        made_by = "pytest-benchmark without sidebyside" if isinstance(data, dict) and \
-            "benchmarks" in data else "another tool"
-        raise ReportError(f"{path}: JSON from {made_by}, not a result file of "
-                          "`pytest --benchmark` in this repository")
-    version = data["sidebyside"].get("format_version") if isinstance(
-        data["sidebyside"], dict) else None
-    if version != RESULTS_FORMAT_VERSION:
-        raise ReportError(f"{path}: result format version {version!r} is not one this "
-                          f"version of sidebyside reads (it reads {RESULTS_FORMAT_VERSION})")
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NonFinite as err:
+        raise ReportError(f"{path}: holds the non-finite number {err}; a result file never "
+                          "has NaN or Infinity, so it is damaged") from None
+    except json.JSONDecodeError as err:
+        raise ReportError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except RecursionError:
+        raise ReportError(f"{path}: JSON nested too deeply for a result file") from None
+    try:
+        data = _to_format_2(path, data)
+        _check_format_2(data)
+    except _Damaged as err:
+        raise ReportError(f"{path}: damaged result file: {err}") from None
     data["_path"] = str(path)
     return data
+
+
+def _result_path(path: Path) -> Path:
+    if path.is_dir():
+        for name in (RESULTS_FILE_NAME, "benchmark.json"):  # format 2, then format 1
+            if (path / name).is_file():
+                return path / name
+        raise ReportError(f"{path}: a folder without {RESULTS_FILE_NAME}; give a result file")
+    if not path.exists():
+        raise ReportError(f"{path}: no such file")
+    if not path.is_file():
+        raise ReportError(f"{path}: not a regular file; give a result file")
+    return path
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _refuse_constant(token: str):
+    raise _NonFinite(token)  # NaN, Infinity, -Infinity: Python's json accepts them
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):  # 1e400 parses to inf
+        raise _NonFinite(token)
+    return value
+
+
+# -- format detection and the format-1 conversion ---------------------------------------
+
+def _to_format_2(path: Path, data) -> dict:
+    if isinstance(data, dict) and data.get("format") == RESULTS_FORMAT:
+        version = data.get("format_version")
+        if version != RESULTS_FORMAT_VERSION:
+            raise ReportError(f"{path}: result format version {version!r} is not one this "
+                              f"version of sidebyside reads (it reads 1 and "
+                              f"{RESULTS_FORMAT_VERSION})")
+        return data
+    if not isinstance(data, dict) or "sidebyside" not in data:
+        made_by = ("pytest-benchmark without sidebyside"
+                   if isinstance(data, dict) and "benchmarks" in data else "another tool")
+        raise ReportError(f"{path}: JSON from {made_by}, not a result file of "
+                          "`pytest --benchmark` in this repository")
+    section = data["sidebyside"]
+    version = section.get("format_version") if isinstance(section, dict) else None
+    if version != 1:
+        raise ReportError(f"{path}: result format version {version!r} is not one this "
+                          f"version of sidebyside reads (it reads 1 and "
+                          f"{RESULTS_FORMAT_VERSION})")
+    return _from_format_1(data)
+
+
+def _from_format_1(data: dict) -> dict:
+    """Format 1 as format 2: one process per row, its rounds as the steady epochs."""
+    section = data["sidebyside"]
+    plan = _get(section, "plan", dict, "sidebyside")
+    rows = _get(section, "rows", list, "sidebyside")
+    benchmarks = _get(data, "benchmarks", list, "")
+    infos = {}
+    for i, bench in enumerate(benchmarks):
+        where = f"benchmarks[{i}]"
+        info = _get(_mapping(bench, where), "extra_info", dict, where)
+        if "row" in info:
+            stats = _get(bench, "stats", dict, where)
+            infos[info["row"]] = (info, _get(stats, "data", list, f"{where}.stats"))
+    environment = dict(_get(section, "environment", dict, "sidebyside"))
+    cpu = ((data.get("machine_info") or {}).get("cpu") or {})
+    environment.setdefault("cpu_model", cpu.get("brand_raw"))
+    commit = data.get("commit_info") or {}
+    environment.setdefault("commit", {"id": commit.get("id"), "dirty": commit.get("dirty")})
+    environment.setdefault("versions", {})
+    out_rows = []
+    for i, row in enumerate(rows):
+        row = _mapping(row, f"sidebyside.rows[{i}]")
+        out_rows.append(_row_from_format_1(row, infos.get(row.get("id")), plan,
+                                           f"sidebyside.rows[{i}]"))
+    _add_format_1_ratios(out_rows)
+    return {
+        "format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION,
+        "converted_from_format_version": 1,
+        "started": section.get("started") or data.get("datetime"), "finished": None,
+        "complete": True, "interrupted_by": None,
+        "plan": {"processes": 1, **plan},
+        "environment": environment,
+        "rows": out_rows,
+        "flags": section.get("flags") or [],
+        "warnings": [FORMAT_1_NOTE, *(section.get("warnings") or [])],
+        "pytest_benchmark_version": data.get("version"),
+    }
+
+
+def _row_from_format_1(row: dict, measured, plan: dict, where: str) -> dict:
+    for key in ("id", "implementation", "mode", "device"):
+        _get(row, key, str, where)
+    out = {"id": row["id"], "variant": f"{row['implementation']}-{row['mode']}",
+           "implementation": row["implementation"], "mode": row["mode"],
+           "device": row["device"], "batch_size": _get(row, "batch_size", int, where),
+           "status": row.get("status"), "reason": row.get("reason") or "", "stderr_tail": "",
+           "processes": [], "summary": None}
+    if out["status"] != "ok":
+        return out
+    if measured is None:  # format 1 could say ok and lose the numbers
+        out.update(status="failed", reason="measured, but its numbers are missing from the file")
+        return out
+    info, rounds = measured
+    where = f"the benchmark of {row['id']}"
+    curves = _get(info, "learning_curves", list, where)
+    last = {}
+    for point in curves:
+        last[_mapping(point, where).get("seed")] = point
+    per_seed = [{"seed": seed, "final_loss": p.get("train_loss"), "test_loss": p.get("test_loss"),
+                 "test_accuracy": p.get("test_accuracy"),
+                 "time_to_accuracy_s": None}  # format 1 kept only the median over seeds
+                for seed, p in last.items()]
+    n_train = _get(info, "n_train", int, where)
+    memory_keys = ("rss_after_import_bytes", "rss_baseline_bytes",
+                   "peak_rss_above_baseline_bytes", "peak_rss_scope", "gpu_peak_bytes",
+                   "gpu_peak_method")
+    out["processes"] = [{
+        "index": 0, "status": "ok", "reason": "", "wall_s": row.get("wall_s"),
+        "seeds": info.get("seeds", []), "cold_cache": True,
+        "first_epoch_s": info.get("first_epoch_s"), "steady_epoch_s": rounds,
+        "steps_per_epoch": info.get("steps_per_epoch"), "batch_size": out["batch_size"],
+        "effective_batch_size": min(out["batch_size"], n_train), "n_train": n_train,
+        "n_test": plan.get("n_test"), "import_s": info.get("import_s"),
+        "build_s": info.get("build_s"), "per_seed": per_seed, "curves": curves,
+        "memory": {k: info.get(k) for k in memory_keys}, "load": None, "cpu": None,
+        "threads": None, "affinity": None, "settings": info.get("settings") or {},
+        "overhead": info.get("overhead")}]
+    accuracies = info.get("test_accuracy_per_seed") or []
+    out["summary"] = {
+        "processes_ok": 1, "us_per_step": info.get("us_per_step"),
+        "us_per_step_ci_low": None, "us_per_step_ci_high": None,
+        "process_us_per_step": [info.get("us_per_step")],
+        "spread_iqr_pct": None, "unstable": False, "unstable_reasons": [],
+        "samples_per_s": info.get("samples_per_s"),
+        "steady_epoch_s_median": info.get("steady_epoch_s_median"),
+        "first_epoch_s": info.get("first_epoch_s"), "first_epoch_cold": True,
+        "test_accuracy_mean": info.get("test_accuracy_mean"),
+        "test_accuracy_sd": info.get("test_accuracy_sd") if len(accuracies) > 1 else None,
+        "n_seeds": len(accuracies),
+        "time_to_accuracy_s_median": info.get("time_to_accuracy_s_median"),
+        "time_to_accuracy_reached_seeds": info.get("time_to_accuracy_reached_seeds"),
+        "target_accuracy": info.get("target_accuracy"),
+        "bayes_accuracy": info.get("bayes_accuracy"),
+        "final_loss_mean": info.get("final_loss_mean"),
+        "peak_rss_above_baseline_bytes": info.get("peak_rss_above_baseline_bytes"),
+        "rss_after_import_bytes": info.get("rss_after_import_bytes"),
+        "gpu_peak_bytes": info.get("gpu_peak_bytes"),
+        "import_s": info.get("import_s"), "build_s": info.get("build_s"),
+        "cores_used": None, "ratio_to_torch_loop": None, "ratio_ci_low": None,
+        "ratio_ci_high": None,
+        # Added for format 1 only: its samples were rounds, so their quartiles are kept.
+        "steady_epoch_s_q1": info.get("steady_epoch_s_q1"),
+        "steady_epoch_s_q3": info.get("steady_epoch_s_q3"),
+    }
+    return out
+
+
+def _add_format_1_ratios(rows: list[dict]) -> None:
+    """Format 1 kept no ratio: us_per_step over torch-loop's at the same device and batch."""
+    base = {(r["device"], r["batch_size"]): r["summary"]["us_per_step"] for r in rows
+            if r["variant"] == BASELINE_VARIANT and r["summary"]
+            and _is_positive(r["summary"]["us_per_step"])}
+    for r in rows:
+        key = (r["device"], r["batch_size"])
+        if r["summary"] and key in base and _is_positive(r["summary"]["us_per_step"]):
+            r["summary"]["ratio_to_torch_loop"] = r["summary"]["us_per_step"] / base[key]
+
+
+# -- checking format 2 ------------------------------------------------------------------
+
+# Summary timings that must be > 0 when present; None is allowed where the contract says so.
+_POSITIVE_SUMMARY = ("us_per_step", "samples_per_s", "steady_epoch_s_median", "first_epoch_s")
+_POSITIVE_OR_NONE_SUMMARY = ("us_per_step_ci_low", "us_per_step_ci_high",
+                             "ratio_to_torch_loop", "ratio_ci_low", "ratio_ci_high",
+                             "time_to_accuracy_s_median", "steady_epoch_s_q1",
+                             "steady_epoch_s_q3")
+_NUMBER_OR_NONE_SUMMARY = ("test_accuracy_mean", "test_accuracy_sd", "spread_iqr_pct",
+                           "target_accuracy", "bayes_accuracy", "final_loss_mean",
+                           "peak_rss_above_baseline_bytes", "rss_after_import_bytes",
+                           "gpu_peak_bytes", "import_s", "build_s", "cores_used")
+
+
+def _check_format_2(data: dict) -> None:
+    _get(data, "plan", dict, "")
+    _get(data, "environment", dict, "")
+    rows = _get(data, "rows", list, "")
+    for key in ("flags", "warnings"):
+        if not all(isinstance(item, str) for item in _get(data, key, list, "", [])):
+            raise _Damaged(f"{key} must be a list of strings")
+    seen = set()
+    for i, row in enumerate(rows):
+        where = f"rows[{i}]"
+        row = _mapping(row, where)
+        for key in ("id", "variant", "implementation", "mode", "device"):
+            _get(row, key, str, where)
+        if row["id"] in seen:
+            raise _Damaged(f"the row {row['id']!r} appears twice")
+        seen.add(row["id"])
+        if isinstance(_get(row, "batch_size", int, where), bool) or row["batch_size"] <= 0:
+            raise _Damaged(f"{where}.batch_size must be a positive integer")
+        if row.get("status") not in ROW_STATUSES:
+            raise _Damaged(f"{where}.status is {row.get('status')!r}, not one of "
+                           f"{', '.join(ROW_STATUSES)}")
+        _get(row, "reason", str, where, "")
+        for j, process in enumerate(_get(row, "processes", list, where)):
+            _check_process(_mapping(process, f"{where}.processes[{j}]"),
+                           f"{where}.processes[{j}]")
+        summary = row.get("summary")
+        if summary is None:
+            if row["status"] in ("ok", "partial"):
+                raise _Damaged(f"{where} ({row['id']}) is {row['status']} but has no summary")
+            continue
+        _check_summary(_mapping(summary, f"{where}.summary"), f"{where}.summary")
+
+
+def _check_process(process: dict, where: str) -> None:
+    if isinstance(_get(process, "index", int, where), bool):
+        raise _Damaged(f"{where}.index must be an integer")
+    if process.get("status") not in PROCESS_STATUSES:
+        raise _Damaged(f"{where}.status is {process.get('status')!r}, not one of "
+                       f"{', '.join(PROCESS_STATUSES)}")
+    if process["status"] != "ok":
+        return
+    steady = _get(process, "steady_epoch_s", list, where)
+    if not steady:
+        raise _Damaged(f"{where}.steady_epoch_s is empty")
+    for k, value in enumerate(steady):
+        _positive(value, f"{where}.steady_epoch_s[{k}]")
+    _positive(process.get("first_epoch_s"), f"{where}.first_epoch_s")
+    steps = _get(process, "steps_per_epoch", int, where)
+    if isinstance(steps, bool) or steps <= 0:
+        raise _Damaged(f"{where}.steps_per_epoch must be a positive integer")
+    for key in ("per_seed", "curves"):
+        for k, item in enumerate(_get(process, key, list, where, [])):
+            _mapping(item, f"{where}.{key}[{k}]")
+
+
+def _check_summary(summary: dict, where: str) -> None:
+    for key in _POSITIVE_SUMMARY:
+        _positive(summary.get(key), f"{where}.{key}")
+    for key in _POSITIVE_OR_NONE_SUMMARY:
+        if summary.get(key) is not None:
+            _positive(summary[key], f"{where}.{key}")
+    for key in _NUMBER_OR_NONE_SUMMARY:
+        value = summary.get(key)
+        if value is not None and not _is_number(value):
+            raise _Damaged(f"{where}.{key} is {value!r}, not a number")
+    samples = _get(summary, "process_us_per_step", list, where)
+    if not samples:
+        raise _Damaged(f"{where}.process_us_per_step is empty")
+    for k, value in enumerate(samples):
+        _positive(value, f"{where}.process_us_per_step[{k}]")
+    processes_ok = _get(summary, "processes_ok", int, where)
+    if processes_ok != len(samples):
+        raise _Damaged(f"{where}.processes_ok is {processes_ok} but process_us_per_step has "
+                       f"{len(samples)} samples")
+    _get(summary, "unstable", bool, where, False)
+    if not all(isinstance(r, str) for r in _get(summary, "unstable_reasons", list, where, [])):
+        raise _Damaged(f"{where}.unstable_reasons must be a list of strings")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_positive(value) -> bool:
+    return _is_number(value) and math.isfinite(value) and value > 0
+
+
+def _positive(value, where: str) -> None:
+    if not _is_positive(value):
+        raise _Damaged(f"the timing {where} is {value!r}, but timings must be numbers > 0")
+
+
+def _mapping(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise _Damaged(f"{where or 'the file'} is {type(value).__name__}, not an object")
+    return value
+
+
+_MISSING = object()
+
+
+def _get(obj: dict, key: str, kind, where: str, default=_MISSING):
+    """obj[key], checked to be of ``kind``; ``default`` when absent (if given)."""
+    name = f"{where}.{key}" if where else key
+    if key not in obj:
+        if default is not _MISSING:
+            return default
+        raise _Damaged(f"{name} is missing")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise _Damaged(f"{name} is {'null' if value is None else type(value).__name__}, "
+                       f"not {_KIND_NAMES.get(kind, getattr(kind, '__name__', kind))}")
+    return value
+
+
+_KIND_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer",
+               bool: "true or false"}
+
