@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 from reports.format import RESULTS_FILE_NAME, RESULTS_FORMAT, RESULTS_FORMAT_VERSION
@@ -18,6 +19,10 @@ from reports.format import RESULTS_FILE_NAME, RESULTS_FORMAT, RESULTS_FORMAT_VER
 # Real result files are tens of KB; checked with stat before reading, so that a wrong file
 # of hundreds of MB is refused before it is read into memory.
 MAX_RESULT_BYTES = 20 * 2**20
+
+# No epoch of SimpleNet lasts a day: a larger timing is a damaged file (and would overflow
+# the plots' axes).
+MAX_TIMING_S = 86_400.0
 
 ROW_STATUSES = ("ok", "partial", "skipped", "failed", "timeout", "not run")
 PROCESS_STATUSES = ("ok", "failed", "timeout", "skipped")
@@ -176,6 +181,14 @@ def _row_from_format_1(row: dict, measured, plan: dict, where: str) -> dict:
         out.update(status="failed", reason="measured, but its numbers are missing from the file")
         return out
     info, rounds = measured
+    for k, value in enumerate(rounds):
+        _positive(value, f"the round {k} of {row['id']}", MAX_TIMING_S)
+    steps = _get(info, "steps_per_epoch", int, f"the benchmark of {row['id']}")
+    # The process's sample, as format 2 defines it: its median steady epoch per step.
+    median_s = statistics.median(rounds)
+    us_per_step = median_s / steps * 1e6 if steps > 0 else None
+    q1, q3 = (statistics.quantiles(rounds, n=4, method="inclusive")[::2]
+              if len(rounds) > 1 else (median_s, median_s))
     where = f"the benchmark of {row['id']}"
     curves = _get(info, "learning_curves", list, where)
     last = {}
@@ -193,7 +206,7 @@ def _row_from_format_1(row: dict, measured, plan: dict, where: str) -> dict:
         "index": 0, "status": "ok", "reason": "", "wall_s": row.get("wall_s"),
         "seeds": info.get("seeds", []), "cold_cache": True,
         "first_epoch_s": info.get("first_epoch_s"), "steady_epoch_s": rounds,
-        "steps_per_epoch": info.get("steps_per_epoch"), "batch_size": out["batch_size"],
+        "steps_per_epoch": steps, "batch_size": out["batch_size"],
         "effective_batch_size": min(out["batch_size"], n_train), "n_train": n_train,
         "n_test": plan.get("n_test"), "import_s": info.get("import_s"),
         "build_s": info.get("build_s"), "per_seed": per_seed, "curves": curves,
@@ -202,12 +215,12 @@ def _row_from_format_1(row: dict, measured, plan: dict, where: str) -> dict:
         "overhead": info.get("overhead")}]
     accuracies = info.get("test_accuracy_per_seed") or []
     out["summary"] = {
-        "processes_ok": 1, "us_per_step": info.get("us_per_step"),
+        "processes_ok": 1, "us_per_step": us_per_step,
         "us_per_step_ci_low": None, "us_per_step_ci_high": None,
-        "process_us_per_step": [info.get("us_per_step")],
+        "process_us_per_step": [us_per_step],
         "spread_iqr_pct": None, "unstable": False, "unstable_reasons": [],
-        "samples_per_s": info.get("samples_per_s"),
-        "steady_epoch_s_median": info.get("steady_epoch_s_median"),
+        "samples_per_s": n_train / median_s,
+        "steady_epoch_s_median": median_s,
         "first_epoch_s": info.get("first_epoch_s"), "first_epoch_cold": True,
         "test_accuracy_mean": info.get("test_accuracy_mean"),
         "test_accuracy_sd": info.get("test_accuracy_sd") if len(accuracies) > 1 else None,
@@ -224,8 +237,8 @@ def _row_from_format_1(row: dict, measured, plan: dict, where: str) -> dict:
         "cores_used": None, "ratio_to_torch_loop": None, "ratio_ci_low": None,
         "ratio_ci_high": None,
         # Added for format 1 only: its samples were rounds, so their quartiles are kept.
-        "steady_epoch_s_q1": info.get("steady_epoch_s_q1"),
-        "steady_epoch_s_q3": info.get("steady_epoch_s_q3"),
+        "steady_epoch_s_q1": q1,
+        "steady_epoch_s_q3": q3,
     }
     return out
 
@@ -243,12 +256,15 @@ def _add_format_1_ratios(rows: list[dict]) -> None:
 
 # -- checking format 2 ------------------------------------------------------------------
 
-# Summary timings that must be > 0 when present; None is allowed where the contract says so.
-_POSITIVE_SUMMARY = ("us_per_step", "samples_per_s", "steady_epoch_s_median", "first_epoch_s")
-_POSITIVE_OR_NONE_SUMMARY = ("us_per_step_ci_low", "us_per_step_ci_high",
-                             "ratio_to_torch_loop", "ratio_ci_low", "ratio_ci_high",
-                             "time_to_accuracy_s_median", "steady_epoch_s_q1",
-                             "steady_epoch_s_q3")
+_DAY_US = MAX_TIMING_S * 1e6
+# Summary numbers that must be > 0 (and at most the limit, where one is given); the second
+# set may be null where the contract says so.
+_POSITIVE_SUMMARY = {"us_per_step": _DAY_US, "samples_per_s": None,
+                     "steady_epoch_s_median": MAX_TIMING_S, "first_epoch_s": MAX_TIMING_S}
+_POSITIVE_OR_NONE_SUMMARY = {"us_per_step_ci_low": _DAY_US, "us_per_step_ci_high": _DAY_US,
+                             "ratio_to_torch_loop": None, "ratio_ci_low": None,
+                             "ratio_ci_high": None, "time_to_accuracy_s_median": MAX_TIMING_S,
+                             "steady_epoch_s_q1": MAX_TIMING_S, "steady_epoch_s_q3": MAX_TIMING_S}
 _NUMBER_OR_NONE_SUMMARY = ("test_accuracy_mean", "test_accuracy_sd", "spread_iqr_pct",
                            "target_accuracy", "bayes_accuracy", "final_loss_mean",
                            "peak_rss_above_baseline_bytes", "rss_after_import_bytes",
@@ -300,8 +316,8 @@ def _check_process(process: dict, where: str) -> None:
     if not steady:
         raise _Damaged(f"{where}.steady_epoch_s is empty")
     for k, value in enumerate(steady):
-        _positive(value, f"{where}.steady_epoch_s[{k}]")
-    _positive(process.get("first_epoch_s"), f"{where}.first_epoch_s")
+        _positive(value, f"{where}.steady_epoch_s[{k}]", MAX_TIMING_S)
+    _positive(process.get("first_epoch_s"), f"{where}.first_epoch_s", MAX_TIMING_S)
     steps = _get(process, "steps_per_epoch", int, where)
     if isinstance(steps, bool) or steps <= 0:
         raise _Damaged(f"{where}.steps_per_epoch must be a positive integer")
@@ -311,11 +327,11 @@ def _check_process(process: dict, where: str) -> None:
 
 
 def _check_summary(summary: dict, where: str) -> None:
-    for key in _POSITIVE_SUMMARY:
-        _positive(summary.get(key), f"{where}.{key}")
-    for key in _POSITIVE_OR_NONE_SUMMARY:
+    for key, limit in _POSITIVE_SUMMARY.items():
+        _positive(summary.get(key), f"{where}.{key}", limit)
+    for key, limit in _POSITIVE_OR_NONE_SUMMARY.items():
         if summary.get(key) is not None:
-            _positive(summary[key], f"{where}.{key}")
+            _positive(summary[key], f"{where}.{key}", limit)
     for key in _NUMBER_OR_NONE_SUMMARY:
         value = summary.get(key)
         if value is not None and not _is_number(value):
@@ -324,7 +340,7 @@ def _check_summary(summary: dict, where: str) -> None:
     if not samples:
         raise _Damaged(f"{where}.process_us_per_step is empty")
     for k, value in enumerate(samples):
-        _positive(value, f"{where}.process_us_per_step[{k}]")
+        _positive(value, f"{where}.process_us_per_step[{k}]", _DAY_US)
     processes_ok = _get(summary, "processes_ok", int, where)
     if processes_ok != len(samples):
         raise _Damaged(f"{where}.processes_ok is {processes_ok} but process_us_per_step has "
@@ -342,9 +358,12 @@ def _is_positive(value) -> bool:
     return _is_number(value) and math.isfinite(value) and value > 0
 
 
-def _positive(value, where: str) -> None:
+def _positive(value, where: str, limit: float | None = None) -> None:
+    """A timing: a number > 0 (and at most ``limit`` when given)."""
     if not _is_positive(value):
         raise _Damaged(f"the timing {where} is {value!r}, but timings must be numbers > 0")
+    if limit is not None and value > limit:
+        raise _Damaged(f"the timing {where} is {value!r}, longer than a day")
 
 
 def _mapping(value, where: str) -> dict:
