@@ -13,6 +13,7 @@ from pathlib import Path
 
 STEPS_PER_EPOCH = 32
 N_TRAIN = 1024
+FIXTURES = Path(__file__).with_name("fixtures")
 
 
 def process(index: int, us_per_step: float, status: str = "ok", seeds=(0,),
