@@ -50,9 +50,8 @@ def load_results(path: str | Path) -> dict:
     try:
         size_bytes = path.stat().st_size
         if size_bytes > MAX_RESULT_BYTES:
-            raise ReportError(f"{path}: {size_bytes / 2**20:.0f} MiB is too large for a result "
-                              f"file (at most {MAX_RESULT_BYTES // 2**20} MiB; real ones are "
-                              "tens of KB)")
+            raise ReportError(f"{path}: {size_bytes:,} bytes is too large for a result file "
+                              f"(at most {MAX_RESULT_BYTES:,}; real ones are tens of KB)")
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise ReportError(f"{path}: not a text file, so not a sidebyside result file") from None
@@ -61,7 +60,7 @@ def load_results(path: str | Path) -> dict:
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except _NonFinite as err:
-        raise ReportError(f"{path}: holds the non-finite number {err}; a result file never "
+        raise ReportError(f"{path}: holds {err}, not a finite number; a result file never "
                           "has NaN or Infinity, so it is damaged") from None
     except json.JSONDecodeError as err:
         raise ReportError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
@@ -182,7 +181,7 @@ def _row_from_format_1(row: dict, measured, plan: dict, where: str) -> dict:
         return out
     info, rounds = measured
     for k, value in enumerate(rounds):
-        _positive(value, f"the round {k} of {row['id']}", MAX_TIMING_S)
+        _positive(value, f"round {k} of {row['id']}", MAX_TIMING_S)
     steps = _get(info, "steps_per_epoch", int, f"the benchmark of {row['id']}")
     # The process's sample, as format 2 defines it: its median steady epoch per step.
     median_s = statistics.median(rounds)
