@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -66,11 +67,15 @@ def main(argv=None) -> int:
 def _build(args) -> int:
     from reports.build import build_report
 
+    created = None
     if args.out:
         check_output_dir("--out", args.out)
+        created = None if Path(args.out).exists() else Path(args.out)
     try:
         out = build_report(args.result, args.out)
     except OSError as err:
+        if created is not None:  # no partial report folder (a full disk, for example)
+            shutil.rmtree(created, ignore_errors=True)
         raise ReportError(f"the report could not be written ({_os_error(err)})") from None
     print(f"report written to {out}")
     return 0

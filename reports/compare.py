@@ -214,9 +214,7 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
     rows = rows[COLUMNS]
     in_both = set(old_status) & set(new_status)
     measured = set(rows["row"])
-    notes = [f"the {side} run is a format-1 file ({FORMAT_1_NOTE})"
-             for side, data in (("old", old), ("new", new))
-             if data.get("converted_from_format_version") == 1]
+    notes = run_notes(old, "old") + run_notes(new, "new")
     return Comparison(
         rows=rows,
         only_old=sorted(set(old_status) - set(new_status)),
@@ -228,6 +226,22 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
                                if old_status[r] == new_status[r] == "skipped"),
         differences=differences(old, new), notes=notes,
         delta_pct=delta_pct, threshold_pct=threshold_pct, alpha=alpha)
+
+
+def run_notes(data: dict, side: str) -> list[str]:
+    """What a reader of the comparison must know about a whole run: a format-1 file, an
+    interrupted run, a machine that was busy before the run began."""
+    notes = []
+    if data.get("converted_from_format_version") == 1:
+        notes.append(f"the {side} run is a format-1 file ({FORMAT_1_NOTE})")
+    if data.get("complete") is False:
+        notes.append(f"the {side} run did not finish (interrupted by "
+                     f"{data.get('interrupted_by') or 'an unknown cause'})")
+    env = data.get("environment") or {}
+    if env.get("busy_before"):
+        notes.append(f"the machine was busy when the {side} run began "
+                     f"({env.get('busy_reason') or 'no reason recorded'})")
+    return notes
 
 
 def _flatten(prefix: str, value, out: dict) -> None:

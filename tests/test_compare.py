@@ -293,3 +293,13 @@ def test_real_format_2_fixtures_give_their_planted_verdicts():
     assert slowed["ratio"] == pytest.approx(1.3)
     assert slowed["verdict"] in ("slower", "inconclusive")
     assert "slower" not in set(c.drop("torch-loop-cpu-b32")["verdict"])
+
+
+def test_interrupted_runs_and_a_busy_machine_are_said(tmp_path):
+    old = format2.run([format2.row("numpy-loop", [100, 101, 99])])
+    new = format2.run([format2.row("numpy-loop", [100, 101, 99])])
+    new.update(complete=False, interrupted_by="SIGTERM")
+    old["environment"].update(busy_before=True, busy_reason="load average 3.1 on 2 cores")
+    text = to_markdown(compare_runs(old, new), "a", "b")
+    assert "the new run did not finish (interrupted by SIGTERM)" in text
+    assert "busy when the old run began (load average 3.1 on 2 cores)" in text

@@ -265,3 +265,26 @@ def test_build_out_in_a_read_only_folder_is_one_sentence(tmp_path, capsys):
         assert "not writable" in capsys.readouterr().err
     finally:
         locked.chmod(0o755)
+
+
+def test_a_full_disk_while_building_leaves_no_partial_report_folder(tmp_path, capsys,
+                                                                   monkeypatch):
+    import errno
+
+    from reports import build
+
+    written = []
+
+    def fills_up(path, text):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+
+    monkeypatch.setattr(build, "write_text_atomic", fills_up)
+    out = tmp_path / "report"
+    assert reports_main(["build", str(OLD_FORMAT_1), "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0]
+    assert written and not out.exists()
