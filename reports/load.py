@@ -58,12 +58,18 @@ def load_results(path: str | Path) -> dict:
     except OSError as err:
         raise ReportError(f"{path}: cannot be read ({err.strerror})") from None
     try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
+                          parse_int=_bounded_int)
     except _NonFinite as err:
         raise ReportError(f"{path}: holds {err}, not a finite number; a result file never "
                           "has NaN or Infinity, so it is damaged") from None
+    except _HugeInteger as err:
+        raise ReportError(f"{path}: holds the integer {err}, too large for any field of a "
+                          "result file, so it is damaged") from None
     except json.JSONDecodeError as err:
         raise ReportError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except ValueError as err:  # e.g. an integer beyond Python's digit limit
+        raise ReportError(f"{path}: not a valid result file ({err})") from None
     except RecursionError:
         raise ReportError(f"{path}: JSON nested too deeply for a result file") from None
     try:
@@ -94,6 +100,17 @@ class _NonFinite(ValueError):
 
 def _refuse_constant(token: str):
     raise _NonFinite(token)  # NaN, Infinity, -Infinity: Python's json accepts them
+
+
+class _HugeInteger(ValueError):
+    pass
+
+
+def _bounded_int(token: str) -> int:
+    # Byte counts are the largest integers in a result file; 2**63 is far above any.
+    if len(token.lstrip("-")) > 19 or abs(int(token)) >= 2**63:
+        raise _HugeInteger(token if len(token) <= 30 else token[:27] + "...")
+    return int(token)
 
 
 def _finite_float(token: str) -> float:

@@ -166,6 +166,8 @@ def _bad_inputs(tmp_path) -> dict:
             good, '"us_per_step": 405', '"us_per_step": -Infinity')), "-Infinity"),
         "overflowing number": (_text(tmp_path, "big.json", _replace_first(
             good, steady, '"steady_epoch_s": [1e400, 0.0128, 0.0128]')), "1e400"),
+        "huge integer": (_text(tmp_path, "bigint.json", _replace_first(
+            good, '"us_per_step": 405', '"us_per_step": ' + "9" * 5000)), "too large for any"),
         "zero timing": (_format_2(tmp_path, "zero.json",
                                   lambda d: _steady(d).update(steady_epoch_s=[0.0, 0.01])),
                         "rows[0].processes[0].steady_epoch_s[0] is 0.0"),
@@ -190,7 +192,7 @@ BAD_CASES = ["missing", "folder without results", "not json", "binary", "other t
              "format 1 benchmarks null", "format 1 zero round", "format 2 without rows",
              "format 2 without plan", "rows not a list", "unknown row status",
              "ok without summary", "NaN token", "Infinity token", "-Infinity token",
-             "overflowing number", "zero timing", "negative timing", "text timing",
+             "overflowing number", "huge integer", "zero timing", "negative timing", "text timing",
              "huge timing", "samples and count disagree"]
 
 
