@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -118,7 +119,11 @@ def welch_log_p(old, new) -> float:
     a, b = np.log(np.asarray(old, float)), np.log(np.asarray(new, float))
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         return math.nan
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():
+        # Nearly identical samples make scipy warn of precision loss; p is then near 1 or
+        # near 0 either way, and a warning would garble the one-table output.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def processes_needed(old, new, delta_pct: float, alpha: float) -> int | None:
