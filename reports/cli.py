@@ -23,10 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="write a run's report folder from its result file",
                            description="Write results.csv, report.md, report.tex, plots "
                            "(PNG and SVG) and report.html for one result file.")
-    build.add_argument("result", help="a benchmark.json from `pytest --benchmark` (or its folder)")
+    build.add_argument("result", help="a results.json from `pytest --benchmark` (or its run "
+                                      "folder; a format-1 benchmark.json is read too)")
     build.add_argument("--out", metavar="DIR",
-                       help="the report folder (default: the folder of a run's benchmark.json, "
-                            "else a new one under reports/runs)")
+                       help="the report folder (default: the run folder of the result file, "
+                            "else a new one under sidebyside-runs)")
 
     compare = sub.add_parser(
         "compare", help="compare two runs row by row, with statistics",

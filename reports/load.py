@@ -130,6 +130,11 @@ def _to_format_2(path: Path, data) -> dict:
                               f"version of sidebyside reads (it reads 1 and "
                               f"{RESULTS_FORMAT_VERSION})")
         return data
+    beside = path.parent / RESULTS_FILE_NAME
+    if path.name != RESULTS_FILE_NAME and beside.is_file() and isinstance(data, dict) and \
+            "benchmarks" in data:
+        raise ReportError(f"{path}: the pytest-benchmark export of a run; give the run's "
+                          f"result file, {beside}")
     if not isinstance(data, dict) or "sidebyside" not in data:
         made_by = ("pytest-benchmark without sidebyside"
                    if isinstance(data, dict) and "benchmarks" in data else "another tool")
