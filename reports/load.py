@@ -9,6 +9,7 @@ format 2: each row becomes one process whose steady epochs are the rounds; such 
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import statistics
@@ -293,6 +294,10 @@ _NUMBER_OR_NONE_SUMMARY = ("test_accuracy_mean", "test_accuracy_sd", "spread_iqr
 
 
 def _check_format_2(data: dict) -> None:
+    try:
+        datetime.datetime.fromisoformat(_get(data, "started", str, ""))
+    except ValueError:
+        raise _Damaged(f"started is {data['started']!r}, not an ISO 8601 time") from None
     _get(data, "plan", dict, "")
     _get(data, "environment", dict, "")
     rows = _get(data, "rows", list, "")

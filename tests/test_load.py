@@ -148,6 +148,9 @@ def _bad_inputs(tmp_path) -> dict:
                                   "rows is missing"),
         "format 2 without plan": (_format_2(tmp_path, "f2plan.json", lambda d: d.pop("plan")),
                                   "plan is missing"),
+        "started not a time": (_format_2(tmp_path, "f2start.json",
+                                         lambda d: d.update(started="yesterday")),
+                               "started is 'yesterday'"),
         "rows not a list": (_format_2(tmp_path, "f2type.json", lambda d: d.update(rows={})),
                             "rows is dict, not a list"),
         "unknown row status": (_format_2(tmp_path, "f2status.json",
@@ -189,7 +192,7 @@ BAD_CASES = ["missing", "folder without results", "not json", "binary", "other t
              "a list", "pytest-benchmark alone", "unknown version 2", "unknown version 1",
              "too large", "format 1 without rows", "format 1 without plan",
              "format 1 benchmarks null", "format 1 zero round", "format 2 without rows",
-             "format 2 without plan", "rows not a list", "unknown row status",
+             "format 2 without plan", "started not a time", "rows not a list", "unknown row status",
              "ok without summary", "NaN token", "Infinity token", "-Infinity token",
              "overflowing number", "huge integer", "zero timing", "negative timing", "text timing",
              "huge timing", "samples and count disagree"]
