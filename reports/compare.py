@@ -126,20 +126,27 @@ def welch_log_p(old, new) -> float:
         return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def processes_needed(old, new, delta_pct: float, alpha: float) -> int | None:
-    """Processes per side for a two-sided test at ``alpha`` to find a change of ``delta_pct``
-    with 80% power, from the pooled SD s of the log samples (normal approximation):
-    n = ceil(2 (z_(1-alpha/2) + z_power)^2 s^2 / log(1 + delta)^2), at least 3.
-    (The usual two-sample size formula, e.g. Chow, Shao and Wang, Sample Size Calculations
-    in Clinical Research, section 3.2.) None when the spread is unknown (under 2 + 2)."""
+def processes_needed(old, new, delta_pct: float, alpha: float, rows_tested: int = 1,
+                     limit: int = 10_000) -> int | None:
+    """Processes per side for Welch's test to find a change of ``delta_pct`` with 80% power
+    at Holm's strictest level alpha / rows_tested, from the pooled SD s of the log samples:
+    the least n >= 3 with n >= 2 (t_(1-a/2, 2n-2) + t_(power, 2n-2))^2 s^2 / log(1+delta)^2,
+    the usual two-sample size formula with t quantiles (e.g. Chow, Shao and Wang, Sample
+    Size Calculations in Clinical Research, section 3.2). None when the spread is unknown
+    (fewer than 2 samples on a side); ``limit`` when even that many would not do."""
     if min(len(old), len(new)) < 2:
         return None
     a, b = np.log(np.asarray(old, float)), np.log(np.asarray(new, float))
     pooled_var = (np.var(a, ddof=1) * (len(a) - 1) + np.var(b, ddof=1) * (len(b) - 1)) / (
         len(a) + len(b) - 2)
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(POWER)
-    n = 2 * z**2 * pooled_var / math.log1p(delta_pct / 100) ** 2
-    return max(3, math.ceil(n))
+    level = alpha / max(1, rows_tested)
+    effect = math.log1p(delta_pct / 100)
+    for n in range(3, limit):
+        df = 2 * n - 2
+        z = stats.t.ppf(1 - level / 2, df) + stats.t.ppf(POWER, df)
+        if n >= 2 * z**2 * pooled_var / effect**2:
+            return n
+    return limit
 
 
 def verdict(ci_low: float, ci_high: float, p_holm: float, delta_pct: float,
@@ -201,11 +208,14 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
             "new_us_per_step": statistics.median(b), "old_processes": len(a),
             "new_processes": len(b), "ratio": statistics.median(b) / statistics.median(a),
             "ci_low": low, "ci_high": high, "p_value": p, "unstable": unstable,
-            "processes_needed": processes_needed(a, b, delta_pct, alpha), "note": note})
+            "note": note})
     rows = pd.DataFrame.from_records(records, columns=[c for c in COLUMNS
                                                        if c not in ("p_holm", "verdict",
                                                                     "regression")])
     rows["p_holm"] = holm(rows["p_value"].to_numpy(dtype=float)) if len(rows) else []
+    tested = int(rows["p_value"].notna().sum())
+    rows["processes_needed"] = [processes_needed(old_samples[r], new_samples[r], delta_pct,
+                                                 alpha, tested) for r in rows["row"]]
     rows["verdict"] = [verdict(lo, hi, p, delta_pct, alpha) for lo, hi, p in
                        zip(rows["ci_low"], rows["ci_high"], rows["p_holm"])]
     rows["regression"] = [v == "slower" and r > 1 + threshold_pct / 100
@@ -284,6 +294,10 @@ def differences(old: dict, new: dict) -> list[str]:
             if key in a and key in b and a[key] != b[key]]
 
 
+def _rows(n: int, one: str = "had", many: str = "had") -> str:
+    return f"1 row {one}" if n == 1 else f"{n} rows {many}"
+
+
 def _number(value, spec: str) -> str:
     return "–" if value is None or pd.isna(value) else format(value, spec)
 
@@ -323,13 +337,14 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
         lines += ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".",
                   ""]
         if c.too_few:
-            lines += [f"{len(c.too_few)} rows had too few processes for the test to ever "
+            lines += [f"{_rows(len(c.too_few))} too few processes for the test to ever "
                       f"reach its level (at least {MIN_SAMPLES_PER_SIDE} per side are needed) "
                       "and count as inconclusive.", ""]
         unstable = c.rows[c.rows["unstable"] != ""]
         if len(unstable):
-            lines += [f"{len(unstable)} rows were unstable in a run (spread over processes "
-                      "or starved workers): their verdicts deserve less trust.", ""]
+            lines += [f"{_rows(len(unstable), 'was', 'were')} unstable in a run (spread over "
+                      "processes or starved workers); verdicts on unstable rows deserve less "
+                      "trust.", ""]
     else:
         lines += ["No row was measured in both runs.", ""]
     if c.skipped_in_both:

@@ -99,12 +99,23 @@ def test_the_bootstrap_memory_is_bounded_whatever_the_sample_size(monkeypatch):
 
 
 def test_processes_needed_follows_the_two_sample_size_formula():
+    from scipy.stats import t as student_t
+
     s = 0.2  # log samples -s, 0, s have SD s; the same shape in both runs
     old = list(100 * np.exp([-s, 0, s]))
     new = list(103 * np.exp([-s, 0, s]))
-    z = 1.959964 + 0.841621  # z(0.975) + z(0.80)
-    expected = math.ceil(2 * z**2 * s**2 / math.log(1.05) ** 2)
-    assert processes_needed(old, new, 5.0, 0.05) == expected
+
+    def enough(n, level):
+        df = 2 * n - 2
+        z = student_t.ppf(1 - level / 2, df) + student_t.ppf(0.8, df)
+        return n >= 2 * z**2 * s**2 / math.log(1.05) ** 2
+
+    for rows_tested in (1, 16):
+        n = processes_needed(old, new, 5.0, 0.05, rows_tested)
+        level = 0.05 / rows_tested  # Holm's strictest step
+        assert enough(n, level) and not enough(n - 1, level)
+    assert processes_needed(old, new, 5.0, 0.05, 16) > processes_needed(old, new, 5.0, 0.05, 1)
+    assert processes_needed([100], new, 5.0, 0.05) is None
 
 
 # -- verdicts ------------------------------------------------------------------------------
@@ -188,7 +199,7 @@ def test_unstable_rows_are_marked_with_the_run_they_were_unstable_in():
     new = format2.run([format2.row("numpy-loop", [100, 101, 99], unstable=True)])
     c = compare_runs(old, new)
     assert c.rows["unstable"].item() == "new"
-    assert "rows were unstable" in to_markdown(c, "a", "b")
+    assert "1 row was unstable in a run" in to_markdown(c, "a", "b")
 
 
 def test_rows_in_one_run_only_skipped_and_not_measured_rows_and_differences_are_listed():
