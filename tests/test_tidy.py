@@ -125,3 +125,11 @@ def test_a_format_2_run_builds_a_report(data, tmp_path):
     markdown = (out / "report.md").read_text()
     assert "| torch-loop-cpu-b32 | 405.0 |" in markdown
     assert "format 2" in markdown.rsplit("---", 1)[1]
+
+
+def test_a_run_folders_report_goes_into_that_folder(tmp_path):
+    run_dir = tmp_path / "20261129-180000"
+    run_dir.mkdir()
+    format2.write(run_dir / "results.json", format2.run([format2.row("torch-loop", [400])]))
+    assert build_report(run_dir) == run_dir
+    assert (run_dir / "report.md").exists()
