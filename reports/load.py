@@ -336,6 +336,11 @@ def _check_process(process: dict, where: str) -> None:
     if process.get("status") not in PROCESS_STATUSES:
         raise _Damaged(f"{where}.status is {process.get('status')!r}, not one of "
                        f"{', '.join(PROCESS_STATUSES)}")
+    for key, kind in (("cpu", dict), ("settings", dict), ("affinity", list),
+                      ("steady_epoch_s", list), ("reason", str)):
+        if process.get(key) is not None and not isinstance(process[key], kind):
+            raise _Damaged(f"{where}.{key} is {type(process[key]).__name__}, not "
+                           f"{_KIND_NAMES[kind]}")
     if process["status"] != "ok":
         return
     steady = _get(process, "steady_epoch_s", list, where)
