@@ -298,8 +298,19 @@ def _check_format_2(data: dict) -> None:
         datetime.datetime.fromisoformat(_get(data, "started", str, ""))
     except ValueError:
         raise _Damaged(f"started is {data['started']!r}, not an ISO 8601 time") from None
-    _get(data, "plan", dict, "")
-    _get(data, "environment", dict, "")
+    plan = _get(data, "plan", dict, "")
+    seeds = _get(plan, "seeds", list, "plan")
+    if not all(_is_int(seed) for seed in seeds):
+        raise _Damaged("plan.seeds must be a list of integers")
+    for key in ("epochs", "n_train", "n_test"):
+        if not _is_int(_get(plan, key, int, "plan")):
+            raise _Damaged(f"plan.{key} must be an integer")
+    _get(plan, "threads", object, "plan")
+    environment = _get(data, "environment", dict, "")
+    commit = environment.get("commit")
+    if commit is not None:
+        _mapping(commit, "environment.commit")
+        _typed_fields(commit, "environment.commit", {"id": str, "dirty": bool})
     rows = _get(data, "rows", list, "")
     for key in ("flags", "warnings"):
         if not all(isinstance(item, str) for item in _get(data, key, list, "", [])):
@@ -341,6 +352,11 @@ def _check_process(process: dict, where: str) -> None:
         if process.get(key) is not None and not isinstance(process[key], kind):
             raise _Damaged(f"{where}.{key} is {type(process[key]).__name__}, not "
                            f"{_KIND_NAMES[kind]}")
+    _typed_fields(process, where, {"cold_cache": bool, "wall_s": float})
+    _typed_fields(process.get("cpu") or {}, f"{where}.cpu", {"starved": bool,
+                                                              "cores_used": float})
+    if not all(_is_int(cpu) for cpu in process.get("affinity") or []):
+        raise _Damaged(f"{where}.affinity must be a list of CPU numbers")
     if process["status"] != "ok":
         return
     steady = _get(process, "steady_epoch_s", list, where)
@@ -352,9 +368,9 @@ def _check_process(process: dict, where: str) -> None:
     steps = _get(process, "steps_per_epoch", int, where)
     if isinstance(steps, bool) or steps <= 0:
         raise _Damaged(f"{where}.steps_per_epoch must be a positive integer")
-    for key in ("per_seed", "curves"):
+    for key, fields in (("per_seed", _PER_SEED_FIELDS), ("curves", _CURVE_FIELDS)):
         for k, item in enumerate(_get(process, key, list, where, [])):
-            _mapping(item, f"{where}.{key}[{k}]")
+            _typed_fields(_mapping(item, f"{where}.{key}[{k}]"), f"{where}.{key}[{k}]", fields)
 
 
 def _check_summary(summary: dict, where: str) -> None:
@@ -367,18 +383,47 @@ def _check_summary(summary: dict, where: str) -> None:
         value = summary.get(key)
         if value is not None and not _is_number(value):
             raise _Damaged(f"{where}.{key} is {value!r}, not a number")
+    for key in ("n_seeds", "time_to_accuracy_reached_seeds"):
+        if not _is_int(summary.get(key)):
+            raise _Damaged(f"{where}.{key} is {summary.get(key)!r}, not an integer")
+    _typed_fields(summary, where, {"peak_rss_above_baseline_bytes": int,
+                                   "rss_after_import_bytes": int, "gpu_peak_bytes": int,
+                                   "first_epoch_cold": bool})
     samples = _get(summary, "process_us_per_step", list, where)
     if not samples:
         raise _Damaged(f"{where}.process_us_per_step is empty")
     for k, value in enumerate(samples):
         _positive(value, f"{where}.process_us_per_step[{k}]", _DAY_US)
     processes_ok = _get(summary, "processes_ok", int, where)
+    if not _is_int(processes_ok):
+        raise _Damaged(f"{where}.processes_ok must be an integer")
     if processes_ok != len(samples):
         raise _Damaged(f"{where}.processes_ok is {processes_ok} but process_us_per_step has "
                        f"{len(samples)} samples")
     _get(summary, "unstable", bool, where, False)
     if not all(isinstance(r, str) for r in _get(summary, "unstable_reasons", list, where, [])):
         raise _Damaged(f"{where}.unstable_reasons must be a list of strings")
+
+
+_PER_SEED_FIELDS = {"seed": int, "final_loss": float, "test_loss": float,
+                    "test_accuracy": float, "time_to_accuracy_s": float}
+_CURVE_FIELDS = {"seed": int, "epoch": int, "train_loss": float, "test_loss": float,
+                 "test_accuracy": float, "elapsed_s": float}
+
+
+def _typed_fields(obj: dict, where: str, fields: dict) -> None:
+    """Each of ``fields`` present in ``obj`` is null or of its kind (float: any number)."""
+    checks = {int: _is_int, float: _is_number, bool: lambda v: isinstance(v, bool),
+              str: lambda v: isinstance(v, str)}
+    for key, kind in fields.items():
+        value = obj.get(key)
+        if value is not None and not checks[kind](value):
+            raise _Damaged(f"{where}.{key} is {value!r}, not "
+                           f"{'a number' if kind is float else _KIND_NAMES[kind]}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value) -> bool:

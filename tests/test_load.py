@@ -307,3 +307,53 @@ def test_a_full_disk_while_building_leaves_no_partial_report_folder(tmp_path, ca
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "No space left on device" in lines[0]
     assert written and not out.exists()
+
+
+def _paths(obj, prefix=()):
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield prefix + (key,)
+            yield from _paths(value, prefix + (key,))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj[:1]):
+            yield prefix + (i,)
+            yield from _paths(value, prefix + (i,))
+
+
+def test_any_field_missing_or_of_a_wrong_type_is_refused_or_read_without_error(tmp_path):
+    """Every field of a small run, deleted or replaced by null or a string: the
+    file is refused in one sentence, or every table and the comparison are made from it."""
+    from reports import tables
+    from reports.build import footnote
+    from reports.compare import compare_runs, to_markdown
+
+    base = format2.run([format2.row("torch-loop", [400]), format2.skipped_row("numpy-loop")])
+    base["rows"][0]["processes"][0]["curves"] = base["rows"][0]["processes"][0]["curves"][:1]
+    crashes, refused, path = [], 0, tmp_path / "results.json"
+    for field in _paths(base):
+        for replacement in ("delete", None, "x"):
+            data = json.loads(json.dumps(base))
+            parent = data
+            for key in field[:-1]:
+                parent = parent[key]
+            if replacement == "delete":
+                parent.pop(field[-1])
+            else:
+                parent[field[-1]] = replacement
+            path.write_text(json.dumps(data))
+            try:
+                loaded = load_results(path)
+            except ReportError as err:
+                assert "\n" not in str(err)
+                refused += 1
+                continue
+            try:
+                frame = tables.tidy(loaded)
+                tables.per_seed(loaded), tables.per_process(loaded)
+                tables.learning_curves(loaded), tables.main_tables(frame)
+                footnote(loaded, frame)
+                to_markdown(compare_runs(loaded, loaded), "a", "b")
+            except Exception as err:  # the point: nothing escapes
+                crashes.append((field, replacement, repr(err)))
+    assert crashes == []
+    assert refused > 100  # the checks did refuse most damage
