@@ -11,6 +11,7 @@ import pandas as pd
 
 from reports import plots, tables
 from reports.atomic import write_bytes_atomic, write_text_atomic
+from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import load_results
 
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
@@ -18,10 +19,9 @@ PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
 
 def footnote(data: dict, frame: pd.DataFrame) -> dict:
     """Everything a citation of this run needs, as labelled strings."""
-    sbs, machine = data["sidebyside"], data.get("machine_info") or {}
-    commit = data.get("commit_info") or {}
-    plan, env = sbs["plan"], sbs["environment"]
-    cpu = (machine.get("cpu") or {}).get("brand_raw") or env.get("machine", "unknown CPU")
+    plan, env = data["plan"], data["environment"]
+    commit = env.get("commit") or {}
+    cpu = env.get("cpu_model") or env.get("machine", "unknown CPU")
     gpus = sorted({d for d in frame["device_name"].dropna() if d != "cpu"})
     versions = sorted({v for v in frame["framework_version"].dropna()} |
                       {v for v in frame["backend_version"].dropna()})
@@ -29,9 +29,10 @@ def footnote(data: dict, frame: pd.DataFrame) -> dict:
     fairness = {column: ", ".join(sorted(set(fair[column].dropna()))) for column in
                 ("convention", "initial_weights", "adam_epsilon", "adam_epsilon_placement",
                  "loss_clip", "precision")}
-    commit_text = commit.get("id", "unknown")[:12] + (" (uncommitted changes)"
-                                                      if commit.get("dirty") else "")
-    started = sbs.get("started") or data.get("datetime", "")
+    commit_text = (commit.get("id") or "unknown")[:12] + (" (uncommitted changes)"
+                                                          if commit.get("dirty") else "")
+    started = data.get("started") or ""
+    version = data.get("converted_from_format_version") or data["format_version"]
     return {
         "date": started[:19].replace("T", " ") + " UTC",
         "command": env.get("command", ""),
@@ -47,8 +48,9 @@ def footnote(data: dict, frame: pd.DataFrame) -> dict:
         "frameworks": "; ".join(versions),
         "commit": commit_text,
         "fairness": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fairness.items() if v),
-        "format": f"sidebyside result format {sbs['format_version']}, "
-                  f"pytest-benchmark {data.get('version', '?')}",
+        "format": f"sidebyside result format {version}" + (
+            f", pytest-benchmark {data['pytest_benchmark_version']}"
+            if data.get("pytest_benchmark_version") else ""),
     }
 
 
@@ -59,23 +61,21 @@ def footnote_text(note: dict) -> str:
 def default_out_dir(data: dict, runs_dir: Path) -> Path:
     """The run's own folder: where the result file lies if it is a run's, else a new one."""
     path = Path(data["_path"])
-    if path.name == "benchmark.json":  # written by `pytest --benchmark` into its run folder
+    if path.name in (RESULTS_FILE_NAME, "benchmark.json"):  # a run folder's own file
         return path.parent
-    started = datetime.datetime.fromisoformat(data["sidebyside"]["started"])
+    started = datetime.datetime.fromisoformat(data["started"])
     return runs_dir / started.strftime("%Y%m%d-%H%M%S")
 
 
 def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     """Write every report file for ``result_path`` into ``out_dir``; return the folder."""
-    from benchmarks.plugin import DEFAULT_RUNS_DIR
-
     data = load_results(result_path)
     out = Path(out_dir) if out_dir else default_out_dir(data, Path(runs_dir or DEFAULT_RUNS_DIR))
     frame = tables.tidy(data)
     curves = tables.learning_curves(data)
     note = footnote(data, frame)
     main = tables.main_tables(frame)
-    flags = data["sidebyside"].get("flags", [])
+    flags = data.get("flags", [])
 
     write_text_atomic(out / "results.csv", frame.to_csv(index=False))
     write_text_atomic(out / "learning_curves.csv", curves.to_csv(index=False))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,26 +23,34 @@ def _parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="write a run's report folder from its result file",
                            description="Write results.csv, report.md, report.tex, plots "
                            "(PNG and SVG) and report.html for one result file.")
-    build.add_argument("result", help="a benchmark.json from `pytest --benchmark` (or its folder)")
+    build.add_argument("result", help="a results.json from `pytest --benchmark` (or its run "
+                                      "folder; a format-1 benchmark.json is read too)")
     build.add_argument("--out", metavar="DIR",
-                       help="the report folder (default: the folder of a run's benchmark.json, "
-                            "else a new one under reports/runs)")
+                       help="the report folder (default: the run folder of the result file, "
+                            "else a new one under sidebyside-runs)")
 
     compare = sub.add_parser(
         "compare", help="compare two runs row by row, with statistics",
-        description="Print, per row in both runs, NEW/OLD of the median epoch time with a 95% "
-        "bootstrap confidence interval and a Mann-Whitney U test, as Markdown.")
-    compare.add_argument("old", help="the baseline result file")
+        description="Print, per row in both runs, NEW/OLD of the median µs/step over worker "
+        "processes with a 95%% bootstrap confidence interval, Welch's t-test on the logs of "
+        "the per-process samples with Holm's correction across rows, and a verdict: slower, "
+        "faster, same (the interval within ±DELTA) or inconclusive, as Markdown.")
+    compare.add_argument("old", help="the baseline result file (results.json or its folder)")
     compare.add_argument("new", help="the result file to judge")
-    compare.add_argument("--threshold", type=float, default=5.0, metavar="PCT",
-                         help="flag significant slowdowns beyond PCT percent (default 5)")
+    compare.add_argument("--delta", type=float, default=5.0, metavar="PCT",
+                         help="the smallest change that matters: \"same\" means the interval "
+                              "lies within ±PCT percent (default 5)")
+    compare.add_argument("--threshold", type=float, metavar="PCT",
+                         help="mark \"slower\" rows beyond PCT percent as REGRESSION "
+                              "(default: the --delta)")
     compare.add_argument("--fail-above", type=float, metavar="PCT",
-                         help="exit with status 1 when a row is significantly slower by more "
-                              "than PCT percent (for CI)")
+                         help="exit with status 1 when a row's verdict is \"slower\" and its "
+                              "ratio exceeds 1 + PCT/100 (for CI)")
     compare.add_argument("--alpha", type=float, default=0.05,
-                         help="significance level (default 0.05)")
-    compare.add_argument("--csv", metavar="PATH", help="also write the rows as CSV")
-    compare.add_argument("--markdown", metavar="PATH", help="also write the Markdown to a file")
+                         help="family-wise significance level after Holm's correction "
+                              "(default 0.05)")
+    compare.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
+    compare.add_argument("--markdown", metavar="FILE", help="also write the Markdown to a file")
     return parser
 
 
@@ -47,36 +58,92 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "build":
-            from reports.build import build_report
-
-            out = build_report(args.result, args.out)
-            print(f"report written to {out}")
-            return 0
+            return _build(args)
         return _compare(args)
     except ReportError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
 
 
+def _build(args) -> int:
+    from reports.build import build_report
+
+    created = None
+    if args.out:
+        check_output_dir("--out", args.out)
+        created = None if Path(args.out).exists() else Path(args.out)
+    try:
+        out = build_report(args.result, args.out)
+    except OSError as err:
+        if created is not None:  # no partial report folder (a full disk, for example)
+            shutil.rmtree(created, ignore_errors=True)
+        raise ReportError(f"the report could not be written ({_os_error(err)})") from None
+    print(f"report written to {out}")
+    return 0
+
+
 def _compare(args) -> int:
     from reports.compare import compare_runs, to_markdown
 
-    for name, value in (("--threshold", args.threshold), ("--fail-above", args.fail_above)):
-        if value is not None and value < 0:
-            raise ReportError(f"{name} must be a percentage >= 0, got {value:g}")
-    if not 0 < args.alpha < 1:
+    for name, value, smallest in (("--delta", args.delta, "> 0"),
+                                  ("--threshold", args.threshold, ">= 0"),
+                                  ("--fail-above", args.fail_above, ">= 0")):
+        if value is not None and not (math.isfinite(value) and (
+                value > 0 if smallest == "> 0" else value >= 0)):
+            raise ReportError(f"{name} must be a finite percentage {smallest}, got {value:g}")
+    if not (math.isfinite(args.alpha) and 0 < args.alpha < 1):
         raise ReportError(f"--alpha must be in (0, 1), got {args.alpha:g}")
+    for option in ("csv", "markdown"):
+        if getattr(args, option):
+            check_output_file(f"--{option}", getattr(args, option))
     old, new = load_results(args.old), load_results(args.new)
-    threshold = args.fail_above if args.fail_above is not None else args.threshold
-    comparison = compare_runs(old, new, threshold_pct=threshold, alpha=args.alpha)
+    comparison = compare_runs(old, new, delta_pct=args.delta, alpha=args.alpha,
+                              threshold_pct=args.threshold)
     text = to_markdown(comparison, Path(args.old).as_posix(), Path(args.new).as_posix())
+    try:
+        if args.csv:
+            write_text_atomic(args.csv, comparison.rows.to_csv(index=False))
+        if args.markdown:
+            write_text_atomic(args.markdown, text)
+    except OSError as err:
+        raise ReportError(f"the comparison could not be written ({_os_error(err)})") from None
     print(text)
-    if args.markdown:
-        write_text_atomic(args.markdown, text)
-    if args.csv:
-        write_text_atomic(args.csv, comparison.rows.to_csv(index=False))
-    if args.fail_above is not None and len(comparison.regressions):
-        print(f"{PROG}: {len(comparison.regressions)} row(s) slower by more than "
-              f"{args.fail_above:g}%", file=sys.stderr)
-        return 1
+    if args.fail_above is not None:
+        rows = comparison.rows
+        failing = rows[(rows["verdict"] == "slower") & (rows["ratio"] > 1 + args.fail_above / 100)]
+        if len(failing):
+            print(f"{PROG}: {len(failing)} row(s) slower by more than {args.fail_above:g}% "
+                  f"({', '.join(failing['row'])})", file=sys.stderr)
+            return 1
     return 0
+
+
+def _os_error(err: OSError) -> str:
+    return f"{err.filename}: {err.strerror}" if err.filename else str(err)
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output_file(option: str, value: str) -> None:
+    """Refuse, in one sentence, an output file that cannot be written: a folder, a path
+    through a file, or a folder without write permission."""
+    path = Path(value)
+    if path.is_dir():
+        raise ReportError(f"{option} {value}: is a folder; give a file name")
+    check_output_dir(option, str(path.parent), shown=value)
+
+
+def check_output_dir(option: str, value: str, shown: str | None = None) -> None:
+    """Refuse, in one sentence, an output folder that is a file or lies in one that can't
+    be written (checked before anything is read, so that nothing is written partly)."""
+    shown = shown or value
+    existing = _nearest_existing(Path(value))
+    if not existing.is_dir():
+        raise ReportError(f"{option} {shown}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReportError(f"{option} {shown}: the folder {existing} is not writable")

@@ -1,94 +1,262 @@
 """Did a change change the speed, and is the change real? Two runs, row by row.
 
-Per row present in both runs: the ratio NEW/OLD of the median steady-state epoch time,
-a 95% confidence interval for it from a percentile bootstrap of the per-round times
-(resampling each run's rounds), and a two-sided Mann-Whitney U test on the same
-rounds. A row is a significant change only when p < alpha and the interval excludes 1.
+The unit of sampling is the worker process: each ok process of a row gives one sample, its
+µs per step (`summary.process_us_per_step` of docs/result_format.md). Rounds within one
+process are correlated and are not used. Per row measured in both runs:
+
+- ratio: median(NEW samples) / median(OLD samples);
+- its 95% confidence interval: percentile bootstrap with the two runs resampled
+  independently (`scipy.stats.bootstrap`, `n_resamples` bounded, memory bounded by `batch`);
+- p: Welch's t-test on the logarithms of the samples. Why this test: with the few processes
+  a run has (3 per row by default), Mann-Whitney U cannot reach 0.05 at all (its smallest
+  two-sided p for 3 against 3 is 0.1), while Welch's t can, when the effect is large against
+  the spread. Logarithms make a ratio a difference and tame the right skew of times;
+  Welch's form does not assume equal spreads in the two runs. It needs 2 samples per side;
+- Holm's step-down correction of the p values across the tested rows;
+- one verdict (Δ = `delta_pct`): **same** when the interval lies within [1/(1+Δ), 1+Δ];
+  else **slower** when adjusted p < alpha and the interval lies above 1; **faster** when
+  adjusted p < alpha and it lies below 1; else **inconclusive**, with an estimate of how
+  many processes per side would tell a change of Δ from none.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
+import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
+from scipy import stats
 
-TEST_NAME = "two-sided Mann-Whitney U on per-round epoch times"
-CI_NAME = "95% percentile bootstrap of the ratio of medians"
+from reports.load import FORMAT_1_NOTE
+
+TEST_NAME = "Welch's t-test on the logarithms of the per-process µs/step"
+CI_NAME = "95% percentile bootstrap (runs resampled independently) of the ratio of medians"
+CORRECTION_NAME = "Holm's step-down correction across rows"
+N_RESAMPLES = 9999
+BOOTSTRAP_VALUES_PER_BATCH = 1_000_000  # bounds the bootstrap's memory: batch x samples
+MIN_SAMPLES_PER_SIDE = 2  # Welch's t needs a variance on each side
+POWER = 0.8  # for the processes-needed estimate
+
+VERDICTS = ("slower", "faster", "same", "inconclusive")
+COLUMNS = ["row", "old_us_per_step", "new_us_per_step", "old_processes", "new_processes",
+           "ratio", "ci_low", "ci_high", "p_value", "p_holm", "verdict", "unstable",
+           "processes_needed", "note", "regression"]
 
 
 @dataclasses.dataclass
 class Comparison:
+    """Rows compared (`rows`, columns COLUMNS) and what could not be compared."""
     rows: pd.DataFrame
     only_old: list[str]
     only_new: list[str]
     not_compared: list[str]  # in both, but not measured in one of them
     skipped_in_both: list[str]
     differences: list[str]
+    notes: list[str]  # about a whole run, e.g. a format-1 file
+    delta_pct: float
     threshold_pct: float
     alpha: float
 
     @property
     def regressions(self) -> pd.DataFrame:
-        return self.rows[self.rows["regression"]]
+        """Rows called slower whose ratio exceeds 1 + threshold_pct / 100."""
+        return self.rows[self.rows["regression"].astype(bool)]
+
+    @property
+    def too_few(self) -> list[str]:
+        return [r for r, p in zip(self.rows["row"], self.rows["p_value"]) if pd.isna(p)]
 
 
-def _rounds(data: dict) -> dict[str, list[float]]:
-    return {b["extra_info"]["row"]: b["stats"]["data"] for b in data["benchmarks"]
-            if b.get("extra_info", {}).get("row") and b["stats"].get("data")}
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p values, same order as ``p_values``; NaN stays NaN.
+
+    Holm, S. (1979), "A simple sequentially rejective multiple test procedure",
+    Scandinavian Journal of Statistics 6(2), 65-70: with the m p values sorted ascending,
+    the k-th (k = 1..m) is adjusted to max over j <= k of min(1, (m - j + 1) p_(j)).
+    Rejecting where the adjusted p < alpha controls the family-wise error rate at alpha.
+    """
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    m = len(tested)
+    running = 0.0
+    for rank, i in enumerate(tested[np.argsort(p[tested], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def bootstrap_ratio_ci(old, new, n_resamples: int = N_RESAMPLES, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of median(new) / median(old); (nan, nan) below 2 + 2.
+
+    The two samples are resampled independently (scipy.stats.bootstrap, paired=False);
+    at most BOOTSTRAP_VALUES_PER_BATCH values are held at once, whatever the sample size.
+    """
+    old, new = np.asarray(old, float), np.asarray(new, float)
+    if min(len(old), len(new)) < 2:
+        return math.nan, math.nan
+
+    def ratio_of_medians(a, b, axis):
+        return np.median(b, axis=axis) / np.median(a, axis=axis)
+
+    batch = max(1, BOOTSTRAP_VALUES_PER_BATCH // max(len(old), len(new)))
+    result = stats.bootstrap((old, new), ratio_of_medians, n_resamples=n_resamples,
+                             batch=min(batch, n_resamples), vectorized=True, paired=False,
+                             confidence_level=level, method="percentile",
+                             rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def welch_log_p(old, new) -> float:
+    """Two-sided p of Welch's t-test on log(old) against log(new); nan when it is undefined
+    (fewer than 2 samples on a side, or no spread on either side)."""
+    if min(len(old), len(new)) < MIN_SAMPLES_PER_SIDE:
+        return math.nan
+    a, b = np.log(np.asarray(old, float)), np.log(np.asarray(new, float))
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return math.nan
+    with warnings.catch_warnings():
+        # Nearly identical samples make scipy warn of precision loss; p is then near 1 or
+        # near 0 either way, and a warning would garble the one-table output.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def processes_needed(old, new, delta_pct: float, alpha: float, rows_tested: int = 1,
+                     limit: int = 10_000) -> int | None:
+    """Processes per side for Welch's test to find a change of ``delta_pct`` with 80% power
+    at Holm's strictest level alpha / rows_tested, from the pooled SD s of the log samples:
+    the least n >= 3 with n >= 2 (t_(1-a/2, 2n-2) + t_(power, 2n-2))^2 s^2 / log(1+delta)^2,
+    the usual two-sample size formula with t quantiles (e.g. Chow, Shao and Wang, Sample
+    Size Calculations in Clinical Research, section 3.2). None when the spread is unknown
+    (fewer than 2 samples on a side); ``limit`` when even that many would not do."""
+    if min(len(old), len(new)) < 2:
+        return None
+    a, b = np.log(np.asarray(old, float)), np.log(np.asarray(new, float))
+    pooled_var = (np.var(a, ddof=1) * (len(a) - 1) + np.var(b, ddof=1) * (len(b) - 1)) / (
+        len(a) + len(b) - 2)
+    level = alpha / max(1, rows_tested)
+    effect = math.log1p(delta_pct / 100)
+    for n in range(3, limit):
+        df = 2 * n - 2
+        z = stats.t.ppf(1 - level / 2, df) + stats.t.ppf(POWER, df)
+        if n >= 2 * z**2 * pooled_var / effect**2:
+            return n
+    return limit
+
+
+def verdict(ci_low: float, ci_high: float, p_holm: float, delta_pct: float,
+            alpha: float) -> str:
+    """same / slower / faster / inconclusive, in that order of checking (module docstring)."""
+    band = 1 + delta_pct / 100
+    if not math.isnan(ci_low) and 1 / band <= ci_low and ci_high <= band:
+        return "same"
+    if not math.isnan(p_holm) and p_holm < alpha:
+        if ci_low > 1:
+            return "slower"
+        if ci_high < 1:
+            return "faster"
+    return "inconclusive"
+
+
+def _samples(data: dict) -> dict[str, list[float]]:
+    return {r["id"]: r["summary"]["process_us_per_step"] for r in data["rows"]
+            if r.get("summary")}
 
 
 def _status(data: dict) -> dict[str, str]:
-    return {r["id"]: r["status"] for r in data["sidebyside"]["rows"]}
+    return {r["id"]: r["status"] for r in data["rows"]}
 
 
-def bootstrap_ratio_ci(old, new, n_boot=10_000, seed=0, level=0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(new) / median(old)."""
-    rng = np.random.default_rng(seed)
-    old, new = np.asarray(old, float), np.asarray(new, float)
-    old_medians = np.median(rng.choice(old, (n_boot, len(old))), axis=1)
-    new_medians = np.median(rng.choice(new, (n_boot, len(new))), axis=1)
-    ratios = new_medians / old_medians
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(ratios, [tail, 100 - tail])
-    return float(low), float(high)
+def _unstable(data: dict) -> set[str]:
+    return {r["id"] for r in data["rows"] if (r.get("summary") or {}).get("unstable")}
 
 
-def compare_runs(old: dict, new: dict, threshold_pct: float = 5.0, alpha: float = 0.05,
-                 n_boot: int = 10_000) -> Comparison:
-    old_rounds, new_rounds = _rounds(old), _rounds(new)
+def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.05,
+                 threshold_pct: float | None = None,
+                 n_resamples: int = N_RESAMPLES) -> Comparison:
+    """Compare two loaded format-2 runs (reports.load.load_results) row by row.
+
+    ``delta_pct``: the smallest change that matters, percent; ``threshold_pct`` (default
+    ``delta_pct``): a "slower" row beyond it is a regression; ``alpha``: the family-wise
+    level of the tests after Holm's correction.
+    """
+    threshold_pct = delta_pct if threshold_pct is None else threshold_pct
+    old_samples, new_samples = _samples(old), _samples(new)
     old_status, new_status = _status(old), _status(new)
+    unstable_old, unstable_new = _unstable(old), _unstable(new)
+    names = [r for r in old_samples if r in new_samples]
     records = []
-    for row in [r for r in old_rounds if r in new_rounds]:
-        a, b = old_rounds[row], new_rounds[row]
-        ratio = statistics.median(b) / statistics.median(a)
-        low, high = bootstrap_ratio_ci(a, b, n_boot=n_boot)
-        p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
-        significant = p < alpha and (low > 1 or high < 1)
-        verdict = ("slower" if ratio > 1 else "faster") if significant else "not significant"
+    for name in names:
+        a, b = old_samples[name], new_samples[name]
+        low, high = bootstrap_ratio_ci(a, b, n_resamples=n_resamples)
+        p = welch_log_p(a, b)
+        note = ""
+        if min(len(a), len(b)) < MIN_SAMPLES_PER_SIDE:
+            note = (f"too few processes for a test ({len(a)} old, {len(b)} new; it needs "
+                    f"{MIN_SAMPLES_PER_SIDE} per side)")
+        elif math.isnan(p):
+            note = "no spread in either run, so no test"
+        unstable = " and ".join(side for side, rows in (("old", unstable_old),
+                                                        ("new", unstable_new)) if name in rows)
         records.append({
-            "row": row, "old_epoch_s": statistics.median(a), "new_epoch_s": statistics.median(b),
-            "old_rounds": len(a), "new_rounds": len(b), "ratio": ratio, "ci_low": low,
-            "ci_high": high, "p_value": p, "verdict": verdict,
-            "regression": bool(significant and ratio > 1 + threshold_pct / 100),
-        })
-    rows = pd.DataFrame.from_records(records, columns=[
-        "row", "old_epoch_s", "new_epoch_s", "old_rounds", "new_rounds", "ratio", "ci_low",
-        "ci_high", "p_value", "verdict", "regression"])
+            "row": name, "old_us_per_step": statistics.median(a),
+            "new_us_per_step": statistics.median(b), "old_processes": len(a),
+            "new_processes": len(b), "ratio": statistics.median(b) / statistics.median(a),
+            "ci_low": low, "ci_high": high, "p_value": p, "unstable": unstable,
+            "note": note})
+    rows = pd.DataFrame.from_records(records, columns=[c for c in COLUMNS
+                                                       if c not in ("p_holm", "verdict",
+                                                                    "regression")])
+    rows["p_holm"] = holm(rows["p_value"].to_numpy(dtype=float)) if len(rows) else []
+    tested = int(rows["p_value"].notna().sum())
+    rows["processes_needed"] = [processes_needed(old_samples[r], new_samples[r], delta_pct,
+                                                 alpha, tested) for r in rows["row"]]
+    rows["verdict"] = [verdict(lo, hi, p, delta_pct, alpha) for lo, hi, p in
+                       zip(rows["ci_low"], rows["ci_high"], rows["p_holm"])]
+    rows["regression"] = [v == "slower" and r > 1 + threshold_pct / 100
+                          for v, r in zip(rows["verdict"], rows["ratio"])]
+    for i in rows.index[rows["verdict"] == "inconclusive"]:
+        needed = rows.at[i, "processes_needed"]
+        if not rows.at[i, "note"] and needed is not None and not pd.isna(needed):
+            rows.at[i, "note"] = (f"about {int(needed)} processes per side would tell a "
+                                  f"{delta_pct:g}% change from none")
+    rows["processes_needed"] = rows["processes_needed"].astype("Int64")
+    rows = rows[COLUMNS]
     in_both = set(old_status) & set(new_status)
+    measured = set(rows["row"])
+    notes = run_notes(old, "old") + run_notes(new, "new")
     return Comparison(
         rows=rows,
         only_old=sorted(set(old_status) - set(new_status)),
         only_new=sorted(set(new_status) - set(old_status)),
         not_compared=sorted(f"{r} (old: {old_status[r]}, new: {new_status[r]})"
-                            for r in in_both if r not in set(rows["row"])
+                            for r in in_both if r not in measured
                             and not old_status[r] == new_status[r] == "skipped"),
         skipped_in_both=sorted(r for r in in_both
                                if old_status[r] == new_status[r] == "skipped"),
-        differences=differences(old, new),
-        threshold_pct=threshold_pct, alpha=alpha)
+        differences=differences(old, new), notes=notes,
+        delta_pct=delta_pct, threshold_pct=threshold_pct, alpha=alpha)
+
+
+def run_notes(data: dict, side: str) -> list[str]:
+    """What a reader of the comparison must know about a whole run: a format-1 file, an
+    interrupted run, a machine that was busy before the run began."""
+    notes = []
+    if data.get("converted_from_format_version") == 1:
+        notes.append(f"the {side} run is a format-1 file ({FORMAT_1_NOTE})")
+    if data.get("complete") is False:
+        notes.append(f"the {side} run did not finish (interrupted by "
+                     f"{data.get('interrupted_by') or 'an unknown cause'})")
+    env = data.get("environment") or {}
+    if env.get("busy_before"):
+        notes.append(f"the machine was busy when the {side} run began "
+                     f"({env.get('busy_reason') or 'no reason recorded'})")
+    return notes
 
 
 def _flatten(prefix: str, value, out: dict) -> None:
@@ -99,20 +267,26 @@ def _flatten(prefix: str, value, out: dict) -> None:
         out[prefix] = value
 
 
+# Recorded per run but expected to differ between any two runs: not listed.
+_VOLATILE_ENVIRONMENT = ("load_before", "load_after", "commit", "cpu_model")
+
+
 def differences(old: dict, new: dict) -> list[str]:
-    """Every environment and configuration value that differs between the two runs."""
+    """Every environment, plan and row-setting value that differs between the two runs."""
     def facts(data):
         out = {}
-        sbs = data["sidebyside"]
-        _flatten("environment", sbs.get("environment", {}), out)
-        _flatten("plan", sbs.get("plan", {}), out)
-        cpu = (data.get("machine_info") or {}).get("cpu") or {}
-        out["machine.cpu"] = cpu.get("brand_raw")
-        out["commit"] = (data.get("commit_info") or {}).get("id")
-        for bench in data["benchmarks"]:
-            info = bench.get("extra_info", {})
-            settings = {k: v for k, v in info.get("settings", {}).items() if k != "data"}
-            _flatten(f"{info.get('row')}", settings, out)
+        env = data.get("environment", {})
+        _flatten("environment", {k: v for k, v in env.items()
+                                 if k not in _VOLATILE_ENVIRONMENT}, out)
+        _flatten("plan", data.get("plan", {}), out)
+        out["machine.cpu"] = env.get("cpu_model")
+        out["commit"] = (env.get("commit") or {}).get("id")
+        for row in data["rows"]:
+            ok = [p for p in row.get("processes") or [] if p.get("status") == "ok"]
+            if ok:
+                settings = {k: v for k, v in (ok[0].get("settings") or {}).items()
+                            if k != "data"}
+                _flatten(row["id"], settings, out)
         return out
 
     a, b = facts(old), facts(new)
@@ -120,27 +294,57 @@ def differences(old: dict, new: dict) -> list[str]:
             if key in a and key in b and a[key] != b[key]]
 
 
+def _rows(n: int, one: str = "had", many: str = "had") -> str:
+    return f"1 row {one}" if n == 1 else f"{n} rows {many}"
+
+
+def _number(value, spec: str) -> str:
+    return "–" if value is None or pd.isna(value) else format(value, spec)
+
+
 def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
+    """The comparison as Markdown: method, one table line per row, then what was not compared."""
     from reports.tables import to_markdown as table_markdown
 
     c = comparison
+    band = 1 + c.delta_pct / 100
     lines = [f"# sidebyside comparison: {new_name} against {old_name}", "",
-             f"Ratio NEW/OLD of the median steady-state epoch time; {CI_NAME}; p from a "
-             f"{TEST_NAME}. Significant: p < {c.alpha:g} and the interval excludes 1. "
-             f"Regression: significantly slower by more than {c.threshold_pct:g}%.", ""]
+             f"One sample per worker process (its µs/step). New/old: ratio of the medians; "
+             f"{CI_NAME}; p from {TEST_NAME}, adjusted by {CORRECTION_NAME}. Verdict: "
+             f"same if the interval lies within [{1 / band:.3f}, {band:.3f}] (±{c.delta_pct:g}%);"
+             f" slower or faster if adjusted p < {c.alpha:g} and the interval lies above or "
+             f"below 1; else inconclusive. REGRESSION: slower by more than "
+             f"{c.threshold_pct:g}%.", ""]
+    lines += [f"Note: {note}." for note in c.notes] + ([""] if c.notes else [])
     if len(c.rows):
         shown = pd.DataFrame({
             "Row": c.rows["row"],
-            "Old epoch s": c.rows["old_epoch_s"].map(lambda v: f"{v:.4f}"),
-            "New epoch s": c.rows["new_epoch_s"].map(lambda v: f"{v:.4f}"),
-            "New/old": c.rows["ratio"].map(lambda v: f"{v:.3f}"),
-            "95% CI": [f"{lo:.3f} – {hi:.3f}" for lo, hi in zip(c.rows["ci_low"],
-                                                               c.rows["ci_high"])],
-            "p": c.rows["p_value"].map(lambda v: f"{v:.3g}"),
+            "Old µs/step": c.rows["old_us_per_step"].map(lambda v: _number(v, ".1f")),
+            "New µs/step": c.rows["new_us_per_step"].map(lambda v: _number(v, ".1f")),
+            "Processes": [f"{a} / {b}" for a, b in zip(c.rows["old_processes"],
+                                                     c.rows["new_processes"])],
+            "New/old": c.rows["ratio"].map(lambda v: _number(v, ".3f")),
+            "95% CI": ["–" if pd.isna(lo) else f"{lo:.3f} – {hi:.3f}" for lo, hi in
+                       zip(c.rows["ci_low"], c.rows["ci_high"])],
+            "p (Holm)": c.rows["p_holm"].map(lambda v: _number(v, ".3g")),
             "Verdict": [v + (" — REGRESSION" if r else "") for v, r in
                         zip(c.rows["verdict"], c.rows["regression"])],
+            "Unstable": c.rows["unstable"],
+            "Note": c.rows["note"],
         })
         lines += [table_markdown(shown), ""]
+        counts = c.rows["verdict"].value_counts()
+        lines += ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".",
+                  ""]
+        if c.too_few:
+            lines += [f"{_rows(len(c.too_few))} too few processes for the test to ever "
+                      f"reach its level (at least {MIN_SAMPLES_PER_SIDE} per side are needed) "
+                      "and count as inconclusive.", ""]
+        unstable = c.rows[c.rows["unstable"] != ""]
+        if len(unstable):
+            lines += [f"{_rows(len(unstable), 'was', 'were')} unstable in a run (spread over "
+                      "processes or starved workers); verdicts on unstable rows deserve less "
+                      "trust.", ""]
     else:
         lines += ["No row was measured in both runs.", ""]
     if c.skipped_in_both:

@@ -1,0 +1,20 @@
+"""The run result file's name and version: one place that the writer (benchmarks/) and the
+readers (reports/) both import. It imports nothing, so reading a result never loads pytest
+or the benchmark plugin."""
+
+# The `format` field of results.json (docs/result_format.md).
+RESULTS_FORMAT = "sidebyside-run"
+
+# History of `format_version`:
+#   1: the `sidebyside` section inside pytest-benchmark's JSON (one worker process per row,
+#      rounds as samples). Still read: converted to format 2 on loading (reports/load.py).
+#   2: a file of its own, results.json; several worker processes per row; a process is one
+#      sample.
+RESULTS_FORMAT_VERSION = 2
+
+# The name of the result file inside a run folder.
+RESULTS_FILE_NAME = "results.json"
+
+# Where `reports build` puts a report when the result file is not in a run folder, and
+# where the plugin puts run folders: relative, so under the current working directory.
+DEFAULT_RUNS_DIR = "sidebyside-runs"
