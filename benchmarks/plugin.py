@@ -21,7 +21,8 @@ from reports.atomic import write_text_atomic
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
-DEFAULT_RUNS_DIR = ROOT / "reports" / "runs"
+# Relative, so under the current working directory: never inside the installed package.
+DEFAULT_RUNS_DIR = Path("sidebyside-runs")
 
 
 def pytest_addoption(parser):
@@ -56,7 +57,8 @@ def pytest_addoption(parser):
                     help="also time each row's train_epoch with a bare loop in the same "
                          "worker, in 7 alternating blocks of 3 + 3 epochs, and report the ratio")
     group.addoption("--report-dir", metavar="DIR",
-                    help=f"where each run's folder goes (default: {DEFAULT_RUNS_DIR}); "
+                    help=f"where each run's folder goes (default: ./{DEFAULT_RUNS_DIR} in the "
+                         "current folder); "
                          "write --report-dir=DIR: pytest reads a bare existing folder after "
                          "an option as a place to look for tests")
 
