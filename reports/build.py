@@ -215,7 +215,7 @@ def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
     """report.tex: a standalone article that ``pdflatex report.tex`` builds in the report folder
     (the plots are the PNGs beside it)."""
     title = tables.latex_escape(TITLE)
-    subtitle = tables.latex_escape(note["date"] + (f" -- {SMOKE_NOTE}" if smoke else ""))
+    subtitle = tables.latex_escape(note["date"] + (f" — {SMOKE_NOTE}" if smoke else ""))
     body = [r"\documentclass[11pt,a4paper]{article}", *tables.LATEX_PACKAGES,
             r"\usepackage{lmodern}", r"\usepackage[margin=2cm]{geometry}",
             r"\usepackage{graphicx}",

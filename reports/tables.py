@@ -83,9 +83,9 @@ MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a
 UNSTABLE_MARK = "†"
 
 CAPTIONS = {
-    "Time": "Steady-state training time (epochs after the first). µs/step: median over "
-            "processes (format 2) or rounds (format 1), with its 95% bootstrap confidence "
-            "interval where there are several processes. × torch loop: the ratio to the "
+    "Time": "Steady-state training time (epochs after the first). µs/step: the median time "
+            "of one training step, with its 95% bootstrap confidence interval where the run "
+            "has several processes per row. × torch loop: the ratio to the "
             "course's PyTorch loop at the same device and batch size (1.00 is the same "
             "speed, 2.00 twice as slow).",
     "Accuracy": "Test accuracy after the last epoch, mean and SD over the seeds; "
@@ -224,10 +224,16 @@ def table_notes(frame: pd.DataFrame) -> list[str]:
     return notes
 
 
+# Characters that GitHub Markdown would read as markup inside a table cell (raw HTML, math,
+# emphasis, links, code, strike-through, the cell separator); each gets a backslash.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~&])")
+
+
 def markdown_escape(text) -> str:
-    """One table cell: ``|`` escaped and line breaks shown as ``<br>`` (GitHub Markdown)."""
-    text = str(text).replace("|", "\\|")
-    return "<br>".join(text.splitlines()) if "\n" in text or "\r" in text else text
+    """``text`` for one table cell or list item of GitHub Markdown: markup characters
+    backslash-escaped, line breaks shown as ``<br>``."""
+    lines = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).splitlines() or [""]
+    return "<br>".join(lines)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -249,6 +255,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "-": "-{}", "µ": r"\textmu{}", "×": r"\texttimes{}", "–": "--",
                   "—": "---", "·": r"\textperiodcentered{}", "±": r"\textpm{}",
                   "→": r"\textrightarrow{}", "†": r"\textdagger{}", "°": r"\textdegree{}",
+                  "®": r"\textregistered{}", "©": r"\textcopyright{}", "€": r"\texteuro{}",
                   "\n": " ", "\r": " ", "\t": " "}
 # 1e-08, 2.5E+03: kept on one line.
 _SCIENTIFIC = re.compile(r"\d(?:\.\d+)?[eE][-+]?\d+")
@@ -259,6 +266,8 @@ def _latex_char(ch: str) -> str:
         return _LATEX_SPECIAL[ch]
     if ch.isascii():
         return ch
+    if ord(ch) <= 0x17F and unicodedata.category(ch).startswith("L"):
+        return ch  # Latin letters (é, ß, ł): inputenc's utf8 and the T1 fonts have them
     # Other non-ASCII: the ASCII letters of its decomposition (é -> e), else its code point,
     # because the standard T1 fonts have no glyph for most of Unicode.
     ascii_form = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
@@ -283,22 +292,39 @@ LATEX_PACKAGES = (r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
                   r"\usepackage{tabularx}")
 
 
+# The text block that a fragment must fit at least: the standard article class at 10 pt
+# (345 pt = 34.5 em). Wider tables step down one font size at a time (a last resort).
+_LATEX_TEXT_EM = 34.5
+_LATEX_SIZES = ((r"\normalsize", 10), (r"\small", 9), (r"\footnotesize", 8),
+                (r"\scriptsize", 7))
+_ROW_MIN_EM = 10.0  # "keras-torch-fit-cpu-b1024" in two lines
+_COLUMN_GAP_EM = 0.8  # \tabcolsep of 4 pt on either side
+
+
 def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
     """A booktabs table float as wide as the text block, never wider.
 
     The Row column is a ``tabularx`` X column (its names break after hyphens); every number
-    column is right-aligned with a width from its longest cell, and its header wraps.
-    ``notes`` (plain text) are set under the table. Needs the packages in ``LATEX_PACKAGES``.
+    column is right-aligned with a width from its longest cell (0.5 em a character: the width
+    of a digit), and its header wraps. A table that would not fit the standard article's text
+    block is set one font size smaller, as often as needed. ``notes`` (plain text) are set
+    under the table. Needs the packages in ``LATEX_PACKAGES``.
     """
     numbers = list(table.columns[1:])
-    specs = ["X"]
+    specs, total_em = ["X"], _ROW_MIN_EM + _COLUMN_GAP_EM
     for column in numbers:
+        # The header wraps, into two lines at most where the numbers are narrower.
         longest = max([len(str(v)) for v in table[column]] +
-                      [max(len(word) for word in str(column).split())])
-        # 0.55 em: about the width of a digit in the table's font.
-        specs.append(rf">{{\raggedleft\arraybackslash}}p{{{0.55 * longest + 0.2:.2f}em}}")
+                      [max(len(word) for word in str(column).split()),
+                       math.ceil(len(str(column)) / 2)])
+        width_em = 0.5 * longest + 0.3
+        total_em += width_em + _COLUMN_GAP_EM
+        specs.append(rf">{{\raggedleft\arraybackslash}}p{{{width_em:.2f}em}}")
+    size = next((name for name, points in _LATEX_SIZES
+                 if total_em * points <= _LATEX_TEXT_EM * 10), _LATEX_SIZES[-1][0])
     row_cell = lambda v: latex_escape(v).replace("-{}", r"-{}\allowbreak{}")
     lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
+             size, r"\setlength{\tabcolsep}{4pt}",
              rf"\begin{{tabularx}}{{\linewidth}}{{{''.join(specs)}}}", r"\toprule",
              " & ".join(latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
     for _, row in table.iterrows():
@@ -312,10 +338,16 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
     return "\n".join(lines)
 
 
+def _markdown_unescape(cell: str) -> str:
+    cell = re.sub(r"(?<!\\)<br>", "\n", cell)
+    return re.sub(r"\\(.)", r"\1", cell)
+
+
 def parse_markdown_table(text: str) -> list[dict]:
     """Read back a table written by ``to_markdown`` (for tests and for users' scripts)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    split = lambda line: [c.strip().replace("\\|", "|")
+    # Separators are " | "; an escaped pipe always has its backslash right before it.
+    split = lambda line: [_markdown_unescape(c.strip())
                           for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
     header = split(lines[0])
     return [dict(zip(header, split(line))) for line in lines[2:]]
