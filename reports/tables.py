@@ -85,7 +85,8 @@ UNSTABLE_MARK = "†"
 CAPTIONS = {
     "Time": "Steady-state training time (epochs after the first). µs/step: the median time "
             "of one training step, with its 95% bootstrap confidence interval where the run "
-            "has several processes per row. × torch loop: the ratio to the "
+            "has several processes per row; IQR %: their spread (n/a under 3 processes). "
+            "× torch loop: the ratio to the "
             "course's PyTorch loop at the same device and batch size (1.00 is the same "
             "speed, 2.00 twice as slow).",
     "Accuracy": "Test accuracy after the last epoch, mean and SD over the seeds; "
@@ -117,14 +118,13 @@ def _get(row, column):
 def _interval(low, high, spec: str, alone: str) -> str:
     if _missing(low) or _missing(high):
         return alone
-    return f"[{format(low, spec)}, {format(high, spec)}]"
+    return f"{format(low, spec)}–{format(high, spec)}"
 
 
 def _spread_cells(row, frame: pd.DataFrame) -> dict:
     if "spread_iqr_pct" in frame.columns:  # format 2: spread over processes
         processes = _get(row, "processes_ok")
-        alone = ("n/a (1 process)" if not _missing(processes) and processes == 1
-                 else "n/a (< 3 processes)")
+        alone = "n/a (1 process)" if not _missing(processes) and processes == 1 else "n/a"
         value = _get(row, "spread_iqr_pct")
         return {"IQR %": alone if _missing(value) else format(value, ".1f")}
     rounds = _get(row, "steady_rounds")
@@ -310,13 +310,23 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
     block is set one font size smaller, as often as needed. ``notes`` (plain text) are set
     under the table. Needs the packages in ``LATEX_PACKAGES``.
     """
-    numbers = list(table.columns[1:])
+    # A "95% CI" column goes under the number it belongs to, as a second line in its cell:
+    # a column saved where the text block has none to spare.
+    headers, cells = [], []
+    for column in table.columns[1:]:
+        values = [latex_escape(v) for v in table[column]]
+        if str(column).startswith("95% CI") and headers:
+            headers[-1] += " (95% CI)"
+            cells[-1] = [(above[0], value) for above, value in zip(cells[-1], values)]
+            continue
+        headers.append(str(column))
+        cells.append([(v, "") for v in values])
     specs, total_em = ["X"], _ROW_MIN_EM + _COLUMN_GAP_EM
-    for column in numbers:
+    for header, column_cells in zip(headers, cells):
         # The header wraps, into two lines at most where the numbers are narrower.
-        longest = max([len(str(v)) for v in table[column]] +
-                      [max(len(word) for word in str(column).split()),
-                       math.ceil(len(str(column)) / 2)])
+        longest = max([len(_latex_visible(part)) for cell in column_cells for part in cell] +
+                      [max(len(word) for word in header.split()),
+                       math.ceil(len(header) / 2)])
         width_em = 0.5 * longest + 0.3
         total_em += width_em + _COLUMN_GAP_EM
         specs.append(rf">{{\raggedleft\arraybackslash}}p{{{width_em:.2f}em}}")
@@ -326,16 +336,23 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
     lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
              size, r"\setlength{\tabcolsep}{4pt}",
              rf"\begin{{tabularx}}{{\linewidth}}{{{''.join(specs)}}}", r"\toprule",
-             " & ".join(latex_escape(c) for c in table.columns) + r" \\", r"\midrule"]
-    for _, row in table.iterrows():
-        lines.append(" & ".join([row_cell(row[table.columns[0]])] +
-                                [latex_escape(row[c]) for c in numbers]) + r" \\")
+             " & ".join([latex_escape(table.columns[0])] +
+                        [latex_escape(h) for h in headers]) + r" \\", r"\midrule"]
+    for i, name in enumerate(table[table.columns[0]]):
+        numbers = [value + (r"\par " + second if second else "")
+                   for value, second in (column_cells[i] for column_cells in cells)]
+        lines.append(" & ".join([row_cell(name)] + numbers) + r" \\")
     lines += [r"\bottomrule", r"\end{tabularx}"]
     if notes:
         lines.append(r"\par\smallskip\raggedright")
         lines += [latex_escape(note) + r"\par" for note in notes]
     lines.append(r"\end{table}")
     return "\n".join(lines)
+
+
+def _latex_visible(source: str) -> str:
+    """Roughly what LaTeX source prints, for measuring a cell (commands count as one letter)."""
+    return re.sub(r"\\[a-zA-Z]+", "x", source.replace("{}", "")).replace("{", "").replace("}", "")
 
 
 def _markdown_unescape(cell: str) -> str:

@@ -52,3 +52,22 @@ def write(data: dict, folder: Path, name: str = "run.json") -> Path:
     path = folder / name
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+def with_format2_summary(frame, processes: int = 5, seeds: int = 2):
+    """``frame`` (tidy rows of a format-1 run) with the Summary columns of result format 2
+    (docs/result_format.md) that tidy() adds for a format-2 run, derived from its numbers."""
+    frame = frame.copy()
+    measured = frame["status"] == "ok"
+    frame["processes_ok"] = measured.map({True: processes, False: None})
+    frame["n_seeds"] = measured.map({True: seeds, False: None})
+    frame["us_per_step_ci_low"] = frame["us_per_step"] * 0.97
+    frame["us_per_step_ci_high"] = frame["us_per_step"] * 1.04
+    frame["spread_iqr_pct"] = 3.5
+    frame["ratio_to_torch_loop"] = frame["time_ratio_to_torch_loop"]
+    frame["ratio_ci_low"] = frame["ratio_to_torch_loop"] * 0.95
+    frame["ratio_ci_high"] = frame["ratio_to_torch_loop"] * 1.05
+    frame["first_epoch_cold"] = True
+    frame["unstable"] = False
+    frame["unstable_reasons"] = [[] for _ in range(len(frame))]
+    return frame

@@ -1,6 +1,7 @@
 """report.tex builds with pdflatex as it is, nothing is wider than the text block, and every
 user-visible string survives LaTeX (CI installs TeX; without it the compiling tests skip)."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 
 from reports import tables
 from reports.build import PLOTS, build_report
-from tests.report_cases import hostile_run, write
+from tests.report_cases import OLD, hostile_run, with_format2_summary, write
 
 PDFLATEX = shutil.which("pdflatex")
 needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed "
@@ -57,6 +58,18 @@ def test_the_tables_fragment_builds_with_the_packages_it_names(report, tmp_path)
         r"\end{document}", ""]))
     log = pdflatex(tmp_path, "notes.tex")
     assert "Overfull \\hbox" not in log
+
+
+@needs_pdflatex
+def test_format2_tables_with_their_intervals_fit_a_plain_article(tmp_path):
+    frame = with_format2_summary(tables.tidy(json.loads(OLD.read_text())))
+    floats = [tables.to_latex(table, name, tables.table_notes(frame))
+              for name, table in tables.main_tables(frame).items()]
+    (tmp_path / "notes.tex").write_text("\n".join([
+        r"\documentclass{article}", *tables.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\begin{document}", *floats, r"\end{document}", ""]))
+    log = pdflatex(tmp_path, "notes.tex")
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
 
 
 @needs_pdflatex
