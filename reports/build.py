@@ -204,10 +204,15 @@ def _latex_footnote(note: dict) -> str:
     for key, value in note.items():
         if not value:
             continue
-        text = (r"\texttt{" + tables.latex_escape(value) + "}" if key == "command"
-                else tables.latex_escape(value))
+        text = tables.latex_escape(value)
+        if key == "command":
+            # Typewriter spaces do not stretch: a long path needs places to break.
+            for ch in "/=,":
+                text = text.replace(ch, ch + r"\allowbreak{}")
+            text = r"\texttt{" + text + "}"
         items.append(rf"\item[{tables.latex_escape(key)}] {text}")
-    return "\n".join([r"\begin{description}\small", *items, r"\end{description}"])
+    return "\n".join([r"\begin{description}\small\raggedright", *items,
+                      r"\end{description}"])
 
 
 def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,

@@ -43,7 +43,8 @@ def hostile_run() -> dict:
             bench["extra_info"]["row"] = new_id
     data["machine_info"]["cpu"]["brand_raw"] = HOSTILE_CPU
     data["sidebyside"]["environment"]["command"] = (
-        "pytest --benchmark --preset=quick --report-dir=~/runs_2026 # 100%")
+        "pytest --benchmark --preset=quick --report-dir=~/runs_2026 # 100% "
+        "/home/teacher/courses/deep-learning-2026/week-03/sidebyside/benchmarks/bench_training.py")
     data["sidebyside"]["flags"] = [f"{HOSTILE_NAME}: adam epsilon 1e-08 vs 1e-07"]
     return data
 
