@@ -29,21 +29,28 @@ INTEGER_COLUMNS = ("batch_size", "steady_rounds", "time_to_accuracy_reached_seed
 
 
 def footnote(data: dict, frame: pd.DataFrame) -> dict:
-    """Everything a citation of this run needs, as labelled strings."""
-    sbs, machine = data["sidebyside"], data.get("machine_info") or {}
-    commit = data.get("commit_info") or {}
-    plan, env = sbs["plan"], sbs["environment"]
-    cpu = (machine.get("cpu") or {}).get("brand_raw") or env.get("machine", "unknown CPU")
+    """Everything a citation of this run needs, as labelled strings.
+
+    Reads result format 1 (the ``sidebyside`` section of pytest-benchmark's JSON) and
+    format 2 (docs/result_format.md: plan, environment and commit at the top level).
+    """
+    run, machine = _run(data), data.get("machine_info") or {}
+    plan, env = run["plan"], run.get("environment") or {}
+    commit = data.get("commit_info") or env.get("commit") or {}
+    cpu = ((machine.get("cpu") or {}).get("brand_raw") or env.get("cpu_model")
+           or env.get("machine", "unknown CPU"))
     gpus = sorted({d for d in frame["device_name"].dropna() if d != "cpu"})
     versions = sorted({v for v in frame["framework_version"].dropna()} |
                       {v for v in frame["backend_version"].dropna()})
-    fair = frame[frame["status"] == "ok"]
+    fair = frame[frame["status"].isin(tables.MEASURED_STATUSES)]
     fairness = {column: ", ".join(sorted(set(fair[column].dropna()))) for column in
                 ("convention", "initial_weights", "adam_epsilon", "adam_epsilon_placement",
-                 "loss_clip", "precision")}
-    commit_text = commit.get("id", "unknown")[:12] + (" (uncommitted changes)"
-                                                      if commit.get("dirty") else "")
-    started = sbs.get("started") or data.get("datetime", "")
+                 "loss_clip", "precision") if column in fair.columns}
+    commit_text = (commit.get("id") or "unknown")[:12] + (" (uncommitted changes)"
+                                                          if commit.get("dirty") else "")
+    started = run.get("started") or data.get("datetime", "")
+    version = run.get("format_version")
+    made_with = f", pytest-benchmark {data['version']}" if data.get("version") else ""
     return {
         "date": started[:19].replace("T", " ") + " UTC",
         "command": env.get("command", ""),
@@ -59,8 +66,7 @@ def footnote(data: dict, frame: pd.DataFrame) -> dict:
         "frameworks": "; ".join(versions),
         "commit": commit_text,
         "fairness": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fairness.items() if v),
-        "format": f"sidebyside result format {sbs['format_version']}, "
-                  f"pytest-benchmark {data.get('version', '?')}",
+        "format": f"sidebyside result format {version}{made_with}",
     }
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from reports import tables
-from reports.build import build_report, integer_columns
+from reports.build import build_report, footnote, integer_columns
 from tests.report_cases import (
     HOSTILE_NAME,
     NO_GPU,
@@ -124,3 +124,16 @@ def test_integer_columns_leave_fractions_alone():
     out = integer_columns(frame)
     assert str(out["batch_size"].dtype) == "Int64" and out["batch_size"].isna().iloc[1]
     assert out["steady_rounds"].tolist() == [2.5, 3.0]
+
+
+def test_the_footnote_reads_a_format2_run(frame):
+    old = json.loads(OLD.read_text())["sidebyside"]
+    environment = {**old["environment"], "cpu_model": "AMD EPYC 9B14",
+                   "commit": {"id": "0123456789abcdef", "dirty": False}}
+    data = {"format": "sidebyside-run", "format_version": 2, "started": old["started"],
+            "plan": old["plan"], "environment": environment, "rows": old["rows"]}
+    note = footnote(data, with_format2_summary(frame))
+    assert note["hardware"] == "AMD EPYC 9B14, 2 cores"
+    assert note["commit"] == "0123456789ab"
+    assert note["format"] == "sidebyside result format 2"
+    assert note["seeds"] == "0, 1" and note["date"].startswith("2026-11-28")
