@@ -4,11 +4,9 @@ Every function returns a ``matplotlib.figure.Figure`` built with the object-orie
 nothing here imports ``matplotlib.pyplot`` or changes the backend, so importing this module
 (or ``reports.build``) leaves a notebook's inline plots alone. In a notebook::
 
-    from reports import plots, tables
-    from reports.load import load_results
-    data = load_results("sidebyside-runs/20261129-180000/results.json")
-    fig = plots.time_per_step(tables.tidy(data), footnote)   # footnote: reports.build.footnote
-    fig                                                       # Jupyter displays a Figure
+    from reports.build import figures
+    figs = figures("sidebyside-runs/20261129-180000/benchmark.json")  # {name: Figure}
+    figs["time_per_step"]                                             # Jupyter displays it
 
 Sizes are for a 16:9 slide: 13.33 x 7.5 inches, no text under 12 pt.
 """
