@@ -4,11 +4,15 @@
 #
 #   bash benchmarks/gpu_check.sh [more pytest options]
 #
+# Run folders go under ./sidebyside-runs in the current folder (or $SIDEBYSIDE_REPORT_DIR),
+# also when the script is run from an installed package. `python -P` keeps a benchmarks/ or
+# reports.py of the current folder off the import path.
+#
 # Needs a CUDA build of the frameworks (README: "GPU"). Rows whose framework sees no
 # GPU are skipped with the reason, so the same command is safe anywhere.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+suite="$(cd "$(dirname "$0")" && pwd)/bench_training.py"
 export TF_CPP_MIN_LOG_LEVEL=3 KERAS_HOME="${KERAS_HOME:-${TMPDIR:-/tmp}/sidebyside-keras}"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-exec python -m pytest --benchmark --preset gpu -p no:cacheprovider \
-    --report-dir="${SIDEBYSIDE_REPORT_DIR:-reports/runs}" "$@"
+exec python -P -m pytest --benchmark --preset gpu -p no:cacheprovider \
+    --report-dir="${SIDEBYSIDE_REPORT_DIR:-sidebyside-runs}" "$suite" "$@"

@@ -29,9 +29,10 @@ from benchmarks.runner import ROOT, nvidia_gpu_visible, run_process
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
-DEFAULT_RUNS_DIR = ROOT / "reports" / "runs"
 RESULTS_NAME = "results.json"
 EXPORT_NAME = "benchmark.json"
+# Relative, so under the current working directory: never inside the installed package.
+DEFAULT_RUNS_DIR = Path(reports.format.DEFAULT_RUNS_DIR)
 
 # Rough seconds for the run-time estimate printed before a run: a worker's start (import,
 # build; torch.compile's first epoch) and microseconds per step at small and large batches.
@@ -82,7 +83,8 @@ def pytest_addoption(parser):
                     help="also time each row's train_epoch with a bare loop in the same "
                          "worker, in 7 alternating blocks of 3 + 3 epochs, and report the ratio")
     group.addoption("--report-dir", metavar="DIR",
-                    help=f"where each run's folder goes (default: {DEFAULT_RUNS_DIR}); "
+                    help=f"where each run's folder goes (default: ./{DEFAULT_RUNS_DIR} in the "
+                         "current folder); "
                          "write --report-dir=DIR: pytest reads a bare existing folder after "
                          "an option as a place to look for tests")
 

@@ -15,24 +15,43 @@ from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import load_results
 
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
+# Where `reports build` puts a report whose result file is not in a run folder: relative, so
+# under the current working directory (the same default as `pytest --benchmark`'s runs).
+TITLE = "sidebyside: SimpleNet in Keras and PyTorch"
+SMOKE_NOTE = ("smoke run (quick preset): too few steps for accuracy or speed to mean anything; "
+              "it only shows that every row runs")
+# Columns that hold integers; written as pandas' nullable Int64 so that a skipped row's empty
+# cell does not turn 29 into 29.0.
+INTEGER_COLUMNS = ("batch_size", "steady_rounds", "time_to_accuracy_reached_seeds",
+                   "peak_rss_above_baseline_bytes", "rss_after_import_bytes", "gpu_peak_bytes",
+                   "n_seeds", "processes_ok", "seed", "epoch", "index", "steps_per_epoch",
+                   "effective_batch_size", "n_train", "n_test")
 
 
 def footnote(data: dict, frame: pd.DataFrame) -> dict:
-    """Everything a citation of this run needs, as labelled strings."""
-    plan, env = data["plan"], data["environment"]
-    commit = env.get("commit") or {}
-    cpu = env.get("cpu_model") or env.get("machine", "unknown CPU")
+    """Everything a citation of this run needs, as labelled strings.
+
+    Reads result format 1 (the ``sidebyside`` section of pytest-benchmark's JSON) and
+    format 2 (docs/result_format.md: plan, environment and commit at the top level).
+    """
+    run, machine = _run(data), data.get("machine_info") or {}
+    plan, env = run["plan"], run.get("environment") or {}
+    commit = data.get("commit_info") or env.get("commit") or {}
+    cpu = ((machine.get("cpu") or {}).get("brand_raw") or env.get("cpu_model")
+           or env.get("machine", "unknown CPU"))
     gpus = sorted({d for d in frame["device_name"].dropna() if d != "cpu"})
     versions = sorted({v for v in frame["framework_version"].dropna()} |
                       {v for v in frame["backend_version"].dropna()})
-    fair = frame[frame["status"] == "ok"]
+    fair = frame[frame["status"].isin(tables.MEASURED_STATUSES)]
     fairness = {column: ", ".join(sorted(set(fair[column].dropna()))) for column in
                 ("convention", "initial_weights", "adam_epsilon", "adam_epsilon_placement",
-                 "loss_clip", "precision")}
+                 "loss_clip", "precision") if column in fair.columns}
     commit_text = (commit.get("id") or "unknown")[:12] + (" (uncommitted changes)"
                                                           if commit.get("dirty") else "")
-    started = data.get("started") or ""
-    version = data.get("converted_from_format_version") or data["format_version"]
+    started = run.get("started") or data.get("datetime", "")
+    version = data.get("converted_from_format_version") or run.get("format_version")
+    made_with = (f", pytest-benchmark {data['pytest_benchmark_version']}"
+                 if data.get("pytest_benchmark_version") else "")
     return {
         "date": started[:19].replace("T", " ") + " UTC",
         "command": env.get("command", ""),
@@ -48,9 +67,7 @@ def footnote(data: dict, frame: pd.DataFrame) -> dict:
         "frameworks": "; ".join(versions),
         "commit": commit_text,
         "fairness": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fairness.items() if v),
-        "format": f"sidebyside result format {version}" + (
-            f", pytest-benchmark {data['pytest_benchmark_version']}"
-            if data.get("pytest_benchmark_version") else ""),
+        "format": f"sidebyside result format {version}{made_with}",
     }
 
 
@@ -61,35 +78,84 @@ def footnote_text(note: dict) -> str:
 def default_out_dir(data: dict, runs_dir: Path) -> Path:
     """The run's own folder: where the result file lies if it is a run's, else a new one."""
     path = Path(data["_path"])
-    if path.name in (RESULTS_FILE_NAME, "benchmark.json"):  # a run folder's own file
+    if path.name in ("benchmark.json", "results.json"):  # written into its run folder
         return path.parent
-    started = datetime.datetime.fromisoformat(data["started"])
+    started = datetime.datetime.fromisoformat(_run(data)["started"])
     return runs_dir / started.strftime("%Y%m%d-%H%M%S")
 
 
+def _run(data: dict) -> dict:
+    """The part of a result file that holds plan, rows and flags (format 1 nests it)."""
+    return data.get("sidebyside") or data
+
+
+def is_smoke_run(data: dict) -> bool:
+    """True for a quick-preset run, whose numbers only show that every row runs."""
+    return (_run(data).get("plan") or {}).get("preset") == "quick"
+
+
+def integer_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every column of ``INTEGER_COLUMNS`` as nullable Int64 where its values
+    are whole numbers (a column that holds fractions is left as it is)."""
+    frame = frame.copy()
+    for column in INTEGER_COLUMNS:
+        if column not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        whole = values.dropna()
+        if values.notna().sum() == frame[column].notna().sum() and (whole % 1 == 0).all():
+            frame[column] = values.astype("Int64")
+    return frame
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    return integer_columns(frame).to_csv(index=False)
+
+
 def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
-    """Write every report file for ``result_path`` into ``out_dir``; return the folder."""
+    """Write every report file for ``result_path`` into ``out_dir``; return the folder.
+
+    Files: results.csv, learning_curves.csv (and per_seed.csv, per_process.csv where the
+    tables provide them), report.md, report.tex (standalone; ``pdflatex report.tex`` in the
+    folder builds it), report-tables.tex (a fragment for ``\\input``), report.html (one
+    self-contained page) and each plot as PNG and SVG. ``runs_dir`` defaults to
+    ./sidebyside-runs under the current working directory.
+    """
     data = load_results(result_path)
     out = Path(out_dir) if out_dir else default_out_dir(data, Path(runs_dir or DEFAULT_RUNS_DIR))
     frame = tables.tidy(data)
     curves = tables.learning_curves(data)
     note = footnote(data, frame)
     main = tables.main_tables(frame)
-    flags = data.get("flags", [])
+    notes = tables.table_notes(frame)
+    flags = _run(data).get("flags", [])
+    smoke = is_smoke_run(data)
 
-    write_text_atomic(out / "results.csv", frame.to_csv(index=False))
-    write_text_atomic(out / "learning_curves.csv", curves.to_csv(index=False))
-    write_text_atomic(out / "report.md", markdown_report(main, flags, note))
-    write_text_atomic(out / "report.tex", latex_report(main, note))
+    write_text_atomic(out / "results.csv", _csv(frame))
+    write_text_atomic(out / "learning_curves.csv", _csv(curves))
+    for name in ("per_seed", "per_process"):  # tables E adds for result format 2
+        if hasattr(tables, name):
+            write_text_atomic(out / f"{name}.csv", _csv(getattr(tables, name)(data)))
+    write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke))
     images = {}
     for name in PLOTS:
-        fig = _figure(name, frame, curves, note)
-        png, svg = plots.render(fig)
+        png, svg = plots.render(_figure(name, frame, curves, note))
         write_bytes_atomic(out / f"{name}.png", png)
         write_bytes_atomic(out / f"{name}.svg", svg)
         images[name] = png
-    write_text_atomic(out / "report.html", html_report(main, flags, note, images))
+    write_text_atomic(out / "report-tables.tex", latex_tables_fragment(main, notes))
+    write_text_atomic(out / "report.tex", latex_report(main, notes, flags, note, smoke))
+    write_text_atomic(out / "report.html", html_report(main, notes, flags, note, images, smoke))
     return out
+
+
+def figures(result_path) -> dict:
+    """The report's plots as matplotlib Figures, by name (for notebooks: a Figure displays
+    itself inline, and nothing here changes the matplotlib backend)."""
+    data = load_results(result_path)
+    frame, curves = tables.tidy(data), tables.learning_curves(data)
+    note = footnote(data, frame)
+    return {name: _figure(name, frame, curves, note) for name in PLOTS}
 
 
 def _figure(name, frame, curves, note):
@@ -102,49 +168,141 @@ def _figure(name, frame, curves, note):
     return plots.peak_memory(frame, note)
 
 
-def markdown_report(main: dict, flags: list[str], note: dict) -> str:
-    parts = [f"# sidebyside: SimpleNet in Keras and PyTorch, {note['date']}", ""]
-    captions = {
-        "Time": "Steady-state training time (epochs after the first); × torch loop is the "
-                "ratio to the course's PyTorch loop at the same device and batch size.",
-        "Accuracy": "Test accuracy after the last epoch, mean and SD over the seeds; "
-                    "to target: median training time until the target accuracy.",
-        "Memory": "Peak resident memory while training, above the process after the model "
-                  "was built; after import: the process once its framework is imported.",
-    }
+def _title(note: dict, smoke: bool) -> str:
+    return f"{TITLE}, {note['date']}" + (" (smoke run)" if smoke else "")
+
+
+FLAGS_CAPTION = ("Settings that differ between rows on one device (the comparison is not fair "
+                 "there).")
+
+
+def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
+                    smoke: bool = False) -> str:
+    """report.md: the title, each table with its caption and notes, flags, the footnote."""
+    parts = [f"# {_title(note, smoke)}", ""]
+    if smoke:
+        parts += [f"**{SMOKE_NOTE[0].upper() + SMOKE_NOTE[1:]}.**", ""]
     for name, table in main.items():
-        parts += [f"## {name}", "", captions[name], "", tables.to_markdown(table), ""]
+        parts += [f"## {name}", "", tables.CAPTIONS[name], "", tables.to_markdown(table), ""]
+        if notes:
+            parts += [f"- {tables.markdown_escape(n)}" for n in notes] + [""]
     if flags:
-        parts += ["## Flags", ""] + [f"- {flag}" for flag in flags] + [""]
-    parts += ["---", "", "Measured with sidebyside. " + footnote_text(note), ""]
+        parts += ["## Flags", "", FLAGS_CAPTION, ""]
+        parts += [f"- {tables.markdown_escape(flag)}" for flag in flags] + [""]
+    parts += ["---", "", "Measured with sidebyside. " +
+              tables.markdown_escape(footnote_text(note)), ""]
     return "\n".join(parts)
 
 
-def latex_report(main: dict, note: dict) -> str:
-    caption = ("SimpleNet steady-state training time. " + footnote_text(note))
-    return tables.to_latex(main["Time"], caption) + "\n"
+_LATEX_FRAGMENT_HEAD = "\n".join([
+    "% sidebyside report tables, for \\input{report-tables.tex} in your own document.",
+    "% Needs in the preamble:", *(f"%   {p}" for p in tables.LATEX_PACKAGES), ""])
 
 
-def html_report(main: dict, flags: list[str], note: dict, images: dict[str, bytes]) -> str:
-    esc = html.escape
-    body = [f"<h1>sidebyside: SimpleNet in Keras and PyTorch</h1><p>{esc(note['date'])}</p>"]
+def latex_tables_fragment(main: dict, notes: list[str]) -> str:
+    """report-tables.tex: the three table floats, with the packages they need in a comment."""
+    return _LATEX_FRAGMENT_HEAD + "\n\n".join(
+        tables.to_latex(table, f"{name}. {tables.CAPTIONS[name]}", notes)
+        for name, table in main.items()) + "\n"
+
+
+def _latex_footnote(note: dict) -> str:
+    items = []
+    for key, value in note.items():
+        if not value:
+            continue
+        text = tables.latex_escape(value)
+        if key == "command":
+            # Typewriter spaces do not stretch: a long path needs places to break.
+            for ch in "/=,":
+                text = text.replace(ch, ch + r"\allowbreak{}")
+            text = r"\texttt{" + text + "}"
+        items.append(rf"\item[{tables.latex_escape(key)}] {text}")
+    return "\n".join([r"\begin{description}\small\raggedright", *items,
+                      r"\end{description}"])
+
+
+def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
+                 smoke: bool = False) -> str:
+    """report.tex: a standalone article that ``pdflatex report.tex`` builds in the report folder
+    (the plots are the PNGs beside it)."""
+    title = tables.latex_escape(TITLE)
+    subtitle = tables.latex_escape(note["date"] + (f" — {SMOKE_NOTE}" if smoke else ""))
+    body = [r"\documentclass[11pt,a4paper]{article}", *tables.LATEX_PACKAGES,
+            r"\usepackage{lmodern}", r"\usepackage[margin=2cm]{geometry}",
+            r"\usepackage{graphicx}",
+            rf"\title{{{title}}}", rf"\date{{{subtitle}}}", r"\author{}",
+            r"\begin{document}", r"\maketitle"]
     for name, table in main.items():
-        body.append(f"<h2>{esc(name)}</h2>")
-        body.append(table.to_html(index=False, escape=True, border=0, classes="results"))
+        body += [tables.to_latex(table, f"{name}. {tables.CAPTIONS[name]}", notes), ""]
     if flags:
-        body.append("<h2>Flags</h2><ul>" + "".join(f"<li>{esc(f)}</li>" for f in flags) +
-                    "</ul>")
+        body += [r"\section*{Flags}", tables.latex_escape(FLAGS_CAPTION),
+                 r"\begin{itemize}", *(rf"\item {tables.latex_escape(f)}" for f in flags),
+                 r"\end{itemize}"]
+    for name in PLOTS:
+        body += [r"\begin{figure}[htbp]", r"\centering",
+                 rf"\includegraphics[width=\linewidth,height=0.8\textheight,keepaspectratio]"
+                 rf"{{{name}.png}}",
+                 rf"\caption{{{tables.latex_escape(name.replace('_', ' ').capitalize())}}}",
+                 r"\end{figure}"]
+    body += [r"\clearpage", r"\section*{How to cite these numbers}",
+             "Measured with sidebyside.", _latex_footnote(note), r"\end{document}", ""]
+    return "\n".join(body)
+
+
+# The page loads nothing: styles inline, images as data: URLs, no script.
+HTML_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+HTML_STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+    "table.results{border-collapse:collapse;margin:.5em 0}"
+    "table.results td,table.results th{padding:.25em .7em;border-bottom:1px solid #ccc;"
+    "text-align:right;vertical-align:bottom;font-variant-numeric:tabular-nums}"
+    "table.results td:first-child,table.results th:first-child{text-align:left;"
+    "white-space:nowrap}"
+    "table.results tr.unstable td{background:#fff4d6}"
+    "p.caption{color:#444;max-width:60em}ul.notes{color:#444;font-size:.95em}"
+    ".smoke{background:#fde2e1;padding:.5em 1em;border-left:4px solid #c0392b}"
+    "img{max-width:100%}dt{font-weight:bold}")
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    esc = html.escape
+    head = "".join(f'<th scope="col">{esc(str(c))}</th>' for c in table.columns)
+    rows = []
+    for _, row in table.iterrows():
+        unstable = tables.UNSTABLE_MARK in str(row.iloc[0])
+        cells = "".join(f"<td>{esc(str(v))}</td>" for v in row)
+        rows.append(f'<tr class="unstable">{cells}</tr>' if unstable else f"<tr>{cells}</tr>")
+    return (f'<table class="results"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
+                images: dict[str, bytes], smoke: bool = False) -> str:
+    """report.html: one self-contained page (tables, notes, plots as data: URLs, footnote)."""
+    esc = html.escape
+    title = TITLE + (" (smoke run)" if smoke else "")
+    body = [f"<h1>{esc(title)}</h1><p>{esc(note['date'])}</p>"]
+    if smoke:
+        body.append(f'<p class="smoke">{esc(SMOKE_NOTE[0].upper() + SMOKE_NOTE[1:])}.</p>')
+    for name, table in main.items():
+        body.append(f'<h2>{esc(name)}</h2><p class="caption">{esc(tables.CAPTIONS[name])}</p>')
+        body.append(_html_table(table))
+        if notes:
+            body.append('<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in notes) +
+                        "</ul>")
+    if flags:
+        body.append(f"<h2>Flags</h2><p class=\"caption\">{esc(FLAGS_CAPTION)}</p><ul>" +
+                    "".join(f"<li>{esc(f)}</li>" for f in flags) + "</ul>")
     for name, png in images.items():
         encoded = base64.b64encode(png).decode("ascii")
-        body.append(f'<h2>{esc(name.replace("_", " ").capitalize())}</h2>'
-                    f'<img alt="{esc(name)}" src="data:image/png;base64,{encoded}">')
+        label = name.replace("_", " ").capitalize()
+        body.append(f'<h2>{esc(label)}</h2><img alt="{esc(label)}" '
+                    f'src="data:image/png;base64,{encoded}">')
     body.append("<h2>How to cite</h2><dl>" + "".join(
         f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in note.items() if v) + "</dl>")
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-             "table.results{border-collapse:collapse;margin-bottom:1em}"
-             "table.results td,table.results th{padding:.2em .6em;border-bottom:1px solid #ccc;"
-             "text-align:right}table.results td:first-child{text-align:left}"
-             "img{max-width:100%}dt{font-weight:bold}")
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>sidebyside report</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+            f'<meta http-equiv="Content-Security-Policy" content="{HTML_CSP}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{esc(title)}</title>"
+            f"<style>{HTML_STYLE}</style></head><body>{''.join(body)}</body></html>\n")

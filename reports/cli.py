@@ -13,11 +13,12 @@ from reports.atomic import write_text_atomic
 from reports.load import ReportError, load_results
 
 PROG = "python -m reports"
+CONSOLE_PROG = "sidebyside-reports"  # the console script (pyproject.toml [project.scripts])
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Reports from `pytest --benchmark` result files.")
+        prog=prog, description="Reports from `pytest --benchmark` result files.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = sub.add_parser("build", help="write a run's report folder from its result file",
@@ -26,8 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("result", help="a results.json from `pytest --benchmark` (or its run "
                                       "folder; a format-1 benchmark.json is read too)")
     build.add_argument("--out", metavar="DIR",
-                       help="the report folder (default: the run folder of the result file, "
-                            "else a new one under sidebyside-runs)")
+                       help="the report folder (default: the folder of a run's result file, "
+                            "else a new one under ./sidebyside-runs)")
 
     compare = sub.add_parser(
         "compare", help="compare two runs row by row, with statistics",
@@ -54,14 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+def console_main() -> int:
+    """The `sidebyside-reports` command: like `python -m reports`, but immune to a reports.py
+    or reports/ in the current folder, because a console script does not import from there."""
+    return main(prog=CONSOLE_PROG)
+
+
+def main(argv=None, prog: str = PROG) -> int:
+    args = _parser(prog).parse_args(argv)
     try:
         if args.command == "build":
             return _build(args)
         return _compare(args)
     except ReportError as err:
-        print(f"{PROG}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
 
 

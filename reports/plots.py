@@ -1,158 +1,257 @@
-"""Plots that stand alone on a slide: title, axis labels with units, the data's ceiling."""
+"""Plots that stand alone on a slide: title, axis labels with units, the data's ceiling.
+
+Every function returns a ``matplotlib.figure.Figure`` built with the object-oriented API:
+nothing here imports ``matplotlib.pyplot`` or changes the backend, so importing this module
+(or ``reports.build``) leaves a notebook's inline plots alone. In a notebook::
+
+    from reports.build import figures
+    figs = figures("sidebyside-runs/20261129-180000/benchmark.json")  # {name: Figure}
+    figs["time_per_step"]                                             # Jupyter displays it
+
+Sizes are for a 16:9 slide: 13.33 x 7.5 inches, no text under 12 pt.
+"""
 
 from __future__ import annotations
 
 import io
 
 import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import NullFormatter  # noqa: E402
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 # SVG output without a creation date, so the same results give the same bytes.
 SVG_METADATA = {"Date": None}
-LINESTYLES = ("-", "--", "-.", ":")
+SLIDE_INCHES = (13.33, 7.5)  # a 16:9 slide
+# Colour-blind-safe (Petroff 2021, "Accessible color sequences for data visualization",
+# shipped with matplotlib >= 3.10), and a marker per implementation so that colour is never
+# the only cue.
+PALETTE = tuple(matplotlib.color_sequences["petroff10"])
+MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*", "h", "<")
+FONT_PT = 12
+STYLE = {"font.size": FONT_PT, "axes.titlesize": FONT_PT + 1, "axes.labelsize": FONT_PT,
+         "xtick.labelsize": FONT_PT, "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT,
+         "figure.titlesize": FONT_PT + 1}
+
+
+def _text(value) -> str:
+    """A name from a result file as plain text: ``$`` would start matplotlib's mathtext."""
+    return str(value).replace("$", r"\$")
 
 
 def _ok(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["status"] == "ok"]
+    return frame[frame["status"].isin(("ok", "partial"))]
 
 
-def _nothing_measured(title: str, footnote: dict):
+def _looks(frame: pd.DataFrame) -> dict[str, dict]:
+    """One colour and one marker per variant (implementation-mode), the same in every plot."""
+    variants = list(dict.fromkeys(frame["variant"]))
+    return {v: {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
+            for i, v in enumerate(variants)}
+
+
+def _new_figure(size=SLIDE_INCHES) -> Figure:
+    with matplotlib.rc_context(STYLE):
+        return Figure(figsize=size, layout="constrained")
+
+
+def _nothing_measured(title: str, footnote: dict) -> Figure:
     """The figure for a run in which no row was measured: says so instead of failing."""
-    fig, ax = plt.subplots(figsize=(6, 2.5))
+    fig = Figure(figsize=(8, 3), layout="constrained")
+    ax = fig.add_subplot()
     ax.text(0.5, 0.5, "No row of this run was measured\n(see the report's tables for why).",
-            ha="center", va="center")
+            ha="center", va="center", fontsize=FONT_PT)
     ax.axis("off")
-    fig.suptitle(f"{title}\n{_subtitle(footnote)}", fontsize=10)
+    fig.suptitle(f"{title}\n{_subtitle(footnote)}", fontsize=FONT_PT)
     return fig
 
 
-def _panels(frame: pd.DataFrame, rows: int = 1, height: float = 4.8):
-    """A figure with one column of axes per (device, batch size) measured in ``frame``."""
+def _groups(frame: pd.DataFrame):
+    """(device, batch size, rows) for every (device, batch size) measured in ``frame``."""
     ok = _ok(frame)
     groups = sorted(set(zip(ok["device"], ok["batch_size"])))
-    fig, axes = plt.subplots(rows, len(groups), figsize=(5.5 * len(groups), height),
-                             squeeze=False)
-    parts = [(device, batch, ok[(ok["device"] == device) & (ok["batch_size"] == batch)])
-             for device, batch in groups]
-    return fig, axes, parts
+    return [(device, batch, ok[(ok["device"] == device) & (ok["batch_size"] == batch)])
+            for device, batch in groups]
 
 
 def _subtitle(footnote: dict) -> str:
-    return (f"{footnote['hardware']} · {footnote['date']} · "
-            f"{footnote['epochs']} epochs × seeds {footnote['seeds']}")
+    return _text(f"{footnote['hardware']} · {footnote['date']} · "
+                 f"{footnote['epochs']} epochs × seeds {footnote['seeds']}")
 
 
-def time_per_step(frame: pd.DataFrame, footnote: dict):
-    """Median µs per training step with the interquartile range as error bars."""
+def _title(fig: Figure, title: str, footnote: dict) -> None:
+    fig.suptitle(f"{title}\n{_subtitle(footnote)}", fontsize=FONT_PT + 1)
+
+
+def _legend_below(fig: Figure, axes) -> None:
+    """One legend for the figure, under the panels; constrained layout keeps it inside."""
+    seen = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if seen:
+        fig.legend(list(seen.values()), list(seen.keys()), loc="outside lower center",
+                   ncol=min(len(seen), 4), frameon=False, fontsize=FONT_PT)
+
+
+def _time_interval(row) -> tuple[float, float, str]:
+    """(low, high, what) around a row's µs per step: the 95% CI over processes where the
+    result has one, else the interquartile range of its epochs (format 1)."""
+    low, high = row.get("us_per_step_ci_low"), row.get("us_per_step_ci_high")
+    if pd.notna(low) and pd.notna(high):
+        return float(low), float(high), "95% CI"
+    per_second = row["us_per_step"] / row["steady_epoch_s_median"]
+    q1, q3 = row.get("steady_epoch_s_q1"), row.get("steady_epoch_s_q3")
+    if pd.notna(q1) and pd.notna(q3):
+        return float(q1 * per_second), float(q3 * per_second), "IQR"
+    return float(row["us_per_step"]), float(row["us_per_step"]), "none"
+
+
+def time_per_step(frame: pd.DataFrame, footnote: dict) -> Figure:
+    """Median µs per training step as a dot with its interval, one panel per device and batch.
+
+    The interval is the 95% bootstrap CI over processes (result format 2) or the
+    interquartile range of the timed epochs (format 1). Log x axis: the rows differ by
+    orders of magnitude, and a dot's position (unlike a bar's length) means the same on it.
+    """
     if _ok(frame).empty:
         return _nothing_measured("SimpleNet training time per step", footnote)
-    fig, axes, parts = _panels(frame)
-    for ax, (device, batch, part) in zip(axes[0], parts):
-        steps = part["us_per_step"] / part["steady_epoch_s_median"]  # steps per second / 1e6
-        low = (part["steady_epoch_s_median"] - part["steady_epoch_s_q1"]) * steps
-        high = (part["steady_epoch_s_q3"] - part["steady_epoch_s_median"]) * steps
-        y = range(len(part))
-        ax.barh(y, part["us_per_step"], xerr=[low, high], color="#4878a8", ecolor="black",
-                capsize=3)
-        for i, value in zip(y, part["us_per_step"]):
-            ax.annotate(f" {value:,.0f}", (value, i), xytext=(8, 0), textcoords="offset points",
-                        va="center", fontsize=8)
-        ax.set_yticks(list(y), part["variant"])
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlim(right=ax.get_xlim()[1] * 3)  # room for the labels
-        ax.set_xlabel("µs per training step (log scale)")
-        ax.set_title(f"{device.upper()}, batch {batch}")
-    fig.suptitle("SimpleNet training time per step (bar: median; whiskers: interquartile "
-                 f"range)\n{_subtitle(footnote)}", fontsize=10)
-    fig.tight_layout()
+    looks, groups = _looks(_ok(frame)), _groups(frame)
+    variants = list(looks)
+    with matplotlib.rc_context(STYLE):
+        fig = _new_figure()
+        axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)[0]
+        kinds = set()
+        for ax, (device, batch, part) in zip(axes, groups):
+            for _, row in part.iterrows():
+                y = variants.index(row["variant"])
+                low, high, kind = _time_interval(row)
+                kinds.add(kind)
+                value = row["us_per_step"]
+                ax.plot([low, high], [y, y], color=looks[row["variant"]]["color"], linewidth=3,
+                        solid_capstyle="butt")
+                ax.plot([value], [y], linestyle="none", markersize=9,
+                        markeredgecolor="black", **looks[row["variant"]])
+                # The label sits right of the interval, never on it.
+                ax.annotate(f"{value:,.0f}", (max(high, value), y), xytext=(6, 0),
+                            textcoords="offset points", va="center", fontsize=FONT_PT)
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            left, right = ax.get_xlim()
+            ax.set_xlim(left / 1.3, right * 2.5)  # room for the labels
+            ax.set_xlabel("µs per training step (log scale)")
+            ax.set_title(_text(f"{device.upper()}, batch {batch}"))
+            ax.grid(axis="x", color="0.9")
+        axes[0].set_yticks(range(len(variants)), [_text(v) for v in variants])
+        axes[0].set_ylim(len(variants) - 0.5, -0.5)
+        interval = " or ".join(sorted(kinds - {"none"})) or "none"
+        _title(fig, f"SimpleNet training time per step (dot: median; line: {interval})",
+               footnote)
     return fig
 
 
-def learning_curves(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict):
-    """Mean training loss and test accuracy by epoch, every implementation on one axis."""
+def _seed_band(curves: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean, min and max of ``column`` over seeds, by epoch."""
+    return curves.groupby("epoch")[column].agg(["mean", "min", "max"])
+
+
+def learning_curves(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict) -> Figure:
+    """Training loss (top) and test accuracy (bottom) by epoch: line the mean over seeds,
+    band the range over seeds. Panels in a row share their y axis."""
     if _ok(frame).empty:
         return _nothing_measured("SimpleNet learning curves", footnote)
-    fig, axes, parts = _panels(frame, rows=2, height=7.5)
-    for col, (device, batch, part) in enumerate(parts):
-        for k, (_, row) in enumerate(part.iterrows()):
-            style = dict(linestyle=LINESTYLES[k % len(LINESTYLES)], linewidth=3.0 - 0.25 * k)
-            mean = curves[curves["row"] == row["row"]].groupby("epoch").mean(numeric_only=True)
-            axes[0][col].plot(mean.index, mean["train_loss"], label=row["variant"], **style)
-            axes[1][col].plot(mean.index, mean["test_accuracy"], label=row["variant"], **style)
-        bayes = part["bayes_accuracy"].iloc[0] if len(part) else None
-        if bayes:
-            axes[1][col].axhline(bayes, color="black", linestyle="--", linewidth=1,
-                                 label=f"Bayes accuracy {bayes:.2f}")
-        axes[0][col].set_title(f"{device.upper()}, batch {batch}")
-        axes[0][col].set_ylabel("training loss (BCE, mean over seeds)")
-        axes[1][col].set_ylabel("test accuracy (mean over seeds)")
-        axes[1][col].set_xlabel("epoch")
-    _legend_below(fig, axes[1][0])
-    fig.suptitle("SimpleNet learning curves (the twins overlap: same function, same batches)\n"
-                 + _subtitle(footnote), fontsize=10)
+    looks, groups = _looks(_ok(frame)), _groups(frame)
+    with matplotlib.rc_context(STYLE):
+        fig = _new_figure()
+        axes = fig.subplots(2, len(groups), sharey="row", sharex=True, squeeze=False)
+        for col, (device, batch, part) in enumerate(groups):
+            for _, row in part.iterrows():
+                mine = curves[curves["row"] == row["row"]]
+                if mine.empty:
+                    continue
+                look = looks[row["variant"]]
+                for ax, column in ((axes[0][col], "train_loss"), (axes[1][col], "test_accuracy")):
+                    band = _seed_band(mine, column)
+                    ax.fill_between(band.index, band["min"], band["max"], color=look["color"],
+                                    alpha=0.15, linewidth=0)
+                    ax.plot(band.index, band["mean"], label=_text(row["variant"]),
+                            markersize=7, **look)
+            bayes = part["bayes_accuracy"].iloc[0] if len(part) else None
+            if pd.notna(bayes):
+                axes[1][col].axhline(bayes, color="black", linestyle="--", linewidth=1,
+                                     label=f"Bayes accuracy {bayes:.2f}")
+            axes[0][col].set_title(_text(f"{device.upper()}, batch {batch}"))
+            axes[1][col].set_xlabel("epoch")
+        axes[0][0].set_ylabel("training loss (BCE)")
+        axes[1][0].set_ylabel("test accuracy")
+        _legend_below(fig, axes[1])
+        _title(fig, "SimpleNet learning curves (line: mean over seeds; band: range over seeds)",
+               footnote)
     return fig
 
 
-def _legend_below(fig, ax) -> None:
-    handles, labels = ax.get_legend_handles_labels()
-    fig.tight_layout(rect=(0, 0.1, 1, 0.92))  # room for the legend and the title
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8,
-               frameon=False)
-
-
-def accuracy_vs_time(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict):
-    """Test accuracy against training wall-clock time: the time-to-accuracy picture."""
+def accuracy_vs_time(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict) -> Figure:
+    """Test accuracy against training wall-clock time, one line per seed: the
+    time-to-accuracy picture. Panels share their y axis."""
     if _ok(frame).empty:
         return _nothing_measured("Test accuracy against training time", footnote)
-    fig, axes, parts = _panels(frame)
-    for ax, (device, batch, part) in zip(axes[0], parts):
-        for _, row in part.iterrows():
-            c = curves[(curves["row"] == row["row"]) & (curves["seed"] == curves["seed"].min())]
-            ax.plot(c["elapsed_s"], c["test_accuracy"], marker=".", label=row["variant"])
-        if len(part):
-            ax.axhline(part["target_accuracy"].iloc[0], color="grey", linestyle=":",
-                       linewidth=1, label=f"target {part['target_accuracy'].iloc[0]:.2f}")
-            ax.axhline(part["bayes_accuracy"].iloc[0], color="black", linestyle="--",
-                       linewidth=1, label=f"Bayes {part['bayes_accuracy'].iloc[0]:.2f}")
-        ax.set_xscale("log")
-        ax.set_xlabel("training wall-clock time, s (log scale; first seed, compile included)")
-        ax.set_ylabel("test accuracy")
-        ax.set_title(f"{device.upper()}, batch {batch}")
-    _legend_below(fig, axes[0][0])
-    fig.suptitle("Test accuracy against training time\n" + _subtitle(footnote), fontsize=10)
+    looks, groups = _looks(_ok(frame)), _groups(frame)
+    with matplotlib.rc_context(STYLE):
+        fig = _new_figure()
+        axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)[0]
+        for ax, (device, batch, part) in zip(axes, groups):
+            for _, row in part.iterrows():
+                mine = curves[curves["row"] == row["row"]]
+                for k, (_, seed) in enumerate(mine.groupby("seed")):
+                    ax.plot(seed["elapsed_s"], seed["test_accuracy"], alpha=0.8, markersize=6,
+                            label=_text(row["variant"]) if k == 0 else None,
+                            **looks[row["variant"]])
+            if len(part):
+                target, bayes = part["target_accuracy"].iloc[0], part["bayes_accuracy"].iloc[0]
+                if pd.notna(target):
+                    ax.axhline(target, color="grey", linestyle=":", linewidth=1.5,
+                               label=f"target {target:.2f}")
+                if pd.notna(bayes):
+                    ax.axhline(bayes, color="black", linestyle="--", linewidth=1,
+                               label=f"Bayes {bayes:.2f}")
+            ax.set_xscale("log")
+            ax.set_xlabel("training time, s (log)")
+            ax.set_title(_text(f"{device.upper()}, batch {batch}"))
+        axes[0].set_ylabel("test accuracy")
+        _legend_below(fig, axes)
+        _title(fig, "Test accuracy against training time (every seed; first epoch includes "
+               "compiling)", footnote)
     return fig
 
 
-def peak_memory(frame: pd.DataFrame, footnote: dict):
-    """Peak resident memory while training, above the built model, per row."""
+def peak_memory(frame: pd.DataFrame, footnote: dict) -> Figure:
+    """Peak resident memory while training, MiB above the built model, per row (linear axis)."""
     if _ok(frame).empty:
         return _nothing_measured("Peak memory while training", footnote)
-    ok = _ok(frame).copy()
-    fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(ok), 4) + 1.5))
-    y = range(len(ok))
-    mib = ok["peak_rss_above_baseline_bytes"] / 2**20
-    ax.barh(y, mib, color="#6a9f58")
-    for i, value in zip(y, mib):
-        ax.annotate(f" {value:.1f}", (value, i), va="center", fontsize=8)
-    ax.set_xlim(right=max(mib.max() * 1.15, 1) if len(mib) else 1)
-    ax.set_yticks(list(y), ok["row"])
-    ax.invert_yaxis()
-    ax.set_xlabel("peak resident memory during training, MiB above the built model")
-    fig.suptitle("Peak memory while training\n" + _subtitle(footnote), fontsize=10)
-    fig.tight_layout()
+    ok = _ok(frame)
+    looks = _looks(ok)
+    with matplotlib.rc_context(STYLE):
+        fig = _new_figure((SLIDE_INCHES[0], max(SLIDE_INCHES[1], 0.3 * len(ok) + 2)))
+        ax = fig.add_subplot()
+        mib = ok["peak_rss_above_baseline_bytes"] / 2**20
+        y = list(range(len(ok)))
+        ax.barh(y, mib.fillna(0), color=[looks[v]["color"] for v in ok["variant"]])
+        for i, value in zip(y, mib):
+            ax.annotate(" n/a" if pd.isna(value) else f" {value:.1f}", (0 if pd.isna(value)
+                        else value, i), va="center", fontsize=FONT_PT)
+        top = mib.max() if mib.notna().any() else 1
+        ax.set_xlim(0, max(top * 1.15, 1))
+        ax.set_yticks(y, [_text(r) for r in ok["row"]])
+        ax.set_ylim(len(ok) - 0.5, -0.5)
+        ax.set_xlabel("peak resident memory during training, MiB above the built model")
+        _title(fig, "Peak memory while training", footnote)
     return fig
 
 
-def render(fig) -> tuple[bytes, bytes]:
-    """(PNG bytes, SVG bytes) of a figure, which is then closed."""
+def render(fig: Figure) -> tuple[bytes, bytes]:
+    """(PNG bytes, SVG bytes) of a figure."""
     png, svg = io.BytesIO(), io.BytesIO()
-    fig.savefig(png, format="png", dpi=130)
-    fig.savefig(svg, format="svg", metadata=SVG_METADATA)
-    plt.close(fig)
+    with matplotlib.rc_context(STYLE):
+        fig.savefig(png, format="png", dpi=100)
+        fig.savefig(svg, format="svg", metadata=SVG_METADATA)
     return png.getvalue(), svg.getvalue()

@@ -1,0 +1,74 @@
+"""Result files that test the reports' rendering: a run a teacher could get on a laptop
+without a GPU, with names and a footnote that every output format must escape."""
+
+import copy
+import json
+from pathlib import Path
+
+FIXTURES = Path(__file__).with_name("fixtures")
+OLD = FIXTURES / "run_old.json"
+
+NO_GPU = "no NVIDIA GPU on this machine (nvidia-smi not found)"
+# Every character that means something in Markdown, HTML, LaTeX or matplotlib's mathtext,
+# a line break and non-ASCII letters.
+HOSTILE_NAME = "my_net $x^2$ 50% & #1 ~a \\b {c} | <d>\nsecond line é 東"
+HOSTILE_CPU = "Intel® Xeon® Gold — München 東京"
+
+
+def run_without_gpu(**changes) -> dict:
+    """The fixture run plus a skipped CUDA twin of every row (as on a machine without GPU)."""
+    data = json.loads(OLD.read_text())
+    rows = data["sidebyside"]["rows"]
+    for row in list(rows):
+        cuda = copy.deepcopy(row)
+        cuda.update(id=row["id"].replace("-cpu-", "-cuda-"), device="cuda", status="skipped",
+                    reason=NO_GPU)
+        rows.append(cuda)
+    data["sidebyside"]["plan"]["devices"] = ["cpu", "cuda"]
+    data["sidebyside"].update(changes)
+    return data
+
+
+def hostile_run() -> dict:
+    """``run_without_gpu`` with one row and the implementation renamed to ``HOSTILE_NAME``,
+    a non-ASCII CPU name, and a command line with ``--`` options."""
+    data = run_without_gpu()
+    old_id = "numpy-loop-cpu-b32"
+    new_id = f"{HOSTILE_NAME}-cpu-b32"
+    for row in data["sidebyside"]["rows"]:
+        if row["id"] == old_id:
+            row["id"], row["implementation"] = new_id, HOSTILE_NAME
+    for bench in data["benchmarks"]:
+        if bench["extra_info"].get("row") == old_id:
+            bench["extra_info"]["row"] = new_id
+    data["machine_info"]["cpu"]["brand_raw"] = HOSTILE_CPU
+    data["sidebyside"]["environment"]["command"] = (
+        "pytest --benchmark --preset=quick --report-dir=~/runs_2026 # 100% "
+        "/home/teacher/courses/deep-learning-2026/week-03/sidebyside/benchmarks/bench_training.py")
+    data["sidebyside"]["flags"] = [f"{HOSTILE_NAME}: adam epsilon 1e-08 vs 1e-07"]
+    return data
+
+
+def write(data: dict, folder: Path, name: str = "run.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def with_format2_summary(frame, processes: int = 5, seeds: int = 2):
+    """``frame`` (tidy rows of a format-1 run) with the Summary columns of result format 2
+    (docs/result_format.md) that tidy() adds for a format-2 run, derived from its numbers."""
+    frame = frame.copy()
+    measured = frame["status"] == "ok"
+    frame["processes_ok"] = measured.map({True: processes, False: None})
+    frame["n_seeds"] = measured.map({True: seeds, False: None})
+    frame["us_per_step_ci_low"] = frame["us_per_step"] * 0.97
+    frame["us_per_step_ci_high"] = frame["us_per_step"] * 1.04
+    frame["spread_iqr_pct"] = 3.5
+    frame["ratio_to_torch_loop"] = frame["time_ratio_to_torch_loop"]
+    frame["ratio_ci_low"] = frame["ratio_to_torch_loop"] * 0.95
+    frame["ratio_ci_high"] = frame["ratio_to_torch_loop"] * 1.05
+    frame["first_epoch_cold"] = True
+    frame["unstable"] = False
+    frame["unstable_reasons"] = [[] for _ in range(len(frame))]
+    return frame

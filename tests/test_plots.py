@@ -1,0 +1,150 @@
+"""The plots: Figures for notebooks without touching the backend, legible on a slide,
+colour-blind-safe with a marker per variant, intervals and bands, legends inside."""
+
+import json
+import warnings
+
+import matplotlib
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from reports import plots, tables
+from reports.build import PLOTS, figures, footnote
+from tests.helpers import run_python
+from tests.report_cases import OLD, hostile_run, run_without_gpu, with_format2_summary, write
+
+pytestmark = pytest.mark.filterwarnings("ignore:Glyph .* missing:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def run():
+    data = hostile_run()
+    data["_path"] = "hostile.json"
+    frame = tables.tidy(data)
+    return frame, tables.learning_curves(data), footnote(data, frame)
+
+
+@pytest.fixture(scope="module")
+def drawn(run):
+    """Every plot of the hostile run, drawn (rendering is what breaks on mathtext)."""
+    frame, curves, note = run
+    figs = {"time_per_step": plots.time_per_step(frame, note),
+            "learning_curves": plots.learning_curves(curves, frame, note),
+            "accuracy_vs_time": plots.accuracy_vs_time(curves, frame, note),
+            "peak_memory": plots.peak_memory(frame, note)}
+    for fig in figs.values():
+        plots.render(fig)
+    return figs
+
+
+def test_importing_the_reports_leaves_the_backend_alone():
+    code = ("import matplotlib, sys; matplotlib.use('svg'); before = matplotlib.get_backend()\n"
+            "import reports.build, reports.plots\n"
+            "assert matplotlib.get_backend() == before, matplotlib.get_backend()\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n"
+            "print('ok')")
+    result = run_python(code, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_figures_for_a_notebook(tmp_path):
+    figs = figures(write(run_without_gpu(), tmp_path))
+    assert list(figs) == list(PLOTS)
+    assert all(isinstance(fig, Figure) for fig in figs.values())
+    png, svg = plots.render(figs["time_per_step"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg
+
+
+def test_names_that_look_like_mathtext_are_drawn_as_text(drawn):
+    labels = [t.get_text() for t in drawn["time_per_step"].axes[0].get_yticklabels()]
+    assert any(r"my_net \$x^2\$" in label for label in labels)
+
+
+def test_every_text_is_legible_on_a_slide(drawn):
+    for name, fig in drawn.items():
+        assert tuple(fig.get_size_inches()) >= (13.33, 7.5), name
+        for text in fig.findobj(Text):
+            if text.get_text().strip():
+                assert text.get_fontsize() >= 12, (name, text.get_text(), text.get_fontsize())
+
+
+def test_each_variant_has_its_own_colour_and_marker_from_a_safe_palette(drawn):
+    ax = drawn["time_per_step"].axes[0]
+    dots = [line for line in ax.get_lines() if line.get_marker() not in (None, "None", "")]
+    looks = {(line.get_color(), line.get_marker()) for line in dots}
+    assert len(looks) == len(dots) == 4
+    assert {line.get_color() for line in dots} <= set(plots.PALETTE)
+    assert len({line.get_marker() for line in dots}) == 4
+
+
+def test_time_per_step_is_dots_with_intervals_not_bars(drawn):
+    fig = drawn["time_per_step"]
+    for ax in fig.axes:
+        assert not ax.patches  # no bars
+        assert ax.get_xscale() == "log"
+    lines = fig.axes[0].get_lines()
+    intervals = [line for line in lines if len(line.get_xdata()) == 2]
+    assert intervals and all(line.get_xdata()[0] <= line.get_xdata()[1] for line in intervals)
+
+
+def test_time_per_step_draws_the_ci_when_the_run_has_one(run):
+    frame, _, note = run
+    fig = plots.time_per_step(with_format2_summary(frame), note)
+    assert "95% CI" in fig.get_suptitle()
+    x = [line.get_xdata() for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 2]
+    row = frame[frame["row"] == "torch-loop-cpu-b32"].iloc[0]
+    assert [pytest.approx(row["us_per_step"] * 0.97),
+            pytest.approx(row["us_per_step"] * 1.04)] in [list(v) for v in x]
+
+
+def test_learning_curves_show_a_band_over_seeds_and_share_y(drawn):
+    fig = drawn["learning_curves"]
+    bands = [c for ax in fig.axes for c in ax.collections if isinstance(c, PolyCollection)]
+    measured_rows = 7
+    assert len(bands) == 2 * measured_rows  # loss and accuracy, one band per row
+    top, bottom = fig.axes[0], fig.axes[2]  # first column: loss, accuracy (2 x 2 panels)
+    assert top.get_shared_y_axes().joined(top, fig.axes[1])
+    assert bottom.get_shared_y_axes().joined(bottom, fig.axes[3])
+
+
+def test_accuracy_vs_time_draws_every_seed(drawn, run):
+    _, curves, _ = run
+    fig = drawn["accuracy_vs_time"]
+    drawn_lines = [line for ax in fig.axes for line in ax.get_lines()
+                   if len(line.get_xdata()) > 2]
+    seeds_per_row = curves.groupby("row")["seed"].nunique()
+    assert len(drawn_lines) == seeds_per_row.sum() == 2 * 7
+    assert fig.axes[0].get_shared_y_axes().joined(fig.axes[0], fig.axes[1])
+
+
+def test_a_one_panel_legend_fits_inside_the_figure():
+    data = json.loads(OLD.read_text())
+    data["_path"] = "one.json"
+    frame = tables.tidy(data)
+    frame = frame[frame["batch_size"] == 32]
+    curves = tables.learning_curves(data)
+    fig = plots.learning_curves(curves, frame, footnote(data, frame))
+    fig.draw_without_rendering()  # lays the figure out as savefig does
+    legend = fig.legends[0].get_window_extent()
+    figure = fig.bbox
+    assert figure.x0 <= legend.x0 and legend.x1 <= figure.x1
+    assert figure.y0 <= legend.y0 and legend.y1 <= figure.y1
+
+
+def test_a_run_without_measured_rows_says_so():
+    data = run_without_gpu()
+    data["_path"] = "none.json"
+    frame = tables.tidy(data).assign(status="skipped")
+    fig = plots.time_per_step(frame, footnote(data, tables.tidy(data)))
+    assert any("No row of this run was measured" in t.get_text() for t in fig.findobj(Text))
+
+
+def test_the_palette_is_colour_blind_safe():
+    assert plots.PALETTE == tuple(matplotlib.color_sequences["petroff10"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no font or layout warning for plain names
+        plots.render(plots.time_per_step(
+            tables.tidy(run_without_gpu()), footnote({**run_without_gpu(), "_path": "x"},
+                                                      tables.tidy(run_without_gpu()))))

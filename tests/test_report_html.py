@@ -1,0 +1,99 @@
+"""report.html as a reader sees it: rendered by headless Chromium (CI installs Debian's
+package; without it the browser tests skip), every table and plot present, nothing loaded
+from the network, skipped rows collapsed, a smoke run called one."""
+
+import shutil
+import subprocess
+import warnings
+from html.parser import HTMLParser
+
+import pytest
+
+from reports.build import HTML_CSP, PLOTS, build_report
+from tests.report_cases import HOSTILE_NAME, NO_GPU, hostile_run, write
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
+                                    "(Debian: apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("html")
+    with warnings.catch_warnings():  # matplotlib's default font lacks the CJK letter
+        warnings.filterwarnings("ignore", "Glyph .* missing", UserWarning)
+        return build_report(write(hostile_run(), folder), folder / "report")
+
+
+def chromium(report, tmp_path, *args) -> subprocess.CompletedProcess:
+    """Run headless Chromium on report.html, offline and with a throwaway profile."""
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+               "--no-first-run", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}", *args,
+               (report / "report.html").as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
+class Page(HTMLParser):
+    """What a DOM holds that the tests look at: tables, images, links, meta tags, text."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tables, self.rows, self.images, self.urls, self.meta, self.text = 0, [], [], [], [], []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tables += tag == "table"
+        if tag == "tr":
+            self.rows.append(attrs.get("class") or "")
+        if tag == "img":
+            self.images.append(attrs)
+        self.urls += [v for k, v in attrs.items() if k in ("src", "href", "srcset", "data",
+                                                          "action", "poster") and v]
+        if tag == "meta":
+            self.meta.append(attrs)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def check_page(page: Page) -> None:
+    assert page.tables == 3  # Time, Accuracy, Memory
+    assert len(page.images) == len(PLOTS)
+    for image in page.images:
+        assert image["src"].startswith("data:image/png;base64,") and image.get("alt")
+    assert all(url.startswith("data:") for url in page.urls), page.urls  # nothing fetched
+    assert {"http-equiv": "Content-Security-Policy", "content": HTML_CSP} in page.meta
+    text = " ".join(page.text)
+    assert "smoke run" in text.lower()
+    assert text.count("skipped, 8 rows") == 3 and text.count(NO_GPU) == 3
+    assert len(page.rows) == 3 * (1 + 7)  # a header and the 7 measured rows; no CUDA row
+    assert "torch-loop-cuda-b32" in text  # named once, in the note
+    assert HOSTILE_NAME.split("\n")[0] in text  # escaped, shown as text
+    for caption in ("× torch loop: the ratio", "mean and SD over the seeds", "after import"):
+        assert caption in text
+
+
+def test_the_page_holds_every_table_and_plot_and_loads_nothing(report):
+    check_page(Page((report / "report.html").read_text()))
+
+
+def test_the_page_carries_no_script_and_no_markup_from_the_result_file(report):
+    page = (report / "report.html").read_text()
+    assert "<script" not in page.lower()
+    assert "<d>" not in page and "&lt;d&gt;" in page
+
+
+@needs_chromium
+def test_chromium_renders_every_table_and_plot(report, tmp_path):
+    dom = chromium(report, tmp_path, "--dump-dom").stdout
+    check_page(Page(dom))
+
+
+@needs_chromium
+def test_chromium_takes_a_screenshot_of_the_page(report, tmp_path):
+    shot = tmp_path / "page.png"
+    chromium(report, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000

@@ -1,0 +1,112 @@
+"""report.tex builds with pdflatex as it is, nothing is wider than the text block, and every
+user-visible string survives LaTeX (CI installs TeX; without it the compiling tests skip)."""
+
+import json
+import re
+import shutil
+import subprocess
+import warnings
+
+import pytest
+
+from reports import tables
+from reports.build import PLOTS, build_report
+from tests.report_cases import OLD, hostile_run, with_format2_summary, write
+
+PDFLATEX = shutil.which("pdflatex")
+needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed "
+                                    "(Debian: apt-get install texlive-latex-base "
+                                    "texlive-latex-recommended)")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("latex")
+    with warnings.catch_warnings():  # matplotlib's default font lacks the CJK letter
+        warnings.filterwarnings("ignore", "Glyph .* missing", UserWarning)
+        return build_report(write(hostile_run(), folder), folder / "report")
+
+
+def pdflatex(folder, name="report.tex") -> str:
+    """Compile ``name`` in ``folder``; return the log. Fails the test on a LaTeX error."""
+    result = subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", name],
+                            cwd=folder, capture_output=True, timeout=180)
+    log = (folder / name).with_suffix(".log").read_text(encoding="latin-1")
+    assert result.returncode == 0, log[-3000:]
+    return log
+
+
+@needs_pdflatex
+def test_report_tex_builds_as_is_without_overfull_boxes(report):
+    log = pdflatex(report)
+    assert (report / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+    assert not re.findall(r"^! ", log, re.MULTILINE)
+    # A one-pass build: no "Rerun", no missing reference or character.
+    assert not re.findall(r"(?i)warning", log), re.findall(r".*(?i:warning).*", log)
+
+
+@needs_pdflatex
+def test_the_tables_fragment_builds_with_the_packages_it_names(report, tmp_path):
+    fragment = (report / "report-tables.tex").read_text()
+    for package in tables.LATEX_PACKAGES:
+        assert f"%   {package}" in fragment
+    shutil.copy(report / "report-tables.tex", tmp_path)
+    (tmp_path / "notes.tex").write_text("\n".join([
+        r"\documentclass{article}", *tables.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\begin{document}", r"Course notes.", r"\input{report-tables.tex}",
+        r"\end{document}", ""]))
+    log = pdflatex(tmp_path, "notes.tex")
+    assert "Overfull \\hbox" not in log
+
+
+@needs_pdflatex
+def test_format2_tables_with_their_intervals_fit_a_plain_article(tmp_path):
+    frame = with_format2_summary(tables.tidy(json.loads(OLD.read_text())))
+    floats = [tables.to_latex(table, name, tables.table_notes(frame))
+              for name, table in tables.main_tables(frame).items()]
+    (tmp_path / "notes.tex").write_text("\n".join([
+        r"\documentclass{article}", *tables.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\begin{document}", *floats, r"\end{document}", ""]))
+    log = pdflatex(tmp_path, "notes.tex")
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+
+
+@needs_pdflatex
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) "
+                    "is not installed")
+def test_what_the_reader_sees_in_the_pdf(report):
+    pdflatex(report)
+    text = subprocess.run(["pdftotext", "report.pdf", "-"], cwd=report, capture_output=True,
+                          text=True, timeout=60, check=True).stdout
+    assert "pytest --benchmark --preset=quick" in text  # two hyphens, not an en dash
+    assert "–benchmark" not in text
+    assert "1e-08" in text  # unbroken
+    assert "my_net $x^2$ 50% & #1" in text
+    assert "München" in text and "Intel® Xeon® Gold" in text
+    for name in ("Time", "Accuracy", "Memory"):
+        assert re.search(rf"Table \d: {name}\.", text), name
+    assert text.count("skipped, 8 rows") == 3  # one line under each table, not 8 rows each
+    assert "smoke run" in text
+
+
+def test_the_document_has_every_table_plot_and_the_footnote(report):
+    tex = (report / "report.tex").read_text()
+    assert tex.startswith(r"\documentclass")
+    assert tex.count(r"\begin{tabularx}{\linewidth}") == 3
+    for name in PLOTS:
+        assert f"{{{name}.png}}" in tex and (report / f"{name}.png").exists()
+    assert r"\texttt{pytest -{}-{}benchmark -{}-{}preset=\allowbreak{}quick" in tex
+    assert r"\mbox{1e-{}08}" in tex
+    assert "How to cite" in tex and "commit" in tex
+
+
+@pytest.mark.parametrize(("text", "latex"), [
+    ("a_b", r"a\_b"), ("50%", r"50\%"), ("R&D", r"R\&D"), ("#1", r"\#1"),
+    ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}"), ("\\", r"\textbackslash{}"),
+    ("{x}", r"\{x\}"), ("$x$", r"\$x\$"), ("--benchmark", "-{}-{}benchmark"),
+    ("eps 1e-08", r"eps \mbox{1e-{}08}"), ("µs × 2", r"\textmu{}s \texttimes{} 2"),
+    ("line\nbreak", "line break"), ("é", "é"), ("東", "[U+6771]"), ("Ǆ", "DZ"),
+])
+def test_latex_escape(text, latex):
+    assert tables.latex_escape(text) == latex

@@ -1,0 +1,139 @@
+"""The report's tables as display strings: what each cell says for one seed, one process,
+an unstable row, a CI, and names that Markdown would read as markup."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from reports import tables
+from reports.build import build_report, footnote, integer_columns
+from tests.report_cases import (
+    HOSTILE_NAME,
+    NO_GPU,
+    OLD,
+    hostile_run,
+    run_without_gpu,
+    with_format2_summary,
+    write,
+)
+
+# matplotlib's default font has no glyph for the CJK letter of HOSTILE_NAME; it draws a box.
+pytestmark = pytest.mark.filterwarnings("ignore:Glyph .* missing:UserWarning")
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return tables.tidy(json.loads(OLD.read_text()))
+
+
+def row_of(table, name):
+    return table.set_index("Row").loc[name]
+
+
+def test_format2_columns_show_the_ci_over_processes(frame):
+    shown = tables.main_tables(with_format2_summary(frame))
+    time = row_of(shown["Time"], "torch-loop-cpu-b32")
+    assert time["95% CI µs/step"] == "392.7–421.1"
+    assert time["IQR %"] == "3.5"
+    assert time["× torch loop"] == "1.00" and time["95% CI ×"] == "0.95–1.05"
+    assert "IQR s" not in shown["Time"].columns
+
+
+def test_one_seed_and_one_process_say_n_a_instead_of_zero(frame):
+    summary = with_format2_summary(frame, processes=1, seeds=1)
+    summary["test_accuracy_sd"] = None
+    summary[["us_per_step_ci_low", "us_per_step_ci_high", "spread_iqr_pct"]] = None
+    shown = tables.main_tables(summary)
+    time = row_of(shown["Time"], "torch-loop-cpu-b32")
+    assert time["95% CI µs/step"] == "n/a (1 process)"
+    assert time["IQR %"] == "n/a (1 process)"
+    assert row_of(shown["Accuracy"], "torch-loop-cpu-b32")["SD"] == "n/a (1 seed)"
+
+
+def test_one_round_says_n_a_in_a_format1_run(frame):
+    one_round = frame.assign(steady_rounds=1, steady_epoch_s_iqr=0.0)
+    assert row_of(tables.main_tables(one_round)["Time"], "numpy-loop-cpu-b32")["IQR s"] == \
+        "n/a (1 round)"
+
+
+def test_unstable_rows_are_marked_with_the_reasons_underneath(frame):
+    summary = with_format2_summary(frame)
+    summary.loc[summary["row"] == "keras-jax-fit-cpu-b32", "unstable"] = True
+    summary["unstable_reasons"] = [["spread 31% over processes"] if r == "keras-jax-fit-cpu-b32"
+                                   else [] for r in summary["row"]]
+    shown = tables.main_tables(summary)
+    assert "keras-jax-fit-cpu-b32 †" in list(shown["Time"]["Row"])
+    assert "torch-loop-cpu-b32" in list(shown["Time"]["Row"])
+    notes = tables.table_notes(summary)
+    assert "† keras-jax-fit-cpu-b32 is unstable: spread 31% over processes (treat its time " \
+           "with care)" in notes
+
+
+def test_skipped_rows_are_one_line_per_reason_not_a_row_each():
+    frame = tables.tidy(run_without_gpu())
+    shown = tables.main_tables(frame)
+    assert all("cuda" not in r for t in shown.values() for r in t["Row"])
+    assert len(shown["Time"]) == 7  # the measured CPU rows
+    notes = tables.table_notes(frame)
+    skipped = [n for n in notes if n.startswith("skipped")]
+    assert skipped == [f"skipped, 8 rows: {', '.join(frame[frame['status'] == 'skipped']['row'])}"
+                       f". Reason: {NO_GPU}"]
+
+
+def test_a_run_without_measured_rows_still_has_its_three_tables():
+    frame = tables.tidy(run_without_gpu()).assign(status="skipped", reason=NO_GPU)
+    shown = tables.main_tables(frame)
+    assert list(shown) == ["Time", "Accuracy", "Memory"]
+    assert all(table.empty and "Row" in table.columns for table in shown.values())
+
+
+def test_markdown_names_with_pipes_newlines_and_markup_stay_in_their_cell():
+    table = pd.DataFrame({"Row": [HOSTILE_NAME, "plain"], "µs/step": ["1.0", "2|3"]})
+    markdown = tables.to_markdown(table)
+    lines = markdown.splitlines()
+    assert len(lines) == 4  # header, rule, two rows: the newline did not start a new row
+    assert all(line.count(" | ") == 1 for line in lines[2:])  # one unescaped separator each
+    assert "<d>" not in markdown and "$x" not in markdown.replace("\\$x", "")
+    assert tables.parse_markdown_table(markdown) == [
+        {"Row": HOSTILE_NAME, "µs/step": "1.0"}, {"Row": "plain", "µs/step": "2|3"}]
+
+
+def test_the_markdown_report_of_a_hostile_run_parses_back(tmp_path):
+    report = build_report(write(hostile_run(), tmp_path), tmp_path / "out")
+    markdown = (report / "report.md").read_text()
+    time = markdown.split("## Time")[1].split("\n\n")[2]
+    rows = [line["Row"] for line in tables.parse_markdown_table(time)]
+    assert f"{HOSTILE_NAME}-cpu-b32" in rows
+
+
+def test_integer_columns_are_written_as_integers(tmp_path):
+    report = build_report(write(run_without_gpu(), tmp_path), tmp_path / "out")
+    frame = pd.read_csv(report / "results.csv", dtype=str, keep_default_na=False)
+    ok = frame[frame["status"] == "ok"]
+    for column in ("batch_size", "steady_rounds", "peak_rss_above_baseline_bytes",
+                   "rss_after_import_bytes", "time_to_accuracy_reached_seeds"):
+        assert all(value.isdigit() for value in ok[column]), column
+    assert set(frame[frame["status"] == "skipped"]["steady_rounds"]) == {""}
+    curves = pd.read_csv(report / "learning_curves.csv", dtype=str)
+    assert all(value.isdigit() for value in curves["epoch"])
+
+
+def test_integer_columns_leave_fractions_alone():
+    frame = pd.DataFrame({"batch_size": [32.0, None], "steady_rounds": [2.5, 3.0]})
+    out = integer_columns(frame)
+    assert str(out["batch_size"].dtype) == "Int64" and out["batch_size"].isna().iloc[1]
+    assert out["steady_rounds"].tolist() == [2.5, 3.0]
+
+
+def test_the_footnote_reads_a_format2_run(frame):
+    old = json.loads(OLD.read_text())["sidebyside"]
+    environment = {**old["environment"], "cpu_model": "AMD EPYC 9B14",
+                   "commit": {"id": "0123456789abcdef", "dirty": False}}
+    data = {"format": "sidebyside-run", "format_version": 2, "started": old["started"],
+            "plan": old["plan"], "environment": environment, "rows": old["rows"]}
+    note = footnote(data, with_format2_summary(frame))
+    assert note["hardware"] == "AMD EPYC 9B14, 2 cores"
+    assert note["commit"] == "0123456789ab"
+    assert note["format"] == "sidebyside result format 2"
+    assert note["seeds"] == "0, 1" and note["date"].startswith("2026-11-28")
