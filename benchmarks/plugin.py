@@ -26,13 +26,14 @@ import pytest
 from benchmarks import options as opts
 from benchmarks import results as res
 from benchmarks.runner import ROOT, nvidia_gpu_visible, run_process
+from reports import format as result_format
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
 RESULTS_NAME = "results.json"
 EXPORT_NAME = "benchmark.json"
 # Relative, so under the current working directory: never inside the installed package.
-DEFAULT_RUNS_DIR = Path(reports.format.DEFAULT_RUNS_DIR)
+DEFAULT_RUNS_DIR = Path(result_format.DEFAULT_RUNS_DIR)
 
 # Rough seconds for the run-time estimate printed before a run: a worker's start (import,
 # build; torch.compile's first epoch) and microseconds per step at small and large batches.
