@@ -20,8 +20,9 @@ DTYPES = ("float32",)
 # 0 <= seed < 2**32, and jax.random.key(2**32) silently wraps to the key of seed 0
 # (without jax_enable_x64); numpy's default_rng and torch.manual_seed take more.
 SEED_MAX = 2**32 - 1
-# Sizes: every array (the data sets, W1) has fewer than 2**31 elements, so that the
-# element count fits the int32 index that TensorFlow's and XLA's kernels may use.
+# Sizes: every array the twins make (a data split, its hidden activations, W1) has
+# fewer than 2**31 elements: TensorFlow's GPU kernels index with int32 where they can,
+# and some of them fail beyond it (tensorflow/tensorflow#124949, #60330).
 MAX_ELEMENTS = 2**31 - 1
 # Learning rate: the twins compute in float32, so lr must be a normal float32 number
 # (Keras keeps it in a float32 variable; torch and numpy multiply float32 tensors by it).
@@ -68,12 +69,15 @@ class SimpleNetSpec:
         for name in ("input_size", "hidden_size", "batch_size", "epochs", "n_train", "n_test"):
             _check_int(name, getattr(self, name), low=1, high=MAX_ELEMENTS)
         _check_int("seed", self.seed, low=0, high=SEED_MAX)
-        for name, rows in (("n_train", self.n_train), ("n_test", self.n_test),
-                           ("hidden_size", self.hidden_size)):
-            if rows * self.input_size > MAX_ELEMENTS:
-                raise ValueError(
-                    f"{name} * input_size must be at most 2**31 - 1 elements (an int32 "
-                    f"index), got {rows} * {self.input_size}")
+        width = max(self.input_size, self.hidden_size)  # of X, and of the activations
+        for name, rows, columns, what in (
+            ("hidden_size", self.hidden_size, self.input_size, "input_size (W1)"),
+            ("n_train", self.n_train, width, "max(input_size, hidden_size)"),
+            ("n_test", self.n_test, width, "max(input_size, hidden_size)"),
+        ):
+            if rows * columns > MAX_ELEMENTS:
+                raise ValueError(f"{name} * {what} must be at most 2**31 - 1 elements "
+                                 f"(an int32 index), got {rows} * {columns}")
         if not _is_real(self.lr) or not LR_MIN <= self.lr <= LR_MAX:
             raise ValueError(f"lr must be a number > 0 in float32's normal range "
                              f"[{LR_MIN:.3g}, {LR_MAX:.3g}], got {self.lr!r}")

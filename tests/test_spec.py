@@ -68,14 +68,17 @@ def test_replace_validates_too():
         ("adam_epsilon", 1e-31, "at least 1e-30"),
         ("adam_epsilon", 1.0, "(0, 1)"),
         ("hidden_size", 2**31, "<= 2147483647"),
-        ("n_train", 2**31 // 10 + 1, "2**31 - 1 elements"),
-        ("n_test", 2**31 // 10 + 1, "2**31 - 1 elements"),
+        # the widest array of a split is its (n, 16) hidden activations
+        ("n_train", 2**31 // 16, "2**31 - 1 elements"),
+        ("n_test", 2**31 // 16, "2**31 - 1 elements"),
         ("hidden_size", 2**31 // 10 + 1, "2**31 - 1 elements"),
+        ("n_train", 2**31 // 1000 + 1, "max(input_size, hidden_size)"),
     ],
 )
 def test_values_some_twin_cannot_take_are_refused_here(field, value, allowed):
+    changes = {field: value, "hidden_size": 1000} if allowed.startswith("max(") else {field: value}
     with pytest.raises(ValueError) as err:
-        SimpleNetSpec(**{field: value})
+        SimpleNetSpec(**changes)
     assert str(err.value).startswith(field)
     assert allowed in str(err.value)
 
@@ -85,4 +88,4 @@ def test_the_limits_themselves_are_accepted():
                          adam_epsilon=1e-30, lr=float(np.finfo(np.float32).max))
     assert spec.seed == 2**32 - 1
     assert SimpleNetSpec(lr=float(np.finfo(np.float32).smallest_normal)).lr > 0
-    assert SimpleNetSpec(n_train=2**31 // 10).n_train == 214_748_364
+    assert SimpleNetSpec(n_train=(2**31 - 1) // 16).n_train == 134_217_727
