@@ -207,13 +207,20 @@ def api_outcomes(name):
     net.set_weights(start)
     step_1d = net.train_step(X, y[:, 0])
     same_training = all(np.array_equal(a, b) for a, b in zip(weights_2d, net.get_weights()))
+    net.set_weights(start)
+    epoch_2d = net.train_epoch(X, y)
+    weights_2d = net.get_weights()
+    net.set_weights(start)
+    epoch_1d = net.train_epoch(X, y[:, 0])
+    same_training &= all(np.array_equal(a, b) for a, b in zip(weights_2d, net.get_weights()))
     # Labels as a list of ints and X as float64 are array-like enough.
     accuracy_list = net.evaluate(X.astype(np.float64).tolist(), [int(v) for v in y[:, 0]])[1]
     return {"outcomes": outcomes, "weights_unchanged": unchanged,
             "evaluate_2d": list(evaluate_2d), "evaluate_1d": list(evaluate_1d),
             "accuracy_list": accuracy_list,
             "accuracy_by_hand": float(np.mean((net_predict_start(name, start, X) > 0.5) == y)),
-            "step_2d": step_2d, "step_1d": step_1d, "same_training": same_training,
+            "step_2d": step_2d, "step_1d": step_1d, "epoch_2d": epoch_2d, "epoch_1d": epoch_1d,
+            "same_training": same_training,
             "extremes": extreme_spec_losses(name)}
 
 
@@ -294,6 +301,7 @@ def test_labels_of_shape_n_work_as_n_by_1(name):
     assert result["evaluate_2d"][1] == pytest.approx(result["accuracy_by_hand"], abs=0)
     assert result["accuracy_list"] == result["evaluate_2d"][1]
     assert result["step_1d"] == result["step_2d"]
+    assert result["epoch_1d"] == result["epoch_2d"]
     assert result["same_training"]
 
 
