@@ -41,8 +41,8 @@ def _float32_array(value, name: str, expected: str) -> np.ndarray:
     array = array.astype(np.float32, copy=False)
     # min and max propagate NaN and need no temporary as large as the array.
     if array.size and not (np.isfinite(array.min()) and np.isfinite(array.max())):
-        raise ValueError(f"{name} must hold finite values (NaN, inf or beyond float32's "
-                         f"range are not), shape {expected}")
+        raise ValueError(f"{name} must have finite values (shape {expected}), "
+                         f"got NaN, inf or a value beyond float32's range")
     return array
 
 
@@ -79,8 +79,10 @@ def check_features_labels(X, y, spec: SimpleNetSpec,
     y = y.reshape(n, 1)
     for start in range(0, n, _CHECK_ROWS):
         block = y[start:start + _CHECK_ROWS]
-        if not np.all((block == 0) | (block == 1)):
-            raise ValueError(f"y must hold labels 0 or 1 in shape {expected}, got other values")
+        is_label = (block == 0) | (block == 1)
+        if not np.all(is_label):
+            raise ValueError(f"y must hold labels 0 or 1 in shape {expected}, "
+                             f"got {block[~is_label][0]:g}")
     return X, y
 
 
