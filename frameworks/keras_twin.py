@@ -9,7 +9,14 @@ import sys
 
 import numpy as np
 
-from frameworks.base import PROB_EPSILON, Twin, batch_slices
+from frameworks.base import (
+    PROB_EPSILON,
+    Twin,
+    batch_slices,
+    check_features,
+    check_features_labels,
+    check_weights,
+)
 from frameworks.data import initial_weights
 
 
@@ -83,8 +90,8 @@ def matched_adam_class(keras):
             gradient = ops.cast(gradient, variable.dtype)
             local_step = ops.cast(self.iterations + 1, variable.dtype)
             # change 2: 1 - beta^t without cancellation
-            correction_1 = -ops.expm1(local_step * math.log(self.beta_1))
-            correction_2 = -ops.expm1(local_step * math.log(self.beta_2))
+            correction_1 = _one_minus_power(ops, self.beta_1, local_step)
+            correction_2 = _one_minus_power(ops, self.beta_2, local_step)
             m = self._momentums[self._get_variable_index(variable)]
             v = self._velocities[self._get_variable_index(variable)]
             alpha = lr * ops.sqrt(correction_2) / correction_1
@@ -98,18 +105,39 @@ def matched_adam_class(keras):
     return MatchedAdam
 
 
+def _one_minus_power(ops, beta, step):
+    """1 - beta**step for a Python float ``beta`` in [0, 1) and a float32 ``step`` >= 1.
+
+    -expm1(step * log(beta)) has no cancellation; beta = 0 (no momentum, a common
+    setting) has no logarithm, and 1 - 0**step is exactly 1.
+    """
+    if beta == 0:
+        return ops.ones_like(step)
+    return -ops.expm1(step * math.log(beta))
+
+
 def clipped_bce_class(keras):
     """Binary cross-entropy of probabilities clipped to [1e-7, 1 - 1e-7], on every backend.
 
-    Keras on jax and torch already clips so; on TensorFlow it spots the sigmoid and
-    computes the loss from the logits instead (float32 rounding then differs from the
-    other twins by about 1e-6). Clipping first makes all of them take the same path.
+    Written out rather than inherited, for two reasons. Keras on TensorFlow spots the
+    sigmoid and computes the loss from the logits instead (float32 rounding then
+    differs from the other twins by about 1e-6). And Keras clips with ``ops.clip``,
+    whose gradient on jax is 1/2 where a probability equals a bound exactly (jax
+    splits the gradient of max/min at ties; Keras's second clip inside its own loss
+    makes it 1/4), while torch.clamp, tf.clip_by_value and the numpy twin pass it
+    whole inside the closed range and give zero outside. Saturated outputs do land
+    on 1 - 1e-7 in float32, so the convention changes training there. The clip below,
+    made of ``where``, passes the gradient exactly where the value is kept, on every
+    backend; the formula is Keras's own (keras/src/backend/*/nn.py).
     """
     from keras import ops
 
     class ClippedBinaryCrossentropy(keras.losses.BinaryCrossentropy):
         def call(self, y_true, y_pred):
-            return super().call(y_true, ops.clip(y_pred, PROB_EPSILON, 1 - PROB_EPSILON))
+            p = ops.where(y_pred < PROB_EPSILON, PROB_EPSILON,
+                          ops.where(y_pred > 1 - PROB_EPSILON, 1 - PROB_EPSILON, y_pred))
+            y = ops.cast(y_true, p.dtype)
+            return ops.mean(-(y * ops.log(p) + (1 - y) * ops.log(1 - p)), axis=-1)
 
     return ClippedBinaryCrossentropy
 
@@ -155,24 +183,27 @@ class KerasTwin(Twin):
 
     def set_weights(self, weights):
         with self._scope():
-            self.model.set_weights([np.asarray(w, np.float32) for w in weights])
+            self.model.set_weights(check_weights(weights, self.spec))
             optimizer = self.model.optimizer
             optimizer.iterations.assign(0)
             for slot in optimizer._momentums + optimizer._velocities:
                 slot.assign(np.zeros(slot.shape, np.float32))
 
     def predict(self, X):
+        X = check_features(X, self.spec)
         with self._scope():
             out = [self.model(X[b], training=False) for b in batch_slices(len(X), 1 << 16)]
             return np.concatenate([self.keras.ops.convert_to_numpy(o) for o in out])
 
     def train_step(self, X, y):
+        X, y = check_features_labels(X, y, self.spec)
         with self._scope():
             if self.mode == "loop":
                 return float(self._loop_step(X, y))
             return float(self.model.train_on_batch(X, y))
 
     def train_epoch(self, X, y):
+        X, y = check_features_labels(X, y, self.spec)
         with self._scope():
             if self.mode == "loop":
                 return self._tf_loop_epoch(X, y)

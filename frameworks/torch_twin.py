@@ -6,7 +6,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from frameworks.base import PROB_EPSILON, Twin, batch_slices
+from frameworks.base import (
+    PROB_EPSILON,
+    Twin,
+    batch_slices,
+    check_features,
+    check_features_labels,
+    check_weights,
+)
 from frameworks.data import initial_weights
 
 
@@ -47,7 +54,7 @@ class TorchTwin(Twin):
         return [w.detach().cpu().numpy().astype(np.float32, copy=True) for w in weights]
 
     def set_weights(self, weights):
-        W1, b1, W2, b2 = (torch.as_tensor(np.asarray(w, np.float32)) for w in weights)
+        W1, b1, W2, b2 = (torch.as_tensor(w) for w in check_weights(weights, self.spec))
         with torch.no_grad():
             self.model.fc1.weight.copy_(W1.T)
             self.model.fc1.bias.copy_(b1)
@@ -57,12 +64,14 @@ class TorchTwin(Twin):
 
     def predict(self, X):
         with torch.no_grad():
-            return self.model(self._tensor(X)).cpu().numpy()
+            return self.model(self._tensor(check_features(X, self.spec))).cpu().numpy()
 
     def train_step(self, X, y):
+        X, y = check_features_labels(X, y, self.spec)
         return self._step(self._tensor(X), self._tensor(y)).item()
 
     def train_epoch(self, X, y):
+        X, y = check_features_labels(X, y, self.spec)
         X, y = self._tensor(X), self._tensor(y)
         # The running loss stays on the device: a .item() per step would force a
         # host-device sync every step, which the course's loop does not need.
