@@ -10,6 +10,7 @@ import dataclasses
 import os
 
 from frameworks import IMPLEMENTATIONS
+from frameworks.spec import SEED_MAX
 
 DEVICES = ("cpu", "cuda")
 
@@ -162,9 +163,8 @@ def _expand_impl(name: str) -> list[str]:
     return [v for v, (impl, _) in VARIANTS.items() if impl == name]
 
 
-# The largest seed every framework takes: numpy's (and so Keras's set_random_seed) is 2**32 - 1,
-# and a signed 32-bit integer keeps TensorFlow's and jax's seeds on the safe side too.
-MAX_SEED = 2**31 - 1
+# The largest seed every twin takes: one limit, the spec's (frameworks/spec.py says why).
+MAX_SEED = SEED_MAX
 
 
 def _ints(option: str, text: str, low: int, high: int | None = None) -> tuple[int, ...]:

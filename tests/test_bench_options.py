@@ -63,7 +63,7 @@ def test_overrides_replace_the_preset():
         ({"device": ""}, "--device: give at least one of"),
         ({"batch_size": ""}, "--batch-size: expected integers >= 1"),
         ({"seeds": ""}, "--seeds: expected integers >= 0"),
-        ({"seeds": "0,4294967296"}, "--seeds: expected integers from 0 to 2147483647"),
+        ({"seeds": "0,4294967296"}, "--seeds: expected integers from 0 to 4294967295"),
         ({"processes": ""}, "--processes: expected integers >= 1"),
         ({"processes": "0"}, "--processes: expected integers >= 1"),
         ({"affinity": ""}, "--affinity: expected auto, none or CPUs from"),
