@@ -11,7 +11,7 @@ import pandas as pd
 
 from reports import plots, tables
 from reports.atomic import write_bytes_atomic, write_text_atomic
-from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
+from reports.format import DEFAULT_RUNS_DIR
 from reports.load import load_results
 
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
