@@ -74,8 +74,8 @@ class Plan:
             for batch_size in self.batch_sizes:  # one block per comparison: device x batch
                 for variant in self.variants:
                     impl, mode = VARIANTS[variant]
-                    if device not in IMPLEMENTATIONS[impl].devices:
-                        continue  # numpy has no GPU: not a row that could run elsewhere
+                    if device not in IMPLEMENTATIONS[impl].devices_for(mode):
+                        continue  # numpy has no GPU, CUDA graphs no CPU: rows that run nowhere
                     rows.append(Row(impl, mode, device, batch_size))
         return rows
 

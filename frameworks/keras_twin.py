@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 
+from frameworks import backends
 from frameworks.base import PROB_EPSILON, Twin, batch_slices
 from frameworks.data import initial_weights
 
@@ -125,8 +126,9 @@ class KerasTwin(Twin):
         super().__init__(spec, device, mode)
         self.keras = keras = import_keras(self.backend, device)
         self._device_scope = "gpu:0" if device == "cuda" else "cpu:0"
+        self.plumbing = backends.backend(self.backend)
         if device == "cuda":
-            _full_float32(self.backend)
+            self.plumbing.disable_tf32()  # TF32 would make GPU rows compute another function
         with self._scope():
             keras.utils.set_random_seed(spec.seed)  # the course convention's initial weights
             self.model = build_model(keras, spec.input_size, spec.hidden_size)
@@ -184,21 +186,7 @@ class KerasTwin(Twin):
     def synchronize(self):
         # fit, train_on_batch and the loop below return host values, which waits for
         # the device already; this is for a caller that times anything else.
-        if self.device != "cuda":
-            return
-        if self.backend == "torch":
-            import torch
-
-            torch.cuda.synchronize()
-        elif self.backend == "jax":
-            import jax
-
-            # The weights are the last step's output: when they are ready, so is the step.
-            jax.block_until_ready([v.value for v in self.model.trainable_variables])
-        else:
-            import tensorflow as tf
-
-            tf.test.experimental.sync_devices()
+        self.plumbing.synchronize(self.device, [v.value for v in self.model.trainable_variables])
 
     def settings(self):
         spec, optimizer = self.spec, self.model.optimizer
@@ -206,8 +194,7 @@ class KerasTwin(Twin):
             **super().settings(),
             "framework_version": f"keras {self.keras.__version__}",
             "keras_backend": self.backend,
-            "backend_version": _backend_version(self.backend),
-            "device_name": _device_name(self.backend, self.device),
+            "device_name": self.plumbing.device_name(self.device),
             "convention": spec.convention,
             "initial_weights": "shared glorot-uniform" if spec.convention == "matched"
             else "keras default (glorot-uniform, seeded by keras)",
@@ -220,7 +207,7 @@ class KerasTwin(Twin):
             "jit_compile": bool(self.model.jit_compile),
             "steps_per_execution": self.model.steps_per_execution,
             "precision": self.keras.config.floatx(),
-            **_backend_threads(self.backend),
+            **self.plumbing.settings(),
         }
 
     # -- plumbing ---------------------------------------------------------------------
@@ -277,70 +264,3 @@ class KerasJaxTwin(KerasTwin):
 class KerasTorchTwin(KerasTwin):
     name = "keras-torch"
     backend = "torch"
-
-
-def _full_float32(backend):
-    """Turn TF32 off: on GPUs that have it, it would make these rows compute another function."""
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-    elif backend == "jax":
-        import jax
-
-        jax.config.update("jax_default_matmul_precision", "highest")
-    elif backend == "torch":
-        import torch
-
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-
-
-def _backend_version(backend):
-    module = __import__(backend)
-    return f"{backend} {module.__version__}"
-
-
-def _device_name(backend, device):
-    if device != "cuda":
-        return "cpu"
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.get_device_name()
-    if backend == "jax":
-        import jax
-
-        return jax.devices("gpu")[0].device_kind
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
-    return details.get("device_name", "gpu")
-
-
-def _backend_threads(backend):
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return {
-            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "tf32": tf.config.experimental.tensor_float_32_execution_enabled()
-            if tf.config.list_physical_devices("GPU") else False,
-            "tf_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
-        }
-    if backend == "torch":
-        import torch
-
-        return {
-            "intra_op_threads": torch.get_num_threads(),
-            "inter_op_threads": torch.get_num_interop_threads(),
-            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-        }
-    import jax
-
-    return {
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "matmul_precision": str(jax.config.jax_default_matmul_precision),
-    }
