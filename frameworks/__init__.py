@@ -88,7 +88,8 @@ class Implementation:
                 f"{self.name} has no mode {mode!r}; its modes are: {', '.join(self.modes)}")
         devices = self.devices_for(mode)
         if device not in devices:
-            raise ValueError(f"{self.name} {mode} cannot run on {device!r}; its devices are: "
+            what = self.name if devices == self.devices else f"{self.name} {mode}"
+            raise ValueError(f"{what} cannot run on {device!r}; its devices are: "
                              f"{', '.join(devices)}")
         return mode
 

@@ -117,8 +117,17 @@ def clipped_bce_class(keras):
 
 class KerasTwin(Twin):
     """``modes``: ``fit`` (Keras's own loop at the backend's default compilation),
-    ``fit-xla`` (``jit_compile=True``) and ``loop`` (a ``tf.GradientTape`` step in a
-    ``tf.function``: the Keras user's hand-written loop), the last two on TensorFlow only."""
+    ``fit-xla`` (``jit_compile=True``), ``fit-spe`` (``fit`` with ``steps_per_execution``
+    set to the whole epoch), ``loop`` (a ``tf.GradientTape`` step in a ``tf.function``:
+    the Keras user's hand-written loop) and ``loop-xla`` (that step under
+    ``tf.function(jit_compile=True)``); ``registry`` lists which backend has which.
+
+    ``fit-spe`` uses ``steps_per_execution = steps per epoch`` (``ceil(n_train /
+    batch_size)``): Keras then runs the whole epoch from one call of its compiled
+    function (a ``tf.while_loop`` on TensorFlow, a Python loop over jitted steps that
+    keeps the state on the device on jax), the least Python per step that ``fit``
+    allows. The price: callbacks see one batch per epoch. Keras refuses it on the torch
+    backend; that mode raises ``ModeUnsupported`` with Keras's own reason."""
 
     backend = ""
 
@@ -144,11 +153,13 @@ class KerasTwin(Twin):
                     epsilon=spec.adam_epsilon,
                 )
             jit_compile = True if self.mode == "fit-xla" else "auto"
-            self.model.compile(optimizer=optimizer, loss=loss,
-                               jit_compile=jit_compile)
+            self.model.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile,
+                               steps_per_execution=self.steps_per_execution())
             self.model.optimizer.build(self.model.trainable_variables)
-            if self.mode == "loop":
-                self._loop_step = _tf_loop_step(self.model)
+            if self.mode == "fit-spe":
+                self._check_steps_per_execution()
+            if self.mode.startswith("loop"):
+                self._loop_step = _tf_loop_step(self.model, jit_compile=self.mode == "loop-xla")
             if spec.convention == "matched":
                 self.set_weights(initial_weights(spec))
 
@@ -170,13 +181,13 @@ class KerasTwin(Twin):
 
     def train_step(self, X, y):
         with self._scope():
-            if self.mode == "loop":
+            if self.mode.startswith("loop"):
                 return float(self._loop_step(X, y))
             return float(self.model.train_on_batch(X, y))
 
     def train_epoch(self, X, y):
         with self._scope():
-            if self.mode == "loop":
+            if self.mode.startswith("loop"):
                 return self._tf_loop_epoch(X, y)
             history = self.model.fit(
                 X, y, batch_size=self.spec.batch_size, epochs=1, shuffle=False, verbose=0
@@ -217,10 +228,32 @@ class KerasTwin(Twin):
             return contextlib.nullcontext()  # the device was chosen at import (see above)
         return self.keras.device(self._device_scope)
 
+    def steps_per_execution(self) -> int:
+        """Batches per call of Keras's compiled function: the whole epoch in ``fit-spe``."""
+        if self.mode != "fit-spe":
+            return 1
+        return -(-self.spec.n_train // self.spec.batch_size)
+
+    def _check_steps_per_execution(self):
+        # Keras on torch refuses steps_per_execution > 1 when it builds the train
+        # function; asking now turns a failure mid-run into a clear skip.
+        try:
+            self.model.make_train_function()
+        except ValueError as err:
+            from frameworks import ModeUnsupported
+
+            raise ModeUnsupported(
+                f"{self.name} cannot run fit-spe: Keras {self.keras.__version__} says "
+                f"{str(err).splitlines()[0]}") from None
+
     def _compile_description(self):
         if self.mode == "loop":
             return "tf.function (graph, no XLA)"
-        return f"model.fit, jit_compile={bool(self.model.jit_compile)}"
+        if self.mode == "loop-xla":
+            return "tf.function(jit_compile=True) (XLA)"
+        spe = self.model.steps_per_execution
+        return (f"model.fit, jit_compile={bool(self.model.jit_compile)}"
+                + (f", steps_per_execution={spe} (the whole epoch)" if spe > 1 else ""))
 
     def _tf_loop_epoch(self, X, y):
         import tensorflow as tf
@@ -232,14 +265,15 @@ class KerasTwin(Twin):
         return float(total) / len(X)
 
 
-def _tf_loop_step(model):
-    """The Keras user's hand-written training step: GradientTape inside a tf.function."""
+def _tf_loop_step(model, jit_compile=False):
+    """The Keras user's hand-written training step: GradientTape inside a tf.function
+    (compiled by XLA when ``jit_compile``)."""
     import tensorflow as tf
 
     loss_fn = model.loss
     optimizer = model.optimizer
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def train_step(x, y):
         with tf.GradientTape() as tape:
             output = model(x, training=True)

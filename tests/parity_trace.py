@@ -1,6 +1,6 @@
 """Runs one implementation through the parity script and saves what it computed.
 
-    python tests/parity_trace.py NAME[:MODE] OUT.npz
+    python tests/parity_trace.py NAME[:MODE][@DEVICE] OUT.npz
 
 Run as a subprocess by test_parity.py, because Keras fixes its backend at import and
 so each Keras backend needs a process of its own.
@@ -26,9 +26,9 @@ def forward_weights(spec):
     return [(rng.standard_normal(w.shape) * 0.5).astype(np.float32) for w in initial_weights(spec)]
 
 
-def trace(name, mode):
+def trace(name, mode, device="cpu"):
     spec, data = SPEC, make_dataset(SPEC)
-    net = load(name, spec, mode=mode)
+    net = load(name, spec, mode=mode, device=device)
     out = {"n_params": sum(w.size for w in net.get_weights())}
 
     net.set_weights(forward_weights(spec))
@@ -51,8 +51,9 @@ def trace(name, mode):
 
 def main(argv):
     label, path = argv
+    label, _, device = label.partition("@")
     name, _, mode = label.partition(":")
-    result = trace(name, mode or None)
+    result = trace(name, mode or None, device or "cpu")
     arrays = {}
     for key, value in result.items():
         if isinstance(value, list) and isinstance(value[0], np.ndarray):
