@@ -1,0 +1,90 @@
+"""Issue 10's structure: one plumbing module per framework, tags on every variant, load()'s errors."""
+
+import inspect
+
+import pytest
+
+from benchmarks.options import TAG_NAMES, TAGS, TUNED_NOTES, VARIANTS
+from benchmarks.runner import nvidia_gpu_visible
+from frameworks import IMPLEMENTATIONS, SimpleNetSpec, load
+from frameworks.backends import INTERFACE, MODULES, backend
+from tests.helpers import run_python
+
+
+def test_every_registered_framework_has_a_plumbing_module_with_the_same_functions():
+    frameworks = {impl.framework for impl in IMPLEMENTATIONS.values()}
+    assert frameworks <= set(MODULES)
+    signatures = {}
+    for framework in MODULES:
+        module = backend(framework)
+        names = [n for n in vars(module) if not n.startswith("_") and n not in
+                 {"annotations", "os", "DeviceUnavailable"}]
+        assert sorted(names) == sorted(INTERFACE), framework
+        signatures[framework] = {n: str(inspect.signature(getattr(module, n)))
+                                 for n in INTERFACE if callable(getattr(module, n))}
+    # the same arguments in every module, so that callers never ask which framework
+    assert len({tuple(sorted(s.items())) for s in signatures.values()}) == 1
+
+
+def test_an_unknown_framework_has_no_plumbing():
+    with pytest.raises(ValueError, match="no plumbing module for framework 'mxnet'"):
+        backend("mxnet")
+
+
+def test_numpy_plumbing_without_a_gpu():
+    numpy = backend("numpy")
+    assert numpy.gpu_peak_bytes(numpy.gpu_peak_reset()) is None
+    assert numpy.device_name("cpu") == "cpu"
+    numpy.check_device("cpu")
+    with pytest.raises(RuntimeError, match="numpy runs on the CPU only"):
+        numpy.check_device("cuda")
+
+
+def test_every_variant_is_tagged_and_every_tuned_one_says_what_it_changes():
+    assert set(TAGS) == set(VARIANTS)
+    assert set(TAGS.values()) <= set(TAG_NAMES)
+    tuned = {v for v, t in TAGS.items() if t == "tuned"}
+    assert set(TUNED_NOTES) == tuned
+    assert all(TUNED_NOTES[v].strip() and "\n" not in TUNED_NOTES[v] for v in tuned)
+    for impl in {impl for impl, _ in VARIANTS.values()}:  # a row to compare the tuned one with
+        assert any(TAGS[v] in ("course", "idiomatic") for v, (i, _) in VARIANTS.items()
+                   if i == impl), impl
+
+
+def test_every_mode_of_the_registry_is_a_variant():
+    registered = {(name, mode) for name, impl in IMPLEMENTATIONS.items() for mode in impl.modes}
+    assert registered == set(VARIANTS.values())
+
+
+def test_cuda_graphs_rows_exist_on_cuda_only():
+    from benchmarks.options import make_plan
+
+    rows = make_plan("default", impl="torch").rows()
+    graphs = [r for r in rows if r.mode == "compile-step-cudagraphs"]
+    assert graphs and {r.device for r in graphs} == {"cuda"}
+    with pytest.raises(ValueError, match="torch compile-step-cudagraphs cannot run on 'cpu'"):
+        load("torch", mode="compile-step-cudagraphs")
+
+
+def test_load_with_something_else_than_a_spec_is_a_type_error():
+    with pytest.raises(TypeError, match="spec must be a frameworks.SimpleNetSpec"):
+        load("numpy", "not a spec")
+    with pytest.raises(TypeError, match="got dict"):
+        load("numpy", {"batch_size": 32})
+    assert load("numpy", SimpleNetSpec(batch_size=8)).spec.batch_size == 8
+
+
+@pytest.mark.skipif(nvidia_gpu_visible(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_one_documented_error_for_every_framework():
+    names = [n for n, impl in IMPLEMENTATIONS.items() if "cuda" in impl.devices]
+    result = run_python(
+        "from frameworks import load, DeviceUnavailable\n"
+        f"for name in {names!r}:\n"
+        "    try:\n"
+        "        load(name, device='cuda')\n"
+        "    except DeviceUnavailable as err:\n"
+        "        print(name, 'UNAVAILABLE', err)\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == names
+    assert all("UNAVAILABLE" in line and "sees no" in line for line in lines)
