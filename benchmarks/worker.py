@@ -20,6 +20,7 @@ from benchmarks import memory
 from frameworks import (
     IMPLEMENTATIONS,
     FrameworkNotInstalled,
+    ModeUnsupported,
     SimpleNetSpec,
     initial_weights,
     load,
@@ -225,7 +226,7 @@ def main() -> int:
 
     try:
         emit("result", **measure(job, emit))
-    except Skip as skip:
+    except (Skip, ModeUnsupported) as skip:  # ModeUnsupported: the framework's own refusal
         emit("skip", reason=str(skip))
     return 0
 

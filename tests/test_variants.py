@@ -88,3 +88,14 @@ def test_cuda_without_a_gpu_is_one_documented_error_for_every_framework():
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == names
     assert all("UNAVAILABLE" in line and "sees no" in line for line in lines)
+
+
+def test_a_mode_the_framework_refuses_is_a_skipped_row_with_its_reason():
+    """keras-torch fit-spe: Keras 3.15 refuses steps_per_execution on torch; the row says so."""
+    from benchmarks.options import Row, make_plan
+    from benchmarks.runner import run_row
+
+    row = Row("keras-torch", "fit-spe", "cpu", 32)  # 32 steps per epoch: spe 32
+    outcome = run_row(row, make_plan("quick", impl="keras-torch-fit-spe", n_train="1000"))
+    assert outcome.status == "skipped"
+    assert "steps_per_execution" in outcome.reason and "PyTorch backend" in outcome.reason
