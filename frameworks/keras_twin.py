@@ -120,7 +120,8 @@ class KerasTwin(Twin):
     ``fit-xla`` (``jit_compile=True``), ``fit-spe`` (``fit`` with ``steps_per_execution``
     set to the whole epoch), ``loop`` (a ``tf.GradientTape`` step in a ``tf.function``:
     the Keras user's hand-written loop) and ``loop-xla`` (that step under
-    ``tf.function(jit_compile=True)``); ``registry`` lists which backend has which.
+    ``tf.function(jit_compile=True)``); ``frameworks.IMPLEMENTATIONS`` lists which backend
+    has which.
 
     ``fit-spe`` uses ``steps_per_execution = steps per epoch`` (``ceil(n_train /
     batch_size)``): Keras then runs the whole epoch from one call of its compiled

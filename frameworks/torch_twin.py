@@ -54,7 +54,8 @@ class TorchTwin(Twin):
         if self.compiles_step:
             # Not fullgraph: Dynamo (torch 2.13) stops at loss.backward() ("Unsupported
             # Tensor.backward() call", with compiled autograd on too), so the step is
-            # compiled as three graphs (forward, backward by AOTAutograd, the optimiser).
+            # compiled in graphs around that break: the forward pass and loss (with their
+            # backward made by AOTAutograd), then the optimiser's step.
             self._compiled_step = torch.compile(
                 self._step,
                 mode="reduce-overhead" if self.mode == "compile-step-cudagraphs" else "default")
@@ -191,8 +192,10 @@ def _float64_step_counts(optimizer) -> None:
     for group in optimizer.param_groups:
         for p in group["params"]:
             optimizer.state[p] = {
-                "step": torch.zeros((), dtype=torch.float64,
-                                    device=p.device if group["capturable"] else "cpu"),
+                # on the parameter's device: compiled, Adam takes its capturable path
+                # (torch/optim/optimizer.py, "torch.compile x capturable"), which keeps
+                # the step where the parameters are
+                "step": torch.zeros((), dtype=torch.float64, device=p.device),
                 "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                 "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
             }

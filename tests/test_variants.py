@@ -1,4 +1,4 @@
-"""Issue 10's structure: one plumbing module per framework, tags on every variant, load()'s errors."""
+"""Issue 10's structure: a plumbing module per framework, tagged variants, load()'s errors."""
 
 import inspect
 
