@@ -3,9 +3,10 @@
 The manual car on JAX, as the course's loop is on PyTorch. Two modes:
 
 - ``loop``: the jitted step called once per batch from Python;
-- ``scan``: the epoch's full batches as one ``jax.lax.scan`` of that step, and the
-  partial last batch as one more jitted step, so the updates are exactly those of the
-  other twins (full batches first, then the rest, as ``batch_slices`` gives them).
+- ``scan``: the epoch's full batches as one ``jax.lax.scan`` of that step and the
+  partial last batch as one more step, both in one compiled call, so the updates are
+  exactly those of the other twins (full batches first, then the rest, as
+  ``batch_slices`` gives them).
 
 Adam is written out, as in the numpy twin, rather than taken from optax: optax's
 ``scale_by_adam`` does put epsilon after bias correction as PyTorch does
@@ -71,16 +72,30 @@ def train_step(params, state, X, y, hyper):
     return params, state, batch_loss
 
 
-@partial(jax.jit, static_argnames=("hyper",))
-def train_scan(params, state, X_batches, y_batches, hyper):
-    """``train_step`` over every batch of ``X_batches`` (shape ``(steps, batch, in)``) in one
-    ``jax.lax.scan``; returns ``(params, state, losses)`` with one loss per step."""
+@partial(jax.jit, static_argnames=("hyper", "batch_size"))
+def train_epoch_scan(params, state, X, y, hyper, batch_size):
+    """One epoch as one compiled call: ``(params, state, mean loss per sample)``.
+
+    The full batches of ``batch_size`` rows run as one ``jax.lax.scan`` of
+    ``train_step``; the partial last batch, if any, as one more step after it, as in
+    every twin. The shapes are static, so both are in the same compiled function.
+    """
+    n = X.shape[0]
+    steps = n // batch_size
+    full = steps * batch_size
+
     def body(carry, batch):
         params, state, batch_loss = train_step(*carry, *batch, hyper)
         return (params, state), batch_loss
 
-    (params, state), losses = jax.lax.scan(body, (params, state), (X_batches, y_batches))
-    return params, state, losses
+    batches = (X[:full].reshape(steps, batch_size, X.shape[1]),
+               y[:full].reshape(steps, batch_size, y.shape[1]))
+    (params, state), losses = jax.lax.scan(body, (params, state), batches)
+    total = jnp.sum(losses) * batch_size
+    if full < n:
+        params, state, last = train_step(params, state, X[full:], y[full:], hyper)
+        total += last * (n - full)
+    return params, state, total / n
 
 
 predict_probabilities = jax.jit(forward)
@@ -118,19 +133,9 @@ class JaxTwin(Twin):
         X, y = self._array(X), self._array(y)
         n, batch_size = len(X), self.spec.batch_size
         if self.mode == "scan":
-            full = (n // batch_size) * batch_size
-            losses = []
-            if full:
-                shape = (full // batch_size, batch_size)
-                self.params, self.state, step_losses = train_scan(
-                    self.params, self.state, X[:full].reshape(*shape, X.shape[1]),
-                    y[:full].reshape(*shape, y.shape[1]), self.hyper)
-                losses.append(jnp.sum(step_losses) * batch_size)
-            if full < n:  # the partial last batch, as every twin does it: one more step
-                self.params, self.state, last = train_step(
-                    self.params, self.state, X[full:], y[full:], self.hyper)
-                losses.append(last * (n - full))
-            return float(sum(losses)) / n
+            self.params, self.state, mean_loss = train_epoch_scan(
+                self.params, self.state, X, y, self.hyper, batch_size)
+            return float(mean_loss)
         # The running loss stays on the device, as in the torch twin: a float() per step
         # would wait for every step.
         total = jnp.zeros((), jnp.float32)

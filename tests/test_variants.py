@@ -99,3 +99,28 @@ def test_a_mode_the_framework_refuses_is_a_skipped_row_with_its_reason():
     outcome = run_row(row, make_plan("quick", impl="keras-torch-fit-spe", n_train="1000"))
     assert outcome.status == "skipped"
     assert "steps_per_execution" in outcome.reason and "PyTorch backend" in outcome.reason
+
+
+def test_jax_scan_handles_epochs_shorter_than_a_batch_and_exact_multiples():
+    """The scan's partial-batch step: n < batch (no scan step), n = 2 batches (no extra step)."""
+    result = run_python(
+        "import numpy as np\n"
+        "from frameworks import SimpleNetSpec, load, make_dataset\n"
+        "for n in (20, 64, 75):\n"
+        "    spec = SimpleNetSpec(n_train=n, batch_size=32, seed=3)\n"
+        "    X, y = make_dataset(spec).epoch_arrays(0)\n"
+        "    nets = [load('numpy', spec), load('jax', spec, mode='loop'),\n"
+        "            load('jax', spec, mode='scan')]\n"
+        "    losses = [net.train_epoch(X, y) for net in nets]\n"
+        "    gap = max(float(np.max(np.abs(a - b))) for net in nets[1:]\n"
+        "              for a, b in zip(net.get_weights(), nets[0].get_weights()))\n"
+        "    moved = max(float(np.max(np.abs(a - b))) for a, b in\n"
+        "                zip(nets[0].get_weights(), load('numpy', spec).get_weights()))\n"
+        "    print(n, max(abs(l - losses[0]) for l in losses), gap, moved)\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["20", "64", "75"]
+    for line in lines:
+        n, loss_gap, weight_gap, moved = line.split()
+        assert float(loss_gap) <= 1e-6 and float(weight_gap) <= 1e-6, line
+        assert float(moved) > 1e-4, line  # the epoch did train
