@@ -52,10 +52,13 @@ class TorchTwin(Twin):
         self.forward = torch.compile(self.model) if self.mode == "compile" else self.model
         self.compiles_step = self.mode.startswith("compile-step")
         if self.compiles_step:
-            # Not fullgraph: Dynamo (torch 2.13) stops at loss.backward() ("Unsupported
-            # Tensor.backward() call", with compiled autograd on too), so the step is
-            # compiled in graphs around that break: the forward pass and loss (with their
-            # backward made by AOTAutograd), then the optimiser's step.
+            # Not fullgraph, which fails in torch 2.13 (checked): Dynamo skips
+            # Optimizer.zero_grad, does not trace loss.backward() (unless a private flag is
+            # set), and optimizer.step() graph-breaks on purpose before and after the
+            # update (torch/optim/optimizer.py, pytorch/pytorch#104053). So the step is
+            # compiled in graphs between those breaks: the forward pass and loss (their
+            # backward made by AOTAutograd) and the optimiser's update (inductor fuses its
+            # foreach kernels).
             self._compiled_step = torch.compile(
                 self._step,
                 mode="reduce-overhead" if self.mode == "compile-step-cudagraphs" else "default")
