@@ -119,7 +119,9 @@ class JaxTwin(Twin):
 
     def set_weights(self, weights):
         self.params = {k: self._array(w) for k, w in zip(PARAM_NAMES, weights)}
-        self.state = adam_init(self.params)
+        # All of it committed to the device: an uncommitted step count would make the
+        # second call compile the step again (seen with jax_log_compiles).
+        self.state = jax.device_put(adam_init(self.params), self.jax_device)
 
     def predict(self, X):
         return np.asarray(predict_probabilities(self.params, self._array(X)))

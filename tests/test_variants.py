@@ -124,3 +124,24 @@ def test_jax_scan_handles_epochs_shorter_than_a_batch_and_exact_multiples():
         n, loss_gap, weight_gap, moved = line.split()
         assert float(loss_gap) <= 1e-6 and float(weight_gap) <= 1e-6, line
         assert float(moved) > 1e-4, line  # the epoch did train
+
+
+def test_the_jax_twin_compiles_each_step_shape_once():
+    """Steady epochs must not recompile: an uncommitted optimiser state once made them."""
+    result = run_python(
+        "import jax\n"
+        "jax.config.update('jax_log_compiles', True)\n"
+        "from frameworks import SimpleNetSpec, initial_weights, load, make_dataset\n"
+        "spec = SimpleNetSpec(n_train=600, batch_size=256)\n"
+        "data = make_dataset(spec)\n"
+        "for mode in ('scan', 'loop'):\n"
+        "    net = load('jax', spec, mode=mode)\n"
+        "    for epoch in range(3):\n"
+        "        net.train_epoch(*data.epoch_arrays(epoch))\n"
+        "    net.set_weights(initial_weights(spec))\n"
+        "    net.train_epoch(*data.epoch_arrays(0))\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    compiles = [line for line in result.stderr.splitlines() if "Compiling jit(train_" in line]
+    # scan: one epoch function; loop: the full batch and the last partial batch
+    assert [line.split()[1] for line in compiles] == \
+        ["jit(train_epoch_scan)", "jit(train_step)", "jit(train_step)"]
