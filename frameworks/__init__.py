@@ -55,7 +55,7 @@ class Implementation:
     devices: tuple[str, ...] = ("cpu", "cuda")
     keras_backend: str | None = None
     #: modes that run on some devices only, e.g. CUDA graphs: mode -> devices
-    mode_devices: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    mode_devices: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def framework(self) -> str:

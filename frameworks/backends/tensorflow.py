@@ -18,9 +18,11 @@ def apply_threads(threads: int) -> dict:
 
 
 def check_device(device: str) -> None:
+    if device != "cuda":
+        return
     import tensorflow as tf
 
-    if device == "cuda" and not tf.config.list_physical_devices("GPU"):
+    if not tf.config.list_physical_devices("GPU"):
         raise DeviceUnavailable("TensorFlow sees no GPU (tensorflow-cpu, or no CUDA build)")
 
 

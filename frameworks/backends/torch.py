@@ -17,9 +17,11 @@ def apply_threads(threads: int) -> dict:
 
 
 def check_device(device: str) -> None:
+    if device != "cuda":
+        return
     import torch
 
-    if device == "cuda" and not torch.cuda.is_available():
+    if not torch.cuda.is_available():
         raise DeviceUnavailable("torch sees no CUDA device (a CPU-only build, or no GPU)")
 
 
