@@ -145,3 +145,15 @@ def test_the_jax_twin_compiles_each_step_shape_once():
     # scan: one epoch function; loop: the full batch and the last partial batch
     assert [line.split()[1] for line in compiles] == \
         ["jit(train_epoch_scan)", "jit(train_step)", "jit(train_step)"]
+
+
+def test_the_jax_clip_passes_the_gradient_whole_on_its_bounds_as_torch_and_numpy_do():
+    result = run_python(
+        "import jax, jax.numpy as jnp\n"
+        "from frameworks.base import PROB_EPSILON\n"
+        "from frameworks.jax_twin import clip_probabilities\n"
+        "grad = jax.grad(clip_probabilities)\n"
+        "points = [PROB_EPSILON, 1 - PROB_EPSILON, 0.5, 1.0, 0.0]\n"
+        "print(*[float(grad(jnp.float32(p))) for p in points])\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [float(g) for g in result.stdout.split()] == [1.0, 1.0, 1.0, 0.0, 0.0]
