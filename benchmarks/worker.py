@@ -22,11 +22,13 @@ from benchmarks.results import STARVED_WAIT_PER_S, load_now
 from frameworks import (
     IMPLEMENTATIONS,
     FrameworkNotInstalled,
+    ModeUnsupported,
     SimpleNetSpec,
     initial_weights,
     load,
     make_dataset,
 )
+from frameworks.backends import DeviceUnavailable, backend
 
 # "crash:ROW_ID", "hang:ROW_ID" or "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
 # FACTOR times as long, inside the timed region), for the suite's tests.
@@ -105,47 +107,15 @@ def import_framework(impl, device: str) -> None:
 
 def apply_threads(framework: str, threads: int) -> dict:
     """Give the framework ``threads`` intra-op and inter-op threads; return what it reports."""
-    if framework == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        torch.set_num_interop_threads(threads)
-        return {"intra_op_threads": torch.get_num_threads(),
-                "inter_op_threads": torch.get_num_interop_threads()}
-    if framework == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        return {"intra_op_threads": threads, "inter_op_threads": threads}
-    if framework == "jax":
-        # XLA's CPU client takes no thread count; the runner pins it to one thread with
-        # XLA_FLAGS when asked for one, and otherwise it uses every core.
-        return {"intra_op_threads": threads if threads == 1 else os.cpu_count(),
-                "inter_op_threads": threads if threads == 1 else os.cpu_count()}
-    return {"intra_op_threads": int(os.environ.get("OPENBLAS_NUM_THREADS", "0")) or None}
+    return backend(framework).apply_threads(threads)
 
 
 def check_device(framework: str, device: str) -> None:
-    if device != "cuda":
-        return
-    if framework == "torch":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise Skip("torch sees no CUDA device")
-    elif framework == "tensorflow":
-        import tensorflow as tf
-
-        if not tf.config.list_physical_devices("GPU"):
-            raise Skip("TensorFlow sees no GPU (tensorflow-cpu, or no CUDA build)")
-    elif framework == "jax":
-        import jax
-
-        try:
-            jax.devices("gpu")
-        except RuntimeError:
-            raise Skip("jax sees no GPU (install jax[cuda12])") from None
+    """Skip the row when the framework cannot run on ``device`` here."""
+    try:
+        backend(framework).check_device(device)
+    except DeviceUnavailable as err:
+        raise Skip(str(err)) from None
 
 
 def inject_fault(row_id: str) -> None:
@@ -345,7 +315,7 @@ def main() -> int:
 
     try:
         emit("result", **measure(job, emit))
-    except Skip as skip:
+    except (Skip, ModeUnsupported) as skip:  # ModeUnsupported: the framework's own refusal
         emit("skip", reason=str(skip))
     return 0
 

@@ -1,6 +1,6 @@
 """Runs one implementation through the parity script and saves what it computed.
 
-    python tests/parity_trace.py NAME[:MODE] OUT.npz [REGIMES.json]
+    python tests/parity_trace.py NAME[:MODE][@DEVICE] OUT.npz [REGIMES.json]
 
 With REGIMES.json (a list of regimes, see ``edge_trace``) it traces those short runs
 instead of the default one (test_parity_edges.py). Run as a subprocess by the parity
@@ -29,9 +29,9 @@ def forward_weights(spec):
     return [(rng.standard_normal(w.shape) * 0.5).astype(np.float32) for w in initial_weights(spec)]
 
 
-def trace(name, mode):
+def trace(name, mode, device="cpu"):
     spec, data = SPEC, make_dataset(SPEC)
-    net = load(name, spec, mode=mode)
+    net = load(name, spec, mode=mode, device=device)
     out = {"n_params": sum(w.size for w in net.get_weights())}
 
     net.set_weights(forward_weights(spec))
@@ -85,12 +85,13 @@ def edge_trace(name, mode, regimes):
 
 def main(argv):
     label, path, *regimes = argv
+    label, _, device = label.partition("@")
     name, _, mode = label.partition(":")
     if regimes:
         with open(regimes[0]) as f:
             result = edge_trace(name, mode or None, json.load(f))
     else:
-        result = trace(name, mode or None)
+        result = trace(name, mode or None, device or "cpu")
     arrays = {}
     for key, value in result.items():
         if isinstance(value, list) and isinstance(value[0], np.ndarray):
