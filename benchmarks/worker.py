@@ -29,6 +29,7 @@ from frameworks import (
     make_dataset,
 )
 from frameworks.backends import DeviceUnavailable, backend
+from frameworks.base import check_features_labels
 
 # "crash:ROW_ID", "hang:ROW_ID" or "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
 # FACTOR times as long, inside the timed region), for the suite's tests.
@@ -65,14 +66,16 @@ def timed_epoch(twin, X, y, slow: float = 1.0) -> Epoch:
     The resident-set peak is reset right before the clock starts and read right after it
     stops, so the memory window is the timed window: the data's copies into the epoch's
     order (made by the caller) and the evaluation lie outside both. ``slow`` > 1 stretches
-    the timed region (the ``slow:`` fault) by sleeping inside it.
+    the timed region (the ``slow:`` fault) by sleeping inside it. The twin's input checks
+    run before both windows: they are the suite's cost, not the framework's.
     """
+    X, y = check_features_labels(X, y, twin.spec)
     memory.reset_peak_rss()
     rss_start = memory.rss_bytes()
     cpu_start = time.process_time()
     twin.synchronize()
     start = time.perf_counter()
-    loss = twin.train_epoch(X, y)
+    loss = twin.run_epoch(X, y)
     twin.synchronize()
     if slow > 1.0:
         time.sleep((slow - 1.0) * (time.perf_counter() - start))
@@ -273,14 +276,14 @@ def overhead_check(twin, data, epochs: int = 3, blocks: int = 7) -> dict:
     (which moves both halves of a pair alike) cancelled. ``ratio_median_to_bare`` also
     compares what the suite reports, its median, with the bare mean.
     """
-    X, y = data.epoch_arrays(0)
+    X, y = check_features_labels(*data.epoch_arrays(0), twin.spec)
     suite, pair_ratios, bare_total = [], [], 0.0
     for _ in range(blocks):
         block = [timed_epoch(twin, X, y).seconds for _ in range(epochs)]
         twin.synchronize()
         start = time.perf_counter()
         for _ in range(epochs):
-            twin.train_epoch(X, y)
+            twin.run_epoch(X, y)
         twin.synchronize()
         bare = (time.perf_counter() - start) / epochs
         suite += block

@@ -26,7 +26,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from frameworks import backends
-from frameworks.base import PROB_EPSILON, Twin, batch_slices
+from frameworks.base import (
+    PROB_EPSILON,
+    Twin,
+    batch_slices,
+    check_features,
+    check_features_labels,
+    check_weights,
+)
 from frameworks.data import initial_weights
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
@@ -132,20 +139,23 @@ class JaxTwin(Twin):
         return [np.asarray(self.params[k], dtype=np.float32).copy() for k in PARAM_NAMES]
 
     def set_weights(self, weights):
+        weights = check_weights(weights, self.spec)
         self.params = {k: self._array(w) for k, w in zip(PARAM_NAMES, weights)}
         # All of it committed to the device: an uncommitted step count would make the
         # second call compile the step again (seen with jax_log_compiles).
         self.state = jax.device_put(adam_init(self.params), self.jax_device)
 
     def predict(self, X):
+        X = check_features(X, self.spec)
         return np.asarray(predict_probabilities(self.params, self._array(X)))
 
     def train_step(self, X, y):
+        X, y = check_features_labels(X, y, self.spec)
         self.params, self.state, batch_loss = train_step(
             self.params, self.state, self._array(X), self._array(y), self.hyper)
         return float(batch_loss)
 
-    def train_epoch(self, X, y):
+    def run_epoch(self, X, y):
         X, y = self._array(X), self._array(y)
         n, batch_size = len(X), self.spec.batch_size
         if self.mode == "scan":

@@ -216,8 +216,7 @@ class KerasTwin(Twin):
                 return float(self._loop_step(X, y))
             return float(self.model.train_on_batch(X, y))
 
-    def train_epoch(self, X, y):
-        X, y = check_features_labels(X, y, self.spec)
+    def run_epoch(self, X, y):
         with self._scope():
             if self.mode.startswith("loop"):
                 return self._tf_loop_epoch(X, y)

@@ -94,8 +94,7 @@ class NumpyTwin(Twin):
     def train_step(self, X, y):
         return self._step(*check_features_labels(X, y, self.spec))
 
-    def train_epoch(self, X, y):
-        X, y = check_features_labels(X, y, self.spec)
+    def run_epoch(self, X, y):
         total = 0.0
         for batch in batch_slices(len(X), self.spec.batch_size):
             total += self._step(X[batch], y[batch]) * (batch.stop - batch.start)
