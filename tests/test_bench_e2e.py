@@ -66,6 +66,9 @@ def test_quick_preset_passes_and_measures_every_row(quick_run):
 def test_every_row_has_its_numbers_filled(quick_run):
     data, _ = the_results(quick_run[1])
     for row in data["rows"]:
+        if row["status"] == "skipped":  # keras-torch-fit-spe: Keras refuses it (its own test)
+            assert row["summary"] is None and row["id"] == "keras-torch-fit-spe-cpu-b1024"
+            continue
         s = row["summary"]
         for key in ("us_per_step", "samples_per_s", "first_epoch_s", "steady_epoch_s_median",
                     "test_accuracy_mean", "final_loss_mean", "bayes_accuracy",
@@ -135,8 +138,8 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
     args = [sys.executable, "-m", "pytest", "--benchmark", "--preset", "quick",
-            "--impl", "numpy,torch-loop,keras-jax-fit", f"--report-dir={tmp_path}"]
-    env = framework_env(TMPDIR=str(tmp), **{FAULT_ENV: "hang:keras-jax-fit-cpu-b1024"})
+            "--impl", "numpy,torch-loop", f"--report-dir={tmp_path}"]
+    env = framework_env(TMPDIR=str(tmp), **{FAULT_ENV: "hang:numpy-loop-cpu-b1024"})
     proc = subprocess.Popen(args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     seen = ""

@@ -12,6 +12,7 @@ from benchmarks import runner
 from benchmarks.options import Row, make_plan
 from benchmarks.runner import EXIT_GRACE_S, run_process, run_row
 from benchmarks.worker import FAULT_ENV, slow_factor, timed_epoch
+from frameworks import SimpleNetSpec, make_dataset
 
 ROW = Row("numpy", "loop", "cpu", 256)
 
@@ -211,11 +212,12 @@ class _SleepyTwin:
 
     def __init__(self):
         self.inside_s = None
+        self.spec = SimpleNetSpec(n_train=4)
 
     def synchronize(self):
         pass
 
-    def train_epoch(self, X, y):
+    def run_epoch(self, X, y):
         start = time.perf_counter()
         time.sleep(0.02)
         self.inside_s = time.perf_counter() - start
@@ -224,7 +226,8 @@ class _SleepyTwin:
 
 def test_the_slow_fault_stretches_the_timed_region():
     twin = _SleepyTwin()
-    epoch = timed_epoch(twin, None, None, slow=3.0)
+    X, y = make_dataset(twin.spec).epoch_arrays(0)
+    epoch = timed_epoch(twin, X, y, slow=3.0)
     # sleep() lasts at least as long as asked: the timed region holds the epoch and 2x more
     assert epoch.seconds >= 3.0 * twin.inside_s
     assert epoch.loss == 0.5
