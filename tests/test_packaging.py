@@ -56,7 +56,7 @@ def test_reports_go_under_the_current_folder_by_default(tmp_path, monkeypatch):
     source = write(data, tmp_path)
     monkeypatch.chdir(tmp_path)
     out = build_report(source)
-    assert out.parent == DEFAULT_RUNS_DIR and not DEFAULT_RUNS_DIR.is_absolute()
+    assert out.parent == Path(DEFAULT_RUNS_DIR) and not Path(DEFAULT_RUNS_DIR).is_absolute()
     assert (tmp_path / out / "report.html").exists()
 
 
