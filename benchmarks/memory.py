@@ -44,44 +44,21 @@ def reset_peak_rss() -> bool:
 
 
 class GpuPeak:
-    """The framework allocator's own peak (never nvidia-smi, which sees pools, not use)."""
+    """The framework allocator's own peak (never nvidia-smi, which sees pools, not use).
+
+    Each framework's way of reading it lives in ``frameworks.backends.<framework>``.
+    """
 
     def __init__(self, framework: str):
-        self.framework = framework
+        from frameworks.backends import backend
+
+        self._backend = backend(framework)
         self.method = None
         self._baseline = 0
 
     def reset(self) -> None:
-        if self.framework == "torch":
-            import torch
-
-            torch.cuda.reset_peak_memory_stats()
-            self.method = "torch.cuda.max_memory_allocated"
-        elif self.framework == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.experimental.reset_memory_stats("GPU:0")
-            self.method = "tf.config.experimental.get_memory_info peak"
-        elif self.framework == "jax":
-            import jax
-
-            # jax cannot reset its peak: the build's bytes in use are subtracted instead.
-            stats = jax.devices("gpu")[0].memory_stats() or {}
-            self._baseline = stats.get("bytes_in_use", 0)
-            self.method = "jax memory_stats peak_bytes_in_use - bytes in use after build"
+        self._baseline = self._backend.gpu_peak_reset()
+        self.method = self._backend.GPU_PEAK_METHOD
 
     def peak_bytes(self) -> int | None:
-        if self.framework == "torch":
-            import torch
-
-            return int(torch.cuda.max_memory_allocated())
-        if self.framework == "tensorflow":
-            import tensorflow as tf
-
-            return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
-        if self.framework == "jax":
-            import jax
-
-            stats = jax.devices("gpu")[0].memory_stats() or {}
-            return int(stats.get("peak_bytes_in_use", 0)) - self._baseline
-        return None
+        return self._backend.gpu_peak_bytes(self._baseline)

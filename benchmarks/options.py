@@ -10,6 +10,7 @@ import dataclasses
 import os
 
 from frameworks import IMPLEMENTATIONS
+from frameworks.spec import SEED_MAX
 
 DEVICES = ("cpu", "cuda")
 
@@ -34,20 +35,76 @@ class Row:
 
 
 # Every implementation in every mode the suite times, in the order tables show them:
-# the course's two cars first, then the other ways to drive them, then the floor.
+# the course's two cars first, then the other ways to drive each framework (its
+# tuned gears last), then pure JAX and the numpy floor.
 VARIANTS = {
     f"{impl}-{mode}": (impl, mode)
     for impl, mode in [
         ("torch", "loop"),
         ("keras-tensorflow", "fit"),
         ("torch", "compile"),
+        ("torch", "compile-step"),
+        ("torch", "compile-step-cudagraphs"),
         ("keras-tensorflow", "fit-xla"),
+        ("keras-tensorflow", "fit-spe"),
         ("keras-tensorflow", "loop"),
+        ("keras-tensorflow", "loop-xla"),
         ("keras-jax", "fit"),
+        ("keras-jax", "fit-spe"),
         ("keras-torch", "fit"),
+        ("keras-torch", "fit-spe"),
+        ("jax", "loop"),
+        ("jax", "scan"),
         ("numpy", "loop"),
     ]
 }
+
+# What kind of driving each variant is (issue 10):
+#   course:    the lesson's code as written (Keras rows: the same code on another backend);
+#   idiomatic: what the framework's own guides show by default where the course has no lesson;
+#   tuned:     a documented speed setting; TUNED_NOTES says what it changes in the user's code.
+TAGS = {
+    "torch-loop": "course",
+    "keras-tensorflow-fit": "course",
+    "torch-compile": "tuned",
+    "torch-compile-step": "tuned",
+    "torch-compile-step-cudagraphs": "tuned",
+    "keras-tensorflow-fit-xla": "tuned",
+    "keras-tensorflow-fit-spe": "tuned",
+    "keras-tensorflow-loop": "idiomatic",
+    "keras-tensorflow-loop-xla": "tuned",
+    "keras-jax-fit": "course",
+    "keras-jax-fit-spe": "tuned",
+    "keras-torch-fit": "course",
+    "keras-torch-fit-spe": "tuned",
+    "jax-loop": "idiomatic",
+    "jax-scan": "tuned",
+    "numpy-loop": "idiomatic",
+}
+TAG_NAMES = ("course", "idiomatic", "tuned")
+
+_SPE_NOTE = ("model.compile(..., steps_per_execution=steps per epoch): one compiled call "
+             "per epoch; callbacks see one batch per epoch")
+TUNED_NOTES = {
+    "torch-compile": "model = torch.compile(model)",
+    "torch-compile-step": "torch.compile around the whole step (forward, loss, backward, "
+                          "optimizer.step()); Adam(foreach=True)",
+    "torch-compile-step-cudagraphs": "as compile-step with mode='reduce-overhead' (CUDA "
+                                     "graphs), Adam(capturable=True) and "
+                                     "torch.compiler.cudagraph_mark_step_begin() per step",
+    "keras-tensorflow-fit-xla": "model.compile(..., jit_compile=True)",
+    "keras-tensorflow-fit-spe": _SPE_NOTE,
+    "keras-tensorflow-loop-xla": "the GradientTape step under tf.function(jit_compile=True)",
+    "keras-jax-fit-spe": _SPE_NOTE,
+    "keras-torch-fit-spe": _SPE_NOTE + " (Keras refuses it on torch: the row is skipped)",
+    "jax-scan": "the epoch's full batches stacked to (steps, batch, features) and run as one "
+                "jax.lax.scan of the jitted step",
+}
+
+
+def tag(variant: str) -> str:
+    """``course``, ``idiomatic`` or ``tuned``; KeyError for a variant not in ``VARIANTS``."""
+    return TAGS[variant]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +162,8 @@ class Plan:
             for batch_size in self.batch_sizes:  # one block per comparison: device x batch
                 for variant in self.variants:
                     impl, mode = VARIANTS[variant]
-                    if device not in IMPLEMENTATIONS[impl].devices:
-                        continue  # numpy has no GPU: not a row that could run elsewhere
+                    if device not in IMPLEMENTATIONS[impl].devices_for(mode):
+                        continue  # numpy has no GPU, CUDA graphs no CPU: rows that run nowhere
                     rows.append(Row(impl, mode, device, batch_size))
         return rows
 
@@ -162,9 +219,8 @@ def _expand_impl(name: str) -> list[str]:
     return [v for v, (impl, _) in VARIANTS.items() if impl == name]
 
 
-# The largest seed every framework takes: numpy's (and so Keras's set_random_seed) is 2**32 - 1,
-# and a signed 32-bit integer keeps TensorFlow's and jax's seeds on the safe side too.
-MAX_SEED = 2**31 - 1
+# The largest seed every twin takes: one limit, the spec's (frameworks/spec.py says why).
+MAX_SEED = SEED_MAX
 
 
 def _ints(option: str, text: str, low: int, high: int | None = None) -> tuple[int, ...]:

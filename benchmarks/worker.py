@@ -22,11 +22,14 @@ from benchmarks.results import STARVED_WAIT_PER_S, load_now
 from frameworks import (
     IMPLEMENTATIONS,
     FrameworkNotInstalled,
+    ModeUnsupported,
     SimpleNetSpec,
     initial_weights,
     load,
     make_dataset,
 )
+from frameworks.backends import DeviceUnavailable, backend
+from frameworks.base import check_features_labels
 
 # "crash:ROW_ID", "hang:ROW_ID" or "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
 # FACTOR times as long, inside the timed region), for the suite's tests.
@@ -63,14 +66,16 @@ def timed_epoch(twin, X, y, slow: float = 1.0) -> Epoch:
     The resident-set peak is reset right before the clock starts and read right after it
     stops, so the memory window is the timed window: the data's copies into the epoch's
     order (made by the caller) and the evaluation lie outside both. ``slow`` > 1 stretches
-    the timed region (the ``slow:`` fault) by sleeping inside it.
+    the timed region (the ``slow:`` fault) by sleeping inside it. The twin's input checks
+    run before both windows: they are the suite's cost, not the framework's.
     """
+    X, y = check_features_labels(X, y, twin.spec)
     memory.reset_peak_rss()
     rss_start = memory.rss_bytes()
     cpu_start = time.process_time()
     twin.synchronize()
     start = time.perf_counter()
-    loss = twin.train_epoch(X, y)
+    loss = twin.run_epoch(X, y)
     twin.synchronize()
     if slow > 1.0:
         time.sleep((slow - 1.0) * (time.perf_counter() - start))
@@ -105,47 +110,15 @@ def import_framework(impl, device: str) -> None:
 
 def apply_threads(framework: str, threads: int) -> dict:
     """Give the framework ``threads`` intra-op and inter-op threads; return what it reports."""
-    if framework == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        torch.set_num_interop_threads(threads)
-        return {"intra_op_threads": torch.get_num_threads(),
-                "inter_op_threads": torch.get_num_interop_threads()}
-    if framework == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        return {"intra_op_threads": threads, "inter_op_threads": threads}
-    if framework == "jax":
-        # XLA's CPU client takes no thread count; the runner pins it to one thread with
-        # XLA_FLAGS when asked for one, and otherwise it uses every core.
-        return {"intra_op_threads": threads if threads == 1 else os.cpu_count(),
-                "inter_op_threads": threads if threads == 1 else os.cpu_count()}
-    return {"intra_op_threads": int(os.environ.get("OPENBLAS_NUM_THREADS", "0")) or None}
+    return backend(framework).apply_threads(threads)
 
 
 def check_device(framework: str, device: str) -> None:
-    if device != "cuda":
-        return
-    if framework == "torch":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise Skip("torch sees no CUDA device")
-    elif framework == "tensorflow":
-        import tensorflow as tf
-
-        if not tf.config.list_physical_devices("GPU"):
-            raise Skip("TensorFlow sees no GPU (tensorflow-cpu, or no CUDA build)")
-    elif framework == "jax":
-        import jax
-
-        try:
-            jax.devices("gpu")
-        except RuntimeError:
-            raise Skip("jax sees no GPU (install jax[cuda12])") from None
+    """Skip the row when the framework cannot run on ``device`` here."""
+    try:
+        backend(framework).check_device(device)
+    except DeviceUnavailable as err:
+        raise Skip(str(err)) from None
 
 
 def inject_fault(row_id: str) -> None:
@@ -303,14 +276,14 @@ def overhead_check(twin, data, epochs: int = 3, blocks: int = 7) -> dict:
     (which moves both halves of a pair alike) cancelled. ``ratio_median_to_bare`` also
     compares what the suite reports, its median, with the bare mean.
     """
-    X, y = data.epoch_arrays(0)
+    X, y = check_features_labels(*data.epoch_arrays(0), twin.spec)
     suite, pair_ratios, bare_total = [], [], 0.0
     for _ in range(blocks):
         block = [timed_epoch(twin, X, y).seconds for _ in range(epochs)]
         twin.synchronize()
         start = time.perf_counter()
         for _ in range(epochs):
-            twin.train_epoch(X, y)
+            twin.run_epoch(X, y)
         twin.synchronize()
         bare = (time.perf_counter() - start) / epochs
         suite += block
@@ -345,7 +318,7 @@ def main() -> int:
 
     try:
         emit("result", **measure(job, emit))
-    except Skip as skip:
+    except (Skip, ModeUnsupported) as skip:  # ModeUnsupported: the framework's own refusal
         emit("skip", reason=str(skip))
     return 0
 

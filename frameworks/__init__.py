@@ -1,4 +1,4 @@
-"""The twins: SimpleNet in PyTorch, in Keras on every Keras 3 backend, and in numpy.
+"""The twins: SimpleNet in PyTorch, in Keras on every Keras 3 backend, in JAX and in numpy.
 
     >>> from frameworks import SimpleNetSpec, make_dataset, load
     >>> spec = SimpleNetSpec()
@@ -22,6 +22,8 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from frameworks import backends
+from frameworks.backends import DeviceUnavailable
 from frameworks.base import Twin
 from frameworks.data import Dataset, initial_weights, make_dataset
 from frameworks.spec import SimpleNetSpec
@@ -29,7 +31,9 @@ from frameworks.spec import SimpleNetSpec
 __all__ = [
     "IMPLEMENTATIONS",
     "Dataset",
+    "DeviceUnavailable",
     "FrameworkNotInstalled",
+    "ModeUnsupported",
     "SimpleNetSpec",
     "Twin",
     "initial_weights",
@@ -50,11 +54,17 @@ class Implementation:
     pip: tuple[str, ...]
     devices: tuple[str, ...] = ("cpu", "cuda")
     keras_backend: str | None = None
+    #: modes that run on some devices only, e.g. CUDA graphs: mode -> devices
+    mode_devices: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def framework(self) -> str:
         """The library that does the work: its threads and memory are this implementation's."""
         return self.keras_backend or self.requires[0]
+
+    def devices_for(self, mode: str) -> tuple[str, ...]:
+        """The devices ``mode`` can run on."""
+        return self.mode_devices.get(mode, self.devices)
 
     def missing(self) -> list[str]:
         """The pip packages to install before this implementation can load."""
@@ -76,24 +86,31 @@ class Implementation:
         if mode not in self.modes:
             raise ValueError(
                 f"{self.name} has no mode {mode!r}; its modes are: {', '.join(self.modes)}")
-        if device not in self.devices:
-            raise ValueError(f"{self.name} cannot run on {device!r}; its devices are: "
-                             f"{', '.join(self.devices)}")
+        devices = self.devices_for(mode)
+        if device not in devices:
+            what = self.name if devices == self.devices else f"{self.name} {mode}"
+            raise ValueError(f"{what} cannot run on {device!r}; its devices are: "
+                             f"{', '.join(devices)}")
         return mode
 
 
 IMPLEMENTATIONS: dict[str, Implementation] = {
     impl.name: impl
     for impl in [
-        Implementation("torch", "frameworks.torch_twin", "TorchTwin", ("loop", "compile"),
-                       ("torch",), ("torch",)),
+        Implementation("torch", "frameworks.torch_twin", "TorchTwin",
+                       ("loop", "compile", "compile-step", "compile-step-cudagraphs"),
+                       ("torch",), ("torch",),
+                       mode_devices={"compile-step-cudagraphs": ("cuda",)}),
         Implementation("keras-tensorflow", "frameworks.keras_twin", "KerasTensorflowTwin",
-                       ("fit", "fit-xla", "loop"), ("keras", "tensorflow"),
+                       ("fit", "fit-xla", "loop", "fit-spe", "loop-xla"), ("keras", "tensorflow"),
                        ("keras", "tensorflow-cpu"), keras_backend="tensorflow"),
-        Implementation("keras-jax", "frameworks.keras_twin", "KerasJaxTwin", ("fit",),
+        Implementation("keras-jax", "frameworks.keras_twin", "KerasJaxTwin", ("fit", "fit-spe"),
                        ("keras", "jax"), ("keras", "jax"), keras_backend="jax"),
-        Implementation("keras-torch", "frameworks.keras_twin", "KerasTorchTwin", ("fit",),
-                       ("keras", "torch"), ("keras", "torch"), keras_backend="torch"),
+        Implementation("keras-torch", "frameworks.keras_twin", "KerasTorchTwin",
+                       ("fit", "fit-spe"), ("keras", "torch"), ("keras", "torch"),
+                       keras_backend="torch"),
+        Implementation("jax", "frameworks.jax_twin", "JaxTwin", ("loop", "scan"),
+                       ("jax",), ("jax",)),
         Implementation("numpy", "frameworks.numpy_twin", "NumpyTwin", ("loop",),
                        ("numpy",), ("numpy",), devices=("cpu",)),
     ]
@@ -104,20 +121,33 @@ class FrameworkNotInstalled(ImportError):
     """An implementation's framework is not installed."""
 
 
+class ModeUnsupported(RuntimeError):
+    """The framework refuses this mode (e.g. Keras on torch and ``steps_per_execution``)."""
+
+
 def load(name: str, spec: SimpleNetSpec | None = None, *, device: str = "cpu",
          mode: str | None = None) -> Twin:
     """Build implementation ``name`` for ``spec`` on ``device`` ("cpu" or "cuda").
 
     ``mode`` picks how it trains (see ``IMPLEMENTATIONS[name].modes``; the first is the
-    default). Raises ``ValueError`` for an unknown name, mode or device and
-    ``FrameworkNotInstalled`` naming the package to install.
+    default). Raises ``ValueError`` for an unknown name, mode or device, ``TypeError``
+    when ``spec`` is not a ``SimpleNetSpec``, ``FrameworkNotInstalled`` naming the
+    package to install, ``frameworks.backends.DeviceUnavailable`` when the framework
+    sees no such device here (e.g. "cuda" on a machine without one: the same error for
+    every framework, the one the benchmark worker turns into a skipped row) and
+    ``ModeUnsupported`` when the framework refuses the mode (the reason is Keras's own).
     """
     if name not in IMPLEMENTATIONS:
         raise ValueError(
             f"unknown implementation {name!r}; choose from: {', '.join(IMPLEMENTATIONS)}"
         )
+    if spec is not None and not isinstance(spec, SimpleNetSpec):
+        raise TypeError(f"spec must be a frameworks.SimpleNetSpec (sizes, optimiser settings "
+                        f"and data sizes, e.g. SimpleNetSpec(batch_size=32)) or None for the "
+                        f"defaults, got {type(spec).__name__}")
     impl = IMPLEMENTATIONS[name]
     mode = impl.resolve(mode, device)  # before any framework is imported
     impl.require()
+    backends.backend(impl.framework).check_device(device)
     cls = getattr(importlib.import_module(impl.module), impl.cls)
     return cls(spec or SimpleNetSpec(), device=device, mode=mode)

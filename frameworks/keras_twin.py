@@ -9,7 +9,15 @@ import sys
 
 import numpy as np
 
-from frameworks.base import PROB_EPSILON, Twin, batch_slices
+from frameworks import backends
+from frameworks.base import (
+    PROB_EPSILON,
+    Twin,
+    batch_slices,
+    check_features,
+    check_features_labels,
+    check_weights,
+)
 from frameworks.data import initial_weights
 
 
@@ -83,8 +91,8 @@ def matched_adam_class(keras):
             gradient = ops.cast(gradient, variable.dtype)
             local_step = ops.cast(self.iterations + 1, variable.dtype)
             # change 2: 1 - beta^t without cancellation
-            correction_1 = -ops.expm1(local_step * math.log(self.beta_1))
-            correction_2 = -ops.expm1(local_step * math.log(self.beta_2))
+            correction_1 = _one_minus_power(ops, self.beta_1, local_step)
+            correction_2 = _one_minus_power(ops, self.beta_2, local_step)
             m = self._momentums[self._get_variable_index(variable)]
             v = self._velocities[self._get_variable_index(variable)]
             alpha = lr * ops.sqrt(correction_2) / correction_1
@@ -98,26 +106,57 @@ def matched_adam_class(keras):
     return MatchedAdam
 
 
+def _one_minus_power(ops, beta, step):
+    """1 - beta**step for a Python float ``beta`` in [0, 1) and a float32 ``step`` >= 1.
+
+    -expm1(step * log(beta)) has no cancellation; beta = 0 (no momentum, a common
+    setting) has no logarithm, and 1 - 0**step is exactly 1.
+    """
+    if beta == 0:
+        return ops.ones_like(step)
+    return -ops.expm1(step * math.log(beta))
+
+
 def clipped_bce_class(keras):
     """Binary cross-entropy of probabilities clipped to [1e-7, 1 - 1e-7], on every backend.
 
-    Keras on jax and torch already clips so; on TensorFlow it spots the sigmoid and
-    computes the loss from the logits instead (float32 rounding then differs from the
-    other twins by about 1e-6). Clipping first makes all of them take the same path.
+    Written out rather than inherited, for two reasons. Keras on TensorFlow spots the
+    sigmoid and computes the loss from the logits instead (float32 rounding then
+    differs from the other twins by about 1e-6). And Keras clips with ``ops.clip``,
+    whose gradient on jax is 1/2 where a probability equals a bound exactly (jax
+    splits the gradient of max/min at ties; Keras's second clip inside its own loss
+    makes it 1/4), while torch.clamp, tf.clip_by_value and the numpy twin pass it
+    whole inside the closed range and give zero outside. Saturated outputs do land
+    on 1 - 1e-7 in float32, so the convention changes training there. The clip below,
+    made of ``where``, passes the gradient exactly where the value is kept, on every
+    backend; the formula is Keras's own (keras/src/backend/*/nn.py).
     """
     from keras import ops
 
     class ClippedBinaryCrossentropy(keras.losses.BinaryCrossentropy):
         def call(self, y_true, y_pred):
-            return super().call(y_true, ops.clip(y_pred, PROB_EPSILON, 1 - PROB_EPSILON))
+            p = ops.where(y_pred < PROB_EPSILON, PROB_EPSILON,
+                          ops.where(y_pred > 1 - PROB_EPSILON, 1 - PROB_EPSILON, y_pred))
+            y = ops.cast(y_true, p.dtype)
+            return ops.mean(-(y * ops.log(p) + (1 - y) * ops.log(1 - p)), axis=-1)
 
     return ClippedBinaryCrossentropy
 
 
 class KerasTwin(Twin):
     """``modes``: ``fit`` (Keras's own loop at the backend's default compilation),
-    ``fit-xla`` (``jit_compile=True``) and ``loop`` (a ``tf.GradientTape`` step in a
-    ``tf.function``: the Keras user's hand-written loop), the last two on TensorFlow only."""
+    ``fit-xla`` (``jit_compile=True``), ``fit-spe`` (``fit`` with ``steps_per_execution``
+    set to the whole epoch), ``loop`` (a ``tf.GradientTape`` step in a ``tf.function``:
+    the Keras user's hand-written loop) and ``loop-xla`` (that step under
+    ``tf.function(jit_compile=True)``); ``frameworks.IMPLEMENTATIONS`` lists which backend
+    has which.
+
+    ``fit-spe`` uses ``steps_per_execution = steps per epoch`` (``ceil(n_train /
+    batch_size)``): Keras then runs the whole epoch from one call of its compiled
+    function (a ``tf.while_loop`` on TensorFlow, a Python loop over jitted steps that
+    keeps the state on the device on jax), the least Python per step that ``fit``
+    allows. The price: callbacks see one batch per epoch. Keras refuses it on the torch
+    backend; that mode raises ``ModeUnsupported`` with Keras's own reason."""
 
     backend = ""
 
@@ -125,8 +164,9 @@ class KerasTwin(Twin):
         super().__init__(spec, device, mode)
         self.keras = keras = import_keras(self.backend, device)
         self._device_scope = "gpu:0" if device == "cuda" else "cpu:0"
+        self.plumbing = backends.backend(self.backend)
         if device == "cuda":
-            _full_float32(self.backend)
+            self.plumbing.disable_tf32()  # TF32 would make GPU rows compute another function
         with self._scope():
             keras.utils.set_random_seed(spec.seed)  # the course convention's initial weights
             self.model = build_model(keras, spec.input_size, spec.hidden_size)
@@ -142,11 +182,13 @@ class KerasTwin(Twin):
                     epsilon=spec.adam_epsilon,
                 )
             jit_compile = True if self.mode == "fit-xla" else "auto"
-            self.model.compile(optimizer=optimizer, loss=loss,
-                               jit_compile=jit_compile)
+            self.model.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile,
+                               steps_per_execution=self.steps_per_execution())
             self.model.optimizer.build(self.model.trainable_variables)
-            if self.mode == "loop":
-                self._loop_step = _tf_loop_step(self.model)
+            if self.mode == "fit-spe":
+                self._check_steps_per_execution()
+            if self.mode.startswith("loop"):
+                self._loop_step = _tf_loop_step(self.model, jit_compile=self.mode == "loop-xla")
             if spec.convention == "matched":
                 self.set_weights(initial_weights(spec))
 
@@ -155,26 +197,28 @@ class KerasTwin(Twin):
 
     def set_weights(self, weights):
         with self._scope():
-            self.model.set_weights([np.asarray(w, np.float32) for w in weights])
+            self.model.set_weights(check_weights(weights, self.spec))
             optimizer = self.model.optimizer
             optimizer.iterations.assign(0)
             for slot in optimizer._momentums + optimizer._velocities:
                 slot.assign(np.zeros(slot.shape, np.float32))
 
     def predict(self, X):
+        X = check_features(X, self.spec)
         with self._scope():
             out = [self.model(X[b], training=False) for b in batch_slices(len(X), 1 << 16)]
             return np.concatenate([self.keras.ops.convert_to_numpy(o) for o in out])
 
     def train_step(self, X, y):
+        X, y = check_features_labels(X, y, self.spec)
         with self._scope():
-            if self.mode == "loop":
+            if self.mode.startswith("loop"):
                 return float(self._loop_step(X, y))
             return float(self.model.train_on_batch(X, y))
 
-    def train_epoch(self, X, y):
+    def run_epoch(self, X, y):
         with self._scope():
-            if self.mode == "loop":
+            if self.mode.startswith("loop"):
                 return self._tf_loop_epoch(X, y)
             history = self.model.fit(
                 X, y, batch_size=self.spec.batch_size, epochs=1, shuffle=False, verbose=0
@@ -184,21 +228,7 @@ class KerasTwin(Twin):
     def synchronize(self):
         # fit, train_on_batch and the loop below return host values, which waits for
         # the device already; this is for a caller that times anything else.
-        if self.device != "cuda":
-            return
-        if self.backend == "torch":
-            import torch
-
-            torch.cuda.synchronize()
-        elif self.backend == "jax":
-            import jax
-
-            # The weights are the last step's output: when they are ready, so is the step.
-            jax.block_until_ready([v.value for v in self.model.trainable_variables])
-        else:
-            import tensorflow as tf
-
-            tf.test.experimental.sync_devices()
+        self.plumbing.synchronize(self.device, [v.value for v in self.model.trainable_variables])
 
     def settings(self):
         spec, optimizer = self.spec, self.model.optimizer
@@ -206,8 +236,7 @@ class KerasTwin(Twin):
             **super().settings(),
             "framework_version": f"keras {self.keras.__version__}",
             "keras_backend": self.backend,
-            "backend_version": _backend_version(self.backend),
-            "device_name": _device_name(self.backend, self.device),
+            "device_name": self.plumbing.device_name(self.device),
             "convention": spec.convention,
             "initial_weights": "shared glorot-uniform" if spec.convention == "matched"
             else "keras default (glorot-uniform, seeded by keras)",
@@ -220,7 +249,7 @@ class KerasTwin(Twin):
             "jit_compile": bool(self.model.jit_compile),
             "steps_per_execution": self.model.steps_per_execution,
             "precision": self.keras.config.floatx(),
-            **_backend_threads(self.backend),
+            **self.plumbing.settings(),
         }
 
     # -- plumbing ---------------------------------------------------------------------
@@ -230,10 +259,32 @@ class KerasTwin(Twin):
             return contextlib.nullcontext()  # the device was chosen at import (see above)
         return self.keras.device(self._device_scope)
 
+    def steps_per_execution(self) -> int:
+        """Batches per call of Keras's compiled function: the whole epoch in ``fit-spe``."""
+        if self.mode != "fit-spe":
+            return 1
+        return -(-self.spec.n_train // self.spec.batch_size)
+
+    def _check_steps_per_execution(self):
+        # Keras on torch refuses steps_per_execution > 1 when it builds the train
+        # function; asking now turns a failure mid-run into a clear skip.
+        try:
+            self.model.make_train_function()
+        except ValueError as err:
+            from frameworks import ModeUnsupported
+
+            raise ModeUnsupported(
+                f"{self.name} cannot run fit-spe: Keras {self.keras.__version__} says "
+                f"{str(err).splitlines()[0]}") from None
+
     def _compile_description(self):
         if self.mode == "loop":
             return "tf.function (graph, no XLA)"
-        return f"model.fit, jit_compile={bool(self.model.jit_compile)}"
+        if self.mode == "loop-xla":
+            return "tf.function(jit_compile=True) (XLA)"
+        spe = self.model.steps_per_execution
+        return (f"model.fit, jit_compile={bool(self.model.jit_compile)}"
+                + (f", steps_per_execution={spe} (the whole epoch)" if spe > 1 else ""))
 
     def _tf_loop_epoch(self, X, y):
         import tensorflow as tf
@@ -245,14 +296,15 @@ class KerasTwin(Twin):
         return float(total) / len(X)
 
 
-def _tf_loop_step(model):
-    """The Keras user's hand-written training step: GradientTape inside a tf.function."""
+def _tf_loop_step(model, jit_compile=False):
+    """The Keras user's hand-written training step: GradientTape inside a tf.function
+    (compiled by XLA when ``jit_compile``)."""
     import tensorflow as tf
 
     loss_fn = model.loss
     optimizer = model.optimizer
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def train_step(x, y):
         with tf.GradientTape() as tape:
             output = model(x, training=True)
@@ -277,70 +329,3 @@ class KerasJaxTwin(KerasTwin):
 class KerasTorchTwin(KerasTwin):
     name = "keras-torch"
     backend = "torch"
-
-
-def _full_float32(backend):
-    """Turn TF32 off: on GPUs that have it, it would make these rows compute another function."""
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_tensor_float_32_execution(False)
-    elif backend == "jax":
-        import jax
-
-        jax.config.update("jax_default_matmul_precision", "highest")
-    elif backend == "torch":
-        import torch
-
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-
-
-def _backend_version(backend):
-    module = __import__(backend)
-    return f"{backend} {module.__version__}"
-
-
-def _device_name(backend, device):
-    if device != "cuda":
-        return "cpu"
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.get_device_name()
-    if backend == "jax":
-        import jax
-
-        return jax.devices("gpu")[0].device_kind
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
-    return details.get("device_name", "gpu")
-
-
-def _backend_threads(backend):
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return {
-            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "tf32": tf.config.experimental.tensor_float_32_execution_enabled()
-            if tf.config.list_physical_devices("GPU") else False,
-            "tf_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
-        }
-    if backend == "torch":
-        import torch
-
-        return {
-            "intra_op_threads": torch.get_num_threads(),
-            "inter_op_threads": torch.get_num_interop_threads(),
-            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-        }
-    import jax
-
-    return {
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "matmul_precision": str(jax.config.jax_default_matmul_precision),
-    }

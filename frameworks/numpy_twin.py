@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from frameworks.base import PROB_EPSILON, Twin, batch_slices
+from frameworks.base import (
+    PROB_EPSILON,
+    Twin,
+    batch_slices,
+    check_features,
+    check_features_labels,
+    check_weights,
+)
 from frameworks.data import initial_weights
 
 
@@ -22,7 +29,9 @@ class SimpleNet:
         self.X = X
         self.h_pre = X @ self.W1 + self.b1
         self.h = np.maximum(self.h_pre, 0)
-        self.p = 1 / (1 + np.exp(-(self.h @ self.W2 + self.b2)))
+        # exp overflows to inf for logits below -88, which gives the right p = 0.
+        with np.errstate(over="ignore"):
+            self.p = 1 / (1 + np.exp(-(self.h @ self.W2 + self.b2)))
         return self.p
 
     def backward(self, y):
@@ -73,25 +82,22 @@ class NumpyTwin(Twin):
         return [p.copy() for p in self.model.params]
 
     def set_weights(self, weights):
-        self.model = SimpleNet(weights)
+        self.model = SimpleNet(check_weights(weights, self.spec))
         spec = self.spec
         self.optimizer = Adam(
             self.model.params, spec.lr, (spec.adam_beta1, spec.adam_beta2), spec.adam_epsilon
         )
 
     def predict(self, X):
-        return self.model.forward(np.asarray(X, dtype=np.float32)).copy()
+        return self.model.forward(check_features(X, self.spec)).copy()
 
     def train_step(self, X, y):
-        p = self.model.forward(X)
-        loss = _bce(p, y)
-        self.optimizer.step(self.model.backward(y))
-        return loss
+        return self._step(*check_features_labels(X, y, self.spec))
 
-    def train_epoch(self, X, y):
+    def run_epoch(self, X, y):
         total = 0.0
         for batch in batch_slices(len(X), self.spec.batch_size):
-            total += self.train_step(X[batch], y[batch]) * (batch.stop - batch.start)
+            total += self._step(X[batch], y[batch]) * (batch.stop - batch.start)
         return total / len(X)
 
     def settings(self):
@@ -106,6 +112,14 @@ class NumpyTwin(Twin):
             "compile": "none",
             "precision": "float32",
         }
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _step(self, X, y):
+        p = self.model.forward(X)
+        loss = _bce(p, y)
+        self.optimizer.step(self.model.backward(y))
+        return loss
 
 
 def _bce(p, y):

@@ -16,7 +16,10 @@ QUIET_ENV = {
 
 
 def framework_env(tmp_path_factory=None, **extra):
-    env = {**os.environ, **QUIET_ENV, **extra}
+    # This checkout first: a script run by path (tests/parity_trace.py) would otherwise
+    # import the installed copy of the packages, which may be another checkout.
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, **QUIET_ENV, "PYTHONPATH": path, **extra}
     if tmp_path_factory is not None:
         env.setdefault("KERAS_HOME", str(tmp_path_factory.mktemp("keras_home")))
     return env

@@ -1,11 +1,14 @@
 """Runs one implementation through the parity script and saves what it computed.
 
-    python tests/parity_trace.py NAME[:MODE] OUT.npz
+    python tests/parity_trace.py NAME[:MODE][@DEVICE] OUT.npz [REGIMES.json]
 
-Run as a subprocess by test_parity.py, because Keras fixes its backend at import and
+With REGIMES.json (a list of regimes, see ``edge_trace``) it traces those short runs
+instead of the default one (test_parity_edges.py). Run as a subprocess by the parity
+tests, because Keras fixes its backend at import and
 so each Keras backend needs a process of its own.
 """
 
+import json
 import os
 import sys
 
@@ -26,9 +29,9 @@ def forward_weights(spec):
     return [(rng.standard_normal(w.shape) * 0.5).astype(np.float32) for w in initial_weights(spec)]
 
 
-def trace(name, mode):
+def trace(name, mode, device="cpu"):
     spec, data = SPEC, make_dataset(SPEC)
-    net = load(name, spec, mode=mode)
+    net = load(name, spec, mode=mode, device=device)
     out = {"n_params": sum(w.size for w in net.get_weights())}
 
     net.set_weights(forward_weights(spec))
@@ -49,10 +52,46 @@ def trace(name, mode):
     return out
 
 
+def edge_inputs(regime):
+    """The spec and the training arrays of one regime, in epoch 0's order."""
+    spec = SimpleNetSpec(**regime["spec"])
+    data = make_dataset(spec)
+    X, y = data.epoch_arrays(0)
+    return spec, X * np.float32(regime.get("x_scale", 1.0)), y
+
+
+def edge_trace(name, mode, regimes):
+    """Each regime ``{"name", "spec": SimpleNetSpec fields, "x_scale"}``: every step's
+    outputs (predicted just before it), loss and weights over one epoch of train_step
+    (batches of equal size), then train_epoch's mean loss and weights."""
+    out = {}
+    for regime in regimes:
+        spec, X, y = edge_inputs(regime)
+        net = load(name, spec, mode=mode)
+        key = regime["name"]
+        outputs, losses, weights = [], [], []
+        for b in batch_slices(len(X), spec.batch_size):
+            outputs.append(net.predict(X[b]))
+            losses.append(net.train_step(X[b], y[b]))
+            weights.append(np.concatenate([w.ravel() for w in net.get_weights()]))
+        out[f"{key}/step_outputs"] = np.stack(outputs)
+        out[f"{key}/step_losses"] = losses
+        out[f"{key}/step_weights"] = np.stack(weights)
+        net.set_weights(initial_weights(spec))
+        out[f"{key}/epoch_mean_loss"] = net.train_epoch(X, y)
+        out[f"{key}/epoch_weights"] = np.concatenate([w.ravel() for w in net.get_weights()])
+    return out
+
+
 def main(argv):
-    label, path = argv
+    label, path, *regimes = argv
+    label, _, device = label.partition("@")
     name, _, mode = label.partition(":")
-    result = trace(name, mode or None)
+    if regimes:
+        with open(regimes[0]) as f:
+            result = edge_trace(name, mode or None, json.load(f))
+    else:
+        result = trace(name, mode or None, device or "cpu")
     arrays = {}
     for key, value in result.items():
         if isinstance(value, list) and isinstance(value[0], np.ndarray):

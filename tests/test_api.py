@@ -16,6 +16,7 @@ from frameworks import (
     load,
     make_dataset,
 )
+from frameworks.spec import BETA_MAX, EPSILON_MIN, LR_MIN, SEED_MAX
 from tests.helpers import run_python
 
 SPEC = SimpleNetSpec(n_train=256, n_test=128, seed=1)
@@ -136,3 +137,176 @@ def test_course_convention_keeps_keras_own_defaults():
 
 def test_public_names():
     assert set(frameworks.__all__) >= {"SimpleNetSpec", "make_dataset", "IMPLEMENTATIONS", "load"}
+
+
+# -- bad inputs: one ValueError naming the argument and the expected shape, in every twin --
+
+def _bad_calls(spec):
+    """``{case: (method, args, words the message must contain)}`` for every twin."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, spec.input_size)).astype(np.float32)
+    y = (rng.random((32, 1)) < 0.5).astype(np.float32)
+    nan_X = X.copy()
+    nan_X[3, 2] = np.nan
+    inf_y = y.copy()
+    inf_y[0, 0] = np.inf
+    weights = initial_weights(spec)
+    W1, b1, W2, b2 = weights
+    shape = f"(n, {spec.input_size})"
+    cases = {}
+    for method in ("train_step", "train_epoch", "evaluate"):
+        cases.update({
+            f"{method}-empty": (method, (X[:0], y[:0]), ["X", shape]),
+            f"{method}-nan-in-X": (method, (nan_X, y), ["X", "finite"]),
+            f"{method}-wrong-feature-count": (method, (X[:, :3], y), ["X", shape]),
+            f"{method}-X-1d": (method, (X[0], y[:1]), ["X", shape]),
+            f"{method}-label-2": (method, (X, y * 2), ["y", "0 or 1", "(32,) or (32, 1)"]),
+            f"{method}-label-0.5": (method, (X, np.full_like(y, 0.5)), ["y", "0 or 1"]),
+            f"{method}-inf-label": (method, (X, inf_y), ["y", "finite"]),
+            f"{method}-mismatched-n": (method, (X, y[:31]), ["y", "(32,) or (32, 1)"]),
+            f"{method}-y-two-columns": (method, (X, np.hstack([y, y])), ["y", "(32, 1)"]),
+            f"{method}-strings": (method, (X.astype(str), y), ["X", "real numbers"]),
+        })
+    cases.update({
+        "predict-empty": ("predict", (X[:0],), ["X", shape]),
+        "predict-nan-in-X": ("predict", (nan_X,), ["X", "finite"]),
+        "predict-wrong-feature-count": ("predict", (X[:, 1:],), ["X", shape]),
+        "set_weights-bias-(1,)": ("set_weights", ([W1, b1[:1], W2, b2],),
+                                  ["b1", f"({spec.hidden_size},)"]),
+        "set_weights-transposed-W1": ("set_weights", ([W1.T, b1, W2, b2],),
+                                      ["W1", f"({spec.input_size}, {spec.hidden_size})"]),
+        "set_weights-three-arrays": ("set_weights", (weights[:3],), ["4 arrays", "got 3"]),
+        "set_weights-W2-(16,)": ("set_weights", ([W1, b1, W2[:, 0], b2],),
+                                 ["W2", f"({spec.hidden_size}, 1)"]),
+        "set_weights-nan-in-W2": ("set_weights", ([W1, b1, W2 * np.nan, b2],), ["W2", "finite"]),
+    })
+    return X, y, cases
+
+
+def api_outcomes(name):
+    """What twin ``name`` does with every bad call, and with (n,) labels; JSON-able.
+
+    Runs here, or in a process of its own for a Keras twin (Keras fixes its backend
+    at import).
+    """
+    net = load(name, SPEC)
+    X, y, cases = _bad_calls(SPEC)
+    start = net.get_weights()
+    outcomes = {}
+    for case, (method, args, _) in cases.items():
+        try:
+            getattr(net, method)(*args)
+            outcomes[case] = "no error"
+        except Exception as err:  # recorded and asserted on by the tests
+            outcomes[case] = f"{type(err).__name__}: {err}"
+    unchanged = all(np.array_equal(a, b) for a, b in zip(start, net.get_weights()))
+    # (n,) labels must give what (n, 1) labels give, in evaluate and in training.
+    evaluate_2d, evaluate_1d = net.evaluate(X, y), net.evaluate(X, y[:, 0])
+    step_2d = net.train_step(X, y)
+    weights_2d = net.get_weights()
+    net.set_weights(start)
+    step_1d = net.train_step(X, y[:, 0])
+    same_training = all(np.array_equal(a, b) for a, b in zip(weights_2d, net.get_weights()))
+    net.set_weights(start)
+    epoch_2d = net.train_epoch(X, y)
+    weights_2d = net.get_weights()
+    net.set_weights(start)
+    epoch_1d = net.train_epoch(X, y[:, 0])
+    same_training &= all(np.array_equal(a, b) for a, b in zip(weights_2d, net.get_weights()))
+    # Labels as a list of ints and X as float64 are array-like enough.
+    accuracy_list = net.evaluate(X.astype(np.float64).tolist(), [int(v) for v in y[:, 0]])[1]
+    return {"outcomes": outcomes, "weights_unchanged": unchanged,
+            "evaluate_2d": list(evaluate_2d), "evaluate_1d": list(evaluate_1d),
+            "accuracy_list": accuracy_list,
+            "accuracy_by_hand": float(np.mean((net_predict_start(name, start, X) > 0.5) == y)),
+            "step_2d": step_2d, "step_1d": step_1d, "epoch_2d": epoch_2d, "epoch_1d": epoch_1d,
+            "same_training": same_training,
+            "extremes": extreme_spec_losses(name)}
+
+
+EXTREME_SPECS = {
+    "largest seed": {"seed": SEED_MAX},
+    "largest seed, course": {"seed": SEED_MAX, "convention": "course"},
+    "beta1=0": {"adam_beta1": 0.0},
+    "betas=0": {"adam_beta1": 0.0, "adam_beta2": 0.0},
+    "largest betas": {"adam_beta1": BETA_MAX, "adam_beta2": BETA_MAX},
+    "smallest epsilon": {"adam_epsilon": EPSILON_MIN},
+    "smallest lr": {"lr": LR_MIN},
+    "one hidden unit, one input": {"hidden_size": 1, "input_size": 1},
+}
+
+
+def extreme_spec_losses(name):
+    """The loss of two steps and an epoch for every spec at the edge of the accepted ranges."""
+    losses = {}
+    for case, changes in EXTREME_SPECS.items():
+        spec = SPEC.replace(n_train=64, **changes)
+        data = make_dataset(spec)
+        net = load(name, spec)
+        X, y = data.epoch_arrays(0)
+        losses[case] = [net.train_step(X[:32], y[:32]), net.train_step(X[32:], y[32:]),
+                        net.train_epoch(X, y), net.evaluate(data.X_test, data.y_test)[0]]
+    return losses
+
+
+def net_predict_start(name, start, X):
+    net = load(name, SPEC)
+    net.set_weights(start)
+    return net.predict(X)
+
+
+_OUTCOMES = {}
+
+
+def outcomes_of(name):
+    if IMPLEMENTATIONS[name].missing():
+        pytest.skip(f"{name} is not installed")
+    if name not in _OUTCOMES:
+        if IMPLEMENTATIONS[name].keras_backend:
+            result = run_python(
+                "import json\nfrom tests.test_api import api_outcomes\n"
+                f"print(json.dumps(api_outcomes({name!r})))")
+            assert result.returncode == 0, result.stderr[-3000:]
+            _OUTCOMES[name] = json.loads(result.stdout.strip().splitlines()[-1])
+        else:
+            _OUTCOMES[name] = api_outcomes(name)
+    return _OUTCOMES[name]
+
+
+BAD_CASES = _bad_calls(SPEC)[2]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+@pytest.mark.parametrize("name", IMPLEMENTATIONS)
+def test_bad_input_is_one_value_error_naming_it(name, case):
+    outcome = outcomes_of(name)["outcomes"][case]
+    assert outcome.startswith("ValueError: "), outcome
+    message = outcome.removeprefix("ValueError: ")
+    for word in BAD_CASES[case][2]:
+        assert word in message, (word, message)
+    assert "\n" not in message and message.count(". ") == 0  # one sentence
+
+
+@pytest.mark.parametrize("name", IMPLEMENTATIONS)
+def test_refused_calls_leave_the_weights_alone(name):
+    assert outcomes_of(name)["weights_unchanged"]
+
+
+@pytest.mark.parametrize("name", IMPLEMENTATIONS)
+def test_labels_of_shape_n_work_as_n_by_1(name):
+    """evaluate(X, y) with (n,) labels once gave 0.5 (an n x n comparison); training with
+    them trained on something else or failed, depending on the twin."""
+    result = outcomes_of(name)
+    assert result["evaluate_1d"] == result["evaluate_2d"]
+    assert result["evaluate_2d"][1] == pytest.approx(result["accuracy_by_hand"], abs=0)
+    assert result["accuracy_list"] == result["evaluate_2d"][1]
+    assert result["step_1d"] == result["step_2d"]
+    assert result["epoch_1d"] == result["epoch_2d"]
+    assert result["same_training"]
+
+
+@pytest.mark.parametrize("case", EXTREME_SPECS)
+@pytest.mark.parametrize("name", IMPLEMENTATIONS)
+def test_every_accepted_extreme_trains_in_every_twin(name, case):
+    losses = outcomes_of(name)["extremes"][case]
+    assert len(losses) == 4 and all(0 < loss < 20 for loss in losses), losses

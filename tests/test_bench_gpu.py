@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from benchmarks.memory import GpuPeak
-from benchmarks.options import Row, make_plan
+from benchmarks.options import VARIANTS, Row, make_plan
 from benchmarks.runner import worker_env
 from tests.helpers import ROOT, framework_env
 
@@ -42,6 +42,14 @@ def test_the_gpu_script_parses_and_collects_the_cuda_rows():
                             capture_output=True, text=True, timeout=120,
                             env=framework_env(PATH=f"{sys.prefix}/bin:/usr/bin:/bin"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "test_train[torch-loop-cuda-b32]" in result.stdout
-    assert "test_train[keras-jax-fit-cuda-b1024]" in result.stdout
-    assert "cpu-b" not in result.stdout
+    out = result.stdout
+    assert "test_train[torch-loop-cuda-b32]" in out
+    assert "test_train[keras-jax-fit-cuda-b1024]" in out
+    # issue 10's rows: every variant on cuda, the CUDA-graph one and the refused one too
+    for variant in VARIANTS:
+        if variant != "numpy-loop":
+            assert f"test_train[{variant}-cuda-b32]" in out, variant
+            assert f"test_train[{variant}-cuda-b1024]" in out, variant
+    # and first the CUDA-only variants' parity with numpy
+    assert "test_cuda_only_variants_match_numpy[torch:compile-step-cudagraphs]" in out
+    assert "cpu-b" not in out

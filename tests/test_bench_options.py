@@ -10,9 +10,12 @@ def test_default_plan_has_every_variant_on_both_devices_at_two_batch_sizes():
     rows = plan.rows()
     ids = [r.id for r in rows]
     assert "keras-jax-fit-cpu-b32" in ids and "torch-compile-cuda-b1024" in ids
-    assert len([r for r in rows if r.device == "cpu"]) == len(VARIANTS) * 2
+    # CUDA graphs run on CUDA only: no CPU row is made for them
+    assert len([r for r in rows if r.device == "cpu"]) == (len(VARIANTS) - 1) * 2
+    assert not [r for r in rows if r.mode == "compile-step-cudagraphs" and r.device == "cpu"]
     # numpy has no GPU: no numpy CUDA row is made, so none is silently dropped either
     assert not [r for r in rows if r.implementation == "numpy" and r.device == "cuda"]
+    assert len([r for r in rows if r.device == "cuda"]) == (len(VARIANTS) - 1) * 2
     assert len(ids) == len(set(ids))
 
 
@@ -28,7 +31,8 @@ def test_quick_preset_is_small():
 def test_an_implementation_name_selects_all_its_modes_in_table_order():
     plan = make_plan(impl="numpy,keras-tensorflow")
     assert plan.variants == ("keras-tensorflow-fit", "keras-tensorflow-fit-xla",
-                             "keras-tensorflow-loop", "numpy-loop")
+                             "keras-tensorflow-fit-spe", "keras-tensorflow-loop",
+                             "keras-tensorflow-loop-xla", "numpy-loop")
 
 
 def test_overrides_replace_the_preset():
@@ -63,7 +67,7 @@ def test_overrides_replace_the_preset():
         ({"device": ""}, "--device: give at least one of"),
         ({"batch_size": ""}, "--batch-size: expected integers >= 1"),
         ({"seeds": ""}, "--seeds: expected integers >= 0"),
-        ({"seeds": "0,4294967296"}, "--seeds: expected integers from 0 to 2147483647"),
+        ({"seeds": "0,4294967296"}, "--seeds: expected integers from 0 to 4294967295"),
         ({"processes": ""}, "--processes: expected integers >= 1"),
         ({"processes": "0"}, "--processes: expected integers >= 1"),
         ({"affinity": ""}, "--affinity: expected auto, none or CPUs from"),

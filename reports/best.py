@@ -1,0 +1,157 @@
+"""Each framework at its best: its course (or idiomatic) row beside its fastest row (issue 10).
+
+``best_table(tidy)`` takes the tidy table of a run (one row per variant x device x batch
+size, with columns ``row, variant, implementation, device, batch_size, status,
+us_per_step, us_per_step_ci_low, us_per_step_ci_high, first_epoch_s`` and optionally
+``tag`` and ``reason``) and returns one row per framework x device x batch size;
+``best_markdown`` renders it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from benchmarks.options import TAGS, TUNED_NOTES, VARIANTS
+
+#: the frameworks in the order the table shows them (implementation names)
+FRAMEWORKS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax", "numpy")
+#: the floor every fastest row is compared with: the epoch as one jax.lax.scan
+FLOOR_VARIANT = "jax-scan"
+MEASURED = ("ok", "partial")  # statuses with a summary (partial: some processes failed)
+
+COLUMNS = [
+    "framework", "device", "batch_size",
+    "base_variant", "base_tag", "base_us_per_step", "base_ci_low", "base_ci_high",
+    "base_first_epoch_s",
+    "best_variant", "best_tag", "best_us_per_step", "best_ci_low", "best_ci_high",
+    "best_first_epoch_s",
+    "speedup",            # base_us_per_step / best_us_per_step (>= 1)
+    "ratio_to_floor",     # best_us_per_step / jax-scan's us_per_step, same device and batch
+    "note",               # what the fastest row changes in the user's code ("" unless tuned)
+    "not_measured",       # "variant: reason" of this framework's rows that did not run
+]
+
+
+def base_variant(framework: str) -> str:
+    """The framework's course row, or its idiomatic row where the course has no lesson."""
+    variants = [v for v, (impl, _) in VARIANTS.items() if impl == framework]
+    for wanted in ("course", "idiomatic"):
+        for variant in variants:
+            if TAGS[variant] == wanted:
+                return variant
+    raise ValueError(f"{framework} has no course or idiomatic variant in VARIANTS")
+
+
+def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Per framework, device and batch size: its base row, its fastest measured row, their
+    ratio and the fastest row's ratio to ``jax-scan`` (columns: ``COLUMNS``).
+
+    Only rows whose ``status`` is ok or partial count as measured; the others are listed in
+    ``not_measured`` with their ``reason`` (e.g. Keras refusing ``steps_per_execution`` on
+    torch), so a missing gear is said, not left out. A ratio is NaN where a side is missing.
+    Raises ``KeyError`` naming a required column that ``tidy`` lacks.
+    """
+    required = ["variant", "implementation", "device", "batch_size", "status", "us_per_step",
+                "us_per_step_ci_low", "us_per_step_ci_high", "first_epoch_s"]
+    missing = [c for c in required if c not in tidy.columns]
+    if missing:
+        raise KeyError(f"the tidy table lacks column(s): {', '.join(missing)}")
+    frame = tidy.copy()
+    if "tag" not in frame.columns:
+        frame["tag"] = frame["variant"].map(TAGS)
+    if "reason" not in frame.columns:
+        frame["reason"] = ""
+    measured = frame[frame["status"].isin(MEASURED) & frame["us_per_step"].notna()]
+
+    records = []
+    blocks = frame[["device", "batch_size"]].drop_duplicates().itertuples(index=False)
+    for device, batch_size in blocks:
+        block = frame[(frame["device"] == device) & (frame["batch_size"] == batch_size)]
+        ok = measured[(measured["device"] == device) & (measured["batch_size"] == batch_size)]
+        floor = ok[ok["variant"] == FLOOR_VARIANT]
+        floor_us = float(floor["us_per_step"].iloc[0]) if len(floor) else math.nan
+        for framework in FRAMEWORKS:
+            rows = block[block["implementation"] == framework]
+            if rows.empty:
+                continue
+            mine = ok[ok["implementation"] == framework]
+            base_name = base_variant(framework)
+            base = mine[mine["variant"] == base_name]
+            best = mine.loc[[mine["us_per_step"].idxmin()]] if len(mine) else mine
+            not_measured = rows[~rows.index.isin(mine.index)]
+            record = {"framework": framework, "device": device, "batch_size": batch_size,
+                      "base_variant": base_name, "base_tag": TAGS[base_name],
+                      **_side("base", base), **_side("best", best)}
+            record["speedup"] = record["base_us_per_step"] / record["best_us_per_step"]
+            record["ratio_to_floor"] = record["best_us_per_step"] / floor_us
+            record["note"] = TUNED_NOTES.get(record["best_variant"], "") \
+                if record["best_tag"] == "tuned" else ""
+            record["not_measured"] = "; ".join(
+                f"{r.variant}: {r.reason or r.status}" for r in not_measured.itertuples())
+            records.append(record)
+    return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def _side(prefix: str, rows: pd.DataFrame) -> dict:
+    """The numbers of the first of ``rows`` (NaN, and no variant, when there is none)."""
+    row = None if rows.empty else rows.iloc[0]
+    out = {f"{prefix}_{name}": math.nan if row is None else _number(row[column])
+           for name, column in [("us_per_step", "us_per_step"), ("ci_low", "us_per_step_ci_low"),
+                                ("ci_high", "us_per_step_ci_high"),
+                                ("first_epoch_s", "first_epoch_s")]}
+    if prefix == "best":
+        out |= {"best_variant": None if row is None else row["variant"],
+                "best_tag": None if row is None else row["tag"]}
+    return out
+
+
+def _number(value) -> float:
+    return math.nan if value is None or pd.isna(value) else float(value)
+
+
+def best_markdown(table: pd.DataFrame) -> str:
+    """``best_table``'s result as a Markdown table: µs per step with 95% intervals,
+    first-epoch seconds, the speedup, the ratio to jax-scan and the tuned row's note."""
+    header = ("| framework | device | batch | course/idiomatic row | µs/step | first epoch s "
+              "| fastest row | µs/step | first epoch s | speedup | × jax-scan | what changes |")
+    lines = ["### Each framework at its best", "", header, "|" + "---|" * 12]
+    for r in table.itertuples(index=False):
+        change = r.note or (f"(the {r.base_tag} row is the fastest)"
+                            if r.best_variant == r.base_variant else "")
+        if r.not_measured:
+            change = f"{change}; not measured: {r.not_measured}" if change else \
+                f"not measured: {r.not_measured}"
+        lines.append("| " + " | ".join([
+            r.framework, r.device, str(r.batch_size),
+            f"{r.base_variant} ({r.base_tag})", _us(r.base_us_per_step, r.base_ci_low,
+                                                   r.base_ci_high), _fixed(r.base_first_epoch_s, 2),
+            f"{r.best_variant} ({r.best_tag})" if isinstance(r.best_variant, str) else "—",
+            _us(r.best_us_per_step, r.best_ci_low, r.best_ci_high),
+            _fixed(r.best_first_epoch_s, 2), _ratio(r.speedup), _ratio(r.ratio_to_floor),
+            change.replace("|", "\\|"),
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _us(value, low, high) -> str:
+    if math.isnan(value):
+        return "—"
+    text = _sig(value)
+    if not (math.isnan(low) or math.isnan(high)):
+        text += f" [{_sig(low)}, {_sig(high)}]"
+    return text
+
+
+def _sig(value: float) -> str:
+    """Three significant figures, without exponent for the µs range shown here."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _fixed(value: float, digits: int) -> str:
+    return "—" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _ratio(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.2g}×" if value < 10 else f"{value:.0f}×"

@@ -1,0 +1,103 @@
+"""reports/best.py: each framework's course row beside its fastest, on a hand-made run."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from benchmarks.options import TUNED_NOTES
+from reports.best import base_variant, best_markdown, best_table
+
+COLUMNS = ["row", "variant", "implementation", "device", "batch_size", "status", "reason",
+           "us_per_step", "us_per_step_ci_low", "us_per_step_ci_high", "first_epoch_s"]
+
+
+def run_rows():
+    def row(variant, impl, batch, status, us=None, low=None, high=None, first=None, reason=""):
+        return [f"{variant}-cpu-b{batch}", variant, impl, "cpu", batch, status, reason,
+                us, low, high, first]
+
+    return pd.DataFrame([
+        row("torch-loop", "torch", 32, "ok", 400.0, 390.0, 410.0, 1.0),
+        row("torch-compile", "torch", 32, "ok", 300.0, 290.0, 310.0, 20.0),
+        row("torch-compile-step", "torch", 32, "ok", 200.0, 190.0, 210.0, 30.0),
+        row("keras-torch-fit", "keras-torch", 32, "ok", 1000.0, 900.0, 1100.0, 2.0),
+        row("keras-torch-fit-spe", "keras-torch", 32, "skipped",
+            reason="Keras says steps_per_execution must be 1"),
+        row("jax-loop", "jax", 32, "ok", 40.0, None, None, 0.5),
+        row("jax-scan", "jax", 32, "ok", 5.0, 4.0, 6.0, 0.7),
+        row("numpy-loop", "numpy", 32, "failed", reason="crash"),
+        row("torch-loop", "torch", 1024, "ok", 900.0, 850.0, 950.0, 0.1),
+        row("torch-compile-step", "torch", 1024, "partial", 1800.0, 1700.0, 1900.0, 25.0),
+    ], columns=COLUMNS)
+
+
+def by_framework(table, batch):
+    return {r.framework: r for r in table[table["batch_size"] == batch].itertuples()}
+
+
+def test_base_variant_is_the_course_row_or_the_idiomatic_one():
+    assert base_variant("torch") == "torch-loop"
+    assert base_variant("keras-tensorflow") == "keras-tensorflow-fit"
+    assert base_variant("jax") == "jax-loop"  # no course lesson: the idiomatic row
+    with pytest.raises(ValueError):
+        base_variant("mxnet")
+
+
+def test_fastest_row_ratios_and_note_by_hand():
+    rows = by_framework(best_table(run_rows()), 32)
+    torch = rows["torch"]
+    assert (torch.base_variant, torch.best_variant, torch.best_tag) == \
+        ("torch-loop", "torch-compile-step", "tuned")
+    assert torch.speedup == pytest.approx(400 / 200)
+    assert torch.ratio_to_floor == pytest.approx(200 / 5)
+    assert (torch.best_ci_low, torch.best_ci_high, torch.best_first_epoch_s) == (190, 210, 30)
+    assert torch.note == TUNED_NOTES["torch-compile-step"]
+    jax = rows["jax"]
+    assert (jax.base_variant, jax.best_variant) == ("jax-loop", "jax-scan")
+    assert jax.speedup == pytest.approx(8.0) and jax.ratio_to_floor == pytest.approx(1.0)
+    assert math.isnan(jax.base_ci_low)  # a single process: no interval
+
+
+def test_a_refused_gear_is_said_not_dropped():
+    rows = by_framework(best_table(run_rows()), 32)
+    keras_torch = rows["keras-torch"]
+    assert keras_torch.best_variant == keras_torch.base_variant == "keras-torch-fit"
+    assert keras_torch.speedup == pytest.approx(1.0) and keras_torch.note == ""
+    assert keras_torch.ratio_to_floor == pytest.approx(200.0)
+    assert "keras-torch-fit-spe: Keras says steps_per_execution must be 1" in \
+        keras_torch.not_measured
+    numpy = rows["numpy"]
+    assert pd.isna(numpy.best_variant) and math.isnan(numpy.speedup)
+    assert numpy.not_measured == "numpy-loop: crash"
+
+
+def test_no_floor_in_the_block_gives_nan_and_a_slower_tuned_row_is_not_best():
+    rows = by_framework(best_table(run_rows()), 1024)
+    assert set(rows) == {"torch"}
+    torch = rows["torch"]
+    assert torch.best_variant == "torch-loop" and torch.speedup == pytest.approx(1.0)
+    assert math.isnan(torch.ratio_to_floor)
+    assert torch.note == ""  # the fastest row is the course row: nothing to change
+
+
+def test_markdown_shows_ratios_intervals_and_skips():
+    text = best_markdown(best_table(run_rows()))
+    assert text.startswith("### Each framework at its best")
+    torch_line = next(line for line in text.splitlines()
+                      if line.startswith("| torch | cpu | 32 |"))
+    assert "200 [190, 210]" in torch_line and "| 2× | 40× |" in torch_line
+    assert "torch.compile around the whole step" in torch_line
+    assert "not measured: keras-torch-fit-spe" in text
+    assert all(line.count("|") == 13 for line in text.splitlines() if line.startswith("| "))
+
+
+def test_a_missing_column_is_named():
+    with pytest.raises(KeyError, match="us_per_step_ci_low"):
+        best_table(run_rows().drop(columns=["us_per_step_ci_low"]))
+
+
+def test_markdown_of_a_framework_without_a_measured_row_shows_dashes():
+    text = best_markdown(best_table(run_rows()))
+    numpy_line = next(line for line in text.splitlines() if line.startswith("| numpy |"))
+    assert "| — |" in numpy_line and "not measured: numpy-loop: crash" in numpy_line
