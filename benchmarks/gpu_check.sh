@@ -9,13 +9,17 @@
 #
 # Run folders go under ./sidebyside-runs in the current folder (or $SIDEBYSIDE_REPORT_DIR),
 # also when the script is run from an installed package. `python -P` keeps a benchmarks/ or
-# reports.py of the current folder off the import path.
+# reports.py of the current folder off the import path; PYTHONPATH puts the folder that holds
+# this script's packages first (as the workers' own PYTHONPATH does), so that this copy of the
+# suite runs even where another copy is installed in the same environment.
 #
 # Needs a CUDA build of the frameworks (README: "GPU"). Rows whose framework sees no
 # GPU are skipped with the reason, so the same command is safe anywhere. The exit
 # status is non-zero when either step failed.
 set -euo pipefail
-suite="$(cd "$(dirname "$0")" && pwd)/bench_training.py"
+here="$(cd "$(dirname "$0")" && pwd)"
+suite="$here/bench_training.py"
+export PYTHONPATH="$(dirname "$here")${PYTHONPATH:+:$PYTHONPATH}"
 export TF_CPP_MIN_LOG_LEVEL=3 KERAS_HOME="${KERAS_HOME:-${TMPDIR:-/tmp}/sidebyside-keras}"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 

@@ -32,6 +32,9 @@ BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
 RESULTS_NAME = "results.json"
 EXPORT_NAME = "benchmark.json"
+# The console script (pyproject.toml [project.scripts]); `python -m reports` would import a
+# reports.py of the current folder instead of ours (README, "Installing").
+REBUILD_COMMAND = "sidebyside-reports build"
 # Relative, so under the current working directory: never inside the installed package.
 DEFAULT_RUNS_DIR = Path(result_format.DEFAULT_RUNS_DIR)
 
@@ -85,9 +88,9 @@ def pytest_addoption(parser):
                          "worker, in 7 alternating blocks of 3 + 3 epochs, and report the ratio")
     group.addoption("--report-dir", metavar="DIR",
                     help=f"where each run's folder goes (default: ./{DEFAULT_RUNS_DIR} in the "
-                         "current folder); "
-                         "write --report-dir=DIR: pytest reads a bare existing folder after "
-                         "an option as a place to look for tests")
+                         "current folder); in a checkout that is not pip-installed write "
+                         "--report-dir=DIR: there pytest reads a bare existing folder as a "
+                         "place to look for tests before it loads the suite")
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -98,8 +101,16 @@ def pytest_ignore_collect(collection_path, config):
     return True if path == BENCH_DIR or BENCH_DIR in path.parents else None
 
 
+# Options with which pytest runs no test: --help and --markers configure the plugins and stop;
+# --collect-only, --fixtures, --fixtures-per-test only collect. No run folder for them.
+_SHOWS_ONLY = ("help", "markers")
+_COLLECTS_ONLY = ("collectonly", "showfixtures", "show_fixtures_per_test")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    if any(config.getoption(name, False) for name in _SHOWS_ONLY):
+        return
     if not config.getoption("benchmark"):
         given = config.args_source == pytest.Config.ArgsSource.ARGS  # not testpaths
         asked = [Path(arg.split("::")[0]).resolve() for arg in config.args] if given else []
@@ -120,6 +131,13 @@ def pytest_configure(config):
             processes=config.getoption("processes"), affinity=config.getoption("affinity"))
     except opts.OptionError as err:
         raise pytest.UsageError(str(err)) from None
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        # No test path given: run the suite's own bench files wherever pytest was started.
+        # Without this, an installed suite run from another folder collects nothing, and so
+        # does `--report-dir DIR` (with a space): pytest picks its rootdir and ini file from
+        # the bare DIR before any plugin is loaded, so neither testpaths nor python_files
+        # (bench_*.py) apply. A file named on the command line is collected whatever the ini.
+        config.args[:] = [str(path) for path in sorted(BENCH_DIR.glob("bench_*.py"))]
     for name in ("benchmark_only", "benchmark_skip"):
         if config.getoption(name, False):
             raise pytest.UsageError(
@@ -214,10 +232,10 @@ class Suite:
                 self.run["plan"]["affinity"] = "none"
                 self.run["warnings"].append("--affinity auto: workers not pinned, since the "
                                             "machine is busy")
-        self.collect_only = config.getoption("collectonly", False)
+        self.collect_only = any(config.getoption(name, False) for name in _COLLECTS_ONLY)
         self.scratch = None
         if self.collect_only:  # nothing runs, so nothing is written
-            self.run_dir, self.results_path = None, runs_dir / "(not written: --collect-only)"
+            self.run_dir, self.results_path = None, runs_dir / "(not written: nothing runs)"
             return
         try:
             self.run_dir = make_run_dir(runs_dir, self.started)
@@ -311,7 +329,7 @@ class Suite:
                           "results.csv, report.tex, plots)")
         elif self.report_error:
             tr.write_line(f"the report could not be built ({self.report_error}); build it "
-                          f"again with: python -m reports build {self.results_path}", red=True)
+                          f"again with: {REBUILD_COMMAND} {self.results_path}", red=True)
 
     # -- running the schedule -----------------------------------------------------------
 

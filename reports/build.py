@@ -11,7 +11,7 @@ import pandas as pd
 
 from reports import plots, tables
 from reports.atomic import write_bytes_atomic, write_text_atomic
-from reports.format import DEFAULT_RUNS_DIR
+from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import load_results
 
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
@@ -78,7 +78,7 @@ def footnote_text(note: dict) -> str:
 def default_out_dir(data: dict, runs_dir: Path) -> Path:
     """The run's own folder: where the result file lies if it is a run's, else a new one."""
     path = Path(data["_path"])
-    if path.name in ("benchmark.json", "results.json"):  # written into its run folder
+    if path.name in ("benchmark.json", RESULTS_FILE_NAME):  # written into its run folder
         return path.parent
     started = datetime.datetime.fromisoformat(_run(data)["started"])
     return runs_dir / started.strftime("%Y%m%d-%H%M%S")
@@ -115,9 +115,9 @@ def _csv(frame: pd.DataFrame) -> str:
 def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     """Write every report file for ``result_path`` into ``out_dir``; return the folder.
 
-    Files: results.csv, learning_curves.csv (and per_seed.csv, per_process.csv where the
-    tables provide them), report.md, report.tex (standalone; ``pdflatex report.tex`` in the
-    folder builds it), report-tables.tex (a fragment for ``\\input``), report.html (one
+    Files: results.csv, learning_curves.csv, per_seed.csv, per_process.csv, report.md,
+    report.tex (standalone; ``pdflatex report.tex`` in the folder builds it),
+    report-tables.tex (a fragment for ``\\input``), report.html (one
     self-contained page) and each plot as PNG and SVG. ``runs_dir`` defaults to
     ./sidebyside-runs under the current working directory.
     """
@@ -133,9 +133,8 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
 
     write_text_atomic(out / "results.csv", _csv(frame))
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
-    for name in ("per_seed", "per_process"):  # tables E adds for result format 2
-        if hasattr(tables, name):
-            write_text_atomic(out / f"{name}.csv", _csv(getattr(tables, name)(data)))
+    write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(data)))
+    write_text_atomic(out / "per_process.csv", _csv(tables.per_process(data)))
     write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke))
     images = {}
     for name in PLOTS:

@@ -39,6 +39,11 @@ BOOLEAN_COLUMNS = ("unstable", "first_epoch_cold")
 _TEXT_SUMMARY = ("process_us_per_step", "unstable_reasons")
 NUMBER_COLUMNS = tuple(c for c in SUMMARY_COLUMNS + EXTRA_COLUMNS
                        if c not in INTEGER_COLUMNS + BOOLEAN_COLUMNS + _TEXT_SUMMARY)
+# Summary columns that only a run of several processes per row can fill. A converted format-1
+# file (one process per row, its rounds as samples) has none, so its table leaves them out;
+# the rendering then shows the rounds' IQR in seconds instead, as format 1 did.
+FORMAT_2_ONLY_COLUMNS = ("us_per_step_ci_low", "us_per_step_ci_high", "spread_iqr_pct",
+                         "ratio_ci_low", "ratio_ci_high")
 
 
 def tidy(data: dict) -> pd.DataFrame:
@@ -48,7 +53,9 @@ def tidy(data: dict) -> pd.DataFrame:
     `process_us_per_step` as space-separated numbers, `unstable_reasons` joined by "; "),
     EXTRA_COLUMNS, then SETTING_COLUMNS from the row's first ok process (as strings).
     Integer columns are pandas nullable Int64, `unstable`/`first_epoch_cold` nullable boolean,
-    so a missing value stays missing instead of turning 29 into 29.0.
+    so a missing value stays missing instead of turning 29 into 29.0. A file converted from
+    format 1 (``converted_from_format_version``, set by reports.load) has no
+    FORMAT_2_ONLY_COLUMNS.
     """
     records = []
     for row in data["rows"]:
@@ -79,6 +86,8 @@ def tidy(data: dict) -> pd.DataFrame:
         records.append(record)
     frame = pd.DataFrame.from_records(
         records, columns=[*ROW_COLUMNS, *SUMMARY_COLUMNS, *EXTRA_COLUMNS, *SETTING_COLUMNS])
+    if data.get("converted_from_format_version") == 1:
+        frame = frame.drop(columns=list(FORMAT_2_ONLY_COLUMNS))
     return _typed(frame, NUMBER_COLUMNS)
 
 
@@ -242,7 +251,7 @@ def _sd_cell(row) -> str:
 
 def _unstable(row) -> bool:
     value = _get(row, "unstable")
-    return bool(value) and not _missing(value)
+    return not _missing(value) and bool(value)  # bool(pd.NA) raises: test missing first
 
 
 def _row_label(row) -> str:

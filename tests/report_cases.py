@@ -1,9 +1,17 @@
 """Result files that test the reports' rendering: a run a teacher could get on a laptop
-without a GPU, with names and a footnote that every output format must escape."""
+without a GPU, with names and a footnote that every output format must escape.
+
+The cases are made from the format-1 fixture (tests/fixtures/run_old.json) and returned as
+the reports read them: converted to format 2 by ``reports.load.load_results`` (the only way
+rendering code ever sees a run), with ``_path`` set to the file it was read from.
+"""
 
 import copy
 import json
+import tempfile
 from pathlib import Path
+
+from reports.load import load_results
 
 FIXTURES = Path(__file__).with_name("fixtures")
 OLD = FIXTURES / "run_old.json"
@@ -15,8 +23,25 @@ HOSTILE_NAME = "my_net $x^2$ 50% & #1 ~a \\b {c} | <d>\nsecond line é 東"
 HOSTILE_CPU = "Intel® Xeon® Gold — München 東京"
 
 
+def loaded(raw: dict, name: str = "run.json") -> dict:
+    """``raw`` (a result file's JSON, either format) as ``load_results`` returns it: format 2,
+    checked, with ``_path`` naming a file that no longer exists."""
+    with tempfile.TemporaryDirectory() as folder:
+        return load_results(write(raw, Path(folder), name))
+
+
+def old_run() -> dict:
+    """The format-1 fixture run, loaded (format 2: one process per row, rounds as epochs)."""
+    return loaded(json.loads(OLD.read_text()), OLD.name)
+
+
 def run_without_gpu(**changes) -> dict:
-    """The fixture run plus a skipped CUDA twin of every row (as on a machine without GPU)."""
+    """The fixture run plus a skipped CUDA twin of every row (as on a machine without GPU),
+    loaded (format 2)."""
+    return loaded(_raw_run_without_gpu(**changes))
+
+
+def _raw_run_without_gpu(**changes) -> dict:
     data = json.loads(OLD.read_text())
     rows = data["sidebyside"]["rows"]
     for row in list(rows):
@@ -31,8 +56,8 @@ def run_without_gpu(**changes) -> dict:
 
 def hostile_run() -> dict:
     """``run_without_gpu`` with one row and the implementation renamed to ``HOSTILE_NAME``,
-    a non-ASCII CPU name, and a command line with ``--`` options."""
-    data = run_without_gpu()
+    a non-ASCII CPU name, and a command line with ``--`` options; loaded (format 2)."""
+    data = _raw_run_without_gpu()
     old_id = "numpy-loop-cpu-b32"
     new_id = f"{HOSTILE_NAME}-cpu-b32"
     for row in data["sidebyside"]["rows"]:
@@ -46,12 +71,14 @@ def hostile_run() -> dict:
         "pytest --benchmark --preset=quick --report-dir=~/runs_2026 # 100% "
         "/home/teacher/courses/deep-learning-2026/week-03/sidebyside/benchmarks/bench_training.py")
     data["sidebyside"]["flags"] = [f"{HOSTILE_NAME}: adam epsilon 1e-08 vs 1e-07"]
-    return data
+    return loaded(data)
 
 
 def write(data: dict, folder: Path, name: str = "run.json") -> Path:
+    """``data`` as a result file ``folder / name`` (``_path``, added by loading, left out)."""
     path = folder / name
-    path.write_text(json.dumps(data), encoding="utf-8")
+    path.write_text(json.dumps({k: v for k, v in data.items() if k != "_path"}),
+                    encoding="utf-8")
     return path
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from benchmarks.options import VARIANTS, make_plan
@@ -21,6 +22,21 @@ def run_pytest(args, tmp_path, **env):
     return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT, text=True,
                           capture_output=True, timeout=600,
                           env=framework_env(TMPDIR=str(tmp), **env))
+
+
+def workers_of_this_run(marker) -> list[int]:
+    """PIDs of live worker processes whose environment mentions ``marker`` (the run's own
+    TMPDIR, under which every worker's TMPDIR and caches lie). Workers of other runs on the
+    machine (another test session, a user's benchmark) are not this run's to judge."""
+    pids = []
+    for proc in psutil.process_iter():
+        try:
+            if ("benchmarks.worker" in proc.cmdline()
+                    and any(str(marker) in value for value in proc.environ().values())):
+                pids.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue  # gone, or not ours to read
+    return pids
 
 
 def the_results(report_dir):
@@ -107,6 +123,11 @@ def test_the_workers_leave_nothing_in_tmpdir(quick_run):
     assert list((quick_run[1] / "tmpdir").iterdir()) == []
 
 
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
+def test_no_worker_outlives_the_run(quick_run):
+    assert workers_of_this_run(quick_run[1] / "tmpdir") == []
+
+
 def test_processes_interleave_rows_and_a_crash_loses_no_other_row(tmp_path):
     result = run_pytest(["--benchmark", "--preset", "quick", "--impl", "torch-loop,numpy",
                          "--processes", "2", "--threads", "64", f"--report-dir={tmp_path}",
@@ -148,6 +169,8 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
         seen += line
         if "[2/2] numpy-loop-cpu-b1024" in line:
             time.sleep(3)  # inside the hanging worker now
+            # The check below can see this run's workers: the hanging one is found.
+            assert workers_of_this_run(tmp), seen
             proc.send_signal(signum)
             break
         assert time.monotonic() < deadline, seen
@@ -160,11 +183,7 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     assert rows == {"torch-loop-cpu-b1024": "ok", "numpy-loop-cpu-b1024": "not run"}
     assert not list(tmp_path.glob("*/.*.tmp"))  # no half-written file left behind
     assert list(tmp.iterdir()) == []  # scratch folders removed
-    hung = subprocess.run(["pgrep", "-f", "benchmarks.worker"], capture_output=True, text=True)
-    for pid in hung.stdout.split():  # no worker of this run survives
-        environ = f"/proc/{pid}/environ"
-        if os.path.exists(environ):
-            assert str(tmp) not in open(environ, "rb").read().decode(errors="replace")
+    assert workers_of_this_run(tmp) == []
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -222,4 +241,14 @@ def test_collecting_the_rows_writes_no_run_folder(tmp_path):
                         tmp_path)
     assert result.returncode == 0, result.stdout[-2000:]
     assert "test_train[numpy-loop-cpu-b32]" in result.stdout
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize("asked", [["--help"], ["--markers"], ["--fixtures"],
+                                   ["--fixtures-per-test"]])
+def test_options_that_run_nothing_write_no_run_folder(tmp_path, asked):
+    runs = tmp_path / "runs"
+    result = run_pytest(["--benchmark", "--preset", "quick", *asked, f"--report-dir={runs}"],
+                        tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert not runs.exists()

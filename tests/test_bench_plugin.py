@@ -4,7 +4,7 @@ import datetime
 import json
 import os
 
-from benchmarks.plugin import make_run_dir, save_results
+from benchmarks.plugin import Suite, make_run_dir, save_results
 
 STARTED = datetime.datetime(2026, 11, 29, 18, 0, 0, tzinfo=datetime.UTC)
 
@@ -42,3 +42,21 @@ def test_results_that_cannot_be_saved_go_elsewhere_and_say_where(tmp_path):
 def test_results_saved_where_asked_say_nothing(tmp_path):
     path, note = save_results(tmp_path / "results.json", {"rows": []})
     assert (path, note) == (tmp_path / "results.json", None)
+
+
+def test_a_report_that_could_not_be_built_names_the_command_that_builds_it(tmp_path):
+    from types import SimpleNamespace
+
+    from tests import format2
+
+    results = tmp_path / "results.json"
+    suite = SimpleNamespace(collect_only=False, run=format2.run([format2.row("numpy-loop", [100])]),
+                            interrupted_by=None, save_note=None, results_path=results,
+                            report_dir=None, report_error="ValueError: no plots today")
+    lines = []
+    terminal = SimpleNamespace(section=lambda *args, **kwargs: None,
+                               write_line=lambda line, **kwargs: lines.append(line))
+    Suite.pytest_terminal_summary(suite, terminal)
+    # The console script, which a reports.py in the current folder cannot replace.
+    assert lines[-1] == ("the report could not be built (ValueError: no plots today); build it "
+                         f"again with: sidebyside-reports build {results}")

@@ -4,10 +4,12 @@ or benchmarks/ cannot hijack, gpu_check.sh installed."""
 
 import configparser
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import zipfile
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from reports.build import DEFAULT_RUNS_DIR, build_report
-from tests.helpers import ROOT
+from tests.helpers import QUIET_ENV, ROOT
 from tests.report_cases import run_without_gpu, write
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -56,7 +58,7 @@ def test_reports_go_under_the_current_folder_by_default(tmp_path, monkeypatch):
     source = write(data, tmp_path)
     monkeypatch.chdir(tmp_path)
     out = build_report(source)
-    assert out.parent == DEFAULT_RUNS_DIR and not DEFAULT_RUNS_DIR.is_absolute()
+    assert out.parent == Path(DEFAULT_RUNS_DIR) and not Path(DEFAULT_RUNS_DIR).is_absolute()
     assert (tmp_path / out / "report.html").exists()
 
 
@@ -125,3 +127,155 @@ def test_python_dash_p_ignores_the_current_folder_and_plain_dash_m_does_not(inst
                               cwd=installed["cwd"], env=installed["env"], capture_output=True,
                               text=True, timeout=120)
     assert "decoy reports.py" in hijacked.stderr
+
+
+# -- how the plugin is loaded: entry point, the repository's conftest.py, or neither -------
+
+def _sidebyside_entry_point_installed() -> bool:
+    return any(ep.value == "benchmarks.plugin"
+               for ep in importlib.metadata.entry_points(group="pytest11"))
+
+
+needs_installed_entry_point = pytest.mark.skipif(
+    not _sidebyside_entry_point_installed(),
+    reason="sidebyside is not installed here (pip install -e .), so no pytest11 entry point")
+
+
+def _quick_numpy_run(command, cwd, env, runs_dir, report_dir_args, timeout=600):
+    """`pytest --benchmark --preset quick --impl numpy`: one row, one process."""
+    return subprocess.run([*command, "--benchmark", "--preset", "quick", "--impl", "numpy",
+                           *report_dir_args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**env, **QUIET_ENV})
+
+
+def _the_run(runs_dir: Path) -> dict:
+    (path,) = runs_dir.glob("*/results.json")
+    return json.loads(path.read_text())
+
+
+@pytest.mark.skipif(not PYTEST_SCRIPT.exists(), reason="no pytest script beside the interpreter")
+def test_an_installed_suite_runs_from_another_folder(installed, tmp_path):
+    """No path given, another folder, no ini file: the installed bench file is collected."""
+    runs = tmp_path / "runs"
+    result = _quick_numpy_run([str(PYTEST_SCRIPT)], installed["cwd"], installed["env"], runs,
+                              [f"--report-dir={runs}"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 passed" in result.stdout and "decoy" not in result.stdout + result.stderr
+    run = _the_run(runs)
+    assert [(r["id"], r["status"]) for r in run["rows"]] == [("numpy-loop-cpu-b1024", "ok")]
+    assert run["complete"] is True
+    assert (next(runs.iterdir()) / "report.html").exists()
+
+
+@pytest.mark.skipif(not PYTEST_SCRIPT.exists(), reason="no pytest script beside the interpreter")
+def test_report_dir_with_a_space_takes_an_existing_folder(installed, tmp_path):
+    """`--report-dir DIR`: pytest's first look at the command line, before any plugin is
+    loaded, reads the bare folder as a test path (and roots itself there); the suite's rows
+    are run all the same, and the run folder goes into DIR."""
+    runs = tmp_path / "existing runs"
+    runs.mkdir()
+    result = _quick_numpy_run([str(PYTEST_SCRIPT)], installed["cwd"], installed["env"], runs,
+                              ["--report-dir", str(runs)])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 passed" in result.stdout
+    assert [r["status"] for r in _the_run(runs)["rows"]] == ["ok"]
+    assert not (installed["cwd"] / DEFAULT_RUNS_DIR).exists()
+
+
+@needs_installed_entry_point
+def test_report_dir_with_a_space_in_the_repository(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = _quick_numpy_run([sys.executable, "-m", "pytest"], ROOT, env, runs,
+                              ["--report-dir", str(runs)])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert [r["status"] for r in _the_run(runs)["rows"]] == ["ok"]
+
+
+def _checkout_copy(base: Path) -> Path:
+    """This repository's files, as a fresh clone has them."""
+    clone = base / "clone"
+    shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".tox", "build", "dist", "*.egg-info", "__pycache__",
+        "sidebyside-runs", "runs"))
+    return clone
+
+
+@pytest.fixture(scope="module")
+def not_installed(tmp_path_factory):
+    """A clone, and a Python that has every dependency but not sidebyside itself: a venv
+    whose only path is a copy of this interpreter's site-packages (as links) without
+    sidebyside's metadata, editable hook or packages."""
+    base = tmp_path_factory.mktemp("not_installed")
+    site = Path(sysconfig.get_paths()["purelib"])
+    mirror = base / "site"
+    mirror.mkdir()
+    ours = {"benchmarks", "reports", "frameworks"}
+    for entry in site.iterdir():
+        if "sidebyside" in entry.name.lower() or entry.name in ours or entry.suffix == ".pth":
+            continue
+        (mirror / entry.name).symlink_to(entry)
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   capture_output=True, timeout=120)
+    python = venv / "bin" / "python"
+    venv_site = subprocess.run([python, "-c", "import sysconfig; "
+                                "print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    Path(venv_site, "dependencies.pth").write_text(f"{mirror}\n")
+    return {"python": python, "clone": _checkout_copy(base),
+            "env": {**os.environ, **QUIET_ENV, "TMPDIR": str(base)}}
+
+
+def test_a_clone_that_is_not_installed_loads_the_plugin_from_its_conftest(not_installed):
+    python, clone, env = not_installed["python"], not_installed["clone"], not_installed["env"]
+    check = subprocess.run(
+        [python, "-c", "import importlib.metadata as m, pytest; print(sorted(ep.name for ep "
+         "in m.entry_points(group='pytest11')))"], capture_output=True, text=True, env=env,
+        cwd=clone.parent, timeout=120)
+    assert check.returncode == 0, check.stderr
+    assert "sidebyside" not in check.stdout and "benchmark" in check.stdout  # the premise
+    bench = subprocess.run([python, "-m", "pytest", "--benchmark", "--preset", "quick",
+                            "--collect-only", "-q"], cwd=clone, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert bench.returncode == 0, bench.stdout[-2000:] + bench.stderr[-2000:]
+    assert "benchmarks/bench_training.py::test_train[numpy-loop-cpu-b1024]" in bench.stdout
+    tests = subprocess.run([python, "-m", "pytest", "--collect-only", "-q",
+                            "tests/test_golden_values.py"], cwd=clone, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert tests.returncode == 0, tests.stdout[-2000:] + tests.stderr[-2000:]
+    assert "3 tests collected" in tests.stdout
+
+
+@pytest.mark.parametrize("how", [{"env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}},
+                                 {"args": ["--disable-plugin-autoload"]},
+                                 {"args": ["-p", "sidebyside", "--disable-plugin-autoload"]}],
+                         ids=["env", "flag", "p-by-entry-point-name"])
+def test_without_autoloading_the_conftest_or_p_loads_the_plugin_once(how):
+    result = subprocess.run([sys.executable, "-m", "pytest", *how.get("args", []),
+                             "--benchmark", "--preset", "quick", "--collect-only", "-q"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, **QUIET_ENV, **how.get("env", {})})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "test_train[numpy-loop-cpu-b1024]" in result.stdout
+    assert "already registered" not in result.stdout + result.stderr
+
+
+@needs_installed_entry_point
+@pytest.mark.skipif(not PYTEST_SCRIPT.exists(), reason="no pytest script beside the interpreter")
+def test_tests_of_another_checkout_are_refused_not_run_against_the_installed_copy(tmp_path):
+    """The `pytest` script imports the installed copy; in a different checkout, its tests
+    would check that copy: one sentence instead."""
+    clone = _checkout_copy(tmp_path)
+    result = subprocess.run([str(PYTEST_SCRIPT), "--collect-only", "-q",
+                             "tests/test_golden_values.py"], cwd=clone, capture_output=True,
+                            text=True, timeout=300, env={**os.environ, **QUIET_ENV})
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    (line,) = result.stderr.strip().splitlines()
+    assert f"not from this checkout ({clone})" in line and "python -m pytest" in line
+    # `python -m pytest` puts the checkout first on the import path: its own code is tested.
+    fixed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                            "tests/test_golden_values.py"], cwd=clone, capture_output=True,
+                           text=True, timeout=300, env={**os.environ, **QUIET_ENV})
+    assert fixed.returncode == 0 and "3 tests collected" in fixed.stdout, fixed.stderr

@@ -1,7 +1,6 @@
 """The plots: Figures for notebooks without touching the backend, legible on a slide,
 colour-blind-safe with a marker per variant, intervals and bands, legends inside."""
 
-import json
 import warnings
 
 import matplotlib
@@ -13,7 +12,7 @@ from matplotlib.text import Text
 from reports import plots, tables
 from reports.build import PLOTS, figures, footnote
 from tests.helpers import run_python
-from tests.report_cases import OLD, hostile_run, run_without_gpu, with_format2_summary, write
+from tests.report_cases import hostile_run, old_run, run_without_gpu, with_format2_summary, write
 
 pytestmark = pytest.mark.filterwarnings("ignore:Glyph .* missing:UserWarning")
 
@@ -120,8 +119,7 @@ def test_accuracy_vs_time_draws_every_seed(drawn, run):
 
 
 def test_a_one_panel_legend_fits_inside_the_figure():
-    data = json.loads(OLD.read_text())
-    data["_path"] = "one.json"
+    data = old_run()
     frame = tables.tidy(data)
     frame = frame[frame["batch_size"] == 32]
     curves = tables.learning_curves(data)

@@ -1,7 +1,6 @@
 """report.tex builds with pdflatex as it is, nothing is wider than the text block, and every
 user-visible string survives LaTeX (CI installs TeX; without it the compiling tests skip)."""
 
-import json
 import re
 import shutil
 import subprocess
@@ -11,7 +10,7 @@ import pytest
 
 from reports import tables
 from reports.build import PLOTS, build_report
-from tests.report_cases import OLD, hostile_run, with_format2_summary, write
+from tests.report_cases import hostile_run, old_run, with_format2_summary, write
 
 PDFLATEX = shutil.which("pdflatex")
 needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed "
@@ -62,7 +61,7 @@ def test_the_tables_fragment_builds_with_the_packages_it_names(report, tmp_path)
 
 @needs_pdflatex
 def test_format2_tables_with_their_intervals_fit_a_plain_article(tmp_path):
-    frame = with_format2_summary(tables.tidy(json.loads(OLD.read_text())))
+    frame = with_format2_summary(tables.tidy(old_run()))
     floats = [tables.to_latex(table, name, tables.table_notes(frame))
               for name, table in tables.main_tables(frame).items()]
     (tmp_path / "notes.tex").write_text("\n".join([

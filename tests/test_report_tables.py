@@ -1,8 +1,6 @@
 """The report's tables as display strings: what each cell says for one seed, one process,
 an unstable row, a CI, and names that Markdown would read as markup."""
 
-import json
-
 import pandas as pd
 import pytest
 
@@ -11,8 +9,8 @@ from reports.build import build_report, footnote, integer_columns
 from tests.report_cases import (
     HOSTILE_NAME,
     NO_GPU,
-    OLD,
     hostile_run,
+    old_run,
     run_without_gpu,
     with_format2_summary,
     write,
@@ -24,7 +22,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Glyph .* missing:UserWarning")
 
 @pytest.fixture(scope="module")
 def frame():
-    return tables.tidy(json.loads(OLD.read_text()))
+    return tables.tidy(old_run())
 
 
 def row_of(table, name):
@@ -127,11 +125,11 @@ def test_integer_columns_leave_fractions_alone():
 
 
 def test_the_footnote_reads_a_format2_run(frame):
-    old = json.loads(OLD.read_text())["sidebyside"]
-    environment = {**old["environment"], "cpu_model": "AMD EPYC 9B14",
-                   "commit": {"id": "0123456789abcdef", "dirty": False}}
-    data = {"format": "sidebyside-run", "format_version": 2, "started": old["started"],
-            "plan": old["plan"], "environment": environment, "rows": old["rows"]}
+    data = old_run()
+    for key in ("converted_from_format_version", "pytest_benchmark_version"):
+        del data[key]  # as if the suite had written it in format 2
+    data["environment"].update(cpu_model="AMD EPYC 9B14",
+                               commit={"id": "0123456789abcdef", "dirty": False})
     note = footnote(data, with_format2_summary(frame))
     assert note["hardware"] == "AMD EPYC 9B14, 2 cores"
     assert note["commit"] == "0123456789ab"

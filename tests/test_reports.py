@@ -22,7 +22,8 @@ FIXTURES = Path(__file__).with_name("fixtures")
 OLD, NEW = FIXTURES / "run_old.json", FIXTURES / "run_new.json"
 GOLDEN = FIXTURES / "golden"
 GOLDEN_FILES = ("report.md", "results.csv", "report.tex")
-REPORT_FILES = ("results.csv", "learning_curves.csv", "report.md", "report.tex", "report.html",
+REPORT_FILES = ("results.csv", "learning_curves.csv", "per_seed.csv", "per_process.csv",
+                "report.md", "report.tex", "report-tables.tex", "report.html",
                 *(f"{p}.{ext}" for p in ("time_per_step", "learning_curves", "accuracy_vs_time",
                                          "peak_memory") for ext in ("png", "svg")))
 

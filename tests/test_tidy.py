@@ -133,3 +133,30 @@ def test_a_run_folders_report_goes_into_that_folder(tmp_path):
     format2.write(run_dir / "results.json", format2.run([format2.row("torch-loop", [400])]))
     assert build_report(run_dir) == run_dir
     assert (run_dir / "report.md").exists()
+
+
+def test_a_format_1_run_has_no_interval_columns_and_shows_its_rounds_iqr():
+    """A converted format-1 file has one process per row: the columns that only several
+    processes can fill are left out, so the Time table shows the rounds' IQR in seconds."""
+    from tests.report_cases import old_run
+
+    frame = tables.tidy(old_run())
+    for column in tables.FORMAT_2_ONLY_COLUMNS:
+        assert column not in frame.columns, column
+    assert frame["steady_epoch_s_iqr"].notna().sum() == 7  # every measured row
+    time = tables.main_tables(frame)["Time"]
+    assert "IQR s" in time.columns and "IQR %" not in time.columns
+    assert not [c for c in time.columns if "CI" in c]
+
+
+def test_a_format_2_run_keeps_its_interval_columns(data):
+    frame = tables.tidy(data)
+    for column in tables.FORMAT_2_ONLY_COLUMNS:
+        assert column in frame.columns, column
+    assert "95% CI µs/step" in tables.main_tables(frame)["Time"].columns
+
+
+def test_a_missing_unstable_flag_renders_as_stable(data):
+    frame = tables.tidy(data).assign(unstable=pd.array([None] * 4, dtype="boolean"))
+    shown = tables.main_tables(frame)["Time"]
+    assert not [r for r in shown["Row"] if tables.UNSTABLE_MARK in r]
