@@ -82,6 +82,9 @@ def test_quick_preset_passes_and_measures_every_row(quick_run):
 def test_every_row_has_its_numbers_filled(quick_run):
     data, _ = the_results(quick_run[1])
     for row in data["rows"]:
+        if row["status"] == "skipped":  # keras-torch fit-spe: Keras refuses it, no numbers
+            assert row["summary"] is None and row["reason"]
+            continue
         s = row["summary"]
         for key in ("us_per_step", "samples_per_s", "first_epoch_s", "steady_epoch_s_median",
                     "test_accuracy_mean", "final_loss_mean", "bayes_accuracy",
