@@ -159,15 +159,15 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
     args = [sys.executable, "-m", "pytest", "--benchmark", "--preset", "quick",
-            "--impl", "numpy,torch-loop", f"--report-dir={tmp_path}"]
-    env = framework_env(TMPDIR=str(tmp), **{FAULT_ENV: "hang:numpy-loop-cpu-b1024"})
+            "--impl", "numpy,torch-loop,keras-jax-fit", f"--report-dir={tmp_path}"]
+    env = framework_env(TMPDIR=str(tmp), **{FAULT_ENV: "hang:keras-jax-fit-cpu-b1024"})
     proc = subprocess.Popen(args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     seen = ""
     deadline = time.monotonic() + 180
     for line in proc.stdout:
         seen += line
-        if "[2/2] numpy-loop-cpu-b1024" in line:
+        if "[2/3] keras-jax-fit-cpu-b1024" in line:
             time.sleep(3)  # inside the hanging worker now
             # The check below can see this run's workers: the hanging one is found.
             assert workers_of_this_run(tmp), seen
@@ -180,7 +180,8 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     data, _ = the_results(tmp_path)
     assert data["complete"] is False and data["interrupted_by"] == name
     rows = {r["id"]: r["status"] for r in data["rows"]}
-    assert rows == {"torch-loop-cpu-b1024": "ok", "numpy-loop-cpu-b1024": "not run"}
+    assert rows == {"torch-loop-cpu-b1024": "ok", "keras-jax-fit-cpu-b1024": "not run",
+                    "numpy-loop-cpu-b1024": "not run"}
     assert not list(tmp_path.glob("*/.*.tmp"))  # no half-written file left behind
     assert list(tmp.iterdir()) == []  # scratch folders removed
     assert workers_of_this_run(tmp) == []
