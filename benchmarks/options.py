@@ -171,19 +171,28 @@ class Plan:
         return dataclasses.asdict(self)
 
 
+# The default preset's variants: every course row, and per framework the gear that its
+# documentation offers for speed (issue 10's "each framework at its best"): what a teacher
+# needs side by side. keras-torch has no faster gear (Keras refuses fit-spe there).
+DEFAULT_VARIANTS = ("torch-loop", "keras-tensorflow-fit", "torch-compile-step",
+                    "keras-tensorflow-fit-spe", "keras-tensorflow-loop-xla", "keras-jax-fit",
+                    "keras-jax-fit-spe", "keras-torch-fit", "jax-scan", "numpy-loop")
+
 TARGET_GAP = 0.05  # default time-to-accuracy target: this far below the Bayes accuracy
 
 PRESETS = {
     # A smoke run: every CPU variant in one process, small data (under a minute here).
     "quick": dict(devices=("cpu",), batch_sizes=(1024,), epochs=2, seeds=(0,), rounds=2,
                   n_train=2_000, n_test=1_000, worker_timeout_s=180.0, processes=1),
-    # Every CPU row and every GPU row the machine has, three processes per row (the fewest
-    # that give a spread), one seed each. A worker's start (imports, the first epoch's
-    # compile) costs more than its epochs, so the epochs are cut to pay for the processes:
-    # estimated 5 minutes for 16 CPU rows on the 2-core development machine.
-    "default": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=5, seeds=(0, 1, 2),
-                    rounds=4, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
-                    processes=3),
+    # The course's rows and each framework's fastest gear (DEFAULT_VARIANTS), on every
+    # device the machine has, three processes per row (the fewest that give a spread), one
+    # seed each. A worker's start (imports, the first epoch's compile) costs more than its
+    # epochs: all 16 variants x 2 batch sizes x 3 processes took 21 minutes or more here
+    # (ETA of a default run at commit b5f77e7), so the other gears run with --impl or in
+    # the full preset.
+    "default": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=3, seeds=(0, 1, 2),
+                    rounds=3, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
+                    processes=3, variants=DEFAULT_VARIANTS),
     # The GPU rows alone, sized to finish in under 5 minutes (benchmarks/gpu_check.sh).
     "gpu": dict(devices=("cuda",), batch_sizes=(32, 1024), epochs=3, seeds=(0,), rounds=5,
                 n_train=10_000, n_test=2_000, worker_timeout_s=240.0, processes=2),
@@ -272,8 +281,9 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
         raise OptionError(f"--preset: unknown name {preset!r}; choose from: {', '.join(PRESETS)}")
     fields = dict(PRESETS[preset])
     valid_impls = [*IMPLEMENTATIONS, *VARIANTS]
+    preset_variants = fields.pop("variants", tuple(VARIANTS))
     variants = (_names("--impl", impl, valid_impls, _expand_impl) if impl is not None
-                else tuple(VARIANTS))
+                else preset_variants)
     # Keep the table order whatever order the user typed.
     variants = tuple(v for v in VARIANTS if v in variants)
     if device is not None:

@@ -2,21 +2,42 @@
 
 import pytest
 
-from benchmarks.options import PRESETS, VARIANTS, OptionError, Row, make_plan
+from benchmarks.options import (
+    DEFAULT_VARIANTS,
+    PRESETS,
+    TAGS,
+    VARIANTS,
+    OptionError,
+    Row,
+    make_plan,
+)
 
 
-def test_default_plan_has_every_variant_on_both_devices_at_two_batch_sizes():
+def test_default_plan_has_the_course_rows_and_each_frameworks_fastest_gear():
     plan = make_plan()
     rows = plan.rows()
     ids = [r.id for r in rows]
-    assert "keras-jax-fit-cpu-b32" in ids and "torch-compile-cuda-b1024" in ids
+    assert plan.variants == DEFAULT_VARIANTS
+    # every course row is in it, and per framework its tuned gear
+    assert {v for v, tag in TAGS.items() if tag == "course"} <= set(plan.variants)
+    frameworks = {VARIANTS[v][0] for v in VARIANTS}
+    assert frameworks == {VARIANTS[v][0] for v in plan.variants}
+    assert "keras-jax-fit-cpu-b32" in ids and "jax-scan-cuda-b1024" in ids
+    # numpy has no GPU: no numpy CUDA row is made, so none is silently dropped either
+    assert not [r for r in rows if r.implementation == "numpy" and r.device == "cuda"]
+    assert len([r for r in rows if r.device == "cpu"]) == len(DEFAULT_VARIANTS) * 2
+    assert len(ids) == len(set(ids))
+
+
+def test_full_plan_has_every_variant_on_both_devices_at_two_batch_sizes():
+    rows = make_plan("full").rows()
     # CUDA graphs run on CUDA only: no CPU row is made for them
     assert len([r for r in rows if r.device == "cpu"]) == (len(VARIANTS) - 1) * 2
     assert not [r for r in rows if r.mode == "compile-step-cudagraphs" and r.device == "cpu"]
-    # numpy has no GPU: no numpy CUDA row is made, so none is silently dropped either
     assert not [r for r in rows if r.implementation == "numpy" and r.device == "cuda"]
     assert len([r for r in rows if r.device == "cuda"]) == (len(VARIANTS) - 1) * 2
-    assert len(ids) == len(set(ids))
+    # --impl picks any variant whatever the preset's list
+    assert make_plan(impl="keras-tensorflow-fit-xla").variants == ("keras-tensorflow-fit-xla",)
 
 
 def test_row_ids_read_as_variant_device_batch():
