@@ -211,7 +211,7 @@ class Suite:
         self.scheduled = False
         self.save_note = None  # a sentence when results.json had to go elsewhere
         self.report_dir, self.report_error = None, None
-        load_before = res.load_now()
+        load_before = res.load_now(sample_s=1.0)
         self.run = {
             "format": res.RESULTS_FORMAT, "format_version": res.RESULTS_FORMAT_VERSION,
             "started": self.started.isoformat(timespec="seconds"), "finished": None,

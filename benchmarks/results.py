@@ -33,9 +33,16 @@ UNSTABLE_SPREAD_PCT = 10.0
 # training (run-queue wait summed over its threads, /proc/<pid>/task/*/schedstat): on a quiet
 # machine this stays under 0.05; with one busy loop per core it exceeds 0.5.
 STARVED_WAIT_PER_S = 0.25
-# The machine is "busy" when the 1-minute load average exceeds this fraction of its cores
-# before a process starts (a quiet machine sits near 0; each busy loop adds 1).
-BUSY_LOAD_PER_CORE = 0.5
+# ... while other processes kept at least this many cores busy (the machine's busy CPU time
+# less the worker's own, per second of training): without that, the wait is the framework's
+# own threads queueing for the CPUs they were given (pools with more threads than CPUs),
+# not a busy machine.
+STARVED_OTHERS_CORES = 0.25
+# The machine is "busy" when, over the second before the run, other work kept its CPUs this
+# busy (psutil.cpu_percent over all cores; a quiet machine sits near 0, one busy loop on
+# 2 cores gives 50). The load average is recorded but does not decide: it trails the last
+# minute, so a run started right after another (an A/A comparison) would always count as busy.
+BUSY_CPU_PCT = 25.0
 # ... or when some task waited for a CPU more than this share of the last 10 s
 # (/proc/pressure/cpu "some avg10", percent; near 0 on a quiet machine).
 BUSY_CPU_PRESSURE_PCT = 20.0
@@ -46,11 +53,12 @@ CONFIDENCE = 0.95
 REFERENCE_VARIANT = "torch-loop"  # "× torch loop" is relative to the course's PyTorch loop
 
 
-class Load(TypedDict):
+class Load(TypedDict, total=False):
     load1: float
     load5: float
     load15: float
     cpu_pressure_some_avg10: float | None
+    cpu_busy_pct: float | None  # only where sampled (before the run): see BUSY_CPU_PCT
 
 
 class Process(TypedDict, total=False):
@@ -287,19 +295,26 @@ def cpu_pressure_avg10() -> float | None:
     return None
 
 
-def load_now() -> Load:
-    """The load averages (os.getloadavg) and the CPU pressure, now."""
+def load_now(sample_s: float = 0.0) -> Load:
+    """The load averages (os.getloadavg) and the CPU pressure, now; with ``sample_s`` > 0
+    also how busy every CPU was over the next ``sample_s`` seconds (percent, psutil)."""
     load1, load5, load15 = os.getloadavg()
-    return Load(load1=load1, load5=load5, load15=load15,
+    load = Load(load1=load1, load5=load5, load15=load15,
                 cpu_pressure_some_avg10=cpu_pressure_avg10())
+    if sample_s > 0:
+        import psutil
+
+        load["cpu_busy_pct"] = psutil.cpu_percent(interval=sample_s)
+    return load
 
 
 def busy_reason(load: Load, cores: int | None = None) -> str | None:
     """Why the machine counts as busy (one phrase), or None when it is quiet."""
     cores = cores or os.cpu_count() or 1
-    if load["load1"] > BUSY_LOAD_PER_CORE * cores:
-        return (f"load average {load['load1']:.2f} on {cores} cores (above "
-                f"{BUSY_LOAD_PER_CORE:g} per core)")
+    busy = load.get("cpu_busy_pct")
+    if busy is not None and busy > BUSY_CPU_PCT:
+        return (f"its {cores} CPUs were {busy:.0f}% busy in the second before the run "
+                f"(above {BUSY_CPU_PCT:g}%; load average {load['load1']:.2f})")
     pressure = load["cpu_pressure_some_avg10"]
     if pressure is not None and pressure > BUSY_CPU_PRESSURE_PCT:
         return (f"tasks waited for a CPU {pressure:.0f}% of the last 10 s "

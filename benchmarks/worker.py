@@ -18,7 +18,7 @@ import sys
 import time
 
 from benchmarks import memory
-from benchmarks.results import STARVED_WAIT_PER_S, load_now
+from benchmarks.results import STARVED_OTHERS_CORES, STARVED_WAIT_PER_S, load_now
 from frameworks import (
     IMPLEMENTATIONS,
     FrameworkNotInstalled,
@@ -98,6 +98,17 @@ def runqueue_wait_s() -> float | None:
     return total / 1e9
 
 
+def machine_busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (every core; psutil)."""
+    try:
+        import psutil
+
+        times = psutil.cpu_times()
+    except (ImportError, OSError):
+        return None
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 def import_framework(impl, device: str) -> None:
     """Import the framework itself (the twins import theirs lazily), to time and weigh it."""
     if impl.keras_backend:
@@ -175,7 +186,8 @@ def measure(job: dict, emit) -> dict:
 
     first_epoch_s, steady, curves, per_seed = None, [], [], []
     timed: list[Epoch] = []
-    wait_start, train_start = runqueue_wait_s(), time.perf_counter()
+    wait_start, others_start = runqueue_wait_s(), machine_busy_cpu_s()
+    own_start, train_start = time.process_time(), time.perf_counter()
     emit("progress", stage="first epoch", seed=seeds[0], epoch=0, epochs=epochs)
     for index, seed in enumerate(seeds):
         if index:
@@ -214,16 +226,27 @@ def measure(job: dict, emit) -> dict:
         steady.append(result.seconds)
         extra += 1
     train_wall_s = time.perf_counter() - train_start
-    wait_end = runqueue_wait_s()
+    wait_end, own_cpu_s = runqueue_wait_s(), time.process_time() - own_start
+    others_end = machine_busy_cpu_s()
+    # The cores that other processes kept busy while this one trained: the machine's busy
+    # CPU time less this process's own.
+    others_cores = (None if others_start is None or others_end is None
+                    else max(0.0, (others_end - others_start - own_cpu_s) / train_wall_s))
 
     train_cpu_s = sum(e.cpu_s for e in timed)
     timed_wall_s = sum(e.seconds for e in timed)
     cores_used = train_cpu_s / timed_wall_s
     waited = None if wait_start is None or wait_end is None else wait_end - wait_start
     starved_reason = None
-    if waited is not None and waited / train_wall_s > STARVED_WAIT_PER_S:
+    # Starved: its threads waited for a CPU, and other processes had the CPUs. A framework
+    # with more threads than CPUs makes its threads wait on each other too; that alone is
+    # how it runs, not a busy machine.
+    if (waited is not None and waited / train_wall_s > STARVED_WAIT_PER_S
+            and (others_cores is None or others_cores > STARVED_OTHERS_CORES)):
         starved_reason = (f"its threads waited {waited / train_wall_s:.2f} s for a CPU per "
-                          f"second of training (above {STARVED_WAIT_PER_S:g})")
+                          f"second of training (above {STARVED_WAIT_PER_S:g}) while other "
+                          + ("processes used the CPUs" if others_cores is None else
+                             f"processes kept {others_cores:.2f} cores busy"))
     peaks = [e for e in timed if e.peak_rss_above_start_bytes is not None]
     worst = max(peaks, key=lambda e: e.peak_rss_above_start_bytes) if peaks else None
     from threadpoolctl import threadpool_info
@@ -256,6 +279,7 @@ def measure(job: dict, emit) -> dict:
         "load": {"before": load_before, "after": load_now()},
         "cpu": {"train_cpu_s": train_cpu_s, "train_wall_s": timed_wall_s,
                 "cores_used": cores_used, "runqueue_wait_s": waited,
+                "others_cores": others_cores,
                 "starved": starved_reason is not None, "starved_reason": starved_reason},
         "threads": {"requested": plan["threads"], "measured_cores_used": cores_used,
                     "threadpools": threadpool_info(),

@@ -125,9 +125,12 @@ def test_the_writer_refuses_non_finite_numbers(tmp_path):
 
 def test_a_busy_machine_is_recognised_from_its_load():
     quiet = {"load1": 0.1, "load5": 0.1, "load15": 0.1, "cpu_pressure_some_avg10": 0.0}
-    busy = quiet | {"load1": 3.9}
     assert res.busy_reason(quiet, cores=2) is None
-    assert "load average 3.90 on 2 cores" in res.busy_reason(busy, cores=2)
+    # the trailing load average of a run that just ended does not count; busy CPUs do
+    assert res.busy_reason(quiet | {"load1": 3.9, "cpu_busy_pct": 3.0}, cores=2) is None
+    busy = quiet | {"load1": 3.9, "cpu_busy_pct": 55.0}
+    assert "its 2 CPUs were 55% busy in the second before the run" in res.busy_reason(busy,
+                                                                                     cores=2)
     waiting = quiet | {"cpu_pressure_some_avg10": 45.0}
     assert "tasks waited for a CPU 45% of the last 10 s" in res.busy_reason(waiting, cores=2)
 
