@@ -131,6 +131,8 @@ class RowRecord(TypedDict):
     mode: str
     device: str
     batch_size: int
+    tag: str          # course, idiomatic or tuned (benchmarks.options.TAGS)
+    tuned_note: str   # what a tuned row changes in the user's code ("" otherwise)
     status: str
     reason: str
     stderr_tail: str
@@ -140,8 +142,11 @@ class RowRecord(TypedDict):
 
 def new_row(row) -> RowRecord:
     """A planned row before anything ran (``row`` is a benchmarks.options.Row)."""
+    from benchmarks.options import TAGS, TUNED_NOTES
+
     return RowRecord(id=row.id, variant=row.variant, implementation=row.implementation,
                      mode=row.mode, device=row.device, batch_size=row.batch_size,
+                     tag=TAGS[row.variant], tuned_note=TUNED_NOTES.get(row.variant, ""),
                      status="not run", reason="the run ended before this row", stderr_tail="",
                      processes=[], summary=None)
 

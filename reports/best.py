@@ -3,8 +3,10 @@
 ``best_table(tidy)`` takes the tidy table of a run (one row per variant x device x batch
 size, with columns ``row, variant, implementation, device, batch_size, status,
 us_per_step, us_per_step_ci_low, us_per_step_ci_high, first_epoch_s`` and optionally
-``tag`` and ``reason``) and returns one row per framework x device x batch size;
-``best_markdown`` renders it.
+``tag``, ``tuned_note`` and ``reason``) and returns one row per framework x device x batch
+size; ``best_markdown`` renders it. A run's result file records each row's tag and note; a
+frame without them (a hand-made one, an older file) takes them from benchmarks.options, which
+is imported only then, so that reading a result never needs the benchmark package.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-
-from benchmarks.options import TAGS, TUNED_NOTES, VARIANTS
 
 #: the frameworks in the order the table shows them (implementation names)
 FRAMEWORKS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax", "numpy")
@@ -34,12 +34,26 @@ COLUMNS = [
 ]
 
 
-def base_variant(framework: str) -> str:
-    """The framework's course row, or its idiomatic row where the course has no lesson."""
-    variants = [v for v, (impl, _) in VARIANTS.items() if impl == framework]
+def _registry() -> tuple[dict, dict, dict]:
+    from benchmarks.options import TAGS, TUNED_NOTES, VARIANTS
+
+    return VARIANTS, TAGS, TUNED_NOTES
+
+
+def base_variant(framework: str, tags: dict[str, str] | None = None,
+                 implementations: dict[str, str] | None = None) -> str:
+    """The framework's course row, or its idiomatic row where the course has no lesson.
+
+    ``tags`` and ``implementations`` map each variant to its tag and implementation, in table
+    order (default: every variant the suite has). ValueError when the framework has neither.
+    """
+    if tags is None or implementations is None:
+        variants, tags, _ = _registry()
+        implementations = {v: impl for v, (impl, _) in variants.items()}
+    mine = [v for v in tags if implementations.get(v) == framework]
     for wanted in ("course", "idiomatic"):
-        for variant in variants:
-            if TAGS[variant] == wanted:
+        for variant in mine:
+            if tags[variant] == wanted:
                 return variant
     raise ValueError(f"{framework} has no course or idiomatic variant in VARIANTS")
 
@@ -59,8 +73,13 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise KeyError(f"the tidy table lacks column(s): {', '.join(missing)}")
     frame = tidy.copy()
-    if "tag" not in frame.columns:
-        frame["tag"] = frame["variant"].map(TAGS)
+    if "tag" not in frame.columns or frame["tag"].isna().all():
+        frame["tag"] = frame["variant"].map(_registry()[1])
+    if "tuned_note" not in frame.columns or frame["tuned_note"].isna().all():
+        frame["tuned_note"] = frame["variant"].map(_registry()[2]).fillna("")
+    tags = dict(zip(frame["variant"], frame["tag"]))
+    notes = dict(zip(frame["variant"], frame["tuned_note"].fillna("")))
+    implementations = dict(zip(frame["variant"], frame["implementation"]))
     if "reason" not in frame.columns:
         frame["reason"] = ""
     measured = frame[frame["status"].isin(MEASURED) & frame["us_per_step"].notna()]
@@ -77,16 +96,20 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
             if rows.empty:
                 continue
             mine = ok[ok["implementation"] == framework]
-            base_name = base_variant(framework)
+            try:  # the run's own course (or idiomatic) row, else the suite's, not run here
+                base_name = base_variant(framework, tags, implementations)
+            except ValueError:
+                base_name = base_variant(framework)
             base = mine[mine["variant"] == base_name]
             best = mine.loc[[mine["us_per_step"].idxmin()]] if len(mine) else mine
             not_measured = rows[~rows.index.isin(mine.index)]
             record = {"framework": framework, "device": device, "batch_size": batch_size,
-                      "base_variant": base_name, "base_tag": TAGS[base_name],
+                      "base_variant": base_name,
+                      "base_tag": tags.get(base_name) or _registry()[1][base_name],
                       **_side("base", base), **_side("best", best)}
             record["speedup"] = record["base_us_per_step"] / record["best_us_per_step"]
             record["ratio_to_floor"] = record["best_us_per_step"] / floor_us
-            record["note"] = TUNED_NOTES.get(record["best_variant"], "") \
+            record["note"] = notes.get(record["best_variant"], "") \
                 if record["best_tag"] == "tuned" else ""
             record["not_measured"] = "; ".join(
                 f"{r.variant}: {r.reason or r.status}" for r in not_measured.itertuples())
@@ -111,27 +134,37 @@ def _number(value) -> float:
     return math.nan if value is None or pd.isna(value) else float(value)
 
 
-def best_markdown(table: pd.DataFrame) -> str:
-    """``best_table``'s result as a Markdown table: µs per step with 95% intervals,
-    first-epoch seconds, the speedup, the ratio to jax-scan and the tuned row's note."""
-    header = ("| framework | device | batch | course/idiomatic row | µs/step | first epoch s "
-              "| fastest row | µs/step | first epoch s | speedup | × jax-scan | what changes |")
-    lines = ["### Each framework at its best", "", header, "|" + "---|" * 12]
+HEADER = ("framework", "device", "batch", "course/idiomatic row", "µs/step", "first epoch s",
+          "fastest row", "µs/step", "first epoch s", "speedup", "× jax-scan", "what changes")
+
+
+def best_cells(table: pd.DataFrame) -> list[tuple[str, ...]]:
+    """``best_table``'s rows as display strings in ``HEADER``'s order: µs per step with 95%
+    intervals, first-epoch seconds, the speedup, the ratio to jax-scan and the tuned note."""
+    cells = []
     for r in table.itertuples(index=False):
         change = r.note or (f"(the {r.base_tag} row is the fastest)"
                             if r.best_variant == r.base_variant else "")
         if r.not_measured:
             change = f"{change}; not measured: {r.not_measured}" if change else \
                 f"not measured: {r.not_measured}"
-        lines.append("| " + " | ".join([
+        cells.append((
             r.framework, r.device, str(r.batch_size),
             f"{r.base_variant} ({r.base_tag})", _us(r.base_us_per_step, r.base_ci_low,
                                                    r.base_ci_high), _fixed(r.base_first_epoch_s, 2),
             f"{r.best_variant} ({r.best_tag})" if isinstance(r.best_variant, str) else "—",
             _us(r.best_us_per_step, r.best_ci_low, r.best_ci_high),
             _fixed(r.best_first_epoch_s, 2), _ratio(r.speedup), _ratio(r.ratio_to_floor),
-            change.replace("|", "\\|"),
-        ]) + " |")
+            change))
+    return cells
+
+
+def best_markdown(table: pd.DataFrame) -> str:
+    """``best_table``'s result as a Markdown table (``best_cells``, ``|`` escaped)."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for row in best_cells(table):
+        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")
+                                       for c in row) + " |")
     return "\n".join(lines) + "\n"
 
 

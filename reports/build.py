@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import plots, tables
+from reports import best, plots, tables
 from reports.atomic import write_bytes_atomic, write_text_atomic
 from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import load_results
@@ -130,12 +130,16 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     notes = tables.table_notes(frame)
     flags = _run(data).get("flags", [])
     smoke = is_smoke_run(data)
+    # "Each framework at its best" needs each row's tag, which result files record since
+    # issue 10 (older files: no such table).
+    best_of = best.best_table(frame) if frame["tag"].notna().any() else None
 
     write_text_atomic(out / "results.csv", _csv(frame))
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
     write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(data)))
     write_text_atomic(out / "per_process.csv", _csv(tables.per_process(data)))
-    write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke))
+    write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke,
+                                                                 best_of))
     images = {}
     for name in PLOTS:
         png, svg = plots.render(_figure(name, frame, curves, note))
@@ -144,7 +148,8 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
         images[name] = png
     write_text_atomic(out / "report-tables.tex", latex_tables_fragment(main, notes))
     write_text_atomic(out / "report.tex", latex_report(main, notes, flags, note, smoke))
-    write_text_atomic(out / "report.html", html_report(main, notes, flags, note, images, smoke))
+    write_text_atomic(out / "report.html", html_report(main, notes, flags, note, images, smoke,
+                                                               best_of))
     return out
 
 
@@ -175,8 +180,14 @@ FLAGS_CAPTION = ("Settings that differ between rows on one device (the compariso
                  "there).")
 
 
+BEST_CAPTION = ("Per framework: its course row (or idiomatic, where the course has no lesson) "
+                "beside its fastest row in this run, the speedup between them, the fastest "
+                "row's ratio to jax-scan (the epoch as one compiled jax.lax.scan: what is left "
+                "when only the arithmetic is), and what the fastest row changes in the code.")
+
+
 def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
-                    smoke: bool = False) -> str:
+                    smoke: bool = False, best_of: pd.DataFrame | None = None) -> str:
     """report.md: the title, each table with its caption and notes, flags, the footnote."""
     parts = [f"# {_title(note, smoke)}", ""]
     if smoke:
@@ -185,6 +196,9 @@ def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
         parts += [f"## {name}", "", tables.CAPTIONS[name], "", tables.to_markdown(table), ""]
         if notes:
             parts += [f"- {tables.markdown_escape(n)}" for n in notes] + [""]
+    if best_of is not None and len(best_of):
+        parts += ["## Each framework at its best", "", BEST_CAPTION, "",
+                  best.best_markdown(best_of), ""]
     if flags:
         parts += ["## Flags", "", FLAGS_CAPTION, ""]
         parts += [f"- {tables.markdown_escape(flag)}" for flag in flags] + [""]
@@ -277,7 +291,8 @@ def _html_table(table: pd.DataFrame) -> str:
 
 
 def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
-                images: dict[str, bytes], smoke: bool = False) -> str:
+                images: dict[str, bytes], smoke: bool = False,
+                best_of: pd.DataFrame | None = None) -> str:
     """report.html: one self-contained page (tables, notes, plots as data: URLs, footnote)."""
     esc = html.escape
     title = TITLE + (" (smoke run)" if smoke else "")
@@ -290,6 +305,10 @@ def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
         if notes:
             body.append('<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in notes) +
                         "</ul>")
+    if best_of is not None and len(best_of):
+        body.append(f'<h2>Each framework at its best</h2><p class="caption">'
+                    f"{esc(BEST_CAPTION)}</p>")
+        body.append(_html_table(pd.DataFrame(best.best_cells(best_of), columns=best.HEADER)))
     if flags:
         body.append(f"<h2>Flags</h2><p class=\"caption\">{esc(FLAGS_CAPTION)}</p><ul>" +
                     "".join(f"<li>{esc(f)}</li>" for f in flags) + "</ul>")

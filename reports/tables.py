@@ -15,7 +15,8 @@ SETTING_COLUMNS = ("framework_version", "keras_backend", "backend_version", "com
                    "convention", "initial_weights", "adam_epsilon", "adam_epsilon_placement",
                    "loss_clip", "precision", "intra_op_threads", "inter_op_threads",
                    "device_name")
-ROW_COLUMNS = ("row", "variant", "implementation", "mode", "device", "batch_size", "status",
+ROW_COLUMNS = ("row", "variant", "implementation", "mode", "device", "batch_size", "tag",
+               "tuned_note", "status",
                "reason")
 # Every Summary field of docs/result_format.md, in its order.
 SUMMARY_COLUMNS = ("processes_ok", "us_per_step", "us_per_step_ci_low", "us_per_step_ci_high",
@@ -67,6 +68,8 @@ def tidy(data: dict) -> pd.DataFrame:
             "mode": row["mode"],
             "device": row["device"],
             "batch_size": row["batch_size"],
+            "tag": row.get("tag"),  # recorded since issue 10; None in older files
+            "tuned_note": row.get("tuned_note"),
             "status": row["status"],
             "reason": row["reason"].splitlines()[0] if row.get("reason") else "",
         }

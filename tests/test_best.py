@@ -83,7 +83,7 @@ def test_no_floor_in_the_block_gives_nan_and_a_slower_tuned_row_is_not_best():
 
 def test_markdown_shows_ratios_intervals_and_skips():
     text = best_markdown(best_table(run_rows()))
-    assert text.startswith("### Each framework at its best")
+    assert text.startswith("| framework | device | batch | course/idiomatic row |")
     torch_line = next(line for line in text.splitlines()
                       if line.startswith("| torch | cpu | 32 |"))
     assert "200 [190, 210]" in torch_line and "| 2× | 40× |" in torch_line
@@ -101,3 +101,35 @@ def test_markdown_of_a_framework_without_a_measured_row_shows_dashes():
     text = best_markdown(best_table(run_rows()))
     numpy_line = next(line for line in text.splitlines() if line.startswith("| numpy |"))
     assert "| — |" in numpy_line and "not measured: numpy-loop: crash" in numpy_line
+
+
+def test_a_run_that_records_tags_gets_the_table_in_its_report(tmp_path):
+    """report.md and report.html show the table from the tags the result file records,
+    without the benchmark package's registry (a result is read without it)."""
+    from reports.build import build_report
+    from tests import format2
+
+    rows = [format2.row("torch-loop", [400, 410, 405]),
+            format2.row("torch-compile-step", [200, 210, 205]),
+            format2.row("jax-scan", [5, 5.5, 6])]
+    for row, tag, note in zip(rows, ("course", "tuned", "tuned"), ("", "the whole step", "")):
+        row["tag"], row["tuned_note"] = tag, note
+        row["implementation"], row["mode"] = row["variant"].split("-", 1)  # torch, compile-step
+    out = build_report(format2.write(tmp_path / "results.json", format2.run(rows)),
+                       tmp_path / "report")
+    md = (out / "report.md").read_text()
+    assert "## Each framework at its best" in md
+    line = next(x for x in md.splitlines() if x.startswith("| torch | cpu | 32 |"))
+    # 405 / 205 and 205 / 5.5, from the medians of the samples above
+    assert "| 2× | 37× | the whole step |" in line
+    assert "Each framework at its best" in (out / "report.html").read_text()
+
+
+def test_an_older_file_without_tags_has_no_such_table(tmp_path):
+    from reports.build import build_report
+    from tests import format2
+
+    out = build_report(format2.write(tmp_path / "results.json",
+                                     format2.run([format2.row("torch-loop", [400, 410, 405])])),
+                       tmp_path / "report")
+    assert "Each framework at its best" not in (out / "report.md").read_text()
