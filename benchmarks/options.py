@@ -174,9 +174,18 @@ class Plan:
 # The default preset's variants: every course row, and per framework the gear that its
 # documentation offers for speed (issue 10's "each framework at its best"): what a teacher
 # needs side by side. keras-torch has no faster gear (Keras refuses fit-spe there).
-DEFAULT_VARIANTS = ("torch-loop", "keras-tensorflow-fit", "torch-compile-step",
-                    "keras-tensorflow-fit-spe", "keras-tensorflow-loop-xla", "keras-jax-fit",
-                    "keras-jax-fit-spe", "keras-torch-fit", "jax-scan", "numpy-loop")
+DEFAULT_VARIANTS = ("torch-loop", "keras-tensorflow-fit", "keras-tensorflow-fit-spe",
+                    "keras-jax-fit", "keras-jax-fit-spe", "keras-torch-fit", "jax-scan",
+                    "numpy-loop")
+
+# Threads per framework unless --threads says otherwise: one. SimpleNet's matrices are too
+# small for a second thread to help, and a second thread makes every row hostage to the
+# rest of the machine: with the cores' default, a default run at commit d72ffcb measured
+# torch-loop b1024 at 43,139 us/step while another process ran (a few hundred when quiet;
+# OpenMP's threads wait for each other), and issue 7 measured torch-loop b32 over 6
+# processes at a CV of 13.6% with 2 threads, 1.6% with 1 thread pinned to one core.
+# --threads N (and --affinity none) is the all-cores configuration users run.
+DEFAULT_THREADS = 1
 
 TARGET_GAP = 0.05  # default time-to-accuracy target: this far below the Bayes accuracy
 
@@ -188,8 +197,9 @@ PRESETS = {
     # device the machine has, three processes per row (the fewest that give a spread), one
     # seed each. A worker's start (imports, the first epoch's compile) costs more than its
     # epochs: all 16 variants x 2 batch sizes x 3 processes took 21 minutes or more here
-    # (ETA of a default run at commit b5f77e7), so the other gears run with --impl or in
-    # the full preset.
+    # (ETA of a default run at commit b5f77e7), and torch-compile-step and
+    # keras-tensorflow-loop-xla alone cost over 30 s a process (a cold compile each), so
+    # the other gears run with --impl or in the full preset.
     "default": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=3, seeds=(0, 1, 2),
                     rounds=3, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
                     processes=3, variants=DEFAULT_VARIANTS),
@@ -314,8 +324,7 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
         raise OptionError(f"--batch-size: {too_big[0]} is larger than the {fields['n_train']} "
                           f"training samples (--n-train); give --batch-size at most "
                           f"{fields['n_train']}")
-    cores = os.cpu_count() or 1
-    n_threads = cores if threads is None else _int("--threads", threads, 1)
+    n_threads = DEFAULT_THREADS if threads is None else _int("--threads", threads, 1)
     target = None
     if target_accuracy is not None:
         try:
