@@ -321,9 +321,10 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
         fields["affinity"] = _affinity(affinity)
     too_big = [b for b in fields["batch_sizes"] if b > fields["n_train"]]
     if too_big:
-        raise OptionError(f"--batch-size: {too_big[0]} is larger than the {fields['n_train']} "
-                          f"training samples (--n-train); give --batch-size at most "
-                          f"{fields['n_train']}")
+        given = "" if batch_size is not None else f" (the {preset} preset's)"
+        raise OptionError(f"--batch-size: {too_big[0]}{given} is larger than the "
+                          f"{fields['n_train']} training samples (--n-train); give "
+                          f"--batch-size at most {fields['n_train']}")
     n_threads = DEFAULT_THREADS if threads is None else _int("--threads", threads, 1)
     target = None
     if target_accuracy is not None:

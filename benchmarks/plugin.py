@@ -55,9 +55,10 @@ def pytest_addoption(parser):
                     help="run the benchmark suite in benchmarks/ (without it: the tests)")
     group.addoption("--preset", default="default", metavar="NAME",
                     help=f"what to run unless overridden: {', '.join(opts.PRESETS)} "
-                         "(quick: a smoke run under a minute; default: every row in 3 "
-                         "processes, under 6 minutes on 2 cores; gpu: the CUDA rows alone; "
-                         "full: numbers worth publishing)")
+                         "(quick: a smoke run, every CPU variant once; default: the course "
+                         "rows and each framework's fastest gear in 3 processes, about 6 "
+                         "minutes on 2 cores; gpu: the CUDA rows alone; full: every variant, "
+                         "numbers worth publishing)")
     group.addoption("--impl", metavar="LIST",
                     help="implementations or variants, comma-separated: "
                          f"{', '.join(opts.VARIANTS)}; or an implementation's name for all "
@@ -146,7 +147,7 @@ def pytest_configure(config):
     if not plan.rows():
         raise pytest.UsageError(
             f"no rows to run: {', '.join(plan.variants)} cannot run on "
-            f"{', '.join(plan.devices)} (numpy has no GPU); choose --device cpu or other --impl")
+            f"{', '.join(plan.devices)}; choose another --device or other --impl")
     # pytest-benchmark's fixture is not used (the workers time themselves): its notice that
     # it saved nothing for --benchmark-json is not news; the export is written instead.
     warnings.filterwarnings("ignore", message="Not saving anything, no benchmarks")

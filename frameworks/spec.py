@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import numpy as np
 
@@ -66,6 +67,12 @@ class SimpleNetSpec:
     convention: str = "matched"
 
     def __post_init__(self):
+        # numpy scalars (np.int64(32), np.float32(0.01)) become Python numbers, so that a
+        # spec's values compare, hash and serialise like the ones typed by hand.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, np.generic) and not isinstance(value, np.bool_):
+                object.__setattr__(self, field.name, value.item())
         for name in ("input_size", "hidden_size", "batch_size", "epochs", "n_train", "n_test"):
             _check_int(name, getattr(self, name), low=1, high=MAX_ELEMENTS)
         _check_int("seed", self.seed, low=0, high=SEED_MAX)
@@ -110,9 +117,11 @@ class SimpleNetSpec:
 
 
 def _is_real(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # numbers.Real takes numpy's scalars too (np.float32(0.01) is a fine learning rate)
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _check_int(name: str, value, low: int, high: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+    if (not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_))
+            or not low <= value <= high):
         raise ValueError(f"{name} must be an integer >= {low} and <= {high}, got {value!r}")

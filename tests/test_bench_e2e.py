@@ -190,7 +190,8 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
 @pytest.mark.parametrize(("args", "message"), [
     (["--impl="], "--impl: give at least one of"),
     (["--seeds="], "--seeds: expected integers >= 0"),
-    (["--impl", "numpy", "--device", "cuda"], "no rows to run: numpy-loop cannot run on cuda"),
+    (["--impl", "numpy", "--device", "cuda"],
+     "no rows to run: numpy-loop cannot run on cuda; choose another --device"),
     (["--n-train", "500", "--batch-size", "100000"],
      "--batch-size: 100000 is larger than the 500 training samples"),
     (["--impl", "kears"], "--impl: unknown name 'kears'; choose from: torch"),

@@ -96,7 +96,7 @@ def test_overrides_replace_the_preset():
         ({"n_train": "500", "batch_size": "100000"},
          "--batch-size: 100000 is larger than the 500 training samples (--n-train)"),
         ({"preset": "quick", "n_train": "500"},
-         "--batch-size: 1024 is larger than the 500 training samples"),
+         "--batch-size: 1024 (the quick preset's) is larger than the 500 training samples"),
     ],
 )
 def test_bad_options_are_one_clear_sentence(kwargs, message):
@@ -141,3 +141,9 @@ def test_variants_are_exactly_the_registrys_modes():
 
     registry = {(name, mode) for name, impl in IMPLEMENTATIONS.items() for mode in impl.modes}
     assert set(VARIANTS.values()) == registry
+
+
+def test_a_presets_batch_size_above_n_train_names_the_preset():
+    with pytest.raises(OptionError, match=r"--batch-size: 1024 \(the default preset's\) is "
+                                          r"larger than the 500 training samples"):
+        make_plan(n_train="500")

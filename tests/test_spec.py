@@ -89,3 +89,13 @@ def test_the_limits_themselves_are_accepted():
     assert spec.seed == 2**32 - 1
     assert SimpleNetSpec(lr=float(np.finfo(np.float32).smallest_normal)).lr > 0
     assert SimpleNetSpec(n_train=(2**31 - 1) // 16).n_train == 134_217_727
+
+
+def test_numpy_scalars_are_numbers_like_any_other():
+    import numpy as np
+
+    spec = SimpleNetSpec(lr=np.float32(0.01), batch_size=np.int64(32), seed=np.uint32(7))
+    assert (type(spec.batch_size), type(spec.lr), type(spec.seed)) == (int, float, int)
+    assert spec.batch_size == 32 and spec.seed == 7 and abs(spec.lr - 0.01) < 1e-9
+    with pytest.raises(ValueError, match="batch_size must be an integer"):
+        SimpleNetSpec(batch_size=np.bool_(True))
