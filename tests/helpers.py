@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Quiet, self-contained framework imports in every subprocess the tests start.
@@ -29,3 +31,25 @@ def run_python(code: str, env=None, timeout=300) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (a fresh Keras backend, a fresh import state)."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env or framework_env(), timeout=timeout, cwd=ROOT)
+
+
+TRACE = Path(__file__).with_name("parity_trace.py")
+
+
+def run_traces(labels, out_dir: Path, env: dict, *extra_args: str) -> dict[str, dict]:
+    """Run tests/parity_trace.py for each label, two processes at a time (two cores), and
+    return each label's arrays; a failing script fails the test with its output's tail."""
+    pending, running, results = list(labels), {}, {}
+    while pending or running:
+        while pending and len(running) < 2:
+            label = pending.pop(0)
+            path = out_dir / f"{label.replace(':', '_')}.npz"
+            running[label] = (path, subprocess.Popen(
+                [sys.executable, str(TRACE), label, str(path), *extra_args],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
+        label = next(iter(running))
+        path, proc = running.pop(label)
+        output, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{label} failed:\n{output[-3000:]}"
+        results[label] = dict(np.load(path))
+    return results

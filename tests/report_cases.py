@@ -99,3 +99,15 @@ def with_format2_summary(frame, processes: int = 5, seeds: int = 2):
     frame["unstable"] = False
     frame["unstable_reasons"] = [[] for _ in range(len(frame))]
     return frame
+
+
+def build_hostile_report(folder: Path) -> Path:
+    """``hostile_run``'s report folder, built in ``folder`` (matplotlib's default font lacks
+    the CJK letter: its warning is expected)."""
+    import warnings
+
+    from reports.build import build_report
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Glyph .* missing", UserWarning)
+        return build_report(write(hostile_run(), folder), folder / "report")

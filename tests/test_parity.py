@@ -8,14 +8,13 @@ step and every step's loss, 1e-5 for the weights after one epoch of 313 steps.
 import itertools
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from benchmarks.options import VARIANTS
 from frameworks import IMPLEMENTATIONS, ModeUnsupported, SimpleNetSpec
-from tests.helpers import framework_env, run_python
+from tests.helpers import TRACE, framework_env, run_python, run_traces
 
 FORWARD_TOL = 1e-6
 STEP_TOL = 1e-6
@@ -32,7 +31,6 @@ LABELS = [f"{impl}:{mode}" for impl, mode in VARIANTS.values()
           and f"{impl}:{mode}" not in REFUSED]
 CUDA_ONLY = [f"{impl}:{mode}" for impl, mode in VARIANTS.values()
              if "cpu" not in IMPLEMENTATIONS[impl].devices_for(mode)]
-TRACE = Path(__file__).with_name("parity_trace.py")
 FLOOR = "numpy:loop"
 
 
@@ -40,21 +38,7 @@ FLOOR = "numpy:loop"
 def traces(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("parity")
     env = framework_env(tmp_path_factory, TORCHINDUCTOR_CACHE_DIR=str(out_dir / "inductor"))
-    pending = list(LABELS)
-    running, results = {}, {}
-    while pending or running:
-        while pending and len(running) < 2:  # two cores: two processes at a time
-            label = pending.pop(0)
-            path = out_dir / f"{label.replace(':', '_')}.npz"
-            running[label] = (path, subprocess.Popen(
-                [sys.executable, str(TRACE), label, str(path)],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
-        label = next(iter(running))
-        path, proc = running.pop(label)
-        output, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{label} failed:\n{output[-3000:]}"
-        results[label] = dict(np.load(path))
-    return results
+    return run_traces(LABELS, out_dir, env)
 
 
 def test_every_implementation_and_variant_is_traced():

@@ -10,16 +10,13 @@ these.
 """
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec, initial_weights, load
 from frameworks.base import PROB_EPSILON
-from tests.helpers import ROOT, framework_env
+from tests.helpers import ROOT, framework_env, run_traces
 from tests.parity_trace import edge_inputs
 
 FORWARD_TOL = 1e-6
@@ -43,7 +40,6 @@ REGIMES = [
 ]
 REGIME_IDS = [r["name"] for r in REGIMES]
 LABELS = [name for name in IMPLEMENTATIONS if name != "numpy"]
-TRACE = Path(__file__).with_name("parity_trace.py")
 STEPS = BASE["n_train"] // BASE["batch_size"]
 
 
@@ -55,20 +51,7 @@ def traces(tmp_path_factory):
     # The script's folder, not the working directory, leads sys.path: point it at this tree.
     env = framework_env(tmp_path_factory, PYTHONPATH=str(ROOT))
     installed = [name for name in ["numpy", *LABELS] if not IMPLEMENTATIONS[name].missing()]
-    pending, running, results = list(installed), {}, {}
-    while pending or running:
-        while pending and len(running) < 2:  # two cores: two processes at a time
-            label = pending.pop(0)
-            path = out_dir / f"{label}.npz"
-            running[label] = (path, subprocess.Popen(
-                [sys.executable, str(TRACE), label, str(path), str(regimes_path)],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env))
-        label = next(iter(running))
-        path, proc = running.pop(label)
-        output, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{label} failed:\n{output[-3000:]}"
-        results[label] = dict(np.load(path))
-    return results
+    return run_traces(installed, out_dir, env, str(regimes_path))
 
 
 def trace_of(traces, label):

@@ -4,13 +4,12 @@ from the network, skipped rows collapsed, a smoke run called one."""
 
 import shutil
 import subprocess
-import warnings
 from html.parser import HTMLParser
 
 import pytest
 
-from reports.build import HTML_CSP, PLOTS, build_report
-from tests.report_cases import HOSTILE_NAME, NO_GPU, hostile_run, write
+from reports.build import HTML_CSP, PLOTS
+from tests.report_cases import HOSTILE_NAME, NO_GPU, build_hostile_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
@@ -19,10 +18,7 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not in
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("html")
-    with warnings.catch_warnings():  # matplotlib's default font lacks the CJK letter
-        warnings.filterwarnings("ignore", "Glyph .* missing", UserWarning)
-        return build_report(write(hostile_run(), folder), folder / "report")
+    return build_hostile_report(tmp_path_factory.mktemp("html"))
 
 
 def chromium(report, tmp_path, *args) -> subprocess.CompletedProcess:

@@ -4,13 +4,12 @@ user-visible string survives LaTeX (CI installs TeX; without it the compiling te
 import re
 import shutil
 import subprocess
-import warnings
 
 import pytest
 
 from reports import tables
-from reports.build import PLOTS, build_report
-from tests.report_cases import hostile_run, old_run, with_format2_summary, write
+from reports.build import PLOTS
+from tests.report_cases import build_hostile_report, old_run, with_format2_summary
 
 PDFLATEX = shutil.which("pdflatex")
 needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed "
@@ -20,10 +19,7 @@ needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not in
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("latex")
-    with warnings.catch_warnings():  # matplotlib's default font lacks the CJK letter
-        warnings.filterwarnings("ignore", "Glyph .* missing", UserWarning)
-        return build_report(write(hostile_run(), folder), folder / "report")
+    return build_hostile_report(tmp_path_factory.mktemp("latex"))
 
 
 def pdflatex(folder, name="report.tex") -> str:
