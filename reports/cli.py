@@ -46,7 +46,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
                               "(default: the --delta)")
     compare.add_argument("--fail-above", type=float, metavar="PCT",
                          help="exit with status 1 when a row's verdict is \"slower\" and its "
-                              "ratio exceeds 1 + PCT/100 (for CI)")
+                              "ratio exceeds 1 + PCT/100, when a row measured in OLD was "
+                              "not measured in NEW, or when no row was compared (for CI)")
     compare.add_argument("--alpha", type=float, default=0.05,
                          help="family-wise significance level after Holm's correction "
                               "(default 0.05)")
@@ -116,12 +117,29 @@ def _compare(args) -> int:
         raise ReportError(f"the comparison could not be written ({_os_error(err)})") from None
     print(text)
     if args.fail_above is not None:
-        rows = comparison.rows
-        failing = rows[(rows["verdict"] == "slower") & (rows["ratio"] > 1 + args.fail_above / 100)]
-        if len(failing):
-            print(f"{PROG}: {len(failing)} row(s) slower by more than {args.fail_above:g}% "
-                  f"({', '.join(failing['row'])})", file=sys.stderr)
-            return 1
+        return _gate(comparison, args.fail_above)
+    return 0
+
+
+def _gate(comparison, fail_above_pct: float) -> int:
+    """The exit status of ``compare --fail-above``: 1 when a row is slower beyond the
+    threshold, when a row measured in the old run was not measured in the new one (a
+    crashed row must not pass a regression gate), or when no row could be compared."""
+    rows = comparison.rows
+    failing = rows[(rows["verdict"] == "slower") & (rows["ratio"] > 1 + fail_above_pct / 100)]
+    if len(failing):
+        print(f"{PROG}: {len(failing)} row(s) slower by more than {fail_above_pct:g}% "
+              f"({', '.join(failing['row'])})", file=sys.stderr)
+        return 1
+    lost = [r for r in comparison.not_compared if "(old: ok" in r or "(old: partial" in r]
+    if lost:
+        print(f"{PROG}: {len(lost)} row(s) measured in the old run were not measured in the "
+              f"new one ({', '.join(lost)})", file=sys.stderr)
+        return 1
+    if not len(rows):
+        print(f"{PROG}: no row was measured in both runs, so --fail-above has nothing to "
+              f"pass", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -314,3 +314,23 @@ def test_interrupted_runs_and_a_busy_machine_are_said(tmp_path):
     text = to_markdown(compare_runs(old, new), "a", "b")
     assert "the new run did not finish (interrupted by SIGTERM)" in text
     assert "busy when the old run began (load average 3.1 on 2 cores)" in text
+
+
+def test_fail_above_fails_when_a_row_measured_before_was_not_measured_now(tmp_path, capsys):
+    old = format2.write(tmp_path / "o.json", format2.run([
+        format2.row("numpy-loop", [100, 101, 99]), format2.row("jax-loop", [50, 51, 49])]))
+    new = format2.write(tmp_path / "n.json", format2.run([
+        format2.row("numpy-loop", [100, 101, 99]),
+        format2.row("jax-loop", [50, 51, 49], statuses=["failed"] * 3)]))
+    assert reports_main(["compare", str(old), str(new), "--fail-above", "5"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "jax-loop-cpu-b32" in err[0] and "not measured" in err[0]
+    # Without the gate the same comparison is only a report.
+    assert reports_main(["compare", str(old), str(new)]) == 0
+
+
+def test_fail_above_fails_when_no_row_was_measured_in_both(tmp_path, capsys):
+    old = format2.write(tmp_path / "o.json", format2.run([format2.row("numpy-loop", [100, 99])]))
+    new = format2.write(tmp_path / "n.json", format2.run([format2.row("jax-loop", [50, 51])]))
+    assert reports_main(["compare", str(old), str(new), "--fail-above", "5"]) == 1
+    assert "no row was measured in both" in capsys.readouterr().err
