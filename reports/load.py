@@ -371,6 +371,7 @@ def _check_process(process: dict, where: str) -> None:
     for key, fields in (("per_seed", _PER_SEED_FIELDS), ("curves", _CURVE_FIELDS)):
         for k, item in enumerate(_get(process, key, list, where, [])):
             _typed_fields(_mapping(item, f"{where}.{key}[{k}]"), f"{where}.{key}[{k}]", fields)
+            _in_range(item, f"{where}.{key}[{k}]", _SEED_RANGES)
 
 
 def _check_summary(summary: dict, where: str) -> None:
@@ -383,6 +384,7 @@ def _check_summary(summary: dict, where: str) -> None:
         value = summary.get(key)
         if value is not None and not _is_number(value):
             raise _Damaged(f"{where}.{key} is {value!r}, not a number")
+    _in_range(summary, where, _SUMMARY_RANGES)
     for key in ("n_seeds", "time_to_accuracy_reached_seeds"):
         if not _is_int(summary.get(key)):
             raise _Damaged(f"{where}.{key} is {summary.get(key)!r}, not an integer")
@@ -409,6 +411,31 @@ _PER_SEED_FIELDS = {"seed": int, "final_loss": float, "test_loss": float,
                     "test_accuracy": float, "time_to_accuracy_s": float}
 _CURVE_FIELDS = {"seed": int, "epoch": int, "train_loss": float, "test_loss": float,
                  "test_accuracy": float, "elapsed_s": float}
+
+
+# What a number can be at all, whatever the run: an accuracy is a fraction, a binary
+# cross-entropy and a byte count are never negative. A value outside is a damaged file,
+# not a result to draw.
+_FRACTION, _NON_NEGATIVE = (0.0, 1.0), (0.0, math.inf)
+_SUMMARY_RANGES = {"test_accuracy_mean": _FRACTION, "test_accuracy_sd": _NON_NEGATIVE,
+                   "target_accuracy": _FRACTION, "bayes_accuracy": _FRACTION,
+                   "final_loss_mean": _NON_NEGATIVE, "spread_iqr_pct": _NON_NEGATIVE,
+                   "peak_rss_above_baseline_bytes": _NON_NEGATIVE,
+                   "rss_after_import_bytes": _NON_NEGATIVE, "gpu_peak_bytes": _NON_NEGATIVE,
+                   "import_s": _NON_NEGATIVE, "build_s": _NON_NEGATIVE,
+                   "cores_used": _NON_NEGATIVE}
+_SEED_RANGES = {"final_loss": _NON_NEGATIVE, "test_loss": _NON_NEGATIVE,
+                "train_loss": _NON_NEGATIVE, "test_accuracy": _FRACTION,
+                "time_to_accuracy_s": _NON_NEGATIVE, "elapsed_s": _NON_NEGATIVE}
+
+
+def _in_range(obj: dict, where: str, ranges: dict) -> None:
+    """Each of ``ranges`` present (and a number) in ``obj`` lies in its closed interval."""
+    for key, (low, high) in ranges.items():
+        value = obj.get(key)
+        if _is_number(value) and not low <= value <= high:
+            allowed = "at least 0" if high == math.inf else f"between {low:g} and {high:g}"
+            raise _Damaged(f"{where}.{key} is {value!r}, but it must be {allowed}")
 
 
 def _typed_fields(obj: dict, where: str, fields: dict) -> None:

@@ -188,6 +188,15 @@ def _bad_inputs(tmp_path) -> dict:
                                                  lambda d: d["rows"][0]["summary"]
                                                  .update(processes_ok=5)),
                                        "processes_ok is 5"),
+        "accuracy above one": (_format_2(tmp_path, "acc.json", lambda d: d["rows"][0]["summary"]
+                                         .update(test_accuracy_mean=5.0)),
+                               "test_accuracy_mean is 5.0, but it must be between 0 and 1"),
+        "negative memory": (_format_2(tmp_path, "mem.json", lambda d: d["rows"][0]["summary"]
+                                      .update(peak_rss_above_baseline_bytes=-4096)),
+                            "peak_rss_above_baseline_bytes is -4096, but it must be at least 0"),
+        "negative seed loss": (_format_2(tmp_path, "loss.json", lambda d: _steady(d)["per_seed"][0]
+                                         .update(final_loss=-0.5)),
+                               "per_seed[0].final_loss is -0.5"),
     }
 
 
@@ -199,7 +208,8 @@ BAD_CASES = ["missing", "folder without results", "not json", "binary", "other t
              "rows not a list", "unknown row status",
              "ok without summary", "NaN token", "Infinity token", "-Infinity token",
              "overflowing number", "huge integer", "zero timing", "negative timing", "text timing",
-             "huge timing", "samples and count disagree"]
+             "huge timing", "samples and count disagree", "accuracy above one",
+             "negative memory", "negative seed loss"]
 
 
 def test_every_bad_case_is_listed(tmp_path):
