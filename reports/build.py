@@ -12,7 +12,7 @@ import pandas as pd
 from reports import best, plots, tables
 from reports.atomic import write_bytes_atomic, write_text_atomic
 from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
-from reports.load import load_results
+from reports.load import ReportError, load_results
 
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
 # Where `reports build` puts a report whose result file is not in a run folder: relative, so
@@ -120,8 +120,15 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     report-tables.tex (a fragment for ``\\input``), report.html (one
     self-contained page) and each plot as PNG and SVG. ``runs_dir`` defaults to
     ./sidebyside-runs under the current working directory.
+
+    Raises ReportError (one sentence) for a file that cannot be loaded, and for a run with
+    no rows at all (stopped before its plan was written): a report of empty tables would
+    look like a finished one.
     """
     data = load_results(result_path)
+    if not data["rows"]:
+        raise ReportError(f"{result_path}: the run holds no rows (it stopped before any row "
+                          f"was planned), so there is nothing to report")
     out = Path(out_dir) if out_dir else default_out_dir(data, Path(runs_dir or DEFAULT_RUNS_DIR))
     frame = tables.tidy(data)
     curves = tables.learning_curves(data)

@@ -367,3 +367,12 @@ def test_any_field_missing_or_of_a_wrong_type_is_refused_or_read_without_error(t
                 crashes.append((field, replacement, repr(err)))
     assert crashes == []
     assert refused > 100  # the checks did refuse most damage
+
+
+def test_a_run_without_rows_is_refused_by_build_in_one_sentence(tmp_path, capsys):
+    path = format2.write(tmp_path / "empty.json", format2.run([]))
+    out = tmp_path / "report"
+    assert reports_main(["build", str(path), "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "holds no rows" in lines[0]
+    assert not out.exists()
