@@ -4,9 +4,10 @@
 size, with columns ``row, variant, implementation, device, batch_size, status,
 us_per_step, us_per_step_ci_low, us_per_step_ci_high, first_epoch_s`` and optionally
 ``tag``, ``tuned_note`` and ``reason``) and returns one row per framework x device x batch
-size; ``best_markdown`` renders it. A run's result file records each row's tag and note; a
-frame without them (a hand-made one, an older file) takes them from benchmarks.options, which
-is imported only then, so that reading a result never needs the benchmark package.
+size; ``best_markdown`` renders it, and ``best_latex_frame`` narrows it for a LaTeX page.
+A run's result file records each row's tag and note; a frame without them (a hand-made
+one, an older file) takes them from benchmarks.options, which is imported only then, so
+that reading a result never needs the benchmark package.
 """
 
 from __future__ import annotations
@@ -166,6 +167,42 @@ def best_markdown(table: pd.DataFrame) -> str:
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")
                                        for c in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def best_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``best_table``'s result narrowed for a LaTeX page, and the notes to set under it.
+
+    The twelve columns of ``HEADER`` do not fit a text block, so the frame has five: the
+    framework, device, batch size and both rows' names in the first (``tables.to_latex``
+    breaks it at hyphens), then each side's µs per step with its 95% interval, the speedup
+    and the ratio to jax-scan. What the fastest row changes and what was not measured
+    become the notes. First-epoch seconds stay in report.md and report.html.
+    """
+    records, notes = [], []
+    for r in table.itertuples(index=False):
+        best = r.best_variant if isinstance(r.best_variant, str) else "none measured"
+        records.append({
+            "Framework: course row / fastest row":
+                f"{r.framework} ({r.device}, b{r.batch_size}): {r.base_variant} / {best}",
+            "µs/step course": _sig_or_dash(r.base_us_per_step),
+            "95% CI (course)": _interval(r.base_ci_low, r.base_ci_high),
+            "µs/step fastest": _sig_or_dash(r.best_us_per_step),
+            "95% CI (fastest)": _interval(r.best_ci_low, r.best_ci_high),
+            "Speedup": _ratio(r.speedup), "× jax-scan": _ratio(r.ratio_to_floor)})
+        if r.note:
+            notes.append(f"{best} ({r.device}, b{r.batch_size}): {r.note}.")
+        if r.not_measured:
+            notes.append(f"{r.framework} ({r.device}, b{r.batch_size}), not measured: "
+                         f"{r.not_measured}.")
+    return pd.DataFrame.from_records(records), list(dict.fromkeys(notes))
+
+
+def _sig_or_dash(value: float) -> str:
+    return "—" if math.isnan(value) else _sig(value)
+
+
+def _interval(low: float, high: float) -> str:
+    return "n/a" if math.isnan(low) or math.isnan(high) else f"{_sig(low)}–{_sig(high)}"
 
 
 def _us(value, low, high) -> str:

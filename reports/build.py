@@ -153,8 +153,9 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
         write_bytes_atomic(out / f"{name}.png", png)
         write_bytes_atomic(out / f"{name}.svg", svg)
         images[name] = png
-    write_text_atomic(out / "report-tables.tex", latex_tables_fragment(main, notes))
-    write_text_atomic(out / "report.tex", latex_report(main, notes, flags, note, smoke))
+    write_text_atomic(out / "report-tables.tex", latex_tables_fragment(main, notes, best_of))
+    write_text_atomic(out / "report.tex", latex_report(main, notes, flags, note, smoke,
+                                                       best_of))
     write_text_atomic(out / "report.html", html_report(main, notes, flags, note, images, smoke,
                                                                best_of))
     return out
@@ -193,6 +194,13 @@ BEST_CAPTION = ("Per framework: its course row (or idiomatic, where the course h
                 "when only the arithmetic is), and what the fastest row changes in the code.")
 
 
+BEST_CAPTION_LATEX = ("Per framework: its course row (or idiomatic, where the course has no "
+                      "lesson) and its fastest row in this run, each with its time per step, "
+                      "the speedup between them, and the fastest row's ratio to jax-scan (the "
+                      "epoch as one compiled jax.lax.scan). Under the table: what the fastest "
+                      "row changes in the code.")
+
+
 def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
                     smoke: bool = False, best_of: pd.DataFrame | None = None) -> str:
     """report.md: the title, each table with its caption and notes, flags, the footnote."""
@@ -219,11 +227,21 @@ _LATEX_FRAGMENT_HEAD = "\n".join([
     "% Needs in the preamble:", *(f"%   {p}" for p in tables.LATEX_PACKAGES), ""])
 
 
-def latex_tables_fragment(main: dict, notes: list[str]) -> str:
-    """report-tables.tex: the three table floats, with the packages they need in a comment."""
-    return _LATEX_FRAGMENT_HEAD + "\n\n".join(
-        tables.to_latex(table, f"{name}. {tables.CAPTIONS[name]}", notes)
-        for name, table in main.items()) + "\n"
+def latex_tables_fragment(main: dict, notes: list[str],
+                          best_of: pd.DataFrame | None = None) -> str:
+    """report-tables.tex: the table floats (the three main tables, then "Each framework at
+    its best" when the run has one), with the packages they need in a comment."""
+    return _LATEX_FRAGMENT_HEAD + "\n\n".join(_latex_tables(main, notes, best_of)) + "\n"
+
+
+def _latex_tables(main: dict, notes: list[str], best_of: pd.DataFrame | None) -> list[str]:
+    floats = [tables.to_latex(table, f"{name}. {tables.CAPTIONS[name]}", notes)
+              for name, table in main.items()]
+    if best_of is not None and len(best_of):
+        frame, best_notes = best.best_latex_frame(best_of)
+        floats.append(tables.to_latex(frame, f"Each framework at its best. {BEST_CAPTION_LATEX}",
+                                      best_notes))
+    return floats
 
 
 def _latex_footnote(note: dict) -> str:
@@ -243,7 +261,7 @@ def _latex_footnote(note: dict) -> str:
 
 
 def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
-                 smoke: bool = False) -> str:
+                 smoke: bool = False, best_of: pd.DataFrame | None = None) -> str:
     """report.tex: a standalone article that ``pdflatex report.tex`` builds in the report folder
     (the plots are the PNGs beside it)."""
     title = tables.latex_escape(TITLE)
@@ -253,8 +271,8 @@ def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
             r"\usepackage{graphicx}",
             rf"\title{{{title}}}", rf"\date{{{subtitle}}}", r"\author{}",
             r"\begin{document}", r"\maketitle"]
-    for name, table in main.items():
-        body += [tables.to_latex(table, f"{name}. {tables.CAPTIONS[name]}", notes), ""]
+    for table in _latex_tables(main, notes, best_of):
+        body += [table, ""]
     if flags:
         body += [r"\section*{Flags}", tables.latex_escape(FLAGS_CAPTION),
                  r"\begin{itemize}", *(rf"\item {tables.latex_escape(f)}" for f in flags),

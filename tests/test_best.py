@@ -123,6 +123,30 @@ def test_a_run_that_records_tags_gets_the_table_in_its_report(tmp_path):
     # 405 / 205 and 205 / 5.5, from the medians of the samples above
     assert "| 2× | 37× | the whole step |" in line
     assert "Each framework at its best" in (out / "report.html").read_text()
+    for name in ("report.tex", "report-tables.tex"):
+        tex = (out / name).read_text()
+        assert "Each framework at its best" in tex and "the whole step" in tex, name
+    _compiles_without_overfull_boxes(out)
+
+
+def _compiles_without_overfull_boxes(out):
+    """The fragment, \\input into a plain article with the packages it names, fits the page."""
+    import re
+    import shutil
+    import subprocess
+
+    from reports import tables
+
+    if shutil.which("pdflatex") is None:
+        return  # test_report_latex.py skips with the reason; the text checks above still ran
+    (out / "notes.tex").write_text("\n".join([
+        r"\documentclass{article}", *tables.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\begin{document}", r"\input{report-tables.tex}", r"\end{document}", ""]))
+    result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                             "notes.tex"], cwd=out, capture_output=True, timeout=180)
+    log = (out / "notes.log").read_text(encoding="latin-1")
+    assert result.returncode == 0, log[-3000:]
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
 
 
 def test_an_older_file_without_tags_has_no_such_table(tmp_path):
