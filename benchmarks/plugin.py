@@ -224,7 +224,8 @@ class Suite:
             "started": self.started.isoformat(timespec="seconds"), "finished": None,
             "complete": False, "interrupted_by": None, "plan": plan.to_dict(),
             "environment": res.environment(["pytest", *sys.argv[1:]], load_before),
-            "rows": [res.new_row(row, plan.n_train) for row in self.rows], "flags": [], "warnings": [],
+            "rows": [res.new_row(row, plan.n_train) for row in self.rows], "flags": [],
+            "warnings": [],
         }
         cores = os.cpu_count() or 1
         if plan.threads > cores:

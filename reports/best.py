@@ -90,8 +90,9 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
                 if c in frame.columns]
     for key in frame[identity].drop_duplicates().itertuples(index=False):
         device, batch_size = key[0], key[1]
-        same = lambda part: (part[identity] == pd.Series(key, index=identity)).all(axis=1)
-        block, ok = frame[same(frame)], measured[same(measured)]
+        wanted = pd.Series(key, index=identity)
+        block = frame[(frame[identity] == wanted).all(axis=1)]
+        ok = measured[(measured[identity] == wanted).all(axis=1)]
         floor = ok[ok["variant"] == FLOOR_VARIANT]
         floor_us = float(floor["us_per_step"].iloc[0]) if len(floor) else math.nan
         for framework in FRAMEWORKS:
