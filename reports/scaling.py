@@ -57,7 +57,8 @@ FIT_COLUMNS = ["variant", "implementation", "device", "axis", "unit", "batch_siz
                "overhead_ci_low_us", "overhead_ci_high_us", "per_unit_ns", "per_unit_ci_low_ns",
                "per_unit_ci_high_ns", "overhead_bound_below", "regime_at_largest",
                "throughput_at_scale_per_s", "samples_per_s_at_largest",
-               "epoch_time_loglog_slope", "peak_memory_loglog_slope", "crossover"]
+               "epoch_time_loglog_slope", "peak_memory_loglog_slope", "crossover",
+               "within_from"]
 # The fixed sizes that tell one series of an axis from another (the width sweep at batch
 # 32 and at batch 1024, say); the swept one is left empty in sweep_fit.csv.
 CONTEXT = {"batch": ("hidden_size", "n_train"), "hidden": ("batch_size", "n_train"),
@@ -211,8 +212,11 @@ def crossovers(points: pd.DataFrame, within: float = WITHIN) -> pd.DataFrame:
     """Per axis, device, series and framework (implementation): the smallest swept value at
     which the framework's fastest row is within ``within`` (10%) of the fastest row of all at
     that value, else NOT_WITHIN. Columns: axis, device, batch_size, hidden_size, n_train (the
-    swept one empty), implementation, crossover, ratio_at_smallest, ratio_at_largest (the
-    framework's best over the fastest, at the smallest and largest measured value)."""
+    swept one empty), implementation, crossover, within_from (the smallest value from which
+    on it is within at every larger value too: a framework that is fastest at the smallest
+    size but falls behind later has a crossover there, and a later within_from or none),
+    ratio_at_smallest, ratio_at_largest (the framework's best over the fastest, at the
+    smallest and largest measured value)."""
     records = []
     measured = points[points["status"].isin(MEASURED) & points["us_per_step"].notna()]
     for axis, device, context, lines in _series(measured):
@@ -223,15 +227,20 @@ def crossovers(points: pd.DataFrame, within: float = WITHIN) -> pd.DataFrame:
             mine = ratio[framework].dropna()
             if mine.empty:
                 continue
-            inside = mine[mine <= 1 + within]
+            inside = mine <= 1 + within
+            # From the last value that is not within on, every larger one is.
+            stays = inside[::-1].cummin()[::-1]
             records.append({"axis": axis, "device": device, **{c: None for c in AXES[axis][:1]},
                             **context, "implementation": framework,
-                            "crossover": int(inside.index[0]) if len(inside) else NOT_WITHIN,
+                            "crossover": int(mine.index[inside][0]) if inside.any()
+                            else NOT_WITHIN,
+                            "within_from": int(mine.index[stays][0]) if stays.any()
+                            else NOT_WITHIN,
                             "ratio_at_smallest": float(mine.iloc[0]),
                             "ratio_at_largest": float(mine.iloc[-1])})
     return pd.DataFrame.from_records(records, columns=[
         "axis", "device", "batch_size", "hidden_size", "n_train", "implementation",
-        "crossover", "ratio_at_smallest", "ratio_at_largest"])
+        "crossover", "within_from", "ratio_at_smallest", "ratio_at_largest"])
 
 
 def fit_table(points: pd.DataFrame) -> pd.DataFrame:
@@ -284,7 +293,8 @@ def fit_table(points: pd.DataFrame) -> pd.DataFrame:
                 "samples_per_s_at_largest": largest["samples_per_s"],
                 "epoch_time_loglog_slope": loglog_slope(mine[column], mine["epoch_s"]),
                 "peak_memory_loglog_slope": loglog_slope(mine[column], mine["peak_rss_bytes"]),
-                "crossover": match["crossover"].iloc[0] if len(match) else NOT_WITHIN})
+                "crossover": match["crossover"].iloc[0] if len(match) else NOT_WITHIN,
+                "within_from": match["within_from"].iloc[0] if len(match) else NOT_WITHIN})
     return pd.DataFrame.from_records(records, columns=FIT_COLUMNS)
 
 
@@ -354,8 +364,8 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
                 f"{gap:.1f} times as long per step as the fastest ({fast['variant']}).")
             continue
         best = mine.drop_duplicates("implementation")
-        caught = best[best["crossover"] != NOT_WITHIN]
-        behind = best[best["crossover"] == NOT_WITHIN]
+        caught = best[best["within_from"] != NOT_WITHIN]
+        behind = best[best["within_from"] == NOT_WITHIN]
         start = lines[lines[column] == lines[column].min()]["us_per_step"]
         before = start.max() / start.min()
         change = ("shrinks from {:.1f} to {:.1f} times" if gap < before else
@@ -363,8 +373,9 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
         text = (f"As the {AXES[axis][3]} grows to {value:,}, the gap between the slowest and "
                 f"the fastest row {change}: ")
         if len(caught):
-            text += (f"{len(caught)} of {len(best)} frameworks come within 10% of the fastest ("
-                     + ", ".join(f"{r.implementation} from {_axis_words(axis, r.crossover)}"
+            text += (f"{len(caught)} of {len(best)} frameworks are within 10% of the fastest "
+                     "and stay there ("
+                     + ", ".join(f"{r.implementation} from {_axis_words(axis, r.within_from)}"
                                  for r in caught.itertuples()) + ")")
         else:
             text += "no framework but the fastest comes within 10% of it"
@@ -485,7 +496,8 @@ CAPTION = ("Per variant and swept axis: a robust straight-line fit (Theil-Sen ov
            "Slopes: how time per epoch and peak memory grow on log-log axes (1: in "
            "proportion; 0: not at all; -1: time per epoch halves as the batch doubles). "
            "Crossover: the smallest swept size at which the variant's framework, at its "
-           "fastest row, is within 10% of the fastest row there.")
+           "fastest row, is within 10% of the fastest row there; within 10% from: the "
+           "smallest from which on it stays within at every larger swept size.")
 
 
 def _number(value, spec: str) -> str:
@@ -515,7 +527,7 @@ def display_table(fits: pd.DataFrame) -> pd.DataFrame:
             "At the largest": r.regime_at_largest,
             "Epoch-time slope": _number(r.epoch_time_loglog_slope, ".2f"),
             "Memory slope": _number(r.peak_memory_loglog_slope, ".2f"),
-            "Crossover": str(r.crossover)})
+            "Crossover": str(r.crossover), "Within 10% from": str(r.within_from)})
     return pd.DataFrame.from_records(records, columns=[
         "Row", "Sweep", "Overhead µs/step", "Cost per unit, ns", "Overhead-bound below",
-        "At the largest", "Epoch-time slope", "Memory slope", "Crossover"])
+        "At the largest", "Epoch-time slope", "Memory slope", "Crossover", "Within 10% from"])

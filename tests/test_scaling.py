@@ -232,6 +232,17 @@ def test_the_crossover_is_the_smallest_size_within_ten_percent():
     assert batch.loc["keras-jax", "ratio_at_smallest"] == pytest.approx(463.2 / 403.2)
 
 
+def test_a_framework_that_falls_behind_has_a_crossover_but_does_not_stay_within():
+    planted = {"torch-loop": (400.0, 0.10, 0.004),
+               "numpy-loop": (300.0, 0.40, 0.02)}  # fastest at batch 32, 3.3x at 16384
+    cross = scaling.crossovers(scaling.sweep_points(sweep_run(planted, noise=0.0)))
+    batch = cross[cross["axis"] == "batch"].set_index("implementation")
+    assert batch.loc["numpy", "crossover"] == 32
+    assert batch.loc["numpy", "within_from"] == scaling.NOT_WITHIN
+    # torch: 403.2 / 312.8 = 1.29 at 32, then 425.6 / 402.4 = 1.058 at 256 and fastest on
+    assert batch.loc["torch", "crossover"] == batch.loc["torch", "within_from"] == 256
+
+
 # -- the outputs -----------------------------------------------------------------------------
 
 
@@ -244,7 +255,8 @@ def test_sweep_csv_and_sweep_fit_csv_have_the_issues_columns(sweep_report):
     torch_small = points[(points["variant"] == "torch-loop") & (points["batch_size"] == 32)]
     assert set(torch_small["regime"]) == {"overhead-bound"}
     fits = pd.read_csv(sweep_report / "sweep_fit.csv")
-    assert {"variant", "axis", "overhead_us", "per_unit_ns", "crossover"} <= set(fits.columns)
+    assert {"variant", "axis", "overhead_us", "per_unit_ns", "crossover",
+            "within_from"} <= set(fits.columns)
     assert len(fits) == len(PLANTED) * 2
 
 
