@@ -58,7 +58,8 @@ def pytest_addoption(parser):
                          "(quick: a smoke run, every CPU variant once; default: the course "
                          "rows and each framework's fastest gear in 3 processes, about 6 "
                          "minutes on 2 cores; gpu: the CUDA rows alone; full: every variant, "
-                         "numbers worth publishing)")
+                         "numbers worth publishing; sweep: batch and width sweeps for the Scaling "
+                         "section)")
     group.addoption("--impl", metavar="LIST",
                     help="implementations or variants, comma-separated: "
                          f"{', '.join(opts.VARIANTS)}; or an implementation's name for all "
