@@ -119,7 +119,8 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     Files: results.csv, learning_curves.csv, per_seed.csv, per_process.csv, report.md,
     report.tex (standalone; ``pdflatex report.tex`` in the folder builds it),
     report-tables.tex (a fragment for ``\\input``), report.html (one
-    self-contained page) and each plot as PNG and SVG. ``runs_dir`` defaults to
+    self-contained page) and each plot as PNG and SVG; a sweep's run (``plan.sweeps``) also
+    sweep.csv, sweep_fit.csv and the scaling plots. ``runs_dir`` defaults to
     ./sidebyside-runs under the current working directory.
     """
     data = load_results(result_path)
@@ -178,11 +179,15 @@ def scaling_section(data: dict, note: dict, out: Path) -> dict | None:
 
 def figures(result_path) -> dict:
     """The report's plots as matplotlib Figures, by name (for notebooks: a Figure displays
-    itself inline, and nothing here changes the matplotlib backend)."""
+    itself inline, and nothing here changes the matplotlib backend); a sweep's run adds
+    reports.scaling's plots."""
     data = load_results(result_path)
     frame, curves = tables.tidy(data), tables.learning_curves(data)
     note = footnote(data, frame)
-    return {name: _figure(name, frame, curves, note) for name in PLOTS}
+    out = {name: _figure(name, frame, curves, note) for name in PLOTS}
+    if scaling.has_sweep(data):  # a sweep's run: its scaling plots too
+        out |= scaling.figures(scaling.csv_frames(data)[0], note)
+    return out
 
 
 def _figure(name, frame, curves, note):

@@ -309,3 +309,13 @@ def test_nothing_measured_still_gives_fits_of_nothing():
         points, scaling.fit_table(points)) == []
     assert not scaling.has_sweep(run)
     assert math.isnan(points["us_per_step"].iloc[0])
+
+
+def test_a_notebook_gets_the_scaling_figures_of_a_sweep(sweep_report):
+    from matplotlib.figure import Figure
+
+    from reports.build import figures
+
+    found = figures(sweep_report / "results.json")
+    assert set(scaling.PLOTS) <= set(found)
+    assert all(isinstance(fig, Figure) for fig in found.values())
