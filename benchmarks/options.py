@@ -259,19 +259,21 @@ PRESETS = {
     # rows and each framework's fastest gear (DEFAULT_VARIANTS), two processes per point (the
     # fewest that give an interval), one seed, one epoch plus two timed ones; SWEEP_POINTS
     # says why these sizes.
-    "sweep": dict(devices=DEVICES, batch_sizes=(256,), epochs=1, seeds=(0,), rounds=2,
+    "sweep": dict(devices=DEVICES, batch_sizes=(1024,), epochs=1, seeds=(0,), rounds=2,
                   n_train=16_384, n_test=1_000, worker_timeout_s=300.0, processes=2,
                   variants=DEFAULT_VARIANTS,
-                  sweeps=(("batch", (32, 256, 2048, 16_384)),
-                          ("hidden", (16, 256, 4096)))),
+                  sweeps=(("batch", (64, 1024, 16_384)), ("hidden", (16, 256, 4096)))),
 }
-# The sweep preset's sizes. A worker's start (imports, the first epoch) costs seconds, so the
-# preset's time is its number of processes: 8 variants x 6 points (the batch sweep's batch
-# 256 is the width sweep's width 16) x 2 processes = 96, which the run-time estimate puts at
-# 7.6 minutes here (7.2 of them starting workers). The largest points are meant to be
-# compute-bound here: batch 16384 (one step of 16384 samples per epoch) and width 4096
-# (49,153 parameters, 12 MFLOP per sample a step at batch 256) against a framework's
-# overhead of 0.4 to 3 ms a step; n_train 16384 keeps batch 32 at 512 steps an epoch.
+# The sweep preset's sizes. A worker's start (imports, building, the first epoch) costs
+# seconds, so the preset's time is its number of points: a 6-point version (batch 32, 256,
+# 2048, 16384; width 256, 4096 at batch 256) took 12.5 minutes at commit 279d645 on the
+# 2-core machine with another engineer's work on the other core, and 599 of its 721
+# worker-seconds were starts (about 100 s a point for the 8 variants x 2 processes), 40 s the
+# 512 steps an epoch of batch 32. So 5 points: batch 64, 1024, 16384 (width 16) and width
+# 256, 4096 (at batch 1024; width 16 there is the batch sweep's point), about 10 minutes on
+# that busy machine by the same counts and less on a quiet one. The largest points are
+# compute-bound in that run: torch-loop's fit put its overhead at 954 us a step against
+# 187 ns a sample (3.1 ms at batch 16384) and 128 ns a parameter (6.3 ms at width 4096).
 
 
 class OptionError(ValueError):

@@ -99,8 +99,8 @@ def test_runs_without_a_sweep_keep_their_ids():
 def test_the_sweep_preset_measures_a_shared_point_once():
     plan = opts.make_plan("sweep")
     cpu = [r for r in plan.rows() if r.device == "cpu"]
-    assert len(cpu) == len(set(cpu)) == len(opts.DEFAULT_VARIANTS) * 6
-    assert dict(plan.sweeps) == {"batch": (32, 256, 2048, 16_384), "hidden": (16, 256, 4096)}
+    assert len(cpu) == len(set(cpu)) == len(opts.DEFAULT_VARIANTS) * 5
+    assert dict(plan.sweeps) == {"batch": (64, 1024, 16_384), "hidden": (16, 256, 4096)}
 
 
 @pytest.mark.parametrize(("sweep", "extra", "message"), [
