@@ -331,6 +331,14 @@ def _axis_words(axis: str, value) -> str:
             "n_train": f"{value} training samples"}[axis]
 
 
+def _times(ratio: float) -> str:
+    return f"{ratio:.1f} times" if ratio < 10 else f"{ratio:,.0f} times"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
     """Two sentences a teacher could read aloud, from the numbers: the fixed cost per step
     and the gap it makes at the smallest size (batch axis, else the first), then how far
@@ -361,26 +369,26 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
                 f"hide, from {low['overhead_us']:,.0f} µs ({low['variant']}) to "
                 f"{high['overhead_us']:,.0f} µs ({high['variant']}) on the {device.upper()}, "
                 f"so at {_axis_words(axis, value)} the slowest row ({slow['variant']}) takes "
-                f"{gap:.1f} times as long per step as the fastest ({fast['variant']}).")
+                f"{_times(gap)} as long per step as the fastest ({fast['variant']}).")
             continue
         best = mine.drop_duplicates("implementation")
         caught = best[best["within_from"] != NOT_WITHIN]
         behind = best[best["within_from"] == NOT_WITHIN]
         start = lines[lines[column] == lines[column].min()]["us_per_step"]
         before = start.max() / start.min()
-        change = ("shrinks from {:.1f} to {:.1f} times" if gap < before else
-                  "is {1:.1f} times ({0:.1f} at the smallest)").format(before, gap)
+        change = (f"shrinks from {_times(before)} to {_times(gap)}" if gap < before else
+                  f"is {_times(gap)} ({_times(before)} at the smallest)")
         text = (f"As the {AXES[axis][3]} grows to {value:,}, the gap between the slowest and "
                 f"the fastest row {change}: ")
         if len(caught):
             text += (f"{len(caught)} of {len(best)} frameworks are within 10% of the fastest "
                      "and stay there ("
-                     + ", ".join(f"{r.implementation} from {_axis_words(axis, r.within_from)}"
-                                 for r in caught.itertuples()) + ")")
+                     + _and([f"{r.implementation} from {_axis_words(axis, r.within_from)}"
+                             for r in caught.itertuples()]) + ")")
         else:
             text += "no framework but the fastest comes within 10% of it"
         if len(behind) and len(caught):
-            text += (", while " + ", ".join(behind["implementation"])
+            text += (", while " + _and(list(behind["implementation"]))
                      + (" stays" if len(behind) == 1 else " stay")
                      + " slower over the whole sweep")
         sentences.append(text + ".")
@@ -399,7 +407,7 @@ def _panels(points: pd.DataFrame, axes_wanted=None):
 def _panel_title(axis: str, device: str, context: dict) -> str:
     words = {"batch_size": "batch {}", "hidden_size": "width {}",
              "n_train": "{} training samples"}
-    fixed = ", ".join(words[name].format(context[name]) for name in CONTEXT[axis])
+    fixed = ", ".join(words[name].format(int(context[name])) for name in CONTEXT[axis])
     return f"{device.upper()}: {AXES[axis][3]} ({fixed})"
 
 
@@ -497,7 +505,9 @@ CAPTION = ("Per variant and swept axis: a robust straight-line fit (Theil-Sen ov
            "proportion; 0: not at all; -1: time per epoch halves as the batch doubles). "
            "Crossover: the smallest swept size at which the variant's framework, at its "
            "fastest row, is within 10% of the fastest row there; within 10% from: the "
-           "smallest from which on it stays within at every larger swept size.")
+           "smallest from which on it stays within at every larger swept size. A step's time "
+           "is its epoch's time over its steps, so a cost paid once an epoch (Keras's fit "
+           "sets up each epoch) weighs on an epoch of few large steps.")
 
 
 def _number(value, spec: str) -> str:
