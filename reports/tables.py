@@ -39,8 +39,7 @@ SWEEP_ROW_COLUMNS = ("hidden_size", "n_train")
 # What two rows must share to stand side by side (a table block, a plot panel).
 IDENTITY_COLUMNS = ("device", "batch_size", *SWEEP_ROW_COLUMNS)
 DEFAULT_HIDDEN_SIZE = 16  # SimpleNet's width before issue 11 (frameworks.spec's default)
-INTEGER_COLUMNS = ("batch_size", "hidden_size", "n_train", "processes_ok", "n_seeds",
-                   "time_to_accuracy_reached_seeds",
+INTEGER_COLUMNS = ("batch_size", "processes_ok", "n_seeds", "time_to_accuracy_reached_seeds",
                    "peak_rss_above_baseline_bytes", "rss_after_import_bytes", "gpu_peak_bytes",
                    "steady_rounds")
 BOOLEAN_COLUMNS = ("unstable", "first_epoch_cold")
@@ -138,7 +137,7 @@ def _sample_quartiles(summary: dict, ok: list[dict]) -> dict:
 
 def _typed(frame: pd.DataFrame, number_columns) -> pd.DataFrame:
     for column in frame.columns:
-        if column in INTEGER_COLUMNS or column in PER_PROCESS_INTEGERS:
+        if column in INTEGER_COLUMNS + SWEEP_ROW_COLUMNS or column in PER_PROCESS_INTEGERS:
             frame[column] = frame[column].astype("Int64")
         elif column in BOOLEAN_COLUMNS or column in PER_PROCESS_BOOLEANS:
             frame[column] = frame[column].astype("boolean")

@@ -319,3 +319,14 @@ def test_a_notebook_gets_the_scaling_figures_of_a_sweep(sweep_report):
     found = figures(sweep_report / "results.json")
     assert set(scaling.PLOTS) <= set(found)
     assert all(isinstance(fig, Figure) for fig in found.values())
+
+
+def test_a_sweeps_table_tells_its_points_apart_and_others_are_unchanged():
+    from reports import tables
+
+    frame = tables.tidy(sweep_run())
+    columns = list(frame.columns)
+    assert columns[columns.index("batch_size") + 1:][:2] == ["hidden_size", "n_train"]
+    assert str(frame["hidden_size"].dtype) == str(frame["n_train"].dtype) == "Int64"
+    plain = tables.tidy(format2.run([format2.row("torch-loop", [400.0, 410.0])]))
+    assert "hidden_size" not in plain.columns and "n_train" not in plain.columns
