@@ -10,19 +10,31 @@ import dataclasses
 import os
 
 from frameworks import IMPLEMENTATIONS
-from frameworks.spec import SEED_MAX
+from frameworks.spec import SEED_MAX, SimpleNetSpec
 
 DEVICES = ("cpu", "cuda")
+# SimpleNet's hidden width as the course has it (193 parameters); a row at another width
+# (a --sweep hidden=... point) says so in its id.
+HIDDEN_SIZE = SimpleNetSpec.hidden_size
+# What --sweep can vary, one axis at a time (issue 11): the axis's name on the command
+# line and the Row field it sets.
+SWEEP_AXES = {"batch": "batch_size", "hidden": "hidden_size", "n_train": "n_train"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One measured row: an implementation in one training mode, on one device, one batch size."""
+    """One measured row: an implementation in one training mode, on one device, one batch size.
+
+    ``hidden_size`` and ``n_train`` differ from the plan's only in a sweep's rows: the hidden
+    width (default ``HIDDEN_SIZE``) and the training samples (None: the plan's ``n_train``).
+    """
 
     implementation: str
     mode: str
     device: str
     batch_size: int
+    hidden_size: int = HIDDEN_SIZE
+    n_train: int | None = None
 
     @property
     def variant(self) -> str:
@@ -30,8 +42,11 @@ class Row:
 
     @property
     def id(self) -> str:
-        """The pytest id, e.g. ``keras-jax-fit-cpu-b32``."""
-        return f"{self.variant}-{self.device}-b{self.batch_size}"
+        """The pytest id, e.g. ``keras-jax-fit-cpu-b32``; a sweep's point at another width or
+        training-set size adds ``-h256`` or ``-n5000``, so that no two rows share an id."""
+        width = "" if self.hidden_size == HIDDEN_SIZE else f"-h{self.hidden_size}"
+        data = "" if self.n_train is None else f"-n{self.n_train}"
+        return f"{self.variant}-{self.device}-b{self.batch_size}{width}{data}"
 
 
 # Every implementation in every mode the suite times, in the order tables show them:
@@ -126,6 +141,9 @@ class Plan:
     preset: str = "default"
     processes: int = 1  # worker processes per row, each one sample (interleaved over rows)
     affinity: str = "auto"  # "auto", "none" or a CPU list such as "0" or "0,1"
+    # ((axis, (value, ...)), ...): SWEEP_AXES swept one at a time, each with the other two at
+    # the plan's values (batch_sizes, HIDDEN_SIZE, n_train); empty: no sweep.
+    sweeps: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def seeds_for(self, index: int) -> tuple[int, ...]:
         """The seeds process ``index`` trains: spread over the processes, at least one each.
@@ -156,19 +174,45 @@ class Plan:
             return allowed[-min(self.threads, len(allowed)):]
         return [int(cpu) for cpu in self.affinity.split(",")]
 
+    def points(self) -> list[tuple[int, int, int | None]]:
+        """(batch_size, hidden_size, n_train or None) of every block of rows, in order.
+
+        Without sweeps: the plan's batch sizes at the course's width. A sweep's points, one
+        axis at a time; a point shared by two sweeps (the batch sweep's point at the width
+        sweep's batch, say) is measured once.
+        """
+        if not self.sweeps:
+            return [(batch, HIDDEN_SIZE, None) for batch in self.batch_sizes]
+        points = []
+        for axis, values in self.sweeps:
+            for value in values:
+                if axis == "batch":
+                    points.append((value, HIDDEN_SIZE, None))
+                    continue
+                for batch in self.batch_sizes:
+                    if axis == "hidden":
+                        points.append((batch, value, None))
+                    else:  # n_train: the plan's own n_train needs no suffix in the id
+                        points.append((batch, HIDDEN_SIZE,
+                                       None if value == self.n_train else value))
+        return list(dict.fromkeys(points))
+
     def rows(self) -> list[Row]:
         rows = []
         for device in self.devices:
-            for batch_size in self.batch_sizes:  # one block per comparison: device x batch
+            # one block per comparison: device x batch (x width x data size in a sweep)
+            for batch_size, hidden_size, n_train in self.points():
                 for variant in self.variants:
                     impl, mode = VARIANTS[variant]
                     if device not in IMPLEMENTATIONS[impl].devices_for(mode):
                         continue  # numpy has no GPU, CUDA graphs no CPU: rows that run nowhere
-                    rows.append(Row(impl, mode, device, batch_size))
+                    rows.append(Row(impl, mode, device, batch_size, hidden_size, n_train))
         return rows
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["sweeps"] = {axis: list(values) for axis, values in self.sweeps}
+        return out
 
 
 # The default preset's variants: every course row, and per framework the gear that its
@@ -210,7 +254,26 @@ PRESETS = {
     "full": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=30, seeds=(0, 1, 2, 3, 4),
                  rounds=20, n_train=10_000, n_test=2_000, worker_timeout_s=1800.0,
                  processes=10),
+
+    # Where the difference vanishes (issue 11): a batch sweep and a width sweep of the course
+    # rows and each framework's fastest gear (DEFAULT_VARIANTS), two processes per point (the
+    # fewest that give an interval), one seed, one epoch plus two timed ones; SWEEP_POINTS
+    # says why these sizes.
+    "sweep": dict(devices=DEVICES, batch_sizes=(1024,), epochs=1, seeds=(0,), rounds=2,
+                  n_train=16_384, n_test=1_000, worker_timeout_s=300.0, processes=2,
+                  variants=DEFAULT_VARIANTS,
+                  sweeps=(("batch", (64, 1024, 16_384)), ("hidden", (16, 256, 4096)))),
 }
+# The sweep preset's sizes. A worker's start (imports, building, the first epoch) costs
+# seconds, so the preset's time is its number of points: a 6-point version (batch 32, 256,
+# 2048, 16384; width 256, 4096 at batch 256) took 12.5 minutes at commit 279d645 on the
+# 2-core machine with another engineer's work on the other core, and 599 of its 721
+# worker-seconds were starts (about 100 s a point for the 8 variants x 2 processes), 40 s the
+# 512 steps an epoch of batch 32. So 5 points: batch 64, 1024, 16384 (width 16) and width
+# 256, 4096 (at batch 1024; width 16 there is the batch sweep's point), about 10 minutes on
+# that busy machine by the same counts and less on a quiet one. The largest points are
+# compute-bound in that run: torch-loop's fit put its overhead at 954 us a step against
+# 187 ns a sample (3.1 ms at batch 16384) and 128 ns a parameter (6.3 ms at width 4096).
 
 
 class OptionError(ValueError):
@@ -276,20 +339,46 @@ def _affinity(text: str) -> str:
     return ",".join(map(str, dict.fromkeys(cpus)))
 
 
+def _sweep(text, batch_size, n_train) -> tuple[str, tuple[int, ...]]:
+    """``AXIS=v1,v2,...`` as (axis, ascending values); OptionError (one sentence) otherwise."""
+    texts = [text] if isinstance(text, str) else list(text)
+    axes = ", ".join(SWEEP_AXES)
+    if len(texts) != 1 or texts[0].count("=") != 1:
+        raise OptionError(f"--sweep: one axis at a time, as AXIS=v1,v2,... with AXIS one of "
+                          f"{axes}; got {' '.join(repr(t) for t in texts)}")
+    axis, _, values = (part.strip() for part in texts[0].partition("="))
+    if axis not in SWEEP_AXES:
+        raise OptionError(f"--sweep: unknown axis {axis!r}; choose from: {axes}")
+    given = {"batch": ("--batch-size", batch_size), "n_train": ("--n-train", n_train)}
+    option, value = given.get(axis, (None, None))
+    if value is not None:
+        raise OptionError(f"--sweep {axis}=... and {option} both set the {axis.replace('_', ' ')}"
+                          f"; give the values in --sweep {axis}=... alone")
+    values = _ints(f"--sweep {axis}", values, 1)
+    if len(values) < 2:
+        raise OptionError(f"--sweep {axis}: expected at least two values to sweep, got "
+                          f"{texts[0]!r}")
+    return axis, tuple(sorted(values))
+
+
 def make_plan(preset: str = "default", impl: str | None = None, device: str | None = None,
               batch_size: str | None = None, epochs=None, seeds: str | None = None,
               rounds=None, n_train=None, threads=None, worker_timeout=None,
               target_accuracy=None, overhead_check: bool = False, processes=None,
-              affinity: str | None = None) -> Plan:
+              affinity: str | None = None, sweep: str | list[str] | None = None) -> Plan:
     """Build a plan from a preset and the user's overrides (strings as typed, or None).
 
     Raises OptionError (one sentence) for a value that is empty, unknown or out of range,
     and for a batch size above the training set (the row would be labelled with a batch
-    size it never trains).
+    size it never trains). ``sweep`` is ``AXIS=v1,v2,...`` (or a list holding one such
+    string): it replaces the preset's sweeps, and the option that would set the same axis
+    (--batch-size for batch, --n-train for n_train) must not be given beside it.
     """
     if preset not in PRESETS:
         raise OptionError(f"--preset: unknown name {preset!r}; choose from: {', '.join(PRESETS)}")
     fields = dict(PRESETS[preset])
+    if sweep is not None:
+        fields["sweeps"] = (_sweep(sweep, batch_size, n_train),)
     valid_impls = [*IMPLEMENTATIONS, *VARIANTS]
     preset_variants = fields.pop("variants", tuple(VARIANTS))
     variants = (_names("--impl", impl, valid_impls, _expand_impl) if impl is not None
@@ -319,12 +408,28 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
         fields["processes"] = _int("--processes", processes, 1)
     if affinity is not None:
         fields["affinity"] = _affinity(affinity)
-    too_big = [b for b in fields["batch_sizes"] if b > fields["n_train"]]
+    sweeps = dict(fields.get("sweeps", ()))
+    smallest_n_train = min(sweeps.get("n_train", ()), default=fields["n_train"])
+    too_big = [b for b in fields["batch_sizes"] if b > smallest_n_train]
     if too_big:
         given = "" if batch_size is not None else f" (the {preset} preset's)"
+        where = ("--sweep n_train=..." if "n_train" in sweeps and smallest_n_train
+                 < fields["n_train"] else "--n-train")
         raise OptionError(f"--batch-size: {too_big[0]}{given} is larger than the "
-                          f"{fields['n_train']} training samples (--n-train); give "
-                          f"--batch-size at most {fields['n_train']}")
+                          f"{smallest_n_train} training samples ({where}); give "
+                          f"--batch-size at most {smallest_n_train}")
+    too_big = [b for b in sweeps.get("batch", ()) if b > fields["n_train"]]
+    if too_big:
+        raise OptionError(f"--sweep batch=...: {too_big[0]} is larger than the "
+                          f"{fields['n_train']} training samples (--n-train); sweep batch "
+                          f"sizes up to {fields['n_train']} or give a larger --n-train")
+    for width in sweeps.get("hidden", ()):
+        try:  # the spec's own limits (arrays under 2**31 elements), before any worker starts
+            SimpleNetSpec(hidden_size=width, n_train=fields["n_train"],
+                          n_test=fields["n_test"])
+        except ValueError as err:
+            raise OptionError(f"--sweep hidden=...: width {width} is too large ({err})") \
+                from None
     n_threads = DEFAULT_THREADS if threads is None else _int("--threads", threads, 1)
     target = None
     if target_accuracy is not None:

@@ -58,7 +58,8 @@ def pytest_addoption(parser):
                          "(quick: a smoke run, every CPU variant once; default: the course "
                          "rows and each framework's fastest gear in 3 processes, about 6 "
                          "minutes on 2 cores; gpu: the CUDA rows alone; full: every variant, "
-                         "numbers worth publishing)")
+                         "numbers worth publishing; sweep: batch and width sweeps for the Scaling "
+                         "section)")
     group.addoption("--impl", metavar="LIST",
                     help="implementations or variants, comma-separated: "
                          f"{', '.join(opts.VARIANTS)}; or an implementation's name for all "
@@ -78,6 +79,11 @@ def pytest_addoption(parser):
                     help="pin each worker to these CPUs (e.g. 0 or 0,1); none: not pinned; "
                          "auto (default): as many CPUs as threads, the last ones")
     group.addoption("--n-train", metavar="N", help="training samples")
+    group.addoption("--sweep", metavar="AXIS=LIST", action="append",
+                    help="measure every row at each of these sizes, one axis at a time: "
+                         "batch=1,16,256,4096 (batch sizes), hidden=16,256,4096 (SimpleNet's "
+                         "hidden width) or n_train=1000,10000 (training samples); the other "
+                         "sizes stay the preset's; the report gains a Scaling section")
     group.addoption("--threads", metavar="N", help="threads per framework (default: all cores)")
     group.addoption("--target-accuracy", metavar="FRACTION",
                     help="test accuracy for time-to-accuracy (default: Bayes accuracy - "
@@ -129,7 +135,8 @@ def pytest_configure(config):
             worker_timeout=config.getoption("worker_timeout"),
             target_accuracy=config.getoption("target_accuracy"),
             overhead_check=config.getoption("overhead_check"),
-            processes=config.getoption("processes"), affinity=config.getoption("affinity"))
+            processes=config.getoption("processes"), affinity=config.getoption("affinity"),
+            sweep=config.getoption("sweep"))
     except opts.OptionError as err:
         raise pytest.UsageError(str(err)) from None
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -218,7 +225,8 @@ class Suite:
             "started": self.started.isoformat(timespec="seconds"), "finished": None,
             "complete": False, "interrupted_by": None, "plan": plan.to_dict(),
             "environment": res.environment(["pytest", *sys.argv[1:]], load_before),
-            "rows": [res.new_row(row) for row in self.rows], "flags": [], "warnings": [],
+            "rows": [res.new_row(row, plan.n_train) for row in self.rows], "flags": [],
+            "warnings": [],
         }
         cores = os.cpu_count() or 1
         if plan.threads > cores:
@@ -418,7 +426,7 @@ class Suite:
                 us = _US_PER_STEP["keras-fit-small"]
             for index in range(self.plan.processes):
                 seeds = len(self.plan.seeds_for(index))
-                steps = -(-self.plan.n_train // row.batch_size)
+                steps = -(-(row.n_train or self.plan.n_train) // row.batch_size)
                 epochs = max(self.plan.epochs * seeds, self.plan.rounds + 1)
                 total += (_START_S.get(row.implementation, 3.0)
                           + _EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0)

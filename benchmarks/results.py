@@ -77,6 +77,8 @@ class Process(TypedDict, total=False):
     effective_batch_size: int
     n_train: int
     n_test: int
+    hidden_size: int    # since issue 11: the width the process trained
+    n_parameters: int   # since issue 11: counted from the built model's weights
     import_s: float
     build_s: float
     per_seed: list[dict]
@@ -131,6 +133,8 @@ class RowRecord(TypedDict):
     mode: str
     device: str
     batch_size: int
+    hidden_size: int  # SimpleNet's hidden width (16 but in a --sweep hidden=... run)
+    n_train: int      # training samples (the plan's but in a --sweep n_train=... run)
     tag: str          # course, idiomatic or tuned (benchmarks.options.TAGS)
     tuned_note: str   # what a tuned row changes in the user's code ("" otherwise)
     status: str
@@ -140,12 +144,19 @@ class RowRecord(TypedDict):
     summary: Summary | None
 
 
-def new_row(row) -> RowRecord:
-    """A planned row before anything ran (``row`` is a benchmarks.options.Row)."""
+def new_row(row, plan_n_train: int | None = None) -> RowRecord:
+    """A planned row before anything ran (``row`` is a benchmarks.options.Row).
+
+    ``n_train`` is the row's own (a sweep's point) or else ``plan_n_train``; left out when
+    neither is known.
+    """
     from benchmarks.options import TAGS, TUNED_NOTES
 
+    size = {} if (row.n_train or plan_n_train) is None else {
+        "n_train": row.n_train or plan_n_train}
     return RowRecord(id=row.id, variant=row.variant, implementation=row.implementation,
                      mode=row.mode, device=row.device, batch_size=row.batch_size,
+                     hidden_size=row.hidden_size, **size,
                      tag=TAGS[row.variant], tuned_note=TUNED_NOTES.get(row.variant, ""),
                      status="not run", reason="the run ended before this row", stderr_tail="",
                      processes=[], summary=None)
@@ -189,7 +200,7 @@ def iqr_pct(samples: list[float]) -> float | None:
 def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | None:
     """The row's headline numbers from its ok processes; None when none is ok.
 
-    ``reference`` is the torch-loop row of the same device and batch size: the ratio pairs
+    ``reference`` is the torch-loop row of the same device and sizes (identity_key): the ratio pairs
     process i of this row with process i of it (they ran next to each other) and reports the
     median of the per-pair ratios with a bootstrap interval over the pairs.
     """
@@ -259,12 +270,17 @@ def _mean_or_none(values: list) -> float | None:
     return statistics.fmean(finite) if finite else None
 
 
+def identity_key(row: RowRecord) -> tuple:
+    """What two rows must share to be compared: device, batch size, width and training
+    samples (a row without the last two, from before issue 11, has the plan's)."""
+    return row["device"], row["batch_size"], row.get("hidden_size"), row.get("n_train")
+
+
 def summarize_all(rows: list[RowRecord]) -> None:
     """Fill every row's ``summary`` (in place), pairing each with its torch-loop row."""
-    reference = {(r["device"], r["batch_size"]): r for r in rows
-                 if r["variant"] == REFERENCE_VARIANT}
+    reference = {identity_key(r): r for r in rows if r["variant"] == REFERENCE_VARIANT}
     for row in rows:
-        row["summary"] = summarize(row, reference.get((row["device"], row["batch_size"])))
+        row["summary"] = summarize(row, reference.get(identity_key(row)))
 
 
 def row_status(row: RowRecord, planned_processes: int) -> tuple[str, str]:

@@ -18,6 +18,7 @@ import sys
 import time
 
 from benchmarks import memory
+from benchmarks.options import HIDDEN_SIZE, Row
 from benchmarks.results import STARVED_OTHERS_CORES, STARVED_WAIT_PER_S, load_now
 from frameworks import (
     IMPLEMENTATIONS,
@@ -150,7 +151,7 @@ def measure(job: dict, emit) -> dict:
     name, mode, device = row["implementation"], row["mode"], row["device"]
     impl = IMPLEMENTATIONS[name]
     framework = impl.framework
-    row_id = f"{name}-{mode}-{device}-b{row['batch_size']}"
+    row_id = Row(**row).id
     load_before = load_now()
 
     try:
@@ -167,8 +168,10 @@ def measure(job: dict, emit) -> dict:
     slow = slow_factor(row_id)
 
     seeds, epochs = job["seeds"], plan["epochs"]
+    # A sweep's row sets its own width or training samples (Row); others take the plan's.
     spec = SimpleNetSpec(batch_size=row["batch_size"], epochs=epochs, seed=seeds[0],
-                         n_train=plan["n_train"], n_test=plan["n_test"])
+                         hidden_size=row.get("hidden_size", HIDDEN_SIZE),
+                         n_train=row.get("n_train") or plan["n_train"], n_test=plan["n_test"])
     data = make_dataset(spec)
     target = plan["target_accuracy"]
     if target is None:
@@ -260,6 +263,9 @@ def measure(job: dict, emit) -> dict:
         "effective_batch_size": min(row["batch_size"], spec.n_train),
         "n_train": spec.n_train,
         "n_test": spec.n_test,
+        "hidden_size": spec.hidden_size,
+        # Counted from the built model's weights, not the spec's formula.
+        "n_parameters": sum(int(w.size) for w in twin.get_weights()),
         "import_s": import_s,
         "build_s": build_s,
         "per_seed": per_seed,

@@ -86,10 +86,14 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
     measured = frame[frame["status"].isin(MEASURED) & frame["us_per_step"].notna()]
 
     records = []
-    blocks = frame[["device", "batch_size"]].drop_duplicates().itertuples(index=False)
-    for device, batch_size in blocks:
-        block = frame[(frame["device"] == device) & (frame["batch_size"] == batch_size)]
-        ok = measured[(measured["device"] == device) & (measured["batch_size"] == batch_size)]
+    # A block: one device and batch size (and in a sweep's run one width and data size).
+    identity = [c for c in ("device", "batch_size", "hidden_size", "n_train")
+                if c in frame.columns]
+    for key in frame[identity].drop_duplicates().itertuples(index=False):
+        device, batch_size = key[0], key[1]
+        wanted = pd.Series(key, index=identity)
+        block = frame[(frame[identity] == wanted).all(axis=1)]
+        ok = measured[(measured[identity] == wanted).all(axis=1)]
         floor = ok[ok["variant"] == FLOOR_VARIANT]
         floor_us = float(floor["us_per_step"].iloc[0]) if len(floor) else math.nan
         for framework in FRAMEWORKS:
@@ -105,6 +109,7 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
             best = mine.loc[[mine["us_per_step"].idxmin()]] if len(mine) else mine
             not_measured = rows[~rows.index.isin(mine.index)]
             record = {"framework": framework, "device": device, "batch_size": batch_size,
+                      **dict(zip(identity[2:], key[2:])),
                       "base_variant": base_name,
                       "base_tag": tags.get(base_name) or _registry()[1][base_name],
                       **_side("base", base), **_side("best", best)}
@@ -115,7 +120,7 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
             record["not_measured"] = "; ".join(
                 f"{r.variant}: {r.reason or r.status}" for r in not_measured.itertuples())
             records.append(record)
-    return pd.DataFrame.from_records(records, columns=COLUMNS)
+    return pd.DataFrame.from_records(records, columns=[*COLUMNS[:3], *identity[2:], *COLUMNS[3:]])
 
 
 def _side(prefix: str, rows: pd.DataFrame) -> dict:
@@ -150,7 +155,9 @@ def best_cells(table: pd.DataFrame) -> list[tuple[str, ...]]:
             change = f"{change}; not measured: {r.not_measured}" if change else \
                 f"not measured: {r.not_measured}"
         cells.append((
-            r.framework, r.device, str(r.batch_size),
+            r.framework, r.device, str(r.batch_size) + (
+                f", width {r.hidden_size}, {r.n_train} samples"
+                if "hidden_size" in table.columns else ""),
             f"{r.base_variant} ({r.base_tag})", _us(r.base_us_per_step, r.base_ci_low,
                                                    r.base_ci_high), _fixed(r.base_first_epoch_s, 2),
             f"{r.best_variant} ({r.best_tag})" if isinstance(r.best_variant, str) else "—",

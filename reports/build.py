@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import best, plots, tables
+from reports import best, plots, scaling, tables
 from reports.atomic import write_bytes_atomic, write_text_atomic
 from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import ReportError, load_results
@@ -25,7 +25,8 @@ SMOKE_NOTE = ("smoke run (quick preset): too few steps for accuracy or speed to 
 INTEGER_COLUMNS = ("batch_size", "steady_rounds", "time_to_accuracy_reached_seeds",
                    "peak_rss_above_baseline_bytes", "rss_after_import_bytes", "gpu_peak_bytes",
                    "n_seeds", "processes_ok", "seed", "epoch", "index", "steps_per_epoch",
-                   "effective_batch_size", "n_train", "n_test")
+                   "effective_batch_size", "n_train", "n_test", "hidden_size", "n_parameters",
+                   "peak_rss_bytes", "points", "samples")
 
 
 def footnote(data: dict, frame: pd.DataFrame) -> dict:
@@ -118,7 +119,8 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     Files: results.csv, learning_curves.csv, per_seed.csv, per_process.csv, report.md,
     report.tex (standalone; ``pdflatex report.tex`` in the folder builds it),
     report-tables.tex (a fragment for ``\\input``), report.html (one
-    self-contained page) and each plot as PNG and SVG. ``runs_dir`` defaults to
+    self-contained page) and each plot as PNG and SVG; a sweep's run (``plan.sweeps``) also
+    sweep.csv, sweep_fit.csv and the scaling plots. ``runs_dir`` defaults to
     ./sidebyside-runs under the current working directory.
 
     Raises ReportError (one sentence) for a file that cannot be loaded, and for a run with
@@ -145,8 +147,10 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
     write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(data)))
     write_text_atomic(out / "per_process.csv", _csv(tables.per_process(data)))
+    # A sweep's run (issue 11): sweep.csv, sweep_fit.csv, its plots and a Scaling section.
+    scaled = scaling_section(data, note, out)
     write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke,
-                                                                 best_of))
+                                                         best_of, scaled))
     images = {}
     for name in PLOTS:
         png, svg = plots.render(_figure(name, frame, curves, note))
@@ -155,19 +159,42 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
         images[name] = png
     write_text_atomic(out / "report-tables.tex", latex_tables_fragment(main, notes, best_of))
     write_text_atomic(out / "report.tex", latex_report(main, notes, flags, note, smoke,
-                                                       best_of))
+                                                       best_of, scaled))
     write_text_atomic(out / "report.html", html_report(main, notes, flags, note, images, smoke,
-                                                               best_of))
+                                                               best_of, scaled))
     return out
+
+
+def scaling_section(data: dict, note: dict, out: Path) -> dict | None:
+    """For a sweep's run (issue 11): write sweep.csv, sweep_fit.csv and the scaling plots
+    (PNG and SVG) into ``out`` and return what the reports' Scaling section shows
+    (``table``, ``sentences``, ``images``: name -> PNG bytes); None for any other run."""
+    if not scaling.has_sweep(data):
+        return None
+    points, fits = scaling.csv_frames(data)
+    write_text_atomic(out / "sweep.csv", _csv(points))
+    write_text_atomic(out / "sweep_fit.csv", _csv(fits))
+    images = {}
+    for name, fig in scaling.figures(points, note).items():
+        png, svg = plots.render(fig)
+        write_bytes_atomic(out / f"{name}.png", png)
+        write_bytes_atomic(out / f"{name}.svg", svg)
+        images[name] = png
+    return {"table": scaling.display_table(fits),
+            "sentences": scaling.teacher_sentences(points, fits), "images": images}
 
 
 def figures(result_path) -> dict:
     """The report's plots as matplotlib Figures, by name (for notebooks: a Figure displays
-    itself inline, and nothing here changes the matplotlib backend)."""
+    itself inline, and nothing here changes the matplotlib backend); a sweep's run adds
+    reports.scaling's plots."""
     data = load_results(result_path)
     frame, curves = tables.tidy(data), tables.learning_curves(data)
     note = footnote(data, frame)
-    return {name: _figure(name, frame, curves, note) for name in PLOTS}
+    out = {name: _figure(name, frame, curves, note) for name in PLOTS}
+    if scaling.has_sweep(data):  # a sweep's run: its scaling plots too
+        out |= scaling.figures(scaling.csv_frames(data)[0], note)
+    return out
 
 
 def _figure(name, frame, curves, note):
@@ -201,9 +228,18 @@ BEST_CAPTION_LATEX = ("Per framework: its course row (or idiomatic, where the co
                       "row changes in the code.")
 
 
+SCALING_TITLE = "Scaling"
+
+
+def _plot_label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
 def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
-                    smoke: bool = False, best_of: pd.DataFrame | None = None) -> str:
-    """report.md: the title, each table with its caption and notes, flags, the footnote."""
+                    smoke: bool = False, best_of: pd.DataFrame | None = None,
+                    scaled: dict | None = None) -> str:
+    """report.md: the title, each table with its caption and notes, flags, the footnote;
+    a sweep's run (``scaled``, from scaling_section) adds a Scaling section."""
     parts = [f"# {_title(note, smoke)}", ""]
     if smoke:
         parts += [f"**{SMOKE_NOTE[0].upper() + SMOKE_NOTE[1:]}.**", ""]
@@ -214,6 +250,10 @@ def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
     if best_of is not None and len(best_of):
         parts += ["## Each framework at its best", "", BEST_CAPTION, "",
                   best.best_markdown(best_of), ""]
+    if scaled:
+        parts += [f"## {SCALING_TITLE}", "", " ".join(scaled["sentences"]), "",
+                  scaling.CAPTION, "", tables.to_markdown(scaled["table"]), ""]
+        parts += [f"![{_plot_label(name)}]({name}.png)" for name in scaled["images"]] + [""]
     if flags:
         parts += ["## Flags", "", FLAGS_CAPTION, ""]
         parts += [f"- {tables.markdown_escape(flag)}" for flag in flags] + [""]
@@ -261,7 +301,8 @@ def _latex_footnote(note: dict) -> str:
 
 
 def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
-                 smoke: bool = False, best_of: pd.DataFrame | None = None) -> str:
+                 smoke: bool = False, best_of: pd.DataFrame | None = None,
+                 scaled: dict | None = None) -> str:
     """report.tex: a standalone article that ``pdflatex report.tex`` builds in the report folder
     (the plots are the PNGs beside it)."""
     title = tables.latex_escape(TITLE)
@@ -277,7 +318,11 @@ def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
         body += [r"\section*{Flags}", tables.latex_escape(FLAGS_CAPTION),
                  r"\begin{itemize}", *(rf"\item {tables.latex_escape(f)}" for f in flags),
                  r"\end{itemize}"]
-    for name in PLOTS:
+    if scaled:
+        body += [rf"\section*{{{SCALING_TITLE}}}",
+                 tables.latex_escape(" ".join(scaled["sentences"])), "",
+                 tables.to_latex(scaled["table"], f"{SCALING_TITLE}. {scaling.CAPTION}"), ""]
+    for name in PLOTS + tuple(scaled["images"] if scaled else ()):
         body += [r"\begin{figure}[htbp]", r"\centering",
                  rf"\includegraphics[width=\linewidth,height=0.8\textheight,keepaspectratio]"
                  rf"{{{name}.png}}",
@@ -317,7 +362,7 @@ def _html_table(table: pd.DataFrame) -> str:
 
 def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
                 images: dict[str, bytes], smoke: bool = False,
-                best_of: pd.DataFrame | None = None) -> str:
+                best_of: pd.DataFrame | None = None, scaled: dict | None = None) -> str:
     """report.html: one self-contained page (tables, notes, plots as data: URLs, footnote)."""
     esc = html.escape
     title = TITLE + (" (smoke run)" if smoke else "")
@@ -342,6 +387,14 @@ def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
         label = name.replace("_", " ").capitalize()
         body.append(f'<h2>{esc(label)}</h2><img alt="{esc(label)}" '
                     f'src="data:image/png;base64,{encoded}">')
+    if scaled:
+        body.append(f"<h2>{SCALING_TITLE}</h2><p>{esc(' '.join(scaled['sentences']))}</p>"
+                    f'<p class="caption">{esc(scaling.CAPTION)}</p>')
+        body.append(_html_table(scaled["table"]))
+        for name, png in scaled["images"].items():
+            encoded = base64.b64encode(png).decode("ascii")
+            body.append(f'<img alt="{esc(_plot_label(name))}" '
+                        f'src="data:image/png;base64,{encoded}">')
     body.append("<h2>How to cite</h2><dl>" + "".join(
         f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in note.items() if v) + "</dl>")
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -168,6 +168,12 @@ def _samples(data: dict) -> dict[str, list[float]]:
             if r.get("summary")}
 
 
+def _sizes(data: dict) -> dict[str, dict]:
+    """Each row's recorded sizes beyond its batch: hidden_size and n_train (since issue 11)."""
+    return {r["id"]: {k: r[k] for k in ("hidden_size", "n_train") if k in r}
+            for r in data["rows"]}
+
+
 def _status(data: dict) -> dict[str, str]:
     return {r["id"]: r["status"] for r in data["rows"]}
 
@@ -189,7 +195,18 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
     old_samples, new_samples = _samples(old), _samples(new)
     old_status, new_status = _status(old), _status(new)
     unstable_old, unstable_new = _unstable(old), _unstable(new)
-    names = [r for r in old_samples if r in new_samples]
+    # Rows are matched by id, and the id holds the row's sizes (a sweep's -h256, -n5000); a
+    # row whose recorded sizes differ anyway (two runs with other --n-train) is a different
+    # measurement, listed as not compared.
+    old_sizes, new_sizes = _sizes(old), _sizes(new)
+    resized = {r: f"{r} (sizes differ: " + ", ".join(
+                   f"{key} {old_sizes[r][key]} → {new_sizes[r][key]}"
+                   for key in old_sizes[r] if key in new_sizes[r]
+                   and old_sizes[r][key] != new_sizes[r][key]) + ")"
+               for r in set(old_sizes) & set(new_sizes)
+               if any(old_sizes[r][k] != new_sizes[r][k]
+                      for k in set(old_sizes[r]) & set(new_sizes[r]))}
+    names = [r for r in old_samples if r in new_samples and r not in resized]
     records = []
     for name in names:
         a, b = old_samples[name], new_samples[name]
@@ -234,9 +251,10 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
         rows=rows,
         only_old=sorted(set(old_status) - set(new_status)),
         only_new=sorted(set(new_status) - set(old_status)),
-        not_compared=sorted(f"{r} (old: {old_status[r]}, new: {new_status[r]})"
-                            for r in in_both if r not in measured
-                            and not old_status[r] == new_status[r] == "skipped"),
+        not_compared=sorted([f"{r} (old: {old_status[r]}, new: {new_status[r]})"
+                             for r in in_both if r not in measured and r not in resized
+                             and not old_status[r] == new_status[r] == "skipped"]
+                            + list(resized.values())),
         skipped_in_both=sorted(r for r in in_both
                                if old_status[r] == new_status[r] == "skipped"),
         differences=differences(old, new), notes=notes,

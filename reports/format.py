@@ -10,6 +10,9 @@ RESULTS_FORMAT = "sidebyside-run"
 #      rounds as samples). Still read: converted to format 2 on loading (reports/load.py).
 #   2: a file of its own, results.json; several worker processes per row; a process is one
 #      sample.
+#      Fields added since, without a change of meaning: rows' tag and tuned_note (issue 10);
+#      plan.sweeps, rows' hidden_size and n_train, processes' hidden_size and n_parameters
+#      (issue 11: sweeps; absent in older files, read as width 16 and plan.n_train).
 RESULTS_FORMAT_VERSION = 2
 
 # The name of the result file inside a run folder.

@@ -306,6 +306,11 @@ def _check_format_2(data: dict) -> None:
         if not _is_int(_get(plan, key, int, "plan")):
             raise _Damaged(f"plan.{key} must be an integer")
     _get(plan, "threads", object, "plan")
+    sweeps = _get(plan, "sweeps", dict, "plan", {})  # since issue 11
+    for axis, values in sweeps.items():
+        if not (isinstance(values, list) and values
+                and all(_is_int(v) and v > 0 for v in values)):
+            raise _Damaged(f"plan.sweeps.{axis} must be a list of positive integers")
     environment = _get(data, "environment", dict, "")
     commit = environment.get("commit")
     if commit is not None:
@@ -326,6 +331,9 @@ def _check_format_2(data: dict) -> None:
         seen.add(row["id"])
         if isinstance(_get(row, "batch_size", int, where), bool) or row["batch_size"] <= 0:
             raise _Damaged(f"{where}.batch_size must be a positive integer")
+        for key in ("hidden_size", "n_train"):  # since issue 11; absent in older files
+            if key in row and not (_is_int(row[key]) and row[key] > 0):
+                raise _Damaged(f"{where}.{key} must be a positive integer")
         if row.get("status") not in ROW_STATUSES:
             raise _Damaged(f"{where}.status is {row.get('status')!r}, not one of "
                            f"{', '.join(ROW_STATUSES)}")

@@ -67,11 +67,20 @@ def _nothing_measured(title: str, footnote: dict) -> Figure:
 
 
 def _groups(frame: pd.DataFrame):
-    """(device, batch size, rows) for every (device, batch size) measured in ``frame``."""
+    """(device, panel title's batch, rows) for every block of rows measured in ``frame``: a
+    device and batch size, and in a sweep's run also a width and a training-set size."""
+    from reports.tables import identity_columns
+
     ok = _ok(frame)
-    groups = sorted(set(zip(ok["device"], ok["batch_size"])))
-    return [(device, batch, ok[(ok["device"] == device) & (ok["batch_size"] == batch)])
-            for device, batch in groups]
+    columns = identity_columns(ok)
+    groups = []
+    for key, part in ok.groupby(columns, sort=True):
+        device, batch, *sizes = key
+        label = str(batch)
+        if sizes:
+            label += f", width {sizes[0]}, {sizes[1]} samples"
+        groups.append((device, label, part))
+    return groups
 
 
 def _subtitle(footnote: dict) -> str:

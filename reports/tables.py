@@ -33,6 +33,12 @@ SUMMARY_COLUMNS = ("processes_ok", "us_per_step", "us_per_step_ci_low", "us_per_
 # and the ratio under its old name.
 EXTRA_COLUMNS = ("steady_epoch_s_q1", "steady_epoch_s_q3", "steady_epoch_s_iqr",
                  "steady_rounds", "time_ratio_to_torch_loop")
+# A sweep's run (plan.sweeps, issue 11) adds these after batch_size: the row's width and
+# training samples, which tell its points apart. Other runs' tables are as they were.
+SWEEP_ROW_COLUMNS = ("hidden_size", "n_train")
+# What two rows must share to stand side by side (a table block, a plot panel).
+IDENTITY_COLUMNS = ("device", "batch_size", *SWEEP_ROW_COLUMNS)
+DEFAULT_HIDDEN_SIZE = 16  # SimpleNet's width before issue 11 (frameworks.spec's default)
 INTEGER_COLUMNS = ("batch_size", "processes_ok", "n_seeds", "time_to_accuracy_reached_seeds",
                    "peak_rss_above_baseline_bytes", "rss_after_import_bytes", "gpu_peak_bytes",
                    "steady_rounds")
@@ -52,7 +58,8 @@ def tidy(data: dict) -> pd.DataFrame:
 
     Columns: ROW_COLUMNS, then SUMMARY_COLUMNS (empty for rows without a summary;
     `process_us_per_step` as space-separated numbers, `unstable_reasons` joined by "; "),
-    EXTRA_COLUMNS, then SETTING_COLUMNS from the row's first ok process (as strings).
+    EXTRA_COLUMNS, then SETTING_COLUMNS from the row's first ok process (as strings). A
+    sweep's run (``plan.sweeps`` not empty) has SWEEP_ROW_COLUMNS after ``batch_size``.
     Integer columns are pandas nullable Int64, `unstable`/`first_epoch_cold` nullable boolean,
     so a missing value stays missing instead of turning 29 into 29.0. A file converted from
     format 1 (``converted_from_format_version``, set by reports.load) has no
@@ -68,6 +75,8 @@ def tidy(data: dict) -> pd.DataFrame:
             "mode": row["mode"],
             "device": row["device"],
             "batch_size": row["batch_size"],
+            "hidden_size": row.get("hidden_size", DEFAULT_HIDDEN_SIZE),
+            "n_train": row.get("n_train", (data.get("plan") or {}).get("n_train")),
             "tag": row.get("tag"),  # recorded since issue 10; None in older files
             "tuned_note": row.get("tuned_note"),
             "status": row["status"],
@@ -87,11 +96,25 @@ def tidy(data: dict) -> pd.DataFrame:
             value = settings.get(column)
             record[column] = None if value is None else str(value)
         records.append(record)
+    row_columns = list(ROW_COLUMNS)
+    if is_sweep(data):
+        at = row_columns.index("batch_size") + 1
+        row_columns[at:at] = SWEEP_ROW_COLUMNS
     frame = pd.DataFrame.from_records(
-        records, columns=[*ROW_COLUMNS, *SUMMARY_COLUMNS, *EXTRA_COLUMNS, *SETTING_COLUMNS])
+        records, columns=[*row_columns, *SUMMARY_COLUMNS, *EXTRA_COLUMNS, *SETTING_COLUMNS])
     if data.get("converted_from_format_version") == 1:
         frame = frame.drop(columns=list(FORMAT_2_ONLY_COLUMNS))
     return _typed(frame, NUMBER_COLUMNS)
+
+
+def is_sweep(data: dict) -> bool:
+    """Whether the run swept a size (``plan.sweeps``, since issue 11)."""
+    return bool((data.get("plan") or {}).get("sweeps"))
+
+
+def identity_columns(frame: pd.DataFrame) -> list[str]:
+    """The IDENTITY_COLUMNS that ``frame`` has: a sweep's run has all, others two."""
+    return [c for c in IDENTITY_COLUMNS if c in frame.columns]
 
 
 def _ok_processes(row: dict) -> list[dict]:
@@ -114,7 +137,7 @@ def _sample_quartiles(summary: dict, ok: list[dict]) -> dict:
 
 def _typed(frame: pd.DataFrame, number_columns) -> pd.DataFrame:
     for column in frame.columns:
-        if column in INTEGER_COLUMNS or column in PER_PROCESS_INTEGERS:
+        if column in INTEGER_COLUMNS + SWEEP_ROW_COLUMNS or column in PER_PROCESS_INTEGERS:
             frame[column] = frame[column].astype("Int64")
         elif column in BOOLEAN_COLUMNS or column in PER_PROCESS_BOOLEANS:
             frame[column] = frame[column].astype("boolean")
