@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import best, plots, tables
+from reports import best, distributed, plots, tables
 from reports.atomic import write_bytes_atomic, write_text_atomic
 from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import load_results
@@ -133,13 +133,14 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     # "Each framework at its best" needs each row's tag, which result files record since
     # issue 10 (older files: no such table).
     best_of = best.best_table(frame) if frame["tag"].notna().any() else None
+    data_parallel = distributed.section(data)  # None unless the run has such rows
 
     write_text_atomic(out / "results.csv", _csv(frame))
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
     write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(data)))
     write_text_atomic(out / "per_process.csv", _csv(tables.per_process(data)))
     write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke,
-                                                                 best_of))
+                                                                 best_of, data_parallel))
     images = {}
     for name in PLOTS:
         png, svg = plots.render(_figure(name, frame, curves, note))
@@ -147,9 +148,10 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
         write_bytes_atomic(out / f"{name}.svg", svg)
         images[name] = png
     write_text_atomic(out / "report-tables.tex", latex_tables_fragment(main, notes))
-    write_text_atomic(out / "report.tex", latex_report(main, notes, flags, note, smoke))
+    write_text_atomic(out / "report.tex", latex_report(main, notes, flags, note, smoke,
+                                                       data_parallel))
     write_text_atomic(out / "report.html", html_report(main, notes, flags, note, images, smoke,
-                                                               best_of))
+                                                               best_of, data_parallel))
     return out
 
 
@@ -187,8 +189,11 @@ BEST_CAPTION = ("Per framework: its course row (or idiomatic, where the course h
 
 
 def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
-                    smoke: bool = False, best_of: pd.DataFrame | None = None) -> str:
-    """report.md: the title, each table with its caption and notes, flags, the footnote."""
+                    smoke: bool = False, best_of: pd.DataFrame | None = None,
+                    data_parallel: tuple | None = None) -> str:
+    """report.md: the title, each table with its caption and notes, flags, the footnote.
+
+    ``data_parallel``: ``reports.distributed.section``'s table and sentences, or None."""
     parts = [f"# {_title(note, smoke)}", ""]
     if smoke:
         parts += [f"**{SMOKE_NOTE[0].upper() + SMOKE_NOTE[1:]}.**", ""]
@@ -199,6 +204,12 @@ def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
     if best_of is not None and len(best_of):
         parts += ["## Each framework at its best", "", BEST_CAPTION, "",
                   best.best_markdown(best_of), ""]
+    if data_parallel is not None:
+        dp_table, verdicts = data_parallel
+        parts += [f"## {distributed.TITLE}", ""]
+        parts += [f"**{tables.markdown_escape(v)}**" for v in verdicts] + ([""] if verdicts
+                                                                           else [])
+        parts += [distributed.CAPTION, "", tables.to_markdown(dp_table), ""]
     if flags:
         parts += ["## Flags", "", FLAGS_CAPTION, ""]
         parts += [f"- {tables.markdown_escape(flag)}" for flag in flags] + [""]
@@ -236,7 +247,7 @@ def _latex_footnote(note: dict) -> str:
 
 
 def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
-                 smoke: bool = False) -> str:
+                 smoke: bool = False, data_parallel: tuple | None = None) -> str:
     """report.tex: a standalone article that ``pdflatex report.tex`` builds in the report folder
     (the plots are the PNGs beside it)."""
     title = tables.latex_escape(TITLE)
@@ -248,6 +259,11 @@ def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
             r"\begin{document}", r"\maketitle"]
     for name, table in main.items():
         body += [tables.to_latex(table, f"{name}. {tables.CAPTIONS[name]}", notes), ""]
+    if data_parallel is not None:
+        dp_table, verdicts = data_parallel
+        body += [rf"\section*{{{distributed.TITLE}}}",
+                 *(tables.latex_escape(v) + r"\par" for v in verdicts),
+                 tables.to_latex(dp_table, f"{distributed.TITLE}. {distributed.CAPTION}"), ""]
     if flags:
         body += [r"\section*{Flags}", tables.latex_escape(FLAGS_CAPTION),
                  r"\begin{itemize}", *(rf"\item {tables.latex_escape(f)}" for f in flags),
@@ -292,7 +308,7 @@ def _html_table(table: pd.DataFrame) -> str:
 
 def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
                 images: dict[str, bytes], smoke: bool = False,
-                best_of: pd.DataFrame | None = None) -> str:
+                best_of: pd.DataFrame | None = None, data_parallel: tuple | None = None) -> str:
     """report.html: one self-contained page (tables, notes, plots as data: URLs, footnote)."""
     esc = html.escape
     title = TITLE + (" (smoke run)" if smoke else "")
@@ -309,6 +325,12 @@ def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
         body.append(f'<h2>Each framework at its best</h2><p class="caption">'
                     f"{esc(BEST_CAPTION)}</p>")
         body.append(_html_table(pd.DataFrame(best.best_cells(best_of), columns=best.HEADER)))
+    if data_parallel is not None:
+        dp_table, verdicts = data_parallel
+        body.append(f"<h2>{esc(distributed.TITLE)}</h2>" +
+                    "".join(f"<p><strong>{esc(v)}</strong></p>" for v in verdicts) +
+                    f'<p class="caption">{esc(distributed.CAPTION)}</p>')
+        body.append(_html_table(dp_table))
     if flags:
         body.append(f"<h2>Flags</h2><p class=\"caption\">{esc(FLAGS_CAPTION)}</p><ul>" +
                     "".join(f"<li>{esc(f)}</li>" for f in flags) + "</ul>")
