@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from frameworks.backends import DeviceUnavailable
 
@@ -74,19 +73,21 @@ def settings() -> dict:
 
 # XLA's flag that splits the host into this many CPU devices (jax's own way to try
 # sharding on a CPU); XLA reads its flags once, when jax's CPU backend starts.
-HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+_HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 
 
 def prepare_replicas(replicas: int, device: str) -> None:
+    import sys
+
     if device != "cpu":
         return  # the GPUs present are the replicas
     if "jax" in sys.modules:
-        raise RuntimeError(f"{HOST_DEVICES_FLAG} must be set before jax is imported, and jax "
+        raise RuntimeError(f"{_HOST_DEVICES_FLAG} must be set before jax is imported, and jax "
                            "is imported already: start a fresh process")
     # First: XLA stops reading at a token that is not a --flag (the runner's thread setting
     # has one), and a flag after it would be ignored (checked with jax 0.10.2).
     flags = os.environ.get("XLA_FLAGS", "")
-    os.environ["XLA_FLAGS"] = f"{HOST_DEVICES_FLAG}={replicas} {flags}".strip()
+    os.environ["XLA_FLAGS"] = f"{_HOST_DEVICES_FLAG}={replicas} {flags}".strip()
 
 
 def replica_count(device: str) -> int:
