@@ -173,11 +173,6 @@ def measure(job: dict, emit) -> dict:
     rss_after_import = memory.rss_bytes()
     threads = apply_threads(framework, opts.threads_per_process(the_row, the_plan))
     check_device(framework, device)
-    if data_parallel:
-        have = backend(framework).replica_count(device)
-        if have != replicas:
-            raise Skip(f"{variant} on {device} runs on every replica its engine shows, which "
-                       f"is {have}, not --replicas {replicas}; give --replicas {have}")
     inject_fault(row_id)
     slow = slow_factor(row_id)
 
@@ -195,6 +190,13 @@ def measure(job: dict, emit) -> dict:
     except DeviceUnavailable as err:  # e.g. torch-ddp with fewer GPUs than processes
         raise Skip(str(err)) from None
     build_s = time.perf_counter() - start
+    if data_parallel:
+        # The twin joined its launcher's job (torchrun's process group, jax.distributed):
+        # its engine now says how many replicas there are, on every machine of the job.
+        have = twin.settings()["replicas"]
+        if have != replicas:
+            raise Skip(f"{variant} on {device} runs on every replica its engine shows, which "
+                       f"is {have}, not --replicas {replicas}; give --replicas {have}")
 
     gpu = memory.GpuPeak(framework) if device == "cuda" else None
     rss_baseline = memory.rss_bytes()

@@ -19,9 +19,8 @@ arithmetic of some implementation has one module with these functions, in this o
   data-parallel engine ``replicas`` replicas on the CPU (jax: host devices, set before jax
   is imported; TensorFlow: logical CPU devices, set before its runtime starts; torch: the
   launcher starts one process per replica, nothing to do); on "cuda" the GPUs present are
-  the replicas.
-- ``replica_count(device) -> int``: the replicas the engine has now (torch: the launcher's
-  world size; jax: its devices; TensorFlow: its logical devices), 1 for numpy.
+  the replicas. The data-parallel twins then count their replicas themselves
+  (``settings()["replicas"]``), after joining their launcher's job.
 
 Adding a framework means adding a module here and a line to ``MODULES``.
 """
@@ -40,8 +39,7 @@ MODULES = {
 
 #: the functions and constants every module in ``MODULES`` defines
 INTERFACE = ("GPU_PEAK_METHOD", "apply_threads", "check_device", "device_name", "synchronize",
-             "disable_tf32", "gpu_peak_reset", "gpu_peak_bytes", "settings", "prepare_replicas",
-             "replica_count")
+             "disable_tf32", "gpu_peak_reset", "gpu_peak_bytes", "settings", "prepare_replicas")
 
 
 class DeviceUnavailable(RuntimeError):

@@ -84,14 +84,10 @@ def prepare_replicas(replicas: int, device: str) -> None:
     if "jax" in sys.modules:
         raise RuntimeError(f"{_HOST_DEVICES_FLAG} must be set before jax is imported, and jax "
                            "is imported already: start a fresh process")
+    # Under several processes (Keras's variables for jax.distributed.initialize, which
+    # keras.distribution.initialize reads) each holds its share of the replicas.
+    replicas //= int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1"))
     # First: XLA stops reading at a token that is not a --flag (the runner's thread setting
     # has one), and a flag after it would be ignored (checked with jax 0.10.2).
     flags = os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = f"{_HOST_DEVICES_FLAG}={replicas} {flags}".strip()
-
-
-def replica_count(device: str) -> int:
-    import jax
-
-    # Every process's devices after jax.distributed.initialize(): the global mesh.
-    return len(jax.devices("gpu" if device == "cuda" else "cpu"))

@@ -48,7 +48,3 @@ def settings() -> dict:
 
 def prepare_replicas(replicas: int, device: str) -> None:
     """numpy has no data-parallel engine: nothing to prepare."""
-
-
-def replica_count(device: str) -> int:
-    return 1

@@ -76,8 +76,10 @@ def settings() -> dict:
 
 
 def prepare_replicas(replicas: int, device: str) -> None:
-    if device != "cpu":
-        return  # MirroredStrategy's replicas are the GPUs present
+    if device != "cpu" or "TF_CONFIG" in os.environ:
+        # MirroredStrategy's replicas are the GPUs present; MultiWorkerMirroredStrategy's
+        # (TF_CONFIG) each worker's own device
+        return
     import tensorflow as tf
 
     # Logical devices can only be made before TensorFlow's runtime starts (its first op);
@@ -85,9 +87,3 @@ def prepare_replicas(replicas: int, device: str) -> None:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)])
-
-
-def replica_count(device: str) -> int:
-    import tensorflow as tf
-
-    return len(tf.config.list_logical_devices("GPU" if device == "cuda" else "CPU"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from frameworks.backends import DeviceUnavailable
 
 GPU_PEAK_METHOD = "torch.cuda.max_memory_allocated"
@@ -74,12 +72,3 @@ def settings() -> dict:
 
 def prepare_replicas(replicas: int, device: str) -> None:
     """Nothing: torch's replicas are processes, which its launcher (torchrun) starts."""
-
-
-def replica_count(device: str) -> int:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    # Set by torchrun (torch.distributed.run) in every process it starts, on every node.
-    return int(os.environ.get("WORLD_SIZE", "1"))
