@@ -22,6 +22,8 @@ from reports.atomic import write_text_atomic
 # History:
 #   1: a `sidebyside` section in pytest-benchmark's JSON (one worker per row, rounds as samples).
 #   2: a file of its own, results.json; several worker processes per row; a process is one sample.
+#      Fields added since (no change of meaning): data-parallel rows' (issue 12, see
+#      docs/result_format.md and reports/format.py).
 RESULTS_FORMAT_VERSION = 2
 RESULTS_FORMAT = "sidebyside-run"
 
@@ -88,6 +90,7 @@ class Process(TypedDict, total=False):
     affinity: list[int] | None
     settings: dict
     overhead: dict | None
+    distributed: dict  # only in a distributed row's process (issue 12)
     bayes_accuracy: float  # beyond the contract: the data's Bayes accuracy, for the summary
     target_accuracy: float  # beyond the contract: the time-to-accuracy target used
 

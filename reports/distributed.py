@@ -102,9 +102,9 @@ def verdicts(data: dict) -> list[str]:
                  else f"On {device}")
         if slower:
             out.append(f"{where}, data parallelism is slower than one process given the same "
-                       f"threads: {', '.join(slower)} (speedup below 1). Each replica "
-                       f"saves half or less of SimpleNet's small steps and pays for "
-                       f"exchanging the gradients after every one of them.")
+                       f"threads: {', '.join(slower)} (speedup below 1). The replicas share "
+                       f"SimpleNet's small steps but exchange the gradients after every "
+                       f"one of them.")
         if faster:
             out.append(f"{where}, data parallelism is at least as fast as one process given "
                        f"the same threads: {', '.join(faster)}.")

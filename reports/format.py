@@ -9,7 +9,9 @@ RESULTS_FORMAT = "sidebyside-run"
 #   1: the `sidebyside` section inside pytest-benchmark's JSON (one worker process per row,
 #      rounds as samples). Still read: converted to format 2 on loading (reports/load.py).
 #   2: a file of its own, results.json; several worker processes per row; a process is one
-#      sample.
+#      sample. Since issue 12 (same version, fields added): plan.replicas, the tag
+#      "distributed", Process.distributed and a distributed row's extra Summary fields
+#      (docs/result_format.md).
 RESULTS_FORMAT_VERSION = 2
 
 # The name of the result file inside a run folder.

@@ -263,3 +263,66 @@ def test_a_short_benchmark_run_of_torch_ddp_records_parity_and_reports_it(tmp_pa
         assert summary[field] is not None, field
     assert rows["torch-ddp-single"]["processes"][0]["threads"]["framework_intra_op"] == 2
     assert "## Data parallel" in (results.parent / "report.md").read_text()
+
+
+def test_torch_ddp_takes_its_world_from_the_launcher_or_says_how_to_start_it(monkeypatch):
+    from frameworks import ModeUnsupported
+    from frameworks.backends import DeviceUnavailable
+    from frameworks.torch_ddp_twin import LAUNCHER_VARIABLES, init_process_group, shard
+
+    for name in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ModeUnsupported, match="run it under torchrun --nproc-per-node N"):
+        init_process_group("cpu")
+    # The GPU path's check, decided before any process waits for another: here, no GPU.
+    for name, value in dict(RANK="0", WORLD_SIZE="4", LOCAL_RANK="0", LOCAL_WORLD_SIZE="2",
+                            MASTER_ADDR="localhost", MASTER_PORT="1").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 1)
+    with pytest.raises(DeviceUnavailable, match="a GPU for each of its 2 processes on this "
+                                                "machine, which has 1"):
+        init_process_group("cuda")
+    # shards differ by at most one row and cover the batch in order
+    assert [shard(5, r, 2) for r in (0, 1)] == [slice(0, 2), slice(2, 5)]
+    assert [shard(1, r, 2) for r in (0, 1)] == [slice(0, 0), slice(0, 1)]
+
+
+def test_torch_ddp_rows_start_under_torchrun_with_one_process_per_replica():
+    from benchmarks.runner import torchrun_command, worker_env
+
+    plan = make_plan(impl="torch-ddp", replicas="3", threads="1")
+    command = torchrun_command(plan)
+    assert command[1:4] == ["-P", "-m", "torch.distributed.run"]
+    assert "--nproc-per-node=3" in command and command[-2:] == ["-m", "benchmarks.worker"]
+    rows = {row.variant: row for row in plan.rows()}
+    assert worker_env(rows["torch-ddp"], plan, "/tmp/x")["OMP_NUM_THREADS"] == "1"
+    assert worker_env(rows["torch-ddp-single"], plan, "/tmp/x")["OMP_NUM_THREADS"] == "3"
+    # a GPU row sees the GPUs: nccl and one GPU per process (frameworks/torch_ddp_twin.py)
+    gpu = worker_env(Row("torch", "ddp", "cuda", 1024), plan, "/tmp/x")
+    assert gpu.get("CUDA_VISIBLE_DEVICES") != ""
+
+
+def test_jax_host_devices_are_asked_for_before_any_other_xla_flag():
+    from tests.helpers import run_python
+
+    code = ("import os; os.environ['XLA_FLAGS'] = '--xla_cpu_multi_thread_eigen=false "
+            "intra_op_parallelism_threads=1'\n"
+            "from frameworks.backends import backend; backend('jax').prepare_replicas(3, 'cpu')\n"
+            "import jax; print(len(jax.devices('cpu')))\n"
+            "try:\n    backend('jax').prepare_replicas(2, 'cpu')\n"
+            "except RuntimeError as err:\n    print('refused:', err)")
+    proc = run_python(code, env=framework_env(JAX_PLATFORMS="cpu"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    count, refused = proc.stdout.strip().splitlines()
+    assert count == "3"
+    assert refused.startswith("refused:") and "before jax is imported" in refused
+
+
+def test_a_rows_job_file_for_a_worker_started_by_hand():
+    from benchmarks.job import job_for, main
+
+    job = job_for("torch-ddp", replicas="4", batch_size="1024", device="cpu")
+    assert job["row"] == {"implementation": "torch", "mode": "ddp", "device": "cpu",
+                          "batch_size": 1024}
+    assert job["plan"]["replicas"] == 4 and job["cpus"] is None and job["seeds"] == [0]
+    assert main(["--impl", "torch-ddp", "--replicas", "0"]) == 2
