@@ -235,6 +235,11 @@ def is_data_parallel(variant: str) -> bool:
     return variant in SINGLE_TWINS
 
 
+def single_mode(variant: str) -> str:
+    """The mode in which a data-parallel variant's single-process twin trains (loop or fit)."""
+    return SINGLE_MODES[VARIANTS[SINGLE_TWINS[variant]][1]]
+
+
 def twin_mode(row: Row) -> str:
     """The mode the worker loads the twin in: a single-process row's is its course mode."""
     return SINGLE_MODES.get(row.mode, row.mode)

@@ -293,8 +293,8 @@ def measure(job: dict, emit) -> dict:
     if data_parallel and rank() == 0:
         # Outside every timed window: the single-process twin trained on the first seed.
         distributed["max_weight_gap_vs_single"] = weight_gap_vs_single(
-            name, opts.SINGLE_MODES[opts.VARIANTS[opts.SINGLE_TWINS[variant]][1]],
-            spec.replace(seed=seeds[0]), device, first_seed_weights)
+            name, opts.single_mode(variant), spec.replace(seed=seeds[0]), device,
+            first_seed_weights)
 
     return {
         "seeds": list(seeds),

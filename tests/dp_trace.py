@@ -20,7 +20,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from benchmarks.options import SINGLE_MODES, SINGLE_TWINS, VARIANTS  # noqa: E402
+from benchmarks.options import VARIANTS, single_mode  # noqa: E402
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec, initial_weights, load, make_dataset  # noqa: E402
 from frameworks.backends import backend  # noqa: E402
 
@@ -33,7 +33,6 @@ def main(argv):
     variant, replicas, path, *cases = argv
     name, mode = VARIANTS[variant]
     backend(IMPLEMENTATIONS[name].framework).prepare_replicas(int(replicas), "cpu")
-    single_mode = SINGLE_MODES[VARIANTS[SINGLE_TWINS[variant]][1]]
     rank = int(os.environ.get("RANK", "0"))
     out = {}
     for case in cases:
@@ -45,7 +44,7 @@ def main(argv):
         out[f"{case}/dp_loss"] = dp.train_epoch(X, y)
         out[f"{case}/dp"] = flat(dp.get_weights())
         if rank == 0:
-            single = load(name, spec, mode=single_mode)
+            single = load(name, spec, mode=single_mode(variant))
             out[f"{case}/single_loss"] = single.train_epoch(X, y)
             out[f"{case}/single"] = flat(single.get_weights())
             out[f"{case}/start"] = flat(initial_weights(spec))
