@@ -279,13 +279,16 @@ def measure(job: dict, emit) -> dict:
                        "threads_per_process": opts.threads_per_process(the_row, the_plan),
                        "total_threads": opts.total_threads(the_row, the_plan),
                        "memory_processes": 1, "max_weight_gap_vs_single": None}
+    gpu_peak = gpu.peak_bytes() if gpu else None
     if data_parallel and name == "torch":
         # One process per replica: memory and CPU time are the sum over the processes.
         per_rank = all_ranks((rss_after_import,
-                              worst.peak_rss_above_start_bytes if worst else None, train_cpu_s))
+                              worst.peak_rss_above_start_bytes if worst else None, train_cpu_s,
+                              gpu_peak))
         rss_after_import = _sum_or_none(r[0] for r in per_rank)
         worst_peak = _sum_or_none(r[1] for r in per_rank)
         train_cpu_s = sum(r[2] for r in per_rank)
+        gpu_peak = _sum_or_none(r[3] for r in per_rank) if gpu else None
         cores_used = train_cpu_s / timed_wall_s
         distributed["memory_processes"] = len(per_rank)
     else:
@@ -317,7 +320,7 @@ def measure(job: dict, emit) -> dict:
             "peak_rss_above_baseline_bytes": worst_peak,
             # Per epoch where /proc/self/clear_refs resets the peak; else the whole process.
             "peak_rss_scope": "train_epoch" if peak_is_per_phase else "whole process",
-            "gpu_peak_bytes": gpu.peak_bytes() if gpu else None,
+            "gpu_peak_bytes": gpu_peak,
             "gpu_peak_method": gpu.method if gpu else None,
         },
         "load": {"before": load_before, "after": load_now()},
