@@ -494,8 +494,18 @@ FAIRNESS_KEYS = (
 )
 
 
+# A data-parallel row and its single-process twin differ in threads per process by design
+# (issue 12): what they share is the total, which their settings record as this key and
+# which is compared among them instead.
+TOTAL_THREADS_KEY = "total_threads"
+
+
 def flag_differences(settings_by_row: dict[str, dict]) -> list[str]:
-    """One sentence per fairness setting that differs between rows on the same device."""
+    """One sentence per fairness setting that differs between rows on the same device.
+
+    Rows whose settings hold ``TOTAL_THREADS_KEY`` (data-parallel rows and their twins) are
+    compared on that total rather than on ``intra_op_threads``.
+    """
     flags = []
     devices = sorted({s.get("device", "?") for s in settings_by_row.values()})
     for device in devices:
@@ -503,9 +513,18 @@ def flag_differences(settings_by_row: dict[str, dict]) -> list[str]:
         for key in FAIRNESS_KEYS:
             values: dict[str, list[str]] = {}
             for row_id, settings in rows.items():
+                if key == "intra_op_threads" and TOTAL_THREADS_KEY in settings:
+                    continue
                 if key in settings and settings[key] is not None:
                     values.setdefault(repr(settings[key]), []).append(row_id)
             if len(values) > 1:
                 parts = "; ".join(f"{value} in {', '.join(ids)}" for value, ids in values.items())
                 flags.append(f"{device}: rows differ in {key}: {parts}")
+        totals: dict[str, list[str]] = {}
+        for row_id, settings in rows.items():
+            if TOTAL_THREADS_KEY in settings:
+                totals.setdefault(repr(settings[TOTAL_THREADS_KEY]), []).append(row_id)
+        if len(totals) > 1:
+            parts = "; ".join(f"{value} in {', '.join(ids)}" for value, ids in totals.items())
+            flags.append(f"{device}: data-parallel rows differ in {TOTAL_THREADS_KEY}: {parts}")
     return flags

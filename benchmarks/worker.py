@@ -334,7 +334,8 @@ def measure(job: dict, emit) -> dict:
                     "framework_inter_op": threads.get("inter_op_threads")},
         "affinity": sorted(os.sched_getaffinity(0)) if job.get("cpus") is not None else None,
         "settings": {**twin.settings(), **threads, "threads_requested": plan["threads"],
-                     "data": data.describe() | {"seed": seeds[0]}},
+                     "data": data.describe() | {"seed": seeds[0]}}
+        | ({"total_threads": distributed["total_threads"]} if distributed else {}),
         "overhead": overhead_check(twin, data) if plan.get("overhead_check") else None,
     } | ({"distributed": distributed} if distributed else {})
 

@@ -326,3 +326,16 @@ def test_a_rows_job_file_for_a_worker_started_by_hand():
                           "batch_size": 1024}
     assert job["plan"]["replicas"] == 4 and job["cpus"] is None and job["seeds"] == [0]
     assert main(["--impl", "torch-ddp", "--replicas", "0"]) == 2
+
+
+def test_threads_are_flagged_by_their_total_for_data_parallel_rows():
+    settings = {"torch-loop-cpu-b32": {"device": "cpu", "intra_op_threads": 1},
+                "torch-ddp-cpu-b32": {"device": "cpu", "intra_op_threads": 1,
+                                      "total_threads": 2},
+                "torch-ddp-single-cpu-b32": {"device": "cpu", "intra_op_threads": 2,
+                                             "total_threads": 2}}
+    assert res.flag_differences(settings) == []  # by design: equal totals
+    settings["keras-jax-dp-cpu-b32"] = {"device": "cpu", "intra_op_threads": 1,
+                                        "total_threads": 3}
+    [flag] = res.flag_differences(settings)
+    assert flag.startswith("cpu: data-parallel rows differ in total_threads: 2 in torch-ddp")
