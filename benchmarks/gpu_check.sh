@@ -3,7 +3,10 @@
 # graphs) against numpy, then every CUDA row the machine can run (every variant of
 # benchmarks/options.py VARIANTS on cuda: the course rows, the tuned ones such as
 # torch-compile-step-cudagraphs, keras-*-fit-spe, keras-tensorflow-loop-xla, jax-scan),
-# ending with the short side-by-side table (and a report folder beside the results).
+# ending with the short side-by-side table (and a report folder beside the results); then the
+# data-parallel rows on every GPU present (issue 12: torch-ddp with nccl, one process per GPU;
+# keras-jax-dp over the GPUs jax sees; keras-tensorflow-mirrored, MirroredStrategy over the
+# GPUs), each beside its single-process twin, in a run folder of their own.
 #
 #   bash benchmarks/gpu_check.sh [more pytest options for the benchmark run]
 #
@@ -36,7 +39,16 @@ fi
 bench=0
 python -P -m pytest --benchmark --preset gpu -p no:cacheprovider \
     --report-dir="${SIDEBYSIDE_REPORT_DIR:-sidebyside-runs}" "$suite" "$@" || bench=$?
+# One replica per GPU present (the rows say why they are skipped where that cannot be).
+gpus=$( (command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null || true) | grep -c '^GPU' || true)
+dp=0
+python -P -m pytest --benchmark --preset gpu -p no:cacheprovider \
+    --impl torch-ddp,keras-jax-dp,keras-tensorflow-mirrored --replicas "$(( gpus > 0 ? gpus : 2 ))" \
+    --report-dir="${SIDEBYSIDE_REPORT_DIR:-sidebyside-runs}" "$suite" "$@" || dp=$?
 if (( parity )); then
     echo "gpu_check: the CUDA-only variants' parity check failed (exit $parity)" >&2
 fi
-exit $(( bench ? bench : parity ))
+if (( dp )); then
+    echo "gpu_check: the data-parallel rows failed (exit $dp)" >&2
+fi
+exit $(( bench ? bench : parity ? parity : dp ))

@@ -71,13 +71,23 @@ VARIANTS = {
         ("jax", "loop"),
         ("jax", "scan"),
         ("numpy", "loop"),
+        # Data parallel (issue 12), each beside its single-process twin: --impl or the
+        # distributed preset, never the other presets.
+        ("torch", "ddp"),
+        ("torch", "ddp-single"),
+        ("keras-jax", "dp"),
+        ("keras-jax", "dp-single"),
+        ("keras-tensorflow", "mirrored"),
+        ("keras-tensorflow", "mirrored-single"),
     ]
 }
 
 # What kind of driving each variant is (issue 10):
 #   course:    the lesson's code as written (Keras rows: the same code on another backend);
 #   idiomatic: what the framework's own guides show by default where the course has no lesson;
-#   tuned:     a documented speed setting; TUNED_NOTES says what it changes in the user's code.
+#   tuned:     a documented speed setting; TUNED_NOTES says what it changes in the user's code;
+#   distributed: a data-parallel row (issue 12) or its single-process twin at the same global
+#              batch and total threads; DISTRIBUTED_NOTES says what each is.
 TAGS = {
     "torch-loop": "course",
     "keras-tensorflow-fit": "course",
@@ -95,8 +105,14 @@ TAGS = {
     "jax-loop": "idiomatic",
     "jax-scan": "tuned",
     "numpy-loop": "idiomatic",
+    "torch-ddp": "distributed",
+    "torch-ddp-single": "distributed",
+    "keras-jax-dp": "distributed",
+    "keras-jax-dp-single": "distributed",
+    "keras-tensorflow-mirrored": "distributed",
+    "keras-tensorflow-mirrored-single": "distributed",
 }
-TAG_NAMES = ("course", "idiomatic", "tuned")
+TAG_NAMES = ("course", "idiomatic", "tuned", "distributed")
 
 _SPE_NOTE = ("model.compile(..., steps_per_execution=steps per epoch): one compiled call "
              "per epoch; callbacks see one batch per epoch")
@@ -118,7 +134,8 @@ TUNED_NOTES = {
 
 
 def tag(variant: str) -> str:
-    """``course``, ``idiomatic`` or ``tuned``; KeyError for a variant not in ``VARIANTS``."""
+    """``course``, ``idiomatic``, ``tuned`` or ``distributed``; KeyError for a variant not in
+    ``VARIANTS``."""
     return TAGS[variant]
 
 
@@ -144,6 +161,7 @@ class Plan:
     # ((axis, (value, ...)), ...): SWEEP_AXES swept one at a time, each with the other two at
     # the plan's values (batch_sizes, HIDDEN_SIZE, n_train); empty: no sweep.
     sweeps: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    replicas: int = 2  # replicas of a data-parallel row (--replicas)
 
     def seeds_for(self, index: int) -> tuple[int, ...]:
         """The seeds process ``index`` trains: spread over the processes, at least one each.
@@ -153,7 +171,7 @@ class Plan:
         """
         return self.seeds[index::self.processes] or (self.seeds[index % len(self.seeds)],)
 
-    def cpus_for_worker(self) -> list[int] | None:
+    def cpus_for_worker(self, threads: int | None = None) -> list[int] | None:
         """The CPUs to pin each worker to (os.sched_setaffinity), or None: not pinned.
 
         ``auto`` pins a worker to as many CPUs as it has threads, the last ones this
@@ -164,6 +182,8 @@ class Plan:
         what users run. On a busy machine pinning hurts (a pinned worker cannot leave a busy
         core: torch-loop b32, 1 thread, 6 processes at load 5.7 on 2 cores gave a CV of 26%
         pinned against 19% unpinned), so the plugin turns ``auto`` into ``none`` there.
+        ``threads``: the worker's total when it is not ``self.threads`` (a data-parallel row
+        and its single-process twin: ``total_threads``).
         """
         if self.affinity == "none":
             return None
@@ -171,7 +191,7 @@ class Plan:
         if self.affinity == "auto":
             if allowed is None:
                 return None
-            return allowed[-min(self.threads, len(allowed)):]
+            return allowed[-min(threads or self.threads, len(allowed)):]
         return [int(cpu) for cpu in self.affinity.split(",")]
 
     def points(self) -> list[tuple[int, int, int | None]]:
@@ -231,6 +251,88 @@ DEFAULT_VARIANTS = ("torch-loop", "keras-tensorflow-fit", "keras-tensorflow-fit-
 # --threads N (and --affinity none) is the all-cores configuration users run.
 DEFAULT_THREADS = 1
 
+# -- data parallel (issue 12) -------------------------------------------------------------
+
+# Each data-parallel variant and its single-process twin: the course's code in one process at
+# the same global batch, given the threads of all replicas together (total_threads).
+SINGLE_TWINS = {"torch-ddp": "torch-ddp-single", "keras-jax-dp": "keras-jax-dp-single",
+                "keras-tensorflow-mirrored": "keras-tensorflow-mirrored-single"}
+# The twin's mode that a single-process row trains in: the course's loop or fit.
+SINGLE_MODES = {"ddp-single": "loop", "dp-single": "fit", "mirrored-single": "fit"}
+DISTRIBUTED_VARIANTS = tuple(v for pair in SINGLE_TWINS.items() for v in pair)
+DISTRIBUTED_NOTES = {
+    "torch-ddp": "the course loop, model = DistributedDataParallel(model); N processes "
+                 "started by torchrun, gloo on CPU, nccl on CUDA",
+    "keras-jax-dp": "keras.distribution.set_distribution(DataParallel(devices)): N jax "
+                    "devices (host devices on CPU)",
+    "keras-tensorflow-mirrored": "the course model built and fitted under "
+                                 "tf.distribute.MirroredStrategy(): N logical CPUs or the GPUs",
+    "torch-ddp-single": "the course loop in one process, with the threads of all replicas",
+    "keras-jax-dp-single": "the course fit in one process, with the threads of all replicas",
+    "keras-tensorflow-mirrored-single": "the course fit in one process, with the threads of "
+                                        "all replicas",
+}
+
+
+def is_data_parallel(variant: str) -> bool:
+    """True for torch-ddp, keras-jax-dp and keras-tensorflow-mirrored (not their twins)."""
+    return variant in SINGLE_TWINS
+
+
+def single_mode(variant: str) -> str:
+    """The mode in which a data-parallel variant's single-process twin trains (loop or fit)."""
+    return SINGLE_MODES[VARIANTS[SINGLE_TWINS[variant]][1]]
+
+
+def twin_mode(row: Row) -> str:
+    """The mode the worker loads the twin in: a single-process row's is its course mode."""
+    return SINGLE_MODES.get(row.mode, row.mode)
+
+
+def threads_per_process(row: Row, plan: Plan) -> int:
+    """The threads a row's framework is given in each of its processes (OMP_NUM_THREADS).
+
+    --threads is per replica. torch-ddp has one process per replica and keras-jax-dp one
+    device per replica (XLA runs each on its own), so each gets ``plan.threads``;
+    keras-tensorflow-mirrored runs its replicas' ops in one TensorFlow runtime and a
+    single-process twin runs alone, so both get the replicas' total.
+    """
+    if row.variant in ("torch-ddp", "keras-jax-dp"):
+        return plan.threads
+    if row.variant in DISTRIBUTED_VARIANTS:
+        return plan.threads * plan.replicas
+    return plan.threads
+
+
+def total_threads(row: Row, plan: Plan) -> int:
+    """Threads over all of a row's processes: equal for a data-parallel row and its twin."""
+    return plan.threads * plan.replicas if row.variant in DISTRIBUTED_VARIANTS else plan.threads
+
+
+def replica_skip_reason(row: Row, plan: Plan) -> str | None:
+    """Why ``row`` cannot have ``plan.replicas`` replicas here (one sentence), or None.
+
+    A global batch smaller than the replicas leaves a replica nothing in every step. Keras's
+    engines need every global batch, the last one included, to divide by the replicas: jax
+    cannot shard an uneven batch (IndivisibleError) and MirroredStrategy would average the
+    means of unequal slices, which is not the global mean. torch-ddp takes any split: each
+    rank's loss is weighted by its share (frameworks/torch_ddp_twin.py).
+    """
+    if not is_data_parallel(row.variant):
+        return None
+    n, batch = plan.n_train, row.batch_size
+    if batch < plan.replicas:
+        return (f"a global batch of {batch} cannot be split over {plan.replicas} replicas; "
+                f"give --batch-size of at least {plan.replicas}")
+    last = n % batch or batch
+    if row.variant != "torch-ddp" and (batch % plan.replicas or last % plan.replicas):
+        return (f"{row.variant} needs every global batch to divide by the {plan.replicas} "
+                f"replicas (Keras splits each batch evenly), but batch {batch} of {n} "
+                f"samples leaves batches of {batch} and {last}; give --batch-size and "
+                f"--n-train that divide by {plan.replicas}")
+    return None
+
+
 TARGET_GAP = 0.05  # default time-to-accuracy target: this far below the Bayes accuracy
 
 PRESETS = {
@@ -263,6 +365,10 @@ PRESETS = {
                   n_train=16_384, n_test=1_000, worker_timeout_s=300.0, processes=2,
                   variants=DEFAULT_VARIANTS,
                   sweeps=(("batch", (64, 1024, 16_384)), ("hidden", (16, 256, 4096)))),
+    # The data-parallel rows beside their single-process twins (issue 12), sized as default.
+    "distributed": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=3, seeds=(0, 1, 2),
+                        rounds=3, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
+                        processes=3, variants=DISTRIBUTED_VARIANTS),
 }
 # The sweep preset's sizes. A worker's start (imports, building, the first epoch) costs
 # seconds, so the preset's time is its number of points: a 6-point version (batch 32, 256,
@@ -295,10 +401,11 @@ def _names(option: str, text: str, valid, expand=None) -> tuple[str, ...]:
 
 
 def _expand_impl(name: str) -> list[str]:
-    """An implementation's name picks all its modes; a variant's name picks one."""
+    """An implementation's name picks all its modes but the data-parallel ones; a variant's
+    name picks one (a data-parallel variant with its single-process twin)."""
     if name in VARIANTS:
-        return [name]
-    return [v for v, (impl, _) in VARIANTS.items() if impl == name]
+        return [name, SINGLE_TWINS[name]] if name in SINGLE_TWINS else [name]
+    return [v for v, (impl, _) in VARIANTS.items() if impl == name and TAGS[v] != "distributed"]
 
 
 # The largest seed every twin takes: one limit, the spec's (frameworks/spec.py says why).
@@ -365,7 +472,8 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
               batch_size: str | None = None, epochs=None, seeds: str | None = None,
               rounds=None, n_train=None, threads=None, worker_timeout=None,
               target_accuracy=None, overhead_check: bool = False, processes=None,
-              affinity: str | None = None, sweep: str | list[str] | None = None) -> Plan:
+              affinity: str | None = None, sweep: str | list[str] | None = None,
+              replicas=None) -> Plan:
     """Build a plan from a preset and the user's overrides (strings as typed, or None).
 
     Raises OptionError (one sentence) for a value that is empty, unknown or out of range,
@@ -380,7 +488,8 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
     if sweep is not None:
         fields["sweeps"] = (_sweep(sweep, batch_size, n_train),)
     valid_impls = [*IMPLEMENTATIONS, *VARIANTS]
-    preset_variants = fields.pop("variants", tuple(VARIANTS))
+    preset_variants = fields.pop("variants", tuple(v for v in VARIANTS
+                                                  if TAGS[v] != "distributed"))
     variants = (_names("--impl", impl, valid_impls, _expand_impl) if impl is not None
                 else preset_variants)
     # Keep the table order whatever order the user typed.
@@ -408,6 +517,8 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
         fields["processes"] = _int("--processes", processes, 1)
     if affinity is not None:
         fields["affinity"] = _affinity(affinity)
+    if replicas is not None:
+        fields["replicas"] = _int("--replicas", replicas, 1)
     sweeps = dict(fields.get("sweeps", ()))
     smallest_n_train = min(sweeps.get("n_train", ()), default=fields["n_train"])
     too_big = [b for b in fields["batch_sizes"] if b > smallest_n_train]

@@ -59,11 +59,13 @@ def pytest_addoption(parser):
                          "rows and each framework's fastest gear in 3 processes, about 6 "
                          "minutes on 2 cores; gpu: the CUDA rows alone; full: every variant, "
                          "numbers worth publishing; sweep: batch and width sweeps for the Scaling "
-                         "section)")
+                         "section; distributed: the data-parallel rows beside their "
+                         "single-process twins)")
     group.addoption("--impl", metavar="LIST",
                     help="implementations or variants, comma-separated: "
                          f"{', '.join(opts.VARIANTS)}; or an implementation's name for all "
-                         "its modes (default: all)")
+                         "its modes but the data-parallel ones (default: the preset's); a "
+                         "data-parallel variant brings its single-process twin")
     group.addoption("--device", metavar="LIST", help="cpu, cuda (default: both; CUDA rows "
                     "are skipped with the reason where there is no GPU)")
     group.addoption("--batch-size", metavar="LIST", help="batch sizes, e.g. 32,1024 (at most "
@@ -78,6 +80,10 @@ def pytest_addoption(parser):
     group.addoption("--affinity", metavar="CPUS",
                     help="pin each worker to these CPUs (e.g. 0 or 0,1); none: not pinned; "
                          "auto (default): as many CPUs as threads, the last ones")
+    group.addoption("--replicas", metavar="N",
+                    help="replicas of each data-parallel row (torch-ddp, keras-jax-dp, "
+                         "keras-tensorflow-mirrored; default 2); rows that cannot have N "
+                         "are skipped with the reason")
     group.addoption("--n-train", metavar="N", help="training samples")
     group.addoption("--sweep", metavar="AXIS=LIST", action="append",
                     help="measure every row at each of these sizes, one axis at a time: "
@@ -136,7 +142,7 @@ def pytest_configure(config):
             target_accuracy=config.getoption("target_accuracy"),
             overhead_check=config.getoption("overhead_check"),
             processes=config.getoption("processes"), affinity=config.getoption("affinity"),
-            sweep=config.getoption("sweep"))
+            sweep=config.getoption("sweep"), replicas=config.getoption("replicas"))
     except opts.OptionError as err:
         raise pytest.UsageError(str(err)) from None
     if config.args_source != pytest.Config.ArgsSource.ARGS:

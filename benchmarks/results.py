@@ -22,6 +22,8 @@ from reports.atomic import write_text_atomic
 # History:
 #   1: a `sidebyside` section in pytest-benchmark's JSON (one worker per row, rounds as samples).
 #   2: a file of its own, results.json; several worker processes per row; a process is one sample.
+#      Fields added since (no change of meaning): data-parallel rows' (issue 12, see
+#      docs/result_format.md and reports/format.py).
 RESULTS_FORMAT_VERSION = 2
 RESULTS_FORMAT = "sidebyside-run"
 
@@ -90,6 +92,7 @@ class Process(TypedDict, total=False):
     affinity: list[int] | None
     settings: dict
     overhead: dict | None
+    distributed: dict  # only in a distributed row's process (issue 12)
     bayes_accuracy: float  # beyond the contract: the data's Bayes accuracy, for the summary
     target_accuracy: float  # beyond the contract: the time-to-accuracy target used
 
@@ -124,6 +127,11 @@ class Summary(TypedDict):
     ratio_to_torch_loop: float | None
     ratio_ci_low: float | None
     ratio_ci_high: float | None
+    # Only in the summary of a data-parallel row or its single-process twin (issue 12;
+    # data_parallel_summary): replicas, threads_per_process, total_threads,
+    # samples_per_s_ci_low/high, max_weight_gap_vs_single; a data-parallel row's also
+    # single_row, single_us_per_step, speedup_vs_single (+ _ci_low/_ci_high) and
+    # scaling_efficiency (+ _ci_low/_ci_high).
 
 
 class RowRecord(TypedDict):
@@ -136,7 +144,7 @@ class RowRecord(TypedDict):
     hidden_size: int  # SimpleNet's hidden width (16 but in a --sweep hidden=... run)
     n_train: int      # training samples (the plan's but in a --sweep n_train=... run)
     tag: str          # course, idiomatic or tuned (benchmarks.options.TAGS)
-    tuned_note: str   # what a tuned row changes in the user's code ("" otherwise)
+    tuned_note: str   # what a tuned (or distributed) row changes in the user's code, else ""
     status: str
     reason: str
     stderr_tail: str
@@ -150,14 +158,16 @@ def new_row(row, plan_n_train: int | None = None) -> RowRecord:
     ``n_train`` is the row's own (a sweep's point) or else ``plan_n_train``; left out when
     neither is known.
     """
-    from benchmarks.options import TAGS, TUNED_NOTES
+    from benchmarks.options import DISTRIBUTED_NOTES, TAGS, TUNED_NOTES
 
     size = {} if (row.n_train or plan_n_train) is None else {
         "n_train": row.n_train or plan_n_train}
     return RowRecord(id=row.id, variant=row.variant, implementation=row.implementation,
                      mode=row.mode, device=row.device, batch_size=row.batch_size,
                      hidden_size=row.hidden_size, **size,
-                     tag=TAGS[row.variant], tuned_note=TUNED_NOTES.get(row.variant, ""),
+                     tag=TAGS[row.variant],
+                     tuned_note=TUNED_NOTES.get(row.variant)
+                     or DISTRIBUTED_NOTES.get(row.variant, ""),
                      status="not run", reason="the run ended before this row", stderr_tail="",
                      processes=[], summary=None)
 
@@ -243,7 +253,7 @@ def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | N
             ratio_low, ratio_high = bootstrap_median_ci(pairs)
     elif reference is row:
         ratio = 1.0
-    return Summary(
+    summary = Summary(
         processes_ok=len(ok), us_per_step=us_per_step, us_per_step_ci_low=low,
         us_per_step_ci_high=high, process_us_per_step=samples, spread_iqr_pct=spread,
         unstable=bool(reasons), unstable_reasons=reasons,
@@ -263,6 +273,57 @@ def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | N
         build_s=statistics.median(p["build_s"] for p in ok),
         cores_used=statistics.median(p["cpu"]["cores_used"] for p in ok),
         ratio_to_torch_loop=ratio, ratio_ci_low=ratio_low, ratio_ci_high=ratio_high)
+    if "distributed" in first:
+        summary.update(replica_summary(ok))
+    return summary
+
+
+def replica_summary(ok: list[Process]) -> dict:
+    """A data-parallel row's (or its single-process twin's) own extra summary fields.
+
+    Samples per second with its 95% bootstrap interval over processes (each process's
+    training samples over its median steady epoch), the replicas and threads, and the
+    largest weight gap from the single-process twin over the processes that measured one.
+    """
+    rates = [p["n_train"] / statistics.median(p["steady_epoch_s"]) for p in ok]
+    low, high = bootstrap_median_ci(rates)
+    gaps = [p["distributed"]["max_weight_gap_vs_single"] for p in ok
+            if p["distributed"]["max_weight_gap_vs_single"] is not None]
+    first = ok[0]["distributed"]
+    return {"replicas": first["replicas"], "threads_per_process": first["threads_per_process"],
+            "total_threads": first["total_threads"],
+            "samples_per_s_ci_low": low, "samples_per_s_ci_high": high,
+            "max_weight_gap_vs_single": max(gaps) if gaps else None}
+
+
+def scaling(row: RowRecord, single: RowRecord) -> dict:
+    """A data-parallel row against its single-process twin (same device, global batch and
+    total threads): speedup and scaling efficiency, each with a 95% bootstrap interval.
+
+    Per process index i (the two rows' processes ran next to each other): the speedup
+    s_i = t_single_i / t_dp_i, with t the time per global step. ``speedup_vs_single`` is
+    the median of the s_i; ``scaling_efficiency`` = speedup / N, the usual strong-scaling
+    efficiency T_1 / (N x T_N) (e.g. Hennessy and Patterson's speedup over processors)
+    with T_1 the single process at the same global batch: 1 would be N times faster than
+    the single process. Null where no pair of processes is ok.
+    """
+    replicas = row["summary"]["replicas"]
+    dp = {p["index"]: process_us_per_step(p) for p in row["processes"] if p["status"] == "ok"}
+    pairs = [process_us_per_step(p) / dp[p["index"]] for p in single["processes"]
+             if p["status"] == "ok" and p["index"] in dp]
+    out = {"single_row": single["id"],
+           "single_us_per_step": single["summary"]["us_per_step"] if single["summary"]
+           else None}
+    if not pairs:
+        return out | dict.fromkeys(("speedup_vs_single", "speedup_ci_low", "speedup_ci_high",
+                                    "scaling_efficiency", "efficiency_ci_low",
+                                    "efficiency_ci_high"))
+    speedup = statistics.median(pairs)
+    low, high = bootstrap_median_ci(pairs)
+    return out | {"speedup_vs_single": speedup, "speedup_ci_low": low, "speedup_ci_high": high,
+                  "scaling_efficiency": speedup / replicas,
+                  "efficiency_ci_low": None if low is None else low / replicas,
+                  "efficiency_ci_high": None if high is None else high / replicas}
 
 
 def _mean_or_none(values: list) -> float | None:
@@ -281,6 +342,13 @@ def summarize_all(rows: list[RowRecord]) -> None:
     reference = {identity_key(r): r for r in rows if r["variant"] == REFERENCE_VARIANT}
     for row in rows:
         row["summary"] = summarize(row, reference.get(identity_key(row)))
+    from benchmarks.options import SINGLE_TWINS
+
+    singles = {(r["variant"], *identity_key(r)): r for r in rows}
+    for row in rows:
+        single = singles.get((SINGLE_TWINS.get(row["variant"]), *identity_key(row)))
+        if row["summary"] and single is not None and "replicas" in row["summary"]:
+            row["summary"].update(scaling(row, single))
 
 
 def row_status(row: RowRecord, planned_processes: int) -> tuple[str, str]:
@@ -443,8 +511,18 @@ FAIRNESS_KEYS = (
 )
 
 
+# A data-parallel row and its single-process twin differ in threads per process by design
+# (issue 12): what they share is the total, which their settings record as this key and
+# which is compared among them instead.
+TOTAL_THREADS_KEY = "total_threads"
+
+
 def flag_differences(settings_by_row: dict[str, dict]) -> list[str]:
-    """One sentence per fairness setting that differs between rows on the same device."""
+    """One sentence per fairness setting that differs between rows on the same device.
+
+    Rows whose settings hold ``TOTAL_THREADS_KEY`` (data-parallel rows and their twins) are
+    compared on that total rather than on ``intra_op_threads``.
+    """
     flags = []
     devices = sorted({s.get("device", "?") for s in settings_by_row.values()})
     for device in devices:
@@ -452,9 +530,18 @@ def flag_differences(settings_by_row: dict[str, dict]) -> list[str]:
         for key in FAIRNESS_KEYS:
             values: dict[str, list[str]] = {}
             for row_id, settings in rows.items():
+                if key == "intra_op_threads" and TOTAL_THREADS_KEY in settings:
+                    continue
                 if key in settings and settings[key] is not None:
                     values.setdefault(repr(settings[key]), []).append(row_id)
             if len(values) > 1:
                 parts = "; ".join(f"{value} in {', '.join(ids)}" for value, ids in values.items())
                 flags.append(f"{device}: rows differ in {key}: {parts}")
+        totals: dict[str, list[str]] = {}
+        for row_id, settings in rows.items():
+            if TOTAL_THREADS_KEY in settings:
+                totals.setdefault(repr(settings[TOTAL_THREADS_KEY]), []).append(row_id)
+        if len(totals) > 1:
+            parts = "; ".join(f"{value} in {', '.join(ids)}" for value, ids in totals.items())
+            flags.append(f"{device}: data-parallel rows differ in {TOTAL_THREADS_KEY}: {parts}")
     return flags

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from benchmarks import options as opts
 from benchmarks.options import TARGET_GAP, Plan, Row
 from benchmarks.results import without_non_finite
 
@@ -73,7 +74,7 @@ def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> 
     """
     env = dict(os.environ)
     cache = cache or os.path.join(scratch, "cache")
-    n = str(plan.threads)
+    n = str(opts.threads_per_process(row, plan))
     env.update({
         "PYTHONUNBUFFERED": "1",
         "PYTHONWARNINGS": "ignore",
@@ -95,7 +96,7 @@ def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> 
         "XDG_CACHE_HOME": os.path.join(cache, "xdg"),
         "TMPDIR": os.path.join(scratch, "tmp"),  # made by _run
     })
-    if plan.threads == 1:
+    if opts.threads_per_process(row, plan) == 1:
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
                             " --xla_cpu_multi_thread_eigen=false"
                             " intra_op_parallelism_threads=1").strip()
@@ -130,6 +131,9 @@ def run_process(row: Row, plan: Plan, index: int = 0, on_progress=None, command=
         # Saves starting a framework only to hear that it sees no GPU either.
         return Outcome(row, "skipped", reason="no NVIDIA GPU on this machine (no driver, "
                        "no /dev/nvidiactl, no nvidia-smi)", index=index, seeds=seeds)
+    replica_reason = opts.replica_skip_reason(row, plan)
+    if replica_reason:
+        return Outcome(row, "skipped", reason=replica_reason, index=index, seeds=seeds)
     with tempfile.TemporaryDirectory(prefix="sidebyside-", dir=scratch_root) as own:
         root = scratch_root or own
         scratch = tempfile.mkdtemp(prefix=f"{row.id}-p{index}-", dir=root)
@@ -147,10 +151,29 @@ def run_row(row: Row, plan: Plan, on_progress=None, command=None) -> list[Outcom
                 for index in range(plan.processes)]
 
 
+def torchrun_command(plan: Plan) -> list[str]:
+    """torch-ddp's worker under PyTorch's own launcher, one process per replica.
+
+    torchrun rather than torch.multiprocessing inside the worker: the processes then get
+    RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT from the launcher, exactly as
+    under ``torchrun --nnodes`` on several machines (README, "Data parallel"), and the worker
+    runs unchanged in each of them. ``--standalone`` picks a free port on this machine.
+    """
+    return [sys.executable, "-P", "-m", "torch.distributed.run", "--standalone",
+            "--nnodes=1", f"--nproc-per-node={plan.replicas}", "-m", "benchmarks.worker"]
+
+
 def _run(row, plan, index, seeds, on_progress, command, scratch, cache) -> Outcome:
-    cpus = plan.cpus_for_worker()
+    cpus = plan.cpus_for_worker(opts.total_threads(row, plan))
     job = {"row": dataclasses.asdict(row), "plan": plan.to_dict() | {"target_gap": TARGET_GAP},
            "index": index, "seeds": list(seeds), "cpus": cpus}
+    env = worker_env(row, plan, scratch, cache)
+    if row.variant == "torch-ddp" and command is None:
+        command = torchrun_command(plan)
+        # The launcher's processes cannot share one stdin: the job goes in a file too.
+        env["SIDEBYSIDE_JOB"] = os.path.join(scratch, "job.json")
+        with open(env["SIDEBYSIDE_JOB"], "w") as fh:
+            json.dump(job, fh)
     outcome = Outcome(row, "failed", index=index, seeds=seeds,
                       cold_cache=not os.path.isdir(cache))
     os.makedirs(cache, exist_ok=True)
@@ -163,7 +186,7 @@ def _run(row, plan, index, seeds, on_progress, command, scratch, cache) -> Outco
             command or [sys.executable, "-P", "-m", "benchmarks.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
             errors="replace",  # a library's stray bytes must not stop the reading thread
-            cwd=scratch, env=worker_env(row, plan, scratch, cache), start_new_session=True)
+            cwd=scratch, env=env, start_new_session=True)
         try:
             _converse(proc, job, outcome, plan, started, on_progress)
         except BaseException:

@@ -18,7 +18,8 @@ import sys
 import time
 
 from benchmarks import memory
-from benchmarks.options import HIDDEN_SIZE, Row
+from benchmarks import options as opts
+from benchmarks.options import HIDDEN_SIZE
 from benchmarks.results import STARVED_OTHERS_CORES, STARVED_WAIT_PER_S, load_now
 from frameworks import (
     IMPLEMENTATIONS,
@@ -31,6 +32,9 @@ from frameworks import (
 )
 from frameworks.backends import DeviceUnavailable, backend
 from frameworks.base import check_features_labels
+
+# A job file instead of stdin: torchrun's processes cannot share one stdin (runner.py).
+JOB_ENV = "SIDEBYSIDE_JOB"
 
 # "crash:ROW_ID", "hang:ROW_ID" or "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
 # FACTOR times as long, inside the timed region), for the suite's tests.
@@ -148,10 +152,14 @@ def measure(job: dict, emit) -> dict:
     ``job`` holds ``row`` and ``plan`` (their dicts) and ``seeds``, this process's share.
     """
     row, plan = job["row"], job["plan"]
-    name, mode, device = row["implementation"], row["mode"], row["device"]
+    name, device = row["implementation"], row["device"]
     impl = IMPLEMENTATIONS[name]
     framework = impl.framework
-    row_id = Row(**row).id
+    the_row, the_plan = opts.Row(**row), opts.Plan(**_plan_fields(plan))
+    row_id = the_row.id
+    variant = the_row.variant
+    data_parallel = opts.is_data_parallel(variant)
+    replicas = the_plan.replicas
     load_before = load_now()
 
     try:
@@ -159,10 +167,12 @@ def measure(job: dict, emit) -> dict:
     except FrameworkNotInstalled as err:
         raise Skip(str(err)) from None
     start = time.perf_counter()
+    if data_parallel:  # before the framework starts (jax reads XLA_FLAGS once)
+        backend(framework).prepare_replicas(replicas, device)
     import_framework(impl, device)
     import_s = time.perf_counter() - start
     rss_after_import = memory.rss_bytes()
-    threads = apply_threads(framework, plan["threads"])
+    threads = apply_threads(framework, opts.threads_per_process(the_row, the_plan))
     check_device(framework, device)
     inject_fault(row_id)
     slow = slow_factor(row_id)
@@ -178,8 +188,18 @@ def measure(job: dict, emit) -> dict:
         target = round(data.bayes_accuracy - plan["target_gap"], 6)
 
     start = time.perf_counter()
-    twin = load(name, spec, device=device, mode=mode)
+    try:
+        twin = load(name, spec, device=device, mode=opts.twin_mode(the_row))
+    except DeviceUnavailable as err:  # e.g. torch-ddp with fewer GPUs than processes
+        raise Skip(str(err)) from None
     build_s = time.perf_counter() - start
+    if data_parallel:
+        # The twin joined its launcher's job (torchrun's process group, jax.distributed):
+        # its engine now says how many replicas there are, on every machine of the job.
+        have = twin.settings()["replicas"]
+        if have != replicas:
+            raise Skip(f"{variant} on {device} runs on every replica its engine shows, which "
+                       f"is {have}, not --replicas {replicas}; give --replicas {have}")
 
     gpu = memory.GpuPeak(framework) if device == "cuda" else None
     rss_baseline = memory.rss_bytes()
@@ -219,6 +239,8 @@ def measure(job: dict, emit) -> dict:
                  loss=result.loss, test_accuracy=accuracy, epoch_s=result.seconds)
         per_seed.append({"seed": seed, "final_loss": result.loss, "test_loss": test_loss,
                          "test_accuracy": accuracy, "time_to_accuracy_s": reached})
+        if index == 0 and data_parallel:
+            first_seed_weights = twin.get_weights()
 
     # Top up the steady-state rounds when training alone gave fewer than asked for.
     extra = 0
@@ -254,6 +276,32 @@ def measure(job: dict, emit) -> dict:
     worst = max(peaks, key=lambda e: e.peak_rss_above_start_bytes) if peaks else None
     from threadpoolctl import threadpool_info
 
+    distributed = None
+    if opts.TAGS[variant] == "distributed":
+        distributed = {"replicas": replicas if data_parallel else 1,
+                       "threads_per_process": opts.threads_per_process(the_row, the_plan),
+                       "total_threads": opts.total_threads(the_row, the_plan),
+                       "memory_processes": 1, "max_weight_gap_vs_single": None}
+    gpu_peak = gpu.peak_bytes() if gpu else None
+    if data_parallel and name == "torch":
+        # One process per replica: memory and CPU time are the sum over the processes.
+        per_rank = all_ranks((rss_after_import,
+                              worst.peak_rss_above_start_bytes if worst else None, train_cpu_s,
+                              gpu_peak))
+        rss_after_import = _sum_or_none(r[0] for r in per_rank)
+        worst_peak = _sum_or_none(r[1] for r in per_rank)
+        train_cpu_s = sum(r[2] for r in per_rank)
+        gpu_peak = _sum_or_none(r[3] for r in per_rank) if gpu else None
+        cores_used = train_cpu_s / timed_wall_s
+        distributed["memory_processes"] = len(per_rank)
+    else:
+        worst_peak = worst.peak_rss_above_start_bytes if worst else None
+    if data_parallel and rank() == 0:
+        # Outside every timed window: the single-process twin trained on the first seed.
+        distributed["max_weight_gap_vs_single"] = weight_gap_vs_single(
+            name, opts.single_mode(variant), spec.replace(seed=seeds[0]), device,
+            first_seed_weights)
+
     return {
         "seeds": list(seeds),
         "first_epoch_s": first_epoch_s,
@@ -275,11 +323,10 @@ def measure(job: dict, emit) -> dict:
         "memory": {
             "rss_after_import_bytes": rss_after_import,
             "rss_baseline_bytes": worst.rss_start_bytes if worst else rss_baseline,
-            "peak_rss_above_baseline_bytes": worst.peak_rss_above_start_bytes if worst
-            else None,
+            "peak_rss_above_baseline_bytes": worst_peak,
             # Per epoch where /proc/self/clear_refs resets the peak; else the whole process.
             "peak_rss_scope": "train_epoch" if peak_is_per_phase else "whole process",
-            "gpu_peak_bytes": gpu.peak_bytes() if gpu else None,
+            "gpu_peak_bytes": gpu_peak,
             "gpu_peak_method": gpu.method if gpu else None,
         },
         "load": {"before": load_before, "after": load_now()},
@@ -293,9 +340,49 @@ def measure(job: dict, emit) -> dict:
                     "framework_inter_op": threads.get("inter_op_threads")},
         "affinity": sorted(os.sched_getaffinity(0)) if job.get("cpus") is not None else None,
         "settings": {**twin.settings(), **threads, "threads_requested": plan["threads"],
-                     "data": data.describe() | {"seed": seeds[0]}},
+                     "data": data.describe() | {"seed": seeds[0]}}
+        | ({"total_threads": distributed["total_threads"]} if distributed else {}),
         "overhead": overhead_check(twin, data) if plan.get("overhead_check") else None,
-    }
+    } | ({"distributed": distributed} if distributed else {})
+
+
+def _plan_fields(plan: dict) -> dict:
+    """The Plan's own fields of the job's plan (which also carries ``target_gap``), as typed."""
+    fields = {f.name for f in dataclasses.fields(opts.Plan)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in plan.items() if k in fields}
+
+
+def rank() -> int:
+    """This process's rank in its launcher's world (torchrun's RANK); 0 without a launcher."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def all_ranks(value) -> list:
+    """``value`` from every rank of torch's process group, in rank order (its all_gather)."""
+    import torch.distributed as dist
+
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def _sum_or_none(values):
+    values = list(values)
+    return None if any(v is None for v in values) else sum(values)
+
+
+def weight_gap_vs_single(name: str, single_mode: str, spec: SimpleNetSpec, device: str,
+                         dp_weights: list) -> float:
+    """Largest |weight difference| between ``dp_weights`` (after ``spec.epochs`` epochs of the
+    data-parallel twin on ``spec``'s seed) and the single-process twin trained the same way
+    at the same global batch, from the same start, on the same batches."""
+    import numpy as np
+
+    data = make_dataset(spec)
+    single = load(name, spec, device=device, mode=single_mode)
+    for epoch in range(spec.epochs):
+        single.train_epoch(*data.epoch_arrays(epoch))
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(dp_weights, single.get_weights()))
 
 
 def overhead_check(twin, data, epochs: int = 3, blocks: int = 7) -> dict:
@@ -336,15 +423,42 @@ def _protocol_stream():
     return protocol
 
 
+def _die_with_launcher() -> None:
+    """torchrun starts every rank in a session of its own, out of reach of the runner's kill
+    of the launcher's process group: the kernel kills this rank when its launcher dies
+    (Linux's PR_SET_PDEATHSIG), so a stopped row leaves no rank behind."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the launcher died before the line above
+        os._exit(1)
+
+
 def main() -> int:
-    job = json.load(sys.stdin)
-    if job.get("cpus") is not None:
+    if os.environ.get(JOB_ENV):
+        with open(os.environ[JOB_ENV]) as fh:
+            job = json.load(fh)
+    else:
+        job = json.load(sys.stdin)
+    if "LOCAL_RANK" in os.environ:
+        _die_with_launcher()
+    cpus = job.get("cpus")
+    if cpus is not None:
+        world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        if world > 1 and len(cpus) >= world:  # each rank its own share of the row's CPUs
+            local = int(os.environ["LOCAL_RANK"])
+            cpus = cpus[len(cpus) * local // world:len(cpus) * (local + 1) // world]
         # Before any framework is imported, so that every thread pool starts on these CPUs.
-        os.sched_setaffinity(0, job["cpus"])
+        os.sched_setaffinity(0, cpus)
     protocol = _protocol_stream()
 
     def emit(event, **fields):
-        protocol.write(json.dumps({"event": event, **fields}) + "\n")
+        if rank() == 0:  # one voice per row: the other ranks measure alike and stay quiet
+            protocol.write(json.dumps({"event": event, **fields}) + "\n")
 
     try:
         emit("result", **measure(job, emit))

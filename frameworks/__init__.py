@@ -56,6 +56,9 @@ class Implementation:
     keras_backend: str | None = None
     #: modes that run on some devices only, e.g. CUDA graphs: mode -> devices
     mode_devices: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict, hash=False)
+    #: modes with a class of their own (the data-parallel twins): mode -> (module, class)
+    mode_classes: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict,
+                                                                 hash=False)
 
     @property
     def framework(self) -> str:
@@ -98,14 +101,20 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
     impl.name: impl
     for impl in [
         Implementation("torch", "frameworks.torch_twin", "TorchTwin",
-                       ("loop", "compile", "compile-step", "compile-step-cudagraphs"),
+                       ("loop", "compile", "compile-step", "compile-step-cudagraphs", "ddp"),
                        ("torch",), ("torch",),
-                       mode_devices={"compile-step-cudagraphs": ("cuda",)}),
+                       mode_devices={"compile-step-cudagraphs": ("cuda",)},
+                       mode_classes={"ddp": ("frameworks.torch_ddp_twin", "TorchDDPTwin")}),
         Implementation("keras-tensorflow", "frameworks.keras_twin", "KerasTensorflowTwin",
-                       ("fit", "fit-xla", "loop", "fit-spe", "loop-xla"), ("keras", "tensorflow"),
-                       ("keras", "tensorflow-cpu"), keras_backend="tensorflow"),
-        Implementation("keras-jax", "frameworks.keras_twin", "KerasJaxTwin", ("fit", "fit-spe"),
-                       ("keras", "jax"), ("keras", "jax"), keras_backend="jax"),
+                       ("fit", "fit-xla", "loop", "fit-spe", "loop-xla", "mirrored"),
+                       ("keras", "tensorflow"), ("keras", "tensorflow-cpu"),
+                       keras_backend="tensorflow",
+                       mode_classes={"mirrored": ("frameworks.keras_dp_twin",
+                                                  "KerasTensorflowMirroredTwin")}),
+        Implementation("keras-jax", "frameworks.keras_twin", "KerasJaxTwin",
+                       ("fit", "fit-spe", "dp"), ("keras", "jax"), ("keras", "jax"),
+                       keras_backend="jax",
+                       mode_classes={"dp": ("frameworks.keras_dp_twin", "KerasJaxDPTwin")}),
         Implementation("keras-torch", "frameworks.keras_twin", "KerasTorchTwin",
                        ("fit", "fit-spe"), ("keras", "torch"), ("keras", "torch"),
                        keras_backend="torch"),
@@ -135,7 +144,9 @@ def load(name: str, spec: SimpleNetSpec | None = None, *, device: str = "cpu",
     package to install, ``frameworks.backends.DeviceUnavailable`` when the framework
     sees no such device here (e.g. "cuda" on a machine without one: the same error for
     every framework, the one the benchmark worker turns into a skipped row) and
-    ``ModeUnsupported`` when the framework refuses the mode (the reason is Keras's own).
+    ``ModeUnsupported`` when the framework refuses the mode (the reason is Keras's own,
+    or a data-parallel mode started without its engine's replicas: see README, "Data
+    parallel").
     """
     if name not in IMPLEMENTATIONS:
         raise ValueError(
@@ -149,5 +160,6 @@ def load(name: str, spec: SimpleNetSpec | None = None, *, device: str = "cpu",
     mode = impl.resolve(mode, device)  # before any framework is imported
     impl.require()
     backends.backend(impl.framework).check_device(device)
-    cls = getattr(importlib.import_module(impl.module), impl.cls)
+    module, cls = impl.mode_classes.get(mode, (impl.module, impl.cls))
+    cls = getattr(importlib.import_module(module), cls)
     return cls(spec or SimpleNetSpec(), device=device, mode=mode)

@@ -23,6 +23,7 @@ COMPILE_DESCRIPTIONS = {
     "compile-step": "torch.compile(whole step incl. optimizer.step()), inductor, default mode",
     "compile-step-cudagraphs": "torch.compile(whole step incl. optimizer.step()), inductor, "
                                "mode='reduce-overhead' (CUDA graphs)",
+    "ddp": "eager, DistributedDataParallel (frameworks/torch_ddp_twin.py)",
 }
 
 

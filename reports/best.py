@@ -78,6 +78,9 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
         frame["tag"] = frame["variant"].map(_registry()[1])
     if "tuned_note" not in frame.columns or frame["tuned_note"].isna().all():
         frame["tuned_note"] = frame["variant"].map(_registry()[2]).fillna("")
+    # Data-parallel rows and their twins get more threads than --threads: the report's
+    # "Data parallel" section compares them, among themselves.
+    frame = frame[frame["tag"] != "distributed"]
     tags = dict(zip(frame["variant"], frame["tag"]))
     notes = dict(zip(frame["variant"], frame["tuned_note"].fillna("")))
     implementations = dict(zip(frame["variant"], frame["implementation"]))

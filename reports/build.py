@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import best, plots, scaling, tables
+from reports import best, distributed, plots, scaling, tables
 from reports.atomic import write_bytes_atomic, write_text_atomic
 from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import ReportError, load_results
@@ -142,6 +142,7 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     # "Each framework at its best" needs each row's tag, which result files record since
     # issue 10 (older files: no such table).
     best_of = best.best_table(frame) if frame["tag"].notna().any() else None
+    data_parallel = distributed.section(data)  # None unless the run has such rows
 
     write_text_atomic(out / "results.csv", _csv(frame))
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
@@ -150,7 +151,7 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     # A sweep's run (issue 11): sweep.csv, sweep_fit.csv, its plots and a Scaling section.
     scaled = scaling_section(data, note, out)
     write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke,
-                                                         best_of, scaled))
+                                                         best_of, scaled, data_parallel))
     images = {}
     for name in PLOTS:
         png, svg = plots.render(_figure(name, frame, curves, note))
@@ -159,9 +160,9 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
         images[name] = png
     write_text_atomic(out / "report-tables.tex", latex_tables_fragment(main, notes, best_of))
     write_text_atomic(out / "report.tex", latex_report(main, notes, flags, note, smoke,
-                                                       best_of, scaled))
+                                                       best_of, scaled, data_parallel))
     write_text_atomic(out / "report.html", html_report(main, notes, flags, note, images, smoke,
-                                                               best_of, scaled))
+                                                       best_of, scaled, data_parallel))
     return out
 
 
@@ -237,9 +238,11 @@ def _plot_label(name: str) -> str:
 
 def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
                     smoke: bool = False, best_of: pd.DataFrame | None = None,
-                    scaled: dict | None = None) -> str:
+                    scaled: dict | None = None, data_parallel: tuple | None = None) -> str:
     """report.md: the title, each table with its caption and notes, flags, the footnote;
-    a sweep's run (``scaled``, from scaling_section) adds a Scaling section."""
+    a sweep's run (``scaled``, from scaling_section) adds a Scaling section, and a run with
+    data-parallel rows (``data_parallel``: ``reports.distributed.section``'s table and
+    sentences, or None) a Data parallel section."""
     parts = [f"# {_title(note, smoke)}", ""]
     if smoke:
         parts += [f"**{SMOKE_NOTE[0].upper() + SMOKE_NOTE[1:]}.**", ""]
@@ -254,6 +257,12 @@ def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
         parts += [f"## {SCALING_TITLE}", "", " ".join(scaled["sentences"]), "",
                   scaling.CAPTION, "", tables.to_markdown(scaled["table"]), ""]
         parts += [f"![{_plot_label(name)}]({name}.png)" for name in scaled["images"]] + [""]
+    if data_parallel is not None:
+        dp_table, verdicts = data_parallel
+        parts += [f"## {distributed.TITLE}", ""]
+        parts += [f"**{tables.markdown_escape(v)}**" for v in verdicts] + ([""] if verdicts
+                                                                           else [])
+        parts += [distributed.CAPTION, "", tables.to_markdown(dp_table), ""]
     if flags:
         parts += ["## Flags", "", FLAGS_CAPTION, ""]
         parts += [f"- {tables.markdown_escape(flag)}" for flag in flags] + [""]
@@ -302,7 +311,7 @@ def _latex_footnote(note: dict) -> str:
 
 def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
                  smoke: bool = False, best_of: pd.DataFrame | None = None,
-                 scaled: dict | None = None) -> str:
+                 scaled: dict | None = None, data_parallel: tuple | None = None) -> str:
     """report.tex: a standalone article that ``pdflatex report.tex`` builds in the report folder
     (the plots are the PNGs beside it)."""
     title = tables.latex_escape(TITLE)
@@ -314,6 +323,11 @@ def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
             r"\begin{document}", r"\maketitle"]
     for table in _latex_tables(main, notes, best_of):
         body += [table, ""]
+    if data_parallel is not None:
+        dp_table, verdicts = data_parallel
+        body += [rf"\section*{{{distributed.TITLE}}}",
+                 *(tables.latex_escape(v) + r"\par" for v in verdicts),
+                 tables.to_latex(dp_table, f"{distributed.TITLE}. {distributed.CAPTION}"), ""]
     if flags:
         body += [r"\section*{Flags}", tables.latex_escape(FLAGS_CAPTION),
                  r"\begin{itemize}", *(rf"\item {tables.latex_escape(f)}" for f in flags),
@@ -362,7 +376,8 @@ def _html_table(table: pd.DataFrame) -> str:
 
 def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
                 images: dict[str, bytes], smoke: bool = False,
-                best_of: pd.DataFrame | None = None, scaled: dict | None = None) -> str:
+                best_of: pd.DataFrame | None = None, scaled: dict | None = None,
+                data_parallel: tuple | None = None) -> str:
     """report.html: one self-contained page (tables, notes, plots as data: URLs, footnote)."""
     esc = html.escape
     title = TITLE + (" (smoke run)" if smoke else "")
@@ -379,6 +394,12 @@ def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
         body.append(f'<h2>Each framework at its best</h2><p class="caption">'
                     f"{esc(BEST_CAPTION)}</p>")
         body.append(_html_table(pd.DataFrame(best.best_cells(best_of), columns=best.HEADER)))
+    if data_parallel is not None:
+        dp_table, verdicts = data_parallel
+        body.append(f"<h2>{esc(distributed.TITLE)}</h2>" +
+                    "".join(f"<p><strong>{esc(v)}</strong></p>" for v in verdicts) +
+                    f'<p class="caption">{esc(distributed.CAPTION)}</p>')
+        body.append(_html_table(dp_table))
     if flags:
         body.append(f"<h2>Flags</h2><p class=\"caption\">{esc(FLAGS_CAPTION)}</p><ul>" +
                     "".join(f"<li>{esc(f)}</li>" for f in flags) + "</ul>")

@@ -12,7 +12,9 @@ RESULTS_FORMAT = "sidebyside-run"
 #      sample.
 #      Fields added since, without a change of meaning: rows' tag and tuned_note (issue 10);
 #      plan.sweeps, rows' hidden_size and n_train, processes' hidden_size and n_parameters
-#      (issue 11: sweeps; absent in older files, read as width 16 and plan.n_train).
+#      (issue 11: sweeps; absent in older files, read as width 16 and plan.n_train);
+#      plan.replicas, the tag "distributed", Process.distributed and a distributed row's
+#      extra Summary fields (issue 12; docs/result_format.md).
 RESULTS_FORMAT_VERSION = 2
 
 # The name of the result file inside a run folder.

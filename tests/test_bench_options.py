@@ -31,11 +31,13 @@ def test_default_plan_has_the_course_rows_and_each_frameworks_fastest_gear():
 
 def test_full_plan_has_every_variant_on_both_devices_at_two_batch_sizes():
     rows = make_plan("full").rows()
+    # every variant but the data-parallel ones (their own preset, or --impl: issue 12)
+    single_process = [v for v in VARIANTS if TAGS[v] != "distributed"]
     # CUDA graphs run on CUDA only: no CPU row is made for them
-    assert len([r for r in rows if r.device == "cpu"]) == (len(VARIANTS) - 1) * 2
+    assert len([r for r in rows if r.device == "cpu"]) == (len(single_process) - 1) * 2
     assert not [r for r in rows if r.mode == "compile-step-cudagraphs" and r.device == "cpu"]
     assert not [r for r in rows if r.implementation == "numpy" and r.device == "cuda"]
-    assert len([r for r in rows if r.device == "cuda"]) == (len(VARIANTS) - 1) * 2
+    assert len([r for r in rows if r.device == "cuda"]) == (len(single_process) - 1) * 2
     # --impl picks any variant whatever the preset's list
     assert make_plan(impl="keras-tensorflow-fit-xla").variants == ("keras-tensorflow-fit-xla",)
 
@@ -137,10 +139,13 @@ def test_unknown_impl_lists_every_valid_name():
 
 
 def test_variants_are_exactly_the_registrys_modes():
+    from benchmarks.options import SINGLE_TWINS
     from frameworks import IMPLEMENTATIONS
 
     registry = {(name, mode) for name, impl in IMPLEMENTATIONS.items() for mode in impl.modes}
-    assert set(VARIANTS.values()) == registry
+    # a data-parallel row's single-process twin is a row, not a mode: its twin trains in
+    # the course's mode (benchmarks.options.SINGLE_MODES)
+    assert {VARIANTS[v] for v in VARIANTS if v not in SINGLE_TWINS.values()} == registry
 
 
 def test_a_presets_batch_size_above_n_train_names_the_preset():

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks.options import VARIANTS
+from benchmarks.options import TAGS, VARIANTS
 from frameworks import IMPLEMENTATIONS, ModeUnsupported, SimpleNetSpec
 from tests.helpers import TRACE, framework_env, run_python, run_traces
 
@@ -26,9 +26,14 @@ EPOCH_WEIGHT_TOL = 1e-5
 REFUSED = {"keras-torch:fit-spe": "steps_per_execution"}
 # Every variant the benchmarks time that runs on the CPU, read from the registry: a new
 # mode cannot be timed without being checked here. CUDA-only modes: test_cuda_only_*.
+# Data-parallel variants and their single-process twins (which train in the course's mode,
+# traced here): tests/test_distributed.py checks them against one process at the global
+# batch, with their engine's replicas made before the framework starts.
+DATA_PARALLEL = {f"{impl}:{mode}" for variant, (impl, mode) in VARIANTS.items()
+                 if TAGS[variant] == "distributed"}
 LABELS = [f"{impl}:{mode}" for impl, mode in VARIANTS.values()
           if "cpu" in IMPLEMENTATIONS[impl].devices_for(mode)
-          and f"{impl}:{mode}" not in REFUSED]
+          and f"{impl}:{mode}" not in REFUSED and f"{impl}:{mode}" not in DATA_PARALLEL]
 CUDA_ONLY = [f"{impl}:{mode}" for impl, mode in VARIANTS.values()
              if "cpu" not in IMPLEMENTATIONS[impl].devices_for(mode)]
 FLOOR = "numpy:loop"
@@ -43,7 +48,7 @@ def traces(tmp_path_factory):
 
 def test_every_implementation_and_variant_is_traced():
     assert set(IMPLEMENTATIONS) <= {label.split(":")[0] for label in LABELS}
-    covered = set(LABELS) | set(REFUSED) | set(CUDA_ONLY)
+    covered = set(LABELS) | set(REFUSED) | set(CUDA_ONLY) | DATA_PARALLEL
     assert covered == {f"{impl}:{mode}" for impl, mode in VARIANTS.values()}
 
 

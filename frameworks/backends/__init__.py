@@ -15,6 +15,12 @@ arithmetic of some implementation has one module with these functions, in this o
 - ``gpu_peak_reset() -> int`` and ``gpu_peak_bytes(baseline) -> int | None``: the
   allocator's own peak in bytes since the reset (``GPU_PEAK_METHOD`` says how).
 - ``settings() -> dict``: its version, threads and precision flags, recorded with results.
+- ``prepare_replicas(replicas, device) -> None``: before the framework starts, give its
+  data-parallel engine ``replicas`` replicas on the CPU (jax: host devices, set before jax
+  is imported; TensorFlow: logical CPU devices, set before its runtime starts; torch: the
+  launcher starts one process per replica, nothing to do); on "cuda" the GPUs present are
+  the replicas. The data-parallel twins then count their replicas themselves
+  (``settings()["replicas"]``), after joining their launcher's job.
 
 Adding a framework means adding a module here and a line to ``MODULES``.
 """
@@ -33,7 +39,7 @@ MODULES = {
 
 #: the functions and constants every module in ``MODULES`` defines
 INTERFACE = ("GPU_PEAK_METHOD", "apply_threads", "check_device", "device_name", "synchronize",
-             "disable_tf32", "gpu_peak_reset", "gpu_peak_bytes", "settings")
+             "disable_tf32", "gpu_peak_reset", "gpu_peak_bytes", "settings", "prepare_replicas")
 
 
 class DeviceUnavailable(RuntimeError):

@@ -69,3 +69,25 @@ def settings() -> dict:
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "matmul_precision": str(jax.config.jax_default_matmul_precision),
     }
+
+
+# XLA's flag that splits the host into this many CPU devices (jax's own way to try
+# sharding on a CPU); XLA reads its flags once, when jax's CPU backend starts.
+_HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+
+
+def prepare_replicas(replicas: int, device: str) -> None:
+    import sys
+
+    if device != "cpu":
+        return  # the GPUs present are the replicas
+    if "jax" in sys.modules:
+        raise RuntimeError(f"{_HOST_DEVICES_FLAG} must be set before jax is imported, and jax "
+                           "is imported already: start a fresh process")
+    # Under several processes (Keras's variables for jax.distributed.initialize, which
+    # keras.distribution.initialize reads) each holds its share of the replicas.
+    replicas //= int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1"))
+    # First: XLA stops reading at a token that is not a --flag (the runner's thread setting
+    # has one), and a flag after it would be ignored (checked with jax 0.10.2).
+    flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = f"{_HOST_DEVICES_FLAG}={replicas} {flags}".strip()

@@ -44,3 +44,7 @@ def settings() -> dict:
     import numpy as np
 
     return {"backend_version": f"numpy {np.__version__}"}
+
+
+def prepare_replicas(replicas: int, device: str) -> None:
+    """numpy has no data-parallel engine: nothing to prepare."""

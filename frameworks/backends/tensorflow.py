@@ -73,3 +73,17 @@ def settings() -> dict:
         if tf.config.list_physical_devices("GPU") else False,
         "tf_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
     }
+
+
+def prepare_replicas(replicas: int, device: str) -> None:
+    if device != "cpu" or "TF_CONFIG" in os.environ:
+        # MirroredStrategy's replicas are the GPUs present; MultiWorkerMirroredStrategy's
+        # (TF_CONFIG) each worker's own device
+        return
+    import tensorflow as tf
+
+    # Logical devices can only be made before TensorFlow's runtime starts (its first op);
+    # importing Keras does not start it.
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)])

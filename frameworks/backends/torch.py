@@ -68,3 +68,7 @@ def settings() -> dict:
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "tf32_cudnn": torch.backends.cudnn.allow_tf32,
     }
+
+
+def prepare_replicas(replicas: int, device: str) -> None:
+    """Nothing: torch's replicas are processes, which its launcher (torchrun) starts."""

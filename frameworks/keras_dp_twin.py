@@ -1,0 +1,114 @@
+"""SimpleNet in Keras on several replicas: the course's Sequential and ``fit``, built and
+trained under each backend's own data-parallel engine.
+
+- ``keras-jax`` ``dp``: ``keras.distribution.DataParallel`` over jax's devices (on the
+  CPU, the host devices that ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` makes
+  before jax is imported: ``frameworks.backends.jax.prepare_replicas``; on CUDA, the GPUs
+  present). The weights are replicated and every global batch is sharded over the
+  devices; the loss is the global batch's mean, computed on the sharded batch.
+- ``keras-tensorflow`` ``mirrored``: ``tf.distribute.MirroredStrategy`` over TensorFlow's
+  logical CPU devices (``frameworks.backends.tensorflow.prepare_replicas``) or its GPUs.
+  Each replica takes its slice of the global batch; Keras divides each replica's mean loss
+  by the number of replicas (``tf.nn.compute_average_loss``'s convention) and the
+  gradients are summed over replicas: the global mean when the slices are equal.
+
+Both need every global batch, the last one included, to divide by the number of replicas:
+jax refuses a batch it cannot shard evenly, and MirroredStrategy would average unequal
+slices' means (not the global mean; tests/test_distributed.py measures the difference). The
+benchmark skips such rows with that reason (``benchmarks.options.replica_skip_reason``).
+
+Beyond one machine: with ``KERAS_DISTRIBUTION_JOB_ADDRESSES``,
+``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID`` set,
+``keras.distribution.initialize()`` calls ``jax.distributed.initialize`` and jax's devices
+are every process's; with ``TF_CONFIG`` set, ``MultiWorkerMirroredStrategy`` takes the
+cluster from TensorFlow's cluster resolver (README, "Data parallel").
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from frameworks.base import batch_slices
+from frameworks.keras_twin import KerasJaxTwin, KerasTensorflowTwin, import_keras
+
+# Keras's own variables for jax.distributed.initialize (keras.distribution.initialize)
+KERAS_MULTI_PROCESS_VARIABLE = "KERAS_DISTRIBUTION_NUM_PROCESSES"
+
+
+def process_rows(n: int, batch_size: int, processes: int, index: int) -> np.ndarray:
+    """The rows of an ``n``-row epoch that process ``index`` of ``processes`` feeds: its
+    contiguous share of every global batch (jax builds each global batch from the
+    processes' local parts, in process order)."""
+    rows = []
+    for batch in batch_slices(n, batch_size):
+        size = batch.stop - batch.start
+        rows.append(np.arange(batch.start + size * index // processes,
+                              batch.start + size * (index + 1) // processes))
+    return np.concatenate(rows)
+
+
+class KerasJaxDPTwin(KerasJaxTwin):
+    """``mode`` ``dp``: the course's model and ``fit`` under ``keras.distribution.DataParallel``."""
+
+    def __init__(self, spec, device="cpu", mode="dp"):
+        keras = import_keras("jax", device)
+        import jax
+
+        if KERAS_MULTI_PROCESS_VARIABLE in os.environ and not jax.distributed.is_initialized():
+            keras.distribution.initialize()  # jax.distributed.initialize from Keras's variables
+        self.devices = jax.devices("gpu" if device == "cuda" else "cpu")
+        self.distribution = keras.distribution.DataParallel(devices=self.devices)
+        super().__init__(spec, device, mode)
+
+    def run_epoch(self, X, y):
+        import jax
+
+        if jax.process_count() > 1:  # each process feeds its share of every global batch
+            rows = process_rows(len(X), self.spec.batch_size, jax.process_count(),
+                                jax.process_index())
+            with self._scope():
+                history = self.model.fit(
+                    X[rows], y[rows], batch_size=self.spec.batch_size // jax.process_count(),
+                    epochs=1, shuffle=False, verbose=0)
+            return float(history.history["loss"][0])
+        return super().run_epoch(X, y)
+
+    def settings(self):
+        return {**super().settings(), "replicas": len(self.devices),
+                "distribution": "keras.distribution.DataParallel",
+                "replica_devices": [str(d) for d in self.devices]}
+
+    def _scope(self):
+        # Building, compiling, fitting and predicting all under the distribution: weights
+        # replicated on every device, each global batch sharded over them.
+        return self.distribution.scope()
+
+
+class KerasTensorflowMirroredTwin(KerasTensorflowTwin):
+    """``mode`` ``mirrored``: the course's model and ``fit`` under
+    ``tf.distribute.MirroredStrategy`` (``MultiWorkerMirroredStrategy`` when ``TF_CONFIG``
+    names a cluster)."""
+
+    def __init__(self, spec, device="cpu", mode="mirrored"):
+        import_keras("tensorflow", device)
+        import tensorflow as tf
+
+        if "TF_CONFIG" in os.environ:
+            # The cluster (workers, this task's index) from TF's TFConfigClusterResolver.
+            self.strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            kind = "GPU" if device == "cuda" else "CPU"
+            self.strategy = tf.distribute.MirroredStrategy(
+                [d.name for d in tf.config.list_logical_devices(kind)])
+        super().__init__(spec, device, mode)
+
+    def settings(self):
+        return {**super().settings(), "replicas": self.strategy.num_replicas_in_sync,
+                "distribution": type(self.strategy).__name__,
+                "replica_devices": list(self.strategy.extended.worker_devices)}
+
+    def _scope(self):
+        # The model's variables are made mirrored here, and fit distributes every batch.
+        return self.strategy.scope()

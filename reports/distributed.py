@@ -1,0 +1,116 @@
+"""The report's "Data parallel" section: each data-parallel row beside its single-process twin.
+
+Present only when the run has data-parallel rows (issue 12). The numbers are the summary's
+(benchmarks/results.py computes them once): time per global step and samples per second
+with their 95% intervals, the speedup over the single process at the same global batch and
+total threads, the scaling efficiency and the largest weight gap from the single process.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+TITLE = "Data parallel"
+CAPTION = ("Each data-parallel row (N replicas, each a share b/N of the global batch b) "
+           "beside its single-process twin: the course's code in one process at the same "
+           "global batch b, given the threads of all replicas together. Times are per global "
+           "step, median over processes [95% bootstrap CI]. Speedup = single-process time / "
+           "data-parallel time (per process pair); efficiency = speedup / N, the usual "
+           "T_1 / (N x T_N), so 1 would be N times faster than the single process and 1/N "
+           "as fast. Weight gap: the largest |weight difference| from the single process "
+           "after the first seed's epochs, which float reduction order alone explains when "
+           "it is near 1e-6 or below.")
+HEADER = ("Row", "Replicas x threads", "us/global step", "Samples/s", "Single-process row",
+          "Its threads", "Its us/step", "Its samples/s", "Speedup", "Efficiency",
+          "Max weight gap")
+
+
+def _measured(row: dict) -> bool:
+    return bool(row.get("summary")) and "speedup_vs_single" in row["summary"]
+
+
+def has_section(data: dict) -> bool:
+    """Whether the run has a data-parallel row (measured or not): then the section appears."""
+    from benchmarks.options import is_data_parallel
+
+    return any(is_data_parallel(row["variant"]) for row in data["rows"])
+
+
+def _number(value, spec: str) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else format(value, spec)
+
+
+def _with_ci(value, low, high, spec: str) -> str:
+    text = _number(value, spec)
+    if low is None or high is None or text == "—":
+        return text
+    return f"{text} [{format(low, spec)}, {format(high, spec)}]"
+
+
+def table(data: dict) -> pd.DataFrame:
+    """One line per data-parallel row (columns ``HEADER``); a row that did not run says why."""
+    from benchmarks.options import SINGLE_TWINS, is_data_parallel
+
+    by_id = {r["id"]: r for r in data["rows"]}
+    lines = []
+    for row in data["rows"]:
+        if not is_data_parallel(row["variant"]):
+            continue
+        single_id = f"{SINGLE_TWINS[row['variant']]}-{row['device']}-b{row['batch_size']}"
+        single = by_id.get(single_id, {})
+        if not _measured(row):
+            why = row["reason"].splitlines()[0] if row.get("reason") else "no process ok"
+            lines.append([row["id"], f"{row['status']}: {why}"] + ["—"] * (len(HEADER) - 2))
+            continue
+        s, t = row["summary"], single.get("summary") or {}
+        lines.append([
+            row["id"], f"{s['replicas']} x {s['total_threads'] // s['replicas']}",
+            _with_ci(s["us_per_step"], s["us_per_step_ci_low"], s["us_per_step_ci_high"], ".1f"),
+            _with_ci(s["samples_per_s"], s["samples_per_s_ci_low"], s["samples_per_s_ci_high"],
+                     ".0f"),
+            single_id, _number(t.get("total_threads"), "d"),
+            _with_ci(t.get("us_per_step"), t.get("us_per_step_ci_low"),
+                     t.get("us_per_step_ci_high"), ".1f"),
+            _with_ci(t.get("samples_per_s"), t.get("samples_per_s_ci_low"),
+                     t.get("samples_per_s_ci_high"), ".0f"),
+            _with_ci(s["speedup_vs_single"], s["speedup_ci_low"], s["speedup_ci_high"], ".2f"),
+            _with_ci(s["scaling_efficiency"], s["efficiency_ci_low"], s["efficiency_ci_high"],
+                     ".2f"),
+            _number(s["max_weight_gap_vs_single"], ".1e")])
+    return pd.DataFrame(lines, columns=HEADER)
+
+
+def verdicts(data: dict) -> list[str]:
+    """Plain sentences: on which device data parallelism was slower or faster than one
+    process with the same threads (the rows are shown either way, never hidden)."""
+    from benchmarks.options import is_data_parallel
+
+    cores = (data.get("environment") or {}).get("cpu_cores")
+    out = []
+    for device in ("cpu", "cuda"):
+        rows = [r for r in data["rows"] if r["device"] == device
+                and is_data_parallel(r["variant"]) and _measured(r)
+                and r["summary"]["speedup_vs_single"] is not None]
+        if not rows:
+            continue
+        slower = [r["id"] for r in rows if r["summary"]["speedup_vs_single"] < 1]
+        faster = [r["id"] for r in rows if r["summary"]["speedup_vs_single"] >= 1]
+        where = (f"On this machine's {cores} CPU cores" if device == "cpu" and cores
+                 else f"On {device}")
+        if slower:
+            out.append(f"{where}, data parallelism is slower than one process given the same "
+                       f"threads: {', '.join(slower)} (speedup below 1). The replicas share "
+                       f"SimpleNet's small steps but exchange the gradients after every "
+                       f"one of them.")
+        if faster:
+            out.append(f"{where}, data parallelism is at least as fast as one process given "
+                       f"the same threads: {', '.join(faster)}.")
+    return out
+
+
+def section(data: dict) -> tuple[pd.DataFrame, list[str]] | None:
+    """The section's table and sentences, or None when the run has no data-parallel row."""
+    return (table(data), verdicts(data)) if has_section(data) else None
