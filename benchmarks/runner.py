@@ -97,9 +97,10 @@ def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> 
         "TMPDIR": os.path.join(scratch, "tmp"),  # made by _run
     })
     if opts.threads_per_process(row, plan) == 1:
+        # Only "--" flags: XLA stops reading XLA_FLAGS at the first token without them (a
+        # bare "intra_op_parallelism_threads=1", once here, hid every flag after it).
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                            " --xla_cpu_multi_thread_eigen=false"
-                            " intra_op_parallelism_threads=1").strip()
+                            " --xla_cpu_multi_thread_eigen=false").strip()
     if row.device == "cpu":
         # A CPU row sees no GPU at all, so no framework builds a CUDA context on the side.
         env["CUDA_VISIBLE_DEVICES"] = ""

@@ -302,6 +302,19 @@ def test_torch_ddp_rows_start_under_torchrun_with_one_process_per_replica():
     assert gpu.get("CUDA_VISIBLE_DEVICES") != ""
 
 
+def test_every_xla_flag_the_runner_sets_is_one_xla_reads():
+    """XLA stops reading XLA_FLAGS at the first token without "--": every flag after such a
+    token is silently ignored (a bare intra_op_parallelism_threads=1 once hid the host
+    device count)."""
+    from benchmarks.runner import worker_env
+
+    plan = make_plan("quick", impl="keras-jax-fit,keras-jax-dp", replicas="2")
+    flags = [worker_env(row, plan, "/tmp/x").get("XLA_FLAGS", "") for row in plan.rows()]
+    assert any(flags)  # the one-thread rows ask XLA's CPU client for one thread
+    for value in flags:
+        assert all(token.startswith("--") for token in value.split()), value
+
+
 def test_jax_host_devices_are_asked_for_before_any_other_xla_flag():
     from tests.helpers import run_python
 
