@@ -267,7 +267,10 @@ def fit_table(points: pd.DataFrame) -> pd.DataFrame:
             largest = mine.iloc[-1]
             per_unit = fit["per_unit_us"]
             below = fit["overhead_us"] / per_unit if per_unit > 0 else math.inf
-            if axis == "hidden" and math.isfinite(below):
+            # A fitted overhead at or under 0 is no measurable fixed cost: no size is
+            # overhead-bound (the fit can dip below 0 within its interval).
+            below = max(below, 0.0)
+            if axis == "hidden" and math.isfinite(below) and below > 0:
                 # parameters are affine in the width: back to hidden units
                 a, b = np.polyfit(mine["n_parameters"], mine["hidden_size"], 1)
                 below = a * below + b
@@ -366,8 +369,8 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
             high = mine.loc[mine["overhead_us"].idxmax()]
             sentences.append(
                 f"Every training step pays a fixed cost that SimpleNet's arithmetic cannot "
-                f"hide, from {low['overhead_us']:,.0f} µs ({low['variant']}) to "
-                f"{high['overhead_us']:,.0f} µs ({high['variant']}) on the {device.upper()}, "
+                f"hide, from {_us_words(low['overhead_us'])} ({low['variant']}) to "
+                f"{_us_words(high['overhead_us'])} ({high['variant']}) on the {device.upper()}, "
                 f"so at {_axis_words(axis, value)} the slowest row ({slow['variant']}) takes "
                 f"{_times(gap)} as long per step as the fastest ({fast['variant']}).")
             continue
@@ -381,8 +384,9 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
         text = (f"As the {AXES[axis][3]} grows to {value:,}, the gap between the slowest and "
                 f"the fastest row {change}: ")
         if len(caught):
-            text += (f"{len(caught)} of {len(best)} frameworks are within 10% of the fastest "
-                     "and stay there ("
+            text += (f"{len(caught)} of {len(best)} frameworks "
+                     f"{'is' if len(caught) == 1 else 'are'} within 10% of the fastest "
+                     f"and stay{'s' if len(caught) == 1 else ''} there ("
                      + _and([f"{r.implementation} from {_axis_words(axis, r.within_from)}"
                              for r in caught.itertuples()]) + ")")
         else:
@@ -393,6 +397,11 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
                      + " slower over the whole sweep")
         sentences.append(text + ".")
     return sentences
+
+
+def _us_words(us: float) -> str:
+    """A fitted overhead in words: a fit can put a cost too small to measure under 0."""
+    return "under 1 µs" if us < 1 else f"{us:,.0f} µs"
 
 
 # -- plots ------------------------------------------------------------------------------------

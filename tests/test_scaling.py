@@ -330,3 +330,24 @@ def test_a_sweeps_table_tells_its_points_apart_and_others_are_unchanged():
     assert str(frame["hidden_size"].dtype) == str(frame["n_train"].dtype) == "Int64"
     plain = tables.tidy(format2.run([format2.row("torch-loop", [400.0, 410.0])]))
     assert "hidden_size" not in plain.columns and "n_train" not in plain.columns
+
+
+def test_a_fixed_cost_too_small_to_measure_is_never_overhead_bound_nor_negative_in_words():
+    """A planted overhead of 0 lets Theil-Sen land below 0: the table says no size is
+    overhead-bound (0, not a negative size) and the sentence says "under 1 µs"."""
+    planted = {"torch-loop": (400.0, 0.10, 0.004), "jax-scan": (0.0, 0.02, 0.001)}
+    points = scaling.sweep_points(sweep_run(planted, noise=0.05, seed=3))
+    fits = scaling.fit_table(points)
+    floor = fits[(fits["variant"] == "jax-scan")]
+    assert (floor["overhead_bound_below"] >= 0).all()
+    nudged = fits.copy()
+    nudged.loc[nudged["variant"] == "jax-scan", "overhead_us"] = -33.0
+    text = " ".join(scaling.teacher_sentences(points, nudged))
+    assert "from under 1 µs (jax-scan)" in text and "-33" not in text
+
+
+def test_one_framework_within_ten_percent_is_said_in_the_singular():
+    planted = {"torch-loop": (400.0, 0.10, 0.004), "jax-scan": (5.0, 0.02, 0.001)}
+    points = scaling.sweep_points(sweep_run(planted, noise=0.01, seed=4))
+    text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
+    assert "1 of 2 frameworks is within 10% of the fastest and stays there" in text
