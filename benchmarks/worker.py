@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import json
 import os
+import socket
 import statistics
 import sys
 import time
@@ -253,25 +254,12 @@ def measure(job: dict, emit) -> dict:
     train_wall_s = time.perf_counter() - train_start
     wait_end, own_cpu_s = runqueue_wait_s(), time.process_time() - own_start
     others_end = machine_busy_cpu_s()
-    # The cores that other processes kept busy while this one trained: the machine's busy
-    # CPU time less this process's own.
-    others_cores = (None if others_start is None or others_end is None
-                    else max(0.0, (others_end - others_start - own_cpu_s) / train_wall_s))
+    siblings_cpu_s = 0.0  # a torch-ddp row's other replicas on this machine (below)
 
     train_cpu_s = sum(e.cpu_s for e in timed)
     timed_wall_s = sum(e.seconds for e in timed)
     cores_used = train_cpu_s / timed_wall_s
     waited = None if wait_start is None or wait_end is None else wait_end - wait_start
-    starved_reason = None
-    # Starved: its threads waited for a CPU, and other processes had the CPUs. A framework
-    # with more threads than CPUs makes its threads wait on each other too; that alone is
-    # how it runs, not a busy machine.
-    if (waited is not None and waited / train_wall_s > STARVED_WAIT_PER_S
-            and (others_cores is None or others_cores > STARVED_OTHERS_CORES)):
-        starved_reason = (f"its threads waited {waited / train_wall_s:.2f} s for a CPU per "
-                          f"second of training (above {STARVED_WAIT_PER_S:g}) while other "
-                          + ("processes used the CPUs" if others_cores is None else
-                             f"processes kept {others_cores:.2f} cores busy"))
     peaks = [e for e in timed if e.peak_rss_above_start_bytes is not None]
     worst = max(peaks, key=lambda e: e.peak_rss_above_start_bytes) if peaks else None
     from threadpoolctl import threadpool_info
@@ -287,7 +275,11 @@ def measure(job: dict, emit) -> dict:
         # One process per replica: memory and CPU time are the sum over the processes.
         per_rank = all_ranks((rss_after_import,
                               worst.peak_rss_above_start_bytes if worst else None, train_cpu_s,
-                              gpu_peak))
+                              gpu_peak, socket.gethostname(), own_cpu_s))
+        # The row's own replicas are not "other processes" for the starved test below: a
+        # replica on this machine kept a core busy because the row asked it to.
+        siblings_cpu_s = sum(r[5] for i, r in enumerate(per_rank)
+                             if r[4] == socket.gethostname() and i != rank())
         rss_after_import = _sum_or_none(r[0] for r in per_rank)
         worst_peak = _sum_or_none(r[1] for r in per_rank)
         train_cpu_s = sum(r[2] for r in per_rank)
@@ -296,6 +288,21 @@ def measure(job: dict, emit) -> dict:
         distributed["memory_processes"] = len(per_rank)
     else:
         worst_peak = worst.peak_rss_above_start_bytes if worst else None
+    # The cores that other processes kept busy while this one trained: the machine's busy
+    # CPU time less this process's own and its sibling replicas'.
+    others_cores = (None if others_start is None or others_end is None
+                    else max(0.0, (others_end - others_start - own_cpu_s - siblings_cpu_s)
+                             / train_wall_s))
+    starved_reason = None
+    # Starved: its threads waited for a CPU, and other processes had the CPUs. A framework
+    # with more threads than CPUs makes its threads wait on each other too; that alone is
+    # how it runs, not a busy machine.
+    if (waited is not None and waited / train_wall_s > STARVED_WAIT_PER_S
+            and (others_cores is None or others_cores > STARVED_OTHERS_CORES)):
+        starved_reason = (f"its threads waited {waited / train_wall_s:.2f} s for a CPU per "
+                          f"second of training (above {STARVED_WAIT_PER_S:g}) while other "
+                          + ("processes used the CPUs" if others_cores is None else
+                             f"processes kept {others_cores:.2f} cores busy"))
     if data_parallel and rank() == 0:
         # Outside every timed window: the single-process twin trained on the first seed.
         distributed["max_weight_gap_vs_single"] = weight_gap_vs_single(
@@ -332,7 +339,7 @@ def measure(job: dict, emit) -> dict:
         "load": {"before": load_before, "after": load_now()},
         "cpu": {"train_cpu_s": train_cpu_s, "train_wall_s": timed_wall_s,
                 "cores_used": cores_used, "runqueue_wait_s": waited,
-                "others_cores": others_cores,
+                "others_cores": others_cores, "sibling_replicas_cpu_s": siblings_cpu_s,
                 "starved": starved_reason is not None, "starved_reason": starved_reason},
         "threads": {"requested": plan["threads"], "measured_cores_used": cores_used,
                     "threadpools": threadpool_info(),

@@ -257,6 +257,9 @@ def test_a_short_benchmark_run_of_torch_ddp_records_parity_and_reports_it(tmp_pa
     assert process["distributed"]["memory_processes"] == 2
     assert 0 <= process["distributed"]["max_weight_gap_vs_single"] <= PARITY_TOL
     assert process["settings"]["process_group_backend"] == "gloo"
+    # The other replica's CPU time is the row's own, not another process's (starved test).
+    assert process["cpu"]["sibling_replicas_cpu_s"] > 0
+    assert rows["torch-ddp-single"]["processes"][0]["cpu"]["sibling_replicas_cpu_s"] == 0
     summary = rows["torch-ddp"]["summary"]
     for field in ("speedup_vs_single", "scaling_efficiency", "samples_per_s",
                   "max_weight_gap_vs_single", "single_us_per_step"):
