@@ -298,12 +298,19 @@ def test_real_format_2_fixtures_give_their_planted_verdicts():
     if not old_path.exists():
         pytest.skip("run2_old.json not made yet: python tests/fixtures/make_fixtures.py "
                     "--format 2 (needs the format-2 writer of benchmarks/)")
-    c = by_row(compare_runs(load_results(old_path),
-                            load_results(format2.FIXTURES / "run2_new.json")))
+    comparison = compare_runs(load_results(old_path),
+                              load_results(format2.FIXTURES / "run2_new.json"))
+    c = by_row(comparison)
     slowed = c.loc["torch-loop-cpu-b32"]
     assert slowed["ratio"] == pytest.approx(1.3)
     assert slowed["verdict"] in ("slower", "inconclusive")
     assert "slower" not in set(c.drop("torch-loop-cpu-b32")["verdict"])
+    # The same samples give a ratio of exactly 1 in every other row.
+    assert c.drop("torch-loop-cpu-b32")["ratio"].to_numpy() == pytest.approx(1.0)
+    assert comparison.only_old == ["numpy-loop-cpu-b1024"]  # dropped from the new run
+    # The injected crash: failed in both runs, so never compared.
+    assert "keras-torch-fit-cpu-b1024" not in c.index
+    assert any(d.startswith("commit:") or "commit" in d for d in comparison.differences)
 
 
 def test_interrupted_runs_and_a_busy_machine_are_said(tmp_path):
