@@ -339,7 +339,7 @@ def test_a_rows_job_file_for_a_worker_started_by_hand():
 
     job = job_for("torch-ddp", replicas="4", batch_size="1024", device="cpu")
     assert job["row"] == {"implementation": "torch", "mode": "ddp", "device": "cpu",
-                          "batch_size": 1024}
+                          "batch_size": 1024, "hidden_size": 16, "n_train": None}
     assert job["plan"]["replicas"] == 4 and job["cpus"] is None and job["seeds"] == [0]
     assert main(["--impl", "torch-ddp", "--replicas", "0"]) == 2
 
