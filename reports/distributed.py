@@ -83,9 +83,22 @@ def table(data: dict) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=HEADER)
 
 
+def speedup_verdict(summary: dict) -> str:
+    """"slower", "faster" or "inconclusive": slower (faster) only when the speedup's whole 95%
+    interval lies below (above) 1; with no interval (one process) the point estimate decides
+    and the sentence says there is no interval."""
+    low, high = summary.get("speedup_ci_low"), summary.get("speedup_ci_high")
+    point = summary["speedup_vs_single"]
+    if low is None or high is None:
+        return "slower" if point < 1 else "faster"
+    return "slower" if high < 1 else "faster" if low > 1 else "inconclusive"
+
+
 def verdicts(data: dict) -> list[str]:
     """Plain sentences: on which device data parallelism was slower or faster than one
-    process with the same threads (the rows are shown either way, never hidden)."""
+    process with the same threads, judged on the speedup's interval (the rows are shown
+    either way, never hidden); and a warning where the efficiency exceeds 1, which N
+    replicas cannot reach unless the single-process twin was slowed."""
     from benchmarks.options import is_data_parallel
 
     cores = (data.get("environment") or {}).get("cpu_cores")
@@ -96,18 +109,34 @@ def verdicts(data: dict) -> list[str]:
                 and r["summary"]["speedup_vs_single"] is not None]
         if not rows:
             continue
-        slower = [r["id"] for r in rows if r["summary"]["speedup_vs_single"] < 1]
-        faster = [r["id"] for r in rows if r["summary"]["speedup_vs_single"] >= 1]
+        called = {kind: [r["id"] for r in rows if speedup_verdict(r["summary"]) == kind]
+                  for kind in ("slower", "faster", "inconclusive")}
+        no_interval = [r["id"] for r in rows if r["summary"].get("speedup_ci_low") is None]
         where = (f"On this machine's {cores} CPU cores" if device == "cpu" and cores
                  else f"On {device}")
-        if slower:
+        if called["slower"]:
             out.append(f"{where}, data parallelism is slower than one process given the same "
-                       f"threads: {', '.join(slower)} (speedup below 1). The replicas share "
-                       f"SimpleNet's small steps but exchange the gradients after every "
-                       f"one of them.")
-        if faster:
-            out.append(f"{where}, data parallelism is at least as fast as one process given "
-                       f"the same threads: {', '.join(faster)}.")
+                       f"threads: {', '.join(called['slower'])} (speedup below 1). The "
+                       f"replicas share SimpleNet's small steps but exchange the gradients "
+                       f"after every one of them.")
+        if called["faster"]:
+            out.append(f"{where}, data parallelism is faster than one process given the same "
+                       f"threads: {', '.join(called['faster'])} (speedup above 1).")
+        if called["inconclusive"]:
+            out.append(f"{where}, the speedup's 95% interval includes 1, so neither faster "
+                       f"nor slower can be said: {', '.join(called['inconclusive'])}.")
+        if no_interval:
+            out.append(f"One process per row gives no interval, so these verdicts rest on one "
+                       f"measurement each: {', '.join(no_interval)} (give --processes 3 or "
+                       f"more).")
+        superlinear = [r["id"] for r in rows
+                       if (r["summary"].get("scaling_efficiency") or 0) > 1]
+        if superlinear:
+            out.append(f"Efficiency above 1 ({', '.join(superlinear)}) means more than N times "
+                       f"the single process's speed from N replicas, which the replicas cannot "
+                       f"give by themselves: the single-process twin was slowed (its threads "
+                       f"competing on a busy machine, say); check the rows' stability flags "
+                       f"before citing it.")
     return out
 
 

@@ -355,3 +355,29 @@ def test_threads_are_flagged_by_their_total_for_data_parallel_rows():
                                         "total_threads": 3}
     [flag] = res.flag_differences(settings)
     assert flag.startswith("cpu: data-parallel rows differ in total_threads: 2 in torch-ddp")
+
+
+@pytest.mark.parametrize(("dp_us", "single_us", "called"), [
+    ([200, 210, 205], [100, 105, 102], "slower"),
+    ([40, 42, 41], [100, 105, 102], "faster"),
+    # the twin's processes straddle the row's: the speedup's interval includes 1
+    ([100, 101, 102], [60, 100, 160], "inconclusive"),
+])
+def test_the_data_parallel_verdict_rests_on_the_speedups_interval(dp_us, single_us, called):
+    from reports import distributed
+
+    dp = _record("torch-ddp", [_dp_process(i, us) for i, us in enumerate(dp_us)])
+    single = _record("torch-ddp-single",
+                     [_dp_process(i, us, replicas=1) for i, us in enumerate(single_us)])
+    res.summarize_all([dp, single])
+    assert distributed.speedup_verdict(dp["summary"]) == called
+    run = format2.run([])
+    run["rows"] = [dp, single]
+    text = " ".join(distributed.verdicts(run))
+    wanted = {"slower": "data parallelism is slower than one process",
+              "faster": "data parallelism is faster than one process",
+              "inconclusive": "interval includes 1, so neither faster nor slower"}
+    for kind, sentence in wanted.items():
+        assert (sentence in text) == (kind == called), (kind, text)
+    # 2 replicas at more than twice the twin's speed: efficiency above 1 is questioned
+    assert ("Efficiency above 1" in text) == (called == "faster")
