@@ -71,6 +71,11 @@ def main(argv=None, prog: str = PROG) -> int:
     except ReportError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `compare A B | head`: the reader stopped reading, which is not an error of ours.
+        # Python's recipe: point stdout at devnull so that the exit's flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _build(args) -> int:

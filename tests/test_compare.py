@@ -341,3 +341,17 @@ def test_fail_above_fails_when_no_row_was_measured_in_both(tmp_path, capsys):
     new = format2.write(tmp_path / "n.json", format2.run([format2.row("jax-loop", [50, 51])]))
     assert reports_main(["compare", str(old), str(new), "--fail-above", "5"]) == 1
     assert "no row was measured in both" in capsys.readouterr().err
+
+
+def test_compare_piped_into_a_reader_that_stops_early_gives_no_traceback(planted):
+    """`sidebyside-reports compare A B | head -1`: no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    old, new = planted
+    command = (f"{sys.executable} -P -m reports compare {old} {new} | head -c 10 >/dev/null; "
+               "exit ${PIPESTATUS[0]}")
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120,
+                          cwd=format2.FIXTURES.parents[1])
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0
