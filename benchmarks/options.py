@@ -425,10 +425,14 @@ def _ints(option: str, text: str, low: int, high: int | None = None) -> tuple[in
 
 
 def _int(option: str, text, low: int) -> int:
-    values = _ints(option, str(text), low)
-    if len(values) != 1:
+    """One integer >= ``low`` (an option that takes a single value, such as --replicas)."""
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        value = None
+    if value is None or value < low:
         raise OptionError(f"{option}: expected one integer >= {low}, got {text!r}")
-    return values[0]
+    return value
 
 
 def _affinity(text: str) -> str:
@@ -463,7 +467,7 @@ def _sweep(text, batch_size, n_train) -> tuple[str, tuple[int, ...]]:
                           f"; give the values in --sweep {axis}=... alone")
     values = _ints(f"--sweep {axis}", values, 1)
     if len(values) < 2:
-        raise OptionError(f"--sweep {axis}: expected at least two values to sweep, got "
+        raise OptionError(f"--sweep {axis}: expected at least two different values to sweep, got "
                           f"{texts[0]!r}")
     return axis, tuple(sorted(values))
 

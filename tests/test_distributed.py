@@ -125,8 +125,8 @@ def test_a_skipped_row_does_not_start_a_worker():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("0", "--replicas: expected integers >= 1, got '0'"),
-    ("two", "--replicas: expected comma-separated integers, got 'two'"),
+    ("0", "--replicas: expected one integer >= 1, got '0'"),
+    ("two", "--replicas: expected one integer >= 1, got 'two'"),
     ("2,3", "--replicas: expected one integer >= 1, got '2,3'"),
 ])
 def test_bad_replicas_are_one_sentence(text, message):
@@ -141,7 +141,7 @@ def test_bad_replicas_on_the_command_line_exit_non_zero_without_a_traceback(tmp_
          "torch-ddp", "--replicas", "0", f"--report-dir={tmp_path}", "-p", "no:cacheprovider"],
         capture_output=True, text=True, cwd=ROOT, env=framework_env(), timeout=120)
     assert proc.returncode == 4  # pytest's usage error
-    assert "--replicas: expected integers >= 1, got '0'" in proc.stderr
+    assert "--replicas: expected one integer >= 1, got '0'" in proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
