@@ -59,6 +59,8 @@ class Comparison:
     delta_pct: float
     threshold_pct: float
     alpha: float
+    # in both and measured in both, but at other sizes (e.g. --n-train): not compared
+    resized: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -251,10 +253,10 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
         rows=rows,
         only_old=sorted(set(old_status) - set(new_status)),
         only_new=sorted(set(new_status) - set(old_status)),
-        not_compared=sorted([f"{r} (old: {old_status[r]}, new: {new_status[r]})"
-                             for r in in_both if r not in measured and r not in resized
-                             and not old_status[r] == new_status[r] == "skipped"]
-                            + list(resized.values())),
+        not_compared=sorted(f"{r} (old: {old_status[r]}, new: {new_status[r]})"
+                            for r in in_both if r not in measured and r not in resized
+                            and not old_status[r] == new_status[r] == "skipped"),
+        resized=sorted(resized.values()),
         skipped_in_both=sorted(r for r in in_both
                                if old_status[r] == new_status[r] == "skipped"),
         differences=differences(old, new), notes=notes,
@@ -370,6 +372,7 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
                   f"({', '.join(c.skipped_in_both)}).", ""]
     for title, items in [("Only in the old run", c.only_old), ("Only in the new run", c.only_new),
                          ("In both runs but not measured in both", c.not_compared),
+                         ("In both runs but at other sizes, so not compared", c.resized),
                          ("Environment and configuration differences", c.differences)]:
         if items:
             lines += [f"## {title}", ""] + [f"- {item}" for item in items] + [""]
