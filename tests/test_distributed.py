@@ -355,3 +355,20 @@ def test_threads_are_flagged_by_their_total_for_data_parallel_rows():
                                         "total_threads": 3}
     [flag] = res.flag_differences(settings)
     assert flag.startswith("cpu: data-parallel rows differ in total_threads: 2 in torch-ddp")
+
+
+@pytest.mark.parametrize("variables, expected", [
+    ({}, 0),
+    ({"RANK": "3"}, 3),                                      # torchrun
+    ({"KERAS_DISTRIBUTION_PROCESS_ID": "1"}, 1),             # keras-jax-dp's processes
+    ({"KERAS_DISTRIBUTION_PROCESS_ID": "0"}, 0),
+])
+def test_the_rank_comes_from_the_launcher_in_use_so_only_process_0_prints(
+        monkeypatch, variables, expected):
+    from benchmarks import worker
+
+    for name in worker.RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert worker.rank() == expected
