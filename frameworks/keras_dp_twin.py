@@ -59,7 +59,10 @@ class KerasJaxDPTwin(KerasJaxTwin):
         if KERAS_MULTI_PROCESS_VARIABLE in os.environ and not jax.distributed.is_initialized():
             keras.distribution.initialize()  # jax.distributed.initialize from Keras's variables
         self.devices = jax.devices("gpu" if device == "cuda" else "cpu")
-        self.distribution = keras.distribution.DataParallel(devices=self.devices)
+        # Keras's auto-sharding only shards a tf.data.Dataset and refuses numpy arrays in a
+        # multi-process job; each process here feeds its own share already (process_rows).
+        self.distribution = keras.distribution.DataParallel(
+            devices=self.devices, auto_shard_dataset=jax.process_count() == 1)
         super().__init__(spec, device, mode)
 
     def run_epoch(self, X, y):

@@ -372,3 +372,46 @@ def test_the_rank_comes_from_the_launcher_in_use_so_only_process_0_prints(
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
     assert worker.rank() == expected
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def test_keras_jax_dp_over_two_processes_equals_one_process(tmp_path, tmp_path_factory):
+    """README's multi-machine jax command on one machine: two processes of one host device
+    each, joined by jax.distributed (Keras's variables), --replicas 2 in all."""
+    from benchmarks.job import job_for
+
+    job = job_for("keras-jax-dp", batch_size="512", replicas="2", device="cpu")
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    addresses = f"localhost:{_free_port()},localhost:{_free_port()}"
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.worker"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env=framework_env(tmp_path_factory, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
+                          KERAS_DISTRIBUTION_JOB_ADDRESSES=addresses,
+                          KERAS_DISTRIBUTION_NUM_PROCESSES="2",
+                          KERAS_DISTRIBUTION_PROCESS_ID=str(index),
+                          SIDEBYSIDE_JOB=str(tmp_path / "job.json")))
+        for index in range(2)]
+    try:
+        outputs = [proc.communicate(timeout=300) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    errors = "".join(err for _, err in outputs)
+    if any(proc.returncode for proc in procs) and "UNIMPLEMENTED" in errors:
+        pytest.skip(f"jax's CPU collectives are unavailable here: {errors[-300:]}")
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-3000:]
+    assert outputs[1][0] == ""  # process 1 measures alike and stays quiet
+    [result] = [json.loads(line) for line in outputs[0][0].splitlines()
+                if json.loads(line)["event"] == "result"]
+    assert result["distributed"]["replicas"] == 2
+    assert result["settings"]["replicas"] == 2
+    assert result["distributed"]["max_weight_gap_vs_single"] < PARITY_TOL
