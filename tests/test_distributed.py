@@ -415,3 +415,37 @@ def test_keras_jax_dp_over_two_processes_equals_one_process(tmp_path, tmp_path_f
     assert result["distributed"]["replicas"] == 2
     assert result["settings"]["replicas"] == 2
     assert result["distributed"]["max_weight_gap_vs_single"] < PARITY_TOL
+
+
+TWO_WORKERS = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
+                          "task": {"type": "worker", "index": 0}})
+
+
+def test_tensorflow_over_several_workers_is_refused_in_one_sentence_citing_upstream():
+    from frameworks.keras_dp_twin import multi_worker_refusal
+
+    assert multi_worker_refusal(None) is None
+    one = json.dumps({"cluster": {"worker": ["localhost:1"]}, "task": {"index": 0}})
+    assert multi_worker_refusal(one) is None
+    reason = multi_worker_refusal(TWO_WORKERS)
+    assert reason.count(". ") == 0 and "keras-team/keras#20585" in reason
+    assert "2 workers" in reason and "MultiWorkerMirroredStrategy" in reason
+    assert multi_worker_refusal("{not json").startswith("TF_CONFIG is not")
+
+
+def test_a_worker_under_a_multi_worker_tf_config_skips_without_a_traceback(
+        tmp_path, tmp_path_factory):
+    from benchmarks.job import job_for
+
+    job = job_for("keras-tensorflow-mirrored", batch_size="512", replicas="2", device="cpu")
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker"], capture_output=True, text=True,
+        cwd=ROOT, timeout=300,
+        env=framework_env(tmp_path_factory, CUDA_VISIBLE_DEVICES="", TF_CONFIG=TWO_WORKERS,
+                          SIDEBYSIDE_JOB=str(tmp_path / "job.json")))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [line] = proc.stdout.splitlines()
+    event = json.loads(line)
+    assert event["event"] == "skip" and "keras-team/keras#20585" in event["reason"]
+    assert "Traceback" not in proc.stdout + proc.stderr
