@@ -338,8 +338,8 @@ def test_a_rows_job_file_for_a_worker_started_by_hand():
     from benchmarks.job import job_for, main
 
     job = job_for("torch-ddp", replicas="4", batch_size="1024", device="cpu")
-    assert job["row"] == {"implementation": "torch", "mode": "ddp", "device": "cpu",
-                          "batch_size": 1024}
+    assert job["row"] | {"implementation": "torch", "mode": "ddp", "device": "cpu",
+                         "batch_size": 1024} == job["row"]
     assert job["plan"]["replicas"] == 4 and job["cpus"] is None and job["seeds"] == [0]
     assert main(["--impl", "torch-ddp", "--replicas", "0"]) == 2
 
@@ -449,3 +449,28 @@ def test_a_worker_under_a_multi_worker_tf_config_skips_without_a_traceback(
     event = json.loads(line)
     assert event["event"] == "skip" and "keras-team/keras#20585" in event["reason"]
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--impl", "torch-ddp,keras-jax-dp", "--batch-size", "512"],
+     "--impl: a job is one variant, got 'torch-ddp,keras-jax-dp'; write one job file per variant"),
+    (["--impl", "torch", "--batch-size", "512"], "--impl: 'torch' names several variants"),
+    (["--impl", "torch-ddp", "--batch-size", "32,64"],
+     "--batch-size, --device: a job is one row, and these make 2"),
+])
+def test_a_job_is_one_row_and_more_is_refused_in_one_sentence(capsys, argv, message):
+    from benchmarks.job import main
+
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(f"error: {message}")
+    assert captured.err.count("\n") == 1
+
+
+def test_every_job_option_has_a_help_text():
+    from benchmarks.job import make_parser
+
+    actions = [a for a in make_parser()._actions if a.option_strings]
+    names = {name for action in actions for name in action.option_strings}
+    assert {"--impl", "--replicas", "--batch-size"} <= names
+    assert [a.option_strings for a in actions if not a.help] == []
