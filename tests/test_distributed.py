@@ -109,10 +109,22 @@ def _plan(**kwargs):
 def test_rows_that_cannot_have_n_replicas_are_skipped_with_one_sentence(n_train, batch, skipped):
     plan = _plan(n_train=n_train, batch_size=batch)
     reasons = {row.variant: opts.replica_skip_reason(row, plan) for row in plan.rows()}
-    assert {v for v, reason in reasons.items() if reason} == skipped
+    assert {v for v, reason in reasons.items() if reason and opts.is_data_parallel(v)} == skipped
     for reason in filter(None, reasons.values()):
         assert reason.count(". ") == 0 and "--" in reason  # one sentence naming the option
-    assert not any(reasons[v] for v in opts.SINGLE_TWINS.values())  # the twins always run
+    for dp, single in opts.SINGLE_TWINS.items():  # a twin is skipped with its row
+        assert reasons[single] == (reasons[dp] and
+                                   f"its data-parallel row is skipped: {reasons[dp]}")
+
+
+def test_the_skip_advice_says_every_global_batch_the_last_included_must_divide():
+    plan = _plan(n_train="1000", batch_size="125", replicas="3")
+    reasons = {row.variant: opts.replica_skip_reason(row, plan) for row in plan.rows()}
+    assert reasons["torch-ddp"] is None and reasons["torch-ddp-single"] is None
+    assert "every global batch, the last one (--n-train modulo --batch-size) included, " \
+           "divides by 3" in reasons["keras-jax-dp"]
+    assert reasons["keras-jax-dp-single"].startswith(
+        "its data-parallel row is skipped: keras-jax-dp needs every global batch")
 
 
 def test_a_skipped_row_does_not_start_a_worker():
