@@ -19,23 +19,55 @@ from benchmarks.options import TARGET_GAP, OptionError, make_plan
 
 
 def job_for(impl: str, preset: str = "distributed", **overrides) -> dict:
-    """The worker's job for the first row that ``make_plan(preset, impl, **overrides)`` makes
-    (the first seed, process 0, not pinned to CPUs); OptionError for a bad option."""
+    """The worker's job for the one row of variant ``impl`` that ``make_plan(preset, impl,
+    **overrides)`` makes (the first seed, process 0, not pinned to CPUs). OptionError (one
+    sentence) for a bad option, for more than one name in ``impl``, for an implementation of
+    several variants, and for options that make more than one row of the variant."""
+    names = [name.strip() for name in impl.split(",")]
+    if len(names) > 1:
+        raise OptionError(f"--impl: a job is one variant, got {impl!r}; write one job file "
+                          "per variant")
     plan = make_plan(preset, impl=impl, **overrides)
-    row = plan.rows()[0]
-    return {"row": dataclasses.asdict(row), "plan": plan.to_dict() | {"target_gap": TARGET_GAP},
+    rows = [row for row in plan.rows() if row.variant == names[0]]
+    if not rows:
+        raise OptionError(f"--impl: {impl!r} names several variants "
+                          f"({', '.join(plan.variants)}); name one of them")
+    if len(rows) > 1:
+        raise OptionError(f"--batch-size, --device: a job is one row, and these make "
+                          f"{len(rows)} ({', '.join(row.id for row in rows)}); give one of each")
+    return {"row": dataclasses.asdict(rows[0]),
+            "plan": plan.to_dict() | {"target_gap": TARGET_GAP},
             "index": 0, "seeds": list(plan.seeds_for(0)), "cpus": None}
 
 
-def main(argv=None) -> int:
+# Each option's meaning, as the benchmark's own option (README, "Options").
+HELP = {
+    "device": "cpu or cuda (default cpu)",
+    "batch-size": "the global batch size of the row, one number (e.g. 1024)",
+    "epochs": "training epochs per seed",
+    "seeds": "seeds to train, comma-separated (the job holds the first process's share)",
+    "n-train": "training samples",
+    "threads": "threads per replica",
+    "replicas": "replicas in all, over every machine of the job (default 2)",
+}
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The command line's parser: every option with its help text."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.job",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--impl", required=True, help="one variant, e.g. torch-ddp")
-    parser.add_argument("--preset", default="distributed")
-    for option in ("device", "batch-size", "epochs", "seeds", "n-train", "threads",
-                   "replicas"):
-        parser.add_argument(f"--{option}")
-    args = parser.parse_args(argv)
+    parser.add_argument("--impl", required=True,
+                        help="one variant, e.g. torch-ddp, keras-jax-dp")
+    parser.add_argument("--preset", default="distributed",
+                        help="the preset whose defaults fill the options not given "
+                             "(default distributed)")
+    for option, text in HELP.items():
+        parser.add_argument(f"--{option}", help=text)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if k not in ("impl", "preset")
                  and v is not None}
     if args.device is None:

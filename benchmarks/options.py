@@ -316,11 +316,18 @@ def replica_skip_reason(row: Row, plan: Plan) -> str | None:
     engines need every global batch, the last one included, to divide by the replicas: jax
     cannot shard an uneven batch (IndivisibleError) and MirroredStrategy would average the
     means of unequal slices, which is not the global mean. torch-ddp takes any split: each
-    rank's loss is weighted by its share (frameworks/torch_ddp_twin.py).
+    rank's loss is weighted by its share (frameworks/torch_ddp_twin.py). A single-process
+    twin is skipped with its data-parallel row: it is only measured to be compared with it.
     """
+    twin_of = {single: dp for dp, single in SINGLE_TWINS.items()}
+    if row.variant in twin_of:
+        dp_variant = twin_of[row.variant]
+        reason = replica_skip_reason(dataclasses.replace(row, mode=VARIANTS[dp_variant][1]),
+                                     plan)
+        return reason and f"its data-parallel row is skipped: {reason}"
     if not is_data_parallel(row.variant):
         return None
-    n, batch = plan.n_train, row.batch_size
+    n, batch = row.n_train or plan.n_train, row.batch_size
     if batch < plan.replicas:
         return (f"a global batch of {batch} cannot be split over {plan.replicas} replicas; "
                 f"give --batch-size of at least {plan.replicas}")
@@ -328,8 +335,9 @@ def replica_skip_reason(row: Row, plan: Plan) -> str | None:
     if row.variant != "torch-ddp" and (batch % plan.replicas or last % plan.replicas):
         return (f"{row.variant} needs every global batch to divide by the {plan.replicas} "
                 f"replicas (Keras splits each batch evenly), but batch {batch} of {n} "
-                f"samples leaves batches of {batch} and {last}; give --batch-size and "
-                f"--n-train that divide by {plan.replicas}")
+                f"samples leaves batches of {batch} and {last}; give a --batch-size and "
+                f"--n-train with which every global batch, the last one (--n-train modulo "
+                f"--batch-size) included, divides by {plan.replicas}")
     return None
 
 

@@ -359,9 +359,19 @@ def _plan_fields(plan: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in plan.items() if k in fields}
 
 
+# Where each launcher puts this process's rank: torchrun's RANK; Keras's variable for
+# jax.distributed.initialize's process_id (keras.distribution.initialize passes it on, so it
+# equals jax.process_index()).
+RANK_VARIABLES = ("RANK", "KERAS_DISTRIBUTION_PROCESS_ID")
+
+
 def rank() -> int:
-    """This process's rank in its launcher's world (torchrun's RANK); 0 without a launcher."""
-    return int(os.environ.get("RANK", "0"))
+    """This process's rank in its launcher's world, from the first of ``RANK_VARIABLES``
+    that is set; 0 without a launcher."""
+    for variable in RANK_VARIABLES:
+        if os.environ.get(variable):
+            return int(os.environ[variable])
+    return 0
 
 
 def all_ranks(value) -> list:

@@ -20,16 +20,20 @@ benchmark skips such rows with that reason (``benchmarks.options.replica_skip_re
 Beyond one machine: with ``KERAS_DISTRIBUTION_JOB_ADDRESSES``,
 ``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID`` set,
 ``keras.distribution.initialize()`` calls ``jax.distributed.initialize`` and jax's devices
-are every process's; with ``TF_CONFIG`` set, ``MultiWorkerMirroredStrategy`` takes the
-cluster from TensorFlow's cluster resolver (README, "Data parallel").
+are every process's (README, "Data parallel"). TensorFlow over several machines is refused:
+Keras 3's ``fit`` fails under ``MultiWorkerMirroredStrategy`` ("Attempt to convert a value
+(PerReplica...) to a Tensor"; keras-team/keras#20585, tensorflow/tensorflow#72388), so a
+``TF_CONFIG`` naming more than one worker raises ``ModeUnsupported`` (``multi_worker_refusal``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 
+from frameworks import ModeUnsupported
 from frameworks.base import batch_slices
 from frameworks.keras_twin import KerasJaxTwin, KerasTensorflowTwin, import_keras
 
@@ -59,7 +63,10 @@ class KerasJaxDPTwin(KerasJaxTwin):
         if KERAS_MULTI_PROCESS_VARIABLE in os.environ and not jax.distributed.is_initialized():
             keras.distribution.initialize()  # jax.distributed.initialize from Keras's variables
         self.devices = jax.devices("gpu" if device == "cuda" else "cpu")
-        self.distribution = keras.distribution.DataParallel(devices=self.devices)
+        # Keras's auto-sharding only shards a tf.data.Dataset and refuses numpy arrays in a
+        # multi-process job; each process here feeds its own share already (process_rows).
+        self.distribution = keras.distribution.DataParallel(
+            devices=self.devices, auto_shard_dataset=jax.process_count() == 1)
         super().__init__(spec, device, mode)
 
     def run_epoch(self, X, y):
@@ -86,12 +93,34 @@ class KerasJaxDPTwin(KerasJaxTwin):
         return self.distribution.scope()
 
 
+def multi_worker_refusal(tf_config: str | None) -> str | None:
+    """Why the ``mirrored`` twin cannot run under ``TF_CONFIG`` (its JSON text, or None when
+    unset), in one sentence; None when it names at most one worker (chief included)."""
+    if not tf_config:
+        return None
+    try:
+        cluster = json.loads(tf_config).get("cluster", {})
+        workers = len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    except (ValueError, AttributeError, TypeError):
+        return f"TF_CONFIG is not TensorFlow's cluster JSON: {tf_config!r}"
+    if workers <= 1:
+        return None
+    return (f"keras-tensorflow-mirrored cannot run over the {workers} workers TF_CONFIG names, "
+            "because Keras 3's fit fails under MultiWorkerMirroredStrategy "
+            "(keras-team/keras#20585, tensorflow/tensorflow#72388); use torch-ddp or "
+            "keras-jax-dp over several machines")
+
+
 class KerasTensorflowMirroredTwin(KerasTensorflowTwin):
     """``mode`` ``mirrored``: the course's model and ``fit`` under
     ``tf.distribute.MirroredStrategy`` (``MultiWorkerMirroredStrategy`` when ``TF_CONFIG``
-    names a cluster)."""
+    names a cluster of one worker). Raises ``ModeUnsupported`` when ``TF_CONFIG`` names
+    several workers (``multi_worker_refusal``), before TensorFlow is imported."""
 
     def __init__(self, spec, device="cpu", mode="mirrored"):
+        refusal = multi_worker_refusal(os.environ.get("TF_CONFIG"))
+        if refusal:
+            raise ModeUnsupported(refusal)
         import_keras("tensorflow", device)
         import tensorflow as tf
 

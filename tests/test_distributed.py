@@ -109,10 +109,22 @@ def _plan(**kwargs):
 def test_rows_that_cannot_have_n_replicas_are_skipped_with_one_sentence(n_train, batch, skipped):
     plan = _plan(n_train=n_train, batch_size=batch)
     reasons = {row.variant: opts.replica_skip_reason(row, plan) for row in plan.rows()}
-    assert {v for v, reason in reasons.items() if reason} == skipped
+    assert {v for v, reason in reasons.items() if reason and opts.is_data_parallel(v)} == skipped
     for reason in filter(None, reasons.values()):
         assert reason.count(". ") == 0 and "--" in reason  # one sentence naming the option
-    assert not any(reasons[v] for v in opts.SINGLE_TWINS.values())  # the twins always run
+    for dp, single in opts.SINGLE_TWINS.items():  # a twin is skipped with its row
+        assert reasons[single] == (reasons[dp] and
+                                   f"its data-parallel row is skipped: {reasons[dp]}")
+
+
+def test_the_skip_advice_says_every_global_batch_the_last_included_must_divide():
+    plan = _plan(n_train="1000", batch_size="125", replicas="3")
+    reasons = {row.variant: opts.replica_skip_reason(row, plan) for row in plan.rows()}
+    assert reasons["torch-ddp"] is None and reasons["torch-ddp-single"] is None
+    assert "every global batch, the last one (--n-train modulo --batch-size) included, " \
+           "divides by 3" in reasons["keras-jax-dp"]
+    assert reasons["keras-jax-dp-single"].startswith(
+        "its data-parallel row is skipped: keras-jax-dp needs every global batch")
 
 
 def test_a_skipped_row_does_not_start_a_worker():
@@ -381,3 +393,122 @@ def test_the_data_parallel_verdict_rests_on_the_speedups_interval(dp_us, single_
         assert (sentence in text) == (kind == called), (kind, text)
     # 2 replicas at more than twice the twin's speed: efficiency above 1 is questioned
     assert ("Efficiency above 1" in text) == (called == "faster")
+
+
+@pytest.mark.parametrize("variables, expected", [
+    ({}, 0),
+    ({"RANK": "3"}, 3),                                      # torchrun
+    ({"KERAS_DISTRIBUTION_PROCESS_ID": "1"}, 1),             # keras-jax-dp's processes
+    ({"KERAS_DISTRIBUTION_PROCESS_ID": "0"}, 0),
+])
+def test_the_rank_comes_from_the_launcher_in_use_so_only_process_0_prints(
+        monkeypatch, variables, expected):
+    from benchmarks import worker
+
+    for name in worker.RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert worker.rank() == expected
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def test_keras_jax_dp_over_two_processes_equals_one_process(tmp_path, tmp_path_factory):
+    """README's multi-machine jax command on one machine: two processes of one host device
+    each, joined by jax.distributed (Keras's variables), --replicas 2 in all."""
+    from benchmarks.job import job_for
+
+    job = job_for("keras-jax-dp", batch_size="512", replicas="2", device="cpu")
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    addresses = f"localhost:{_free_port()},localhost:{_free_port()}"
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.worker"], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env=framework_env(tmp_path_factory, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
+                          KERAS_DISTRIBUTION_JOB_ADDRESSES=addresses,
+                          KERAS_DISTRIBUTION_NUM_PROCESSES="2",
+                          KERAS_DISTRIBUTION_PROCESS_ID=str(index),
+                          SIDEBYSIDE_JOB=str(tmp_path / "job.json")))
+        for index in range(2)]
+    try:
+        outputs = [proc.communicate(timeout=300) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    errors = "".join(err for _, err in outputs)
+    if any(proc.returncode for proc in procs) and "UNIMPLEMENTED" in errors:
+        pytest.skip(f"jax's CPU collectives are unavailable here: {errors[-300:]}")
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-3000:]
+    assert outputs[1][0] == ""  # process 1 measures alike and stays quiet
+    [result] = [json.loads(line) for line in outputs[0][0].splitlines()
+                if json.loads(line)["event"] == "result"]
+    assert result["distributed"]["replicas"] == 2
+    assert result["settings"]["replicas"] == 2
+    assert result["distributed"]["max_weight_gap_vs_single"] < PARITY_TOL
+
+
+TWO_WORKERS = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"]},
+                          "task": {"type": "worker", "index": 0}})
+
+
+def test_tensorflow_over_several_workers_is_refused_in_one_sentence_citing_upstream():
+    from frameworks.keras_dp_twin import multi_worker_refusal
+
+    assert multi_worker_refusal(None) is None
+    one = json.dumps({"cluster": {"worker": ["localhost:1"]}, "task": {"index": 0}})
+    assert multi_worker_refusal(one) is None
+    reason = multi_worker_refusal(TWO_WORKERS)
+    assert reason.count(". ") == 0 and "keras-team/keras#20585" in reason
+    assert "2 workers" in reason and "MultiWorkerMirroredStrategy" in reason
+    assert multi_worker_refusal("{not json").startswith("TF_CONFIG is not")
+
+
+def test_a_worker_under_a_multi_worker_tf_config_skips_without_a_traceback(
+        tmp_path, tmp_path_factory):
+    from benchmarks.job import job_for
+
+    job = job_for("keras-tensorflow-mirrored", batch_size="512", replicas="2", device="cpu")
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.worker"], capture_output=True, text=True,
+        cwd=ROOT, timeout=300,
+        env=framework_env(tmp_path_factory, CUDA_VISIBLE_DEVICES="", TF_CONFIG=TWO_WORKERS,
+                          SIDEBYSIDE_JOB=str(tmp_path / "job.json")))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [line] = proc.stdout.splitlines()
+    event = json.loads(line)
+    assert event["event"] == "skip" and "keras-team/keras#20585" in event["reason"]
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--impl", "torch-ddp,keras-jax-dp", "--batch-size", "512"],
+     "--impl: a job is one variant, got 'torch-ddp,keras-jax-dp'; write one job file per variant"),
+    (["--impl", "torch", "--batch-size", "512"], "--impl: 'torch' names several variants"),
+    (["--impl", "torch-ddp", "--batch-size", "32,64"],
+     "--batch-size, --device: a job is one row, and these make 2"),
+])
+def test_a_job_is_one_row_and_more_is_refused_in_one_sentence(capsys, argv, message):
+    from benchmarks.job import main
+
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(f"error: {message}")
+    assert captured.err.count("\n") == 1
+
+
+def test_every_job_option_has_a_help_text():
+    from benchmarks.job import make_parser
+
+    actions = [a for a in make_parser()._actions if a.option_strings]
+    names = {name for action in actions for name in action.option_strings}
+    assert {"--impl", "--replicas", "--batch-size"} <= names
+    assert [a.option_strings for a in actions if not a.help] == []
