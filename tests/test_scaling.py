@@ -103,6 +103,14 @@ def test_the_sweep_preset_measures_a_shared_point_once():
     assert dict(plan.sweeps) == {"batch": (64, 1024, 16_384), "hidden": (16, 256, 4096)}
 
 
+def test_a_batch_sweep_below_the_presets_batch_size_fits_a_small_training_set():
+    # the batch sweep replaces the quick preset's batch size (1024), which no row trains
+    plan = opts.make_plan("quick", impl="numpy-loop", sweep="batch=16,64", n_train="100")
+    assert [r.batch_size for r in plan.rows()] == [16, 64]
+    with pytest.raises(opts.OptionError, match="1024 .the quick preset's. is larger than"):
+        opts.make_plan("quick", impl="numpy-loop", sweep="hidden=16,64", n_train="100")
+
+
 @pytest.mark.parametrize(("sweep", "extra", "message"), [
     ("depth=1,2", {}, "--sweep: unknown axis 'depth'; choose from: batch, hidden, n_train"),
     ("batch=8,x", {}, "--sweep batch: expected comma-separated integers, got '8,x'"),
