@@ -41,6 +41,7 @@ AXES = {
 # slower than the fastest row of all (issue 11's 10%).
 WITHIN = 0.10
 NOT_WITHIN = "not within the swept range"
+NOT_WITHIN_SHORT = "none"  # in the printed tables, whose caption says what it means
 # The interval of a fit: a percentile bootstrap that resamples the processes within each
 # swept value (scipy.stats.bootstrap with one sample per value, paired=False), so that
 # every resample keeps every size. A process is the suite's unit of sampling.
@@ -528,6 +529,41 @@ def _with_ci(value, low, high, spec: str) -> str:
     if low is not None and high is not None and not pd.isna(low) and not pd.isna(high):
         text += f" [{format(low, spec)}, {format(high, spec)}]"
     return text
+
+
+def display_tables_by_sweep(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``display_table`` for a printed page: per sweep (axis, device and fixed sizes) two
+    narrow tables, the fit and the growth, as (caption, table of str). The sweep and the
+    unit move into the caption and the header, an interval into a "95% CI" column (a second
+    line under its number in ``tables.to_latex``), ``NOT_WITHIN`` becomes
+    ``NOT_WITHIN_SHORT``."""
+    groups = []
+    table = display_table(fits).assign(unit=list(fits["unit"]))
+    for sweep, group in table.groupby("Sweep", sort=False):
+        rows = fits.loc[group.index]
+        unit = group["unit"].iloc[0]
+        fit = pd.DataFrame({
+            "Row": group["Row"],
+            "Overhead µs/step": [_number(v, ",.0f") for v in rows["overhead_us"]],
+            "95% CI overhead": [_interval(lo, hi, ",.0f") for lo, hi in
+                                zip(rows["overhead_ci_low_us"], rows["overhead_ci_high_us"])],
+            f"Cost per {unit}, ns": [_number(v, ".3g") for v in rows["per_unit_ns"]],
+            "95% CI cost": [_interval(lo, hi, ".3g") for lo, hi in
+                            zip(rows["per_unit_ci_low_ns"], rows["per_unit_ci_high_ns"])],
+            "Overhead-bound below": group["Overhead-bound below"],
+            "At the largest": group["At the largest"]})
+        # "Peak RSS": tables.to_latex's width estimate is short for "Memory" (M and m).
+        growth = group[["Row", "Epoch-time slope", "Memory slope", "Crossover",
+                        "Within 10% from"]].replace({NOT_WITHIN: NOT_WITHIN_SHORT}) \
+            .rename(columns={"Memory slope": "Peak RSS slope"})
+        groups += [(f"{sweep}: the fit", fit), (f"{sweep}: growth and crossover", growth)]
+    return groups
+
+
+def _interval(low, high, spec: str) -> str:
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    return f"[{format(low, spec)}, {format(high, spec)}]"
 
 
 def display_table(fits: pd.DataFrame) -> pd.DataFrame:
