@@ -331,8 +331,14 @@ def csv_frames(data: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _axis_words(axis: str, value) -> str:
-    return {"batch": f"batch {value}", "hidden": f"width {value}",
-            "n_train": f"{value} training samples"}[axis]
+    return {"batch": f"batch {int(value):,}", "hidden": f"width {int(value):,}",
+            "n_train": f"{int(value):,} training samples"}[axis]
+
+
+def _grows_to(axis: str, value) -> str:
+    return {"batch": f"As the batch size grows to {int(value):,}",
+            "hidden": f"As the hidden width grows to {int(value):,}",
+            "n_train": f"As the training set grows to {int(value):,} samples"}[axis]
 
 
 def _times(ratio: float) -> str:
@@ -368,6 +374,12 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
         if at == "smallest":
             low = mine.loc[mine["overhead_us"].idxmin()]
             high = mine.loc[mine["overhead_us"].idxmax()]
+            if len(here) < 2:  # one row: nothing to compare it with
+                sentences.append(
+                    f"Every training step of {low['variant']} pays a fixed cost of "
+                    f"{_us_words(low['overhead_us'])} on the {device.upper()} that SimpleNet's "
+                    f"arithmetic cannot hide.")
+                continue
             sentences.append(
                 f"Every training step pays a fixed cost that SimpleNet's arithmetic cannot "
                 f"hide, from {_us_words(low['overhead_us'])} ({low['variant']}) to "
@@ -375,23 +387,34 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
                 f"so at {_axis_words(axis, value)} the slowest row ({slow['variant']}) takes "
                 f"{_times(gap)} as long per step as the fastest ({fast['variant']}).")
             continue
+        if len(here) < 2:
+            continue
         best = mine.drop_duplicates("implementation")
-        caught = best[best["within_from"] != NOT_WITHIN]
-        behind = best[best["within_from"] == NOT_WITHIN]
+        fastest = mine.loc[mine["variant"] == fast["variant"], "implementation"].iloc[0]
+        # The fastest framework is within 10% of itself: it is not one that "comes within".
+        others = best[best["implementation"] != fastest]
+        caught = others[others["within_from"] != NOT_WITHIN]
+        behind = others[others["within_from"] == NOT_WITHIN]
         start = lines[lines[column] == lines[column].min()]["us_per_step"]
         before = start.max() / start.min()
         change = (f"shrinks from {_times(before)} to {_times(gap)}" if gap < before else
                   f"is {_times(gap)} ({_times(before)} at the smallest)")
-        text = (f"As the {AXES[axis][3]} grows to {value:,}, the gap between the slowest and "
-                f"the fastest row {change}: ")
+        text = (f"{_grows_to(axis, value)}, the gap between the slowest and the fastest row "
+                f"{change}")
+        if len(others) == 0:  # one framework: no framework to compare
+            sentences.append(text + ".")
+            continue
+        text += f"; {fastest} is the fastest there, and "
         if len(caught):
-            text += (f"{len(caught)} of {len(best)} frameworks "
-                     f"{'is' if len(caught) == 1 else 'are'} within 10% of the fastest "
-                     f"and stay{'s' if len(caught) == 1 else ''} there ("
+            text += (f"{len(caught)} of the {len(others)} other"
+                     f"{'' if len(others) == 1 else 's'} "
+                     f"{'comes' if len(caught) == 1 else 'come'} within 10% of it and "
+                     f"stay{'s' if len(caught) == 1 else ''} there ("
                      + _and([f"{r.implementation} from {_axis_words(axis, r.within_from)}"
                              for r in caught.itertuples()]) + ")")
         else:
-            text += "no framework but the fastest comes within 10% of it"
+            text += (f"{'the other' if len(others) == 1 else 'none of the others'} "
+                     f"{'does not come' if len(others) == 1 else 'comes'} within 10% of it")
         if len(behind) and len(caught):
             text += (", while " + _and(list(behind["implementation"]))
                      + (" stays" if len(behind) == 1 else " stay")

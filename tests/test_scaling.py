@@ -358,4 +358,30 @@ def test_one_framework_within_ten_percent_is_said_in_the_singular():
     planted = {"torch-loop": (400.0, 0.10, 0.004), "jax-scan": (5.0, 0.02, 0.001)}
     points = scaling.sweep_points(sweep_run(planted, noise=0.01, seed=4))
     text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
-    assert "1 of 2 frameworks is within 10% of the fastest and stays there" in text
+    # jax is the fastest: it does not "come within 10%" of itself
+    assert "jax is the fastest there, and the other does not come within 10% of it" in text
+    assert "of 2 frameworks" not in text
+
+
+def test_one_row_is_not_compared_with_itself():
+    points = scaling.sweep_points(sweep_run({"numpy-loop": (300.0, 0.40, 0.02)}, seed=4))
+    text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
+    assert text.startswith("Every training step of numpy-loop pays a fixed cost of ")
+    assert "times as long" not in text and "1 of 1" not in text and "to 3" not in text
+
+
+def n_train_points(planted=PLANTED):
+    """sweep_run's batch sweep relabelled as a sweep of the training samples at batch 256."""
+    points = scaling.sweep_points(sweep_run(planted, noise=0.01, seed=4))
+    points = points[points["axis"] == "batch"].copy()
+    points["axis"], points["n_train"], points["size"] = "n_train", points["batch_size"], \
+        points["batch_size"]
+    points["batch_size"] = 256
+    return points
+
+
+def test_the_training_set_grows_in_words_with_thousands_separators():
+    points = n_train_points()
+    text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
+    assert "As the training set grows to 16,384 samples" in text
+    assert "training samples grows" not in text and "16384" not in text
