@@ -52,7 +52,8 @@ MEASURED = ("ok", "partial")
 POINT_COLUMNS = ["axis", "variant", "implementation", "device", "batch_size", "hidden_size",
                  "n_parameters", "n_train", "size", "row", "status", "processes_ok",
                  "us_per_step", "ci_low_us", "ci_high_us", "unstable", "samples_per_s",
-                 "epoch_s", "peak_rss_bytes", "regime", "process_us_per_step"]
+                 "epoch_s", "peak_rss_bytes", "regime", "process_us_per_step",
+                 "process_peak_rss_bytes"]
 FIT_COLUMNS = ["variant", "implementation", "device", "axis", "unit", "batch_size",
                "hidden_size", "n_train", "points", "samples", "overhead_us",
                "overhead_ci_low_us", "overhead_ci_high_us", "per_unit_ns", "per_unit_ci_low_ns",
@@ -84,6 +85,22 @@ def _n_parameters(row: dict, hidden_size: int) -> int:
     return SimpleNetSpec(hidden_size=hidden_size).n_parameters
 
 
+def memory_column(axis: str) -> str:
+    """The sweep.csv column of an axis's memory: the whole process's peak for the training
+    samples (the data is loaded before an epoch starts, so the peak above it stays flat),
+    the peak above an epoch's start for the batch and the width."""
+    return "process_peak_rss_bytes" if axis == "n_train" else "peak_rss_bytes"
+
+
+def _process_peak_rss_bytes(row: dict) -> float | None:
+    peaks = [memory["rss_baseline_bytes"] + memory["peak_rss_above_baseline_bytes"]
+             for process in row.get("processes") or () if process.get("status") == "ok"
+             for memory in [process.get("memory") or {}]
+             if memory.get("rss_baseline_bytes") is not None
+             and memory.get("peak_rss_above_baseline_bytes") is not None]
+    return float(np.median(peaks)) if peaks else None
+
+
 def sweep_points(data: dict) -> pd.DataFrame:
     """One line per swept axis, point and row (POINT_COLUMNS); empty without ``plan.sweeps``.
 
@@ -91,7 +108,10 @@ def sweep_points(data: dict) -> pd.DataFrame:
     ``plan.n_train``; hidden and n_train: a batch size of ``plan.batch_sizes``), so a point
     shared by two sweeps appears once under each. Times are µs per step (the row's summary:
     median over processes, 95% bootstrap interval), ``epoch_s`` the median steady epoch,
-    ``peak_rss_bytes`` the peak resident memory above the start of an epoch. ``regime`` is
+    ``peak_rss_bytes`` the peak resident memory above the start of an epoch (data already
+    loaded), ``process_peak_rss_bytes`` the whole process's peak while training, data
+    included (per process ``rss_baseline_bytes`` + ``peak_rss_above_baseline_bytes``, median
+    over the ok processes; what the training-set sweep's memory means). ``regime`` is
     filled by ``annotate_regimes``.
     """
     plan = data.get("plan") or {}
@@ -121,7 +141,8 @@ def sweep_points(data: dict) -> pd.DataFrame:
                 "ci_high_us": s.get("us_per_step_ci_high"), "unstable": s.get("unstable"),
                 "samples_per_s": s.get("samples_per_s"), "epoch_s": s.get("steady_epoch_s_median"),
                 "peak_rss_bytes": s.get("peak_rss_above_baseline_bytes"), "regime": "",
-                "process_us_per_step": tuple(s.get("process_us_per_step") or ())})
+                "process_us_per_step": tuple(s.get("process_us_per_step") or ()),
+                "process_peak_rss_bytes": _process_peak_rss_bytes(row)})
     frame = pd.DataFrame.from_records(records, columns=POINT_COLUMNS)
     for column in ("us_per_step", "ci_low_us", "ci_high_us", "samples_per_s", "epoch_s"):
         frame[column] = pd.to_numeric(frame[column]).astype("float64")
@@ -296,7 +317,8 @@ def fit_table(points: pd.DataFrame) -> pd.DataFrame:
                 else None,
                 "samples_per_s_at_largest": largest["samples_per_s"],
                 "epoch_time_loglog_slope": loglog_slope(mine[column], mine["epoch_s"]),
-                "peak_memory_loglog_slope": loglog_slope(mine[column], mine["peak_rss_bytes"]),
+                "peak_memory_loglog_slope": loglog_slope(mine[column],
+                                                         mine[memory_column(axis)]),
                 "crossover": match["crossover"].iloc[0] if len(match) else NOT_WITHIN,
                 "within_from": match["within_from"].iloc[0] if len(match) else NOT_WITHIN})
     return pd.DataFrame.from_records(records, columns=FIT_COLUMNS)
@@ -387,6 +409,9 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
                 f"so at {_axis_words(axis, value)} the slowest row ({slow['variant']}) takes "
                 f"{_times(gap)} as long per step as the fastest ({fast['variant']}).")
             continue
+        if axis == "n_train":  # a step does not see the data set: epochs and memory grow
+            sentences.append(_n_train_sentence(lines[column].min(), value, mine))
+            continue
         if len(here) < 2:
             continue
         best = mine.drop_duplicates("implementation")
@@ -421,6 +446,22 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
                      + " slower over the whole sweep")
         sentences.append(text + ".")
     return sentences
+
+
+def _n_train_sentence(smallest, largest, fits: pd.DataFrame) -> str:
+    """The training-set sweep in words: how time per epoch and the process's peak memory
+    grow (their log-log slopes over the rows); time per step is no result there."""
+    def spread(values) -> str:
+        values = pd.to_numeric(values).dropna()
+        if values.empty:
+            return "an unknown slope"
+        low, high = f"{values.min():.2f}", f"{values.max():.2f}"
+        return f"a log-log slope of {low}" + ("" if low == high else f" to {high}")
+    return (f"As the training set grows from {int(smallest):,} to {int(largest):,} samples, "
+            f"time per epoch grows with {spread(fits['epoch_time_loglog_slope'])} and the "
+            f"whole process's peak memory, data included, with "
+            f"{spread(fits['peak_memory_loglog_slope'])} (1: in proportion; 0: not at all); "
+            f"time per step should not grow, since a step does not see the data set.")
 
 
 def _us_words(us: float) -> str:
@@ -503,16 +544,18 @@ def throughput(points: pd.DataFrame, footnote: dict) -> Figure:
 
 
 def peak_memory(points: pd.DataFrame, footnote: dict) -> Figure:
-    """Peak resident memory while training (MiB above the start of an epoch) against the
-    swept size, log-log; points without a positive peak are left out."""
+    """Peak resident memory while training against the swept size, log-log (MiB: above the
+    start of an epoch, or the whole process's peak for the training samples; see
+    ``memory_column``); points without a positive peak are left out."""
     def draw(ax, axis, lines, looks):
-        column = AXES[axis][0]
+        column, memory = AXES[axis][0], memory_column(axis)
         for variant, mine in lines.groupby("variant", sort=False):
-            mine = mine[pd.to_numeric(mine["peak_rss_bytes"]) > 0].sort_values(column)
+            mine = mine[pd.to_numeric(mine[memory]) > 0].sort_values(column)
             if len(mine):
-                _line(ax, mine[column], pd.to_numeric(mine["peak_rss_bytes"]) / 2**20,
+                _line(ax, mine[column], pd.to_numeric(mine[memory]) / 2**20,
                       looks[variant], variant)
-        ax.set_ylabel("peak memory while training, MiB (log scale)")
+        ax.set_ylabel("process peak memory, data included, MiB (log scale)" if
+                      axis == "n_train" else "peak memory while training, MiB (log scale)")
 
     return _figure("Peak memory while training against the swept size", footnote,
                    _panels(points), draw)
@@ -540,7 +583,11 @@ CAPTION = ("Per variant and swept axis: a robust straight-line fit (Theil-Sen ov
            "fastest row, is within 10% of the fastest row there; within 10% from: the "
            "smallest from which on it stays within at every larger swept size. A step's time "
            "is its epoch's time over its steps, so a cost paid once an epoch (Keras's fit "
-           "sets up each epoch) weighs on an epoch of few large steps.")
+           "sets up each epoch) weighs on an epoch of few large steps. For the training "
+           "samples, a step does not see the data set: its fit is only a check, and the "
+           "memory slope is that of the whole process's peak, data included "
+           "(process_peak_rss_bytes); for the other axes, of the peak above an epoch's "
+           "start (peak_rss_bytes).")
 
 
 def _number(value, spec: str) -> str:

@@ -383,5 +383,26 @@ def n_train_points(planted=PLANTED):
 def test_the_training_set_grows_in_words_with_thousands_separators():
     points = n_train_points()
     text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
-    assert "As the training set grows to 16,384 samples" in text
+    assert "As the training set grows from 32 to 16,384 samples" in text
     assert "training samples grows" not in text and "16384" not in text
+
+
+def test_the_training_set_sweep_measures_the_whole_process_memory():
+    run = sweep_run()
+    for row in run["rows"]:
+        for index, process in enumerate(row["processes"]):
+            process["memory"]["rss_baseline_bytes"] = 1000 * row["batch_size"] + index
+    points = scaling.sweep_points(run)
+    first = run["rows"][0]
+    assert points["process_peak_rss_bytes"].iloc[0] == 1000 * first["batch_size"] + 1 + \
+        first["processes"][0]["memory"]["peak_rss_above_baseline_bytes"]
+    # data loaded before the epoch: the peak above its start is flat, the process's grows
+    points = n_train_points()
+    points["peak_rss_bytes"] = 2**20
+    points["process_peak_rss_bytes"] = 4000 * points["n_train"]
+    fits = scaling.fit_table(points)
+    assert fits["peak_memory_loglog_slope"].tolist() == pytest.approx([1.0] * len(fits))
+    text = " ".join(scaling.teacher_sentences(points, fits))
+    assert "the whole process's peak memory, data included, with a log-log slope of" in text
+    assert "within 10%" not in text.split("As the training set")[1]
+    assert "process_peak_rss_bytes" in scaling.CAPTION
