@@ -224,7 +224,11 @@ def loglog_slope(sizes, values) -> float | None:
 def regime(overhead_us: float, per_unit_us: float, size: float) -> str:
     """``overhead-bound`` where the fixed cost per step is at least the cost that grows with
     the size (overhead >= cost per unit × size: time stays nearly flat as the size grows),
-    else ``compute-bound``."""
+    else ``compute-bound``. The same rule as fit_table's overhead_bound_below: a fitted
+    overhead at or under 0 is never overhead-bound, and a cost per unit at or under 0 with
+    a positive overhead always is."""
+    if overhead_us <= 0:
+        return "compute-bound"
     if per_unit_us <= 0:
         return "overhead-bound"
     return "overhead-bound" if overhead_us >= per_unit_us * size else "compute-bound"
@@ -291,7 +295,7 @@ def fit_table(points: pd.DataFrame) -> pd.DataFrame:
             below = fit["overhead_us"] / per_unit if per_unit > 0 else math.inf
             # A fitted overhead at or under 0 is no measurable fixed cost: no size is
             # overhead-bound (the fit can dip below 0 within its interval).
-            below = max(below, 0.0)
+            below = 0.0 if fit["overhead_us"] <= 0 else below
             if axis == "hidden" and math.isfinite(below) and below > 0:
                 # parameters are affine in the width: back to hidden units
                 a, b = np.polyfit(mine["n_parameters"], mine["hidden_size"], 1)
@@ -587,7 +591,8 @@ CAPTION = ("Per variant and swept axis: a robust straight-line fit (Theil-Sen ov
            "samples, a step does not see the data set: its fit is only a check, and the "
            "memory slope is that of the whole process's peak, data included "
            "(process_peak_rss_bytes); for the other axes, of the peak above an epoch's "
-           "start (peak_rss_bytes).")
+           "start (peak_rss_bytes). sweep.csv's regime of a point follows the same rule at "
+           "its size: overhead-bound at or below the overhead-bound size.")
 
 
 def _number(value, spec: str) -> str:

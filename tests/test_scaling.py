@@ -406,3 +406,20 @@ def test_the_training_set_sweep_measures_the_whole_process_memory():
     assert "the whole process's peak memory, data included, with a log-log slope of" in text
     assert "within 10%" not in text.split("As the training set")[1]
     assert "process_peak_rss_bytes" in scaling.CAPTION
+
+
+def test_a_points_regime_agrees_with_its_fits_overhead_bound_size():
+    points, fits = scaling.csv_frames(sweep_run())
+    checked = 0
+    for fit in fits.itertuples():
+        mine = points[(points["variant"] == fit.variant) & (points["axis"] == fit.axis)]
+        column = scaling.AXES[fit.axis][0]  # overhead_bound_below is in the swept unit
+        for point in mine.itertuples():
+            below = math.inf if pd.isna(fit.overhead_bound_below) else fit.overhead_bound_below
+            expected = "overhead-bound" if getattr(point, column) <= below else "compute-bound"
+            assert point.regime == expected, (fit.variant, fit.axis, getattr(point, column))
+            checked += 1
+    assert checked == len(points)
+    # no measurable fixed cost (the fit under 0) is never overhead-bound, whatever the slope
+    assert scaling.regime(-5.0, -0.001, 100) == "compute-bound"
+    assert scaling.regime(5.0, -0.001, 100) == "overhead-bound"
