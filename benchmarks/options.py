@@ -533,7 +533,10 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
         fields["replicas"] = _int("--replicas", replicas, 1)
     sweeps = dict(fields.get("sweeps", ()))
     smallest_n_train = min(sweeps.get("n_train", ()), default=fields["n_train"])
-    too_big = [b for b in fields["batch_sizes"] if b > smallest_n_train]
+    # A batch sweep alone replaces the plan's batch sizes (points() never reads them), so
+    # only the swept values need to fit the training set then.
+    uses_batch_sizes = not sweeps or any(axis != "batch" for axis in sweeps)
+    too_big = [b for b in fields["batch_sizes"] if b > smallest_n_train and uses_batch_sizes]
     if too_big:
         given = "" if batch_size is not None else f" (the {preset} preset's)"
         where = ("--sweep n_train=..." if "n_train" in sweeps and smallest_n_train

@@ -182,6 +182,7 @@ def scaling_section(data: dict, note: dict, out: Path) -> dict | None:
         write_bytes_atomic(out / f"{name}.svg", svg)
         images[name] = png
     return {"table": scaling.display_table(fits),
+            "by_sweep": scaling.display_tables_by_sweep(fits),
             "sentences": scaling.teacher_sentences(points, fits), "images": images}
 
 
@@ -335,7 +336,13 @@ def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
     if scaled:
         body += [rf"\section*{{{SCALING_TITLE}}}",
                  tables.latex_escape(" ".join(scaled["sentences"])), "",
-                 tables.to_latex(scaled["table"], f"{SCALING_TITLE}. {scaling.CAPTION}"), ""]
+                 tables.latex_escape(scaling.CAPTION), ""]
+        # One table per sweep, the sweep named in its caption: a Sweep column in every
+        # line made the table wider than the page.
+        body += [tables.to_latex(table, f"{SCALING_TITLE}, {sweep}. Crossover or within 10% "
+                                        f"from {scaling.NOT_WITHIN_SHORT}: "
+                                        f"{scaling.NOT_WITHIN}.") + "\n"
+                 for sweep, table in scaled["by_sweep"]]
     for name in PLOTS + tuple(scaled["images"] if scaled else ()):
         body += [r"\begin{figure}[htbp]", r"\centering",
                  rf"\includegraphics[width=\linewidth,height=0.8\textheight,keepaspectratio]"

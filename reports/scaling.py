@@ -41,6 +41,7 @@ AXES = {
 # slower than the fastest row of all (issue 11's 10%).
 WITHIN = 0.10
 NOT_WITHIN = "not within the swept range"
+NOT_WITHIN_SHORT = "none"  # in the printed tables, whose caption says what it means
 # The interval of a fit: a percentile bootstrap that resamples the processes within each
 # swept value (scipy.stats.bootstrap with one sample per value, paired=False), so that
 # every resample keeps every size. A process is the suite's unit of sampling.
@@ -51,7 +52,8 @@ MEASURED = ("ok", "partial")
 POINT_COLUMNS = ["axis", "variant", "implementation", "device", "batch_size", "hidden_size",
                  "n_parameters", "n_train", "size", "row", "status", "processes_ok",
                  "us_per_step", "ci_low_us", "ci_high_us", "unstable", "samples_per_s",
-                 "epoch_s", "peak_rss_bytes", "regime", "process_us_per_step"]
+                 "epoch_s", "peak_rss_bytes", "regime", "process_us_per_step",
+                 "process_peak_rss_bytes"]
 FIT_COLUMNS = ["variant", "implementation", "device", "axis", "unit", "batch_size",
                "hidden_size", "n_train", "points", "samples", "overhead_us",
                "overhead_ci_low_us", "overhead_ci_high_us", "per_unit_ns", "per_unit_ci_low_ns",
@@ -83,6 +85,22 @@ def _n_parameters(row: dict, hidden_size: int) -> int:
     return SimpleNetSpec(hidden_size=hidden_size).n_parameters
 
 
+def memory_column(axis: str) -> str:
+    """The sweep.csv column of an axis's memory: the whole process's peak for the training
+    samples (the data is loaded before an epoch starts, so the peak above it stays flat),
+    the peak above an epoch's start for the batch and the width."""
+    return "process_peak_rss_bytes" if axis == "n_train" else "peak_rss_bytes"
+
+
+def _process_peak_rss_bytes(row: dict) -> float | None:
+    peaks = [memory["rss_baseline_bytes"] + memory["peak_rss_above_baseline_bytes"]
+             for process in row.get("processes") or () if process.get("status") == "ok"
+             for memory in [process.get("memory") or {}]
+             if memory.get("rss_baseline_bytes") is not None
+             and memory.get("peak_rss_above_baseline_bytes") is not None]
+    return float(np.median(peaks)) if peaks else None
+
+
 def sweep_points(data: dict) -> pd.DataFrame:
     """One line per swept axis, point and row (POINT_COLUMNS); empty without ``plan.sweeps``.
 
@@ -90,7 +108,10 @@ def sweep_points(data: dict) -> pd.DataFrame:
     ``plan.n_train``; hidden and n_train: a batch size of ``plan.batch_sizes``), so a point
     shared by two sweeps appears once under each. Times are µs per step (the row's summary:
     median over processes, 95% bootstrap interval), ``epoch_s`` the median steady epoch,
-    ``peak_rss_bytes`` the peak resident memory above the start of an epoch. ``regime`` is
+    ``peak_rss_bytes`` the peak resident memory above the start of an epoch (data already
+    loaded), ``process_peak_rss_bytes`` the whole process's peak while training, data
+    included (per process ``rss_baseline_bytes`` + ``peak_rss_above_baseline_bytes``, median
+    over the ok processes; what the training-set sweep's memory means). ``regime`` is
     filled by ``annotate_regimes``.
     """
     plan = data.get("plan") or {}
@@ -120,7 +141,8 @@ def sweep_points(data: dict) -> pd.DataFrame:
                 "ci_high_us": s.get("us_per_step_ci_high"), "unstable": s.get("unstable"),
                 "samples_per_s": s.get("samples_per_s"), "epoch_s": s.get("steady_epoch_s_median"),
                 "peak_rss_bytes": s.get("peak_rss_above_baseline_bytes"), "regime": "",
-                "process_us_per_step": tuple(s.get("process_us_per_step") or ())})
+                "process_us_per_step": tuple(s.get("process_us_per_step") or ()),
+                "process_peak_rss_bytes": _process_peak_rss_bytes(row)})
     frame = pd.DataFrame.from_records(records, columns=POINT_COLUMNS)
     for column in ("us_per_step", "ci_low_us", "ci_high_us", "samples_per_s", "epoch_s"):
         frame[column] = pd.to_numeric(frame[column]).astype("float64")
@@ -202,7 +224,11 @@ def loglog_slope(sizes, values) -> float | None:
 def regime(overhead_us: float, per_unit_us: float, size: float) -> str:
     """``overhead-bound`` where the fixed cost per step is at least the cost that grows with
     the size (overhead >= cost per unit × size: time stays nearly flat as the size grows),
-    else ``compute-bound``."""
+    else ``compute-bound``. The same rule as fit_table's overhead_bound_below: a fitted
+    overhead at or under 0 is never overhead-bound, and a cost per unit at or under 0 with
+    a positive overhead always is."""
+    if overhead_us <= 0:
+        return "compute-bound"
     if per_unit_us <= 0:
         return "overhead-bound"
     return "overhead-bound" if overhead_us >= per_unit_us * size else "compute-bound"
@@ -269,7 +295,7 @@ def fit_table(points: pd.DataFrame) -> pd.DataFrame:
             below = fit["overhead_us"] / per_unit if per_unit > 0 else math.inf
             # A fitted overhead at or under 0 is no measurable fixed cost: no size is
             # overhead-bound (the fit can dip below 0 within its interval).
-            below = max(below, 0.0)
+            below = 0.0 if fit["overhead_us"] <= 0 else below
             if axis == "hidden" and math.isfinite(below) and below > 0:
                 # parameters are affine in the width: back to hidden units
                 a, b = np.polyfit(mine["n_parameters"], mine["hidden_size"], 1)
@@ -295,7 +321,8 @@ def fit_table(points: pd.DataFrame) -> pd.DataFrame:
                 else None,
                 "samples_per_s_at_largest": largest["samples_per_s"],
                 "epoch_time_loglog_slope": loglog_slope(mine[column], mine["epoch_s"]),
-                "peak_memory_loglog_slope": loglog_slope(mine[column], mine["peak_rss_bytes"]),
+                "peak_memory_loglog_slope": loglog_slope(mine[column],
+                                                         mine[memory_column(axis)]),
                 "crossover": match["crossover"].iloc[0] if len(match) else NOT_WITHIN,
                 "within_from": match["within_from"].iloc[0] if len(match) else NOT_WITHIN})
     return pd.DataFrame.from_records(records, columns=FIT_COLUMNS)
@@ -330,8 +357,14 @@ def csv_frames(data: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _axis_words(axis: str, value) -> str:
-    return {"batch": f"batch {value}", "hidden": f"width {value}",
-            "n_train": f"{value} training samples"}[axis]
+    return {"batch": f"batch {int(value):,}", "hidden": f"width {int(value):,}",
+            "n_train": f"{int(value):,} training samples"}[axis]
+
+
+def _grows_to(axis: str, value) -> str:
+    return {"batch": f"As the batch size grows to {int(value):,}",
+            "hidden": f"As the hidden width grows to {int(value):,}",
+            "n_train": f"As the training set grows to {int(value):,} samples"}[axis]
 
 
 def _times(ratio: float) -> str:
@@ -367,6 +400,12 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
         if at == "smallest":
             low = mine.loc[mine["overhead_us"].idxmin()]
             high = mine.loc[mine["overhead_us"].idxmax()]
+            if len(here) < 2:  # one row: nothing to compare it with
+                sentences.append(
+                    f"Every training step of {low['variant']} pays a fixed cost of "
+                    f"{_us_words(low['overhead_us'])} on the {device.upper()} that SimpleNet's "
+                    f"arithmetic cannot hide.")
+                continue
             sentences.append(
                 f"Every training step pays a fixed cost that SimpleNet's arithmetic cannot "
                 f"hide, from {_us_words(low['overhead_us'])} ({low['variant']}) to "
@@ -374,29 +413,59 @@ def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
                 f"so at {_axis_words(axis, value)} the slowest row ({slow['variant']}) takes "
                 f"{_times(gap)} as long per step as the fastest ({fast['variant']}).")
             continue
+        if axis == "n_train":  # a step does not see the data set: epochs and memory grow
+            sentences.append(_n_train_sentence(lines[column].min(), value, mine))
+            continue
+        if len(here) < 2:
+            continue
         best = mine.drop_duplicates("implementation")
-        caught = best[best["within_from"] != NOT_WITHIN]
-        behind = best[best["within_from"] == NOT_WITHIN]
+        fastest = mine.loc[mine["variant"] == fast["variant"], "implementation"].iloc[0]
+        # The fastest framework is within 10% of itself: it is not one that "comes within".
+        others = best[best["implementation"] != fastest]
+        caught = others[others["within_from"] != NOT_WITHIN]
+        behind = others[others["within_from"] == NOT_WITHIN]
         start = lines[lines[column] == lines[column].min()]["us_per_step"]
         before = start.max() / start.min()
         change = (f"shrinks from {_times(before)} to {_times(gap)}" if gap < before else
                   f"is {_times(gap)} ({_times(before)} at the smallest)")
-        text = (f"As the {AXES[axis][3]} grows to {value:,}, the gap between the slowest and "
-                f"the fastest row {change}: ")
+        text = (f"{_grows_to(axis, value)}, the gap between the slowest and the fastest row "
+                f"{change}")
+        if len(others) == 0:  # one framework: no framework to compare
+            sentences.append(text + ".")
+            continue
+        text += f"; {fastest} is the fastest there, and "
         if len(caught):
-            text += (f"{len(caught)} of {len(best)} frameworks "
-                     f"{'is' if len(caught) == 1 else 'are'} within 10% of the fastest "
-                     f"and stay{'s' if len(caught) == 1 else ''} there ("
+            text += (f"{len(caught)} of the {len(others)} other"
+                     f"{'' if len(others) == 1 else 's'} "
+                     f"{'comes' if len(caught) == 1 else 'come'} within 10% of it and "
+                     f"stay{'s' if len(caught) == 1 else ''} there ("
                      + _and([f"{r.implementation} from {_axis_words(axis, r.within_from)}"
                              for r in caught.itertuples()]) + ")")
         else:
-            text += "no framework but the fastest comes within 10% of it"
+            text += (f"{'the other' if len(others) == 1 else 'none of the others'} "
+                     f"{'does not come' if len(others) == 1 else 'comes'} within 10% of it")
         if len(behind) and len(caught):
             text += (", while " + _and(list(behind["implementation"]))
                      + (" stays" if len(behind) == 1 else " stay")
                      + " slower over the whole sweep")
         sentences.append(text + ".")
     return sentences
+
+
+def _n_train_sentence(smallest, largest, fits: pd.DataFrame) -> str:
+    """The training-set sweep in words: how time per epoch and the process's peak memory
+    grow (their log-log slopes over the rows); time per step is no result there."""
+    def spread(values) -> str:
+        values = pd.to_numeric(values).dropna()
+        if values.empty:
+            return "an unknown slope"
+        low, high = f"{values.min():.2f}", f"{values.max():.2f}"
+        return f"a log-log slope of {low}" + ("" if low == high else f" to {high}")
+    return (f"As the training set grows from {int(smallest):,} to {int(largest):,} samples, "
+            f"time per epoch grows with {spread(fits['epoch_time_loglog_slope'])} and the "
+            f"whole process's peak memory, data included, with "
+            f"{spread(fits['peak_memory_loglog_slope'])} (1: in proportion; 0: not at all); "
+            f"time per step should not grow, since a step does not see the data set.")
 
 
 def _us_words(us: float) -> str:
@@ -479,16 +548,18 @@ def throughput(points: pd.DataFrame, footnote: dict) -> Figure:
 
 
 def peak_memory(points: pd.DataFrame, footnote: dict) -> Figure:
-    """Peak resident memory while training (MiB above the start of an epoch) against the
-    swept size, log-log; points without a positive peak are left out."""
+    """Peak resident memory while training against the swept size, log-log (MiB: above the
+    start of an epoch, or the whole process's peak for the training samples; see
+    ``memory_column``); points without a positive peak are left out."""
     def draw(ax, axis, lines, looks):
-        column = AXES[axis][0]
+        column, memory = AXES[axis][0], memory_column(axis)
         for variant, mine in lines.groupby("variant", sort=False):
-            mine = mine[pd.to_numeric(mine["peak_rss_bytes"]) > 0].sort_values(column)
+            mine = mine[pd.to_numeric(mine[memory]) > 0].sort_values(column)
             if len(mine):
-                _line(ax, mine[column], pd.to_numeric(mine["peak_rss_bytes"]) / 2**20,
+                _line(ax, mine[column], pd.to_numeric(mine[memory]) / 2**20,
                       looks[variant], variant)
-        ax.set_ylabel("peak memory while training, MiB (log scale)")
+        ax.set_ylabel("process peak memory, data included, MiB (log scale)" if
+                      axis == "n_train" else "peak memory while training, MiB (log scale)")
 
     return _figure("Peak memory while training against the swept size", footnote,
                    _panels(points), draw)
@@ -516,7 +587,12 @@ CAPTION = ("Per variant and swept axis: a robust straight-line fit (Theil-Sen ov
            "fastest row, is within 10% of the fastest row there; within 10% from: the "
            "smallest from which on it stays within at every larger swept size. A step's time "
            "is its epoch's time over its steps, so a cost paid once an epoch (Keras's fit "
-           "sets up each epoch) weighs on an epoch of few large steps.")
+           "sets up each epoch) weighs on an epoch of few large steps. For the training "
+           "samples, a step does not see the data set: its fit is only a check, and the "
+           "memory slope is that of the whole process's peak, data included "
+           "(process_peak_rss_bytes); for the other axes, of the peak above an epoch's "
+           "start (peak_rss_bytes). sweep.csv's regime of a point follows the same rule at "
+           "its size: overhead-bound at or below the overhead-bound size.")
 
 
 def _number(value, spec: str) -> str:
@@ -528,6 +604,41 @@ def _with_ci(value, low, high, spec: str) -> str:
     if low is not None and high is not None and not pd.isna(low) and not pd.isna(high):
         text += f" [{format(low, spec)}, {format(high, spec)}]"
     return text
+
+
+def display_tables_by_sweep(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``display_table`` for a printed page: per sweep (axis, device and fixed sizes) two
+    narrow tables, the fit and the growth, as (caption, table of str). The sweep and the
+    unit move into the caption and the header, an interval into a "95% CI" column (a second
+    line under its number in ``tables.to_latex``), ``NOT_WITHIN`` becomes
+    ``NOT_WITHIN_SHORT``."""
+    groups = []
+    table = display_table(fits).assign(unit=list(fits["unit"]))
+    for sweep, group in table.groupby("Sweep", sort=False):
+        rows = fits.loc[group.index]
+        unit = group["unit"].iloc[0]
+        fit = pd.DataFrame({
+            "Row": group["Row"],
+            "Overhead µs/step": [_number(v, ",.0f") for v in rows["overhead_us"]],
+            "95% CI overhead": [_interval(lo, hi, ",.0f") for lo, hi in
+                                zip(rows["overhead_ci_low_us"], rows["overhead_ci_high_us"])],
+            f"Cost per {unit}, ns": [_number(v, ".3g") for v in rows["per_unit_ns"]],
+            "95% CI cost": [_interval(lo, hi, ".3g") for lo, hi in
+                            zip(rows["per_unit_ci_low_ns"], rows["per_unit_ci_high_ns"])],
+            "Overhead-bound below": group["Overhead-bound below"],
+            "At the largest": group["At the largest"]})
+        # "Peak RSS": tables.to_latex's width estimate is short for "Memory" (M and m).
+        growth = group[["Row", "Epoch-time slope", "Memory slope", "Crossover",
+                        "Within 10% from"]].replace({NOT_WITHIN: NOT_WITHIN_SHORT}) \
+            .rename(columns={"Memory slope": "Peak RSS slope"})
+        groups += [(f"{sweep}: the fit", fit), (f"{sweep}: growth and crossover", growth)]
+    return groups
+
+
+def _interval(low, high, spec: str) -> str:
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return ""
+    return f"[{format(low, spec)}, {format(high, spec)}]"
 
 
 def display_table(fits: pd.DataFrame) -> pd.DataFrame:

@@ -105,3 +105,21 @@ def test_the_document_has_every_table_plot_and_the_footnote(report):
 ])
 def test_latex_escape(text, latex):
     assert tables.latex_escape(text) == latex
+
+
+@needs_pdflatex
+def test_a_sweeps_report_tex_fits_the_page(tmp_path):
+    from reports.build import build_report
+    from tests import format2
+    from tests.test_scaling import sweep_run
+
+    path = format2.write(tmp_path / "results.json", sweep_run())
+    folder = build_report(path, tmp_path)
+    log = pdflatex(folder)
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+    assert "too wide" not in log and "too narrow" not in log, \
+        re.findall(r".*too (?:wide|narrow).*", log)
+    # One table per sweep, named in its caption, instead of a Sweep column in every line.
+    tex = (folder / "report.tex").read_text()
+    assert "& Sweep &" not in tex
+    assert tex.count(r"\caption{Scaling, ") == 4  # two sweeps: the fit, the growth
