@@ -327,8 +327,13 @@ def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
     if data_parallel is not None:
         dp_table, verdicts = data_parallel
         body += [rf"\section*{{{distributed.TITLE}}}",
-                 *(tables.latex_escape(v) + r"\par" for v in verdicts),
-                 tables.to_latex(dp_table, f"{distributed.TITLE}. {distributed.CAPTION}"), ""]
+                 # row ids break after their hyphens, as in the tables' Row column, and
+                 # ragged right: a line of long ids cannot be justified
+                 r"{\raggedright",
+                 *(tables.latex_escape(v).replace("-{}", r"-{}\allowbreak{}") + r"\par"
+                   for v in verdicts), "}",
+                 tables.to_latex(distributed.latex_table(dp_table),
+                                 f"{distributed.TITLE}. {distributed.CAPTION}"), ""]
     if flags:
         body += [r"\section*{Flags}", tables.latex_escape(FLAGS_CAPTION),
                  r"\begin{itemize}", *(rf"\item {tables.latex_escape(f)}" for f in flags),

@@ -18,10 +18,10 @@ CAPTION = ("Each data-parallel row (N replicas, each a share b/N of the global b
            "global batch b, given the threads of all replicas together. Times are per global "
            "step, median over processes [95% bootstrap CI]. Speedup = single-process time / "
            "data-parallel time (per process pair); efficiency = speedup / N, the usual "
-           "T_1 / (N x T_N), so 1 would be N times faster than the single process and 1/N "
-           "as fast. Weight gap: the largest |weight difference| from the single process "
-           "after the first seed's epochs, which float reduction order alone explains when "
-           "it is near 1e-6 or below.")
+           "T_1 / (N x T_N): an efficiency of 1 is N times the single process's speed, and "
+           "one of 1/N the same speed. Weight gap: the largest |weight difference| from the "
+           "single process after the first seed's epochs, which float reduction order alone "
+           "explains when it is near 1e-6 or below.")
 HEADER = ("Row", "Replicas x threads", "us/global step", "Samples/s", "Single-process row",
           "Its threads", "Its us/step", "Its samples/s", "Speedup", "Efficiency",
           "Max weight gap")
@@ -81,6 +81,32 @@ def table(data: dict) -> pd.DataFrame:
                      ".2f"),
             _number(s["max_weight_gap_vs_single"], ".1e")])
     return pd.DataFrame(lines, columns=HEADER)
+
+
+def latex_table(table_: pd.DataFrame) -> pd.DataFrame:
+    """``table``'s lines narrowed for a LaTeX page: the twin's name (the row's id with
+    "-single") and the samples per second (n / time) left out, each interval in a "95% CI"
+    column that ``tables.to_latex`` sets under its number."""
+    def split(cell: str) -> tuple[str, str]:
+        value, _, interval = cell.partition(" [")
+        return value, interval.rstrip("]").replace(", ", "–") if interval else "n/a"
+
+    records = []
+    for line in table_.itertuples(index=False):
+        cells = dict(zip(HEADER, line))
+        if cells["us/global step"] == "—":  # did not run: the reason in the second column
+            records.append({"Row": f"{cells['Row']} ({cells['Replicas x threads']})"})
+            continue
+        record = {"Row": cells["Row"],
+                  "Replicas x threads (twin's threads)":
+                      f"{cells['Replicas x threads']} ({cells['Its threads']})"}
+        for name, column in (("us/global step", "us/global step"),
+                             ("Twin's us/step", "Its us/step"), ("Speedup", "Speedup"),
+                             ("Efficiency", "Efficiency")):
+            record[name], record[f"95% CI ({name})"] = split(cells[column])
+        record["Max weight gap"] = cells["Max weight gap"]
+        records.append(record)
+    return pd.DataFrame.from_records(records).fillna("—")
 
 
 def speedup_verdict(summary: dict) -> str:

@@ -246,6 +246,24 @@ def test_the_report_section_appears_only_with_data_parallel_rows(tmp_path):
         assert ("Data parallel" in (out / "report.tex").read_text()) == (name == "dp")
     assert "data parallelism is slower than one process" in markdown
     assert "| torch-ddp-cpu-b32 | 2 x 1 |" in markdown and "0.50" in markdown
+    _fits_the_page(out)
+    # the verdicts' row ids may break after a hyphen (a list of six ids overflowed a line)
+    assert r"torch-{}\allowbreak{}ddp-{}\allowbreak{}cpu" in (out / "report.tex").read_text()
+
+
+def _fits_the_page(out):
+    """report.tex, with its Data parallel table, builds without anything wider than the page."""
+    import re
+    import shutil
+
+    if shutil.which("pdflatex") is None:
+        return  # tests/test_report_latex.py skips with the reason; the text checks ran
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                           "report.tex"], cwd=out, capture_output=True, timeout=180)
+    log = (out / "report.log").read_text(encoding="latin-1")
+    assert proc.returncode == 0, log[-3000:]
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+    assert "too wide" not in log
 
 
 def test_keras_processes_feed_their_share_of_every_global_batch():
