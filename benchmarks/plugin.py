@@ -406,8 +406,9 @@ class Suite:
             return
         ci = ("" if s["us_per_step_ci_low"] is None else
               f" [{s['us_per_step_ci_low']:.1f}, {s['us_per_step_ci_high']:.1f}]")
-        self._say(f"    {record['id']}: {s['us_per_step']:.1f}{ci} us/step over "
-                  f"{s['processes_ok']} processes, first epoch {s['first_epoch_s']:.2f} s, "
+        processes = f"{s['processes_ok']} process{'' if s['processes_ok'] == 1 else 'es'}"
+        self._say(f"    {record['id']}: {s['us_per_step']:.1f}{ci} us/step over {processes}, "
+                  f"first epoch {s['first_epoch_s']:.2f} s, "
                   f"accuracy {s['test_accuracy_mean']:.4f}")
         if s["unstable"]:
             self._say(f"    UNSTABLE {record['id']}: {'; '.join(s['unstable_reasons'])}")

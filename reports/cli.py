@@ -33,7 +33,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     compare = sub.add_parser(
         "compare", help="compare two runs row by row, with statistics",
         description="Print, per row in both runs, NEW/OLD of the median µs/step over worker "
-        "processes with a 95%% bootstrap confidence interval, Welch's t-test on the logs of "
+        "processes with a 95% bootstrap confidence interval, Welch's t-test on the logs of "
         "the per-process samples with Holm's correction across rows, and a verdict: slower, "
         "faster, same (the interval within ±DELTA) or inconclusive, as Markdown.")
     compare.add_argument("old", help="the baseline result file (results.json or its folder)")
