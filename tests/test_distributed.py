@@ -17,7 +17,7 @@ from benchmarks import options as opts
 from benchmarks import results as res
 from benchmarks.options import OptionError, Row, make_plan
 from tests import format2
-from tests.helpers import ROOT, framework_env
+from tests.helpers import ROOT, framework_env, run_two_at_a_time
 
 TRACE = Path(__file__).with_name("dp_trace.py")
 # After one epoch from the same weights on the same batches, the data-parallel weights equal
@@ -47,20 +47,7 @@ def traces(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("dp_traces")
     env = framework_env(tmp_path_factory, OMP_NUM_THREADS="1", JAX_PLATFORMS="cpu",
                         CUDA_VISIBLE_DEVICES="")
-    pending, running, results = list(CASES), {}, {}
-    while pending or running:
-        while pending and len(running) < 2:
-            variant = pending.pop(0)
-            path = out_dir / f"{variant}.npz"
-            running[variant] = (path, subprocess.Popen(
-                _command(variant, path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, env=env, cwd=ROOT))
-        variant = next(iter(running))
-        path, proc = running.pop(variant)
-        output, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{variant} failed:\n{output[-3000:]}"
-        results[variant] = dict(np.load(path))
-    return results
+    return run_two_at_a_time(CASES, out_dir, env, _command, cwd=ROOT)
 
 
 def _gap(trace, case):

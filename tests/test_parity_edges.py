@@ -9,14 +9,13 @@ Every implementation is compared with the numpy twin, so any two agree within tw
 these.
 """
 
-import json
 
 import numpy as np
 import pytest
 
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec, initial_weights, load
 from frameworks.base import PROB_EPSILON
-from tests.helpers import ROOT, framework_env, run_traces
+from tests.helpers import run_regime_traces, trace_of
 from tests.parity_trace import edge_inputs
 
 FORWARD_TOL = 1e-6
@@ -45,19 +44,7 @@ STEPS = BASE["n_train"] // BASE["batch_size"]
 
 @pytest.fixture(scope="module")
 def traces(tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp("parity_edges")
-    regimes_path = out_dir / "regimes.json"
-    regimes_path.write_text(json.dumps(REGIMES))
-    # The script's folder, not the working directory, leads sys.path: point it at this tree.
-    env = framework_env(tmp_path_factory, PYTHONPATH=str(ROOT))
-    installed = [name for name in ["numpy", *LABELS] if not IMPLEMENTATIONS[name].missing()]
-    return run_traces(installed, out_dir, env, str(regimes_path))
-
-
-def trace_of(traces, label):
-    if label not in traces:
-        pytest.skip(f"{label} is not installed: {', '.join(IMPLEMENTATIONS[label].missing())}")
-    return traces[label]
+    return run_regime_traces(tmp_path_factory, "parity_edges", REGIMES)
 
 
 def clipped_bce_terms(p, y):

@@ -23,7 +23,6 @@ and losses within 6e-8 of numpy, the first step's weights within 2.1e-6
 turns a rounding difference into a sizeable fraction of lr), against 1.6e-4 allowed.
 """
 
-import json
 import math
 
 import numpy as np
@@ -31,7 +30,7 @@ import pytest
 
 from benchmarks.options import PRESETS
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec, initial_weights
-from tests.helpers import ROOT, framework_env, run_traces
+from tests.helpers import run_regime_traces, trace_of
 from tests.test_parity_edges import EPOCH_WEIGHT_TOL, FORWARD_TOL, LOSS_TOL, STEP_TOL
 
 WIDEST = max(dict(PRESETS["sweep"]["sweeps"])["hidden"])
@@ -46,18 +45,7 @@ LABELS = [name for name in IMPLEMENTATIONS if name != "numpy"]
 
 @pytest.fixture(scope="module")
 def traces(tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp("parity_width")
-    regimes_path = out_dir / "regimes.json"
-    regimes_path.write_text(json.dumps([REGIME]))
-    env = framework_env(tmp_path_factory, PYTHONPATH=str(ROOT))
-    installed = [name for name in ["numpy", *LABELS] if not IMPLEMENTATIONS[name].missing()]
-    return run_traces(installed, out_dir, env, str(regimes_path))
-
-
-def trace_of(traces, label):
-    if label not in traces:
-        pytest.skip(f"{label} is not installed: {', '.join(IMPLEMENTATIONS[label].missing())}")
-    return traces[label]
+    return run_regime_traces(tmp_path_factory, "parity_width", [REGIME])
 
 
 @pytest.mark.parametrize("label", LABELS)
