@@ -7,6 +7,7 @@ light and these rules are tested on any machine.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 from frameworks import IMPLEMENTATIONS
@@ -432,14 +433,49 @@ def _ints(option: str, text: str, low: int, high: int | None = None) -> tuple[in
     return tuple(dict.fromkeys(values))
 
 
-def _int(option: str, text, low: int) -> int:
-    """One integer >= ``low`` (an option that takes a single value, such as --replicas)."""
+def _int(option: str, text, low: int, high: int | None = None, why: str = "") -> int:
+    """One integer >= ``low`` (an option that takes a single value, such as --replicas), and
+    at most ``high`` when given (``why``: the bound's reason, said in the error)."""
     try:
         value = int(str(text).strip())
     except ValueError:
         value = None
     if value is None or value < low:
         raise OptionError(f"{option}: expected one integer >= {low}, got {text!r}")
+    if high is not None and value > high:
+        raise OptionError(f"{option}: expected one integer from {low} to {high}{why}, "
+                          f"got {text!r}")
+    return value
+
+
+# Upper bounds of the options that set how much runs at once or how long; each is far above
+# any useful value and below the point where the machine, not the user, gives up.
+# Processes per row: the full preset's 10 give intervals of a few percent; 1000 are already
+# hours of worker starts, and a count far above it hung the run in its time estimate.
+MAX_PROCESSES = 1000
+# Threads per framework (and replicas of a data-parallel row): up to 4x the cores leaves room
+# to measure oversubscription; far above it each framework's pool asks the kernel for that
+# many threads, and at 100,000 the worker died (SIGSEGV) and the machine ran out of threads.
+THREADS_PER_CORE_MAX = 4
+# A worker's time limit: a week. Beyond it a limit is no limit, and infinity or NaN cannot
+# be recorded in results.json (JSON has no such numbers).
+MAX_WORKER_TIMEOUT_S = 7 * 24 * 3600.0
+
+
+def max_threads() -> int:
+    """The most threads per framework (and replicas) --threads and --replicas take here."""
+    return THREADS_PER_CORE_MAX * (os.cpu_count() or 1)
+
+
+def _seconds(option: str, text, high: float) -> float:
+    """A finite number of seconds in (0, ``high``]; OptionError (one sentence) otherwise."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= high):
+        raise OptionError(f"{option}: expected seconds > 0 and at most {high:g} (a week), "
+                          f"got {text!r}")
     return value
 
 
@@ -519,18 +555,15 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
     if n_train is not None:
         fields["n_train"] = _int("--n-train", n_train, 1)
     if worker_timeout is not None:
-        try:
-            fields["worker_timeout_s"] = float(worker_timeout)
-        except ValueError:
-            fields["worker_timeout_s"] = -1.0
-        if not fields["worker_timeout_s"] > 0:
-            raise OptionError(f"--worker-timeout: expected seconds > 0, got {worker_timeout!r}")
+        fields["worker_timeout_s"] = _seconds("--worker-timeout", worker_timeout,
+                                              MAX_WORKER_TIMEOUT_S)
     if processes is not None:
-        fields["processes"] = _int("--processes", processes, 1)
+        fields["processes"] = _int("--processes", processes, 1, MAX_PROCESSES)
     if affinity is not None:
         fields["affinity"] = _affinity(affinity)
+    cores = f" ({THREADS_PER_CORE_MAX} x the {os.cpu_count() or 1} cores here)"
     if replicas is not None:
-        fields["replicas"] = _int("--replicas", replicas, 1)
+        fields["replicas"] = _int("--replicas", replicas, 1, max_threads(), cores)
     sweeps = dict(fields.get("sweeps", ()))
     smallest_n_train = min(sweeps.get("n_train", ()), default=fields["n_train"])
     # A batch sweep alone replaces the plan's batch sizes (points() never reads them), so
@@ -556,7 +589,8 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
         except ValueError as err:
             raise OptionError(f"--sweep hidden=...: width {width} is too large ({err})") \
                 from None
-    n_threads = DEFAULT_THREADS if threads is None else _int("--threads", threads, 1)
+    n_threads = (DEFAULT_THREADS if threads is None
+                 else _int("--threads", threads, 1, max_threads(), cores))
     target = None
     if target_accuracy is not None:
         try:
@@ -566,5 +600,25 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
         if not 0 < target <= 1:
             raise OptionError(
                 f"--target-accuracy: expected a fraction in (0, 1], got {target_accuracy!r}")
-    return Plan(variants=variants, threads=n_threads, target_accuracy=target,
+    plan = Plan(variants=variants, threads=n_threads, target_accuracy=target,
                 overhead_check=overhead_check, preset=preset, **fields)
+    _check_sizes(plan)
+    return plan
+
+
+# The spec's fields that options set, and the option that sets each.
+_SPEC_OPTIONS = {"batch_size": "--batch-size", "epochs": "--epochs", "n_train": "--n-train",
+                 "hidden_size": "--sweep hidden=..."}
+
+
+def _check_sizes(plan: Plan) -> None:
+    """Every point's sizes within the spec's own limits (frameworks/spec.py), before any
+    worker starts: beyond them each worker would fail the same way, row after row."""
+    for batch, hidden, n_train in plan.points():
+        try:
+            SimpleNetSpec(hidden_size=hidden, batch_size=batch, epochs=plan.epochs,
+                          n_train=n_train or plan.n_train, n_test=plan.n_test)
+        except ValueError as err:
+            field = str(err).split()[0]
+            option = _SPEC_OPTIONS.get(field, f"the preset's {field}")
+            raise OptionError(f"{option}: too large for the twins ({err})") from None

@@ -13,6 +13,8 @@ import datetime
 import errno
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import sys
@@ -164,9 +166,72 @@ def pytest_configure(config):
     # pytest-benchmark's fixture is not used (the workers time themselves): its notice that
     # it saved nothing for --benchmark-json is not news; the export is written instead.
     warnings.filterwarnings("ignore", message="Not saving anything, no benchmarks")
-    runs_dir = Path(config.getoption("report_dir") or DEFAULT_RUNS_DIR)
+    report_dir = config.getoption("report_dir")
+    if report_dir is not None and not report_dir.strip():
+        raise pytest.UsageError("--report-dir: expected a folder, got an empty value; leave "
+                                f"the option out for ./{DEFAULT_RUNS_DIR}")
+    export = config.getoption("benchmark_json", None)
+    if export is not None and not any(config.getoption(n, False) for n in _COLLECTS_ONLY):
+        problem = new_file_problem(Path(export))
+        if problem:
+            raise pytest.UsageError(f"--benchmark-json: {problem}")
+    runs_dir = Path(report_dir or DEFAULT_RUNS_DIR)
     suite = Suite(config, plan, runs_dir)  # raises UsageError when the folder can't be written
     config.pluginmanager.register(suite, "sidebyside-suite")
+    config.add_cleanup(suite.cleanup)
+
+
+def new_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot become a new file (one sentence, naming it), or None when it can.
+
+    The suite never writes over a file: an existing path (a file, a folder, a link, even
+    a dangling one) is refused, as is a path whose nearest existing folder cannot be
+    written (tried with a file made and removed at once).
+    """
+    if path.is_dir():
+        return f"{_quoted(path)} is a folder; give the name of a new file for the export"
+    if os.path.lexists(path):
+        return (f"{_quoted(path)} already exists and the suite never overwrites a file; give "
+                "the name of a new file")
+    folder = path.absolute().parent
+    while not os.path.lexists(folder):  # the first folder that exists: write_text_atomic
+        folder = folder.parent           # makes the missing ones below it
+    if not folder.is_dir():
+        return f"{_quoted(folder)} is not a folder, so {_quoted(path)} cannot be written"
+    try:  # the only sure test (root ignores permissions, a read-only mount does not)
+        fd, probe = tempfile.mkstemp(prefix=".sidebyside-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        return (f"{_quoted(path)} cannot be written ({_quoted(folder)}: "
+                f"{err.strerror or err}); give a file in a writable folder")
+    return None
+
+
+def _quoted(path) -> str:
+    """A path as the user can paste it into a shell, on one line: quoted where it holds a
+    space or another character the shell would read; a control character (a newline, an
+    escape) written as bash's ``$'...'`` escape, so that it is neither run nor printed raw."""
+    text = str(path)
+    if text.isprintable():
+        return shlex.quote(text)
+    return "$'" + "".join(_ansi_c(ch) for ch in text) + "'"
+
+
+def _ansi_c(ch: str) -> str:
+    """One character inside bash's ``$'...'``: itself, or its escape."""
+    if ch in "\\'":
+        return "\\" + ch
+    if ch.isprintable():
+        return ch
+    if 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's escape)
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\U{ord(ch):08x}"
+
+
+def rebuild_command(results_path: Path) -> str:
+    """The command that builds the report of ``results_path``, ready to paste."""
+    return f"{REBUILD_COMMAND} {_quoted(results_path)}"
 
 
 def make_run_dir(runs_dir: Path, started: datetime.datetime) -> Path:
@@ -210,6 +275,88 @@ def save_results(path: Path, run: dict, fallbacks=None) -> tuple[Path, str | Non
                   "or temporary folder; they are lost")
 
 
+# A run's scratch folder in $TMPDIR: sidebyside-run-<pid>-<start>-<random>, with the pid of
+# the pytest process that owns it and that process's start time (whole seconds since the
+# epoch, psutil), so that a later run can tell a dead run's folder from a live one's even
+# when the pid has been reused.
+_SCRATCH_PREFIX = "sidebyside-run-"
+_SCRATCH_NAME = re.compile(re.escape(_SCRATCH_PREFIX) + r"(\d+)-(\d+)-")
+
+
+def _started_s(pid: int) -> int | None:
+    """When process ``pid`` started (whole seconds since the epoch), or None if none runs."""
+    import psutil
+
+    try:
+        return int(psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.Error:  # alive, but not ours to read: count it as alive
+        return -1
+
+
+def scratch_prefix() -> str:
+    """The prefix of this process's scratch folder (see ``_SCRATCH_NAME``)."""
+    return f"{_SCRATCH_PREFIX}{os.getpid()}-{_started_s(os.getpid())}-"
+
+
+def remove_stale_scratch(tmp: Path) -> list[Path]:
+    """Remove the scratch folders in ``tmp`` whose run has ended without removing them (a
+    SIGKILLed pytest); return them. A folder counts as stale only when no process with its
+    pid runs, or the one that does started at another time (the pid was reused); a live
+    run's folder, another user's, and any other name are left alone."""
+    removed = []
+    try:
+        entries = list(os.scandir(tmp))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _SCRATCH_NAME.match(entry.name)
+        try:
+            if not match or not entry.is_dir(follow_symlinks=False) or \
+                    entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        started = _started_s(int(match[1]))
+        if started is not None and started in (-1, int(match[2])):
+            continue  # its run is alive
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def write_new_file(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path``, which must not exist: never over a file, even one that
+    appeared since it was checked. Written to a temporary file beside it first and linked
+    into place (os.link fails on an existing name), so that no reader sees a half-written
+    file. Raises FileExistsError, or another OSError when it cannot be written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the export from others
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: create exclusively instead
+            with open(path, "x", encoding="utf-8") as fh:
+                fh.write(text)
+    finally:
+        os.unlink(tmp)
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C: workers stopped, results saved, a non-zero exit."""
 
@@ -219,12 +366,16 @@ class Suite:
 
     def __init__(self, config, plan: opts.Plan, runs_dir: Path):
         self.config, self.plan = config, plan
+        # From here on SIGTERM is Ctrl-C: the run stops, says so, and keeps what it measured.
+        self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
         self.started = datetime.datetime.now(datetime.UTC)
         self.rows = plan.rows()
         self.interrupted_by = None
         self.scheduled = False
         self.save_note = None  # a sentence when results.json had to go elsewhere
         self.report_dir, self.report_error = None, None
+        self.finish_interrupted_by = None  # Ctrl-C or SIGTERM after the last process
+        self.finished = False  # pytest_sessionfinish has run
         load_before = res.load_now(sample_s=1.0)
         self.run = {
             "format": res.RESULTS_FORMAT, "format_version": res.RESULTS_FORMAT_VERSION,
@@ -259,10 +410,13 @@ class Suite:
         except OSError as err:
             why = ("it is a file, not a folder" if runs_dir.exists() and not runs_dir.is_dir()
                    else err.strerror or str(err))
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
             raise pytest.UsageError(f"--report-dir: cannot write a run folder in {runs_dir} "
                                     f"({why}); give a writable folder") from None
-        # Every worker's temporary files and caches, removed at the end of the run.
-        self.scratch = tempfile.mkdtemp(prefix="sidebyside-run-")
+        # Every worker's temporary files and caches, removed at the end of the run; a run
+        # killed before its end (SIGKILL) leaves its folder, which a later run removes.
+        remove_stale_scratch(Path(tempfile.gettempdir()))
+        self.scratch = tempfile.mkdtemp(prefix=scratch_prefix())
 
     # -- pytest hooks -------------------------------------------------------------------
 
@@ -282,9 +436,11 @@ class Suite:
         for row in self.rows:
             if row.id not in chosen:
                 self._record(row)["reason"] = "not selected (-k or a test id left it out)"
+        if not self.selected and self.run_dir is not None:
+            # nothing will run: no run folder of empty tables
+            self._discard_run_dir("no row was selected, so nothing ran")
 
     def pytest_sessionstart(self, session):
-        self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
         p = self.plan
         self._say(f"sidebyside: {len(self.rows)} rows x {p.processes} processes, preset "
                   f"{p.preset}, {p.epochs} epochs x seeds {list(p.seeds)}, {p.threads} "
@@ -293,12 +449,39 @@ class Suite:
             self._say(f"WARNING: {warning}")
 
     def pytest_sessionfinish(self, session, exitstatus):
+        try:
+            self._finish(session, exitstatus)
+        except KeyboardInterrupt as stop:
+            # Ctrl-C or SIGTERM while saving, exporting or building the report: results.json
+            # holds every finished process (it is replaced atomically), and the summary says
+            # so and how to build the report; pytest's own exit status for an interruption.
+            self.finish_interrupted_by = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        finally:
+            self.finished = True
+            signal.signal(signal.SIGTERM, getattr(self, "_previous_sigterm", None)
+                          or signal.SIG_DFL)
+            if self.scratch:
+                shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def cleanup(self) -> None:
+        """At pytest's exit: a session stopped before it began (Ctrl-C while pytest still
+        configured or collected) measured nothing, so its run folder and scratch go."""
+        if not self.finished and self.run_dir is not None:
+            self._discard_run_dir("stopped before the session began")
         signal.signal(signal.SIGTERM, self._previous_sigterm or signal.SIG_DFL)
-        if self.collect_only:
+
+    def _finish(self, session, exitstatus):
+        if self.collect_only or self.run_dir is None:
             return
         if self.interrupted_by is None and exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted_by = "SIGINT"
         run = self.run
+        if self.interrupted_by and not any(r["processes"] for r in run["rows"]):
+            # stopped before the first worker ended: a run folder would hold nothing
+            self._discard_run_dir(f"interrupted by {self.interrupted_by} before a worker "
+                                  "finished, so nothing was measured")
+            return
         run["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         run["environment"]["load_after"] = res.load_now()
         run["interrupted_by"] = self.interrupted_by
@@ -308,7 +491,6 @@ class Suite:
         if unstable:
             run["warnings"].append(f"{len(unstable)} rows unstable: {', '.join(unstable)}")
         self._save()
-        shutil.rmtree(self.scratch, ignore_errors=True)
         if self.save_note is None:
             self._export()
             self._build_report()
@@ -318,9 +500,18 @@ class Suite:
     def pytest_terminal_summary(self, terminalreporter):
         from benchmarks.table import side_by_side
 
+        tr = terminalreporter
         if self.collect_only:
             return
-        tr = terminalreporter
+        if self.run_dir is None:
+            tr.write_line(f"sidebyside: {self.discarded_because} and no run folder was written")
+            return
+        if self.finish_interrupted_by:
+            tr.write_line(f"interrupted by {self.finish_interrupted_by} while the results were "
+                          f"being saved and the report built: {self.results_path} is intact "
+                          f"(every finished process); build the report with: "
+                          f"{rebuild_command(self.results_path)}", red=True)
+            return
         tr.section("sidebyside")
         for line in side_by_side(self.run):
             tr.write_line(line)
@@ -344,7 +535,7 @@ class Suite:
                           "results.csv, report.tex, plots)")
         elif self.report_error:
             tr.write_line(f"the report could not be built ({self.report_error}); build it "
-                          f"again with: {REBUILD_COMMAND} {self.results_path}", red=True)
+                          f"again with: {rebuild_command(self.results_path)}", red=True)
 
     # -- running the schedule -----------------------------------------------------------
 
@@ -452,7 +643,6 @@ class Suite:
     def _export(self) -> None:
         """benchmark.json for `pytest-benchmark compare` (also where --benchmark-json says)."""
         from benchmarks.export import benchmark_json
-        from reports.atomic import write_text_atomic
 
         text = json.dumps(benchmark_json(self.run), indent=1)
         paths = [self.run_dir / EXPORT_NAME]
@@ -463,9 +653,11 @@ class Suite:
             paths.append(Path(extra))
         for path in paths:
             try:
-                write_text_atomic(path, text)
+                write_new_file(path, text)
             except OSError as err:
-                self._say(f"benchmark.json could not be written to {path} ({err.strerror})")
+                why = ("a file of that name appeared during the run and is left as it was"
+                       if isinstance(err, FileExistsError) else err.strerror or str(err))
+                self._say(f"benchmark.json could not be written to {_quoted(path)} ({why})")
 
     def _build_report(self) -> None:
         try:
@@ -477,6 +669,18 @@ class Suite:
             self.report_error = f"{type(err).__name__}: {first_line}"
 
     # -- helpers ------------------------------------------------------------------------
+
+    def _discard_run_dir(self, because: str) -> None:
+        """Remove the run folder made at the start, when no process has run (it holds only
+        the first results.json); ``because`` says why, for the summary."""
+        self.discarded_because = because
+        for path in (self.results_path, self.run_dir):
+            try:
+                os.rmdir(path) if path.is_dir() else os.unlink(path)
+            except OSError:
+                pass
+        self.run_dir = None
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _record(self, row: opts.Row) -> dict:
         return self.run["rows"][self.rows.index(row)]

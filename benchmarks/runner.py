@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -95,6 +96,8 @@ def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> 
         "MPLCONFIGDIR": os.path.join(cache, "matplotlib"),
         "XDG_CACHE_HOME": os.path.join(cache, "xdg"),
         "TMPDIR": os.path.join(scratch, "tmp"),  # made by _run
+        # The worker dies with this process, even one killed by SIGKILL (worker.py).
+        "SIDEBYSIDE_COORDINATOR_PID": str(os.getpid()),
     })
     if opts.threads_per_process(row, plan) == 1:
         # Only "--" flags: XLA stops reading XLA_FLAGS at the first token without them (a
@@ -160,7 +163,9 @@ def torchrun_command(plan: Plan) -> list[str]:
     under ``torchrun --nnodes`` on several machines (README, "Data parallel"), and the worker
     runs unchanged in each of them. ``--standalone`` picks a free port on this machine.
     """
-    return [sys.executable, "-P", "-m", "torch.distributed.run", "--standalone",
+    # torch.distributed.run through launch_torchrun: it dies with the coordinator, as workers do
+    return [sys.executable, "-P", "-c", "from benchmarks.worker import launch_torchrun; "
+            "launch_torchrun()", "--standalone",
             "--nnodes=1", f"--nproc-per-node={plan.replicas}", "-m", "benchmarks.worker"]
 
 
@@ -201,13 +206,44 @@ def _run(row, plan, index, seeds, on_progress, command, scratch, cache) -> Outco
             tail = stderr.read()[-STDERR_TAIL_CHARS:].strip()
             outcome.stderr_tail = tail
             if tail:
-                # The first line names the failure (an exception's last line, usually).
-                last = tail.splitlines()[-1].strip()
-                outcome.reason += f": {last}\n--- worker stderr (tail) ---\n{tail}"
+                # The first line names the failure: the tail's most telling line.
+                outcome.reason += f": {telling_line(tail)}\n--- worker stderr (tail) ---\n{tail}"
             else:
                 outcome.reason += " (no stderr)"
     outcome.wall_s = time.perf_counter() - started
     return outcome
+
+
+# A line of a native stack trace (glog/abseil's "@ 0x7f15f2fa6ce3 cfunction_call", gdb's and
+# libunwind's "#3 0x...", a bare address): never the reason, though it may be the last line.
+_FRAME_LINE = re.compile(r"^(\*\*\* |PC: )?(@|#\d+)?\s*\[?0x[0-9a-fA-F]+\b")
+# A Python exception's own line ("ValueError: ...", "jax.errors.JaxRuntimeError: ..."),
+# written unindented at the end of its traceback.
+_PYTHON_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Failure)\b")
+_NAMES_AN_ERROR = re.compile(r"Error|Exception|failed|Fatal|FATAL|Abort|Check failed|"
+                             r"Segmentation|Killed|Traceback")
+
+
+def telling_line(stderr_tail: str) -> str:
+    """The line of a failed worker's stderr that best says why it failed.
+
+    A Python exception's line, the last one (the exception that ended the worker; what
+    Python prints last in a traceback); else the first line naming an error (a C++ check's
+    "Check failed: ...", "Fatal Python error: Segmentation fault", an abort) that is not a
+    stack frame; else the last line that is not a stack frame; else the last line.
+    """
+    lines = [line.strip() for line in stderr_tail.splitlines() if line.strip()]
+    unindented = [line.strip() for line in stderr_tail.splitlines()
+                  if line.strip() and not line[0].isspace()]
+    exceptions = [line for line in unindented if _PYTHON_EXCEPTION.match(line)]
+    if exceptions:
+        return exceptions[-1]
+    not_frames = [line for line in lines if not _FRAME_LINE.match(line)]
+    named = [line for line in not_frames
+             if _NAMES_AN_ERROR.search(line) and not line.startswith("Traceback")]
+    if named:
+        return named[0]
+    return (not_frames or lines)[-1]
 
 
 def _converse(proc, job, outcome, plan, started, on_progress) -> None:

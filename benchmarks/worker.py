@@ -455,7 +455,39 @@ def _die_with_launcher() -> None:
         os._exit(1)
 
 
+# The coordinator's pid, set by the runner (runner.worker_env): the parent this worker dies with.
+COORDINATOR_ENV = "SIDEBYSIDE_COORDINATOR_PID"
+
+
+def _die_with_coordinator() -> None:
+    """The runner starts each worker in a session of its own, so a coordinator killed with
+    SIGKILL (which it cannot catch) would leave its worker running: the kernel kills this
+    worker when its parent dies (Linux's PR_SET_PDEATHSIG). A parent that died before that
+    call leaves this worker to another parent, so then it exits at once."""
+    import ctypes
+    import signal
+
+    expected = os.environ.get(COORDINATOR_ENV, "")
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: the coordinator's own kill of the process group must do
+    if expected.isdigit() and os.getppid() != int(expected):
+        os._exit(1)
+
+
+def launch_torchrun() -> None:
+    """torchrun (``torch.distributed.run``, arguments from sys.argv) dying with the
+    coordinator like any worker: its ranks die with it in turn (``_die_with_launcher``)."""
+    import runpy
+
+    _die_with_coordinator()
+    runpy.run_module("torch.distributed.run", run_name="__main__", alter_sys=True)
+
+
 def main() -> int:
+    if COORDINATOR_ENV in os.environ and "LOCAL_RANK" not in os.environ:
+        _die_with_coordinator()
     if os.environ.get(JOB_ENV):
         with open(os.environ[JOB_ENV]) as fh:
             job = json.load(fh)

@@ -52,6 +52,7 @@ def test_a_report_that_could_not_be_built_names_the_command_that_builds_it(tmp_p
     results = tmp_path / "results.json"
     suite = SimpleNamespace(collect_only=False, run=format2.run([format2.row("numpy-loop", [100])]),
                             interrupted_by=None, save_note=None, results_path=results,
+                            run_dir=tmp_path, finish_interrupted_by=None,
                             report_dir=None, report_error="ValueError: no plots today")
     lines = []
     terminal = SimpleNamespace(section=lambda *args, **kwargs: None,
