@@ -621,4 +621,6 @@ def _check_sizes(plan: Plan) -> None:
         except ValueError as err:
             field = str(err).split()[0]
             option = _SPEC_OPTIONS.get(field, f"the preset's {field}")
+            if field == "n_train" and n_train is not None:
+                option = "--sweep n_train=..."
             raise OptionError(f"{option}: too large for the twins ({err})") from None

@@ -34,6 +34,9 @@ BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
 RESULTS_NAME = "results.json"
 EXPORT_NAME = "benchmark.json"
+# The workers' faults (benchmarks/worker.py), and one of the coordinator's: "hang:report" hangs
+# where the report is built, for the tests of an interrupt there.
+FAULT_ENV = "SIDEBYSIDE_INJECT_FAULT"
 # The console script (pyproject.toml [project.scripts]); `python -m reports` would import a
 # reports.py of the current folder instead of ours (README, "Installing").
 REBUILD_COMMAND = "sidebyside-reports build"
@@ -176,7 +179,21 @@ def pytest_configure(config):
         if problem:
             raise pytest.UsageError(f"--benchmark-json: {problem}")
     runs_dir = Path(report_dir or DEFAULT_RUNS_DIR)
-    suite = Suite(config, plan, runs_dir)  # raises UsageError when the folder can't be written
+    # From here on SIGTERM is Ctrl-C: the run stops, says so, and keeps what it measured.
+    previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+    suite = None
+    try:
+        suite = Suite(config, plan, previous_sigterm)
+        suite.open(runs_dir)  # raises UsageError when the folder cannot be written
+    except BaseException as stop:
+        if suite is not None:
+            suite.cleanup()  # no run folder, no scratch: nothing has run
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        if isinstance(stop, KeyboardInterrupt):
+            name = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
+            sys.stderr.write(f"sidebyside: interrupted by {name} before the first worker "
+                             "started: nothing was measured and no run folder was written\n")
+        raise
     config.pluginmanager.register(suite, "sidebyside-suite")
     config.add_cleanup(suite.cleanup)
 
@@ -361,13 +378,19 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C: workers stopped, results saved, a non-zero exit."""
 
 
+def _on_sigterm(signum, frame):
+    raise Terminated("SIGTERM")
+
+
 class Suite:
     """One `pytest --benchmark` run: runs the schedule, keeps every outcome, writes the results."""
 
-    def __init__(self, config, plan: opts.Plan, runs_dir: Path):
+    def __init__(self, config, plan: opts.Plan, previous_sigterm=None):
+        """Plan the run; nothing is written until ``open``. ``previous_sigterm``: the SIGTERM
+        handler to restore at the end (pytest_configure has installed the suite's)."""
         self.config, self.plan = config, plan
-        # From here on SIGTERM is Ctrl-C: the run stops, says so, and keeps what it measured.
-        self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._previous_sigterm = previous_sigterm
+        self.run_dir, self.scratch = None, None
         self.started = datetime.datetime.now(datetime.UTC)
         self.rows = plan.rows()
         self.interrupted_by = None
@@ -399,7 +422,10 @@ class Suite:
                 self.run["warnings"].append("--affinity auto: workers not pinned, since the "
                                             "machine is busy")
         self.collect_only = any(config.getoption(name, False) for name in _COLLECTS_ONLY)
-        self.scratch = None
+
+    def open(self, runs_dir: Path) -> None:
+        """Make the run's folder (with a first results.json) and its scratch folder; raise
+        pytest.UsageError, with nothing made, when ``runs_dir`` cannot hold a run folder."""
         if self.collect_only:  # nothing runs, so nothing is written
             self.run_dir, self.results_path = None, runs_dir / "(not written: nothing runs)"
             return
@@ -410,7 +436,6 @@ class Suite:
         except OSError as err:
             why = ("it is a file, not a folder" if runs_dir.exists() and not runs_dir.is_dir()
                    else err.strerror or str(err))
-            signal.signal(signal.SIGTERM, self._previous_sigterm)
             raise pytest.UsageError(f"--report-dir: cannot write a run folder in {runs_dir} "
                                     f"({why}); give a writable folder") from None
         # Every worker's temporary files and caches, removed at the end of the run; a run
@@ -444,9 +469,13 @@ class Suite:
         p = self.plan
         self._say(f"sidebyside: {len(self.rows)} rows x {p.processes} processes, preset "
                   f"{p.preset}, {p.epochs} epochs x seeds {list(p.seeds)}, {p.threads} "
-                  f"threads, affinity {p.affinity}; results in {self.results_path}")
+                  f"threads, affinity {p.affinity}; results in {_quoted(self.results_path)}")
         for warning in self.run["warnings"]:
             self._say(f"WARNING: {warning}")
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        # Ctrl-C, or SIGTERM turned into one (Terminated), while pytest ran: named as such
+        self.interrupted_by = "SIGTERM" if isinstance(excinfo.value, Terminated) else "SIGINT"
 
     def pytest_sessionfinish(self, session, exitstatus):
         try:
@@ -469,6 +498,8 @@ class Suite:
         configured or collected) measured nothing, so its run folder and scratch go."""
         if not self.finished and self.run_dir is not None:
             self._discard_run_dir("stopped before the session began")
+        if self.scratch and not self.finished:
+            shutil.rmtree(self.scratch, ignore_errors=True)
         signal.signal(signal.SIGTERM, self._previous_sigterm or signal.SIG_DFL)
 
     def _finish(self, session, exitstatus):
@@ -492,7 +523,11 @@ class Suite:
             run["warnings"].append(f"{len(unstable)} rows unstable: {', '.join(unstable)}")
         self._save()
         if self.save_note is None:
-            self._export()
+            self._say(f"sidebyside: building the report in {self.run_dir} ...")
+            if os.environ.get(FAULT_ENV) == "hang:report":  # the suite's tests' stand-in for
+                time.sleep(10**6)                            # a slow build, to interrupt
+            if not self._export() and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # not written where asked
             self._build_report()
         elif session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # not saved where asked
@@ -508,8 +543,8 @@ class Suite:
             return
         if self.finish_interrupted_by:
             tr.write_line(f"interrupted by {self.finish_interrupted_by} while the results were "
-                          f"being saved and the report built: {self.results_path} is intact "
-                          f"(every finished process); build the report with: "
+                          f"being saved and the report built: {_quoted(self.results_path)} is "
+                          "intact (every finished process); build the report with: "
                           f"{rebuild_command(self.results_path)}", red=True)
             return
         tr.section("sidebyside")
@@ -525,13 +560,13 @@ class Suite:
                           "machine or with more --processes", yellow=True)
         if self.interrupted_by:
             tr.write_line(f"interrupted by {self.interrupted_by}: everything measured until "
-                          f"then is saved in {self.results_path}", red=True)
+                          f"then is saved in {_quoted(self.results_path)}", red=True)
         if self.save_note:
             tr.write_line(self.save_note, red=True)
         else:
-            tr.write_line(f"results: {self.results_path}")
+            tr.write_line(f"results: {_quoted(self.results_path)}")
         if self.report_dir:
-            tr.write_line(f"report:  {self.report_dir / 'report.html'} (and report.md, "
+            tr.write_line(f"report:  {_quoted(self.report_dir / 'report.html')} (and report.md, "
                           "results.csv, report.tex, plots)")
         elif self.report_error:
             tr.write_line(f"the report could not be built ({self.report_error}); build it "
@@ -640,8 +675,9 @@ class Suite:
             self._say(note)
         self.results_path, self.save_note = path, note or self.save_note
 
-    def _export(self) -> None:
-        """benchmark.json for `pytest-benchmark compare` (also where --benchmark-json says)."""
+    def _export(self) -> bool:
+        """benchmark.json for `pytest-benchmark compare` (also where --benchmark-json says);
+        False when a file could not be written (said on the terminal)."""
         from benchmarks.export import benchmark_json
 
         text = json.dumps(benchmark_json(self.run), indent=1)
@@ -651,6 +687,7 @@ class Suite:
             # pytest-benchmark writes nothing there (no test uses its fixture, so it only
             # warns that nothing was run): the export takes its place.
             paths.append(Path(extra))
+        written = True
         for path in paths:
             try:
                 write_new_file(path, text)
@@ -658,6 +695,8 @@ class Suite:
                 why = ("a file of that name appeared during the run and is left as it was"
                        if isinstance(err, FileExistsError) else err.strerror or str(err))
                 self._say(f"benchmark.json could not be written to {_quoted(path)} ({why})")
+                written = False
+        return written
 
     def _build_report(self) -> None:
         try:
@@ -688,15 +727,14 @@ class Suite:
     def _selected_records(self) -> list[dict]:
         return [self._record(row) for row in getattr(self, "selected", self.rows)]
 
-    def _on_sigterm(self, signum, frame):
-        self.interrupted_by = "SIGTERM"
-        raise Terminated("SIGTERM")
 
     def _say(self, line):
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         capman = self.config.pluginmanager.get_plugin("capturemanager")
         if tr is None:
             return
+        if getattr(tr._tw, "width_of_current_line", 0):
+            line = "\n" + line  # after pytest's progress dots, on a line of its own
         if capman is not None:
             with capman.global_and_fixture_disabled():
                 tr.write_line(line)

@@ -60,6 +60,18 @@ class Outcome:
         return without_non_finite((self.result or {}) | base)
 
 
+# A launcher's variables in the coordinator's own environment (pytest run inside a torchrun,
+# SLURM or Keras-distributed job) are not the worker's: with RANK=1 every worker thought it
+# was a silent rank and reported nothing, and SIDEBYSIDE_JOB made it read another job. A
+# data-parallel row's launcher sets its own (torchrun_command, _run).
+INHERITED_NOT_PASSED = frozenset({
+    "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE",
+    "ROLE_RANK", "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID", "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID", "SIDEBYSIDE_JOB",
+})
+
+
 def package_root() -> Path:
     """The folder holding our packages: the workers import benchmarks/, frameworks/ from it."""
     return Path(__file__).resolve().parents[1]
@@ -73,7 +85,8 @@ def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> 
     recorded as ``cold_cache``). Both lie inside the run's scratch folder, which the
     coordinator removes at the end, so no cache outlives the run.
     """
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items()
+           if name not in INHERITED_NOT_PASSED}
     cache = cache or os.path.join(scratch, "cache")
     n = str(opts.threads_per_process(row, plan))
     env.update({

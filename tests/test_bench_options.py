@@ -4,11 +4,11 @@ import pytest
 
 from benchmarks.options import (
     DEFAULT_VARIANTS,
+    MAX_PROCESSES,
+    MAX_WORKER_TIMEOUT_S,
     PRESETS,
     TAGS,
     VARIANTS,
-    MAX_PROCESSES,
-    MAX_WORKER_TIMEOUT_S,
     OptionError,
     Row,
     make_plan,
@@ -111,6 +111,48 @@ def test_bad_options_are_one_clear_sentence(kwargs, message):
         make_plan(**kwargs)
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        # a time limit must be a finite number of seconds, at most a week (JSON has no inf)
+        *[({"worker_timeout": text}, "--worker-timeout: expected seconds > 0 and at most "
+           f"{MAX_WORKER_TIMEOUT_S:g}") for text in ("inf", "-inf", "nan", "-1", "0", "1e400",
+                                                     str(MAX_WORKER_TIMEOUT_S * 2), "", " ")],
+        # how much runs at once: bounded before the run-time estimate or any worker
+        ({"processes": "100000000"}, f"--processes: expected one integer from 1 to "
+                                     f"{MAX_PROCESSES}"),
+        ({"processes": str(MAX_PROCESSES + 1)}, "--processes: expected one integer from 1"),
+        ({"processes": "-1"}, "--processes: expected one integer >= 1"),
+        ({"processes": "1.5"}, "--processes: expected one integer >= 1"),
+        ({"threads": "100000"}, f"--threads: expected one integer from 1 to {max_threads()} "
+                                "(4 x the"),
+        ({"threads": str(max_threads() + 1)}, "--threads: expected one integer from 1 to"),
+        ({"threads": "0"}, "--threads: expected one integer >= 1"),
+        ({"threads": "1e3"}, "--threads: expected one integer >= 1"),
+        ({"threads": ""}, "--threads: expected one integer >= 1"),
+        ({"replicas": "100000"}, f"--replicas: expected one integer from 1 to {max_threads()}"),
+        # sizes beyond the spec's limits fail every worker alike: refused before any starts
+        ({"epochs": "3000000000"}, "--epochs: too large for the twins (epochs must be"),
+        ({"n_train": "1000000000"}, "--n-train: too large for the twins (n_train * "),
+        ({"preset": "quick", "sweep": "n_train=2000,1000000000"},
+         "--sweep n_train=...: too large for the twins (n_train * "),
+    ],
+)
+def test_out_of_bounds_options_are_one_clear_sentence(kwargs, message):
+    with pytest.raises(OptionError) as err:
+        make_plan(**kwargs)
+    assert str(err.value).startswith(message), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_the_bounds_themselves_are_accepted():
+    plan = make_plan(processes=str(MAX_PROCESSES), threads=str(max_threads()),
+                     replicas=str(max_threads()), worker_timeout=str(MAX_WORKER_TIMEOUT_S))
+    assert (plan.processes, plan.threads, plan.replicas, plan.worker_timeout_s) == (
+        MAX_PROCESSES, max_threads(), max_threads(), MAX_WORKER_TIMEOUT_S)
+    assert make_plan(worker_timeout=" 5 ").worker_timeout_s == 5.0
 
 
 def test_seeds_are_spread_over_the_processes_each_getting_at_least_one():

@@ -3,8 +3,12 @@
 import datetime
 import json
 import os
+import subprocess
+from pathlib import Path
 
-from benchmarks.plugin import Suite, make_run_dir, save_results
+import pytest
+
+from benchmarks.plugin import Suite, Terminated, make_run_dir, save_results
 
 STARTED = datetime.datetime(2026, 11, 29, 18, 0, 0, tzinfo=datetime.UTC)
 
@@ -61,3 +65,111 @@ def test_a_report_that_could_not_be_built_names_the_command_that_builds_it(tmp_p
     # The console script, which a reports.py in the current folder cannot replace.
     assert lines[-1] == ("the report could not be built (ValueError: no plots today); build it "
                          f"again with: sidebyside-reports build {results}")
+
+
+# -- --benchmark-json: checked before measuring, never written over ----------------------------
+
+def test_an_existing_file_a_folder_or_a_link_is_never_an_export_path(tmp_path):
+    from benchmarks.plugin import new_file_problem
+
+    earlier = tmp_path / "results.json"
+    earlier.write_text("{}")
+    dangling = tmp_path / "dangling.json"
+    os.symlink(tmp_path / "nowhere" / "x.json", dangling)
+    assert new_file_problem(earlier) == (f"{earlier} already exists and the suite never "
+                                         "overwrites a file; give the name of a new file")
+    assert "already exists" in new_file_problem(dangling)
+    assert new_file_problem(tmp_path) == (f"{tmp_path} is a folder; give the name of a new "
+                                          "file for the export")
+    assert new_file_problem(earlier / "x.json") == (f"{earlier} is not a folder, so "
+                                                    f"{earlier / 'x.json'} cannot be written")
+    # a folder that cannot be written (even by root): /proc takes no new files
+    assert "cannot be written (/proc: " in new_file_problem(Path("/proc/x.json"))
+    # a new file, also in folders still to be made, is fine; the check leaves nothing behind
+    assert new_file_problem(tmp_path / "new" / "sub" / "x.json") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling.json", "results.json"]
+
+
+def test_the_export_is_never_written_over_a_file_that_appeared_meanwhile(tmp_path):
+    from benchmarks.plugin import write_new_file
+
+    path = write_new_file(tmp_path / "sub" / "bench.json", "first")
+    assert path.read_text() == "first"
+    with pytest.raises(FileExistsError):
+        write_new_file(path, "second")
+    assert path.read_text() == "first"
+    assert [p.name for p in path.parent.iterdir()] == ["bench.json"]  # no temporary left
+
+
+# -- paths printed for pasting into a shell --------------------------------------------------
+
+@pytest.mark.parametrize("name", ["plain", "with space", "ünïcödé", "new\nline", "\x1b[31mred",
+                                  "it's", "back\\slash\ttab"])
+def test_a_printed_command_is_one_line_that_the_shell_reads_back_as_the_path(tmp_path, name):
+    from benchmarks.plugin import rebuild_command
+
+    path = tmp_path / name / "results.json"
+    command = rebuild_command(path)
+    assert "\n" not in command and "\x1b" not in command
+    assert command.startswith("sidebyside-reports build ")
+    quoted = command.removeprefix("sidebyside-reports build ")
+    echoed = subprocess.run(["bash", "-c", f"printf %s {quoted}"], capture_output=True,
+                            text=True, check=True).stdout
+    assert echoed == str(path)
+
+
+# -- scratch folders of runs killed before their end ------------------------------------------
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid  # reaped: no process has it (until the kernel hands it out again)
+
+
+def test_a_dead_runs_scratch_is_removed_and_a_live_runs_is_kept(tmp_path):
+    import psutil
+
+    from benchmarks.plugin import remove_stale_scratch, scratch_prefix
+
+    mine = tmp_path / (scratch_prefix() + "live")
+    started = int(psutil.Process(os.getpid()).create_time())
+    dead = tmp_path / f"sidebyside-run-{_dead_pid()}-{started}-gone"
+    reused = tmp_path / f"sidebyside-run-{os.getpid()}-{started - 100}-reused"  # pid reused
+    other = tmp_path / "sidebyside-run-notours"
+    for folder in (mine, dead, reused, other):
+        (folder / "cache").mkdir(parents=True)
+    assert sorted(remove_stale_scratch(tmp_path)) == sorted([dead, reused])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
+    assert remove_stale_scratch(tmp_path / "missing") == []
+
+
+# -- Ctrl-C or SIGTERM after the last process ------------------------------------------------
+
+class _Session:
+    def __init__(self):
+        self.exitstatus = pytest.ExitCode.OK
+
+
+@pytest.mark.parametrize(("stop", "name"), [(KeyboardInterrupt, "SIGINT"),
+                                            (Terminated, "SIGTERM")])
+def test_an_interrupt_while_the_report_is_built_says_results_json_is_intact(tmp_path, stop,
+                                                                            name):
+    from types import SimpleNamespace
+
+    results = tmp_path / "run dir" / "results.json"
+    lines = []
+
+    def finish(session, exitstatus):
+        raise stop("SIGTERM" if stop is Terminated else "")
+
+    suite = SimpleNamespace(_finish=finish, scratch=None, finish_interrupted_by=None,
+                            collect_only=False, run_dir=tmp_path, results_path=results)
+    session = _Session()
+    Suite.pytest_sessionfinish(suite, session, pytest.ExitCode.OK)
+    assert session.exitstatus == pytest.ExitCode.INTERRUPTED and suite.finished
+    terminal = SimpleNamespace(section=lambda *args, **kwargs: None,
+                               write_line=lambda line, **kwargs: lines.append(line))
+    Suite.pytest_terminal_summary(suite, terminal)
+    assert lines == [f"interrupted by {name} while the results were being saved and the report "
+                     f"built: '{results}' is intact (every finished process); build the report "
+                     f"with: sidebyside-reports build '{results}'"]

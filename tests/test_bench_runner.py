@@ -244,3 +244,90 @@ def test_process_samples_feed_the_summary():
     assert summary["us_per_step_ci_low"] <= summary["us_per_step"] <= \
         summary["us_per_step_ci_high"]
     assert summary["n_seeds"] == 1  # one seed, trained by every process, counted once
+
+
+# A worker killed by a C++ check: glog's fatal line, then its native stack, whose last line
+# (an address and a symbol) says nothing of why.
+GLOG_CRASH = """\
+2026-12-04 10:00:00.000 I external/local_tsl/tsl/platform/cpu_feature_guard.cc:210] info
+F1204 10:00:01.123 4242 matmul_op.cc:77] Check failed: a.dim_size(1) == b.dim_size(0) (16 vs. 10)
+*** Check failure stack trace: ***
+    @     0x7f15f2fa1a2b  tensorflow::MatMulOp::Compute()
+    @     0x7f15f2fa6ce3  cfunction_call
+"""
+PYTHON_CRASH = """\
+W0000 00:00:1700000000.000 1 some_warning.cc:1] failed to load an optional plugin
+Traceback (most recent call last):
+  File "worker.py", line 3, in <module>
+    raise RuntimeError("injected crash")
+RuntimeError: injected crash in numpy-loop-cpu-b32
+"""
+FAULTHANDLER_CRASH = """\
+Fatal Python error: Segmentation fault
+
+Current thread 0x00007f15f2fa6ce3 (most recent call first):
+  File "/x/site-packages/jax/_src/compiler.py", line 266 in backend_compile
+    @ 0x7f15f2fa6ce3 cfunction_call
+"""
+
+
+@pytest.mark.parametrize(("tail", "line"), [
+    (GLOG_CRASH, "F1204 10:00:01.123 4242 matmul_op.cc:77] Check failed: a.dim_size(1) == "
+                 "b.dim_size(0) (16 vs. 10)"),
+    (PYTHON_CRASH, "RuntimeError: injected crash in numpy-loop-cpu-b32"),
+    (FAULTHANDLER_CRASH, "Fatal Python error: Segmentation fault"),
+    ("loading\n    @ 0x7f15f2fa6ce3 cfunction_call\n", "loading"),  # no error named
+    ("    @ 0x7f15f2fa6ce3 cfunction_call", "@ 0x7f15f2fa6ce3 cfunction_call"),
+])
+def test_a_failed_workers_reason_is_its_most_telling_line(tail, line):
+    assert runner.telling_line(tail) == line
+
+
+def test_a_crash_under_a_native_stack_gives_the_check_that_failed_and_keeps_the_tail(tmp_path):
+    command = fake_worker(tmp_path, f"""
+        import sys
+        sys.stderr.write({GLOG_CRASH!r})
+        sys.exit(-6 % 256)
+    """)
+    outcome = run_process(ROW, make_plan("quick"), command=command)
+    assert outcome.status == "failed"
+    assert outcome.reason.splitlines()[0] == (
+        "worker exited with status 250: F1204 10:00:01.123 4242 matmul_op.cc:77] Check failed: "
+        "a.dim_size(1) == b.dim_size(0) (16 vs. 10)")
+    assert outcome.stderr_tail == GLOG_CRASH.strip()  # the tail, as before
+
+
+def test_a_launchers_variables_around_the_coordinator_do_not_reach_its_workers(monkeypatch):
+    """pytest run inside a torchrun, SLURM or Keras-distributed job: with RANK=1 inherited,
+    every worker took itself for a silent rank and reported nothing."""
+    for name, value in [("RANK", "1"), ("LOCAL_RANK", "1"), ("WORLD_SIZE", "4"),
+                        ("MASTER_PORT", "29500"), ("KERAS_DISTRIBUTION_PROCESS_ID", "1"),
+                        ("SIDEBYSIDE_JOB", "/elsewhere/job.json"), ("KEEP_ME", "yes")]:
+        monkeypatch.setenv(name, value)
+    env = runner.worker_env(ROW, make_plan("quick"), "/tmp/x")
+    assert not runner.INHERITED_NOT_PASSED & set(env)
+    assert env["KEEP_ME"] == "yes"
+    assert env["SIDEBYSIDE_COORDINATOR_PID"] == str(__import__("os").getpid())
+
+
+def test_a_real_worker_reports_its_result_under_an_inherited_rank(monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("SIDEBYSIDE_JOB", "/nonexistent/job.json")
+    plan = make_plan("quick", n_train="200", batch_size="32")
+    outcome = run_process(Row("numpy", "loop", "cpu", 32), plan)
+    assert outcome.status == "ok", outcome.reason
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_whose_coordinator_is_already_gone_exits_at_once():
+    """The race PR_SET_PDEATHSIG leaves: a coordinator that died before the worker's prctl
+    call. The worker then has another parent than the pid it was given, and exits."""
+    import os
+    import subprocess
+
+    from tests.helpers import framework_env
+
+    env = framework_env(SIDEBYSIDE_COORDINATOR_PID=str(os.getpid() + 1_000_000))
+    proc = subprocess.run([sys.executable, "-P", "-m", "benchmarks.worker"], input="",
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", "")  # no job was read
