@@ -81,13 +81,15 @@ def pytest_addoption(parser):
     group.addoption("--rounds", metavar="N", help="at least this many steady-state epochs "
                     "timed per process (training epochs after the first count; more are added)")
     group.addoption("--processes", metavar="N", help="worker processes per row, each one "
-                    "sample, interleaved over the rows (default: by preset)")
+                    "sample, interleaved over the rows (default: by preset; at most "
+                    f"{opts.MAX_PROCESSES})")
     group.addoption("--affinity", metavar="CPUS",
                     help="pin each worker to these CPUs (e.g. 0 or 0,1); none: not pinned; "
                          "auto (default): as many CPUs as threads, the last ones")
     group.addoption("--replicas", metavar="N",
                     help="replicas of each data-parallel row (torch-ddp, keras-jax-dp, "
-                         "keras-tensorflow-mirrored; default 2); rows that cannot have N "
+                         "keras-tensorflow-mirrored; default 2; at most "
+                         f"{opts.THREADS_PER_CORE_MAX} x the cores); rows that cannot have N "
                          "are skipped with the reason")
     group.addoption("--n-train", metavar="N", help="training samples")
     group.addoption("--sweep", metavar="AXIS=LIST", action="append",
@@ -95,12 +97,15 @@ def pytest_addoption(parser):
                          "batch=1,16,256,4096 (batch sizes), hidden=16,256,4096 (SimpleNet's "
                          "hidden width) or n_train=1000,10000 (training samples); the other "
                          "sizes stay the preset's; the report gains a Scaling section")
-    group.addoption("--threads", metavar="N", help="threads per framework (default: all cores)")
+    group.addoption("--threads", metavar="N",
+                    help=f"threads per framework (default {opts.DEFAULT_THREADS}; at most "
+                         f"{opts.THREADS_PER_CORE_MAX} x the cores: {opts.max_threads()} here)")
     group.addoption("--target-accuracy", metavar="FRACTION",
                     help="test accuracy for time-to-accuracy (default: Bayes accuracy - "
                          f"{opts.TARGET_GAP})")
     group.addoption("--worker-timeout", metavar="SECONDS",
-                    help="a worker process is stopped after this long and its row failed")
+                    help="a worker process is stopped after this long and its row failed "
+                         "(seconds, more than 0 and at most a week)")
     group.addoption("--overhead-check", action="store_true",
                     help="also time each row's train_epoch with a bare loop in the same "
                          "worker, in 7 alternating blocks of 3 + 3 epochs, and report the ratio")

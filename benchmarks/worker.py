@@ -462,8 +462,10 @@ COORDINATOR_ENV = "SIDEBYSIDE_COORDINATOR_PID"
 def _die_with_coordinator() -> None:
     """The runner starts each worker in a session of its own, so a coordinator killed with
     SIGKILL (which it cannot catch) would leave its worker running: the kernel kills this
-    worker when its parent dies (Linux's PR_SET_PDEATHSIG). A parent that died before that
-    call leaves this worker to another parent, so then it exits at once."""
+    worker when its parent dies (Linux's PR_SET_PDEATHSIG; strictly, when the parent's thread
+    that started it ends, so the runner starts workers from the thread that waits for them).
+    A parent that died before that call leaves this worker to another parent, so then it
+    exits at once."""
     import ctypes
     import signal
 

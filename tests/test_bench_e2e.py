@@ -199,6 +199,13 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
      "--batch-size: 100000 is larger than the 500 training samples"),
     (["--impl", "kears"], "--impl: unknown name 'kears'; choose from: torch"),
     (["--benchmark-only"], "--benchmark-only picks tests by pytest-benchmark's fixture"),
+    (["--report-dir="], "--report-dir: expected a folder, got an empty value"),
+    (["--worker-timeout", "inf"], "--worker-timeout: expected seconds > 0 and at most"),
+    (["--processes", "100000000"], "--processes: expected one integer from 1 to 1000"),
+    (["--threads", "100000"], "--threads: expected one integer from 1 to"),
+    (["--benchmark-json=/proc"], "--benchmark-json: /proc is a folder; give the name of a new"),
+    (["--benchmark-json=/proc/new/x.json"], "--benchmark-json: /proc/new/x.json cannot be "
+                                            "written"),
 ])
 def test_a_usage_error_is_one_sentence_and_exit_4(tmp_path, args, message):
     result = run_pytest(["--benchmark", "--preset", "quick", f"--report-dir={tmp_path}", *args],
@@ -257,3 +264,104 @@ def test_options_that_run_nothing_write_no_run_folder(tmp_path, asked):
                         tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert not runs.exists()
+
+
+# The smallest run there is: one numpy row, a few steps.
+TINY = ["--benchmark", "--preset", "quick", "--impl", "numpy", "--n-train", "200",
+        "--batch-size", "32", "-p", "no:cacheprovider"]
+
+
+def test_an_existing_file_is_never_the_export_and_is_refused_before_measuring(tmp_path):
+    earlier = tmp_path / "earlier" / "results.json"
+    earlier.parent.mkdir()
+    earlier.write_text('{"measured": "before"}')
+    runs = tmp_path / "runs"
+    result = run_pytest([*TINY, f"--report-dir={runs}", f"--benchmark-json={earlier}"],
+                        tmp_path)
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert (f"--benchmark-json: {earlier} already exists and the suite never overwrites a "
+            "file; give the name of a new file") in result.stderr
+    assert earlier.read_text() == '{"measured": "before"}' and not runs.exists()
+
+
+def test_nothing_selected_writes_no_run_folder(tmp_path):
+    runs = tmp_path / "runs"
+    result = run_pytest([*TINY, f"--report-dir={runs}", "-k", "nomatch"], tmp_path)
+    assert result.returncode == 5, result.stdout[-2000:]  # pytest's: no tests ran
+    assert ("sidebyside: no row was selected, so nothing ran and no run folder was written"
+            in result.stdout)
+    assert list(runs.iterdir()) == [] and list((tmp_path / "tmpdir").iterdir()) == []
+
+
+def start_tiny(tmp_path, *args, **env):
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir(exist_ok=True)
+    return subprocess.Popen([sys.executable, "-m", "pytest", *TINY, *args], cwd=ROOT,
+                            env=framework_env(TMPDIR=str(tmp), **env), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def read_until(proc, marker, timeout_s=180) -> str:
+    seen, deadline = "", time.monotonic() + timeout_s
+    for line in proc.stdout:
+        seen += line
+        if marker in line:
+            return seen
+        assert time.monotonic() < deadline, seen
+    raise AssertionError(f"{marker!r} never came:\n{seen[-3000:]}")
+
+
+@pytest.mark.parametrize(("signum", "name"), [(signal.SIGINT, "SIGINT"),
+                                              (signal.SIGTERM, "SIGTERM")])
+def test_an_interrupt_while_the_report_is_built_says_how_to_build_it(tmp_path, signum, name):
+    runs = tmp_path / "runs"
+    proc = start_tiny(tmp_path, f"--report-dir={runs}", **{FAULT_ENV: "hang:report"})
+    seen = read_until(proc, "sidebyside: building the report in")
+    proc.send_signal(signum)
+    seen += proc.communicate(timeout=120)[0]
+    assert proc.returncode == 2, seen[-3000:]  # pytest's exit status for an interruption
+    assert "Traceback" not in seen
+    data, path = the_results(runs)
+    assert data["complete"] is True and data["rows"][0]["status"] == "ok"
+    assert (f"interrupted by {name} while the results were being saved and the report built: "
+            f"{path} is intact (every finished process); build the report with: "
+            f"sidebyside-reports build {path}") in seen
+    assert list((tmp_path / "tmpdir").iterdir()) == []
+
+
+def test_an_interrupt_before_a_worker_finished_writes_no_run_folder(tmp_path):
+    runs = tmp_path / "runs"
+    proc = start_tiny(tmp_path, f"--report-dir={runs}",
+                      **{FAULT_ENV: "hang:numpy-loop-cpu-b32"})
+    seen = read_until(proc, "[1/1] numpy-loop-cpu-b32")
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    seen += proc.communicate(timeout=120)[0]
+    assert proc.returncode == 2, seen[-3000:]
+    assert ("sidebyside: interrupted by SIGTERM before a worker finished, so nothing was "
+            "measured and no run folder was written") in seen
+    assert list(runs.iterdir()) == [] and list((tmp_path / "tmpdir").iterdir()) == []
+    assert workers_of_this_run(tmp_path / "tmpdir") == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_runs_worker_dies_with_it_and_the_next_run_removes_its_scratch(tmp_path):
+    tmp = tmp_path / "tmpdir"
+    proc = start_tiny(tmp_path, f"--report-dir={tmp_path / 'runs'}",
+                      **{FAULT_ENV: "hang:numpy-loop-cpu-b32"})
+    read_until(proc, "[1/1] numpy-loop-cpu-b32")
+    deadline = time.monotonic() + 60
+    while not workers_of_this_run(tmp):
+        assert time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.2)
+    proc.kill()  # SIGKILL: nothing of the coordinator runs any more
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while workers_of_this_run(tmp):  # the kernel kills the worker (PR_SET_PDEATHSIG)
+        assert time.monotonic() < deadline, "the worker outlived its coordinator"
+        time.sleep(0.2)
+    (stale,) = list(tmp.iterdir())
+    assert stale.name.startswith(f"sidebyside-run-{proc.pid}-")
+    again = run_pytest([*TINY, f"--report-dir={tmp_path / 'runs'}"], tmp_path)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert list(tmp.iterdir()) == []
