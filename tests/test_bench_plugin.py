@@ -173,3 +173,24 @@ def test_an_interrupt_while_the_report_is_built_says_results_json_is_intact(tmp_
     assert lines == [f"interrupted by {name} while the results were being saved and the report "
                      f"built: '{results}' is intact (every finished process); build the report "
                      f"with: sidebyside-reports build '{results}'"]
+
+
+def test_an_export_that_appeared_during_the_run_is_kept_and_the_run_says_so(tmp_path):
+    """Two runs given the same new --benchmark-json: the second to finish leaves the first's
+    export as it is, says so, and its _export reports the failure (the run exits 1)."""
+    from types import SimpleNamespace
+
+    from tests import format2
+
+    theirs = tmp_path / "shared.json"
+    theirs.write_text("the other run's export")
+    said = []
+    suite = SimpleNamespace(run=format2.run([format2.row("numpy-loop", [100])]),
+                            run_dir=tmp_path / "run",
+                            config=SimpleNamespace(getoption=lambda name, default=None: theirs),
+                            _say=said.append)
+    assert Suite._export(suite) is False
+    assert theirs.read_text() == "the other run's export"
+    assert said == [f"benchmark.json could not be written to {theirs} (a file of that name "
+                    "appeared during the run and is left as it was)"]
+    assert json.loads((tmp_path / "run" / "benchmark.json").read_text())["benchmarks"]
