@@ -47,7 +47,7 @@ def load_results(path: str | Path) -> dict:
     not JSON, JSON of another tool, an unknown format version, a damaged file (a field
     missing or of the wrong type), NaN/Infinity anywhere, or a timing that is not > 0.
     """
-    path = _result_path(Path(path))
+    path = result_path(path)
     try:
         size_bytes = path.stat().st_size
         if size_bytes > MAX_RESULT_BYTES:
@@ -82,7 +82,11 @@ def load_results(path: str | Path) -> dict:
     return data
 
 
-def _result_path(path: Path) -> Path:
+def result_path(path: str | Path) -> Path:
+    """The result file that ``path`` names: ``path`` itself, or the results.json (else the
+    format-1 benchmark.json) of a run folder. Raises ReportError (one sentence) when there
+    is none."""
+    path = Path(path)
     if path.is_dir():
         for name in (RESULTS_FILE_NAME, "benchmark.json"):  # format 2, then format 1
             if (path / name).is_file():
