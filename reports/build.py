@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 import os
 from pathlib import Path
 
@@ -430,7 +429,7 @@ HTML_STYLE = (
 
 
 def _html_table(table: pd.DataFrame) -> str:
-    esc = html.escape
+    esc = tables.html_escape
     head = "".join(f'<th scope="col">{esc(str(c))}</th>' for c in table.columns)
     rows = []
     for _, row in table.iterrows():
@@ -446,7 +445,7 @@ def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
                 best_of: pd.DataFrame | None = None, scaled: dict | None = None,
                 data_parallel: tuple | None = None) -> str:
     """report.html: one self-contained page (tables, notes, plots as data: URLs, footnote)."""
-    esc = html.escape
+    esc = tables.html_escape
     title = TITLE + (" (smoke run)" if smoke else "")
     body = [f"<h1>{esc(title)}</h1><p>{esc(note['date'])}</p>"]
     if smoke:

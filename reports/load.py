@@ -69,9 +69,24 @@ def load_results(path: str | Path) -> dict:
         raise ReportError(f"{path}: not a valid result file ({err})") from None
     except RecursionError:
         raise ReportError(f"{path}: JSON nested too deeply for a result file") from None
+    if "\\ud" in text.lower():  # a \uD800-style escape: maybe a lone surrogate
+        data = _without_lone_surrogates(data)
     data = checked(data, path)
     data["_path"] = str(path)
     return data
+
+
+def _without_lone_surrogates(value):
+    """``value`` with every lone surrogate (JSON allows "\\ud800" alone; no encoding can
+    write it) replaced by U+FFFD, so that every report file can be written."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v)
+                for k, v in value.items()}
+    return value
 
 
 def checked(data, path: str | Path) -> dict:

@@ -257,3 +257,29 @@ def test_compare_command_on_format_1_files(tmp_path):
     failing = subprocess.run([*args[:6], "--fail-above", "10"], cwd=ROOT, capture_output=True,
                              text=True, timeout=120)
     assert failing.returncode == 0
+
+
+def test_control_characters_are_escaped_in_html_and_markdown(tmp_path):
+    import re
+
+    from reports.tables import markdown_escape
+    from tests.report_cases import control_character_run
+
+    (tmp_path / "results.json").write_text(json.dumps(control_character_run()))
+    out = build_report(tmp_path / "results.json")
+    control = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    for text in (page, markdown):
+        assert not control.findall(text)
+        assert "boom" in text and "[31m" not in text and "[U+0000]" in text.replace("\\", "")
+    assert "&lt;" not in page.split("<body>")[0]  # nothing recorded lands in the head
+    # Markdown: a recorded | or line break never splits a table cell or a list item.
+    assert markdown_escape("a|b\nc") == "a\\|b<br>c"
+    items = [line for line in markdown.splitlines() if line.startswith("- ") and "boom" in line]
+    assert items and all("\\| pipe" in line for line in items)
+    assert any("\\| pipe<br>second line" in line for line in items)  # an unstable reason
+    # The comparison's Markdown escapes the same way.
+    text = compare_markdown(compare_runs(load_results(out), load_results(out)),
+                            "old|\x1b[1mrun", "new")
+    assert not control.findall(text) and "old\\|run" in text
