@@ -49,14 +49,23 @@ def load_results(path: str | Path) -> dict:
         if size_bytes > MAX_RESULT_BYTES:
             raise ReportError(f"{path}: {size_bytes:,} bytes is too large for a result file "
                               f"(at most {MAX_RESULT_BYTES:,}; real ones are tens of KB)")
-        text = path.read_bytes().decode("utf-8")
+        raw = path.read_bytes()
+        # UTF-8, with or without the byte order mark that Windows editors add; UTF-16 and
+        # UTF-32 (an editor's "Unicode") as RFC 8259's predecessor allowed, told by json.
+        text = raw.decode("utf-8-sig" if raw[:3] == b"\xef\xbb\xbf"
+                          else json.detect_encoding(raw))
+        text = text.removeprefix("\ufeff")
     except UnicodeDecodeError:
-        raise ReportError(f"{path}: not a text file, so not a sidebyside result file") from None
+        raise ReportError(f"{path}: not a text file in UTF-8 (or UTF-16/32), so not a sidebyside "
+                          f"result file") from None
     except OSError as err:
         raise ReportError(f"{path}: cannot be read ({err.strerror})") from None
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
-                          parse_int=_bounded_int)
+                          parse_int=_bounded_int, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as err:
+        raise ReportError(f"{path}: the key {err} appears twice in one object, so it is "
+                          f"not clear which value counts; the file is damaged") from None
     except _NonFinite as err:
         raise ReportError(f"{path}: holds {err}, not a finite number; a result file never "
                           "has NaN or Infinity, so it is damaged") from None
@@ -120,6 +129,23 @@ def result_path(path: str | Path) -> Path:
 
 class _NonFinite(ValueError):
     pass
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    # Python's json keeps the last of two equal keys silently; the writer never makes them,
+    # so they come from a hand edit or a merge, and either value could be the right one.
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(repr(key) if len(key) <= 40 else repr(key[:37] + "..."))
+            seen.add(key)
+    return data
 
 
 def _refuse_constant(token: str):
