@@ -66,22 +66,28 @@ def console_main() -> int:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled as Ctrl-C: nothing half-written is left behind."""
+    """SIGTERM (or SIGHUP: the terminal closed), handled as Ctrl-C: nothing half-written is
+    left behind. ``signum``: the signal's number."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _on_sigterm(signum, frame):
-    raise Terminated
+def _on_signal(signum, frame):
+    raise Terminated(signum)
 
 
 # The shell's convention for a command ended by a signal: 128 + the signal's number.
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
+_HANDLED = (signal.SIGTERM, signal.SIGHUP)
 
 
 def main(argv=None, prog: str = PROG) -> int:
     args = _parser(prog).parse_args(argv)
-    previous = None
+    previous = {}
     if threading_is_main():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = {sig: signal.signal(sig, _on_signal) for sig in _HANDLED}
     try:
         if args.command == "build":
             return _build(args, prog)
@@ -97,8 +103,8 @@ def main(argv=None, prog: str = PROG) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def threading_is_main() -> bool:
@@ -109,8 +115,8 @@ def threading_is_main() -> bool:
 
 def _interrupted(args, prog: str, err: KeyboardInterrupt) -> int:
     """One sentence for Ctrl-C or SIGTERM, and the shell's status for that signal."""
-    name, status = (("SIGTERM", EXIT_SIGTERM) if isinstance(err, Terminated)
-                    else ("SIGINT", EXIT_SIGINT))
+    signum = err.signum if isinstance(err, Terminated) else signal.SIGINT
+    name, status = signal.Signals(signum).name, 128 + signum
     if args.command == "compare":
         print(f"{prog}: interrupted by {name}: no file was written", file=sys.stderr)
     elif getattr(err, "report_folder", None) is not None:

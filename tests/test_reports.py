@@ -380,7 +380,8 @@ def test_a_signal_during_the_move_into_place_waits_until_every_file_is_moved(tmp
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
 
 
-@pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143),
+                                                 ("SIGHUP", 129)])
 def test_a_signal_during_build_keeps_the_old_report_and_says_how_to_rebuild(
         tmp_path, signal_name, status):
     import signal
