@@ -118,7 +118,8 @@ def _interrupted(args, prog: str, err: KeyboardInterrupt) -> int:
     signum = err.signum if isinstance(err, Terminated) else signal.SIGINT
     name, status = signal.Signals(signum).name, 128 + signum
     if args.command == "compare":
-        print(f"{prog}: interrupted by {name}: no file was written", file=sys.stderr)
+        print(f"{prog}: interrupted by {name}: the result files are intact and no output "
+              f"file is half-written", file=sys.stderr)
     elif getattr(err, "report_folder", None) is not None:
         print(f"{prog}: interrupted by {name} just after the report was written to "
               f"{err.report_folder}", file=sys.stderr)
