@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 
@@ -40,3 +45,118 @@ def _umask() -> int:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+# Signals that must not cut a folder's move into place in half: the move is a few renames,
+# so they wait for its end (and take effect right after it).
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class StagedFolder:
+    """A folder written in full beside its place, then moved in: ``with StagedFolder(target)
+    as staging:`` write the files into ``staging`` (a new temporary folder beside
+    ``target``); when the block ends normally they are moved into place, and ``folder``
+    says where they went. An interruption or error before that leaves ``target`` as it
+    was; the temporary folder is removed either way.
+
+    A ``target`` that does not exist yet is the temporary folder renamed (one atomic
+    rename). An existing one (a run folder, which also holds the result file) gets each
+    file by ``os.replace``: every file is whole, old or new, and SIGINT, SIGTERM and SIGHUP
+    wait until the renames are done, so an interruption never leaves a mixture. Files of
+    ``target`` that the block did not write are left alone. With ``fresh``, an existing
+    folder is never written into: the files go to ``target-2``, ``target-3``, ... instead.
+
+    Raises ``FileExistsError`` (before any file is moved) when a file of the new folder
+    would replace one of ``protect`` (paths of input files, compared with
+    ``os.path.samefile``, so links and other spellings of the same file are caught).
+    """
+
+    def __init__(self, target: str | os.PathLike, protect=(), fresh: bool = False):
+        self.target, self.protect, self.fresh = Path(target), tuple(protect), fresh
+        self.folder: Path | None = None
+        self._staging: Path | None = None
+
+    def __enter__(self) -> Path:
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self._staging = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".tmp",
+                                              dir=self.target.parent))
+        try:
+            os.chmod(self._staging, 0o777 & ~_umask())  # mkdtemp's 0700 hides the reports
+        except BaseException:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            raise
+        return self._staging
+
+    def __exit__(self, kind, value, traceback) -> None:
+        try:
+            if kind is None:
+                names = sorted(p.name for p in self._staging.iterdir())
+                with _signals_held():
+                    self.folder = _move_into_place(self._staging, names, self.target,
+                                                   self.protect, self.fresh)
+        finally:
+            shutil.rmtree(self._staging, ignore_errors=True)
+
+
+def _move_into_place(staging: Path, names: list[str], target: Path, protect,
+                     fresh: bool) -> Path:
+    n = 1
+    while True:
+        candidate = target if n == 1 else target.with_name(f"{target.name}-{n}")
+        if fresh and (candidate.exists() or candidate.is_symlink()):
+            n += 1
+            continue
+        if not candidate.exists():
+            try:
+                os.rename(staging, candidate)  # an empty folder made meanwhile is replaced
+                return candidate
+            except OSError as err:  # another process filled it meanwhile
+                if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                if fresh:
+                    n += 1
+                    continue
+        for name in names:
+            for kept in protect:
+                if _same_file(candidate / name, kept):
+                    raise FileExistsError(errno.EEXIST, "it would replace an input file",
+                                          str(candidate / name))
+        for name in names:
+            os.replace(staging / name, candidate / name)
+        _fsync_folder(candidate)
+        return candidate
+
+
+def _same_file(a: Path, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT, SIGTERM and SIGHUP back until the block ends, then deliver them to
+    whatever handles them (Python runs signal handlers in the main thread only, whichever
+    thread the signal arrives at, so replacing the handlers is enough)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived = []
+    previous = {sig: signal.signal(sig, lambda number, frame: arrived.append(number))
+                for sig in _HELD_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(arrived):
+            signal.raise_signal(sig)

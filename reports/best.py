@@ -16,6 +16,8 @@ import math
 
 import pandas as pd
 
+from reports.tables import markdown_escape
+
 #: the frameworks in the order the table shows them (implementation names)
 FRAMEWORKS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax", "numpy")
 #: the floor every fastest row is compared with: the epoch as one jax.lax.scan
@@ -171,11 +173,11 @@ def best_cells(table: pd.DataFrame) -> list[tuple[str, ...]]:
 
 
 def best_markdown(table: pd.DataFrame) -> str:
-    """``best_table``'s result as a Markdown table (``best_cells``, ``|`` escaped)."""
+    """``best_table``'s result as a Markdown table (``best_cells``, each cell through
+    ``reports.tables.markdown_escape``)."""
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     for row in best_cells(table):
-        lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")
-                                       for c in row) + " |")
+        lines.append("| " + " | ".join(markdown_escape(c) for c in row) + " |")
     return "\n".join(lines) + "\n"
 
 

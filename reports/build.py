@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-import datetime
-import html
+import os
 from pathlib import Path
 
 import pandas as pd
 
 from reports import best, distributed, plots, scaling, tables
-from reports.atomic import write_bytes_atomic, write_text_atomic
+from reports.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
 from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import ReportError, load_results
 
@@ -77,12 +76,40 @@ def footnote_text(note: dict) -> str:
 
 
 def default_out_dir(data: dict, runs_dir: Path) -> Path:
-    """The run's own folder: where the result file lies if it is a run's, else a new one."""
+    """Where ``build`` puts a report by default: the result file's own run folder (the
+    folder of a ``results.json``, or of a format-1 ``benchmark.json``), else a new folder
+    named after the file under ``runs_dir`` (an edited copy beside a run must not replace
+    that run's report; ``build_report`` adds -2, -3, ... where the name is taken)."""
     path = Path(data["_path"])
-    if path.name in ("benchmark.json", RESULTS_FILE_NAME):  # written into its run folder
+    if is_run_folder_file(path):
         return path.parent
-    started = datetime.datetime.fromisoformat(_run(data)["started"])
-    return runs_dir / started.strftime("%Y%m%d-%H%M%S")
+    return runs_dir / (path.stem or path.name)
+
+
+def is_run_folder_file(path: Path) -> bool:
+    """Whether ``path`` is the result file of the folder it lies in: a ``results.json``, or a
+    format-1 ``benchmark.json`` without a results.json beside it."""
+    if path.name == RESULTS_FILE_NAME:
+        return True
+    return path.name == "benchmark.json" and not (path.parent / RESULTS_FILE_NAME).exists()
+
+
+def _check_out_dir(out: Path, result_path: Path) -> None:
+    """Refuse an output folder that holds another run's result file: its report would be
+    replaced by this one's."""
+    for name in (RESULTS_FILE_NAME, "benchmark.json"):
+        other = out / name
+        if other.is_file() and not _same_file(other, result_path) and (
+                name == RESULTS_FILE_NAME or not (out / RESULTS_FILE_NAME).exists()):
+            raise ReportError(f"{out} is the run folder of another result file ({other}); "
+                              f"its report would be replaced, so give another folder")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _run(data: dict) -> dict:
@@ -120,18 +147,46 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     report.tex (standalone; ``pdflatex report.tex`` in the folder builds it),
     report-tables.tex (a fragment for ``\\input``), report.html (one
     self-contained page) and each plot as PNG and SVG; a sweep's run (``plan.sweeps``) also
-    sweep.csv, sweep_fit.csv and the scaling plots. ``runs_dir`` defaults to
-    ./sidebyside-runs under the current working directory.
+    sweep.csv, sweep_fit.csv and the scaling plots.
 
-    Raises ReportError (one sentence) for a file that cannot be loaded, and for a run with
-    no rows at all (stopped before its plan was written): a report of empty tables would
-    look like a finished one.
+    Without ``out_dir``: a run's ``results.json`` (or format-1 ``benchmark.json``) gets its
+    report in its own folder; any other file (an edited copy, a download) in a new folder
+    named after it under ``runs_dir`` (default ./sidebyside-runs under the current working
+    directory), with -2, -3, ... added where that name is taken: another run's report is
+    never replaced. The files are written into a temporary folder beside the report folder
+    and moved in at the end (reports.atomic.StagedFolder): an interruption leaves the old
+    report, or none, never a part.
+
+    Raises ReportError (one sentence) for a file that cannot be loaded, for a run with no
+    rows at all (stopped before its plan was written: a report of empty tables would look
+    like a finished one), for an ``out_dir`` that holds another result file (that run's
+    report would be replaced) and for a report file that would replace the result file.
+    Raises OSError when a file cannot be written (nothing is moved into place then).
     """
     data = load_results(result_path)
+    source = Path(data["_path"])
     if not data["rows"]:
         raise ReportError(f"{result_path}: the run holds no rows (it stopped before any row "
                           f"was planned), so there is nothing to report")
+    fresh = not out_dir and not is_run_folder_file(source)
     out = Path(out_dir) if out_dir else default_out_dir(data, Path(runs_dir or DEFAULT_RUNS_DIR))
+    if not fresh:
+        _check_out_dir(out, source)
+    staged = StagedFolder(out, protect=(source,), fresh=fresh)
+    try:
+        with staged as staging:
+            _write_report(data, staging)
+    except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: say whether the report is whole
+        err.report_folder = staged.folder  # None: nothing was moved into place
+        raise
+    except FileExistsError as err:
+        raise ReportError(f"{err.filename} is the result file being read; a report there "
+                          f"would replace it, so give another folder") from None
+    return staged.folder
+
+
+def _write_report(data: dict, out: Path) -> None:
+    """Every report file of the loaded run ``data``, written into the folder ``out``."""
     frame = tables.tidy(data)
     curves = tables.learning_curves(data)
     note = footnote(data, frame)
@@ -139,8 +194,8 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     notes = tables.table_notes(frame)
     flags = _run(data).get("flags", [])
     smoke = is_smoke_run(data)
-    # "Each framework at its best" needs each row's tag, which result files record since
-    # issue 10 (older files: no such table).
+    # "Each framework at its best" needs each row's tag, which newer result files record
+    # (older files: no such table).
     best_of = best.best_table(frame) if frame["tag"].notna().any() else None
     data_parallel = distributed.section(data)  # None unless the run has such rows
 
@@ -148,7 +203,7 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
     write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(data)))
     write_text_atomic(out / "per_process.csv", _csv(tables.per_process(data)))
-    # A sweep's run (issue 11): sweep.csv, sweep_fit.csv, its plots and a Scaling section.
+    # A sweep's run: sweep.csv, sweep_fit.csv, its plots and a Scaling section.
     scaled = scaling_section(data, note, out)
     write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke,
                                                          best_of, scaled, data_parallel))
@@ -163,7 +218,6 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
                                                        best_of, scaled, data_parallel))
     write_text_atomic(out / "report.html", html_report(main, notes, flags, note, images, smoke,
                                                        best_of, scaled, data_parallel))
-    return out
 
 
 def scaling_section(data: dict, note: dict, out: Path) -> dict | None:
@@ -375,7 +429,7 @@ HTML_STYLE = (
 
 
 def _html_table(table: pd.DataFrame) -> str:
-    esc = html.escape
+    esc = tables.html_escape
     head = "".join(f'<th scope="col">{esc(str(c))}</th>' for c in table.columns)
     rows = []
     for _, row in table.iterrows():
@@ -391,7 +445,7 @@ def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
                 best_of: pd.DataFrame | None = None, scaled: dict | None = None,
                 data_parallel: tuple | None = None) -> str:
     """report.html: one self-contained page (tables, notes, plots as data: URLs, footnote)."""
-    esc = html.escape
+    esc = tables.html_escape
     title = TITLE + (" (smoke run)" if smoke else "")
     body = [f"<h1>{esc(title)}</h1><p>{esc(note['date'])}</p>"]
     if smoke:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
+import shlex
+import signal
 import sys
 from pathlib import Path
 
 from reports.atomic import write_text_atomic
-from reports.load import ReportError, load_results
+from reports.load import ReportError, load_results, result_path
 
 PROG = "python -m reports"
 CONSOLE_PROG = "sidebyside-reports"  # the console script (pyproject.toml [project.scripts])
@@ -27,8 +28,10 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     build.add_argument("result", help="a results.json from `pytest --benchmark` (or its run "
                                       "folder; a format-1 benchmark.json is read too)")
     build.add_argument("--out", metavar="DIR",
-                       help="the report folder (default: the folder of a run's result file, "
-                            "else a new one under ./sidebyside-runs)")
+                       help="the report folder (default: the run folder of a results.json; "
+                            "any other result file, such as an edited copy, gets a new "
+                            "folder named after it under ./sidebyside-runs, never another "
+                            "run's); a folder holding another result file is refused")
 
     compare = sub.add_parser(
         "compare", help="compare two runs row by row, with statistics",
@@ -62,35 +65,96 @@ def console_main() -> int:
     return main(prog=CONSOLE_PROG)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP: the terminal closed), handled as Ctrl-C: nothing half-written is
+    left behind. ``signum``: the signal's number."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame):
+    raise Terminated(signum)
+
+
+# The shell's convention for a command ended by a signal: 128 + the signal's number.
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
+_HANDLED = (signal.SIGTERM, signal.SIGHUP)
+
+
 def main(argv=None, prog: str = PROG) -> int:
     args = _parser(prog).parse_args(argv)
+    previous = {}
+    if threading_is_main():
+        previous = {sig: signal.signal(sig, _on_signal) for sig in _HANDLED}
     try:
         if args.command == "build":
-            return _build(args)
+            return _build(args, prog)
         return _compare(args)
     except ReportError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        return _interrupted(args, prog, err)
     except BrokenPipeError:
         # `compare A B | head`: the reader stopped reading, which is not an error of ours.
         # Python's recipe: point stdout at devnull so that the exit's flush cannot fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def _build(args) -> int:
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _interrupted(args, prog: str, err: KeyboardInterrupt) -> int:
+    """One sentence for Ctrl-C or SIGTERM, and the shell's status for that signal."""
+    signum = err.signum if isinstance(err, Terminated) else signal.SIGINT
+    name, status = signal.Signals(signum).name, 128 + signum
+    if args.command == "compare":
+        print(f"{prog}: interrupted by {name}: the result files are intact and no output "
+              f"file is half-written", file=sys.stderr)
+    elif getattr(err, "report_folder", None) is not None:
+        print(f"{prog}: interrupted by {name} just after the report was written to "
+              f"{err.report_folder}", file=sys.stderr)
+    else:
+        try:
+            source = result_path(args.result)
+        except ReportError:
+            source = args.result
+        print(f"{prog}: interrupted by {name}: the report was not written and any earlier "
+              f"one is as it was; {source} is intact, and `{prog} build "
+              f"{shlex.quote(args.result)}` builds the report", file=sys.stderr)
+    return status
+
+
+def _build(args, prog: str = PROG) -> int:
     from reports.build import build_report
 
-    created = None
+    made = []  # the folders above --out that the build makes: removed again on failure
     if args.out:
         check_output_dir("--out", args.out)
-        created = None if Path(args.out).exists() else Path(args.out)
+        parent = Path(args.out).absolute().parent
+        while not parent.exists():
+            made.append(parent)
+            parent = parent.parent
     try:
         out = build_report(args.result, args.out)
-    except OSError as err:
-        if created is not None:  # no partial report folder (a full disk, for example)
-            shutil.rmtree(created, ignore_errors=True)
-        raise ReportError(f"the report could not be written ({_os_error(err)})") from None
+    except (OSError, ReportError, KeyboardInterrupt) as err:
+        for folder in made:  # innermost first; a folder that is not empty stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if isinstance(err, OSError):
+            raise ReportError(f"the report could not be written ({_os_error(err)})") from None
+        raise
     print(f"report written to {out}")
     return 0
 
@@ -106,9 +170,19 @@ def _compare(args) -> int:
             raise ReportError(f"{name} must be a finite percentage {smallest}, got {value:g}")
     if not (math.isfinite(args.alpha) and 0 < args.alpha < 1):
         raise ReportError(f"--alpha must be in (0, 1), got {args.alpha:g}")
-    for option in ("csv", "markdown"):
-        if getattr(args, option):
-            check_output_file(f"--{option}", getattr(args, option))
+    outputs = [(f"--{option}", getattr(args, option)) for option in ("csv", "markdown")
+               if getattr(args, option)]
+    for option, value in outputs:
+        check_output_file(option, value)
+    inputs = [result_path(args.old), result_path(args.new)]
+    for option, value in outputs:
+        for side, path in zip(("OLD", "NEW"), inputs):
+            if _same_path(value, path):
+                raise ReportError(f"{option} {value} is the {side} result file ({path}); "
+                                  f"writing there would replace it, so give another file name")
+    if len(outputs) == 2 and _same_path(outputs[0][1], outputs[1][1]):
+        raise ReportError(f"--csv and --markdown name the same file ({args.csv}); give two "
+                          f"file names")
     old, new = load_results(args.old), load_results(args.new)
     comparison = compare_runs(old, new, delta_pct=args.delta, alpha=args.alpha,
                               threshold_pct=args.threshold)
@@ -146,6 +220,15 @@ def _gate(comparison, fail_above_pct: float) -> int:
               f"pass", file=sys.stderr)
         return 1
     return 0
+
+
+def _same_path(a, b) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same inode (hard links, symbolic links,
+    other spellings) or, where one does not exist yet, the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
 
 
 def _os_error(err: OSError) -> str:

@@ -324,18 +324,20 @@ def _number(value, spec: str) -> str:
 
 def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
     """The comparison as Markdown: method, one table line per row, then what was not compared."""
+    from reports.tables import markdown_escape
     from reports.tables import to_markdown as table_markdown
 
     c = comparison
     band = 1 + c.delta_pct / 100
-    lines = [f"# sidebyside comparison: {new_name} against {old_name}", "",
+    lines = [f"# sidebyside comparison: {markdown_escape(new_name)} against "
+             f"{markdown_escape(old_name)}", "",
              f"One sample per worker process (its µs/step). New/old: ratio of the medians; "
              f"{CI_NAME}; p from {TEST_NAME}, adjusted by {CORRECTION_NAME}. Verdict: "
              f"same if the interval lies within [{1 / band:.3f}, {band:.3f}] (±{c.delta_pct:g}%);"
              f" slower or faster if adjusted p < {c.alpha:g} and the interval lies above or "
              f"below 1; else inconclusive. REGRESSION: slower by more than "
              f"{c.threshold_pct:g}%.", ""]
-    lines += [f"Note: {note}." for note in c.notes] + ([""] if c.notes else [])
+    lines += [f"Note: {markdown_escape(note)}." for note in c.notes] + ([""] if c.notes else [])
     if len(c.rows):
         shown = pd.DataFrame({
             "Row": c.rows["row"],
@@ -369,11 +371,11 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
         lines += ["No row was measured in both runs.", ""]
     if c.skipped_in_both:
         lines += [f"{len(c.skipped_in_both)} rows were skipped in both runs "
-                  f"({', '.join(c.skipped_in_both)}).", ""]
+                  f"({markdown_escape(', '.join(c.skipped_in_both))}).", ""]
     for title, items in [("Only in the old run", c.only_old), ("Only in the new run", c.only_new),
                          ("In both runs but not measured in both", c.not_compared),
                          ("In both runs but at other sizes, so not compared", c.resized),
                          ("Environment and configuration differences", c.differences)]:
         if items:
-            lines += [f"## {title}", ""] + [f"- {item}" for item in items] + [""]
+            lines += [f"## {title}", ""] + [f"- {markdown_escape(item)}" for item in items] + [""]
     return "\n".join(lines)

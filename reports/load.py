@@ -15,18 +15,15 @@ import math
 import statistics
 from pathlib import Path
 
+from reports import schema
 from reports.format import RESULTS_FILE_NAME, RESULTS_FORMAT, RESULTS_FORMAT_VERSION
 
 # Real result files are tens of KB; checked with stat before reading, so that a wrong file
 # of hundreds of MB is refused before it is read into memory.
 MAX_RESULT_BYTES = 20 * 2**20
 
-# No epoch of SimpleNet lasts a day: a larger timing is a damaged file (and would overflow
-# the plots' axes).
-MAX_TIMING_S = 86_400.0
-
-ROW_STATUSES = ("ok", "partial", "skipped", "failed", "timeout", "not run")
-PROCESS_STATUSES = ("ok", "failed", "timeout", "skipped")
+MAX_TIMING_S = schema.MAX_TIMING_S
+ROW_STATUSES, PROCESS_STATUSES = schema.ROW_STATUSES, schema.PROCESS_STATUSES
 FORMAT_1_NOTE = "format 1: one process per row, no interval"
 BASELINE_VARIANT = "torch-loop"  # the course's PyTorch loop: every ratio is to this row
 
@@ -35,8 +32,7 @@ class ReportError(Exception):
     """A user's input cannot be used; the message is one sentence for them."""
 
 
-class _Damaged(Exception):
-    """A field of the file is missing or has the wrong type; the message names it."""
+_Damaged = schema.Damaged  # a field missing or of the wrong type; the message names it
 
 
 def load_results(path: str | Path) -> dict:
@@ -47,20 +43,29 @@ def load_results(path: str | Path) -> dict:
     not JSON, JSON of another tool, an unknown format version, a damaged file (a field
     missing or of the wrong type), NaN/Infinity anywhere, or a timing that is not > 0.
     """
-    path = _result_path(Path(path))
+    path = result_path(path)
     try:
         size_bytes = path.stat().st_size
         if size_bytes > MAX_RESULT_BYTES:
             raise ReportError(f"{path}: {size_bytes:,} bytes is too large for a result file "
                               f"(at most {MAX_RESULT_BYTES:,}; real ones are tens of KB)")
-        text = path.read_bytes().decode("utf-8")
+        raw = path.read_bytes()
+        # UTF-8, with or without the byte order mark that Windows editors add; UTF-16 and
+        # UTF-32 (an editor's "Unicode") as RFC 8259's predecessor allowed, told by json.
+        text = raw.decode("utf-8-sig" if raw[:3] == b"\xef\xbb\xbf"
+                          else json.detect_encoding(raw))
+        text = text.removeprefix("\ufeff")
     except UnicodeDecodeError:
-        raise ReportError(f"{path}: not a text file, so not a sidebyside result file") from None
+        raise ReportError(f"{path}: not a text file in UTF-8 (or UTF-16/32), so not a sidebyside "
+                          f"result file") from None
     except OSError as err:
         raise ReportError(f"{path}: cannot be read ({err.strerror})") from None
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
-                          parse_int=_bounded_int)
+                          parse_int=_bounded_int, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as err:
+        raise ReportError(f"{path}: the key {err} appears twice in one object, so it is "
+                          f"not clear which value counts; the file is damaged") from None
     except _NonFinite as err:
         raise ReportError(f"{path}: holds {err}, not a finite number; a result file never "
                           "has NaN or Infinity, so it is damaged") from None
@@ -73,16 +78,43 @@ def load_results(path: str | Path) -> dict:
         raise ReportError(f"{path}: not a valid result file ({err})") from None
     except RecursionError:
         raise ReportError(f"{path}: JSON nested too deeply for a result file") from None
-    try:
-        data = _to_format_2(path, data)
-        _check_format_2(data)
-    except _Damaged as err:
-        raise ReportError(f"{path}: damaged result file: {err}") from None
+    if "\\ud" in text.lower():  # a \uD800-style escape: maybe a lone surrogate
+        data = _without_lone_surrogates(data)
+    data = checked(data, path)
     data["_path"] = str(path)
     return data
 
 
-def _result_path(path: Path) -> Path:
+def _without_lone_surrogates(value):
+    """``value`` with every lone surrogate (JSON allows "\\ud800" alone; no encoding can
+    write it) replaced by U+FFFD, so that every report file can be written."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v)
+                for k, v in value.items()}
+    return value
+
+
+def checked(data, path: str | Path) -> dict:
+    """Parsed JSON ``data`` of the file ``path`` as a checked format-2 dict (a format-2
+    file's own dict, a format-1 file's conversion); ``data`` itself is not changed. Raises
+    ReportError (one sentence naming the field) where it breaks docs/result_format.md."""
+    try:
+        data = _to_format_2(Path(path), data)
+        _check_format_2(data)
+    except _Damaged as err:
+        raise ReportError(f"{path}: damaged result file: {err}") from None
+    return data
+
+
+def result_path(path: str | Path) -> Path:
+    """The result file that ``path`` names: ``path`` itself, or the results.json (else the
+    format-1 benchmark.json) of a run folder. Raises ReportError (one sentence) when there
+    is none."""
+    path = Path(path)
     if path.is_dir():
         for name in (RESULTS_FILE_NAME, "benchmark.json"):  # format 2, then format 1
             if (path / name).is_file():
@@ -97,6 +129,23 @@ def _result_path(path: Path) -> Path:
 
 class _NonFinite(ValueError):
     pass
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    # Python's json keeps the last of two equal keys silently; the writer never makes them,
+    # so they come from a hand edit or a merge, and either value could be the right one.
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(repr(key) if len(key) <= 40 else repr(key[:37] + "..."))
+            seen.add(key)
+    return data
 
 
 def _refuse_constant(token: str):
@@ -147,6 +196,7 @@ def _to_format_2(path: Path, data) -> dict:
         raise ReportError(f"{path}: result format version {version!r} is not one this "
                           f"version of sidebyside reads (it reads 1 and "
                           f"{RESULTS_FORMAT_VERSION})")
+    schema.check(data, schema.FORMAT_1)
     return _from_format_1(data)
 
 
@@ -162,7 +212,8 @@ def _from_format_1(data: dict) -> dict:
         info = _get(_mapping(bench, where), "extra_info", dict, where)
         if "row" in info:
             stats = _get(bench, "stats", dict, where)
-            infos[info["row"]] = (info, _get(stats, "data", list, f"{where}.stats"))
+            rounds = _get(stats, "data", list, f"{where}.stats")
+            infos[info["row"]] = (info, rounds, f"{where}.stats.data")
     environment = dict(_get(section, "environment", dict, "sidebyside"))
     cpu = ((data.get("machine_info") or {}).get("cpu") or {})
     environment.setdefault("cpu_model", cpu.get("brand_raw"))
@@ -202,7 +253,9 @@ def _row_from_format_1(row: dict, measured, plan: dict, where: str) -> dict:
     if measured is None:  # format 1 could say ok and lose the numbers
         out.update(status="failed", reason="measured, but its numbers are missing from the file")
         return out
-    info, rounds = measured
+    info, rounds, rounds_where = measured
+    if not rounds:
+        raise _Damaged(f"{rounds_where} is empty, but {row['id']} is ok")
     for k, value in enumerate(rounds):
         _positive(value, f"round {k} of {row['id']}", MAX_TIMING_S)
     steps = _get(info, "steps_per_epoch", int, f"the benchmark of {row['id']}")
@@ -278,183 +331,47 @@ def _add_format_1_ratios(rows: list[dict]) -> None:
 
 # -- checking format 2 ------------------------------------------------------------------
 
-_DAY_US = MAX_TIMING_S * 1e6
-# Summary numbers that must be > 0 (and at most the limit, where one is given); the second
-# set may be null where the contract says so.
-_POSITIVE_SUMMARY = {"us_per_step": _DAY_US, "samples_per_s": None,
-                     "steady_epoch_s_median": MAX_TIMING_S, "first_epoch_s": MAX_TIMING_S}
-_POSITIVE_OR_NONE_SUMMARY = {"us_per_step_ci_low": _DAY_US, "us_per_step_ci_high": _DAY_US,
-                             "ratio_to_torch_loop": None, "ratio_ci_low": None,
-                             "ratio_ci_high": None, "time_to_accuracy_s_median": MAX_TIMING_S,
-                             "steady_epoch_s_q1": MAX_TIMING_S, "steady_epoch_s_q3": MAX_TIMING_S}
-_NUMBER_OR_NONE_SUMMARY = ("test_accuracy_mean", "test_accuracy_sd", "spread_iqr_pct",
-                           "target_accuracy", "bayes_accuracy", "final_loss_mean",
-                           "peak_rss_above_baseline_bytes", "rss_after_import_bytes",
-                           "gpu_peak_bytes", "import_s", "build_s", "cores_used")
-
-
 def _check_format_2(data: dict) -> None:
+    """``data`` against the documented contract (reports.schema.RUN), then what a type
+    cannot say: the start time, the swept axes, unique row ids, a summary for every
+    measured row and the numbers of every ok process."""
+    schema.check(data, schema.RUN)
     try:
-        datetime.datetime.fromisoformat(_get(data, "started", str, ""))
+        datetime.datetime.fromisoformat(data["started"])
     except ValueError:
         raise _Damaged(f"started is {data['started']!r}, not an ISO 8601 time") from None
-    plan = _get(data, "plan", dict, "")
-    seeds = _get(plan, "seeds", list, "plan")
-    if not all(_is_int(seed) for seed in seeds):
-        raise _Damaged("plan.seeds must be a list of integers")
-    for key in ("epochs", "n_train", "n_test"):
-        if not _is_int(_get(plan, key, int, "plan")):
-            raise _Damaged(f"plan.{key} must be an integer")
-    _get(plan, "threads", object, "plan")
-    sweeps = _get(plan, "sweeps", dict, "plan", {})  # since issue 11
-    for axis, values in sweeps.items():
-        if not (isinstance(values, list) and values
-                and all(_is_int(v) and v > 0 for v in values)):
-            raise _Damaged(f"plan.sweeps.{axis} must be a list of positive integers")
-    environment = _get(data, "environment", dict, "")
-    commit = environment.get("commit")
-    if commit is not None:
-        _mapping(commit, "environment.commit")
-        _typed_fields(commit, "environment.commit", {"id": str, "dirty": bool})
-    rows = _get(data, "rows", list, "")
-    for key in ("flags", "warnings"):
-        if not all(isinstance(item, str) for item in _get(data, key, list, "", [])):
-            raise _Damaged(f"{key} must be a list of strings")
+    for axis in data["plan"].get("sweeps", {}):
+        if axis not in schema.SWEEP_AXES:
+            raise _Damaged(f"plan.sweeps has the axis {axis!r}, not one of "
+                           f"{', '.join(schema.SWEEP_AXES)}")
     seen = set()
-    for i, row in enumerate(rows):
+    for i, row in enumerate(data["rows"]):
         where = f"rows[{i}]"
-        row = _mapping(row, where)
-        for key in ("id", "variant", "implementation", "mode", "device"):
-            _get(row, key, str, where)
         if row["id"] in seen:
             raise _Damaged(f"the row {row['id']!r} appears twice")
         seen.add(row["id"])
-        if isinstance(_get(row, "batch_size", int, where), bool) or row["batch_size"] <= 0:
-            raise _Damaged(f"{where}.batch_size must be a positive integer")
-        for key in ("hidden_size", "n_train"):  # since issue 11; absent in older files
-            if key in row and not (_is_int(row[key]) and row[key] > 0):
-                raise _Damaged(f"{where}.{key} must be a positive integer")
-        if row.get("status") not in ROW_STATUSES:
-            raise _Damaged(f"{where}.status is {row.get('status')!r}, not one of "
-                           f"{', '.join(ROW_STATUSES)}")
-        _get(row, "reason", str, where, "")
-        for j, process in enumerate(_get(row, "processes", list, where)):
-            _check_process(_mapping(process, f"{where}.processes[{j}]"),
-                           f"{where}.processes[{j}]")
+        for j, process in enumerate(row["processes"]):
+            if process["status"] == "ok":
+                _check_ok_process(process, f"{where}.processes[{j}]")
         summary = row.get("summary")
         if summary is None:
             if row["status"] in ("ok", "partial"):
                 raise _Damaged(f"{where} ({row['id']}) is {row['status']} but has no summary")
             continue
-        _check_summary(_mapping(summary, f"{where}.summary"), f"{where}.summary")
+        samples = summary["process_us_per_step"]
+        if summary["processes_ok"] != len(samples):
+            raise _Damaged(f"{where}.summary.processes_ok is {summary['processes_ok']} but "
+                           f"process_us_per_step has {len(samples)} samples")
 
 
-def _check_process(process: dict, where: str) -> None:
-    if isinstance(_get(process, "index", int, where), bool):
-        raise _Damaged(f"{where}.index must be an integer")
-    if process.get("status") not in PROCESS_STATUSES:
-        raise _Damaged(f"{where}.status is {process.get('status')!r}, not one of "
-                       f"{', '.join(PROCESS_STATUSES)}")
-    for key, kind in (("cpu", dict), ("settings", dict), ("affinity", list),
-                      ("steady_epoch_s", list), ("reason", str)):
-        if process.get(key) is not None and not isinstance(process[key], kind):
-            raise _Damaged(f"{where}.{key} is {type(process[key]).__name__}, not "
-                           f"{_KIND_NAMES[kind]}")
-    _typed_fields(process, where, {"cold_cache": bool, "wall_s": float})
-    _typed_fields(process.get("cpu") or {}, f"{where}.cpu", {"starved": bool,
-                                                              "cores_used": float})
-    if not all(_is_int(cpu) for cpu in process.get("affinity") or []):
-        raise _Damaged(f"{where}.affinity must be a list of CPU numbers")
-    if process["status"] != "ok":
-        return
-    steady = _get(process, "steady_epoch_s", list, where)
-    if not steady:
+def _check_ok_process(process: dict, where: str) -> None:
+    """An ok process has its sample: steady epochs, a first epoch and the steps per epoch."""
+    for key in ("steady_epoch_s", "first_epoch_s", "steps_per_epoch"):
+        if process.get(key) is None:
+            raise _Damaged(f"{where}.{key} is {'null' if key in process else 'missing'}, "
+                           f"but the process is ok")
+    if not process["steady_epoch_s"]:
         raise _Damaged(f"{where}.steady_epoch_s is empty")
-    for k, value in enumerate(steady):
-        _positive(value, f"{where}.steady_epoch_s[{k}]", MAX_TIMING_S)
-    _positive(process.get("first_epoch_s"), f"{where}.first_epoch_s", MAX_TIMING_S)
-    steps = _get(process, "steps_per_epoch", int, where)
-    if isinstance(steps, bool) or steps <= 0:
-        raise _Damaged(f"{where}.steps_per_epoch must be a positive integer")
-    for key, fields in (("per_seed", _PER_SEED_FIELDS), ("curves", _CURVE_FIELDS)):
-        for k, item in enumerate(_get(process, key, list, where, [])):
-            _typed_fields(_mapping(item, f"{where}.{key}[{k}]"), f"{where}.{key}[{k}]", fields)
-            _in_range(item, f"{where}.{key}[{k}]", _SEED_RANGES)
-
-
-def _check_summary(summary: dict, where: str) -> None:
-    for key, limit in _POSITIVE_SUMMARY.items():
-        _positive(summary.get(key), f"{where}.{key}", limit)
-    for key, limit in _POSITIVE_OR_NONE_SUMMARY.items():
-        if summary.get(key) is not None:
-            _positive(summary[key], f"{where}.{key}", limit)
-    for key in _NUMBER_OR_NONE_SUMMARY:
-        value = summary.get(key)
-        if value is not None and not _is_number(value):
-            raise _Damaged(f"{where}.{key} is {value!r}, not a number")
-    _in_range(summary, where, _SUMMARY_RANGES)
-    for key in ("n_seeds", "time_to_accuracy_reached_seeds"):
-        if not _is_int(summary.get(key)):
-            raise _Damaged(f"{where}.{key} is {summary.get(key)!r}, not an integer")
-    _typed_fields(summary, where, {"peak_rss_above_baseline_bytes": int,
-                                   "rss_after_import_bytes": int, "gpu_peak_bytes": int,
-                                   "first_epoch_cold": bool})
-    samples = _get(summary, "process_us_per_step", list, where)
-    if not samples:
-        raise _Damaged(f"{where}.process_us_per_step is empty")
-    for k, value in enumerate(samples):
-        _positive(value, f"{where}.process_us_per_step[{k}]", _DAY_US)
-    processes_ok = _get(summary, "processes_ok", int, where)
-    if not _is_int(processes_ok):
-        raise _Damaged(f"{where}.processes_ok must be an integer")
-    if processes_ok != len(samples):
-        raise _Damaged(f"{where}.processes_ok is {processes_ok} but process_us_per_step has "
-                       f"{len(samples)} samples")
-    _get(summary, "unstable", bool, where, False)
-    if not all(isinstance(r, str) for r in _get(summary, "unstable_reasons", list, where, [])):
-        raise _Damaged(f"{where}.unstable_reasons must be a list of strings")
-
-
-_PER_SEED_FIELDS = {"seed": int, "final_loss": float, "test_loss": float,
-                    "test_accuracy": float, "time_to_accuracy_s": float}
-_CURVE_FIELDS = {"seed": int, "epoch": int, "train_loss": float, "test_loss": float,
-                 "test_accuracy": float, "elapsed_s": float}
-
-
-# What a number can be at all, whatever the run: an accuracy is a fraction, a binary
-# cross-entropy and a byte count are never negative. A value outside is a damaged file,
-# not a result to draw.
-_FRACTION, _NON_NEGATIVE = (0.0, 1.0), (0.0, math.inf)
-_SUMMARY_RANGES = {"test_accuracy_mean": _FRACTION, "test_accuracy_sd": _NON_NEGATIVE,
-                   "target_accuracy": _FRACTION, "bayes_accuracy": _FRACTION,
-                   "final_loss_mean": _NON_NEGATIVE, "spread_iqr_pct": _NON_NEGATIVE,
-                   "peak_rss_above_baseline_bytes": _NON_NEGATIVE,
-                   "rss_after_import_bytes": _NON_NEGATIVE, "gpu_peak_bytes": _NON_NEGATIVE,
-                   "import_s": _NON_NEGATIVE, "build_s": _NON_NEGATIVE,
-                   "cores_used": _NON_NEGATIVE}
-_SEED_RANGES = {"final_loss": _NON_NEGATIVE, "test_loss": _NON_NEGATIVE,
-                "train_loss": _NON_NEGATIVE, "test_accuracy": _FRACTION,
-                "time_to_accuracy_s": _NON_NEGATIVE, "elapsed_s": _NON_NEGATIVE}
-
-
-def _in_range(obj: dict, where: str, ranges: dict) -> None:
-    """Each of ``ranges`` present (and a number) in ``obj`` lies in its closed interval."""
-    for key, (low, high) in ranges.items():
-        value = obj.get(key)
-        if _is_number(value) and not low <= value <= high:
-            allowed = "at least 0" if high == math.inf else f"between {low:g} and {high:g}"
-            raise _Damaged(f"{where}.{key} is {value!r}, but it must be {allowed}")
-
-
-def _typed_fields(obj: dict, where: str, fields: dict) -> None:
-    """Each of ``fields`` present in ``obj`` is null or of its kind (float: any number)."""
-    checks = {int: _is_int, float: _is_number, bool: lambda v: isinstance(v, bool),
-              str: lambda v: isinstance(v, str)}
-    for key, kind in fields.items():
-        value = obj.get(key)
-        if value is not None and not checks[kind](value):
-            raise _Damaged(f"{where}.{key} is {value!r}, not "
-                           f"{'a number' if kind is float else _KIND_NAMES[kind]}")
 
 
 def _is_int(value) -> bool:

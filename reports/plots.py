@@ -20,6 +20,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from reports import tables
+
 # SVG output without a creation date, so the same results give the same bytes.
 SVG_METADATA = {"Date": None}
 SLIDE_INCHES = (13.33, 7.5)  # a 16:9 slide
@@ -35,8 +37,9 @@ STYLE = {"font.size": FONT_PT, "axes.titlesize": FONT_PT + 1, "axes.labelsize": 
 
 
 def _text(value) -> str:
-    """A name from a result file as plain text: ``$`` would start matplotlib's mathtext."""
-    return str(value).replace("$", r"\$")
+    """A name from a result file as plain text (``reports.tables.plain_text``): ``$`` would
+    start matplotlib's mathtext."""
+    return tables.plain_text(value).replace("$", r"\$")
 
 
 def _ok(frame: pd.DataFrame) -> pd.DataFrame:

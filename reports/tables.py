@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import re
 import statistics
@@ -80,7 +81,8 @@ def tidy(data: dict) -> pd.DataFrame:
             "tag": row.get("tag"),  # recorded since issue 10; None in older files
             "tuned_note": row.get("tuned_note"),
             "status": row["status"],
-            "reason": row["reason"].splitlines()[0] if row.get("reason") else "",
+            # the first line; splitlines would also cut at C1's NEL and other separators
+            "reason": re.split(r"\r\n|\r|\n", row["reason"])[0] if row.get("reason") else "",
         }
         for column in SUMMARY_COLUMNS:
             record[column] = summary.get(column)
@@ -359,15 +361,41 @@ def table_notes(frame: pd.DataFrame) -> list[str]:
     return notes
 
 
+# Terminal escape sequences (ECMA-48: CSI such as the colours of "\x1b[31mboom\x1b[0m", OSC
+# such as a hyperlink, and the two-character ones): what a terminal consumes, not text.
+_ANSI_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+                            r"|\x1b[@-Z\\-_]")
+# Control characters but tab and the line breaks that every output format handles itself:
+# C0, DEL and C1 (Unicode category Cc), and lone surrogates, which no encoding can write.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def plain_text(text) -> str:
+    """``text`` (any value, as ``str``) with nothing that an output format cannot show:
+    terminal escape sequences removed, every other control character (C0 but tab and line
+    breaks, DEL, C1) and lone surrogate written as its code point, ``[U+001B]``. Every
+    format's escaping (``markdown_escape``, ``latex_escape``, ``html_escape``, the plots'
+    labels) starts here, so that a recorded string shows the same in all of them."""
+    text = _ANSI_SEQUENCE.sub("", str(text))
+    return _UNPRINTABLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+
+
+def html_escape(text) -> str:
+    """``text`` for HTML text or a quoted attribute: ``plain_text``, then ``&``, ``<``,
+    ``>`` and both quotes as character references (``html.escape``)."""
+    return html.escape(plain_text(text), quote=True)
+
+
 # Characters that GitHub Markdown would read as markup inside a table cell (raw HTML, math,
 # emphasis, links, code, strike-through, the cell separator); each gets a backslash.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~&])")
 
 
 def markdown_escape(text) -> str:
-    """``text`` for one table cell or list item of GitHub Markdown: markup characters
-    backslash-escaped, line breaks shown as ``<br>``."""
-    lines = _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).splitlines() or [""]
+    """``text`` for one table cell or list item of GitHub Markdown: ``plain_text``, markup
+    characters (the cell separator ``|`` among them) backslash-escaped, line breaks shown as
+    ``<br>``."""
+    lines = _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(text)).splitlines() or [""]
     return "<br>".join(lines)
 
 
@@ -391,7 +419,9 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "—": "---", "·": r"\textperiodcentered{}", "±": r"\textpm{}",
                   "→": r"\textrightarrow{}", "†": r"\textdagger{}", "°": r"\textdegree{}",
                   "®": r"\textregistered{}", "©": r"\textcopyright{}", "€": r"\texteuro{}",
-                  "\n": " ", "\r": " ", "\t": " "}
+                  "\n": " ", "\r": " ", "\t": " ",
+                  # brackets: an \item or a command before them would read an optional argument
+                  "[": "{[}", "]": "{]}"}
 # 1e-08, 2.5E+03: kept on one line.
 _SCIENTIFIC = re.compile(r"\d(?:\.\d+)?[eE][-+]?\d+")
 
@@ -410,9 +440,10 @@ def _latex_char(ch: str) -> str:
 
 
 def latex_escape(text) -> str:
-    """``text`` as LaTeX source for T1 fonts with textcomp; every special character escaped,
-    non-ASCII transliterated, numbers like 1e-08 kept unbroken in an ``\\mbox``."""
-    text, out, end = str(text), [], 0
+    """``text`` as LaTeX source for T1 fonts with textcomp: ``plain_text``, every special
+    character escaped, non-ASCII transliterated, numbers like 1e-08 kept unbroken in an
+    ``\\mbox``."""
+    text, out, end = plain_text(text), [], 0
     for match in _SCIENTIFIC.finditer(text):
         out.append("".join(_latex_char(c) for c in text[end:match.start()]))
         out.append(r"\mbox{" + "".join(_latex_char(c) for c in match.group()) + "}")

@@ -111,3 +111,32 @@ def build_hostile_report(folder: Path) -> Path:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Glyph .* missing", UserWarning)
         return build_report(write(hostile_run(), folder), folder / "report")
+
+
+# A recorded string with what a terminal, a shell or a folder name can hold: ANSI colours,
+# NUL, DEL, a bell, C1's NEL, a lone surrogate (JSON's "\ud800"), a lone backslash, a line
+# break, LaTeX's specials, brackets and Markdown's cell separator.
+CONTROL_TEXT = ("\x1b[31mboom\x1b[0m \x00nul \x7fdel \x07bell \x85nel \ud800 \\ & % $ # _ "
+                "{ } ~ ^ [x] | pipe\nsecond line")
+
+
+def control_character_run() -> dict:
+    """A format-2 run (tests.format2) whose every recorded string that a report shows holds
+    ``CONTROL_TEXT``: a failed row's reason, an unstable row's reasons, a tuned row's note,
+    the flags, the command (with an escape in a folder name), the CPU and a setting."""
+    from tests import format2
+
+    rows = [format2.row("torch-loop", [400, 410, 405], unstable=True),
+            format2.row("numpy-loop", [100, 101, 99]), format2.skipped_row("torch-loop")]
+    failed = rows[1]
+    failed.update(status="failed", summary=None, reason=CONTROL_TEXT)
+    for process in failed["processes"]:
+        process.update(status="failed", reason=CONTROL_TEXT)
+    rows[0].update(tag="tuned", tuned_note=CONTROL_TEXT)
+    rows[0]["summary"]["unstable_reasons"] = [CONTROL_TEXT]
+    rows[0]["processes"][0]["settings"]["convention"] = CONTROL_TEXT
+    run = format2.run(rows)
+    run["flags"] = [CONTROL_TEXT]
+    run["environment"].update(cpu_model=CONTROL_TEXT,
+                              command="pytest --benchmark --report-dir=/tmp/a\x1bb\nc/runs")
+    return run

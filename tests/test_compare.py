@@ -1,6 +1,8 @@
 """`python -m reports compare`: verdicts on planted format-2 runs whose answers are known."""
 
+import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -355,3 +357,48 @@ def test_compare_piped_into_a_reader_that_stops_early_gives_no_traceback(planted
                           cwd=format2.FIXTURES.parents[1])
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
     assert proc.returncode == 0
+
+
+def _spellings(tmp_path, old, new) -> dict:
+    """An output path that is an input result file, spelt in every way a shell allows."""
+    run = tmp_path / "run"
+    run.mkdir()
+    results = format2.write(run / "results.json", json.loads(new.read_text()))
+    (tmp_path / "link.json").symlink_to(results)
+    os.link(old, tmp_path / "hard.json")
+    return {
+        "NEW itself": (["--csv", str(new)], new),
+        "OLD itself": (["--markdown", str(old)], old),
+        "another spelling": (["--csv", str(tmp_path / "run" / ".." / "new.json")], new),
+        "relative": (["--markdown", os.path.relpath(old)], old),
+        "a symbolic link": (["--csv", str(tmp_path / "link.json")], results),
+        "a hard link": (["--markdown", str(tmp_path / "hard.json")], old),
+        "the results.json of a run folder given": (["--csv", str(results)], results),
+    }
+
+
+@pytest.mark.parametrize("case", ["NEW itself", "OLD itself", "another spelling", "relative",
+                                  "a symbolic link", "a hard link",
+                                  "the results.json of a run folder given"])
+def test_an_output_that_is_an_input_is_refused_and_the_input_is_kept(planted, tmp_path,
+                                                                     capsys, case):
+    old, new = planted
+    option, protected = _spellings(tmp_path, old, new)[case]
+    new_arg = str(tmp_path / "run") if case.startswith("the results.json") or \
+        case == "a symbolic link" else str(new)
+    before = {p: p.read_bytes() for p in (old, new, tmp_path / "run" / "results.json")}
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    assert reports_main(["compare", str(old), new_arg, *option]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "would replace it" in lines[0] and captured.out == ""
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+
+
+def test_csv_and_markdown_naming_one_file_is_refused(planted, tmp_path, capsys):
+    old, new = planted
+    out = tmp_path / "cmp.txt"
+    assert reports_main(["compare", str(old), str(new), "--csv", str(out), "--markdown",
+                         str(tmp_path / "." / "cmp.txt")]) == 2
+    assert "name the same file" in capsys.readouterr().err and not out.exists()

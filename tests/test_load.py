@@ -153,9 +153,9 @@ def _bad_inputs(tmp_path) -> dict:
                                "started is 'yesterday'"),
         "cpu not an object": (_format_2(tmp_path, "f2cpu.json",
                                         lambda d: d["rows"][1]["processes"][0].update(cpu=[1])),
-                              "rows[1].processes[0].cpu is list, not an object"),
+                              "rows[1].processes[0].cpu is a list, not an object"),
         "rows not a list": (_format_2(tmp_path, "f2type.json", lambda d: d.update(rows={})),
-                            "rows is dict, not a list"),
+                            "rows is an object, not a list"),
         "unknown row status": (_format_2(tmp_path, "f2status.json",
                                          lambda d: d["rows"][0].update(status="great")),
                                "rows[0].status is 'great'"),
@@ -376,3 +376,55 @@ def test_a_run_without_rows_is_refused_by_build_in_one_sentence(tmp_path, capsys
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "holds no rows" in lines[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-32"])
+def test_a_result_file_saved_with_a_byte_order_mark_or_in_utf_16_loads(tmp_path, encoding):
+    text = (FIXTURES / "run2_new.json").read_text()
+    path = tmp_path / "results.json"
+    path.write_bytes(text.encode(encoding))
+    assert load_results(path)["rows"] == load_results(FIXTURES / "run2_new.json")["rows"]
+
+
+def test_a_key_twice_in_one_object_is_refused_in_one_sentence(tmp_path):
+    text = json.dumps(good_run()).replace('"format_version": 2', '"format_version": 2, '
+                                          '"format_version": 2', 1)
+    path = tmp_path / "results.json"
+    path.write_text(text)
+    with pytest.raises(ReportError, match="the key 'format_version' appears twice") as err:
+        load_results(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_lone_surrogate_in_a_string_is_replaced_so_that_reports_can_be_written(tmp_path):
+    data = good_run()
+    data["rows"][1]["reason"] = "crashed"
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data).replace('"crashed"', '"crashed \\ud800 here"'))
+    assert load_results(path)["rows"][1]["reason"] == "crashed \ufffd here"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["rows"][0].update(tag=["course"]), "rows[0].tag is a list, not a string"),
+    (lambda d: d["rows"][0]["processes"][0]["curves"].__setitem__(0, {"seed": 0, "epoch": 1}),
+     "rows[0].processes[0].curves[0].train_loss is missing"),
+    (lambda d: d["plan"].update(sweeps={"depth": [1, 2]}), "plan.sweeps has the axis 'depth'"),
+    (lambda d: d["environment"].update(command=["pytest"]),
+     "environment.command is a list, not a string"),
+    (lambda d: d["rows"][0]["summary"].update(us_per_step=None),
+     "rows[0].summary.us_per_step is null, not a number"),
+    (lambda d: d["rows"][0]["processes"][0].update(steady_epoch_s=None),
+     "rows[0].processes[0].steady_epoch_s is null, but the process is ok"),
+])
+def test_a_field_of_the_wrong_type_is_named_by_its_json_path(tmp_path, change, message):
+    path = _format_2(tmp_path, "results.json", change)
+    with pytest.raises(ReportError) as err:
+        load_results(path)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_format_1_row_without_samples_is_refused_in_one_sentence(tmp_path):
+    path = _format_1(tmp_path, "benchmark.json",
+                     lambda d: d["benchmarks"][0]["stats"].update(data=[]))
+    with pytest.raises(ReportError, match=r"benchmarks\[0\]\.stats\.data is empty"):
+        load_results(path)

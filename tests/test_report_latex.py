@@ -123,3 +123,34 @@ def test_a_sweeps_report_tex_fits_the_page(tmp_path):
     tex = (folder / "report.tex").read_text()
     assert "& Sweep &" not in tex
     assert tex.count(r"\caption{Scaling, ") == 4  # two sweeps: the fit, the growth
+
+
+@pytest.fixture(scope="module")
+def control_report(tmp_path_factory):
+    import json
+
+    from reports.build import build_report
+    from tests.report_cases import control_character_run
+
+    folder = tmp_path_factory.mktemp("control")
+    (folder / "results.json").write_text(json.dumps(control_character_run()))
+    return build_report(folder / "results.json")
+
+
+def test_control_characters_never_reach_the_latex_source(control_report):
+    for name in ("report.tex", "report-tables.tex"):
+        source = (control_report / name).read_text(encoding="utf-8")
+        assert not re.findall(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", source), name
+        assert "boom" in source and "[31m" not in source  # the colour codes are gone
+    assert r"{[}U+0000{]}nul" in (control_report / "report.tex").read_text()
+
+
+@needs_pdflatex
+def test_report_tex_with_control_characters_in_every_string_builds(control_report, tmp_path):
+    pdflatex(control_report)
+    assert (control_report / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    shutil.copy(control_report / "report-tables.tex", tmp_path)
+    (tmp_path / "notes.tex").write_text("\n".join([
+        r"\documentclass{article}", *tables.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\begin{document}", r"\input{report-tables.tex}", r"\end{document}", ""]))
+    pdflatex(tmp_path, "notes.tex")

@@ -257,3 +257,167 @@ def test_compare_command_on_format_1_files(tmp_path):
     failing = subprocess.run([*args[:6], "--fail-above", "10"], cwd=ROOT, capture_output=True,
                              text=True, timeout=120)
     assert failing.returncode == 0
+
+
+def test_control_characters_are_escaped_in_html_and_markdown(tmp_path):
+    import re
+
+    from reports.tables import markdown_escape
+    from tests.report_cases import control_character_run
+
+    (tmp_path / "results.json").write_text(json.dumps(control_character_run()))
+    out = build_report(tmp_path / "results.json")
+    control = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    for text in (page, markdown):
+        assert not control.findall(text)
+        assert "boom" in text and "[31m" not in text and "[U+0000]" in text.replace("\\", "")
+    assert "&lt;" not in page.split("<body>")[0]  # nothing recorded lands in the head
+    # Markdown: a recorded | or line break never splits a table cell or a list item.
+    assert markdown_escape("a|b\nc") == "a\\|b<br>c"
+    items = [line for line in markdown.splitlines() if line.startswith("- ") and "boom" in line]
+    assert items and all("\\| pipe" in line for line in items)
+    assert any("\\| pipe<br>second line" in line for line in items)  # an unstable reason
+    # The comparison's Markdown escapes the same way.
+    text = compare_markdown(compare_runs(load_results(out), load_results(out)),
+                            "old|\x1b[1mrun", "new")
+    assert not control.findall(text) and "old\\|run" in text
+
+
+# -- where build writes, and never half of it -----------------------------------------------
+
+def _run_folder(tmp_path) -> Path:
+    run = tmp_path / "sidebyside-runs" / "20261201-100000"
+    run.mkdir(parents=True)
+    (run / "results.json").write_bytes((FIXTURES / "run2_new.json").read_bytes())
+    build_report(run)
+    return run
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_an_edited_copy_beside_a_run_never_replaces_that_runs_report(tmp_path, monkeypatch):
+    run = _run_folder(tmp_path)
+    before = _snapshot(run)
+    edited = run.parent / "edited.json"
+    data = json.loads((run / "results.json").read_text())
+    data["flags"] = ["edited by hand"]
+    edited.write_text(json.dumps(data))
+    monkeypatch.chdir(tmp_path)
+    first = build_report(edited)
+    second = build_report(edited)
+    assert first == Path("sidebyside-runs/edited") and second == Path("sidebyside-runs/edited-2")
+    assert "edited by hand" in (tmp_path / first / "report.md").read_text()
+    assert _snapshot(run) == before
+    assert sorted(p.name for p in run.parent.iterdir()) == [
+        "20261201-100000", "edited", "edited-2", "edited.json"]
+
+
+def test_out_holding_another_runs_result_file_is_refused(tmp_path, capsys):
+    run = _run_folder(tmp_path)
+    before = _snapshot(run)
+    other = tmp_path / "other.json"
+    other.write_bytes((FIXTURES / "run2_old.json").read_bytes())
+    assert reports_main(["build", str(other), "--out", str(run)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "the run folder of another result file" in lines[0]
+    assert _snapshot(run) == before
+    # its own run folder, however spelt, is fine
+    assert reports_main(["build", str(run / "results.json"), "--out",
+                         str(run / ".." / run.name)]) == 0
+
+
+def test_a_report_file_never_replaces_the_result_file_it_is_built_from(tmp_path, capsys):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    source = folder / "report.md"  # a result file under a report file's name
+    source.write_text(OLD.read_text())
+    assert reports_main(["build", str(source), "--out", str(folder)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "would replace it" in lines[0]
+    assert source.read_text() == OLD.read_text()
+    assert sorted(p.name for p in folder.iterdir()) == ["report.md"]
+
+
+def test_an_error_inside_a_staged_folder_leaves_the_old_folder_and_no_temporary_one(tmp_path):
+    target = tmp_path / "report"
+    target.mkdir()
+    (target / "report.md").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.StagedFolder(target) as staging:
+            (staging / "report.md").write_text("new")
+            raise KeyboardInterrupt
+    assert _snapshot(target) == {"report.md": b"old"}
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+def test_a_signal_during_the_move_into_place_waits_until_every_file_is_moved(tmp_path,
+                                                                            monkeypatch):
+    import signal
+
+    target = tmp_path / "report"
+    target.mkdir()
+    for name in ("a.md", "b.md", "c.md"):
+        (target / name).write_text("old")
+    real_replace, calls = os.replace, []
+
+    def replace_then_ctrl_c(src, dst):
+        if not calls:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C after the first file
+        calls.append(dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.StagedFolder(target) as staging:
+            for name in ("a.md", "b.md", "c.md"):
+                (staging / name).write_text("new")
+    assert len(calls) == 3 and _snapshot(target) == dict.fromkeys(("a.md", "b.md", "c.md"),
+                                                                  b"new")
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]
+
+
+@pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143),
+                                                 ("SIGHUP", 129)])
+def test_a_signal_during_build_keeps_the_old_report_and_says_how_to_rebuild(
+        tmp_path, signal_name, status):
+    import signal
+    import time
+
+    run = _run_folder(tmp_path)
+    before = _snapshot(run)
+    process = subprocess.Popen([sys.executable, "-m", "reports", "build", str(run)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until the temporary folder holds a file
+        staging = [p for p in run.parent.iterdir() if p.name.endswith(".tmp")]
+        if staging and any(staging[0].iterdir()):
+            break
+        time.sleep(0.01)
+    process.send_signal(getattr(signal, signal_name))
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == status, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"interrupted by {signal_name}" in lines[0], err
+    assert f"{run / 'results.json'} is intact" in lines[0] and f"build {run}" in lines[0]
+    assert "Traceback" not in err
+    assert _snapshot(run) == before
+    assert sorted(p.name for p in run.parent.iterdir()) == [run.name]
+
+
+def test_two_builds_of_one_result_file_at_once_leave_one_whole_report(tmp_path):
+    run = _run_folder(tmp_path)
+    for p in list(run.iterdir()):
+        if p.name != "results.json":
+            p.unlink()
+    builds = [subprocess.Popen([sys.executable, "-m", "reports", "build", str(run)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    for process in builds:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0 and err == "", err
+    assert sorted(p.name for p in run.iterdir()) == sorted(REPORT_FILES + ("results.json",))
+    assert sorted(p.name for p in run.parent.iterdir()) == [run.name]

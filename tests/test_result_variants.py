@@ -1,0 +1,179 @@
+"""Generated variants of valid result files: every field of a fixture, in turn, deleted or
+replaced by a value of every other JSON type. Each variant is refused on loading in one
+sentence that names a field, or it loads, and then the whole report and a comparison are
+made from it without an error. Never a traceback.
+
+Fields are taken once per place in the file's structure (list positions folded together:
+``rows[*].summary.us_per_step``), at their first occurrence.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from reports import compare as compare_module
+from reports import plots
+from reports.build import _write_report
+from reports.load import ReportError, checked, load_results
+from tests import format2
+
+FIXTURES = Path(__file__).with_name("fixtures")
+# A value of each JSON type, and the values that break the usual number ranges.
+MUTATIONS = ("delete", None, "x", ["x"], {"x": 1}, -1, 0, True, 2**40, 0.5)
+
+
+def _sweep_run() -> dict:
+    from tests.test_scaling import sweep_run
+
+    return sweep_run(processes=2)
+
+
+def _distributed_run() -> dict:
+    from benchmarks import results as res
+    from tests.test_distributed import _dp_process, _record
+
+    dp = _record("torch-ddp", [_dp_process(i, 200, 3e-8) for i in range(2)])
+    single = _record("torch-ddp-single", [_dp_process(i, 100, replicas=1) for i in range(2)])
+    res.summarize_all([dp, single])
+    run = format2.run([format2.row("torch-loop", [100, 110])])
+    run["rows"] += [dp, single]
+    return json.loads(json.dumps(run))
+
+
+FILES = {
+    "format 2 (run2_new.json)": lambda: json.loads((FIXTURES / "run2_new.json").read_text()),
+    "format 1 (run_old.json)": lambda: json.loads((FIXTURES / "run_old.json").read_text()),
+    "a sweep": _sweep_run,
+    "data parallel": _distributed_run,
+}
+
+
+def _places(obj, prefix=()):
+    """Every path in ``obj`` (keys and list positions), once per place in its structure."""
+    seen = {}
+
+    def walk(value, path):
+        if isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, list):
+            items = enumerate(value)
+        else:
+            return
+        for key, inner in items:
+            here = path + (key,)
+            seen.setdefault(tuple("*" if isinstance(k, int) else k for k in here), here)
+            walk(inner, here)
+
+    walk(obj, prefix)
+    return list(seen.values())
+
+
+def _mutated(base: dict, path: tuple, mutation) -> dict:
+    data = json.loads(json.dumps(base))
+    _apply(data, path, mutation)
+    return data
+
+
+def _apply(data, path: tuple, mutation):
+    """Change ``data`` in place; return a function that undoes the change."""
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    key = path[-1]
+    old = parent[key]
+    if mutation == "delete":
+        parent.pop(key)
+        if isinstance(parent, list):
+            return lambda: parent.insert(key, old)
+    else:
+        parent[key] = json.loads(json.dumps(mutation))  # a copy: checks must not share it
+    return lambda: parent.__setitem__(key, old)
+
+
+def _render(data: dict, folder: Path) -> None:
+    """Everything ``reports build`` and ``reports compare`` make from a loaded run (plots
+    drawn at a tiny resolution: the drawing, not the pixels, is what reads the data)."""
+    _write_report(data, folder)
+    comparison = compare_module.compare_runs(data, data, n_resamples=9)
+    compare_module.to_markdown(comparison, "old", "new")
+
+
+def _fast_render(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=5)
+    return buffer.getvalue(), b""
+
+
+@pytest.fixture
+def quick_plots(monkeypatch):
+    monkeypatch.setattr(plots, "render", _fast_render)
+    # The sample-size search is the slow part of a comparison and reads only numbers that
+    # loading has checked.
+    monkeypatch.setattr(compare_module, "processes_needed", lambda *args, **kwargs: 3)
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_every_field_broken_is_one_sentence_or_a_whole_report(name, tmp_path, quick_plots):
+    base = FILES[name]()
+    pristine = json.dumps(base)
+    accepted: dict = {}
+    refused = 0
+    for place in _places(base):
+        for mutation in MUTATIONS:
+            undo = _apply(base, place, mutation)  # checked in place, then undone: fast
+            try:
+                checked(base, "results.json")
+            except ReportError as err:
+                message = str(err)
+                assert "\n" not in message and any(
+                    why in message for why in ("damaged result file", "JSON from",
+                                               "result format version")), message
+                refused += 1
+                continue
+            finally:
+                undo()
+            accepted.setdefault(json.dumps(mutation), []).append(place)
+    assert base == json.loads(pristine) and refused > 100  # every change undone
+    # What loads must render. Every accepted change of one kind is applied at once (a file
+    # damaged in many places), and where that is refused, in halves, down to single ones.
+    failures = []
+    for mutation, places in accepted.items():
+        failures += _render_groups(base, places, json.loads(mutation), tmp_path)
+    assert failures == []
+
+
+def _render_groups(base, places, mutation, tmp_path) -> list:
+    data = base
+    for place in sorted(places, key=len, reverse=True):  # inner fields before outer ones
+        try:
+            data = _mutated(data, place, mutation)
+        except (KeyError, IndexError, TypeError):  # an outer change removed it already
+            continue
+    path = tmp_path / "group.json"
+    path.write_text(json.dumps(data))
+    try:
+        loaded = load_results(path)
+    except ReportError:
+        if len(places) == 1:
+            return []  # refused together with nothing else: also fine
+        half = len(places) // 2
+        return (_render_groups(base, places[:half], mutation, tmp_path) +
+                _render_groups(base, places[half:], mutation, tmp_path))
+    out = tmp_path / "report"
+    out.mkdir(exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _render(loaded, out)
+    except Exception as err:  # the point of the test: nothing escapes
+        if len(places) == 1:
+            return [(places[0], mutation, repr(err))]
+        half = len(places) // 2
+        return (_render_groups(base, places[:half], mutation, tmp_path) +
+                _render_groups(base, places[half:], mutation, tmp_path))
+    return []
