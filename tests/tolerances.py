@@ -297,8 +297,11 @@ class StepBounds:
     loss_values: np.ndarray
 
     def epoch_weights(self) -> np.ndarray:
-        """The bound on the gap after the last step when only the ends are known: every
-        step's allowance added up (n_params,)."""
+        """The bound on the gap after the last step for a run whose steps are not traced
+        (a ``train_epoch``, which computes the same steps as ``a``'s traced ones): every
+        step's allowance along ``a``'s steps, added up (n_params,). It assumes that run's
+        gap before each step is what ``a``'s was; an a-priori bound (``weights_a=None``)
+        assumes nothing but over hundreds of steps, or at lr 0.5, exceeds 0.1."""
         return self.allowances.sum(axis=0)
 
     def epoch_mean_loss(self, sizes) -> float:
