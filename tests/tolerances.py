@@ -243,13 +243,12 @@ class _AdamState:
     def __init__(self, shapes):
         self.E_m = [np.zeros(s) for s in shapes]
         self.E_v = [np.zeros(s) for s in shapes]
-        self.t = 1
 
     def update_spread(self, i, g, E_g, m, v, hyper):
         """The bound on this twin's update of parameter array ``i`` minus the exact one,
         given the reference's moments ``m``, ``v`` before the step and its gradient ``g``;
         moves the moments' bounds on by the step."""
-        b1, b2, lr, eps, c1, c2 = hyper
+        b1, b2, lr, eps, c1, c2, t = hyper
         # m <- b1 m + (1 - b1) g, or m + (1 - b1)(g - m): 3 roundings on these terms; v's
         # has g**2's too.
         rest_m = self.E_m[i] * b1 + gamma(3) * (np.abs(m) + (1 - b1) * (np.abs(g) + np.abs(m)))
@@ -272,8 +271,7 @@ class _AdamState:
         self.E_m[i] = rest_m + (1 - b1) * E_g
         self.E_v[i] = rest_v + (1 - b2) * (2 * np.abs(g) * E_g + E_g ** 2)
         # No update of Adam's exceeds its own bound, whatever its gradients were.
-        cap = np.abs(ref) + adam_update_limit(b1, b2, c1, c2, self.t) * lr
-        self.t += 1
+        cap = np.abs(ref) + adam_update_limit(b1, b2, c1, c2, t) * lr
         return np.minimum(spread, cap) + gamma(UPDATE_OPS) * np.abs(ref)
 
 
@@ -366,7 +364,7 @@ def step_bounds(spec, X, y, start, weights_a, weights_b) -> StepBounds:
         _, E_grads_b = _gradients(fw_b, Xb, yb, W, zero, PROB_EPSILON)
         c1 = -math.expm1(t * math.log(b1)) if b1 > 0 else 1.0
         c2 = -math.expm1(t * math.log(b2)) if b2 > 0 else 1.0
-        hyper = (b1, b2, spec.lr, spec.adam_epsilon, c1, c2)
+        hyper = (b1, b2, spec.lr, spec.adam_epsilon, c1, c2, t)
         step = []
         for i, g in enumerate(grads):
             spread = (state_a.update_spread(i, g, E_grads_a[i], m[i], v[i], hyper)
