@@ -43,8 +43,15 @@ def trace(name, mode, device="cpu"):
 
     X, y = data.epoch_arrays(0)
     net.set_weights(initial_weights(spec))
-    out["epoch_step_losses"] = [net.train_step(X[b], y[b]) for b in batch_slices(len(X), 32)]
+    losses, trajectory = [], []
+    for b in batch_slices(len(X), 32):
+        losses.append(net.train_step(X[b], y[b]))
+        trajectory.append(np.concatenate([w.ravel() for w in net.get_weights()]))
+    out["epoch_step_losses"] = losses
     out["epoch_step_weights"] = net.get_weights()
+    # The weights after every step (steps, n_params): the tolerances are derived step by
+    # step from the gaps before each step (tests/tolerances.py).
+    out["epoch_step_trajectory"] = np.stack(trajectory)
 
     net.set_weights(initial_weights(spec))
     out["epoch_mean_loss"] = net.train_epoch(X, y)

@@ -2,11 +2,10 @@
 
 Each implementation (at its default mode) runs tests/parity_trace.py once, in its own
 process, over every regime below: one short epoch of 8 steps from the shared start.
-The tolerances are test_parity.py's: 1e-6 for the outputs before every step, every
-step's loss and the first step's weights, 1e-5 for the weights after the epoch; near
-saturation the loss may also differ by what its outputs' gap implies (see below).
-Every implementation is compared with the numpy twin, so any two agree within twice
-these.
+The tolerances are derived step by step from the computation, as in test_parity.py
+(tests/tolerances.py, docs/parity_tolerances.md): the inputs' scale, the learning rate,
+Adam's betas and epsilon all enter the bounds. Every implementation is compared with the
+numpy twin, so any two agree within the sum of their bounds.
 """
 
 
@@ -15,18 +14,14 @@ import pytest
 
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec, initial_weights, load
 from frameworks.base import PROB_EPSILON
+from tests import tolerances
 from tests.helpers import run_regime_traces, trace_of
 from tests.parity_trace import edge_inputs
-
-FORWARD_TOL = 1e-6
-STEP_TOL = 1e-6
-LOSS_TOL = 1e-6
-EPOCH_WEIGHT_TOL = 1e-5
 
 BASE = {"n_train": 256, "n_test": 1, "batch_size": 32, "seed": 7}
 REGIMES = [
     # Large steps: the weights move by up to lr per step, so any rounding difference is
-    # amplified quickly; 8 steps is short enough for float32 to stay within 1e-5.
+    # amplified quickly.
     {"name": "lr=0.5", "spec": {**BASE, "lr": 0.5}},
     # Inputs scaled so that most outputs saturate: the 1e-7 probability clip is active
     # and its gradient convention (zero outside the range) decides the update.
@@ -47,57 +42,60 @@ def traces(tmp_path_factory):
     return run_regime_traces(tmp_path_factory, "parity_edges", REGIMES)
 
 
-def clipped_bce_terms(p, y):
-    """Each sample's clipped BCE in float64: what a twin's loss is made of."""
-    p = np.clip(p.astype(np.float64), PROB_EPSILON, 1 - PROB_EPSILON)
-    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+def regime_bounds(traces, label, regime):
+    """tests/tolerances.py's StepBounds of ``label`` against the numpy twin in ``regime``."""
+    spec, X, y = edge_inputs(REGIMES[REGIME_IDS.index(regime)])
+    return tolerances.step_bounds(spec, X, y, initial_weights(spec),
+                                  traces[label][f"{regime}/step_weights"],
+                                  traces["numpy"][f"{regime}/step_weights"])
 
 
 @pytest.mark.parametrize("regime", REGIME_IDS)
 @pytest.mark.parametrize("label", LABELS)
-def test_steps_agree_with_numpy(traces, label, regime):
-    """Weights and outputs within test_parity.py's tolerances (outputs scaled with the
-    inputs); each step's loss within LOSS_TOL plus the change its outputs imply.
+def test_steps_agree_with_numpy(traces, record_property, label, regime):
+    """Every step's weights, the outputs before it and its loss within the derived bounds.
 
-    The batch loss is a mean of -log p or -log(1 - p), which turns an output gap dp
-    into dp / p or dp / (1 - p): within FORWARD_TOL near p = 0.5, but at p = 0.99987
-    (seen at lr = 0.5) one float32 ulp of p (6e-8) moves that sample's term by 4.5e-4.
-    So the loss may differ by the mean gap of the per-sample terms computed, in
-    float64, from the two twins' own outputs: derived from what they computed.
+    The input scale enters through the dot products' terms, the learning rate and Adam's
+    hyperparameters through the update's sensitivity; near saturation the loss's -log p
+    turns an output gap dp into dp / p (at p = 0.99987, seen at lr = 0.5, one float32 ulp
+    of 1 - p moves that sample's term by 4.5e-4), which the loss bound carries.
     """
     got, want = trace_of(traces, label), traces["numpy"]
     weights, floor = got[f"{regime}/step_weights"], want[f"{regime}/step_weights"]
     assert weights.shape == floor.shape == (STEPS, SimpleNetSpec().n_parameters)
-    assert float(np.max(np.abs(weights[0] - floor[0]))) <= STEP_TOL
-    assert float(np.max(np.abs(weights - floor))) <= EPOCH_WEIGHT_TOL
-
+    bounds = regime_bounds(traces, label, regime)
+    gaps = {"weight": np.abs(weights - floor)}
     outputs, floor_outputs = got[f"{regime}/step_outputs"], want[f"{regime}/step_outputs"]
     assert outputs.shape == floor_outputs.shape == (STEPS, BASE["batch_size"], 1)
-    # The logit is a sum whose float32 rounding grows with its terms, which the input
-    # scale multiplies: scaled inputs get the forward tolerance scaled alike.
-    x_scale = REGIMES[REGIME_IDS.index(regime)].get("x_scale", 1.0)
-    assert float(np.max(np.abs(outputs - floor_outputs))) <= FORWARD_TOL * x_scale
-
+    gaps["output"] = np.abs(outputs - floor_outputs)
     losses, floor_losses = got[f"{regime}/step_losses"], want[f"{regime}/step_losses"]
     assert losses.shape == floor_losses.shape == (STEPS,)
     assert np.all(np.isfinite(losses))
-    _, X, y = edge_inputs(REGIMES[REGIME_IDS.index(regime)])
-    y = y.reshape(STEPS, BASE["batch_size"], 1)
-    implied = np.mean(np.abs(clipped_bce_terms(outputs, y) - clipped_bce_terms(floor_outputs, y)),
-                      axis=(1, 2))
-    assert np.all(np.abs(losses - floor_losses) <= LOSS_TOL + implied), \
-        (losses - floor_losses, implied)
+    gaps["loss"] = np.abs(losses - floor_losses)
+    limits = {"weight": bounds.weights, "output": np.stack(bounds.outputs),
+              "loss": bounds.losses}
+    for name, gap in gaps.items():
+        record_property(f"{name}_gap", float(gap.max()))
+        record_property(f"{name}_bound", float(limits[name].max()))
+        record_property(f"{name}_gap_over_bound", float(np.max(gap / limits[name])))
+    # What each step added to the weights' gap, against what that step may add.
+    growth = np.diff(gaps["weight"], axis=0, prepend=0) / bounds.allowances
+    record_property("weight_growth_over_allowance", float(growth.max()))
+    for name, gap in gaps.items():
+        assert np.all(gap <= limits[name]), (name, float(np.max(gap / limits[name])))
 
 
 @pytest.mark.parametrize("regime", REGIME_IDS)
 @pytest.mark.parametrize("label", ["numpy", *LABELS])
 def test_train_epoch_is_its_steps(traces, label, regime):
     trace = trace_of(traces, label)
+    bounds = regime_bounds(traces, label, regime)
     sizes = np.full(STEPS, BASE["batch_size"])
     step_mean = float(np.sum(trace[f"{regime}/step_losses"] * sizes) / sizes.sum())
-    assert abs(float(trace[f"{regime}/epoch_mean_loss"]) - step_mean) <= LOSS_TOL
-    assert float(np.max(np.abs(trace[f"{regime}/epoch_weights"]
-                               - trace[f"{regime}/step_weights"][-1]))) <= EPOCH_WEIGHT_TOL
+    assert abs(float(trace[f"{regime}/epoch_mean_loss"]) - step_mean) \
+        <= bounds.epoch_mean_loss(sizes)
+    assert np.all(np.abs(trace[f"{regime}/epoch_weights"] - trace[f"{regime}/step_weights"][-1])
+                  <= bounds.epoch_weights())
 
 
 @pytest.mark.parametrize("regime", REGIME_IDS)
