@@ -309,7 +309,7 @@ def test_a_sweep_run_file_loads_and_a_damaged_size_is_refused(tmp_path):
     run["rows"][0]["hidden_size"] = -3
     from reports.load import ReportError
 
-    with pytest.raises(ReportError, match=r"rows\[0\].hidden_size must be a positive integer"):
+    with pytest.raises(ReportError, match=r"rows\[0\].hidden_size is -3, but it must be at least"):
         load_results(format2.write(tmp_path / "bad.json", run))
 
 
