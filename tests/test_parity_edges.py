@@ -72,17 +72,7 @@ def test_steps_agree_with_numpy(traces, record_property, label, regime):
     assert losses.shape == floor_losses.shape == (STEPS,)
     assert np.all(np.isfinite(losses))
     gaps["loss"] = np.abs(losses - floor_losses)
-    limits = {"weight": bounds.weights, "output": np.stack(bounds.outputs),
-              "loss": bounds.losses}
-    for name, gap in gaps.items():
-        record_property(f"{name}_gap", float(gap.max()))
-        record_property(f"{name}_bound", float(limits[name].max()))
-        record_property(f"{name}_gap_over_bound", float(np.max(gap / limits[name])))
-    # What each step added to the weights' gap, against what that step may add.
-    growth = np.diff(gaps["weight"], axis=0, prepend=0) / bounds.allowances
-    record_property("weight_growth_over_allowance", float(growth.max()))
-    for name, gap in gaps.items():
-        assert np.all(gap <= limits[name]), (name, float(np.max(gap / limits[name])))
+    tolerances.assert_steps_within(bounds, gaps, record_property)
 
 
 @pytest.mark.parametrize("regime", REGIME_IDS)

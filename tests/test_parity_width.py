@@ -47,17 +47,7 @@ def test_the_widest_net_agrees_with_numpy(traces, record_property, label):
     bounds = tolerances.step_bounds(spec, X, y, initial_weights(spec), weights, floor)
     gaps = {"output": np.abs(outputs - floor_outputs), "loss": np.abs(losses - floor_losses),
             "weight": np.abs(weights - floor)}
-    limits = {"output": np.stack(bounds.outputs), "loss": bounds.losses,
-              "weight": bounds.weights}
-    for name, gap in gaps.items():
-        record_property(f"{name}_gap", float(gap.max()))
-        record_property(f"{name}_bound", float(limits[name].max()))
-        record_property(f"{name}_gap_over_bound", float(np.max(gap / limits[name])))
-    # What each step added to the weights' gap, against what that step may add.
-    growth = np.diff(gaps["weight"], axis=0, prepend=0) / bounds.allowances
-    record_property("weight_growth_over_allowance", float(growth.max()))
-    for name, gap in gaps.items():
-        assert np.all(gap <= limits[name]), (name, float(np.max(gap / limits[name])))
+    tolerances.assert_steps_within(bounds, gaps, record_property)
 
 
 def test_the_widest_net_trained(traces):

@@ -381,3 +381,24 @@ def step_bounds(spec, X, y, start, weights_a, weights_b) -> StepBounds:
         bounds.append(bound)
     return StepBounds(outputs, np.array(losses), np.stack(bounds), np.stack(allowances),
                       np.array(loss_values))
+
+
+def assert_steps_within(bounds: StepBounds, gaps: dict, record_property) -> None:
+    """Assert each traced step's gaps lie within ``bounds``, recording gap, bound and their ratio.
+
+    ``gaps`` maps "weight" (steps x parameters), "output" (steps x batch x 1) and "loss"
+    (steps,) to absolute gaps between two twins' traces. Also records how much of each
+    step's allowance the weights' gap grew by, so a near miss shows where it came from.
+    Raises AssertionError naming the first quantity over its bound.
+    """
+    limits = {"weight": bounds.weights, "output": np.stack(bounds.outputs),
+              "loss": bounds.losses}
+    for name, gap in gaps.items():
+        record_property(f"{name}_gap", float(gap.max()))
+        record_property(f"{name}_bound", float(limits[name].max()))
+        record_property(f"{name}_gap_over_bound", float(np.max(gap / limits[name])))
+    # What each step added to the weights' gap, against what that step may add.
+    growth = np.diff(gaps["weight"], axis=0, prepend=0) / bounds.allowances
+    record_property("weight_growth_over_allowance", float(growth.max()))
+    for name, gap in gaps.items():
+        assert np.all(gap <= limits[name]), (name, float(np.max(gap / limits[name])))
