@@ -402,3 +402,55 @@ def test_csv_and_markdown_naming_one_file_is_refused(planted, tmp_path, capsys):
     assert reports_main(["compare", str(old), str(new), "--csv", str(out), "--markdown",
                          str(tmp_path / "." / "cmp.txt")]) == 2
     assert "name the same file" in capsys.readouterr().err and not out.exists()
+
+
+# A script run as its own process: it plants a real signal at one moment of `compare` (while
+# comparing, or while the CSV is being flushed to disk) and runs the command.
+_SIGNAL_DURING_COMPARE = """
+import os, signal, sys
+import reports.compare
+from reports.cli import main
+
+moment, name, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+signum = getattr(signal, name)
+if moment == "comparing":
+    real = reports.compare.compare_runs
+    def compare_runs(*args, **kwargs):
+        real(*args, **kwargs)
+        signal.raise_signal(signum)
+    reports.compare.compare_runs = compare_runs
+else:
+    real_fsync = os.fsync
+    def fsync(fd):
+        real_fsync(fd)
+        signal.raise_signal(signum)
+    os.fsync = fsync
+sys.exit(main(argv))
+"""
+
+
+@pytest.mark.parametrize("moment", ["comparing", "writing"])
+@pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_during_compare_leaves_inputs_intact_and_no_output_half_written(
+        planted, tmp_path, moment, signal_name, status):
+    import subprocess
+    import sys
+
+    old, new = planted
+    before = {p: p.read_bytes() for p in (old, new)}
+    csv, md = tmp_path / "out" / "cmp.csv", tmp_path / "out" / "cmp.md"
+    csv.parent.mkdir()
+    proc = subprocess.run([sys.executable, "-P", "-c", _SIGNAL_DURING_COMPARE, moment,
+                           signal_name, "compare", str(old), str(new), "--csv", str(csv),
+                           "--markdown", str(md)],
+                          capture_output=True, text=True, timeout=120,
+                          cwd=format2.FIXTURES.parents[1])
+    assert proc.returncode == status, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"interrupted by {signal_name}" in lines[0], proc.stderr
+    assert "the result files are intact" in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert {p: p.read_bytes() for p in (old, new)} == before
+    # No temporary file is left beside the outputs, and no output exists in part: the CSV
+    # is interrupted between its flush and its rename, so neither output was written.
+    assert list(csv.parent.iterdir()) == []
