@@ -534,6 +534,10 @@ class Suite:
             if not self._export() and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # not written where asked
             self._build_report()
+            if self.report_error and session.exitstatus == pytest.ExitCode.OK:
+                # the results are saved, but a run asked for a report and has none: a
+                # script that checks the status must not take the run for a whole one
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         elif session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # not saved where asked
 

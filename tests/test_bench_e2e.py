@@ -1,5 +1,6 @@
 """`pytest --benchmark` end to end, in a subprocess, as a user runs it."""
 
+import errno
 import json
 import os
 import signal
@@ -365,3 +366,27 @@ def test_a_killed_runs_worker_dies_with_it_and_the_next_run_removes_its_scratch(
     again = run_pytest([*TINY, f"--report-dir={tmp_path / 'runs'}"], tmp_path)
     assert again.returncode == 0, again.stdout[-3000:]
     assert list(tmp.iterdir()) == []
+
+
+def test_a_report_that_cannot_be_written_fails_the_run_and_keeps_the_results(tmp_path):
+    """A full disk while the report is built: the results stay saved, the summary names the
+    command that builds the report, and the status is not 0 (a script must not take the run
+    for a whole one)."""
+    plugin = tmp_path / "plugins" / "full_disk.py"
+    plugin.parent.mkdir()
+    plugin.write_text("import errno, os\n"
+                      "import reports.build\n"
+                      "def build_report(*args, **kwargs):\n"
+                      "    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n"
+                      "reports.build.build_report = build_report\n")
+    runs = tmp_path / "runs"
+    result = run_pytest([*TINY, f"--report-dir={runs}", "-p", "full_disk"], tmp_path,
+                        PYTHONPATH=os.pathsep.join([str(plugin.parent), str(ROOT)]))
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    data, path = the_results(runs)
+    assert data["complete"] is True and data["rows"][0]["status"] == "ok"
+    assert (f"the report could not be built (OSError: [Errno {errno.ENOSPC}] "
+            f"{os.strerror(errno.ENOSPC)}); build it again with: sidebyside-reports build "
+            f"{path}") in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert sorted(p.name for p in path.parent.iterdir()) == ["benchmark.json", "results.json"]
