@@ -353,8 +353,11 @@ def write_new_file(path: Path, text: str) -> Path:
     appeared since it was checked. Written to a temporary file beside it first and linked
     into place (os.link fails on an existing name), so that no reader sees a half-written
     file. Raises FileExistsError, or another OSError when it cannot be written."""
+    from reports.atomic import remove_stale_temporaries, temporary_prefix
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -20,7 +21,8 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide reports from others
         with os.fdopen(fd, "wb") as fh:
@@ -35,6 +37,57 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             pass
         raise
     return path
+
+
+def temporary_prefix(path: Path) -> str:
+    """The name prefix of a temporary beside ``path``: ``.NAME.pid<PID>-``. The writer's
+    pid in the name lets a later write tell the temporaries of a writer that was killed
+    outright (SIGKILL), which nothing else would ever remove."""
+    return f".{path.name}.pid{os.getpid()}-"
+
+
+_TEMPORARY = re.compile(r"pid(\d+)-[^/]*\.tmp")
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files and folders that writes of ``path`` left beside it when
+    their process was killed before it could clean up (``.NAME.pid<PID>-*.tmp`` whose PID
+    is no longer running here). Returns what was removed; a temporary of a live process,
+    or one this user may not remove, is left alone."""
+    path = Path(path)
+    removed = []
+    prefix = f".{path.name}."
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = _TEMPORARY.fullmatch(entry.name[len(prefix):])
+        if match is None or _running(int(match.group(1))):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+        except OSError:
+            continue
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # this process's own write in progress (another thread's)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process, or not a pid: never ours to judge
+    return True
 
 
 def _umask() -> int:
@@ -78,8 +131,9 @@ class StagedFolder:
 
     def __enter__(self) -> Path:
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".tmp",
-                                              dir=self.target.parent))
+        remove_stale_temporaries(self.target)
+        self._staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(self.target),
+                                              suffix=".tmp", dir=self.target.parent))
         try:
             os.chmod(self._staging, 0o777 & ~_umask())  # mkdtemp's 0700 hides the reports
         except BaseException:

@@ -408,6 +408,47 @@ def test_a_signal_during_build_keeps_the_old_report_and_says_how_to_rebuild(
     assert sorted(p.name for p in run.parent.iterdir()) == [run.name]
 
 
+def test_a_build_killed_outright_leaves_a_temporary_that_the_next_build_removes(tmp_path):
+    """SIGKILL cannot be caught, so the killed build's staging folder stays; its name holds
+    the build's pid, and the next build removes it once that process is gone."""
+    import signal
+    import time
+
+    run = _run_folder(tmp_path)
+    before = _snapshot(run)
+    process = subprocess.Popen([sys.executable, "-m", "reports", "build", str(run)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until the temporary folder holds a file
+        staging = [p for p in run.parent.iterdir() if p.name.endswith(".tmp")]
+        if staging and any(staging[0].iterdir()):
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    (left,) = [p for p in run.parent.iterdir() if p.name.endswith(".tmp")]
+    assert left.name.startswith(f".{run.name}.pid{process.pid}-")
+    assert _snapshot(run) == before  # the killed build had moved nothing into place
+    build_report(run)
+    assert sorted(p.name for p in run.parent.iterdir()) == [run.name]
+
+
+def test_a_temporary_of_a_live_process_or_of_another_name_is_left_alone(tmp_path):
+    target = tmp_path / "results.json"
+    live = tmp_path / f".results.json.pid{os.getppid()}-abc.tmp"
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    dead = tmp_path / f".results.json.pid{dead_pid}-abc.tmp"
+    other = tmp_path / f".report.md.pid{dead_pid}-abc.tmp"
+    unrelated = tmp_path / ".results.json.notes.tmp"
+    for path in (live, dead, other, unrelated):
+        path.write_text("x")
+    assert atomic.remove_stale_temporaries(target) == [dead]
+    atomic.write_text_atomic(target, "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, other.name, unrelated.name, "results.json"])
+
+
 def test_two_builds_of_one_result_file_at_once_leave_one_whole_report(tmp_path):
     run = _run_folder(tmp_path)
     for p in list(run.iterdir()):
