@@ -27,8 +27,9 @@ from reports.load import ReportError, load_results
 PER_MACHINE_PLAN_FIELDS = ("affinity",)
 # What a row records of the machine that ran it (from its part's environment).
 MACHINE_FIELDS = ("cpu_model", "cpu_cores", "machine", "os", "python")
-# Differences listed in a refusal before "and N more".
+# Differences listed in a refusal before "and N more", and a list's items before "...".
 SHOWN_DIFFERENCES = 3
+SHOWN_ITEMS = 4
 
 
 def _label(data: dict) -> str:
@@ -62,6 +63,10 @@ def _differing(parts: list[dict], value, what: str) -> str | None:
 
 
 def _show(value) -> str:
+    if isinstance(value, list) and len(value) > SHOWN_ITEMS:
+        return f"[{', '.join(map(str, value[:SHOWN_ITEMS]))}, ... ({len(value)} in all)]"
+    if isinstance(value, list):
+        return f"[{', '.join(map(str, value))}]"
     return "none" if value is None else (value if isinstance(value, str)
                                          else json.dumps(value))
 
@@ -77,7 +82,9 @@ def check_parts(parts: list[dict]) -> None:
     differences = [d for d in (
         _differing(parts, lambda p: {"N": p["shard"]["count"]}, "the split"),
         _differing(parts, _plan, "plan"),
-        _differing(parts, lambda p: {"plan rows": p["shard"]["plan_rows"]}, "planned rows"),
+        # the same plan always has the same rows; told apart only when the plans are not
+        _differing(parts, lambda p: {"plan rows": p["shard"]["plan_rows"]}, "planned rows")
+        if _differing(parts, _plan, "plan") is None else None,
         _differing(parts, lambda p: {"commit": _commit(p)}, "commit"),
         _differing(parts, lambda p: p["environment"].get("versions") or {}, "versions"),
     ) if d]
