@@ -684,6 +684,7 @@ def html(doc: dict, png: bytes) -> str:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(doc['title'])}</title><style>{HTML_STYLE}"
             "table.results th[scope=colgroup]{text-align:center;border-bottom:1px solid #888}"
+            "table.results th[scope=row]{text-align:left;font-weight:normal;white-space:nowrap}"
             f"</style></head><body>{''.join(body)}</body></html>\n")
 
 

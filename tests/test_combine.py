@@ -323,6 +323,11 @@ def test_each_bad_input_alone_combines_nothing_and_fails(bad_folder, tmp_path, c
     assert not (tmp_path / "report").exists()
 
 
+def test_labels_are_refused_for_a_class_folder(class_folder, tmp_path, capsys):
+    status, _, err = _combine(capsys, class_folder, "--label", "x", "--out", tmp_path / "r")
+    assert status == 2 and "a folder of result files is grouped by machine" in err
+
+
 def test_a_folder_holding_no_result_file_is_named(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     status, _, err = _combine(capsys, tmp_path / "empty", "--out", tmp_path / "report")
