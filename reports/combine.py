@@ -261,7 +261,7 @@ def side_by_side(runs: list[Run], delta_pct: float = 5.0) -> dict:
                      + (f", leaving out {', '.join(left_out)}" if left_out else ""))
     comparisons = [None] + [compare_runs(runs[0].data, run.data, delta_pct=delta_pct)
                             for run in runs[1:]]
-    records = []
+    records, missing = [], {}
     for k, run in enumerate(runs):
         rows = _by_id(run.data)
         compared = ({} if comparisons[k] is None else
@@ -284,7 +284,10 @@ def side_by_side(runs: list[Run], delta_pct: float = 5.0) -> dict:
                 "ratio_to_first_ci_high": c.get("ci_high"), "verdict": c.get("verdict"),
                 "unstable": bool(summary.get("unstable"))})
             if not summary:
-                notes.append(f"{row_id} in {run.label}: {_missing_reason(row)}")
+                missing.setdefault((row_id, _missing_reason(row)), []).append(run.label)
+    # one note per row and reason, naming the runs: a row skipped everywhere is one line
+    notes += [f"{row_id} in {', '.join(labels)}: {reason}"
+              for (row_id, reason), labels in missing.items()]
     for run in runs:
         if run.data.get("complete") is False:
             notes.append(f"{run.label} did not finish (interrupted by "
@@ -559,21 +562,33 @@ def grouped_series(result: dict) -> list:
 
 # -- rendering ------------------------------------------------------------------------------
 
+# The HTML table's columns per run: (header, cell above, cell below it in small print).
+_HTML_COLUMNS = (("µs/step (95% CI)", "µs/step", "95% CI"), ("× torch loop", "× torch loop", None),
+                 ("÷ first (95% CI)", "÷ first", "÷ first, 95% CI"), ("verdict", "verdict", None))
+
+
 def _html_grouped_table(result: dict, runs: list[Run]) -> str:
-    """The side-by-side table with a header line of run labels over their column groups."""
+    """The side-by-side table with a header line of run labels over their column groups;
+    each interval in small print under its number, so that a run is four narrow columns."""
     esc = tables.html_escape
     groups = display_groups(result, runs)
+    shown = [[c for c in _HTML_COLUMNS if c[1] in g.columns] for _, g in groups]
     top = '<th scope="col" rowspan="2">Row</th>' + "".join(
-        f'<th scope="colgroup" colspan="{len(g.columns)}">{esc(label)}</th>'
-        for label, g in groups)
-    second = "".join(f'<th scope="col">{esc(c.strip())}</th>' for _, g in groups
-                     for c in g.columns)
+        f'<th scope="colgroup" colspan="{len(columns)}">{esc(label)}</th>'
+        for (label, _), columns in zip(groups, shown))
+    second = "".join(f'<th scope="col">{esc(header)}</th>' for columns in shown
+                     for header, _, _ in columns)
     body = []
     for i, row_id in enumerate(result["rows"]):
-        cells = "".join(f"<td>{esc(v)}</td>" for _, g in groups for v in g.iloc[i])
-        body.append(f'<tr><th scope="row">{esc(row_id)}</th>{cells}</tr>')
-    return (f'<table class="results"><thead><tr>{top}</tr><tr>{second}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+        cells = []
+        for (_, group), columns in zip(groups, shown):
+            for _, above, below in columns:
+                under = group.iloc[i][below] if below else ""
+                cells.append(f"<td>{esc(group.iloc[i][above])}"
+                             + (f"<br><small>{esc(under)}</small>" if under else "") + "</td>")
+        body.append(f'<tr><th scope="row">{esc(row_id)}</th>{"".join(cells)}</tr>')
+    return (f'<div class="wide"><table class="results"><thead><tr>{top}</tr><tr>{second}'
+            f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 def _html_table(table: pd.DataFrame) -> str:
@@ -685,6 +700,7 @@ def html(doc: dict, png: bytes) -> str:
             f"<title>{esc(doc['title'])}</title><style>{HTML_STYLE}"
             "table.results th[scope=colgroup]{text-align:center;border-bottom:1px solid #888}"
             "table.results th[scope=row]{text-align:left;font-weight:normal;white-space:nowrap}"
+            "div.wide{overflow-x:auto}div.wide td{white-space:nowrap}"
             f"</style></head><body>{''.join(body)}</body></html>\n")
 
 
