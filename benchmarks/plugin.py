@@ -483,8 +483,9 @@ class Suite:
             self._discard_run_dir("no row was selected, so nothing ran")
 
     def pytest_sessionstart(self, session):
-        p = self.plan
-        self._say(f"sidebyside: {len(self.rows)} rows x {p.processes} processes, preset "
+        p, shard = self.plan, self.run.get("shard")
+        part = f" (part {shard['index']} of {shard['count']})" if shard else ""
+        self._say(f"sidebyside: {len(self.rows)} rows{part} x {p.processes} processes, preset "
                   f"{p.preset}, {p.epochs} epochs x seeds {list(p.seeds)}, {p.threads} "
                   f"threads, affinity {p.affinity}; results in {_quoted(self.results_path)}")
         for warning in self.run["warnings"]:

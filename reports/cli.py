@@ -71,7 +71,7 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     combine = sub.add_parser(
         "combine", help="several runs side by side, or a class's runs grouped by machine",
         description="One report from several runs: one column group per run (µs/step with "
-        "its 95%% CI, × torch loop) and each run's ratio to the first with the verdict of "
+        "its 95% CI, × torch loop) and each run's ratio to the first with the verdict of "
         "`compare`. A folder that is not a run folder is searched (subfolders too) for "
         "result files, which are grouped by machine model and device instead: per group "
         "the number of runs and each row's median and spread of × torch loop. Inputs that "
