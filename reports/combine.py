@@ -137,7 +137,24 @@ def load_inputs(paths: list[str]) -> tuple[list[tuple[dict, int]], list[str], bo
                 continue
             seen[key] = data["_path"]
             runs.append((data, argument))
-    return runs, problems, grouped
+    return _without_merged_parts(runs, problems), problems, grouped
+
+
+def _without_merged_parts(runs: list[tuple[dict, int]], problems: list[str]) -> list:
+    """``runs`` without the parts of a run merged from them (`sidebyside-reports merge`)
+    that is among them too: its rows are the merged run's, and would count twice. A
+    sentence for each part left out is added to ``problems``."""
+    merged_into = {part["run_id"]: data["_path"] for data, _ in runs
+                   for part in data.get("merged_from") or [] if part.get("run_id")}
+    kept = []
+    for data, argument in runs:
+        if data.get("run_id") in merged_into:
+            problems.append(f"{data['_path']}: a part of the merged run "
+                            f"{merged_into[data['run_id']]}, which holds its rows, so it is "
+                            f"counted once")
+            continue
+        kept.append((data, argument))
+    return kept
 
 
 def _devices(data: dict) -> list[str]:

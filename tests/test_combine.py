@@ -336,6 +336,23 @@ def test_a_folder_holding_no_result_file_is_named(tmp_path, capsys):
     assert status == 2 and f"{tmp_path / 'empty'}: a folder without result files" in err
 
 
+def test_the_parts_of_a_merged_run_beside_it_are_counted_once(tmp_path, capsys):
+    from benchmarks import options as opts
+    from reports.merge import merge
+    from tests.test_shard_merge import write_parts
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    parts = write_parts(folder, opts.make_plan(), 2)
+    merge([str(p) for p in parts], folder / "merged")
+    status, _, err = _combine(capsys, folder, "--out", tmp_path / "report")
+    assert status == 0
+    for part in parts:
+        assert f"{part}: a part of the merged run {folder / 'merged' / 'results.json'}" in err
+    csv = pd.read_csv(tmp_path / "report" / "combined.csv")
+    assert set(csv["runs_in_group"]) == {1}
+
+
 def test_a_run_id_is_a_digest_of_the_measurements_in_files_without_one():
     first, second = load_results(INTEL), load_results(format2.FIXTURES / "run2_old.json")
     assert "run_id" not in first
