@@ -7,6 +7,8 @@ training-set size (``benchmarks.results.identity_key``). Every comparison the su
 inside a run stays within one block: "× torch loop" divides by the torch-loop row of the
 same block, and a data-parallel row's speedup by its single-process twin of the same block.
 So a part holds whole blocks, and every ratio of the merged run was measured on one machine.
+A plan without torch-loop compares nothing but data-parallel rows with their twins, so there
+a block is a row, or a data-parallel row with its twin.
 
 The split depends on the plan alone, never on the machine (which devices it has, how fast it
 is): every part, wherever it runs, computes the same split, so the parts are disjoint and
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from benchmarks.options import OptionError, Plan, Row
+from benchmarks.options import SINGLE_TWINS, OptionError, Plan, Row
+
+REFERENCE_VARIANT = "torch-loop"  # every "× torch loop" divides by this row's time
 
 # The estimate of a block's work, in seconds of one worker: a start (imports, building, the
 # first epoch) and a step. Only the ratio matters here, so rough numbers do: the plugin's own
@@ -69,11 +73,30 @@ def block_key(row: Row) -> tuple:
 
 
 def blocks(plan: Plan) -> list[list[Row]]:
-    """The plan's rows in blocks (rows that are compared with each other), in plan order."""
+    """The plan's rows in blocks of rows that are compared with each other, in plan order.
+
+    Rows of one device and sizes with a torch-loop row among them are one block (each row's
+    "× torch loop" divides by it). Without one nothing divides by anything but a
+    data-parallel row by its single-process twin, so each row, or each such pair, is a block
+    of its own.
+    """
     grouped: dict[tuple, list[Row]] = {}
     for row in plan.rows():
         grouped.setdefault(block_key(row), []).append(row)
-    return list(grouped.values())
+    out = []
+    for rows in grouped.values():
+        if any(row.variant == REFERENCE_VARIANT for row in rows):
+            out.append(rows)
+            continue
+        twins = {row.variant: row for row in rows}
+        paired = {SINGLE_TWINS[v] for v in twins if v in SINGLE_TWINS}
+        for row in rows:
+            if row.variant in paired:
+                continue  # goes with its data-parallel row
+            single = twins.get(SINGLE_TWINS.get(row.variant, ""))
+            out.append([row] + ([single] if single else []))
+    order = {row: n for n, row in enumerate(plan.rows())}
+    return sorted(out, key=lambda unit: min(order[row] for row in unit))
 
 
 def work_s(rows: list[Row], plan: Plan) -> float:
@@ -94,8 +117,8 @@ def parts(plan: Plan, count: int) -> list[list[Row]]:
     if count > len(units):
         raise OptionError(
             f"--shard: the plan has {len(units)} group{'' if len(units) == 1 else 's'} of "
-            f"rows that are compared with each other (one per device and batch size"
-            f"{' and swept size' if plan.sweeps else ''}), so it splits into at most "
+            f"rows that are compared with each other (with torch-loop: one per device and "
+            f"batch size{' and swept size' if plan.sweeps else ''}), so it splits into at most "
             f"{len(units)} part{'' if len(units) == 1 else 's'}; give N from 1 to "
             f"{len(units)}")
     load = [0.0] * count

@@ -46,6 +46,18 @@ def test_every_split_is_disjoint_makes_up_the_plan_and_keeps_compared_rows_toget
         assert shards.parts(opts.make_plan(preset=preset), count) == parts
 
 
+def test_without_torch_loop_a_block_is_a_row_or_a_data_parallel_pair():
+    plan = opts.make_plan(impl="numpy,jax-scan", device="cpu")
+    assert [[r.id for r in b] for b in shards.blocks(plan)] == [[r.id] for r in plan.rows()]
+    plan = opts.make_plan(preset="distributed")
+    units = shards.blocks(plan)
+    assert len(units) == len(plan.rows()) // 2 == 12
+    for unit in units:
+        assert [r.variant for r in unit] in ([v, opts.SINGLE_TWINS[v]]
+                                             for v in opts.SINGLE_TWINS)
+        assert len({_block(r) for r in unit}) == 1
+
+
 def test_the_default_plan_splits_into_parts_of_similar_work():
     plan = opts.make_plan()
     for count in (2, 3):
