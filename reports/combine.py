@@ -381,11 +381,12 @@ def latex_tables(result: dict, runs: list[Run]) -> list[str]:
         ratio = {"Row": result["rows"]}
         for label in chunk:
             time[label] = list(groups[label]["µs/step"])
+            # a column named "95% CI ..." is set under the number before it (to_latex)
             time[f"95% CI {label}"] = list(groups[label]["95% CI"])
             ratio[label] = list(groups[label]["× torch loop"])
-        floats.append(tables.to_latex(_unique_columns(time), "µs per training step: median "
+        floats.append(tables.to_latex(pd.DataFrame(time), "µs per training step: median "
                                       "over worker processes (95% CI under it)"))
-        floats.append(tables.to_latex(_unique_columns(ratio), "× torch loop: each row's time "
+        floats.append(tables.to_latex(pd.DataFrame(ratio), "× torch loop: each row's time "
                                       "over the PyTorch loop's in the same run"))
         to_first = {"Row": result["rows"]}
         for label in chunk:
@@ -397,15 +398,9 @@ def latex_tables(result: dict, runs: list[Run]) -> list[str]:
             to_first[f"95% CI {label}"] = list(group["÷ first, 95% CI"])
         if len(to_first) > 1:
             floats.append(tables.to_latex(
-                _unique_columns(to_first), f"Each run's time over {first}'s, with its 95% CI "
+                pd.DataFrame(to_first), f"Each run's time over {first}'s, with its 95% CI "
                 f"and the verdict of compare (±{result['delta_pct']:g}%)"))
     return floats
-
-
-def _unique_columns(columns: dict) -> pd.DataFrame:
-    """A DataFrame from ``columns``; an interval column is named "95% CI LABEL", which
-    tables.to_latex sets under the number before it."""
-    return pd.DataFrame(columns)
 
 
 # -- a class's results ----------------------------------------------------------------------
@@ -608,12 +603,6 @@ def _html_grouped_table(result: dict, runs: list[Run]) -> str:
             f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
-def _html_table(table: pd.DataFrame) -> str:
-    from reports.build import _html_table as build_html_table
-
-    return build_html_table(table)
-
-
 def _runs_list(runs: list[Run]) -> list[str]:
     out = []
     for run in runs:
@@ -693,6 +682,7 @@ def latex(doc: dict) -> str:
 
 def html(doc: dict, png: bytes) -> str:
     from reports.build import HTML_CSP, HTML_STYLE
+    from reports.build import _html_table as build_html_table
 
     esc = tables.html_escape
     body = [f"<h1>{esc(doc['title'])}</h1><p>{esc(doc['intro'])}</p>"]
@@ -700,7 +690,7 @@ def html(doc: dict, png: bytes) -> str:
         body.append(f"<h2>{esc(section['title'])}</h2>")
         body += [f"<p><strong>{esc(s)}</strong></p>" for s in section.get("sentences", [])]
         body.append(f'<p class="caption">{esc(section["caption"])}</p>')
-        body.append(section.get("html") or _html_table(section["table"]))
+        body.append(section.get("html") or build_html_table(section["table"]))
         if section.get("notes"):
             body.append('<ul class="notes">' + "".join(f"<li>{esc(n)}</li>"
                                                        for n in section["notes"]) + "</ul>")
@@ -780,6 +770,10 @@ def combine(paths: list[str], out: str | Path, labels: list[str] | None = None,
     if labels is not None and len(labels) != len(paths):
         raise ReportError(f"--label was given {len(labels)} time{'' if len(labels) == 1 else 's'}"
                           f" for {len(paths)} runs; give one label per run, in order")
+    twice = [label for label in dict.fromkeys(labels or []) if labels.count(label) > 1]
+    if twice:
+        raise ReportError(f"--label {twice[0]} is given twice; give each run a label of its "
+                          f"own, since the report's columns are named by them")
     loaded, problems, grouped_mode = load_inputs(paths)
     if grouped_mode and labels:
         raise ReportError("--label names runs side by side, but a folder of result files is "

@@ -154,6 +154,9 @@ def test_runs_of_different_plans_are_combined_on_the_rows_they_share(tmp_path, c
 def test_labels_must_be_one_per_run(tmp_path, capsys, three_runs):
     status, _, err = _combine(capsys, *three_runs, "--label", "a", "--out", tmp_path / "r")
     assert status == 2 and "--label was given 1 time for 3 runs" in err
+    status, _, err = _combine(capsys, *three_runs, "--label", "a", "--label", "b", "--label",
+                              "a", "--out", tmp_path / "r")
+    assert status == 2 and "--label a is given twice" in err
     assert not (tmp_path / "r").exists()
 
 
