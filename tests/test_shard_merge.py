@@ -175,6 +175,18 @@ def test_parts_run_on_different_machines_record_the_machine_per_row(tmp_path):
     assert "AMD EPYC 7B13" in (folder / "report.html").read_text()
 
 
+def test_a_part_unpinned_on_a_busy_machine_still_merges_and_says_so(tmp_path):
+    def busy(index, part):  # the plugin turns --affinity auto into none on a busy machine
+        if index == 2:
+            part["plan"]["affinity"] = "none"
+            part["environment"].update(busy_before=True, busy_reason="its CPUs were 90% busy")
+
+    paths = write_parts(tmp_path, opts.make_plan(), 2, edit=busy)
+    merged = load_results(merge([str(p) for p in paths], tmp_path / "merged"))
+    assert merged["plan"]["affinity"] == "auto, none"
+    assert merged["environment"]["busy_reason"] == "part 2: its CPUs were 90% busy"
+
+
 def _refusal(tmp_path, capsys, paths) -> str:
     status = reports_main(["merge", *map(str, paths), "--out", str(tmp_path / "merged")])
     err = capsys.readouterr().err
