@@ -20,6 +20,7 @@ import signal
 import sys
 import tempfile
 import time
+import uuid
 import warnings
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import pytest
 
 from benchmarks import options as opts
 from benchmarks import results as res
+from benchmarks import shard as shards
 from benchmarks.runner import ROOT, nvidia_gpu_visible, run_process
 from reports import format as result_format
 
@@ -109,6 +111,10 @@ def pytest_addoption(parser):
     group.addoption("--overhead-check", action="store_true",
                     help="also time each row's train_epoch with a bare loop in the same "
                          "worker, in 7 alternating blocks of 3 + 3 epochs, and report the ratio")
+    group.addoption("--shard", metavar="I/N",
+                    help="run the I-th of N disjoint parts of the plan (I from 1 to N), "
+                         "each a whole group of rows compared with each other (a device and "
+                         "batch size); `sidebyside-reports merge` joins the parts' results")
     group.addoption("--report-dir", metavar="DIR",
                     help=f"where each run's folder goes (default: ./{DEFAULT_RUNS_DIR} in the "
                          "current folder); in a checkout that is not pip-installed write "
@@ -153,6 +159,8 @@ def pytest_configure(config):
             overhead_check=config.getoption("overhead_check"),
             processes=config.getoption("processes"), affinity=config.getoption("affinity"),
             sweep=config.getoption("sweep"), replicas=config.getoption("replicas"))
+        shard = shards.parse(config.getoption("shard"))
+        shards.rows_of(plan, shard)  # N above the plan's groups of rows: refused here
     except opts.OptionError as err:
         raise pytest.UsageError(str(err)) from None
     if config.args_source != pytest.Config.ArgsSource.ARGS:
@@ -188,7 +196,7 @@ def pytest_configure(config):
     previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
     suite = None
     try:
-        suite = Suite(config, plan, previous_sigterm)
+        suite = Suite(config, plan, previous_sigterm, shard)
         suite.open(runs_dir)  # raises UsageError when the folder cannot be written
     except BaseException as stop:
         if suite is not None:
@@ -393,14 +401,16 @@ def _on_sigterm(signum, frame):
 class Suite:
     """One `pytest --benchmark` run: runs the schedule, keeps every outcome, writes the results."""
 
-    def __init__(self, config, plan: opts.Plan, previous_sigterm=None):
+    def __init__(self, config, plan: opts.Plan, previous_sigterm=None,
+                 shard: shards.Shard | None = None):
         """Plan the run; nothing is written until ``open``. ``previous_sigterm``: the SIGTERM
-        handler to restore at the end (pytest_configure has installed the suite's)."""
+        handler to restore at the end (pytest_configure has installed the suite's);
+        ``shard``: run only that part of the plan (``--shard I/N``)."""
         self.config, self.plan = config, plan
         self._previous_sigterm = previous_sigterm
         self.run_dir, self.scratch = None, None
         self.started = datetime.datetime.now(datetime.UTC)
-        self.rows = plan.rows()
+        self.rows = shards.rows_of(plan, shard)
         self.interrupted_by = None
         self.scheduled = False
         self.save_note = None  # a sentence when results.json had to go elsewhere
@@ -414,8 +424,10 @@ class Suite:
             "complete": False, "interrupted_by": None, "plan": plan.to_dict(),
             "environment": res.environment(["pytest", *sys.argv[1:]], load_before),
             "rows": [res.new_row(row, plan.n_train) for row in self.rows], "flags": [],
-            "warnings": [],
+            "warnings": [], "run_id": uuid.uuid4().hex,
         }
+        if shard is not None:
+            self.run["shard"] = shard.to_dict(plan)
         cores = os.cpu_count() or 1
         if plan.threads > cores:
             self.run["warnings"].append(f"--threads {plan.threads} is above the {cores} cores "
@@ -474,8 +486,9 @@ class Suite:
             self._discard_run_dir("no row was selected, so nothing ran")
 
     def pytest_sessionstart(self, session):
-        p = self.plan
-        self._say(f"sidebyside: {len(self.rows)} rows x {p.processes} processes, preset "
+        p, shard = self.plan, self.run.get("shard")
+        part = f" (part {shard['index']} of {shard['count']})" if shard else ""
+        self._say(f"sidebyside: {len(self.rows)} rows{part} x {p.processes} processes, preset "
                   f"{p.preset}, {p.epochs} epochs x seeds {list(p.seeds)}, {p.threads} "
                   f"threads, affinity {p.affinity}; results in {_quoted(self.results_path)}")
         for warning in self.run["warnings"]:

@@ -56,6 +56,36 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
                               "(default 0.05)")
     compare.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
     compare.add_argument("--markdown", metavar="FILE", help="also write the Markdown to a file")
+
+    merge = sub.add_parser(
+        "merge", help="join the parts of a split run (pytest --benchmark --shard I/N)",
+        description="Join the result files of the N parts of one plan, run with `pytest "
+        "--benchmark --shard I/N` on one or several machines, into one run folder with its "
+        "results.json and report. The parts must be of one plan, one commit and the same "
+        "versions; the machine that ran each row is recorded and shown.")
+    merge.add_argument("parts", nargs="+", metavar="PART",
+                       help="a part's results.json (or its run folder)")
+    merge.add_argument("--out", metavar="DIR", required=True,
+                       help="the merged run's folder (new, or one without a results.json)")
+
+    combine = sub.add_parser(
+        "combine", help="several runs side by side, or a class's runs grouped by machine",
+        description="One report from several runs: one column group per run (µs/step with "
+        "its 95% CI, × torch loop) and each run's ratio to the first with the verdict of "
+        "`compare`. A folder that is not a run folder is searched (subfolders too) for "
+        "result files, which are grouped by machine model and device instead: per group "
+        "the number of runs and each row's median and spread of × torch loop. Inputs that "
+        "cannot be combined are named on stderr, one sentence each; the exit status is 0 "
+        "when at least one run was combined.")
+    combine.add_argument("runs", nargs="+", metavar="RUN",
+                         help="a result file, a run folder, or a folder of many result files")
+    combine.add_argument("--label", action="append", metavar="NAME",
+                         help="a run's name in the report, once per run in order (default: "
+                              "its machine and device)")
+    combine.add_argument("--out", metavar="DIR", required=True, help="the report folder")
+    combine.add_argument("--delta", type=float, default=5.0, metavar="PCT",
+                         help="as in compare: \"same\" means the interval of the ratio lies "
+                              "within ±PCT percent (default 5)")
     return parser
 
 
@@ -91,6 +121,10 @@ def main(argv=None, prog: str = PROG) -> int:
     try:
         if args.command == "build":
             return _build(args, prog)
+        if args.command == "merge":
+            return _merge(args)
+        if args.command == "combine":
+            return _combine(args, prog)
         return _compare(args)
     except ReportError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
@@ -117,7 +151,10 @@ def _interrupted(args, prog: str, err: KeyboardInterrupt) -> int:
     """One sentence for Ctrl-C or SIGTERM, and the shell's status for that signal."""
     signum = err.signum if isinstance(err, Terminated) else signal.SIGINT
     name, status = signal.Signals(signum).name, 128 + signum
-    if args.command == "compare":
+    if args.command in ("merge", "combine"):
+        print(f"{prog}: interrupted by {name}: the input files are intact and no report "
+              f"was written to {args.out}", file=sys.stderr)
+    elif args.command == "compare":
         print(f"{prog}: interrupted by {name}: the result files are intact and no output "
               f"file is half-written", file=sys.stderr)
     elif getattr(err, "report_folder", None) is not None:
@@ -156,6 +193,40 @@ def _build(args, prog: str = PROG) -> int:
             raise ReportError(f"the report could not be written ({_os_error(err)})") from None
         raise
     print(f"report written to {out}")
+    return 0
+
+
+def _merge(args) -> int:
+    from reports.merge import merge
+
+    check_output_dir("--out", args.out)
+    try:
+        out = merge(args.parts, args.out)
+    except OSError as err:
+        raise ReportError(f"the merged run could not be written ({_os_error(err)})") from None
+    print(f"merged run written to {out}")
+    return 0
+
+
+def _combine(args, prog: str = PROG) -> int:
+    from reports.combine import NothingCombined, combine
+
+    if not (math.isfinite(args.delta) and args.delta > 0):
+        raise ReportError(f"--delta must be a finite percentage > 0, got {args.delta:g}")
+    check_output_dir("--out", args.out)
+    try:
+        out, problems = combine(args.runs, args.out, labels=args.label,
+                                delta_pct=args.delta)
+    except NothingCombined as err:
+        for problem in err.problems:
+            print(f"{prog}: skipped: {problem}", file=sys.stderr)
+        raise ReportError(str(err)) from None
+    except OSError as err:
+        raise ReportError(f"the combined report could not be written "
+                          f"({_os_error(err)})") from None
+    for problem in problems:
+        print(f"{prog}: skipped: {problem}", file=sys.stderr)
+    print(f"combined report written to {out}")
     return 0
 
 

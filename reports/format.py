@@ -14,7 +14,8 @@ RESULTS_FORMAT = "sidebyside-run"
 #      plan.sweeps, rows' hidden_size and n_train, processes' hidden_size and n_parameters
 #      (issue 11: sweeps; absent in older files, read as width 16 and plan.n_train);
 #      plan.replicas, the tag "distributed", Process.distributed and a distributed row's
-#      extra Summary fields (issue 12; docs/result_format.md).
+#      extra Summary fields (issue 12; docs/result_format.md); run_id, shard (a part of a
+#      split plan), merged_from and rows' machine (a run merged from parts).
 RESULTS_FORMAT_VERSION = 2
 
 # The name of the result file inside a run folder.

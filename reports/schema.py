@@ -175,7 +175,13 @@ SUMMARY = obj(
     scaling_efficiency=opt(RATIO), efficiency_ci_low=opt(RATIO),
     efficiency_ci_high=opt(RATIO))
 
+# The machine that ran a row, in a run merged from parts (reports.merge): its part's
+# environment.
+MACHINE = obj(part=POSITIVE_INT, cpu_model=opt(STRING), cpu_cores=opt(POSITIVE_INT),
+              machine=opt(STRING), os=opt(STRING), python=opt(STRING))
+
 ROW = obj(
+    machine=opt(MACHINE, null=False),
     id=STRING, variant=STRING, implementation=STRING, mode=STRING, device=STRING,
     batch_size=POSITIVE_INT, hidden_size=opt(POSITIVE_INT, null=False),
     n_train=opt(POSITIVE_INT, null=False), tag=opt(STRING), tuned_note=opt(STRING),
@@ -188,7 +194,14 @@ RUN = obj(
     complete=opt(BOOLEAN), interrupted_by=opt(STRING), plan=PLAN, environment=ENVIRONMENT,
     rows=list_of(ROW), flags=opt(list_of(STRING), null=False),
     warnings=opt(list_of(STRING), null=False),
-    converted_from_format_version=opt(INTEGER), pytest_benchmark_version=opt(STRING))
+    converted_from_format_version=opt(INTEGER), pytest_benchmark_version=opt(STRING),
+    run_id=opt(STRING, null=False),
+    # a part of a split plan (--shard I/N; benchmarks/shard.py)
+    shard=opt(obj(index=POSITIVE_INT, count=POSITIVE_INT,
+                  plan_rows=list_of(STRING, non_empty=True)), null=False),
+    # a run merged from parts (reports.merge): one entry per part
+    merged_from=opt(list_of(obj(index=POSITIVE_INT, count=POSITIVE_INT,
+                                path=opt(STRING), run_id=opt(STRING))), null=False))
 
 # Format 1: the ``sidebyside`` section inside pytest-benchmark's JSON, and the benchmarks'
 # ``extra_info`` that the conversion (reports.load) reads.
