@@ -422,6 +422,11 @@ MAX_SEED = SEED_MAX
 
 
 def _ints(option: str, text: str, low: int, high: int | None = None) -> tuple[int, ...]:
+    parts = text.split(",")
+    if text.strip() and not all(part.strip() for part in parts):
+        # "1,,2" or "32,": a value left out by mistake, not a list to be guessed at
+        raise OptionError(f"{option}: expected comma-separated integers with none empty, got "
+                          f"{text!r}")
     try:
         values = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:

@@ -14,7 +14,6 @@ import errno
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import sys
@@ -31,6 +30,8 @@ from benchmarks import results as res
 from benchmarks import shard as shards
 from benchmarks.runner import ROOT, nvidia_gpu_visible, run_process
 from reports import format as result_format
+from reports.atomic import new_file_problem, write_new_file
+from reports.atomic import shell_quoted as _quoted
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
@@ -192,8 +193,9 @@ def pytest_configure(config):
         if problem:
             raise pytest.UsageError(f"--benchmark-json: {problem}")
     runs_dir = Path(report_dir or DEFAULT_RUNS_DIR)
-    # From here on SIGTERM is Ctrl-C: the run stops, says so, and keeps what it measured.
-    previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+    # From here on SIGTERM and SIGHUP are Ctrl-C: the run stops, says so, and keeps what it
+    # measured.
+    previous_sigterm = {sig: signal.signal(sig, _on_sigterm) for sig in _STOP_SIGNALS}
     suite = None
     try:
         suite = Suite(config, plan, previous_sigterm, shard)
@@ -201,62 +203,14 @@ def pytest_configure(config):
     except BaseException as stop:
         if suite is not None:
             suite.cleanup()  # no run folder, no scratch: nothing has run
-        signal.signal(signal.SIGTERM, previous_sigterm)
+        _restore(previous_sigterm)
         if isinstance(stop, KeyboardInterrupt):
-            name = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
+            name = _stop_name(stop)
             sys.stderr.write(f"sidebyside: interrupted by {name} before the first worker "
                              "started: nothing was measured and no run folder was written\n")
         raise
     config.pluginmanager.register(suite, "sidebyside-suite")
     config.add_cleanup(suite.cleanup)
-
-
-def new_file_problem(path: Path) -> str | None:
-    """Why ``path`` cannot become a new file (one sentence, naming it), or None when it can.
-
-    The suite never writes over a file: an existing path (a file, a folder, a link, even
-    a dangling one) is refused, as is a path whose nearest existing folder cannot be
-    written (tried with a file made and removed at once).
-    """
-    if path.is_dir():
-        return f"{_quoted(path)} is a folder; give the name of a new file for the export"
-    if os.path.lexists(path):
-        return (f"{_quoted(path)} already exists and the suite never overwrites a file; give "
-                "the name of a new file")
-    folder = path.absolute().parent
-    while not os.path.lexists(folder):  # the first folder that exists: write_text_atomic
-        folder = folder.parent           # makes the missing ones below it
-    if not folder.is_dir():
-        return f"{_quoted(folder)} is not a folder, so {_quoted(path)} cannot be written"
-    try:  # the only sure test (root ignores permissions, a read-only mount does not)
-        fd, probe = tempfile.mkstemp(prefix=".sidebyside-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        return (f"{_quoted(path)} cannot be written ({_quoted(folder)}: "
-                f"{err.strerror or err}); give a file in a writable folder")
-    return None
-
-
-def _quoted(path) -> str:
-    """A path as the user can paste it into a shell, on one line: quoted where it holds a
-    space or another character the shell would read; a control character (a newline, an
-    escape) written as bash's ``$'...'`` escape, so that it is neither run nor printed raw."""
-    text = str(path)
-    if text.isprintable():
-        return shlex.quote(text)
-    return "$'" + "".join(_ansi_c(ch) for ch in text) + "'"
-
-
-def _ansi_c(ch: str) -> str:
-    """One character inside bash's ``$'...'``: itself, or its escape."""
-    if ch in "\\'":
-        return "\\" + ch
-    if ch.isprintable():
-        return ch
-    if 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's escape)
-        return f"\\x{ord(ch) - 0xDC00:02x}"
-    return f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\U{ord(ch):08x}"
 
 
 def rebuild_command(results_path: Path) -> str:
@@ -356,46 +310,29 @@ def remove_stale_scratch(tmp: Path) -> list[Path]:
     return removed
 
 
-def write_new_file(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path``, which must not exist: never over a file, even one that
-    appeared since it was checked. Written to a temporary file beside it first and linked
-    into place (os.link fails on an existing name), so that no reader sees a half-written
-    file. Raises FileExistsError, or another OSError when it cannot be written."""
-    from reports.atomic import remove_stale_temporaries, temporary_prefix
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the export from others
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise
-        except OSError:  # a file system without hard links: create exclusively instead
-            with open(path, "x", encoding="utf-8") as fh:
-                fh.write(text)
-    finally:
-        os.unlink(tmp)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled as Ctrl-C: workers stopped, results saved, a non-zero exit."""
+    """SIGTERM or SIGHUP (the terminal closed), handled as Ctrl-C: workers stopped, results
+    saved, a non-zero exit. ``args[0]``: the signal's name."""
 
 
 def _on_sigterm(signum, frame):
-    raise Terminated("SIGTERM")
+    raise Terminated(signal.Signals(signum).name)
+
+
+def _stop_name(stop: BaseException) -> str:
+    """The signal that stopped the run: SIGTERM or SIGHUP (``Terminated``), else Ctrl-C."""
+    return stop.args[0] if isinstance(stop, Terminated) and stop.args else "SIGINT"
+
+
+# Signals handled as Ctrl-C from configuration to the end of the session.
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _restore(previous: dict | None) -> None:
+    """Put back the handlers that ``_STOP_SIGNALS`` had before the suite's (the default
+    where none is known)."""
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, (previous or {}).get(sig) or signal.SIG_DFL)
 
 
 class Suite:
@@ -403,8 +340,9 @@ class Suite:
 
     def __init__(self, config, plan: opts.Plan, previous_sigterm=None,
                  shard: shards.Shard | None = None):
-        """Plan the run; nothing is written until ``open``. ``previous_sigterm``: the SIGTERM
-        handler to restore at the end (pytest_configure has installed the suite's);
+        """Plan the run; nothing is written until ``open``. ``previous_sigterm``: the
+        SIGTERM and SIGHUP handlers to restore at the end (pytest_configure has installed
+        the suite's);
         ``shard``: run only that part of the plan (``--shard I/N``)."""
         self.config, self.plan = config, plan
         self._previous_sigterm = previous_sigterm
@@ -496,7 +434,7 @@ class Suite:
 
     def pytest_keyboard_interrupt(self, excinfo):
         # Ctrl-C, or SIGTERM turned into one (Terminated), while pytest ran: named as such
-        self.interrupted_by = "SIGTERM" if isinstance(excinfo.value, Terminated) else "SIGINT"
+        self.interrupted_by = _stop_name(excinfo.value)
 
     def pytest_sessionfinish(self, session, exitstatus):
         try:
@@ -505,12 +443,11 @@ class Suite:
             # Ctrl-C or SIGTERM while saving, exporting or building the report: results.json
             # holds every finished process (it is replaced atomically), and the summary says
             # so and how to build the report; pytest's own exit status for an interruption.
-            self.finish_interrupted_by = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
+            self.finish_interrupted_by = _stop_name(stop)
             session.exitstatus = pytest.ExitCode.INTERRUPTED
         finally:
             self.finished = True
-            signal.signal(signal.SIGTERM, getattr(self, "_previous_sigterm", None)
-                          or signal.SIG_DFL)
+            _restore(getattr(self, "_previous_sigterm", None))
             if self.scratch:
                 shutil.rmtree(self.scratch, ignore_errors=True)
 
@@ -521,7 +458,7 @@ class Suite:
             self._discard_run_dir("stopped before the session began")
         if self.scratch and not self.finished:
             shutil.rmtree(self.scratch, ignore_errors=True)
-        signal.signal(signal.SIGTERM, self._previous_sigterm or signal.SIG_DFL)
+        _restore(self._previous_sigterm)
 
     def _finish(self, session, exitstatus):
         if self.collect_only or self.run_dir is None:

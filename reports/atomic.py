@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import re
+import shlex
 import shutil
 import signal
 import tempfile
@@ -88,6 +89,89 @@ def _running(pid: int) -> bool:
     except (PermissionError, OverflowError):
         return True  # another user's process, or not a pid: never ours to judge
     return True
+
+
+def write_new_file(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path``, which must not exist: never over a file, even one that
+    appeared since it was checked. Written to a temporary file beside it first and linked
+    into place (os.link fails on an existing name), so that no reader sees a half-written
+    file. Raises FileExistsError, or another OSError when it cannot be written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would hide the export from others
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: create exclusively instead
+            with open(path, "x", encoding="utf-8") as fh:
+                fh.write(text)
+    finally:
+        os.unlink(tmp)
+    return path
+
+
+def new_file_problem(path: str | os.PathLike, purpose: str = "for the export") -> str | None:
+    """Why ``path`` cannot become a new file (one sentence, naming it), or None when it can.
+
+    The suite never writes over a file: an existing path (a file, a folder, a link, even
+    a dangling one) is refused, as is a path whose nearest existing folder cannot be
+    written (tried with a file made and removed at once).
+    """
+    if isinstance(path, str) and not path.strip():  # Path("") would be the current folder
+        return f"expected the name of a new file {purpose}, got an empty value"
+    path = Path(path)
+    try:
+        path.is_dir()
+    except OSError as err:  # a name too long for the file system, say
+        return (f"{shell_quoted(path)} cannot be written ({err.strerror or err}); give "
+                f"another name")
+    if path.is_dir():
+        return f"{shell_quoted(path)} is a folder; give the name of a new file {purpose}"
+    if os.path.lexists(path):
+        return (f"{shell_quoted(path)} already exists and the suite never overwrites a file; give "
+                "the name of a new file")
+    folder = path.absolute().parent
+    while not os.path.lexists(folder):  # the first folder that exists: write_text_atomic
+        folder = folder.parent           # makes the missing ones below it
+    if not folder.is_dir():
+        return f"{shell_quoted(folder)} is not a folder, so {shell_quoted(path)} cannot be written"
+    try:  # the only sure test (root ignores permissions, a read-only mount does not)
+        fd, probe = tempfile.mkstemp(prefix=".sidebyside-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        return (f"{shell_quoted(path)} cannot be written ({shell_quoted(folder)}: "
+                f"{err.strerror or err}); give a file in a writable folder")
+    return None
+
+
+def shell_quoted(path) -> str:
+    """A path as the user can paste it into a shell, on one line: quoted where it holds a
+    space or another character the shell would read; a control character (a newline, an
+    escape) written as bash's ``$'...'`` escape, so that it is neither run nor printed raw."""
+    text = str(path)
+    if text.isprintable():
+        return shlex.quote(text)
+    return "$'" + "".join(_ansi_c(ch) for ch in text) + "'"
+
+
+def _ansi_c(ch: str) -> str:
+    """One character inside bash's ``$'...'``: itself, or its escape."""
+    if ch in "\\'":
+        return "\\" + ch
+    if ch.isprintable():
+        return ch
+    if 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's escape)
+        return f"\\x{ord(ch) - 0xDC00:02x}"
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\U{ord(ch):08x}"
 
 
 def _umask() -> int:

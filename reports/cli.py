@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from reports.atomic import write_text_atomic
+from reports.atomic import new_file_problem, write_new_file
 from reports.load import ReportError, load_results, result_path
 
 PROG = "python -m reports"
@@ -115,6 +115,11 @@ _HANDLED = (signal.SIGTERM, signal.SIGHUP)
 
 def main(argv=None, prog: str = PROG) -> int:
     args = _parser(prog).parse_args(argv)
+    # A terminal that cannot show µ or × (PYTHONIOENCODING=ascii, a C locale) gets an
+    # escape in their place rather than a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     previous = {}
     if threading_is_main():
         previous = {sig: signal.signal(sig, _on_signal) for sig in _HANDLED}
@@ -125,7 +130,7 @@ def main(argv=None, prog: str = PROG) -> int:
             return _merge(args)
         if args.command == "combine":
             return _combine(args, prog)
-        return _compare(args)
+        return _compare(args, prog)
     except ReportError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
@@ -175,7 +180,7 @@ def _build(args, prog: str = PROG) -> int:
     from reports.build import build_report
 
     made = []  # the folders above --out that the build makes: removed again on failure
-    if args.out:
+    if args.out is not None:
         check_output_dir("--out", args.out)
         parent = Path(args.out).absolute().parent
         while not parent.exists():
@@ -192,7 +197,7 @@ def _build(args, prog: str = PROG) -> int:
         if isinstance(err, OSError):
             raise ReportError(f"the report could not be written ({_os_error(err)})") from None
         raise
-    print(f"report written to {out}")
+    _out(f"report written to {out}")
     return 0
 
 
@@ -204,7 +209,7 @@ def _merge(args) -> int:
         out = merge(args.parts, args.out)
     except OSError as err:
         raise ReportError(f"the merged run could not be written ({_os_error(err)})") from None
-    print(f"merged run written to {out}")
+    _out(f"merged run written to {out}")
     return 0
 
 
@@ -226,11 +231,26 @@ def _combine(args, prog: str = PROG) -> int:
                           f"({_os_error(err)})") from None
     for problem in problems:
         print(f"{prog}: skipped: {problem}", file=sys.stderr)
-    print(f"combined report written to {out}")
+    _out(f"combined report written to {out}")
     return 0
 
 
-def _compare(args) -> int:
+def _out(text: str) -> None:
+    """Print ``text`` to standard output; a failed write (a full disk behind ``>``) is one
+    sentence, not a traceback. A reader that stopped (BrokenPipeError) is left to ``main``."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        # what is left in the buffer would fail again at exit: point stdout at devnull
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise ReportError(f"standard output could not be written ({err.strerror or err})"
+                          ) from None
+
+
+def _compare(args, prog: str = PROG) -> int:
     from reports.compare import compare_runs, to_markdown
 
     for name, value, smallest in (("--delta", args.delta, "> 0"),
@@ -242,9 +262,7 @@ def _compare(args) -> int:
     if not (math.isfinite(args.alpha) and 0 < args.alpha < 1):
         raise ReportError(f"--alpha must be in (0, 1), got {args.alpha:g}")
     outputs = [(f"--{option}", getattr(args, option)) for option in ("csv", "markdown")
-               if getattr(args, option)]
-    for option, value in outputs:
-        check_output_file(option, value)
+               if getattr(args, option) is not None]
     inputs = [result_path(args.old), result_path(args.new)]
     for option, value in outputs:
         for side, path in zip(("OLD", "NEW"), inputs):
@@ -254,40 +272,49 @@ def _compare(args) -> int:
     if len(outputs) == 2 and _same_path(outputs[0][1], outputs[1][1]):
         raise ReportError(f"--csv and --markdown name the same file ({args.csv}); give two "
                           f"file names")
+    # Like the suite's export, the comparison is written only as a new file: an existing
+    # one may be another run's result file or report, a device, a FIFO or a link.
+    for option, value in outputs:
+        problem = new_file_problem(value, purpose="for the comparison")
+        if problem:
+            raise ReportError(f"{option}: {problem}")
     old, new = load_results(args.old), load_results(args.new)
     comparison = compare_runs(old, new, delta_pct=args.delta, alpha=args.alpha,
                               threshold_pct=args.threshold)
     text = to_markdown(comparison, Path(args.old).as_posix(), Path(args.new).as_posix())
     try:
         if args.csv:
-            write_text_atomic(args.csv, comparison.rows.to_csv(index=False))
+            write_new_file(args.csv, comparison.rows.to_csv(index=False))
         if args.markdown:
-            write_text_atomic(args.markdown, text)
+            write_new_file(args.markdown, text)
+    except FileExistsError as err:
+        raise ReportError(f"{err.filename} appeared while the runs were compared and is left "
+                          f"as it was; give the name of a new file") from None
     except OSError as err:
         raise ReportError(f"the comparison could not be written ({_os_error(err)})") from None
-    print(text)
+    _out(text)
     if args.fail_above is not None:
-        return _gate(comparison, args.fail_above)
+        return _gate(comparison, args.fail_above, prog)
     return 0
 
 
-def _gate(comparison, fail_above_pct: float) -> int:
+def _gate(comparison, fail_above_pct: float, prog: str = PROG) -> int:
     """The exit status of ``compare --fail-above``: 1 when a row is slower beyond the
     threshold, when a row measured in the old run was not measured in the new one (a
     crashed row must not pass a regression gate), or when no row could be compared."""
     rows = comparison.rows
     failing = rows[(rows["verdict"] == "slower") & (rows["ratio"] > 1 + fail_above_pct / 100)]
     if len(failing):
-        print(f"{PROG}: {len(failing)} row(s) slower by more than {fail_above_pct:g}% "
+        print(f"{prog}: {len(failing)} row(s) slower by more than {fail_above_pct:g}% "
               f"({', '.join(failing['row'])})", file=sys.stderr)
         return 1
     lost = [r for r in comparison.not_compared if "(old: ok" in r or "(old: partial" in r]
     if lost:
-        print(f"{PROG}: {len(lost)} row(s) measured in the old run were not measured in the "
+        print(f"{prog}: {len(lost)} row(s) measured in the old run were not measured in the "
               f"new one ({', '.join(lost)})", file=sys.stderr)
         return 1
     if not len(rows):
-        print(f"{PROG}: no row was measured in both runs, so --fail-above has nothing to "
+        print(f"{prog}: no row was measured in both runs, so --fail-above has nothing to "
               f"pass", file=sys.stderr)
         return 1
     return 0
@@ -313,20 +340,16 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def check_output_file(option: str, value: str) -> None:
-    """Refuse, in one sentence, an output file that cannot be written: a folder, a path
-    through a file, or a folder without write permission."""
-    path = Path(value)
-    if path.is_dir():
-        raise ReportError(f"{option} {value}: is a folder; give a file name")
-    check_output_dir(option, str(path.parent), shown=value)
-
-
 def check_output_dir(option: str, value: str, shown: str | None = None) -> None:
     """Refuse, in one sentence, an output folder that is a file or lies in one that can't
     be written (checked before anything is read, so that nothing is written partly)."""
     shown = shown or value
-    existing = _nearest_existing(Path(value))
+    if not value.strip():
+        raise ReportError(f"{option}: expected a folder, got an empty value")
+    try:
+        existing = _nearest_existing(Path(value))
+    except OSError as err:  # a name too long for the file system, say
+        raise ReportError(f"{option} {shown}: {err.strerror or err}") from None
     if not existing.is_dir():
         raise ReportError(f"{option} {shown}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):

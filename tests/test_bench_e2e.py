@@ -158,7 +158,8 @@ def test_processes_interleave_rows_and_a_crash_loses_no_other_row(tmp_path):
 
 
 @pytest.mark.parametrize(("signum", "name"), [(signal.SIGINT, "SIGINT"),
-                                              (signal.SIGTERM, "SIGTERM")])
+                                              (signal.SIGTERM, "SIGTERM"),
+                                              (signal.SIGHUP, "SIGHUP")])
 def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, signum, name):
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
@@ -313,7 +314,8 @@ def read_until(proc, marker, timeout_s=180) -> str:
 
 
 @pytest.mark.parametrize(("signum", "name"), [(signal.SIGINT, "SIGINT"),
-                                              (signal.SIGTERM, "SIGTERM")])
+                                              (signal.SIGTERM, "SIGTERM"),
+                                              (signal.SIGHUP, "SIGHUP")])
 def test_an_interrupt_while_the_report_is_built_says_how_to_build_it(tmp_path, signum, name):
     runs = tmp_path / "runs"
     proc = start_tiny(tmp_path, f"--report-dir={runs}", **{FAULT_ENV: "hang:report"})

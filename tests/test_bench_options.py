@@ -98,6 +98,10 @@ def test_overrides_replace_the_preset():
         ({"processes": "0"}, "--processes: expected one integer >= 1"),
         ({"replicas": "x"}, "--replicas: expected one integer >= 1, got 'x'"),
         ({"replicas": "0"}, "--replicas: expected one integer >= 1, got '0'"),
+        ({"seeds": "1,,2"}, "--seeds: expected comma-separated integers with none empty, "
+                            "got '1,,2'"),
+        ({"batch_size": "32,"}, "--batch-size: expected comma-separated integers with none "
+                                "empty, got '32,'"),
         ({"affinity": ""}, "--affinity: expected auto, none or CPUs from"),
         ({"affinity": "9999"}, "--affinity: expected auto, none or CPUs from"),
         ({"n_train": "500", "batch_size": "100000"},

@@ -454,3 +454,94 @@ def test_a_signal_during_compare_leaves_inputs_intact_and_no_output_half_written
     # No temporary file is left beside the outputs, and no output exists in part: the CSV
     # is interrupted between its flush and its rename, so neither output was written.
     assert list(csv.parent.iterdir()) == []
+
+
+# -- outputs are new files only, and the terminal never gets a traceback ----------------------
+
+def _other_paths(tmp_path) -> dict:
+    """Existing paths that are not the inputs: another run's files, a link, a FIFO."""
+    third = tmp_path / "third"
+    third.mkdir()
+    for name in ("results.json", "benchmark.json", "report.md"):
+        (third / name).write_text(f"{name} of a third run\n")
+    (tmp_path / "to-null").symlink_to(os.devnull)
+    os.mkfifo(tmp_path / "fifo")
+    return {"another run's results.json": third / "results.json",
+            "another run's benchmark.json": third / "benchmark.json",
+            "another run's report.md": third / "report.md",
+            "a link to a device": tmp_path / "to-null",
+            "a FIFO": tmp_path / "fifo"}
+
+
+@pytest.mark.parametrize("option", ["--csv", "--markdown"])
+@pytest.mark.parametrize("case", ["another run's results.json", "another run's benchmark.json",
+                                  "another run's report.md", "a link to a device", "a FIFO"])
+def test_an_existing_file_is_never_written_over_by_compare(planted, tmp_path, capsys, option,
+                                                          case):
+    old, new = planted
+    target = _other_paths(tmp_path)[case]
+    before = {p: (p.is_symlink(), p.stat().st_mode, p.read_bytes() if p.is_file() else None)
+              for p in tmp_path.rglob("*") if not p.is_dir()}
+    assert reports_main(["compare", str(old), str(new), option, str(target)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == (f"python -m reports: error: {option}: {target} already "
+                                    "exists and the suite never overwrites a file; give the "
+                                    "name of a new file")
+    assert captured.out == ""
+    assert {p: (p.is_symlink(), p.stat().st_mode, p.read_bytes() if p.is_file() else None)
+            for p in tmp_path.rglob("*") if not p.is_dir()} == before
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--csv", ""], "--csv: expected the name of a new file for the comparison, got an empty "
+                    "value"),
+    (["--markdown", "x" * 300 + ".md"], "cannot be written (File name too long); give "
+                                        "another name"),
+])
+def test_an_empty_or_impossible_output_name_is_one_sentence(planted, tmp_path, capsys,
+                                                            monkeypatch, args, message):
+    old, new = planted
+    monkeypatch.chdir(tmp_path)
+    listing = sorted(tmp_path.iterdir())
+    assert reports_main(["compare", str(old), str(new), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+    assert sorted(tmp_path.iterdir()) == listing
+
+
+def test_fail_above_names_the_command_the_user_ran(tmp_path, capsys):
+    old = format2.write(tmp_path / "o.json", format2.run([format2.row("numpy-loop", [100, 99])]))
+    new = format2.write(tmp_path / "n.json", format2.run([format2.row("jax-loop", [50, 51])]))
+    assert reports_main(["compare", str(old), str(new), "--fail-above", "5"],
+                        prog="sidebyside-reports") == 1
+    assert capsys.readouterr().err.startswith("sidebyside-reports: no row was measured")
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "latin-1"},
+                                 {"LC_ALL": "C", "PYTHONUTF8": "0",
+                                  "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": ""}])
+def test_a_terminal_that_cannot_show_mu_gets_an_escape_not_a_traceback(planted, env):
+    import subprocess
+    import sys
+
+    old, new = planted
+    proc = subprocess.run([sys.executable, "-P", "-m", "reports", "compare", str(old), str(new)],
+                          capture_output=True, timeout=120, cwd=format2.FIXTURES.parents[1],
+                          env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert b"Traceback" not in proc.stderr
+    assert b"\\xb5s/step" in proc.stdout or b"\xb5s/step" in proc.stdout
+
+
+def test_standard_output_on_a_full_disk_is_one_sentence(planted):
+    import subprocess
+    import sys
+
+    old, new = planted
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-P", "-m", "reports", "compare", str(old),
+                               str(new)], stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=120, cwd=format2.FIXTURES.parents[1])
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == ("python -m reports: error: standard output could not be "
+                                   "written (No space left on device)")

@@ -462,3 +462,12 @@ def test_two_builds_of_one_result_file_at_once_leave_one_whole_report(tmp_path):
         assert process.returncode == 0 and err == "", err
     assert sorted(p.name for p in run.iterdir()) == sorted(REPORT_FILES + ("results.json",))
     assert sorted(p.name for p in run.parent.iterdir()) == [run.name]
+
+
+def test_build_with_an_empty_out_is_refused_not_taken_for_the_default(tmp_path, capsys):
+    run = _run_folder(tmp_path)
+    before = _snapshot(run)
+    assert reports_main(["build", str(run), "--out", ""]) == 2
+    assert capsys.readouterr().err.strip() == ("python -m reports: error: --out: expected a "
+                                               "folder, got an empty value")
+    assert _snapshot(run) == before
