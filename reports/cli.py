@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shlex
 import signal
 import sys
@@ -132,7 +133,7 @@ def main(argv=None, prog: str = PROG) -> int:
             return _combine(args, prog)
         return _compare(args, prog)
     except ReportError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         return _interrupted(args, prog, err)
@@ -144,6 +145,12 @@ def main(argv=None, prog: str = PROG) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _one_line(text) -> str:
+    """``text`` on one line that a terminal shows as it is: a control character (a newline
+    or an escape in a file name the user gave) written as its code point, ``[U+001B]``."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda m: f"[U+{ord(m.group()):04X}]", str(text))
 
 
 def threading_is_main() -> bool:

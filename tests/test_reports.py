@@ -471,3 +471,11 @@ def test_build_with_an_empty_out_is_refused_not_taken_for_the_default(tmp_path, 
     assert capsys.readouterr().err.strip() == ("python -m reports: error: --out: expected a "
                                                "folder, got an empty value")
     assert _snapshot(run) == before
+
+
+def test_a_file_name_with_an_escape_or_a_newline_is_shown_on_one_line(tmp_path, capsys):
+    name = tmp_path / "a\x1b[31mred\nname.json"
+    assert reports_main(["build", str(name)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err
+    assert "a[U+001B][31mred[U+000A]name.json" in err
