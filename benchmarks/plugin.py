@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import estimate, schedule
 from benchmarks import options as opts
 from benchmarks import results as res
+from benchmarks import schedule
 from benchmarks.runner import ROOT, ResidentWorker, nvidia_gpu_visible, run_process
+from reports import estimate
 from reports import format as result_format
 
 BENCH_DIR = ROOT / "benchmarks"

@@ -153,7 +153,7 @@ PROCESS = obj(
     sample_round_position=opt(list_of(COUNT), null=False),
     sampled_with=opt(list_of(STRING), null=False))
 
-ESTIMATORS = ("p10",)  # Summary.estimator since format 3 (benchmarks.estimate.ESTIMATOR)
+ESTIMATORS = ("p10",)  # Summary.estimator since format 3 (reports.estimate.ESTIMATOR)
 SUMMARY = obj(
     processes_ok=POSITIVE_INT, us_per_step=US_TIMING,
     # since format 3 (absent in format 2, whose us_per_step is a median over processes)

@@ -48,25 +48,25 @@ def pooled(groups: list[list[float]]) -> np.ndarray:
     return np.concatenate([np.asarray(g, dtype=float) for g in groups if len(g)])
 
 
-def two_level_bootstrap(groups: list[list[float]], statistic=p10,
-                        n_resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE,
-                        seed: int = 0) -> tuple[float, float]:
-    """Percentile-bootstrap interval of ``statistic`` over samples nested in processes.
+def two_level_draws(groups: list[list[float]], statistic=None,
+                    n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """``statistic`` (default: the headline quantile) of ``n_resamples`` two-level resamples
+    of samples nested in processes; a float64 array of shape (n_resamples,).
 
     ``groups``: one list of samples per process (at least one sample in all). Each resample
     draws as many processes as there are, with replacement, then within each drawn process
     as many samples as the largest process has, with replacement from that process's own
-    (so every process weighs the same), and computes ``statistic`` of the pooled draw over
-    its last axis. Resampling both stages with replacement is the two-stage bootstrap of
-    Davison and Hinkley (1997), Bootstrap Methods and their Application, section 3.8: it
-    keeps the variance between processes, which a bootstrap of the pooled samples would
-    hide. scipy.stats.bootstrap resamples one level only, hence numpy here. With one process
-    the interval is the within-process one. ``statistic`` takes an array and ``axis``.
-    Returns (low, high); equal values give a zero-width interval.
+    (so every process weighs the same), and computes ``statistic`` of the pooled draw.
+    Resampling both stages with replacement is the two-stage bootstrap of Davison and Hinkley
+    (1997), Bootstrap Methods and their Application, section 3.8: it keeps the variance
+    between processes, which a bootstrap of the pooled samples would hide.
+    scipy.stats.bootstrap resamples one level only, hence numpy here. With one process the
+    draws are the within-process ones. ``statistic(array, axis)``, e.g. ``np.median``.
+    Raises ValueError without a sample.
     """
     groups = [np.asarray(g, dtype=float) for g in groups if len(g)]
     if not groups:
-        raise ValueError("two_level_bootstrap needs at least one sample")
+        raise ValueError("a bootstrap needs at least one sample")
     rng = np.random.default_rng(seed)
     width = max(len(g) for g in groups)
     # Each process's samples as a row of ``width``, so that one draw of indices serves all.
@@ -78,16 +78,26 @@ def two_level_bootstrap(groups: list[list[float]], statistic=p10,
     within = (rng.random((n_resamples, len(groups), width))
               * lengths[chosen][:, :, None]).astype(int)
     draws = table[chosen[:, :, None], within].reshape(n_resamples, -1)
-    values = _apply(statistic, draws)
+    if statistic is None:
+        return np.quantile(draws, HEADLINE_QUANTILE, axis=1)
+    return np.asarray(statistic(draws, axis=1), dtype=float)
+
+
+def percentile_interval(draws: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The percentile-bootstrap interval of ``draws`` at ``confidence`` (low, high)."""
     tail = (1 - confidence) / 2
-    low, high = np.quantile(values, [tail, 1 - tail])
+    low, high = np.quantile(draws, [tail, 1 - tail])
     return float(low), float(high)
 
 
-def _apply(statistic, draws: np.ndarray) -> np.ndarray:
-    if statistic is p10:
-        return np.quantile(draws, HEADLINE_QUANTILE, axis=1)
-    return statistic(draws, axis=1)
+def two_level_bootstrap(groups: list[list[float]], statistic=None,
+                        n_resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE,
+                        seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval (low, high) of ``statistic`` (default: the headline
+    quantile) over samples nested in processes (``two_level_draws``); equal values give a
+    zero-width interval."""
+    return percentile_interval(two_level_draws(groups, statistic, n_resamples, seed),
+                               confidence)
 
 
 def iqr_pct(values) -> float | None:
@@ -105,17 +115,20 @@ def headline(groups: list[list[float]], seed: int = 0) -> dict:
     ``us_per_step``: p10 of the pooled samples with its two-level 95% interval;
     ``us_per_step_median``: their median; ``sample_spread_iqr_pct``: their IQR/median;
     ``process_us_per_step``: each process's own p10; ``half_width_pct``: the farther end of
-    the interval from the headline, percent of it.
+    the interval from the headline, percent of it. Interval and half width are None for a
+    single sample.
     """
     values = pooled(groups)
     value = p10(values)
-    low, high = two_level_bootstrap(groups, seed=seed)
+    low = high = half_width = None  # one sample: no interval
+    if len(values) > 1:
+        low, high = two_level_bootstrap(groups, seed=seed)
+        half_width = 100 * max(high / value - 1, 1 - low / value)
     return {"us_per_step": value, "us_per_step_ci_low": low, "us_per_step_ci_high": high,
             "us_per_step_median": float(np.median(values)),
             "sample_spread_iqr_pct": iqr_pct(values),
             "process_us_per_step": [p10(g) for g in groups if len(g)],
-            "samples": int(len(values)),
-            "half_width_pct": 100 * max(high / value - 1, 1 - low / value)}
+            "samples": int(len(values)), "half_width_pct": half_width}
 
 
 def paired_ratios(row: list[list[float]], reference: list[list[float]]) -> list[list[float]]:
