@@ -355,8 +355,11 @@ class ResidentWorker:
     """
 
     def __init__(self, row: Row, plan: Plan, index: int, scratch_root: str,
-                 sampled_with: tuple[str, ...] = (), on_progress=None):
+                 sampled_with: tuple[str, ...] = (), on_progress=None, command=None):
+        """``command`` replaces the worker's command line (the tests play a worker that
+        crashes or hangs with it)."""
         self.row, self.plan, self.index = row, plan, index
+        self.command = command
         self.on_progress = on_progress
         self.outcome = Outcome(row, "failed", index=index, seeds=plan.seeds_for(index),
                                sampled_with=tuple(sampled_with))
@@ -376,7 +379,7 @@ class ResidentWorker:
         """Start the worker and wait until it is ready; False when it is not (skipped, failed,
         timed out: ``finish`` then gives the reason)."""
         row, plan = self.row, self.plan
-        if row.device == "cuda" and not nvidia_gpu_visible():
+        if row.device == "cuda" and self.command is None and not nvidia_gpu_visible():
             self._end_without_worker("no NVIDIA GPU on this machine (no driver, no "
                                      "/dev/nvidiactl, no nvidia-smi)")
             return False
@@ -392,7 +395,8 @@ class ResidentWorker:
         self.stderr = open(os.path.join(self.scratch, "stderr"), "w+")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", "benchmarks.worker"], stdin=subprocess.PIPE,
+            self.command or [sys.executable, "-P", "-m", "benchmarks.worker"],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self.stderr, text=True, errors="replace",
             cwd=self.scratch, env=worker_env(row, plan, self.scratch, cache),
             start_new_session=True)
