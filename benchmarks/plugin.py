@@ -80,10 +80,11 @@ def pytest_addoption(parser):
     group.addoption("--epochs", metavar="N", help="training epochs per seed")
     group.addoption("--seeds", metavar="LIST", help="seeds, e.g. 0,1,2, spread over the "
                     "processes (accuracy is reported as mean and spread over them)")
-    group.addoption("--rounds", metavar="N", help="at least this many steady-state epochs "
-                    "timed per process (training epochs after the first count; more are added)")
-    group.addoption("--processes", metavar="N", help="worker processes per row, each one "
-                    "sample, interleaved over the rows (default: by preset; at most "
+    group.addoption("--rounds", metavar="N", help="one-epoch samples per worker process, "
+                    "taken in rounds interleaved over the rows of a block, after training "
+                    "(data-parallel rows: at least this many steady-state epochs)")
+    group.addoption("--processes", metavar="N", help="worker processes per row, each a "
+                    "draw of process-level effects (default: by preset; at most "
                     f"{opts.MAX_PROCESSES})")
     group.addoption("--affinity", metavar="CPUS",
                     help="pin each worker to these CPUs (e.g. 0 or 0,1); none: not pinned; "
