@@ -1,9 +1,10 @@
 """The pytest plugin behind `pytest --benchmark`: options, the interleaved schedule, results.json.
 
 pytest runs one test per row; the rows' worker processes are run by the first of those
-tests, interleaved (every row's process 0, then every row's process 1, ...), and each test
-then reports its own row. results.json (docs/result_format.md) is rewritten after every
-process, so an interrupted run keeps all but the process in flight.
+tests (every block's process set 0, then every block's set 1, ...; a block's workers stay
+resident and are sampled in interleaved rounds, benchmarks/schedule.py), and each test then
+reports its own row. results.json (docs/result_format.md) is rewritten after every process,
+so an interrupted run keeps all but the process set in flight.
 """
 
 from __future__ import annotations

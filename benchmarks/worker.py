@@ -2,9 +2,12 @@
 
 Why a process per row: one Keras backend per process (Keras fixes it at import), no
 framework's thread pool competing with another's, and memory that belongs to one
-framework. The coordinator (benchmarks/runner.py) sends the job as JSON on stdin and
-reads JSON lines back: ``progress`` events while it trains, then one ``result`` or
-``skip``. Anything the frameworks print goes to stderr, never into that stream.
+framework. The coordinator (benchmarks/runner.py) sends the job as one JSON line on stdin
+and reads JSON lines back: ``progress`` events while it trains, then one ``result`` or
+``skip``. A resident worker (``job["resident"]``, benchmarks/schedule.py) says ``ready``
+after training and then answers each ``sample`` command on stdin with one timed epoch, until
+``stop``, before its ``result``. Anything the frameworks print goes to stderr, never into
+that stream.
 """
 
 from __future__ import annotations
