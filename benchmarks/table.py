@@ -29,7 +29,9 @@ def _cells(record: dict) -> tuple[str, ...]:
         peak_text += f" (GPU {gpu / 2**20:.1f})"
     first = f"{s['first_epoch_s']:.3f}" + ("" if s["first_epoch_cold"] else " (warm)")
     mark = "UNSTABLE" if s["unstable"] else ("partial" if record["status"] == "partial" else "")
-    return (record["id"], f"{s['us_per_step']:.1f}", ci, f"{s['us_per_step_median']:.1f}",
+    median = s.get("us_per_step_median")  # a summary of format 2 has none
+    return (record["id"], f"{s['us_per_step']:.1f}", ci,
+            "" if median is None else f"{median:.1f}",
             spread, ratio, first, f"{s['test_accuracy_mean']:.4f} ± {sd}",
             f"{tta:.2f}" if tta is not None else "not reached", peak_text, mark)
 
