@@ -274,14 +274,17 @@ FLAGS_CAPTION = ("Settings that differ between rows on one device (the compariso
 BEST_CAPTION = ("Per framework: its course row (or idiomatic, where the course has no lesson) "
                 "beside its fastest row in this run, the speedup between them, the fastest "
                 "row's ratio to jax-scan (the epoch as one compiled jax.lax.scan: what is left "
-                "when only the arithmetic is), and what the fastest row changes in the code.")
+                "when only the arithmetic is), and what the fastest row changes in the code. "
+                "µs/step: each row's headline, by the estimator named in the Time table "
+                "(p10 since result format 3, the median over processes before).")
 
 
 BEST_CAPTION_LATEX = ("Per framework: its course row (or idiomatic, where the course has no "
                       "lesson) and its fastest row in this run, each with its time per step, "
                       "the speedup between them, and the fastest row's ratio to jax-scan (the "
                       "epoch as one compiled jax.lax.scan). Under the table: what the fastest "
-                      "row changes in the code.")
+                      "row changes in the code. Times by the estimator named in the Time table "
+                      "(p10 since result format 3, the median over processes before).")
 
 
 SCALING_TITLE = "Scaling"
