@@ -626,7 +626,8 @@ class Suite:
                   f"{_minutes(self._estimate_s(rows))} (estimate); rows sampled together: "
                   + "; ".join(f"{len(part)} of {part[0].device} b{part[0].batch_size}"
                               for part in parts))
-        self._progress_count = [time.perf_counter(), 0, len(rows) * processes]
+        # For the progress lines and the ETA: when the schedule began, processes done, in all.
+        self._began, self._done_count, self._total = time.perf_counter(), 0, len(rows) * processes
         for index in range(processes):
             for part in parts:
                 self._run_part(part, index)
@@ -634,7 +635,7 @@ class Suite:
                 record = self._record(row)
                 if index and record["status"] == "skipped":
                     continue  # a row that cannot run here will not run in later processes
-                self._say(f"[{self._progress_count[1] + 1}/{self._progress_count[2]}] {row.id} "
+                self._say(f"[{self._done_count + 1}/{self._total}] {row.id} "
                           f"process {index + 1}/{processes} ...")
                 outcome = run_process(row, self.plan, index, on_progress=self._progress,
                                       scratch_root=self.scratch)
@@ -652,9 +653,8 @@ class Suite:
         workers = []
         try:
             for row in part:
-                self._say(f"[{self._progress_count[1] + len(workers) + 1}/"
-                          f"{self._progress_count[2]}] {row.id} process {index + 1}/"
-                          f"{self.plan.processes} ...")
+                self._say(f"[{self._done_count + len(workers) + 1}/{self._total}] {row.id} "
+                          f"process {index + 1}/{self.plan.processes} ...")
                 worker = ResidentWorker(row, self.plan, index, self.scratch, sampled_with=ids,
                                         on_progress=self._progress)
                 workers.append(worker)
@@ -679,10 +679,10 @@ class Suite:
 
     def _done(self, record: dict, outcome, index: int) -> None:
         """Keep one finished process of a row, and say how it went (with an ETA)."""
-        started, done, total = self._progress_count
-        done = self._progress_count[1] = done + 1
+        self._done_count += 1
         self._take(record, outcome)
-        eta = (time.perf_counter() - started) / done * (total - done)
+        eta = ((time.perf_counter() - self._began) / self._done_count
+               * (self._total - self._done_count))
         line = (f"    {outcome.row.id} process {index + 1}: {outcome.status} in "
                 f"{outcome.wall_s:.1f} s")
         if outcome.status == "ok":
