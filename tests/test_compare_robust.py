@@ -1,6 +1,8 @@
 """`compare` on rows sampled by resident workers (format 3): p10 ratios, the machine factor,
 the two-level interval and the printed rule, on planted runs whose answers are known."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,31 @@ def test_the_csv_keeps_its_columns_and_says_the_estimator(tmp_path):
     assert {"ratio", "ci_low", "ci_high", "verdict", "estimator", "raw_ratio"} <= set(
         table.columns)
     assert table.loc[SLOWED, "verdict"] == "slower"
+
+
+def test_a_real_format_3_run_against_itself_and_against_a_planted_slowdown():
+    from reports.load import load_results
+
+    old = load_results(format2.FIXTURES / "run3.json")
+    # Measured at load average 10 on 2 cores: most rows' intervals are wide, so a run against
+    # itself (resampled independently, as two runs are) is same or inconclusive, never more.
+    same = compare_runs(old, old)
+    assert same.machine_factor == 1.0
+    assert set(same.rows["verdict"]) <= {"same", "inconclusive"}
+    new = copy.deepcopy(old)
+    for row in new["rows"]:
+        if row["id"] == "numpy-loop-cpu-b1024":
+            for process in row["processes"]:
+                process["samples_epoch_s"] = [1.3 * s for s in process["samples_epoch_s"]]
+    rows = compare_runs(old, new).rows.set_index("row")
+    assert rows.loc["numpy-loop-cpu-b1024", "verdict"] == "slower"
+    assert rows.loc["numpy-loop-cpu-b1024", "ratio"] == pytest.approx(1.3)
+    assert set(rows.drop("numpy-loop-cpu-b1024")["verdict"]) <= {"same", "inconclusive"}
+
+
+def test_a_real_format_3_run_builds_a_report_that_names_its_estimator(tmp_path):
+    from reports.build import build_report
+
+    out = build_report(format2.FIXTURES / "run3.json", tmp_path / "report")
+    markdown = (out / "report.md").read_text()
+    assert "| Row | µs/step (p10) | 95% CI µs/step | Median µs/step |" in markdown
