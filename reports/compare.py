@@ -525,9 +525,10 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
                       "and count as inconclusive.", ""]
         unstable = c.rows[c.rows["unstable"] != ""]
         if len(unstable):
-            lines += [f"{_rows(len(unstable), 'was', 'were')} unstable in a run (spread over "
-                      "processes or starved workers); verdicts on unstable rows deserve less "
-                      "trust.", ""]
+            lines += [f"{_rows(len(unstable), 'was', 'were')} unstable in a run (p10 rows: "
+                      "an interval wider than ±5% around the headline; median rows: spread "
+                      "over processes or starved workers); their intervals above carry that.",
+                      ""]
     else:
         lines += ["No row was measured in both runs.", ""]
     if c.skipped_in_both:
