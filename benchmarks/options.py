@@ -157,7 +157,7 @@ class Plan:
     target_accuracy: float | None  # None: the data's Bayes accuracy minus TARGET_GAP
     overhead_check: bool = False
     preset: str = "default"
-    processes: int = 1  # worker processes per row, each one sample (interleaved over rows)
+    processes: int = 1  # worker processes per row (sets of resident workers, one per block)
     affinity: str = "auto"  # "auto", "none" or a CPU list such as "0" or "0,1"
     # ((axis, (value, ...)), ...): SWEEP_AXES swept one at a time, each with the other two at
     # the plan's values (batch_sizes, HIDDEN_SIZE, n_train); empty: no sweep.
