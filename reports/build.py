@@ -67,8 +67,16 @@ def footnote(data: dict, frame: pd.DataFrame) -> dict:
         "frameworks": "; ".join(versions),
         "commit": commit_text,
         "fairness": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fairness.items() if v),
+        # since format 3: how the time was sampled, and the memory the workers held together
+        "sampling": (f"{plan.get('processes')} processes x {plan.get('rounds')} interleaved "
+                     "one-epoch samples a row, p10" if "resources" in run else ""),
+        "peak resident memory": _gib(run.get("resources", {}).get("peak_resident_total_bytes")),
         "format": f"sidebyside result format {version}{made_with}",
     }
+
+
+def _gib(value) -> str:
+    return "" if value is None else f"{value / 2**30:.2f} GiB, all processes together"
 
 
 def footnote_text(note: dict) -> str:
