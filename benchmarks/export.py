@@ -4,7 +4,8 @@ pytest-benchmark times calls made in its own process; ours run in worker process
 nothing is handed to its fixture. Its documented JSON layout (what ``--benchmark-json``
 writes and ``pytest-benchmark compare`` reads) is built here from results.json, with the
 statistics computed by its public ``pytest_benchmark.stats.Stats``. A round of this export
-is one worker process: the median of that process's steady-state epochs, in seconds.
+is one timed epoch, in seconds: every interleaved sample of every worker process (format 3),
+or for a process sampled alone (a data-parallel row) the median of its steady epochs.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ def benchmark_json(run: dict) -> dict:
             continue
         stats = Stats()
         for process in ok:
-            stats.update(statistics.median(process["steady_epoch_s"]))
+            for seconds in (process.get("samples_epoch_s")
+                            or [statistics.median(process["steady_epoch_s"])]):
+                stats.update(seconds)
         name = f"{TEST_NAME}[{row['id']}]"
         benchmarks.append({
             "group": f"{row['device']} batch {row['batch_size']}: seconds per epoch, "
-                     "one round per process",
+                     "one round per timed epoch",
             "name": name,
             "fullname": f"{TEST_FILE}::{name}",
             "params": {"row": row["id"]},

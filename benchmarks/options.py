@@ -157,7 +157,7 @@ class Plan:
     target_accuracy: float | None  # None: the data's Bayes accuracy minus TARGET_GAP
     overhead_check: bool = False
     preset: str = "default"
-    processes: int = 1  # worker processes per row, each one sample (interleaved over rows)
+    processes: int = 1  # worker processes per row (sets of resident workers, one per block)
     affinity: str = "auto"  # "auto", "none" or a CPU list such as "0" or "0,1"
     # ((axis, (value, ...)), ...): SWEEP_AXES swept one at a time, each with the other two at
     # the plan's values (batch_sizes, HIDDEN_SIZE, n_train); empty: no sweep.
@@ -346,7 +346,7 @@ TARGET_GAP = 0.05  # default time-to-accuracy target: this far below the Bayes a
 
 PRESETS = {
     # A smoke run: every CPU variant in one process, small data (under a minute here).
-    "quick": dict(devices=("cpu",), batch_sizes=(1024,), epochs=2, seeds=(0,), rounds=2,
+    "quick": dict(devices=("cpu",), batch_sizes=(1024,), epochs=2, seeds=(0,), rounds=5,
                   n_train=2_000, n_test=1_000, worker_timeout_s=180.0, processes=1),
     # The course's rows and each framework's fastest gear (DEFAULT_VARIANTS), on every
     # device the machine has, three processes per row (the fewest that give a spread), one
@@ -355,22 +355,23 @@ PRESETS = {
     # (ETA of a default run at commit b5f77e7), and torch-compile-step and
     # keras-tensorflow-loop-xla alone cost over 30 s a process (a cold compile each), so
     # the other gears run with --impl or in the full preset.
+    # rounds: one-epoch samples per process, interleaved over the block's rows (below).
     "default": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=3, seeds=(0, 1, 2),
-                    rounds=3, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
+                    rounds=15, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
                     processes=3, variants=DEFAULT_VARIANTS),
     # The GPU rows alone, sized to finish in under 5 minutes (benchmarks/gpu_check.sh).
-    "gpu": dict(devices=("cuda",), batch_sizes=(32, 1024), epochs=3, seeds=(0,), rounds=5,
+    "gpu": dict(devices=("cuda",), batch_sizes=(32, 1024), epochs=3, seeds=(0,), rounds=15,
                 n_train=10_000, n_test=2_000, worker_timeout_s=240.0, processes=2),
     # Numbers worth publishing: ten processes per row (intervals of a few percent).
     "full": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=30, seeds=(0, 1, 2, 3, 4),
-                 rounds=20, n_train=10_000, n_test=2_000, worker_timeout_s=1800.0,
+                 rounds=40, n_train=10_000, n_test=2_000, worker_timeout_s=1800.0,
                  processes=10),
 
     # Where the difference vanishes (issue 11): a batch sweep and a width sweep of the course
     # rows and each framework's fastest gear (DEFAULT_VARIANTS), two processes per point (the
     # fewest that give an interval), one seed, one epoch plus two timed ones; SWEEP_POINTS
     # says why these sizes.
-    "sweep": dict(devices=DEVICES, batch_sizes=(1024,), epochs=1, seeds=(0,), rounds=2,
+    "sweep": dict(devices=DEVICES, batch_sizes=(1024,), epochs=1, seeds=(0,), rounds=8,
                   n_train=16_384, n_test=1_000, worker_timeout_s=300.0, processes=2,
                   variants=DEFAULT_VARIANTS,
                   sweeps=(("batch", (64, 1024, 16_384)), ("hidden", (16, 256, 4096)))),
@@ -379,6 +380,11 @@ PRESETS = {
                         rounds=3, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
                         processes=3, variants=DISTRIBUTED_VARIANTS),
 }
+# Why 15 rounds in the default preset: a row's headline is the p10 of its processes'
+# samples, and 3 processes x 15 one-epoch samples put about 4 samples below it. Each round
+# at batch 32 costs the sum of the 8 rows' epochs, about 1.3 s on the 2-core machine, so
+# 15 rounds x 3 process sets add about a minute to what the workers' starts and training
+# cost (a default run took 5 min 01 s with 3 steady epochs a process).
 # The sweep preset's sizes. A worker's start (imports, building, the first epoch) costs
 # seconds, so the preset's time is its number of points: a 6-point version (batch 32, 256,
 # 2048, 16384; width 256, 4096 at batch 256) took 12.5 minutes at commit 279d645 on the

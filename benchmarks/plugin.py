@@ -1,9 +1,10 @@
 """The pytest plugin behind `pytest --benchmark`: options, the interleaved schedule, results.json.
 
 pytest runs one test per row; the rows' worker processes are run by the first of those
-tests, interleaved (every row's process 0, then every row's process 1, ...), and each test
-then reports its own row. results.json (docs/result_format.md) is rewritten after every
-process, so an interrupted run keeps all but the process in flight.
+tests (every block's process set 0, then every block's set 1, ...; a block's workers stay
+resident and are sampled in interleaved rounds, benchmarks/schedule.py), and each test then
+reports its own row. results.json (docs/result_format.md) is rewritten after every process,
+so an interrupted run keeps all but the process set in flight.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ import pytest
 
 from benchmarks import options as opts
 from benchmarks import results as res
+from benchmarks import schedule
 from benchmarks import shard as shards
-from benchmarks.runner import ROOT, nvidia_gpu_visible, run_process
+from benchmarks.runner import ROOT, ResidentWorker, nvidia_gpu_visible, run_process
+from reports import estimate
 from reports import format as result_format
 from reports.atomic import new_file_problem, write_new_file
 from reports.atomic import shell_quoted as _quoted
@@ -81,10 +84,11 @@ def pytest_addoption(parser):
     group.addoption("--epochs", metavar="N", help="training epochs per seed")
     group.addoption("--seeds", metavar="LIST", help="seeds, e.g. 0,1,2, spread over the "
                     "processes (accuracy is reported as mean and spread over them)")
-    group.addoption("--rounds", metavar="N", help="at least this many steady-state epochs "
-                    "timed per process (training epochs after the first count; more are added)")
-    group.addoption("--processes", metavar="N", help="worker processes per row, each one "
-                    "sample, interleaved over the rows (default: by preset; at most "
+    group.addoption("--rounds", metavar="N", help="one-epoch samples per worker process, "
+                    "taken in rounds interleaved over the rows of a block, after training "
+                    "(data-parallel rows: at least this many steady-state epochs)")
+    group.addoption("--processes", metavar="N", help="worker processes per row, each a "
+                    "draw of process-level effects (default: by preset; at most "
                     f"{opts.MAX_PROCESSES})")
     group.addoption("--affinity", metavar="CPUS",
                     help="pin each worker to these CPUs (e.g. 0 or 0,1); none: not pinned; "
@@ -479,6 +483,13 @@ class Suite:
         unstable = [r["id"] for r in run["rows"] if r["summary"] and r["summary"]["unstable"]]
         if unstable:
             run["warnings"].append(f"{len(unstable)} rows unstable: {', '.join(unstable)}")
+        resources = run.get("resources") or {}
+        if (resources.get("peak_resident_total_bytes") or 0) > schedule.MEMORY_BUDGET_BYTES:
+            run["warnings"].append(
+                f"the workers held {resources['peak_resident_total_bytes'] / 2**30:.2f} GiB "
+                f"together at their peak, above the budget of "
+                f"{schedule.MEMORY_BUDGET_BYTES / 2**30:.0f} GiB (benchmarks/schedule.py's "
+                "WORKER_RSS_BYTES underestimates a worker here)")
         self._save()
         if self.save_note is None:
             self._say(f"sidebyside: building the report in {self.run_dir} ...")
@@ -517,9 +528,10 @@ class Suite:
         for warning in self.run["warnings"]:
             tr.write_line(f"WARNING: {warning}", yellow=True)
         if any(r["summary"] and r["summary"]["unstable"] for r in self.run["rows"]):
-            tr.write_line("WARNING: the benchmark seems unstable: the rows marked unstable "
-                          "vary between processes or were starved of CPU; rerun on a quiet "
-                          "machine or with more --processes", yellow=True)
+            tr.write_line(f"WARNING: the rows marked UNSTABLE have a headline time whose 95% "
+                          f"interval is wider than ±{estimate.UNSTABLE_HALF_WIDTH_PCT:g}% (the "
+                          "reason is beside each): give more --rounds (samples) or --processes, "
+                          "or rerun on a quieter machine", yellow=True)
         if self.interrupted_by:
             tr.write_line(f"interrupted by {self.interrupted_by}: everything measured until "
                           f"then is saved in {_quoted(self.results_path)}", red=True)
@@ -548,34 +560,107 @@ class Suite:
         return self._record(row)
 
     def _run_schedule(self):
+        """Every row's processes: process set 0 of every block of rows, then set 1, ...
+
+        The rows of a block (one comparison: device and sizes) are sampled together by
+        resident workers (``_run_part``); a block that would not fit the memory budget is
+        split (schedule.split_block). Data-parallel rows and their twins run one process at
+        a time, sampled by their steady epochs, after each set of blocks.
+        """
         rows = getattr(self, "selected", self.rows)
         processes = self.plan.processes
+        resident = [row for row in rows if schedule.is_resident(row)]
+        apart = [row for row in rows if not schedule.is_resident(row)]
+        budget = schedule.memory_budget_bytes()
+        parts = [part for block in schedule.blocks(resident)
+                 for part in schedule.split_block(block, budget)]
+        self.run["resources"] = {
+            "memory_budget_bytes": budget, "peak_resident_total_bytes": None,
+            "memory_method": schedule.RESIDENT_TOTAL_METHOD,
+            "sampled_together": [[row.id for row in part] for part in parts],
+            "interleaving": schedule.INTERLEAVING_TEXT}
         self._say(f"sidebyside: {len(rows) * processes} worker processes, about "
-                  f"{_minutes(self._estimate_s(rows))} (estimate)")
-        started, done, total = time.perf_counter(), 0, len(rows) * processes
+                  f"{_minutes(self._estimate_s(rows))} (estimate); rows sampled together: "
+                  + "; ".join(f"{len(part)} of {part[0].device} b{part[0].batch_size}"
+                              for part in parts))
+        # For the progress lines and the ETA: when the schedule began, processes done, in all.
+        self._began, self._done_count, self._total = time.perf_counter(), 0, len(rows) * processes
         for index in range(processes):
-            for row in rows:
+            for part in parts:
+                self._run_part(part, index)
+            for row in apart:
                 record = self._record(row)
                 if index and record["status"] == "skipped":
                     continue  # a row that cannot run here will not run in later processes
-                self._say(f"[{done + 1}/{total}] {row.id} process {index + 1}/{processes} ...")
+                self._say(f"[{self._done_count + 1}/{self._total}] {row.id} "
+                          f"process {index + 1}/{processes} ...")
                 outcome = run_process(row, self.plan, index, on_progress=self._progress,
                                       scratch_root=self.scratch)
-                done += 1
-                self._take(record, outcome)
-                elapsed = time.perf_counter() - started
-                eta = elapsed / done * (total - done)
-                line = f"    {outcome.status} in {outcome.wall_s:.1f} s"
-                if outcome.status == "ok":
-                    sample = res.process_us_per_step(outcome.record())
-                    line += f": {sample:.1f} us/step"
-                    if outcome.result["cpu"]["starved"]:
-                        line += f" (starved: {outcome.result['cpu']['starved_reason']})"
-                elif outcome.reason:
-                    line += f": {outcome.reason.splitlines()[0]}"
-                self._say(f"{line}; ETA {_minutes(eta)}")
-                if index == processes - 1:
-                    self._row_finished(record)
+                self._done(record, outcome, index)
+
+    def _run_part(self, part: list[opts.Row], index: int) -> None:
+        """Process set ``index`` of the rows of ``part``: their workers start one after
+        another (each trains its seeds alone), then answer ``plan.rounds`` rounds of one
+        timed epoch each, in a fresh random order every round (schedule.round_orders), and
+        stop. Ctrl-C or SIGTERM kill every worker of the part."""
+        part = [row for row in part if not (index and self._record(row)["status"] == "skipped")]
+        if not part:
+            return
+        ids = tuple(row.id for row in part)
+        workers = []
+        try:
+            for row in part:
+                self._say(f"[{self._done_count + len(workers) + 1}/{self._total}] {row.id} "
+                          f"process {index + 1}/{self.plan.processes} ...")
+                worker = ResidentWorker(row, self.plan, index, self.scratch, sampled_with=ids,
+                                        on_progress=self._progress)
+                workers.append(worker)
+                if worker.start():
+                    self._say(f"    ready in {time.perf_counter() - worker.started:.1f} s "
+                              "(imported, built, trained its seeds)")
+                self._note_memory()
+            live = [worker for worker in workers if worker.alive]
+            if live:
+                self._say(f"    sampling {len(live)} rows x {self.plan.rounds} rounds, "
+                          "interleaved ...")
+            # Seeded by the process set: a run's order can be replayed.
+            for order in schedule.round_orders(len(live), self.plan.rounds, seed=index):
+                for position, i in enumerate(order):
+                    live[i].sample(position)
+                self._note_memory()
+            for worker in workers:
+                self._done(self._record(worker.row), worker.finish(), index)
+        finally:
+            for worker in workers:
+                worker.kill()
+
+    def _done(self, record: dict, outcome, index: int) -> None:
+        """Keep one finished process of a row, and say how it went (with an ETA)."""
+        self._done_count += 1
+        self._take(record, outcome)
+        eta = ((time.perf_counter() - self._began) / self._done_count
+               * (self._total - self._done_count))
+        line = (f"    {outcome.row.id} process {index + 1}: {outcome.status} in "
+                f"{outcome.wall_s:.1f} s")
+        if outcome.status == "ok":
+            samples = outcome.result.get("samples_epoch_s") or outcome.result["steady_epoch_s"]
+            steps = outcome.result["steps_per_epoch"]
+            line += f": p10 {estimate.p10(samples) / steps * 1e6:.1f} us/step"
+            if outcome.result["cpu"]["starved"]:
+                line += f" (starved: {outcome.result['cpu']['starved_reason']})"
+        elif outcome.reason:
+            line += f": {outcome.reason.splitlines()[0]}"
+        self._say(f"{line}; ETA {_minutes(eta)}")
+        if index == self.plan.processes - 1:
+            self._row_finished(record)
+
+    def _note_memory(self) -> None:
+        """Keep the run's peak total resident memory (schedule.resident_total_bytes)."""
+        total = schedule.resident_total_bytes()
+        resources = self.run["resources"]
+        if resources["peak_resident_total_bytes"] is None or \
+                total > resources["peak_resident_total_bytes"]:
+            resources["peak_resident_total_bytes"] = total
 
     def _take(self, record: dict, outcome) -> None:
         record["processes"].append(outcome.record())
@@ -595,7 +680,8 @@ class Suite:
         ci = ("" if s["us_per_step_ci_low"] is None else
               f" [{s['us_per_step_ci_low']:.1f}, {s['us_per_step_ci_high']:.1f}]")
         processes = f"{s['processes_ok']} process{'' if s['processes_ok'] == 1 else 'es'}"
-        self._say(f"    {record['id']}: {s['us_per_step']:.1f}{ci} us/step over {processes}, "
+        self._say(f"    {record['id']}: {s['estimator']} {s['us_per_step']:.1f}{ci} us/step "
+                  f"(median {s['us_per_step_median']:.1f}) over {processes}, "
                   f"first epoch {s['first_epoch_s']:.2f} s, "
                   f"accuracy {s['test_accuracy_mean']:.4f}")
         if s["unstable"]:
@@ -622,7 +708,8 @@ class Suite:
             for index in range(self.plan.processes):
                 seeds = len(self.plan.seeds_for(index))
                 steps = -(-(row.n_train or self.plan.n_train) // row.batch_size)
-                epochs = max(self.plan.epochs * seeds, self.plan.rounds + 1)
+                epochs = (self.plan.epochs * seeds + self.plan.rounds if schedule.is_resident(row)
+                          else max(self.plan.epochs * seeds, self.plan.rounds + 1))
                 total += (_START_S.get(row.implementation, 3.0)
                           + _EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0)
                           + epochs * steps * us / 1e6)

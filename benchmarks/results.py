@@ -19,18 +19,9 @@ from typing import TypedDict
 
 from reports.atomic import write_text_atomic
 
-# History:
-#   1: a `sidebyside` section in pytest-benchmark's JSON (one worker per row, rounds as samples).
-#   2: a file of its own, results.json; several worker processes per row; a process is one sample.
-#      Fields added since (no change of meaning): data-parallel rows' (issue 12, see
-#      docs/result_format.md and reports/format.py).
-RESULTS_FORMAT_VERSION = 2
-RESULTS_FORMAT = "sidebyside-run"
+# The format's name, version and history live in reports/format.py, shared with the readers.
+from reports.format import RESULTS_FORMAT, RESULTS_FORMAT_VERSION  # noqa: F401
 
-# A row is "unstable" when its processes disagree by more than this: the IQR over processes
-# divided by their median, in percent. pyperf warns at a standard deviation above 10% of the
-# mean; the IQR is the robust equivalent for the few (3 to 10) processes a row has.
-UNSTABLE_SPREAD_PCT = 10.0
 # A process is "starved" when its threads spent this long waiting for a CPU per second of
 # training (run-queue wait summed over its threads, /proc/<pid>/task/*/schedstat): on a quiet
 # machine this stays under 0.05; with one busy loop per core it exceeds 0.5.
@@ -99,9 +90,13 @@ class Process(TypedDict, total=False):
 
 class Summary(TypedDict):
     processes_ok: int
+    estimator: str  # since format 3: "p10" (reports.estimate); absent: format 2's median
     us_per_step: float
     us_per_step_ci_low: float | None
     us_per_step_ci_high: float | None
+    us_per_step_median: float  # since format 3: the median of the same samples
+    samples: int  # since format 3: one-epoch samples over all ok processes
+    sample_spread_iqr_pct: float | None  # since format 3: their IQR / median, percent
     process_us_per_step: list[float]
     spread_iqr_pct: float | None
     unstable: bool
@@ -127,6 +122,7 @@ class Summary(TypedDict):
     ratio_to_torch_loop: float | None
     ratio_ci_low: float | None
     ratio_ci_high: float | None
+    ratio_method: str | None  # since format 3: "rounds" or "processes" (summarize)
     # Only in the summary of a data-parallel row or its single-process twin (issue 12;
     # data_parallel_summary): replicas, threads_per_process, total_threads,
     # samples_per_s_ci_low/high, max_weight_gap_vs_single; a data-parallel row's also
@@ -172,9 +168,19 @@ def new_row(row, plan_n_train: int | None = None) -> RowRecord:
                      processes=[], summary=None)
 
 
+def process_samples_us(process: Process) -> list[float]:
+    """A process's samples in µs per step: its interleaved one-epoch samples
+    (``samples_epoch_s``) or, in a process sampled alone (a data-parallel row, a file of
+    format 2), its steady epochs."""
+    epochs = process.get("samples_epoch_s") or process["steady_epoch_s"]
+    return [seconds / process["steps_per_epoch"] * 1e6 for seconds in epochs]
+
+
 def process_us_per_step(process: Process) -> float:
-    """A process's one sample: the median of its steady epochs per step, in microseconds."""
-    return statistics.median(process["steady_epoch_s"]) / process["steps_per_epoch"] * 1e6
+    """A process's own headline: the p10 of its samples (``process_samples_us``), µs."""
+    from reports import estimate
+
+    return estimate.p10(process_samples_us(process))
 
 
 def bootstrap_median_ci(samples: list[float]) -> tuple[float | None, float | None]:
@@ -197,44 +203,31 @@ def bootstrap_median_ci(samples: list[float]) -> tuple[float | None, float | Non
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def iqr_pct(samples: list[float]) -> float | None:
-    """Interquartile range over median, percent (numpy's linear quantiles); None below 3."""
-    if len(samples) < 3:
-        return None
-    import numpy as np
-
-    q1, median, q3 = np.percentile(samples, [25, 50, 75])
-    return float(100 * (q3 - q1) / median)
-
-
 def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | None:
     """The row's headline numbers from its ok processes; None when none is ok.
 
-    ``reference`` is the torch-loop row of the same device and sizes (identity_key): the ratio pairs
-    process i of this row with process i of it (they ran next to each other) and reports the
-    median of the per-pair ratios with a bootstrap interval over the pairs.
+    Time: ``estimate.headline`` of the processes' samples (the p10 of all of them, with a
+    two-level bootstrap interval). ``reference`` is the torch-loop row of the same device and
+    sizes (identity_key): where the two rows were sampled in the same rounds
+    (``sampled_with``), each sample is paired with the reference's sample of the same round
+    and the ratio is the median of those ratios (``ratio_method`` "rounds"); else process i
+    is paired with the reference's process i, by their own p10 ("processes"). Either way
+    with a two-level bootstrap interval.
     """
+    from reports import estimate
+
     ok = [p for p in row["processes"] if p["status"] == "ok"]
     if not ok:
         return None
-    samples = [process_us_per_step(p) for p in ok]
-    us_per_step = statistics.median(samples)
-    low, high = bootstrap_median_ci(samples)
-    spread = iqr_pct(samples)
-    reasons = []
-    if spread is not None and spread > UNSTABLE_SPREAD_PCT:
-        reasons.append(f"processes differ by {spread:.0f}% (IQR/median above "
-                       f"{UNSTABLE_SPREAD_PCT:g}%)")
-    starved = [p for p in ok if p["cpu"]["starved"]]
-    if starved:
-        reasons.append(f"process {', '.join(str(p['index']) for p in starved)} starved of "
-                       f"CPU ({starved[0]['cpu']['starved_reason']})")
+    groups = [process_samples_us(p) for p in ok]
+    time = estimate.headline(groups)
+    reasons = unstable_reasons(time, ok)
     # Each seed once, from the process that trained it first.
     per_seed = list({s["seed"]: s for p in reversed(ok) for s in p["per_seed"]}.values())
     accuracies = [s["test_accuracy"] for s in per_seed]
     reached = [s["time_to_accuracy_s"] for s in per_seed if s["time_to_accuracy_s"] is not None]
     first = ok[0]
-    steady_median = statistics.median(statistics.median(p["steady_epoch_s"]) for p in ok)
+    steady_median = time["us_per_step_median"] * first["steps_per_epoch"] / 1e6
 
     def median_of(get):
         values = [v for v in (get(p) for p in ok) if v is not None]
@@ -243,21 +236,22 @@ def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | N
     peak = median_of(lambda p: p["memory"]["peak_rss_above_baseline_bytes"])
     rss = median_of(lambda p: p["memory"]["rss_after_import_bytes"])
     gpu = median_of(lambda p: p["memory"]["gpu_peak_bytes"])
-    ratio = ratio_low = ratio_high = None
+    ratio = ratio_low = ratio_high = ratio_method = None
     if reference is not None and reference is not row:
-        ref = {p["index"]: process_us_per_step(p) for p in reference["processes"]
-               if p["status"] == "ok"}
-        pairs = [process_us_per_step(p) / ref[p["index"]] for p in ok if p["index"] in ref]
-        if pairs:
-            ratio = statistics.median(pairs)
-            ratio_low, ratio_high = bootstrap_median_ci(pairs)
+        ratio, ratio_low, ratio_high, ratio_method = ratio_to(row, ok, reference)
     elif reference is row:
         ratio = 1.0
     summary = Summary(
-        processes_ok=len(ok), us_per_step=us_per_step, us_per_step_ci_low=low,
-        us_per_step_ci_high=high, process_us_per_step=samples, spread_iqr_pct=spread,
+        processes_ok=len(ok), estimator=estimate.ESTIMATOR, us_per_step=time["us_per_step"],
+        us_per_step_ci_low=time["us_per_step_ci_low"],
+        us_per_step_ci_high=time["us_per_step_ci_high"],
+        us_per_step_median=time["us_per_step_median"], samples=time["samples"],
+        sample_spread_iqr_pct=time["sample_spread_iqr_pct"],
+        process_us_per_step=time["process_us_per_step"],
+        spread_iqr_pct=estimate.iqr_pct(time["process_us_per_step"]),
         unstable=bool(reasons), unstable_reasons=reasons,
-        samples_per_s=first["n_train"] / steady_median, steady_epoch_s_median=steady_median,
+        samples_per_s=first["n_train"] / (time["us_per_step"] * first["steps_per_epoch"] / 1e6),
+        steady_epoch_s_median=steady_median,
         first_epoch_s=first["first_epoch_s"], first_epoch_cold=first["cold_cache"],
         test_accuracy_mean=statistics.fmean(accuracies),
         test_accuracy_sd=statistics.stdev(accuracies) if len(accuracies) > 1 else None,
@@ -272,10 +266,68 @@ def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | N
         import_s=statistics.median(p["import_s"] for p in ok),
         build_s=statistics.median(p["build_s"] for p in ok),
         cores_used=statistics.median(p["cpu"]["cores_used"] for p in ok),
-        ratio_to_torch_loop=ratio, ratio_ci_low=ratio_low, ratio_ci_high=ratio_high)
+        ratio_to_torch_loop=ratio, ratio_ci_low=ratio_low, ratio_ci_high=ratio_high,
+        ratio_method=ratio_method)
     if "distributed" in first:
         summary.update(replica_summary(ok))
     return summary
+
+
+def unstable_reasons(time: dict, ok: list[Process]) -> list[str]:
+    """Why a row's headline is not pinned down (one sentence with its causes), or [].
+
+    Unstable: an end of the headline's 95% interval lies farther from it than
+    ``estimate.UNSTABLE_HALF_WIDTH_PCT``. The sentence names what widened it: the processes
+    disagreeing, the samples within a process varying, too few samples, starved processes.
+    A spread between processes alone does not make a row unstable when the interval is
+    narrow anyway.
+    """
+    from reports import estimate
+
+    value, low, high = (time["us_per_step"], time["us_per_step_ci_low"],
+                        time["us_per_step_ci_high"])
+    if time["samples"] >= 2 and time["half_width_pct"] <= estimate.UNSTABLE_HALF_WIDTH_PCT:
+        return []
+    if time["samples"] < 2:
+        return ["one sample only, so no interval: give more --rounds"]
+    causes = []
+    own = time["process_us_per_step"]
+    if len(own) > 1:
+        causes.append(f"the processes' own {estimate.ESTIMATOR} range from {min(own):.1f} to "
+                      f"{max(own):.1f} µs/step ({100 * (max(own) / min(own) - 1):.0f}% apart)")
+    if time["sample_spread_iqr_pct"] is not None:
+        causes.append(f"samples vary by {time['sample_spread_iqr_pct']:.0f}% (IQR/median)")
+    if time["samples"] < 10:
+        causes.append(f"only {time['samples']} samples")
+    starved = [p for p in ok if p["cpu"]["starved"]]
+    if starved:
+        causes.append(f"process {', '.join(str(p['index']) for p in starved)} starved of CPU "
+                      f"while training ({starved[0]['cpu']['starved_reason']})")
+    return [f"{estimate.ESTIMATOR} {value:.1f} µs/step is not pinned down: its 95% interval "
+            f"{low:.1f} to {high:.1f} reaches {time['half_width_pct']:.0f}% from it (above "
+            f"±{estimate.UNSTABLE_HALF_WIDTH_PCT:g}%); " + "; ".join(causes)]
+
+
+def ratio_to(row: RowRecord, ok: list[Process], reference: RowRecord
+             ) -> tuple[float | None, float | None, float | None, str | None]:
+    """(ratio, ci_low, ci_high, method) of ``row``'s time to ``reference``'s (summarize)."""
+    from reports import estimate
+
+    ref = {p["index"]: p for p in reference["processes"] if p["status"] == "ok"}
+    by_round = [estimate.paired_ratios([process_samples_us(p)],
+                                       [process_samples_us(ref[p["index"]])])[0]
+                for p in ok if p["index"] in ref and p.get("samples_epoch_s")
+                and ref[p["index"]].get("samples_epoch_s")
+                and row["id"] in (ref[p["index"]].get("sampled_with") or ())]
+    by_round = [pairs for pairs in by_round if pairs]
+    if by_round:
+        return (*estimate.median_ratio(by_round), "rounds")
+    pairs = [process_us_per_step(p) / process_us_per_step(ref[p["index"]])
+             for p in ok if p["index"] in ref]
+    if not pairs:
+        return None, None, None, None
+    low, high = bootstrap_median_ci(pairs)
+    return statistics.median(pairs), low, high, "processes"
 
 
 def replica_summary(ok: list[Process]) -> dict:

@@ -50,12 +50,17 @@ class Outcome:
     index: int = 0
     seeds: tuple[int, ...] = ()
     cold_cache: bool = True
+    ready: bool = False  # a resident worker has trained and waits for sample commands
+    samples_epoch_s: list = dataclasses.field(default_factory=list)  # as they arrive
+    sampled_with: tuple[str, ...] | None = None  # a resident worker's round-mates' row ids
 
     def record(self) -> dict:
         """The ``Process`` entry of the result file."""
         base = {"index": self.index, "status": self.status, "reason": self.reason,
                 "wall_s": self.wall_s, "seeds": list(self.seeds),
                 "cold_cache": self.cold_cache}
+        if self.sampled_with is not None:
+            base["sampled_with"] = list(self.sampled_with)
         # The file holds no NaN or infinity: a diverged loss becomes null.
         return without_non_finite((self.result or {}) | base)
 
@@ -312,6 +317,10 @@ def _take(outcome: Outcome, line: str, on_progress) -> None:
         outcome.progress.append(message)
         if on_progress:
             on_progress(outcome.row, outcome.index, message)
+    elif event == "ready":
+        outcome.ready = True
+    elif event == "sample":
+        outcome.samples_epoch_s.append(message["epoch_s"])
     elif event == "result":
         outcome.status, outcome.result = "ok", message
     elif event == "skip":
@@ -331,3 +340,150 @@ def _kill(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+
+
+class ResidentWorker:
+    """One worker process of a row that stays alive to be sampled in rounds (schedule.py).
+
+    ``start`` starts it and waits until it has imported, built and trained its seeds
+    (``ready``); ``sample`` asks it for one timed epoch and waits for it; ``finish`` tells it
+    to stop and returns its Outcome, as ``run_process`` does for a worker that is not
+    resident. Each wait is limited by ``plan.worker_timeout_s``: a worker that runs past it,
+    dies or refuses is finished with its status and the tail of its stderr, and answers no
+    more samples. Nothing here raises for the worker's sake; KeyboardInterrupt passes
+    through once ``kill`` has been called by the caller's cleanup.
+    """
+
+    def __init__(self, row: Row, plan: Plan, index: int, scratch_root: str,
+                 sampled_with: tuple[str, ...] = (), on_progress=None, command=None):
+        """``command`` replaces the worker's command line (the tests play a worker that
+        crashes or hangs with it)."""
+        self.row, self.plan, self.index = row, plan, index
+        self.command = command
+        self.on_progress = on_progress
+        self.outcome = Outcome(row, "failed", index=index, seeds=plan.seeds_for(index),
+                               sampled_with=tuple(sampled_with))
+        self.proc: subprocess.Popen | None = None
+        self.lines: queue.Queue = queue.Queue()
+        self.ended = False  # its output closed, or it was stopped
+        self.scratch_root = scratch_root
+        self.scratch = self.stderr = None
+        self.started = time.perf_counter()
+
+    @property
+    def alive(self) -> bool:
+        """Ready for samples and not ended."""
+        return self.outcome.ready and not self.ended
+
+    def start(self) -> bool:
+        """Start the worker and wait until it is ready; False when it is not (skipped, failed,
+        timed out: ``finish`` then gives the reason)."""
+        row, plan = self.row, self.plan
+        if row.device == "cuda" and self.command is None and not nvidia_gpu_visible():
+            self._end_without_worker("no NVIDIA GPU on this machine (no driver, no "
+                                     "/dev/nvidiactl, no nvidia-smi)")
+            return False
+        cache = os.path.join(self.scratch_root, "cache", row.id)
+        self.outcome.cold_cache = not os.path.isdir(cache)
+        os.makedirs(cache, exist_ok=True)
+        self.scratch = tempfile.mkdtemp(prefix=f"{row.id}-p{self.index}-", dir=self.scratch_root)
+        os.makedirs(os.path.join(self.scratch, "tmp"))
+        job = {"row": dataclasses.asdict(row),
+               "plan": plan.to_dict() | {"target_gap": TARGET_GAP}, "index": self.index,
+               "seeds": list(self.outcome.seeds),
+               "cpus": plan.cpus_for_worker(opts.total_threads(row, plan)), "resident": True}
+        self.stderr = open(os.path.join(self.scratch, "stderr"), "w+")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            self.command or [sys.executable, "-P", "-m", "benchmarks.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, errors="replace",
+            cwd=self.scratch, env=worker_env(row, plan, self.scratch, cache),
+            start_new_session=True)
+        threading.Thread(target=_pump, args=(self.proc.stdout, self.lines), daemon=True).start()
+        self._send(job)
+        return self._wait_for(lambda: self.outcome.ready, "to become ready")
+
+    def sample(self, position: int) -> float | None:
+        """One timed epoch (seconds), ``position`` being the worker's place in this round;
+        None when the worker cannot give it (then it has ended)."""
+        if not self.alive:
+            return None
+        count = len(self.outcome.samples_epoch_s)
+        self._send({"command": "sample", "position": position})
+        if self._wait_for(lambda: len(self.outcome.samples_epoch_s) > count, "for a sample"):
+            return self.outcome.samples_epoch_s[-1]
+        return None
+
+    def finish(self) -> Outcome:
+        """Stop the worker (its result comes first) and return its Outcome."""
+        outcome = self.outcome
+        if self.proc is not None:
+            if not self.ended:
+                self._send({"command": "stop"})
+                self._wait_for(lambda: outcome.status in ("ok", "skipped"), "for its result")
+            self.kill()
+            if outcome.status == "failed" and not outcome.reason:
+                outcome.reason = f"worker exited with status {self.proc.returncode}"
+            if outcome.status in ("failed", "timeout"):
+                self.stderr.seek(0)
+                tail = self.stderr.read()[-STDERR_TAIL_CHARS:].strip()
+                outcome.stderr_tail = tail
+                outcome.reason += (f": {telling_line(tail)}\n--- worker stderr (tail) ---\n"
+                                   f"{tail}" if tail else " (no stderr)")
+            self.stderr.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        outcome.wall_s = time.perf_counter() - self.started
+        return outcome
+
+    def kill(self) -> None:
+        """Kill the worker's process group and reap it (Ctrl-C, and after its result)."""
+        self.ended = True
+        if self.proc is not None and self.proc.returncode is None:
+            _kill(self.proc)
+
+    def _end_without_worker(self, reason: str) -> None:
+        self.outcome.status, self.outcome.reason, self.ended = "skipped", reason, True
+
+    def _send(self, message: dict) -> None:
+        try:
+            self.proc.stdin.write(json.dumps(message) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # it has ended: the wait that follows says how
+
+    def _wait_for(self, done, what: str) -> bool:
+        """Read the worker's lines until ``done()``; False (and the worker ended) when it
+        ends, runs past ``worker_timeout_s`` or sends its result or a skip instead."""
+        deadline = time.perf_counter() + self.plan.worker_timeout_s
+        last_word = time.perf_counter()
+        while not done():
+            if self.outcome.status in ("ok", "skipped") or self.ended:
+                self.ended = True
+                return done()
+            now = time.perf_counter()
+            try:
+                line = self.lines.get(timeout=max(0.0, min(1.0, deadline - now)))
+            except queue.Empty:
+                now = time.perf_counter()
+                if now >= deadline:
+                    self.outcome.status = "timeout"
+                    self.outcome.reason = (f"worker took longer than its time limit of "
+                                           f"{self.plan.worker_timeout_s:g} s {what}")
+                    self.kill()
+                    return False
+                if self.on_progress and now - last_word >= QUIET_PROGRESS_S:
+                    last_word = now
+                    self.on_progress(self.row, self.index,
+                                     {"stage": "quiet", "elapsed_s": now - self.started})
+                continue
+            if line is None:  # its output closed: it has ended
+                try:
+                    self.proc.wait(timeout=EXIT_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    pass
+                self.ended = True
+                return done()
+            last_word = time.perf_counter()
+            _take(self.outcome, line, self.on_progress)
+        return True

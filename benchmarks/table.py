@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-HEADER = ("row", "us/step", "95% CI", "spread %", "x torch loop", "first epoch s",
-          "test accuracy", "to target s", "peak MiB", "")
+from reports import estimate
+
+HEADER = ("row", f"us/step {estimate.ESTIMATOR}", "95% CI", "median", "spread %", "x torch loop",
+          "first epoch s", "test accuracy", "to target s", "peak MiB", "")
 
 
 def _cells(record: dict) -> tuple[str, ...]:
     s = record["summary"]
     if s is None:
         return (record["id"], record["status"], *[""] * (len(HEADER) - 2))
-    n = s["processes_ok"]
-    ci = ("n/a (1 process)" if s["us_per_step_ci_low"] is None else
+    ci = ("n/a (1 sample)" if s["us_per_step_ci_low"] is None else
           f"{s['us_per_step_ci_low']:.1f}-{s['us_per_step_ci_high']:.1f}")
-    spread = (f"n/a ({n} process{'es' if n > 1 else ''})" if s["spread_iqr_pct"] is None
-              else f"{s['spread_iqr_pct']:.1f}")
+    spread = ("n/a" if s.get("sample_spread_iqr_pct") is None
+              else f"{s['sample_spread_iqr_pct']:.1f}")
     ratio = "" if s["ratio_to_torch_loop"] is None else f"{s['ratio_to_torch_loop']:.2f}"
     if s["ratio_ci_low"] is not None and record["variant"] != "torch-loop":
         ratio += f" ({s['ratio_ci_low']:.2f}-{s['ratio_ci_high']:.2f})"
+        if s.get("ratio_method") == "processes":
+            ratio += " by process"
     sd = "n/a (1 seed)" if s["test_accuracy_sd"] is None else f"{s['test_accuracy_sd']:.4f}"
     tta = s["time_to_accuracy_s_median"]
     peak, gpu = s["peak_rss_above_baseline_bytes"], s["gpu_peak_bytes"]
@@ -26,8 +29,10 @@ def _cells(record: dict) -> tuple[str, ...]:
         peak_text += f" (GPU {gpu / 2**20:.1f})"
     first = f"{s['first_epoch_s']:.3f}" + ("" if s["first_epoch_cold"] else " (warm)")
     mark = "UNSTABLE" if s["unstable"] else ("partial" if record["status"] == "partial" else "")
-    return (record["id"], f"{s['us_per_step']:.1f}", ci, spread, ratio, first,
-            f"{s['test_accuracy_mean']:.4f} ± {sd}",
+    median = s.get("us_per_step_median")  # a summary of format 2 has none
+    return (record["id"], f"{s['us_per_step']:.1f}", ci,
+            "" if median is None else f"{median:.1f}",
+            spread, ratio, first, f"{s['test_accuracy_mean']:.4f} ± {sd}",
             f"{tta:.2f}" if tta is not None else "not reached", peak_text, mark)
 
 
@@ -46,8 +51,17 @@ def side_by_side(run: dict) -> list[str]:
             lines.append(f"{r['id']} unstable: {'; '.join(r['summary']['unstable_reasons'])}")
     bayes = next((r["summary"]["bayes_accuracy"] for r in records if r["summary"]), None)
     if bayes is not None:
-        lines.append(f"(Bayes accuracy of the data: {bayes:.4f}; us/step: median over processes "
-                     "of each process's median steady-state epoch, 95% bootstrap CI over "
-                     "processes; spread: IQR/median over processes; peak: resident memory "
-                     "above the start of train_epoch)")
+        lines.append(f"(Bayes accuracy of the data: {bayes:.4f}; us/step {estimate.ESTIMATOR}: "
+                     f"{estimate.ESTIMATOR_TEXT}, 95% two-level bootstrap CI (processes, then "
+                     "samples); median: of the same samples; spread: their IQR/median; "
+                     "x torch loop: median of the ratios of samples taken in the same round "
+                     "('by process': rows sampled apart, paired by process); unstable: the CI "
+                     f"reaches more than {estimate.UNSTABLE_HALF_WIDTH_PCT:g}% from the "
+                     "headline; peak: resident memory above the start of train_epoch)")
+    resources = run.get("resources") or {}
+    if resources.get("peak_resident_total_bytes") is not None:
+        lines.append(f"(memory: the run's processes held at most "
+                     f"{resources['peak_resident_total_bytes'] / 2**30:.2f} GiB together, "
+                     f"resident; budget for one block's workers "
+                     f"{resources['memory_budget_bytes'] / 2**30:.2f} GiB)")
     return lines

@@ -2,9 +2,12 @@
 
 Why a process per row: one Keras backend per process (Keras fixes it at import), no
 framework's thread pool competing with another's, and memory that belongs to one
-framework. The coordinator (benchmarks/runner.py) sends the job as JSON on stdin and
-reads JSON lines back: ``progress`` events while it trains, then one ``result`` or
-``skip``. Anything the frameworks print goes to stderr, never into that stream.
+framework. The coordinator (benchmarks/runner.py) sends the job as one JSON line on stdin
+and reads JSON lines back: ``progress`` events while it trains, then one ``result`` or
+``skip``. A resident worker (``job["resident"]``, benchmarks/schedule.py) says ``ready``
+after training and then answers each ``sample`` command on stdin with one timed epoch, until
+``stop``, before its ``result``. Anything the frameworks print goes to stderr, never into
+that stream.
 """
 
 from __future__ import annotations
@@ -72,8 +75,10 @@ def timed_epoch(twin, X, y, slow: float = 1.0) -> Epoch:
     The resident-set peak is reset right before the clock starts and read right after it
     stops, so the memory window is the timed window: the data's copies into the epoch's
     order (made by the caller) and the evaluation lie outside both. ``slow`` > 1 stretches
-    the timed region (the ``slow:`` fault) by sleeping inside it. The twin's input checks
-    run before both windows: they are the suite's cost, not the framework's.
+    the timed region (the ``slow:`` fault) by a busy wait inside it: extra work on the CPU,
+    as a slower implementation would do, which a machine's noise slows down too (a sleep
+    would not be, and would leave the CPU to the other rows' workers). The twin's input
+    checks run before both windows: they are the suite's cost, not the framework's.
     """
     X, y = check_features_labels(X, y, twin.spec)
     memory.reset_peak_rss()
@@ -84,7 +89,9 @@ def timed_epoch(twin, X, y, slow: float = 1.0) -> Epoch:
     loss = twin.run_epoch(X, y)
     twin.synchronize()
     if slow > 1.0:
-        time.sleep((slow - 1.0) * (time.perf_counter() - start))
+        until = time.perf_counter() + (slow - 1.0) * (time.perf_counter() - start)
+        while time.perf_counter() < until:
+            pass
     seconds = time.perf_counter() - start
     cpu_s = time.process_time() - cpu_start
     peak = memory.peak_rss_bytes()
@@ -147,10 +154,15 @@ def inject_fault(row_id: str) -> None:
             time.sleep(10**6)
 
 
-def measure(job: dict, emit) -> dict:
+def measure(job: dict, emit, commands=()) -> dict:
     """Train the job's seeds for one row in this process and return its ``Process`` fields.
 
     ``job`` holds ``row`` and ``plan`` (their dicts) and ``seeds``, this process's share.
+    With ``job["resident"]`` the worker then stays: it emits ``ready`` and answers each
+    ``{"command": "sample", "position": i}`` line of ``commands`` (the coordinator's, on
+    stdin) with one timed epoch, emitted as ``sample``, until ``{"command": "stop"}`` or the
+    end of ``commands`` (``sample_epochs``); without it, it tops the steady epochs up to
+    ``plan["rounds"]``, as a worker sampled per process does.
     """
     row, plan = job["row"], job["plan"]
     name, device = row["implementation"], row["device"]
@@ -243,9 +255,10 @@ def measure(job: dict, emit) -> dict:
         if index == 0 and data_parallel:
             first_seed_weights = twin.get_weights()
 
-    # Top up the steady-state rounds when training alone gave fewer than asked for.
+    # Top up the steady-state rounds when training alone gave fewer than asked for; a
+    # resident worker's samples come from the coordinator's rounds instead.
     extra = 0
-    while len(steady) < plan["rounds"]:
+    while not job.get("resident") and len(steady) < plan["rounds"]:
         X, y = data.epoch_arrays(epochs + extra)
         result = timed_epoch(twin, X, y, slow)
         timed.append(result)
@@ -255,6 +268,10 @@ def measure(job: dict, emit) -> dict:
     wait_end, own_cpu_s = runqueue_wait_s(), time.process_time() - own_start
     others_end = machine_busy_cpu_s()
     siblings_cpu_s = 0.0  # a torch-ddp row's other replicas on this machine (below)
+    # After the CPU accounting of training, which ran alone: while sampling, the other
+    # rows' workers run between this one's epochs by design.
+    samples, positions = ([], []) if not job.get("resident") else sample_epochs(
+        twin, data, epochs + extra, slow, timed, commands, emit)
 
     train_cpu_s = sum(e.cpu_s for e in timed)
     timed_wall_s = sum(e.seconds for e in timed)
@@ -313,6 +330,8 @@ def measure(job: dict, emit) -> dict:
         "seeds": list(seeds),
         "first_epoch_s": first_epoch_s,
         "steady_epoch_s": steady,
+        **({"samples_epoch_s": samples, "sample_round_position": positions}
+           if job.get("resident") else {}),
         "steps_per_epoch": -(-spec.n_train // spec.batch_size),
         "batch_size": row["batch_size"],
         "effective_batch_size": min(row["batch_size"], spec.n_train),
@@ -351,6 +370,30 @@ def measure(job: dict, emit) -> dict:
         | ({"total_threads": distributed["total_threads"]} if distributed else {}),
         "overhead": overhead_check(twin, data) if plan.get("overhead_check") else None,
     } | ({"distributed": distributed} if distributed else {})
+
+
+def sample_epochs(twin, data, first_epoch: int, slow: float, timed: list, commands,
+                  emit) -> tuple[list[float], list[int]]:
+    """A resident worker's samples: one timed epoch per ``sample`` command, until ``stop``.
+
+    Each sample trains on the next epoch's batch order (epoch ``first_epoch`` onwards;
+    made outside the timed window), so the model keeps training as it would; its Epoch
+    joins ``timed`` (the memory and CPU accounting). Returns the epochs' seconds and the
+    worker's place in each round, as the coordinator sent it.
+    """
+    samples, positions = [], []
+    emit("ready")
+    for line in commands:
+        command = json.loads(line) if line.strip() else {}
+        if command.get("command") != "sample":
+            break
+        X, y = data.epoch_arrays(first_epoch + len(samples))
+        result = timed_epoch(twin, X, y, slow)
+        timed.append(result)
+        samples.append(result.seconds)
+        positions.append(int(command.get("position", 0)))
+        emit("sample", epoch_s=result.seconds)
+    return samples, positions
 
 
 def _plan_fields(plan: dict) -> dict:
@@ -494,7 +537,8 @@ def main() -> int:
         with open(os.environ[JOB_ENV]) as fh:
             job = json.load(fh)
     else:
-        job = json.load(sys.stdin)
+        # One line: a resident worker's stdin then carries the coordinator's commands.
+        job = json.loads(sys.stdin.readline())
     if "LOCAL_RANK" in os.environ:
         _die_with_launcher()
     cpus = job.get("cpus")
@@ -512,7 +556,7 @@ def main() -> int:
             protocol.write(json.dumps({"event": event, **fields}) + "\n")
 
     try:
-        emit("result", **measure(job, emit))
+        emit("result", **measure(job, emit, sys.stdin))
     except (Skip, ModeUnsupported) as skip:  # ModeUnsupported: the framework's own refusal
         emit("skip", reason=str(skip))
     return 0

@@ -67,8 +67,16 @@ def footnote(data: dict, frame: pd.DataFrame) -> dict:
         "frameworks": "; ".join(versions),
         "commit": commit_text,
         "fairness": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fairness.items() if v),
+        # since format 3: how the time was sampled, and the memory the workers held together
+        "sampling": (f"{plan.get('processes')} processes x {plan.get('rounds')} interleaved "
+                     "one-epoch samples a row, p10" if "resources" in run else ""),
+        "peak resident memory": _gib(run.get("resources", {}).get("peak_resident_total_bytes")),
         "format": f"sidebyside result format {version}{made_with}",
     }
+
+
+def _gib(value) -> str:
+    return "" if value is None else f"{value / 2**30:.2f} GiB, all processes together"
 
 
 def footnote_text(note: dict) -> str:
@@ -274,14 +282,17 @@ FLAGS_CAPTION = ("Settings that differ between rows on one device (the compariso
 BEST_CAPTION = ("Per framework: its course row (or idiomatic, where the course has no lesson) "
                 "beside its fastest row in this run, the speedup between them, the fastest "
                 "row's ratio to jax-scan (the epoch as one compiled jax.lax.scan: what is left "
-                "when only the arithmetic is), and what the fastest row changes in the code.")
+                "when only the arithmetic is), and what the fastest row changes in the code. "
+                "µs/step: each row's headline, by the estimator named in the Time table "
+                "(p10 since result format 3, the median over processes before).")
 
 
 BEST_CAPTION_LATEX = ("Per framework: its course row (or idiomatic, where the course has no "
                       "lesson) and its fastest row in this run, each with its time per step, "
                       "the speedup between them, and the fastest row's ratio to jax-scan (the "
                       "epoch as one compiled jax.lax.scan). Under the table: what the fastest "
-                      "row changes in the code.")
+                      "row changes in the code. Times by the estimator named in the Time table "
+                      "(p10 since result format 3, the median over processes before).")
 
 
 SCALING_TITLE = "Scaling"

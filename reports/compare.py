@@ -1,6 +1,22 @@
 """Did a change change the speed, and is the change real? Two runs, row by row.
 
-The unit of sampling is the worker process: each ok process of a row gives one sample, its
+Rows that both runs sampled with resident workers (format 3: each process holds many
+interleaved one-epoch samples) are judged on the robust estimator, the p10 of the samples
+(reports/estimate.py), by ``ROBUST_RULE``:
+
+- ratio: p10(NEW samples) / p10(OLD samples), divided by the machine factor: the median of
+  that ratio over every row so compared, when there are at least ``MACHINE_FACTOR_MIN_ROWS``
+  (a machine that is 10% slower today makes every row 10% slower; that is the machine, not
+  the change: the factor is printed, so a change that slows every row alike shows there);
+- its interval: each run's p10 resampled by the two-level bootstrap (processes, then samples
+  within each; the runs independently), the factor recomputed in every resample, at the
+  level 1 - alpha/m for the m rows (Bonferroni: the family-wise error stays at alpha);
+- verdict: **same** when the interval lies within [1/(1+Δ), 1+Δ]; else **slower** when it
+  lies above 1, **faster** when below 1; **inconclusive** only when it holds 1 and reaches
+  beyond the band, i.e. the data cannot tell a change of Δ from none.
+
+Rows of format-2 files (one sample per worker process) keep format 2's method:
+the unit of sampling is the worker process: each ok process of a row gives one sample, its
 µs per step (`summary.process_us_per_step` of docs/result_format.md). Rounds within one
 process are correlated and are not used. Per row measured in both runs:
 
@@ -30,12 +46,24 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from reports.estimate import (
+    ESTIMATOR,
+    ESTIMATOR_TEXT,
+    p10,
+    percentile_interval,
+    pooled,
+    two_level_draws,
+)
+from reports.format import FORMAT_2_ESTIMATOR
 from reports.load import FORMAT_1_NOTE
 
 TEST_NAME = "Welch's t-test on the logarithms of the per-process µs/step"
 CI_NAME = "95% percentile bootstrap (runs resampled independently) of the ratio of medians"
 CORRECTION_NAME = "Holm's step-down correction across rows"
 N_RESAMPLES = 9999
+# The robust path's resamples per run and row: its tails sit at alpha / (2 x rows), 0.16% for
+# 16 rows, which 4000 resamples still put 6 draws beyond.
+ROBUST_RESAMPLES = 4000
 BOOTSTRAP_VALUES_PER_BATCH = 1_000_000  # bounds the bootstrap's memory: batch x samples
 MIN_SAMPLES_PER_SIDE = 2  # Welch's t needs a variance on each side
 POWER = 0.8  # for the processes-needed estimate
@@ -43,7 +71,15 @@ POWER = 0.8  # for the processes-needed estimate
 VERDICTS = ("slower", "faster", "same", "inconclusive")
 COLUMNS = ["row", "old_us_per_step", "new_us_per_step", "old_processes", "new_processes",
            "ratio", "ci_low", "ci_high", "p_value", "p_holm", "verdict", "unstable",
-           "processes_needed", "note", "regression"]
+           "processes_needed", "note", "regression",
+           # since format 3: the estimator compared (p10, or format 2's median) and the ratio
+           # before the machine factor
+           "estimator", "raw_ratio"]
+# The robust path (module docstring): at least this many rows give a machine factor (the
+# median of fewer rows is too easily one row's own change).
+MACHINE_FACTOR_MIN_ROWS = 4
+ROBUST_CI_NAME = ("two-level bootstrap (processes, then samples within each; the two runs "
+                  "resampled independently)")
 
 
 @dataclasses.dataclass
@@ -67,9 +103,17 @@ class Comparison:
         """Rows called slower whose ratio exceeds 1 + threshold_pct / 100."""
         return self.rows[self.rows["regression"].astype(bool)]
 
+    # The robust path's machine factor (None: fewer than MACHINE_FACTOR_MIN_ROWS rows, or
+    # no row compared on it) and how many rows it compared (the Bonferroni family).
+    machine_factor: float | None = None
+    robust_rows: int = 0
+
     @property
     def too_few(self) -> list[str]:
-        return [r for r, p in zip(self.rows["row"], self.rows["p_value"]) if pd.isna(p)]
+        """Rows judged by format 2's test that had too few processes for it."""
+        return [r for r, p, e in zip(self.rows["row"], self.rows["p_value"],
+                                     self.rows["estimator"])
+                if pd.isna(p) and e != ESTIMATOR]
 
 
 def holm(p_values) -> np.ndarray:
@@ -165,6 +209,91 @@ def verdict(ci_low: float, ci_high: float, p_holm: float, delta_pct: float,
     return "inconclusive"
 
 
+def robust_verdict(ci_low: float, ci_high: float, delta_pct: float) -> str:
+    """same / slower / faster / inconclusive of an interval of the ratio new / old
+    (``ROBUST_RULE``)."""
+    band = 1 + delta_pct / 100
+    if math.isnan(ci_low) or math.isnan(ci_high):
+        return "inconclusive"
+    if 1 / band <= ci_low and ci_high <= band:
+        return "same"
+    if ci_low > 1:
+        return "slower"
+    if ci_high < 1:
+        return "faster"
+    return "inconclusive"
+
+
+def robust_rule(delta_pct: float, alpha: float, rows: int, factor: float | None) -> str:
+    """The rule of the robust path, in words, for under the table."""
+    band = 1 + delta_pct / 100
+    level = 100 * (1 - alpha / max(1, rows))
+    machine = (f"divided by the machine factor {factor:.3f} (the median ratio over the {rows} "
+               "rows: how much slower or faster the new run's machine was on everything; a "
+               "change that slows every row alike shows here, not in a verdict)"
+               if factor is not None else
+               f"not normalised (a machine factor needs at least {MACHINE_FACTOR_MIN_ROWS} rows)")
+    return (f"Rule ({ESTIMATOR} rows): new/old is the ratio of the rows' {ESTIMATOR} "
+            f"({ESTIMATOR_TEXT}), {machine}. Its {level:.4g}% interval ({ROBUST_CI_NAME}; "
+            f"{100 * (1 - alpha):g}% family-wise over the {rows} rows, Bonferroni) decides: "
+            f"same if it lies within [{1 / band:.3f}, {band:.3f}] (±{delta_pct:g}%); slower "
+            "if it lies above 1; faster if below 1; inconclusive if it holds 1 and reaches "
+            "beyond that band (the data cannot tell a change of "
+            f"{delta_pct:g}% from none).")
+
+
+def _sample_groups(data: dict) -> dict[str, list[list[float]]]:
+    """Each row's interleaved samples (µs/step), one list per ok process, for the rows that
+    have them (format 3's resident workers)."""
+    out = {}
+    for row in data["rows"]:
+        ok = [p for p in row.get("processes") or [] if p.get("status") == "ok"]
+        if row.get("summary") and (row["summary"].get("estimator") == ESTIMATOR) and ok \
+                and all(p.get("samples_epoch_s") for p in ok):
+            out[row["id"]] = [[s / p["steps_per_epoch"] * 1e6 for s in p["samples_epoch_s"]]
+                              for p in ok]
+    return out
+
+
+def compare_robust(old_groups: dict, new_groups: dict, names: list[str], delta_pct: float,
+                   alpha: float, n_resamples: int) -> tuple[list[dict], float | None]:
+    """The robust path's records (COLUMNS but the p values) for ``names`` and the machine
+    factor (None when not applied); see the module docstring."""
+    if not names:
+        return [], None
+    ratios, draws = [], []
+    for seed, name in enumerate(names):
+        a, b = old_groups[name], new_groups[name]
+        ratios.append(p10(pooled(b)) / p10(pooled(a)))
+        # Independent seeds per run and row: the runs are resampled independently.
+        draws.append(two_level_draws(b, n_resamples=n_resamples, seed=2 * seed + 1)
+                     / two_level_draws(a, n_resamples=n_resamples, seed=2 * seed))
+    ratios, draws = np.asarray(ratios), np.vstack(draws)  # (rows,), (rows, resamples)
+    factor = None
+    if len(names) >= MACHINE_FACTOR_MIN_ROWS:
+        factor = float(np.median(ratios))
+        draws = draws / np.median(draws, axis=0)
+        normalised = ratios / factor
+    else:
+        normalised = ratios
+    confidence = 1 - alpha / len(names)
+    records = []
+    for i, name in enumerate(names):
+        a, b = old_groups[name], new_groups[name]
+        low, high = percentile_interval(draws[i], confidence)
+        note = ""
+        if min(len(pooled(a)), len(pooled(b))) < 2:
+            low = high = math.nan
+            note = "too few samples for an interval (fewer than 2 on a side)"
+        records.append({
+            "row": name, "old_us_per_step": p10(pooled(a)), "new_us_per_step": p10(pooled(b)),
+            "old_processes": len(a), "new_processes": len(b), "ratio": float(normalised[i]),
+            "raw_ratio": float(ratios[i]), "ci_low": low, "ci_high": high,
+            "p_value": math.nan, "p_holm": math.nan, "note": note, "estimator": ESTIMATOR,
+            "verdict": robust_verdict(low, high, delta_pct)})
+    return records, factor
+
+
 def _samples(data: dict) -> dict[str, list[float]]:
     return {r["id"]: r["summary"]["process_us_per_step"] for r in data["rows"]
             if r.get("summary")}
@@ -209,8 +338,12 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
                if any(old_sizes[r][k] != new_sizes[r][k]
                       for k in set(old_sizes[r]) & set(new_sizes[r]))}
     names = [r for r in old_samples if r in new_samples and r not in resized]
+    old_groups, new_groups = _sample_groups(old), _sample_groups(new)
+    robust = [r for r in names if r in old_groups and r in new_groups]
+    robust_records, factor = compare_robust(old_groups, new_groups, robust, delta_pct, alpha,
+                                            min(n_resamples, ROBUST_RESAMPLES))
     records = []
-    for name in names:
+    for name in (r for r in names if r not in robust):
         a, b = old_samples[name], new_samples[name]
         low, high = bootstrap_ratio_ci(a, b, n_resamples=n_resamples)
         p = welch_log_p(a, b)
@@ -227,7 +360,8 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
             "new_us_per_step": statistics.median(b), "old_processes": len(a),
             "new_processes": len(b), "ratio": statistics.median(b) / statistics.median(a),
             "ci_low": low, "ci_high": high, "p_value": p, "unstable": unstable,
-            "note": note})
+            "note": note, "estimator": FORMAT_2_ESTIMATOR,
+            "raw_ratio": statistics.median(b) / statistics.median(a)})
     rows = pd.DataFrame.from_records(records, columns=[c for c in COLUMNS
                                                        if c not in ("p_holm", "verdict",
                                                                     "regression")])
@@ -237,11 +371,29 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
                                                  alpha, tested) for r in rows["row"]]
     rows["verdict"] = [verdict(lo, hi, p, delta_pct, alpha) for lo, hi, p in
                        zip(rows["ci_low"], rows["ci_high"], rows["p_holm"])]
+    for record in robust_records:
+        record["unstable"] = " and ".join(
+            side for side, unstable_rows in (("old", unstable_old), ("new", unstable_new))
+            if record["row"] in unstable_rows)
+    if robust_records:
+        # Table order: the rows as the old run lists them.
+        order = {name: i for i, name in enumerate(names)}
+        rows = pd.concat([rows.astype(object), pd.DataFrame.from_records(
+            robust_records, columns=[c for c in COLUMNS if c != "regression"]).astype(object)],
+            ignore_index=True) if len(rows) else pd.DataFrame.from_records(
+            robust_records, columns=[c for c in COLUMNS if c != "regression"])
+        rows = rows.sort_values("row", key=lambda col: col.map(order)).reset_index(drop=True)
+        for column in ("old_us_per_step", "new_us_per_step", "ratio", "raw_ratio", "ci_low",
+                       "ci_high", "p_value", "p_holm"):
+            rows[column] = rows[column].astype(float)
     rows["regression"] = [v == "slower" and r > 1 + threshold_pct / 100
                           for v, r in zip(rows["verdict"], rows["ratio"])]
     for i in rows.index[rows["verdict"] == "inconclusive"]:
         needed = rows.at[i, "processes_needed"]
-        if not rows.at[i, "note"] and needed is not None and not pd.isna(needed):
+        if not rows.at[i, "note"] and rows.at[i, "estimator"] == ESTIMATOR:
+            rows.at[i, "note"] = ("the interval holds 1 and reaches beyond "
+                                  f"±{delta_pct:g}%: more --rounds or --processes narrow it")
+        elif not rows.at[i, "note"] and needed is not None and not pd.isna(needed):
             rows.at[i, "note"] = (f"about {int(needed)} processes per side would tell a "
                                   f"{delta_pct:g}% change from none")
     rows["processes_needed"] = rows["processes_needed"].astype("Int64")
@@ -260,7 +412,8 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
         skipped_in_both=sorted(r for r in in_both
                                if old_status[r] == new_status[r] == "skipped"),
         differences=differences(old, new), notes=notes,
-        delta_pct=delta_pct, threshold_pct=threshold_pct, alpha=alpha)
+        delta_pct=delta_pct, threshold_pct=threshold_pct, alpha=alpha,
+        machine_factor=factor, robust_rows=len(robust))
 
 
 def run_notes(data: dict, side: str) -> list[str]:
@@ -329,14 +482,19 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
 
     c = comparison
     band = 1 + c.delta_pct / 100
+    legacy = int((c.rows["estimator"] != ESTIMATOR).sum()) if len(c.rows) else 0
+    legacy_rule = (f"Rule ({FORMAT_2_ESTIMATOR} rows, result files of format 2): one sample "
+                   f"per worker process (its µs/step). New/old: ratio of the medians; "
+                   f"{CI_NAME}; p from {TEST_NAME}, adjusted by {CORRECTION_NAME}. Verdict: "
+                   f"same if the interval lies within [{1 / band:.3f}, {band:.3f}] "
+                   f"(±{c.delta_pct:g}%); slower or faster if adjusted p < {c.alpha:g} and the "
+                   "interval lies above or below 1; else inconclusive.")
+    rules = ([robust_rule(c.delta_pct, c.alpha, c.robust_rows, c.machine_factor)]
+             if c.robust_rows else []) + ([legacy_rule] if legacy or not c.robust_rows else [])
     lines = [f"# sidebyside comparison: {markdown_escape(new_name)} against "
              f"{markdown_escape(old_name)}", "",
-             f"One sample per worker process (its µs/step). New/old: ratio of the medians; "
-             f"{CI_NAME}; p from {TEST_NAME}, adjusted by {CORRECTION_NAME}. Verdict: "
-             f"same if the interval lies within [{1 / band:.3f}, {band:.3f}] (±{c.delta_pct:g}%);"
-             f" slower or faster if adjusted p < {c.alpha:g} and the interval lies above or "
-             f"below 1; else inconclusive. REGRESSION: slower by more than "
-             f"{c.threshold_pct:g}%.", ""]
+             "Each row's estimator is in the table; the rule that gives the verdicts is under "
+             f"it. REGRESSION: slower by more than {c.threshold_pct:g}%.", ""]
     lines += [f"Note: {markdown_escape(note)}." for note in c.notes] + ([""] if c.notes else [])
     if len(c.rows):
         shown = pd.DataFrame({
@@ -345,8 +503,9 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
             "New µs/step": c.rows["new_us_per_step"].map(lambda v: _number(v, ".1f")),
             "Processes": [f"{a} / {b}" for a, b in zip(c.rows["old_processes"],
                                                      c.rows["new_processes"])],
+            "Estimator": c.rows["estimator"],
             "New/old": c.rows["ratio"].map(lambda v: _number(v, ".3f")),
-            "95% CI": ["–" if pd.isna(lo) else f"{lo:.3f} – {hi:.3f}" for lo, hi in
+            "Interval": ["–" if pd.isna(lo) else f"{lo:.3f} – {hi:.3f}" for lo, hi in
                        zip(c.rows["ci_low"], c.rows["ci_high"])],
             "p (Holm)": c.rows["p_holm"].map(lambda v: _number(v, ".3g")),
             "Verdict": [v + (" — REGRESSION" if r else "") for v, r in
@@ -355,6 +514,8 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
             "Note": c.rows["note"],
         })
         lines += [table_markdown(shown), ""]
+        for rule in rules:
+            lines += [markdown_escape(rule), ""]
         counts = c.rows["verdict"].value_counts()
         lines += ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".",
                   ""]
@@ -364,9 +525,10 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
                       "and count as inconclusive.", ""]
         unstable = c.rows[c.rows["unstable"] != ""]
         if len(unstable):
-            lines += [f"{_rows(len(unstable), 'was', 'were')} unstable in a run (spread over "
-                      "processes or starved workers); verdicts on unstable rows deserve less "
-                      "trust.", ""]
+            lines += [f"{_rows(len(unstable), 'was', 'were')} unstable in a run (p10 rows: "
+                      "an interval wider than ±5% around the headline; median rows: spread "
+                      "over processes or starved workers); their intervals above carry that.",
+                      ""]
     else:
         lines += ["No row was measured in both runs.", ""]
     if c.skipped_in_both:

@@ -16,7 +16,15 @@ RESULTS_FORMAT = "sidebyside-run"
 #      plan.replicas, the tag "distributed", Process.distributed and a distributed row's
 #      extra Summary fields (issue 12; docs/result_format.md); run_id, shard (a part of a
 #      split plan), merged_from and rows' machine (a run merged from parts).
-RESULTS_FORMAT_VERSION = 2
+#   3: resident workers sampled in interleaved rounds; a process holds many one-epoch samples
+#      (samples_epoch_s) and a row's us_per_step is their 10th percentile (Summary.estimator)
+#      with a two-level bootstrap interval, where format 2's was the median of the processes'
+#      median epochs; the run's peak total resident memory (resources). docs/result_format.md.
+RESULTS_FORMAT_VERSION = 3
+# The versions of results.json that the readers take as they are (format 1 is converted).
+READABLE_FORMAT_VERSIONS = (2, 3)
+# What a format-2 file's us_per_step is (its summaries have no ``estimator``).
+FORMAT_2_ESTIMATOR = "median"
 
 # The name of the result file inside a run folder.
 RESULTS_FILE_NAME = "results.json"

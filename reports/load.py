@@ -16,7 +16,12 @@ import statistics
 from pathlib import Path
 
 from reports import schema
-from reports.format import RESULTS_FILE_NAME, RESULTS_FORMAT, RESULTS_FORMAT_VERSION
+from reports.format import (
+    READABLE_FORMAT_VERSIONS,
+    RESULTS_FILE_NAME,
+    RESULTS_FORMAT,
+    RESULTS_FORMAT_VERSION,
+)
 
 # Real result files are tens of KB; checked with stat before reading, so that a wrong file
 # of hundreds of MB is refused before it is read into memory.
@@ -175,9 +180,9 @@ def _finite_float(token: str) -> float:
 def _to_format_2(path: Path, data) -> dict:
     if isinstance(data, dict) and data.get("format") == RESULTS_FORMAT:
         version = data.get("format_version")
-        if version != RESULTS_FORMAT_VERSION:
+        if version not in READABLE_FORMAT_VERSIONS:
             raise ReportError(f"{path}: result format version {version!r} is not one this "
-                              f"version of sidebyside reads (it reads 1 and "
+                              f"version of sidebyside reads (it reads 1 to "
                               f"{RESULTS_FORMAT_VERSION})")
         return data
     beside = path.parent / RESULTS_FILE_NAME
@@ -194,7 +199,7 @@ def _to_format_2(path: Path, data) -> dict:
     version = section.get("format_version") if isinstance(section, dict) else None
     if version != 1:
         raise ReportError(f"{path}: result format version {version!r} is not one this "
-                          f"version of sidebyside reads (it reads 1 and "
+                          f"version of sidebyside reads (it reads 1 to "
                           f"{RESULTS_FORMAT_VERSION})")
     schema.check(data, schema.FORMAT_1)
     return _from_format_1(data)
@@ -227,7 +232,8 @@ def _from_format_1(data: dict) -> dict:
                                            f"sidebyside.rows[{i}]"))
     _add_format_1_ratios(out_rows)
     return {
-        "format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION,
+        # Converted to format 2's layout (one process per row, no estimator field).
+        "format": RESULTS_FORMAT, "format_version": 2,
         "converted_from_format_version": 1,
         "started": section.get("started") or data.get("datetime"), "finished": None,
         "complete": True, "interrupted_by": None,
@@ -365,13 +371,16 @@ def _check_format_2(data: dict) -> None:
 
 
 def _check_ok_process(process: dict, where: str) -> None:
-    """An ok process has its sample: steady epochs, a first epoch and the steps per epoch."""
+    """An ok process has its samples (steady epochs, or since format 3 interleaved samples:
+    a resident worker that trained one epoch has no steady epoch), a first epoch and the
+    steps per epoch."""
     for key in ("steady_epoch_s", "first_epoch_s", "steps_per_epoch"):
         if process.get(key) is None:
             raise _Damaged(f"{where}.{key} is {'null' if key in process else 'missing'}, "
                            f"but the process is ok")
-    if not process["steady_epoch_s"]:
-        raise _Damaged(f"{where}.steady_epoch_s is empty")
+    if not process["steady_epoch_s"] and not process.get("samples_epoch_s"):
+        raise _Damaged(f"{where}.steady_epoch_s is empty"
+                       + (" and so is samples_epoch_s" if "samples_epoch_s" in process else ""))
 
 
 def _is_int(value) -> bool:

@@ -121,7 +121,8 @@ def _time_interval(row) -> tuple[float, float, str]:
 
 
 def time_per_step(frame: pd.DataFrame, footnote: dict) -> Figure:
-    """Median µs per training step as a dot with its interval, one panel per device and batch.
+    """µs per training step (the run's estimator) as a dot with its interval, one panel per
+    device and batch.
 
     The interval is the 95% bootstrap CI over processes (result format 2) or the
     interquartile range of the timed epochs (format 1). Log x axis: the rows differ by
@@ -158,7 +159,11 @@ def time_per_step(frame: pd.DataFrame, footnote: dict) -> Figure:
         axes[0].set_yticks(range(len(variants)), [_text(v) for v in variants])
         axes[0].set_ylim(len(variants) - 0.5, -0.5)
         interval = " or ".join(sorted(kinds - {"none"})) or "none"
-        _title(fig, f"SimpleNet training time per step (dot: median; line: {interval})",
+        # The estimator of the dot: p10 since result format 3, the median before.
+        shown = _ok(frame)
+        dot = (" or ".join(sorted(set(shown["estimator"].dropna())))
+               if "estimator" in shown.columns else "") or "median"
+        _title(fig, f"SimpleNet training time per step (dot: {dot}; line: {interval})",
                footnote)
     return fig
 

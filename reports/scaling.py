@@ -578,7 +578,8 @@ def figures(points: pd.DataFrame, footnote: dict) -> dict[str, Figure]:
 # -- the report's table -------------------------------------------------------------------------
 
 CAPTION = ("Per variant and swept axis: a robust straight-line fit (Theil-Sen over every "
-           "process) of µs per step = overhead + cost per unit × size, with 95% bootstrap "
+           "process: its p10 since result format 3, its median before) of µs per step = "
+           "overhead + cost per unit × size, with 95% bootstrap "
            "intervals over processes. Overhead-bound below: the size under which the fixed "
            "cost per step outweighs the cost that grows with the size (time stays flat). "
            "Slopes: how time per epoch and peak memory grow on log-log axes (1: in "

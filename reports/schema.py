@@ -146,10 +146,21 @@ PROCESS = obj(
     memory=opt(MEMORY), load=opt(obj()), cpu=opt(CPU), threads=opt(obj()),
     affinity=opt(list_of(COUNT)),
     settings=opt(Field("object", fields={k: SCALAR_OR_NULL for k in SETTING_FIELDS})),
-    overhead=opt(ANY), distributed=opt(DISTRIBUTED_PROCESS, null=False))
+    overhead=opt(ANY), distributed=opt(DISTRIBUTED_PROCESS, null=False),
+    # since format 3: a resident worker's interleaved samples, its place in each round, and
+    # the rows sampled in the same rounds
+    samples_epoch_s=opt(list_of(TIMING), null=False),
+    sample_round_position=opt(list_of(COUNT), null=False),
+    sampled_with=opt(list_of(STRING), null=False))
 
+ESTIMATORS = ("p10",)  # Summary.estimator since format 3 (reports.estimate.ESTIMATOR)
 SUMMARY = obj(
     processes_ok=POSITIVE_INT, us_per_step=US_TIMING,
+    # since format 3 (absent in format 2, whose us_per_step is a median over processes)
+    estimator=opt(Field("string", choices=ESTIMATORS), null=False),
+    us_per_step_median=opt(US_TIMING), samples=opt(POSITIVE_INT, null=False),
+    sample_spread_iqr_pct=opt(NON_NEGATIVE),
+    ratio_method=opt(Field("string", choices=("rounds", "processes"))),
     us_per_step_ci_low=opt(US_TIMING), us_per_step_ci_high=opt(US_TIMING),
     process_us_per_step=list_of(US_TIMING, non_empty=True),
     spread_iqr_pct=opt(NON_NEGATIVE), unstable=opt(BOOLEAN, null=False),
@@ -189,7 +200,12 @@ ROW = obj(
     stderr_tail=opt(STRING), processes=list_of(PROCESS),
     summary=Field("object", fields=SUMMARY.fields, null=True, optional=True))
 
+# since format 3: how the resident workers were sampled and the memory they held together
+RESOURCES = obj(memory_budget_bytes=opt(BYTES), peak_resident_total_bytes=opt(BYTES),
+                memory_method=opt(STRING), interleaving=opt(STRING),
+                sampled_together=opt(list_of(list_of(STRING)), null=False))
 RUN = obj(
+    resources=opt(RESOURCES, null=False),
     format=STRING, format_version=INTEGER, started=STRING, finished=opt(STRING),
     complete=opt(BOOLEAN), interrupted_by=opt(STRING), plan=PLAN, environment=ENVIRONMENT,
     rows=list_of(ROW), flags=opt(list_of(STRING), null=False),

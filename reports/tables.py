@@ -28,7 +28,10 @@ SUMMARY_COLUMNS = ("processes_ok", "us_per_step", "us_per_step_ci_low", "us_per_
                    "target_accuracy", "bayes_accuracy", "final_loss_mean",
                    "peak_rss_above_baseline_bytes", "rss_after_import_bytes", "gpu_peak_bytes",
                    "import_s", "build_s", "cores_used", "ratio_to_torch_loop", "ratio_ci_low",
-                   "ratio_ci_high")
+                   "ratio_ci_high",
+                   # since format 3; a format-2 row's estimator is FORMAT_2_ESTIMATOR
+                   "estimator", "us_per_step_median", "samples", "sample_spread_iqr_pct",
+                   "ratio_method")
 # Columns of format-1 days that the rendering still reads: quartiles of the samples (the
 # processes' median steady epochs; a format-1 file's rounds), the number of steady epochs,
 # and the ratio under its old name.
@@ -42,14 +45,15 @@ IDENTITY_COLUMNS = ("device", "batch_size", *SWEEP_ROW_COLUMNS)
 DEFAULT_HIDDEN_SIZE = 16  # SimpleNet's width before issue 11 (frameworks.spec's default)
 INTEGER_COLUMNS = ("batch_size", "processes_ok", "n_seeds", "time_to_accuracy_reached_seeds",
                    "peak_rss_above_baseline_bytes", "rss_after_import_bytes", "gpu_peak_bytes",
-                   "steady_rounds")
+                   "steady_rounds", "samples")
 BOOLEAN_COLUMNS = ("unstable", "first_epoch_cold")
-_TEXT_SUMMARY = ("process_us_per_step", "unstable_reasons")
+_TEXT_SUMMARY = ("process_us_per_step", "unstable_reasons", "estimator", "ratio_method")
 NUMBER_COLUMNS = tuple(c for c in SUMMARY_COLUMNS + EXTRA_COLUMNS
                        if c not in INTEGER_COLUMNS + BOOLEAN_COLUMNS + _TEXT_SUMMARY)
 # Summary columns that only a run of several processes per row can fill. A converted format-1
 # file (one process per row, its rounds as samples) has none, so its table leaves them out;
 # the rendering then shows the rounds' IQR in seconds instead, as format 1 did.
+FORMAT_2_ESTIMATOR = "median"  # reports.format's: what us_per_step is in a format-2 file
 FORMAT_2_ONLY_COLUMNS = ("us_per_step_ci_low", "us_per_step_ci_high", "spread_iqr_pct",
                          "ratio_ci_low", "ratio_ci_high")
 
@@ -86,12 +90,14 @@ def tidy(data: dict) -> pd.DataFrame:
         }
         for column in SUMMARY_COLUMNS:
             record[column] = summary.get(column)
+        if summary and not summary.get("estimator"):
+            record["estimator"] = FORMAT_2_ESTIMATOR  # before format 3: median over processes
         record["process_us_per_step"] = " ".join(
             repr(v) for v in summary.get("process_us_per_step") or []) or None
         record["unstable_reasons"] = "; ".join(summary.get("unstable_reasons") or []) or None
         ok = _ok_processes(row)
         record.update(_sample_quartiles(summary, ok))
-        record["steady_rounds"] = sum(len(p["steady_epoch_s"]) for p in ok) if ok else None
+        record["steady_rounds"] = sum(len(_epochs(p)) for p in ok) if ok else None
         record["time_ratio_to_torch_loop"] = summary.get("ratio_to_torch_loop")
         settings = (ok[0].get("settings") or {}) if ok else {}
         for column in SETTING_COLUMNS:
@@ -124,12 +130,18 @@ def _ok_processes(row: dict) -> list[dict]:
                   key=lambda p: p["index"])
 
 
+def _epochs(process: dict) -> list[float]:
+    """A process's timed samples, seconds: its interleaved one-epoch samples (format 3) or
+    its steady epochs (format 2, data-parallel rows)."""
+    return process.get("samples_epoch_s") or process["steady_epoch_s"]
+
+
 def _sample_quartiles(summary: dict, ok: list[dict]) -> dict:
-    """Quartiles of the row's samples: each ok process's median steady epoch, seconds."""
+    """Quartiles of the row's samples: each ok process's median sample, seconds."""
     if summary.get("steady_epoch_s_q1") is not None:  # a converted format-1 file's rounds
         q1, q3 = summary["steady_epoch_s_q1"], summary["steady_epoch_s_q3"]
     elif len(ok) >= 2:
-        medians = [statistics.median(p["steady_epoch_s"]) for p in ok]
+        medians = [statistics.median(_epochs(p)) for p in ok]
         q1, _, q3 = statistics.quantiles(medians, n=4, method="inclusive")
     else:
         return {"steady_epoch_s_q1": None, "steady_epoch_s_q3": None,
@@ -190,7 +202,8 @@ def per_process(data: dict) -> pd.DataFrame:
                 "row": row["id"], "process": p["index"], "status": p["status"],
                 "reason": (p.get("reason") or "").split("\n")[0],
                 "us_per_step": sample_of.get(p["index"]) if p["status"] == "ok" else None,
-                "steady_epochs": len(p.get("steady_epoch_s") or []) or None,
+                "steady_epochs": len(p.get("samples_epoch_s") or p.get("steady_epoch_s")
+                                     or []) or None,
                 "first_epoch_s": p.get("first_epoch_s"), "cold_cache": p.get("cold_cache"),
                 "wall_s": p.get("wall_s"), "cores_used": cpu.get("cores_used"),
                 "starved": cpu.get("starved"),
@@ -220,12 +233,17 @@ MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a
 UNSTABLE_MARK = "†"
 
 CAPTIONS = {
-    "Time": "Steady-state training time (epochs after the first). µs/step: the median time "
-            "of one training step, with its 95% bootstrap confidence interval where the run "
-            "has several processes per row; IQR %: their spread (n/a under 3 processes). "
-            "× torch loop: the ratio to the "
+    "Time": "Steady-state training time of one training step, by the estimator in the "
+            "column's header. p10: the 10th percentile of one-epoch samples taken by workers "
+            "that stay resident and are sampled in rounds interleaved with the other rows "
+            "(robust to the time a busy machine adds), with its 95% two-level bootstrap "
+            "interval (processes, then samples within them) and the median of the same "
+            "samples beside it; median (result files of format 2): the median over processes "
+            "of each one's median steady epoch, with a 95% bootstrap interval over processes. "
+            "IQR %: the spread over processes (n/a under 3). × torch loop: the ratio to the "
             "course's PyTorch loop at the same device and batch size (1.00 is the same "
-            "speed, 2.00 twice as slow).",
+            "speed, 2.00 twice as slow), from samples taken in the same rounds where the two "
+            "were sampled together.",
     "Accuracy": "Test accuracy after the last epoch, mean and SD over the seeds; "
                 "to target: median training time until the target accuracy.",
     "Memory": "Peak resident memory while training, above the process after the model "
@@ -300,10 +318,13 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     time_rows, acc_rows, mem_rows = [], [], []
     for _, r in frame[frame["status"].isin(MEASURED_STATUSES)].iterrows():
         key = {"Row": _row_label(r)}
-        time = key | {"µs/step": _fmt(r["us_per_step"], ".1f")}
+        # The estimator in the header: p10 since format 3, the median before.
+        time = key | {f"µs/step ({_get(r, 'estimator')})": _fmt(r["us_per_step"], ".1f")}
         if has_ci:
             time["95% CI µs/step"] = _interval(r["us_per_step_ci_low"], r["us_per_step_ci_high"],
                                                ".1f", "n/a (1 process)")
+        if not _missing(_get(r, "us_per_step_median")):
+            time["Median µs/step"] = _fmt(r["us_per_step_median"], ".1f")
         time |= {"Epoch s (median)": _fmt(r["steady_epoch_s_median"], ".4f")}
         time |= _spread_cells(r, frame)
         time |= {

@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -110,7 +111,9 @@ def test_terminal_shows_progress_and_the_side_by_side_table_only(quick_run):
     assert f"[1/{len(make_plan('quick').rows())}] torch-loop-cpu-b1024 process 1/1" in out
     assert "about" in out and "(estimate)" in out and "ETA" in out
     assert "sidebyside" in out and "us/step" in out and "Bayes accuracy" in out
-    assert "n/a (1 process)" in out and "n/a (1 seed)" in out
+    assert "us/step p10" in out and "n/a (1 seed)" in out
+    assert re.search(r"sampling \d+ rows x 5 rounds, interleaved", out)
+    assert "held at most" in out  # the run's peak total resident memory
     assert "benchmark: 8 tests" not in out and "Name (time in" not in out  # not pytest-benchmark's
 
 
@@ -152,9 +155,14 @@ def test_processes_interleave_rows_and_a_crash_loses_no_other_row(tmp_path):
     assert numpy["summary"]["us_per_step_ci_low"] is not None
     assert any(f"--threads {above} is above the" in w for w in data["warnings"])
     assert f"WARNING: --threads {above} is above the" in result.stdout
-    # --benchmark-json gets the export too: the ok row, one round per process
+    # --benchmark-json gets the export too: the ok row, one round per timed epoch sampled
     (bench,) = json.loads((tmp_path / "also.json").read_text())["benchmarks"]
-    assert bench["param"] == "numpy-loop-cpu-b1024" and bench["stats"]["rounds"] == 2
+    rounds = make_plan("quick").rounds
+    assert bench["param"] == "numpy-loop-cpu-b1024" and bench["stats"]["rounds"] == 2 * rounds
+    assert [len(p["samples_epoch_s"]) for p in numpy["processes"]] == [rounds, rounds]
+    assert numpy["processes"][0]["sampled_with"] == ["torch-loop-cpu-b1024",
+                                                     "numpy-loop-cpu-b1024"]
+    assert data["resources"]["peak_resident_total_bytes"] > 0
 
 
 @pytest.mark.parametrize(("signum", "name"), [(signal.SIGINT, "SIGINT"),
@@ -163,8 +171,11 @@ def test_processes_interleave_rows_and_a_crash_loses_no_other_row(tmp_path):
 def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, signum, name):
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
+    # Two blocks: batch 64's rows are sampled and finish, then batch 1024's workers start,
+    # keras-jax-fit's hangs, and the interrupt loses that block's process set in flight.
     args = [sys.executable, "-m", "pytest", "--benchmark", "--preset", "quick",
-            "--impl", "numpy,torch-loop,keras-jax-fit", f"--report-dir={tmp_path}"]
+            "--impl", "numpy,torch-loop,keras-jax-fit", "--batch-size", "64,1024",
+            f"--report-dir={tmp_path}"]
     env = framework_env(TMPDIR=str(tmp), **{FAULT_ENV: "hang:keras-jax-fit-cpu-b1024"})
     proc = subprocess.Popen(args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -172,7 +183,7 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     deadline = time.monotonic() + 180
     for line in proc.stdout:
         seen += line
-        if "[2/3] keras-jax-fit-cpu-b1024" in line:
+        if "[5/6] keras-jax-fit-cpu-b1024" in line:
             time.sleep(3)  # inside the hanging worker now
             # The check below can see this run's workers: the hanging one is found.
             assert workers_of_this_run(tmp), seen
@@ -185,8 +196,9 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     data, _ = the_results(tmp_path)
     assert data["complete"] is False and data["interrupted_by"] == name
     rows = {r["id"]: r["status"] for r in data["rows"]}
-    assert rows == {"torch-loop-cpu-b1024": "ok", "keras-jax-fit-cpu-b1024": "not run",
-                    "numpy-loop-cpu-b1024": "not run"}
+    assert rows == {"torch-loop-cpu-b64": "ok", "keras-jax-fit-cpu-b64": "ok",
+                    "numpy-loop-cpu-b64": "ok", "torch-loop-cpu-b1024": "not run",
+                    "keras-jax-fit-cpu-b1024": "not run", "numpy-loop-cpu-b1024": "not run"}
     assert not list(tmp_path.glob("*/.*.tmp"))  # no half-written file left behind
     assert list(tmp.iterdir()) == []  # scratch folders removed
     assert workers_of_this_run(tmp) == []

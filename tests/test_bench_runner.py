@@ -207,6 +207,9 @@ def test_the_slow_fault_names_a_row_and_a_factor(monkeypatch):
     assert slow_factor("torch-loop-cpu-b32") == 1.0
 
 
+_REAL_SLEEP = time.sleep  # before any test replaces it
+
+
 class _SleepyTwin:
     """A twin whose epoch takes a known time, to see where the slow fault's sleep falls."""
 
@@ -228,9 +231,26 @@ def test_the_slow_fault_stretches_the_timed_region():
     twin = _SleepyTwin()
     X, y = make_dataset(twin.spec).epoch_arrays(0)
     epoch = timed_epoch(twin, X, y, slow=3.0)
-    # sleep() lasts at least as long as asked: the timed region holds the epoch and 2x more
+    # the wait lasts at least as long as asked: the timed region holds the epoch and 2x more
     assert epoch.seconds >= 3.0 * twin.inside_s
     assert epoch.loss == 0.5
+
+
+
+def test_the_slow_fault_waits_busy_as_extra_work_would(monkeypatch):
+    # A sleep would leave the CPU to the other rows' workers and miss the machine's noise;
+    # the fault must spin. (Its CPU time is no proof on a loaded machine: preempted.)
+    twin = _SleepyTwin()
+    X, y = make_dataset(twin.spec).epoch_arrays(0)
+
+    def no_sleep(seconds):
+        raise AssertionError("the slow fault slept")
+
+    monkeypatch.setattr(time, "sleep", no_sleep)
+    twin_sleep = _REAL_SLEEP
+    monkeypatch.setattr(twin, "run_epoch", lambda X, y: (twin_sleep(0.01), 0.5)[1])
+    epoch = timed_epoch(twin, X, y, slow=2.0)
+    assert epoch.seconds >= 0.02 and epoch.loss == 0.5
 
 
 def test_process_samples_feed_the_summary():

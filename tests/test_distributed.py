@@ -228,7 +228,8 @@ def test_speedup_and_efficiency_pair_processes_with_the_single_process_twin():
     assert s["speedup_ci_low"] <= 0.5 <= s["speedup_ci_high"]
     assert s["efficiency_ci_low"] == pytest.approx(s["speedup_ci_low"] / 2)
     assert s["max_weight_gap_vs_single"] == 5e-8
-    assert s["single_row"] == "torch-ddp-single-cpu-b32" and s["single_us_per_step"] == 100
+    # the twin's headline: the p10 of its processes' epochs (90, 100 and 120 µs/step, 3 each)
+    assert s["single_row"] == "torch-ddp-single-cpu-b32" and s["single_us_per_step"] == 90
     assert s["replicas"] == 2 and s["total_threads"] == 2
     # samples per second: 1024 samples in 32 steps of 200 us
     assert s["samples_per_s"] == pytest.approx(1024 / (200e-6 * 32))

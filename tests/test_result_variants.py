@@ -46,6 +46,7 @@ def _distributed_run() -> dict:
 
 
 FILES = {
+    "format 3 (run3.json)": lambda: json.loads((FIXTURES / "run3.json").read_text()),
     "format 2 (run2_new.json)": lambda: json.loads((FIXTURES / "run2_new.json").read_text()),
     "format 1 (run_old.json)": lambda: json.loads((FIXTURES / "run_old.json").read_text()),
     "a sweep": _sweep_run,

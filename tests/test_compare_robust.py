@@ -1,0 +1,144 @@
+"""`compare` on rows sampled by resident workers (format 3): p10 ratios, the machine factor,
+the two-level interval and the printed rule, on planted runs whose answers are known."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from reports.compare import compare_runs, robust_verdict, to_markdown
+from tests import format2, format3
+
+VARIANTS = ("torch-loop", "keras-tensorflow-fit", "keras-tensorflow-fit-spe", "keras-jax-fit",
+            "keras-jax-fit-spe", "keras-torch-fit", "jax-scan", "numpy-loop")
+SLOWED = "keras-jax-fit-cpu-b1024"
+
+
+def sixteen_rows(seed, processes=3, rounds=20, machine=1.0, change=None, **noise):
+    """The default plan's 16 rows, each with its own base time; ``machine`` scales every row
+    (a slower machine), ``change`` {row id: factor} one row (a slower implementation)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for batch in (32, 1024):
+        for i, variant in enumerate(VARIANTS):
+            row_id = f"{variant}-cpu-b{batch}"
+            base = 100.0 * (i + 1) * (1 + batch / 1024) * machine * (change or {}).get(row_id, 1)
+            rows.append(format3.row(variant, [format3.noisy_samples(rng, base, rounds, **noise)
+                                              for _ in range(processes)], batch_size=batch))
+    return format3.run(rows)
+
+
+def test_a_planted_30_percent_slowdown_is_slower_and_no_other_row_changed():
+    old = sixteen_rows(1)
+    new = sixteen_rows(2, change={SLOWED: 1.3})
+    c = compare_runs(old, new)
+    rows = c.rows.set_index("row")
+    assert rows.loc[SLOWED, "verdict"] == "slower" and rows.loc[SLOWED, "regression"]
+    assert rows.loc[SLOWED, "ratio"] == pytest.approx(1.3, rel=0.05)
+    assert set(rows.drop(SLOWED)["verdict"]) <= {"same", "inconclusive"}
+    assert (rows["estimator"] == "p10").all() and c.robust_rows == 16
+    faster = compare_runs(new, old).rows.set_index("row").loc[SLOWED]
+    assert faster["verdict"] == "faster"
+
+
+def test_a_uniformly_slower_machine_is_the_machine_factor_not_sixteen_verdicts():
+    old = sixteen_rows(3)
+    new = sixteen_rows(4, machine=1.15, change={SLOWED: 1.3})
+    c = compare_runs(old, new)
+    assert c.machine_factor == pytest.approx(1.15, rel=0.03)
+    rows = c.rows.set_index("row")
+    assert rows.loc[SLOWED, "verdict"] == "slower"
+    assert rows.loc[SLOWED, "raw_ratio"] == pytest.approx(1.3 * 1.15, rel=0.05)
+    assert rows.loc[SLOWED, "ratio"] == pytest.approx(1.3, rel=0.05)
+    assert "slower" not in set(rows.drop(SLOWED)["verdict"])
+    assert "faster" not in set(rows["verdict"])
+
+
+def test_a_a_runs_call_no_row_slower_or_faster():
+    alarms = 0
+    for seed in range(6):
+        c = compare_runs(sixteen_rows(10 + seed), sixteen_rows(20 + seed))
+        alarms += int(c.rows["verdict"].isin(["slower", "faster"]).sum())
+        assert (c.rows["verdict"] == "same").sum() >= 12  # the data decide
+    assert alarms <= 2  # of 96 rows; the family-wise level is 5% per comparison
+
+
+def test_few_rows_are_not_normalised_and_the_rule_says_so():
+    rng = np.random.default_rng(5)
+    old = format3.run([format3.row("numpy-loop", [format3.noisy_samples(rng, 100, 20)] * 3)])
+    new = format3.run([format3.row("numpy-loop", [format3.noisy_samples(rng, 150, 20)] * 3)])
+    c = compare_runs(old, new)
+    assert c.machine_factor is None
+    assert c.rows.iloc[0]["verdict"] == "slower"
+    assert "not normalised (a machine factor needs at least 4 rows)" in to_markdown(c, "a", "b")
+
+
+def test_the_rule_is_printed_under_the_table():
+    c = compare_runs(sixteen_rows(6), sixteen_rows(7, change={SLOWED: 1.3}))
+    text = to_markdown(c, "old", "new")
+    table_end = text.index("| numpy-loop-cpu-b1024 |")
+    rule = text.index("Rule (p10 rows)")
+    assert rule > table_end
+    assert "machine factor" in text[rule:] and "Bonferroni" in text[rule:]
+    assert "inconclusive if it holds 1 and reaches beyond that band" in text
+
+
+def test_the_verdict_rule_on_intervals():
+    assert robust_verdict(0.97, 1.04, 5.0) == "same"
+    assert robust_verdict(1.02, 1.08, 5.0) == "slower"  # above 1, beyond the band
+    assert robust_verdict(0.90, 0.98, 5.0) == "faster"
+    assert robust_verdict(0.98, 1.10, 5.0) == "inconclusive"  # holds 1, reaches beyond
+    assert robust_verdict(float("nan"), float("nan"), 5.0) == "inconclusive"
+
+
+def test_a_format_2_run_against_a_format_3_run_uses_format_2s_method():
+    rng = np.random.default_rng(8)
+    old = format2.run([format2.row("numpy-loop", [100, 101, 99])])
+    new = format3.run([format3.row("numpy-loop", [format3.noisy_samples(rng, 100, 20)] * 3)])
+    row = compare_runs(old, new).rows.iloc[0]
+    assert row["estimator"] == "median" and not np.isnan(row["p_value"])
+
+
+def test_the_csv_keeps_its_columns_and_says_the_estimator(tmp_path):
+    from reports.cli import main as reports_main
+
+    old = format2.write(tmp_path / "old.json", sixteen_rows(9))
+    new = format2.write(tmp_path / "new.json", sixteen_rows(11, change={SLOWED: 1.3}))
+    out = tmp_path / "c.csv"
+    assert reports_main(["compare", str(old), str(new), "--csv", str(out)]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(out).set_index("row")
+    assert {"ratio", "ci_low", "ci_high", "verdict", "estimator", "raw_ratio"} <= set(
+        table.columns)
+    assert table.loc[SLOWED, "verdict"] == "slower"
+
+
+def test_a_real_format_3_run_against_itself_and_against_a_planted_slowdown():
+    from reports.load import load_results
+
+    old = load_results(format2.FIXTURES / "run3.json")
+    # Measured at load average 10 on 2 cores: most rows' intervals are wide, so a run against
+    # itself (resampled independently, as two runs are) is same or inconclusive, never more.
+    same = compare_runs(old, old)
+    assert same.machine_factor == 1.0
+    assert set(same.rows["verdict"]) <= {"same", "inconclusive"}
+    new = copy.deepcopy(old)
+    for row in new["rows"]:
+        if row["id"] == "numpy-loop-cpu-b1024":
+            for process in row["processes"]:
+                process["samples_epoch_s"] = [1.3 * s for s in process["samples_epoch_s"]]
+    rows = compare_runs(old, new).rows.set_index("row")
+    assert rows.loc["numpy-loop-cpu-b1024", "verdict"] == "slower"
+    assert rows.loc["numpy-loop-cpu-b1024", "ratio"] == pytest.approx(1.3)
+    assert set(rows.drop("numpy-loop-cpu-b1024")["verdict"]) <= {"same", "inconclusive"}
+
+
+def test_a_real_format_3_run_builds_a_report_that_names_its_estimator(tmp_path):
+    from reports.build import build_report
+
+    out = build_report(format2.FIXTURES / "run3.json", tmp_path / "report")
+    markdown = (out / "report.md").read_text()
+    assert "| Row | µs/step (p10) | 95% CI µs/step | Median µs/step |" in markdown
+    assert "sampling: 3 processes x 15 interleaved one-epoch samples a row, p10" in markdown
+    assert "peak resident memory: 5.29 GiB, all processes together" in markdown

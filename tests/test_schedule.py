@@ -1,0 +1,64 @@
+"""Which rows are sampled together, in what order, and the memory they may hold
+(benchmarks/schedule.py)."""
+
+from collections import Counter
+
+from benchmarks import schedule
+from benchmarks.options import Row, make_plan
+
+
+def test_every_round_asks_every_worker_once_in_a_fresh_order():
+    orders = schedule.round_orders(8, 200, seed=0)
+    assert len(orders) == 200
+    assert all(sorted(order) == list(range(8)) for order in orders)
+    assert len({tuple(order) for order in orders}) > 150  # shuffled, not one fixed order
+    # Every worker takes every place in a round: first after the wait, last, in between.
+    places = Counter((worker, place) for order in orders for place, worker in enumerate(order))
+    assert len(places) == 64 and min(places.values()) >= 10
+
+
+def test_the_order_is_seeded_by_the_process_set():
+    assert schedule.round_orders(5, 10, seed=1) == schedule.round_orders(5, 10, seed=1)
+    assert schedule.round_orders(5, 10, seed=1) != schedule.round_orders(5, 10, seed=2)
+
+
+def test_blocks_are_the_comparisons_device_and_sizes_in_plan_order():
+    rows = make_plan("default", device="cpu").rows()
+    blocks = schedule.blocks(rows)
+    assert [(b[0].device, b[0].batch_size) for b in blocks] == [("cpu", 32), ("cpu", 1024)]
+    assert all(len({(r.device, r.batch_size) for r in b}) == 1 for b in blocks)
+    assert sum(len(b) for b in blocks) == len(rows) == 16
+
+
+def test_the_default_block_fits_the_budget_in_one_part():
+    block = schedule.blocks(make_plan("default", device="cpu").rows())[0]
+    assert sum(schedule.worker_rss_bytes(r) for r in block) < schedule.MEMORY_BUDGET_BYTES
+    assert schedule.split_block(block, schedule.MEMORY_BUDGET_BYTES) == [block]
+
+
+def test_a_block_over_the_budget_is_split_with_torch_loop_in_the_first_part():
+    block = [Row("numpy", "loop", "cpu", 32), Row("keras-jax", "fit", "cpu", 32),
+             Row("torch", "loop", "cpu", 32), Row("keras-tensorflow", "fit", "cpu", 32)]
+    budget = 1500 * 2**20
+    parts = schedule.split_block(block, budget)
+    assert len(parts) > 1
+    assert sorted(r.id for p in parts for r in p) == sorted(r.id for r in block)
+    assert "torch-loop" in [r.variant for r in parts[0]]
+    assert all(sum(schedule.worker_rss_bytes(r) for r in p) <= budget for p in parts)
+    for part in parts:  # each part keeps the block's order
+        assert part == sorted(part, key=block.index)
+
+
+def test_a_row_above_the_budget_alone_gets_a_part_of_its_own():
+    block = [Row("torch", "loop", "cpu", 32), Row("keras-torch", "fit", "cpu", 32)]
+    assert schedule.split_block(block, 100 * 2**20) == [[block[0]], [block[1]]]
+
+
+def test_data_parallel_rows_are_not_resident():
+    assert schedule.is_resident(Row("torch", "loop", "cpu", 32))
+    assert not schedule.is_resident(Row("torch", "ddp", "cpu", 32))
+    assert not schedule.is_resident(Row("torch", "ddp-single", "cpu", 32))
+
+
+def test_the_resident_total_counts_this_process_at_least():
+    assert schedule.resident_total_bytes() > 10 * 2**20
