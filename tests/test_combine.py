@@ -15,6 +15,7 @@ import pytest
 from reports import combine as combine_module
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
+from reports.format import RESULTS_FORMAT_VERSION
 from reports.load import load_results
 from tests import format2
 from tests.test_report_html import Page, needs_chromium
@@ -22,6 +23,7 @@ from tests.test_report_latex import needs_pdflatex, pdflatex
 
 INTEL = format2.FIXTURES / "run2_new.json"  # a real run: Intel Xeon, 2 cores, format 2
 AMD = format2.FIXTURES / "run_new.json"  # a real run: AMD EPYC, format 1
+FUTURE_VERSION = RESULTS_FORMAT_VERSION + 1  # a format no reader of this version knows
 FORMATS = ("report.md", "report.tex", "report.html", "combined.csv", "combined.png",
            "combined.svg")
 
@@ -278,7 +280,7 @@ def bad_folder(tmp_path):
     text = json.dumps(perturbed(INTEL, rng, "cut"))
     (folder / "truncated" / "results.json").write_text(text[: len(text) // 2])
     format2.write(folder / "future" / "results.json",
-                  dict(perturbed(INTEL, rng, "future"), format_version=3))
+                  dict(perturbed(INTEL, rng, "future"), format_version=FUTURE_VERSION))
     failed = perturbed(INTEL, rng, "failed")
     for row in failed["rows"]:
         row.update(status="failed", reason="worker exited with status 1", summary=None,
@@ -291,7 +293,8 @@ BAD = {
     "copy": "the same run as",
     "other/package.json": "not a result file of `pytest --benchmark`",
     "truncated": "not valid JSON",
-    "future": "result format version 3 is not one this version of sidebyside reads",
+    "future": f"result format version {FUTURE_VERSION} is not one this version of sidebyside "
+              "reads",
     "failed": "no row of this run was measured (its 11 rows are failed)",
 }
 
