@@ -545,3 +545,21 @@ def test_standard_output_on_a_full_disk_is_one_sentence(planted):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == ("python -m reports: error: standard output could not be "
                                    "written (No space left on device)")
+
+
+@pytest.mark.parametrize("cv", [0.001, 0.01, 0.05, 0.2, 0.6, 3.0])
+@pytest.mark.parametrize("rows_tested", [1, 16])
+def test_processes_needed_is_the_least_n_a_plain_scan_finds(cv, rows_tested):
+    """The bisection against the formula tried for n = 3, 4, ... in turn."""
+    from scipy import stats
+
+    rng = np.random.default_rng(int(cv * 1000) + rows_tested)
+    old, new = (list(100 * np.exp(rng.normal(0, cv, 3))) for _ in range(2))
+    a, b = np.log(old), np.log(new)
+    pooled = (np.var(a, ddof=1) + np.var(b, ddof=1)) / 2  # equal sizes: the plain mean
+    level, effect = 0.05 / rows_tested, math.log1p(0.05)
+    expected = next((n for n in range(3, 10_000)
+                     if n >= 2 * (stats.t.ppf(1 - level / 2, 2 * n - 2)
+                                  + stats.t.ppf(0.8, 2 * n - 2)) ** 2 * pooled / effect**2),
+                    10_000)
+    assert processes_needed(old, new, 5.0, 0.05, rows_tested) == expected
