@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from reports import instructions
 from reports.load import FORMAT_1_NOTE
 
 TEST_NAME = "Welch's t-test on the logarithms of the per-process µs/step"
@@ -41,9 +42,15 @@ MIN_SAMPLES_PER_SIDE = 2  # Welch's t needs a variance on each side
 POWER = 0.8  # for the processes-needed estimate
 
 VERDICTS = ("slower", "faster", "same", "inconclusive")
+COST_COLUMNS = ("metric", "time_ratio", "old_instructions_per_step",
+                "new_instructions_per_step", "tolerance_pct")
 COLUMNS = ["row", "old_us_per_step", "new_us_per_step", "old_processes", "new_processes",
            "ratio", "ci_low", "ci_high", "p_value", "p_holm", "verdict", "unstable",
-           "processes_needed", "note", "regression"]
+           "processes_needed", "note", "regression",
+           # which measurement decided: "time", or "instructions" where both runs counted the
+           # row (reports/instructions.py); the time's ratio is kept beside it
+           "metric", "time_ratio", "old_instructions_per_step", "new_instructions_per_step",
+           "tolerance_pct"]
 
 
 @dataclasses.dataclass
@@ -230,16 +237,18 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
             "note": note})
     rows = pd.DataFrame.from_records(records, columns=[c for c in COLUMNS
                                                        if c not in ("p_holm", "verdict",
-                                                                    "regression")])
+                                                                    "regression")
+                                                       and c not in COST_COLUMNS])
     rows["p_holm"] = holm(rows["p_value"].to_numpy(dtype=float)) if len(rows) else []
     tested = int(rows["p_value"].notna().sum())
     rows["processes_needed"] = [processes_needed(old_samples[r], new_samples[r], delta_pct,
                                                  alpha, tested) for r in rows["row"]]
     rows["verdict"] = [verdict(lo, hi, p, delta_pct, alpha) for lo, hi, p in
                        zip(rows["ci_low"], rows["ci_high"], rows["p_holm"])]
+    rows = instructions.apply_to_comparison(rows, old, new)
     rows["regression"] = [v == "slower" and r > 1 + threshold_pct / 100
                           for v, r in zip(rows["verdict"], rows["ratio"])]
-    for i in rows.index[rows["verdict"] == "inconclusive"]:
+    for i in rows.index[(rows["verdict"] == "inconclusive") & (rows["metric"] == "time")]:
         needed = rows.at[i, "processes_needed"]
         if not rows.at[i, "note"] and needed is not None and not pd.isna(needed):
             rows.at[i, "note"] = (f"about {int(needed)} processes per side would tell a "
@@ -354,7 +363,21 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
             "Unstable": c.rows["unstable"],
             "Note": c.rows["note"],
         })
+        counted = c.rows["metric"] == "instructions"
+        if counted.any():
+            # The cost beside the time: the time's ratio stays visible where the cost decided.
+            shown.insert(5, "Metric", c.rows["metric"])
+            shown.insert(6, "Old instr/step", c.rows["old_instructions_per_step"].map(
+                lambda v: _number(v, ",.0f")))
+            shown.insert(7, "New instr/step", c.rows["new_instructions_per_step"].map(
+                lambda v: _number(v, ",.0f")))
+            shown.insert(8, "Time new/old", c.rows["time_ratio"].map(
+                lambda v: _number(v, ".3f")))
         lines += [table_markdown(shown), ""]
+        if counted.any():
+            lines += [f"{_rows(int(counted.sum()), 'was', 'were')} judged on instructions "
+                      f"per step (both runs counted them), the rest on time. "
+                      f"{instructions.RULE}", ""]
         counts = c.rows["verdict"].value_counts()
         lines += ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".",
                   ""]

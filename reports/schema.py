@@ -94,6 +94,7 @@ PLAN = obj(
     worker_timeout_s=opt(NON_NEGATIVE), target_accuracy=opt(FRACTION),
     overhead_check=opt(BOOLEAN), preset=opt(STRING), processes=opt(POSITIVE_INT),
     affinity=opt(STRING), replicas=opt(POSITIVE_INT),
+    metric=opt(Field("string", choices=("time", "instructions")), null=False),
     # checked apart (keys are axes): see _check_sweeps
     sweeps=opt(map_of(list_of(POSITIVE_INT, non_empty=True)), null=False))
 
@@ -175,20 +176,38 @@ SUMMARY = obj(
     scaling_efficiency=opt(RATIO), efficiency_ci_low=opt(RATIO),
     efficiency_ci_high=opt(RATIO))
 
+# --metric instructions (benchmarks/cost.py): a row's instruction count under callgrind.
+COST_STATUSES = ("ok", "partial", "failed", "skipped", "timeout", "not applicable", "not run")
+INSTRUCTIONS = _f("number", positive=True)
+COST_PROCESS = obj(
+    index=COUNT, status=Field("string", choices=PROCESS_STATUSES), reason=opt(STRING),
+    wall_s=opt(SECONDS), steps=opt(POSITIVE_INT), samples=opt(POSITIVE_INT),
+    instructions=opt(INSTRUCTIONS), instructions_per_step=opt(INSTRUCTIONS),
+    by_category=opt(map_of(NON_NEGATIVE)), by_object=opt(map_of(NON_NEGATIVE)))
+COST = obj(
+    metric=STRING, status=Field("string", choices=COST_STATUSES), reason=opt(STRING),
+    counted_steps=opt(POSITIVE_INT), processes=opt(list_of(COST_PROCESS), null=False),
+    instructions_per_step=opt(INSTRUCTIONS),
+    process_instructions_per_step=opt(list_of(INSTRUCTIONS), null=False),
+    spread_pct=opt(NON_NEGATIVE), tolerance_pct=opt(NON_NEGATIVE),
+    by_category_per_step=opt(map_of(NON_NEGATIVE)))
+
 ROW = obj(
     id=STRING, variant=STRING, implementation=STRING, mode=STRING, device=STRING,
     batch_size=POSITIVE_INT, hidden_size=opt(POSITIVE_INT, null=False),
     n_train=opt(POSITIVE_INT, null=False), tag=opt(STRING), tuned_note=opt(STRING),
     status=Field("string", choices=ROW_STATUSES), reason=opt(STRING),
     stderr_tail=opt(STRING), processes=list_of(PROCESS),
-    summary=Field("object", fields=SUMMARY.fields, null=True, optional=True))
+    summary=Field("object", fields=SUMMARY.fields, null=True, optional=True),
+    cost=opt(COST, null=False))
 
 RUN = obj(
     format=STRING, format_version=INTEGER, started=STRING, finished=opt(STRING),
     complete=opt(BOOLEAN), interrupted_by=opt(STRING), plan=PLAN, environment=ENVIRONMENT,
     rows=list_of(ROW), flags=opt(list_of(STRING), null=False),
     warnings=opt(list_of(STRING), null=False),
-    converted_from_format_version=opt(INTEGER), pytest_benchmark_version=opt(STRING))
+    converted_from_format_version=opt(INTEGER), pytest_benchmark_version=opt(STRING),
+    cost_wall_s=opt(SECONDS, null=False))
 
 # Format 1: the ``sidebyside`` section inside pytest-benchmark's JSON, and the benchmarks'
 # ``extra_info`` that the conversion (reports.load) reads.
