@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 INSTALL_HINT = ("--metric instructions needs valgrind, which is not installed here: install "
                 "it with `apt-get install valgrind` (Debian, Ubuntu); the time rows run without it")
@@ -113,14 +114,15 @@ def parse_callgrind(path) -> dict:
     """Self cost per (shared object, function) of one callgrind output file.
 
     Returns ``{"events": [str, ...], "totals": [int, ...], "by_function": {(ob, fn):
-    [int, ...]}}``, one value per event (``Ir``: instructions executed). Follows
+    [int, ...]}, "trigger": str | None}``, one value per event (``Ir``: instructions
+    executed); ``trigger`` is what made the dump ("Client Request: NAME"). Follows
     valgrind's "Callgrind Format Specification" (valgrind's docs/cl-format.xml): name
     compression ``(id) name`` / ``(id)``, relative positions ``+n``/``-n``/``*``, and the
     cost line after a ``calls=`` line, which is the call's inclusive cost and therefore
     not the caller's self cost. The totals are the file's ``totals:`` (or ``summary:``)
     line when it has one, else the sum of the self costs. Raises CallgrindFormatError.
     """
-    events, positions, totals = None, 1, None
+    events, positions, totals, trigger = None, 1, None, None
     names: dict[str, dict[str, str]] = {"ob": {}, "fl": {}, "fn": {}}
     ob = fn = ""
     after_calls = False
@@ -161,7 +163,9 @@ def parse_callgrind(path) -> dict:
             if sep and key in ("jump", "jcnd"):
                 continue
             key, sep, value = line.partition(":")
-            if key == "events":
+            if key == "desc" and value.strip().startswith("Trigger:"):
+                trigger = value.strip()[len("Trigger:"):].strip()
+            elif key == "events":
                 events = value.split()
             elif key == "positions":
                 positions = len(value.split())
@@ -171,7 +175,8 @@ def parse_callgrind(path) -> dict:
         raise CallgrindFormatError(f"{path}: no 'events:' line, so not a callgrind output file")
     summed = [sum(c[i] for c in by_function.values()) for i in range(len(events))]
     totals = (totals + [0] * len(events))[:len(events)] if totals else summed
-    return {"events": events, "totals": totals, "by_function": by_function}
+    return {"events": events, "totals": totals, "by_function": by_function,
+            "trigger": trigger}
 
 
 def _name(table: dict[str, str], value: str) -> str:
@@ -263,26 +268,32 @@ def valgrind_command(valgrind: str, out_file: str) -> list[str]:
             f"--callgrind-out-file={out_file}", sys.executable, "-P", "-m", "benchmarks.cost"]
 
 
-def run_cost_process(row, plan, index: int, valgrind: str, scratch: str,
-                     timeout_s: float, live: set | None = None) -> dict:
-    """Run one cost process of ``row`` under valgrind; return its ``CostProcess`` record
-    (docs/result_format.md). Never raises for the worker's sake (a failure is recorded)."""
+def run_cost_process(rows, plan, index: int, valgrind: str, scratch: str,
+                     timeout_s: float, live: set | None = None) -> dict[str, dict]:
+    """Run one cost process for ``rows`` (one variant's rows: the framework is imported once
+    and each row counted in turn) under valgrind; return each row id's ``CostProcess`` record
+    (docs/result_format.md). Never raises for the worker's sake: a failure is recorded, and
+    the rows counted before it keep their counts."""
     from benchmarks.runner import STDERR_TAIL_CHARS, telling_line, worker_env
 
-    os.makedirs(scratch, exist_ok=True)
     os.makedirs(os.path.join(scratch, "tmp"), exist_ok=True)
-    steps, samples = counted_steps(row.batch_size, row.n_train or plan.n_train)
     result_path = os.path.join(scratch, "cost-result.json")
     out_file = os.path.join(scratch, "callgrind.out")
-    job = {"row": _row_dict(row), "n_train": row.n_train or plan.n_train,
-           "n_test": plan.n_test, "seed": plan.seeds[0], "steps": steps, "samples": samples,
+    counts = []
+    for row in rows:
+        steps, samples = counted_steps(row.batch_size, row.n_train or plan.n_train)
+        counts.append({"id": row.id, "row": _row_dict(row),
+                       "n_train": row.n_train or plan.n_train,
+                       "steps": steps, "samples": samples})
+    job = {"counts": counts, "n_test": plan.n_test, "seed": plan.seeds[0],
            "result_path": result_path}
-    record = {"index": index, "status": "failed", "reason": "", "wall_s": 0.0,
-              "steps": steps, "samples": samples}
-    env = cost_env(worker_env(row, plan, scratch, os.path.join(scratch, "cache")))
+    records = {row.id: {"index": index, "status": "failed", "reason": "", "wall_s": 0.0,
+                        "steps": c["steps"], "samples": c["samples"]}
+               for row, c in zip(rows, counts)}
+    env = cost_env(worker_env(rows[0], plan, scratch, os.path.join(scratch, "cache")))
     started = time.perf_counter()
-    stderr_path = os.path.join(scratch, "stderr")
-    with open(stderr_path, "w+") as stderr:
+    timed_out = False
+    with open(os.path.join(scratch, "stderr"), "w+") as stderr:
         proc = subprocess.Popen(valgrind_command(valgrind, out_file), stdin=subprocess.PIPE,
                                 stdout=stderr, stderr=stderr, text=True, cwd=scratch, env=env,
                                 start_new_session=True)
@@ -291,53 +302,78 @@ def run_cost_process(row, plan, index: int, valgrind: str, scratch: str,
         try:
             proc.communicate(json.dumps(job), timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            record["reason"] = f"the cost worker exceeded its time limit of {timeout_s:g} s"
-            record["status"] = "timeout"
-        except BaseException:
-            _kill_group(proc)
-            raise
+            timed_out = True
         finally:
             _kill_group(proc)
             if live is not None:
                 live.discard(proc)
-        record["wall_s"] = time.perf_counter() - started
+        wall_s = time.perf_counter() - started
         stderr.seek(0)
         tail = stderr.read()[-STDERR_TAIL_CHARS:].strip()
-    if record["status"] == "timeout":
-        return record
     try:
         with open(result_path) as fh:
-            result = json.load(fh)
+            results = json.load(fh)
     except (OSError, ValueError):
-        why = telling_line(tail) if tail else "no output"
-        record["reason"] = (f"valgrind could not run this row (exit status "
-                            f"{proc.returncode}): {why}")
-        record["stderr_tail"] = tail
-        return record
-    if result.get("skip"):
-        record.update(status="skipped", reason=result["skip"])
-        return record
-    try:
-        parsed = parse_callgrind(out_file)
-    except (OSError, CallgrindFormatError) as err:
-        record["reason"] = f"callgrind's output could not be read: {err}"
-        return record
+        results = {}
+    dumps = _dumps_by_trigger(out_file)
+    for row in rows:
+        record = records[row.id]
+        record["wall_s"] = wall_s  # the whole process's, shared by its rows
+        result = results.get(row.id)
+        if result is None:
+            if timed_out:
+                record.update(status="timeout", reason=f"the cost worker exceeded its time "
+                                                       f"limit of {timeout_s:g} s")
+            else:
+                why = telling_line(tail) if tail else "no output"
+                record["reason"] = (f"valgrind could not run this row (exit status "
+                                    f"{proc.returncode}): {why}")
+                record["stderr_tail"] = tail
+            continue
+        if result.get("skip"):
+            record.update(status="skipped", reason=result["skip"])
+            continue
+        record.update(_counted(dumps.get(row.id), record["steps"]))
+        if record["status"] == "ok":
+            record.update(fixed=result["fixed"], settings=result.get("settings", {}))
+    return records
+
+
+def _dumps_by_trigger(out_file: str) -> dict[str, dict | str]:
+    """callgrind's dumps of one process (``out_file.1``, ``out_file.2``, ...; one per counted
+    row, each named by the client request that made it), parsed, by row id; a dump that
+    could not be read maps to the sentence saying why."""
+    out = {}
+    folder, name = os.path.split(out_file)
+    for entry in sorted(Path(folder).glob(name + ".*")):
+        try:
+            parsed = parse_callgrind(entry)
+        except (OSError, CallgrindFormatError) as err:
+            out[entry.name] = f"callgrind's output could not be read: {err}"
+            continue
+        trigger = parsed.get("trigger") or ""
+        if trigger.startswith(DUMP_TRIGGER):
+            out[trigger[len(DUMP_TRIGGER):]] = parsed
+    return out
+
+
+def _counted(parsed, steps: int) -> dict:
+    """A CostProcess's count fields from its row's parsed dump (or why there is none)."""
+    if parsed is None:
+        return {"reason": "callgrind wrote no count for this row: the worker's client "
+                          "requests did not reach valgrind"}
+    if isinstance(parsed, str):
+        return {"reason": parsed}
     if "Ir" not in parsed["events"]:
-        record["reason"] = f"callgrind counted {parsed['events']}, not Ir (instructions)"
-        return record
+        return {"reason": f"callgrind counted {parsed['events']}, not Ir (instructions)"}
     event = parsed["events"].index("Ir")
     instructions = parsed["totals"][event]
     if instructions <= 0:
-        record["reason"] = ("callgrind counted no instructions: the worker's client requests "
-                            "did not reach valgrind")
-        return record
-    record.update(
-        status="ok", instructions=instructions,
-        instructions_per_step=instructions / steps,
-        by_category=instructions_by_category(parsed["by_function"], event),
-        by_object=instructions_by_object(parsed["by_function"], event),
-        fixed=result["fixed"], settings=result.get("settings", {}))
-    return record
+        return {"reason": "callgrind counted no instructions for this row"}
+    return {"status": "ok", "instructions": instructions,
+            "instructions_per_step": instructions / steps,
+            "by_category": instructions_by_category(parsed["by_function"], event),
+            "by_object": instructions_by_object(parsed["by_function"], event)}
 
 
 def run_cost_pass(rows, plan, scratch_root: str, on_cost=None,
@@ -355,40 +391,43 @@ def run_cost_pass(rows, plan, scratch_root: str, on_cost=None,
 
     valgrind = valgrind or valgrind_path()
     version = valgrind_version(valgrind) if valgrind else None
-    costs, jobs = {}, []
+    costs, groups = {}, {}
     for row in rows:
         reason = not_applicable_reason(row)
         costs[row.id] = new_cost(row, plan, version)
         if reason:
             costs[row.id].update(status="not applicable", reason=reason)
         else:
-            jobs += [(row, index) for index in range(processes)]
-    # The processes of one row far apart in the order, as the timed processes are.
-    jobs.sort(key=lambda job: job[1])
-    timeout_s = max(plan.worker_timeout_s, COST_TIMEOUT_S)
+            # One process per variant (and size, in a sweep) counts all its batch sizes:
+            # under valgrind a framework's import costs more than the counted steps.
+            groups.setdefault((row.variant, row.hidden_size, row.n_train), []).append(row)
+    # The processes of one variant far apart in the order, as the timed processes are.
+    jobs = [(group, index) for index in range(processes) for group in groups.values()]
     live: set = set()
 
-    def one(row, index):
-        scratch = os.path.join(scratch_root, f"cost-{row.id}-p{index}")
+    def one(group, index):
+        scratch = os.path.join(scratch_root, f"cost-{group[0].variant}-p{index}")
+        timeout_s = max(plan.worker_timeout_s, COST_TIMEOUT_S * len(group))
         try:
-            return run_cost_process(row, plan, index, valgrind, scratch, timeout_s, live)
+            return run_cost_process(group, plan, index, valgrind, scratch, timeout_s, live)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
-        pending = {pool.submit(one, row, index): row for row, index in jobs}
+        pending = {pool.submit(one, group, index): group for group, index in jobs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                row = pending.pop(future)
-                record = future.result()
-                cost = costs[row.id]
-                cost["processes"] = sorted(cost["processes"] + [record],
-                                           key=lambda p: p["index"])
-                cost.update(summarize_cost(cost["processes"], family(row)))
-                if on_cost:
-                    on_cost(row, cost, record)
+                group = pending.pop(future)
+                records = future.result()
+                for row in group:
+                    record, cost = records[row.id], costs[row.id]
+                    cost["processes"] = sorted(cost["processes"] + [record],
+                                               key=lambda p: p["index"])
+                    cost.update(summarize_cost(cost["processes"], family(row)))
+                    if on_cost:
+                        on_cost(row, cost, record)
     except BaseException:
         for proc in list(live):
             _kill_group(proc)
@@ -480,25 +519,45 @@ def extra_work_steps(row_id: str, steps: int) -> int:
     return max(1, round(float(fraction) * steps))
 
 
-def _instrumentation():
-    """valgrind's CALLGRIND_START/STOP_INSTRUMENTATION client requests (no-ops outside
-    valgrind), from pytest-codspeed's compiled hooks.
+# The start of callgrind's "desc: Trigger:" line of a dump made by a client request, the
+# request's text (the row id) after it.
+DUMP_TRIGGER = "Client Request: "
 
-    Its module functions, not its ``InstrumentHooks`` class: the class also tells callgrind
-    to skip libpython and the python executable (``callgrind_add_obj_skip``), which moves the
-    interpreter's instructions onto its callers and would hide the interpreter's share.
+
+class Counter:
+    """valgrind's callgrind client requests, from pytest-codspeed's compiled hooks: zero the
+    counters and start counting; stop; dump the count under a name (``callgrind.out.N``).
+
+    Through its module's functions rather than its ``InstrumentHooks`` class: the class also
+    tells callgrind to skip libpython and the python executable (``callgrind_add_obj_skip``),
+    which moves the interpreter's instructions onto its callers and would hide the
+    interpreter's share. Outside valgrind (a test's fake valgrind) every call does nothing.
     """
-    from pytest_codspeed.instruments.hooks import dist_instrument_hooks as hooks
 
-    return hooks.callgrind_start_instrumentation, hooks.callgrind_stop_instrumentation
+    def __init__(self):
+        from pytest_codspeed.instruments.hooks import dist_instrument_hooks as hooks
+
+        self._hooks = hooks
+        self._instance = hooks.instrument_hooks_init()
+        self.on_valgrind = bool(self._instance) and bool(
+            hooks.instrument_hooks_is_instrumented(self._instance))
+
+    def start(self) -> None:
+        if self.on_valgrind:  # CALLGRIND_ZERO_STATS, CALLGRIND_START_INSTRUMENTATION
+            self._hooks.instrument_hooks_start_benchmark(self._instance)
+
+    def stop_and_dump(self, name: str) -> None:
+        if self.on_valgrind:  # CALLGRIND_STOP_INSTRUMENTATION, CALLGRIND_DUMP_STATS_AT(name)
+            self._hooks.instrument_hooks_stop_benchmark(self._instance)
+            self._hooks.instrument_hooks_set_executed_benchmark(self._instance, os.getpid(),
+                                                                name.encode("ascii"))
 
 
-def count_job(job: dict) -> dict:
-    """Build the row's twin, warm it up, and run the counted epoch between the client requests.
-
-    Returns what the coordinator records beside callgrind's count: what was fixed and the
-    twin's settings, or ``{"skip": reason}`` when the row cannot run here.
-    """
+def count_job(job: dict, write) -> None:
+    """Count each row of the job in turn: build its twin, warm it up, and run the counted
+    epoch between the client requests. ``write(results)`` is called after every row with
+    what the coordinator records beside callgrind's counts (by row id: what was fixed and
+    the twin's settings, or ``{"skip": reason}``), so a crash keeps the rows before it."""
     import numpy as np
 
     from benchmarks import options as opts
@@ -506,34 +565,40 @@ def count_job(job: dict) -> dict:
     from frameworks import IMPLEMENTATIONS, FrameworkNotInstalled, SimpleNetSpec, load, make_dataset
     from frameworks.base import check_features_labels
 
-    row = opts.Row(**job["row"])
-    impl = IMPLEMENTATIONS[row.implementation]
+    rows = [opts.Row(**c["row"]) for c in job["counts"]]
+    impl = IMPLEMENTATIONS[rows[0].implementation]
+    results = {}
     try:
         impl.require()
     except FrameworkNotInstalled as err:
-        return {"skip": str(err)}
-    start, stop = _instrumentation()
+        write({row.id: {"skip": str(err)} for row in rows})
+        return
+    counter = Counter()
     import_framework(impl, "cpu")
     threads = apply_threads(impl.framework, 1)
-    spec = SimpleNetSpec(batch_size=row.batch_size, epochs=1, seed=job["seed"],
-                         hidden_size=row.hidden_size, n_train=job["n_train"],
-                         n_test=job["n_test"])
-    data = make_dataset(spec)
-    twin = load(row.implementation, spec, device="cpu", mode=opts.twin_mode(row))
-    X, y = data.epoch_arrays(0)
-    X, y = check_features_labels(X[:job["samples"]], y[:job["samples"]], spec)
-    extra = extra_work_steps(row.id, job["steps"]) * row.batch_size
-    counted_X = np.concatenate([X, X[:extra]]) if extra else X
-    counted_y = np.concatenate([y, y[:extra]]) if extra else y
-    # Warm-up on the same batches: tracing, compiling and first-call caches stay uncounted.
-    twin.run_epoch(counted_X, counted_y)
-    twin.synchronize()
-    gc.collect()
-    start()
-    twin.run_epoch(counted_X, counted_y)
-    twin.synchronize()
-    stop()
-    return {"fixed": describe_fixed(), "settings": {**twin.settings(), **threads}}
+    for row, count in zip(rows, job["counts"]):
+        spec = SimpleNetSpec(batch_size=row.batch_size, epochs=1, seed=job["seed"],
+                             hidden_size=row.hidden_size, n_train=count["n_train"],
+                             n_test=job["n_test"])
+        data = make_dataset(spec)
+        twin = load(row.implementation, spec, device="cpu", mode=opts.twin_mode(row))
+        X, y = data.epoch_arrays(0)
+        X, y = check_features_labels(X[:count["samples"]], y[:count["samples"]], spec)
+        extra = extra_work_steps(row.id, count["steps"]) * row.batch_size
+        if extra:
+            X, y = np.concatenate([X, X[:extra]]), np.concatenate([y, y[:extra]])
+        # Warm-up on the same batches: tracing, compiling and first-call caches uncounted.
+        twin.run_epoch(X, y)
+        twin.synchronize()
+        gc.collect()
+        counter.start()
+        twin.run_epoch(X, y)
+        twin.synchronize()
+        counter.stop_and_dump(row.id)
+        results[row.id] = {"fixed": describe_fixed(), "settings": {**twin.settings(),
+                                                                   **threads}}
+        write(results)
+        del twin
 
 
 def main() -> int:
@@ -543,10 +608,14 @@ def main() -> int:
     # thread that waits for it: killed with the coordinator, even by SIGKILL.
     _die_with_launcher()
     job = json.load(sys.stdin)
-    result = count_job(job)
-    with open(job["result_path"], "w") as fh:
-        json.dump(result, fh)
-        fh.flush()
+
+    def write(results):
+        partial = job["result_path"] + ".part"
+        with open(partial, "w") as fh:
+            json.dump(results, fh)
+        os.replace(partial, job["result_path"])
+
+    count_job(job, write)
     sys.stdout.flush()
     sys.stderr.flush()
     # At once: callgrind writes its file when the process ends, and a framework's exit

@@ -118,8 +118,10 @@ def test_gpu_and_data_parallel_rows_say_the_metric_does_not_apply():
 
 # -- the plumbing, with a fake valgrind --------------------------------------------------------
 
+# Runs the cost worker without valgrind (its client requests do nothing then) and writes one
+# dump per row of the job, as callgrind does for each CALLGRIND_DUMP_STATS_AT(row id).
 FAKE_VALGRIND = """#!{python}
-import os, subprocess, sys
+import json, os, subprocess, sys
 args = sys.argv[1:]
 if args == ["--version"]:
     print("valgrind-fake")
@@ -130,9 +132,13 @@ if os.environ.get("FAKE_VALGRIND_FAILS"):
     sys.exit(1)
 out = next(a.split("=", 1)[1] for a in args if a.startswith("--callgrind-out-file="))
 assert "--tool=callgrind" in args and "--instr-atstart=no" in args, args
-rc = subprocess.call([a for a in args if not a.startswith("--")])
-with open(out, "w") as fh:
-    fh.write({content!r})
+job = sys.stdin.read()
+rc = subprocess.run([a for a in args if not a.startswith("--")], input=job,
+                    text=True).returncode
+for number, count in enumerate(json.loads(job)["counts"], 1):
+    with open(f"{{out}}.{{number}}", "w") as fh:
+        fh.write({content!r}.replace(
+            "creator: fake", f"desc: Trigger: Client Request: {{count['id']}}"))
 sys.exit(rc)
 """
 
@@ -147,7 +153,7 @@ def fake_valgrind(tmp_path, monkeypatch):
 
 
 def test_cost_processes_run_the_row_and_record_the_count_per_step(fake_valgrind, tmp_path):
-    plan = make_plan("quick", impl="numpy-loop,torch-loop", batch_size="32",
+    plan = make_plan("quick", impl="numpy-loop,torch-loop", batch_size="32,64",
                      device="cpu,cuda", metric="instructions")
     heard = []
     costs = cost.run_cost_pass(plan.rows(), plan, str(tmp_path / "scratch"),
@@ -166,8 +172,10 @@ def test_cost_processes_run_the_row_and_record_the_count_per_step(fake_valgrind,
     assert process["settings"]["implementation"] == "numpy"
     assert process["settings"]["intra_op_threads"] == 1
     assert costs["torch-loop-cuda-b32"]["status"] == "not applicable"
-    assert sorted(heard) == sorted([(r, i) for r in ("numpy-loop-cpu-b32",
-                                                     "torch-loop-cpu-b32") for i in (0, 1)])
+    assert costs["numpy-loop-cpu-b64"]["counted_steps"] == cost.counted_steps(64, plan.n_train)[0]
+    assert costs["numpy-loop-cpu-b64"]["status"] == "ok"
+    assert sorted(heard) == sorted([(f"{v}-cpu-b{b}", i) for v in ("numpy-loop", "torch-loop")
+                                    for b in (32, 64) for i in (0, 1)])
     assert not os.listdir(tmp_path / "scratch")  # every cost process's scratch removed
 
 
