@@ -248,7 +248,7 @@ def cost_section(data: dict, note: dict, out: Path) -> dict | None:
     if not instructions.has_section(data):
         return None
     table = instructions.table(data)
-    write_text_atomic(out / "cost.csv", _csv(table))
+    write_text_atomic(out / "cost.csv", _csv(instructions.frame(data)))
     png, svg = plots.render(instructions.breakdown_figure(data, note))
     write_bytes_atomic(out / f"{COST_PLOT}.png", png)
     write_bytes_atomic(out / f"{COST_PLOT}.svg", svg)

@@ -27,7 +27,7 @@ CAPTION = ("Instructions executed per training step, counted by valgrind's callg
 BREAKDOWN_CATEGORIES = ("interpreter", "framework runtime", "math kernels", "JIT-compiled",
                         "system")
 HEADER = ("Row", "Instructions/step", "Spread", "× torch loop", "µs/step",
-          *(c.capitalize() for c in BREAKDOWN_CATEGORIES))
+          *(c[0].upper() + c[1:] for c in BREAKDOWN_CATEGORIES))
 BASELINE_VARIANT = "torch-loop"
 COUNTED = ("ok", "partial")
 
@@ -48,6 +48,32 @@ def has_section(data: dict) -> bool:
 
 def _identity(row: dict) -> tuple:
     return (row["device"], row["batch_size"], row.get("hidden_size"), row.get("n_train"))
+
+
+def frame(data: dict) -> pd.DataFrame:
+    """cost.csv: one line per row with a cost record, numbers as numbers: ``row``,
+    ``status``, ``reason``, ``instructions_per_step``, ``spread_pct``, ``tolerance_pct``,
+    ``ratio_to_torch_loop`` (instructions, same device and sizes), ``us_per_step`` (the
+    time, from the timed processes) and instructions per step of each category."""
+    baselines = {_identity(r): counted(r)["instructions_per_step"] for r in data["rows"]
+                 if r["variant"] == BASELINE_VARIANT and counted(r)}
+    lines = []
+    for row in data["rows"]:
+        cost = row.get("cost")
+        if not cost:
+            continue
+        per_step = cost.get("instructions_per_step") if counted(row) else None
+        base = baselines.get(_identity(row))
+        shares = (cost.get("by_category_per_step") or {}) if counted(row) else {}
+        lines.append({"row": row["id"], "status": cost["status"],
+                      "reason": cost.get("reason", ""), "instructions_per_step": per_step,
+                      "spread_pct": cost.get("spread_pct"),
+                      "tolerance_pct": cost.get("tolerance_pct"),
+                      "ratio_to_torch_loop": per_step / base if per_step and base else None,
+                      "us_per_step": (row.get("summary") or {}).get("us_per_step"),
+                      **{f"{c.replace(' ', '_').replace('-', '_').lower()}_per_step":
+                         shares.get(c) for c in BREAKDOWN_CATEGORIES}})
+    return pd.DataFrame(lines)
 
 
 def table(data: dict) -> pd.DataFrame:
