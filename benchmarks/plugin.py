@@ -561,6 +561,14 @@ class Suite:
         tr.section("sidebyside")
         for line in side_by_side(self.run):
             tr.write_line(line)
+        if any(row.get("cost") for row in self.run["rows"]):  # --metric instructions
+            from reports.instructions import TITLE, table
+            from reports.tables import to_markdown
+
+            tr.write_line("")
+            tr.write_line(TITLE)
+            for line in to_markdown(table(self.run)).splitlines():
+                tr.write_line(line)
         for flag in self.run["flags"]:
             tr.write_line(f"FLAG {flag}", yellow=True)
         for warning in self.run["warnings"]:

@@ -161,6 +161,7 @@ def breakdown_figure(data: dict, footnote: dict):
             ax.set_xlabel("million instructions per training step")
             ax.set_title(plots._text(f"{device.upper()}, batch {batch}"))
             ax.grid(axis="x", color="0.9")
+            ax.set_axisbelow(True)
         plots._legend_below(fig, axes)
         plots._title(fig, "Where a step's instructions go (callgrind, by shared object)",
                      footnote)

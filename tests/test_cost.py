@@ -211,6 +211,8 @@ def test_metric_instructions_end_to_end_with_a_fake_valgrind(fake_valgrind, tmp_
     result = _run_bench(tmp_path, "--metric", "instructions")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "counting instructions per step under callgrind" in result.stdout
+    summary = result.stdout.split(instructions.TITLE, 1)[1]  # the terminal's cost table
+    assert "| numpy-loop-cpu-b32 |" in summary
     data, folder = _results(tmp_path)
     (row,) = data["rows"]
     assert row["status"] == "ok" and row["summary"]["us_per_step"] > 0  # the time row ran
