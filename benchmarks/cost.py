@@ -114,8 +114,9 @@ def parse_callgrind(path) -> dict:
     """Self cost per (shared object, function) of one callgrind output file.
 
     Returns ``{"events": [str, ...], "totals": [int, ...], "by_function": {(ob, fn):
-    [int, ...]}, "trigger": str | None}``, one value per event (``Ir``: instructions
-    executed); ``trigger`` is what made the dump ("Client Request: NAME"). Follows
+    [int, ...]}, "calls": {((ob, fn), (callee ob, callee fn)): [int, ...]}, "trigger": str |
+    None}``, one value per event (``Ir``: instructions executed); ``calls`` holds each call
+    arc's inclusive cost; ``trigger`` is what made the dump ("Client Request: NAME"). Follows
     valgrind's "Callgrind Format Specification" (valgrind's docs/cl-format.xml): name
     compression ``(id) name`` / ``(id)``, relative positions ``+n``/``-n``/``*``, and the
     cost line after a ``calls=`` line, which is the call's inclusive cost and therefore
@@ -124,9 +125,10 @@ def parse_callgrind(path) -> dict:
     """
     events, positions, totals, trigger = None, 1, None, None
     names: dict[str, dict[str, str]] = {"ob": {}, "fl": {}, "fn": {}}
-    ob = fn = ""
+    ob = fn = cob = cfn = ""
     after_calls = False
     by_function: dict[tuple[str, str], list[int]] = {}
+    calls: dict[tuple[tuple[str, str], tuple[str, str]], list[int]] = {}
     with open(path, encoding="utf-8", errors="replace") as fh:
         for number, raw in enumerate(fh, 1):
             line = raw.rstrip("\n")
@@ -140,6 +142,9 @@ def parse_callgrind(path) -> dict:
                     raise CallgrindFormatError(f"{path}:{number}: not a cost line: {line!r}")
                 if after_calls:  # the call's inclusive cost, not self cost
                     after_calls = False
+                    arc = calls.setdefault(((ob, fn), (cob or ob, cfn)), [0] * len(events))
+                    for i, value in enumerate(values[:len(events)]):
+                        arc[i] += int(value)
                     continue
                 if events is None:
                     raise CallgrindFormatError(f"{path}:{number}: a cost line before events:")
@@ -155,7 +160,11 @@ def parse_callgrind(path) -> dict:
                 if key == "ob":
                     ob = name
                 elif key == "fn":
-                    fn = name
+                    fn, cob = name, ""
+                elif key == "cob":
+                    cob = name
+                elif key == "cfn":
+                    cfn = name
                 continue
             if sep and key == "calls":
                 after_calls = True
@@ -176,7 +185,7 @@ def parse_callgrind(path) -> dict:
     summed = [sum(c[i] for c in by_function.values()) for i in range(len(events))]
     totals = (totals + [0] * len(events))[:len(events)] if totals else summed
     return {"events": events, "totals": totals, "by_function": by_function,
-            "trigger": trigger}
+            "calls": calls, "trigger": trigger}
 
 
 def _name(table: dict[str, str], value: str) -> str:
@@ -189,11 +198,49 @@ def _name(table: dict[str, str], value: str) -> str:
     return table.get(ident, f"({ident})")
 
 
-def instructions_by_category(by_function: dict, event: int = 0) -> dict[str, int]:
-    """Instructions (``by_function``'s ``event``-th value) summed per CATEGORIES entry."""
+# A thread pool's idle workers looking for work: Eigen's ThreadPoolTempl (TensorFlow's and
+# XLA's pools, through tsl) spins in WorkerLoop, Steal and WaitForWork before it sleeps, for
+# as long as the scheduler lets it. That count follows timing, not work: two processes of
+# jax-scan at batch 1024 differed by 472 k instructions, all of it in these functions (and
+# the calls they make), which is why they are taken out of the count and recorded apart.
+_POOL_SPIN = re.compile(r"Eigen::ThreadPoolTempl<.*>::(WorkerLoop|WaitForWork|Steal|"
+                        r"LocalSteal|GlobalSteal|MaybeGetTask|NonEmptyQueueIndex|Spin)\b|"
+                        r"Eigen::RunQueue<|EigenEnvironment::Task::operator=|"
+                        r"Eigen::EventCount::")
+# WorkerLoop also calls the tasks themselves: its calls stay counted.
+_RUNS_TASKS = re.compile(r"::WorkerLoop\b")
+
+
+def is_pool_spin(fn: str) -> bool:
+    """Whether function ``fn`` is a thread pool's search for work (``_POOL_SPIN``)."""
+    return bool(_POOL_SPIN.search(fn))
+
+
+def pool_spin_instructions(parsed: dict, event: int = 0) -> dict[tuple[str, str], int]:
+    """The instructions of thread pools waiting for work, by (object, function) where they
+    ran: the self cost of ``_POOL_SPIN`` functions, and the calls those functions make (all
+    but WorkerLoop, which runs the tasks) to other functions (``__tls_get_addr``, say)."""
+    out: dict[tuple[str, str], int] = {}
+    for (obj, fn), cost in parsed["by_function"].items():
+        if is_pool_spin(fn):
+            out[(obj, fn)] = out.get((obj, fn), 0) + cost[event]
+    for ((_, caller), callee), cost in parsed.get("calls", {}).items():
+        if is_pool_spin(caller) and not _RUNS_TASKS.search(caller) \
+                and not is_pool_spin(callee[1]):
+            out[callee] = out.get(callee, 0) + cost[event]
+    return out
+
+
+def instructions_by_category(by_function: dict, event: int = 0,
+                             spin: dict | None = None) -> dict[str, int]:
+    """Instructions (``by_function``'s ``event``-th value) summed per CATEGORIES entry, less
+    ``spin`` (pool_spin_instructions: by object and function) where it ran."""
     out = dict.fromkeys(CATEGORIES, 0)
     for (obj, fn), cost in by_function.items():
         out[category(obj, fn)] += cost[event]
+    for (obj, fn), cost in (spin or {}).items():
+        name = category(obj, fn)
+        out[name] = max(0, out[name] - cost)
     return out
 
 
@@ -367,12 +414,15 @@ def _counted(parsed, steps: int) -> dict:
     if "Ir" not in parsed["events"]:
         return {"reason": f"callgrind counted {parsed['events']}, not Ir (instructions)"}
     event = parsed["events"].index("Ir")
-    instructions = parsed["totals"][event]
+    spin = pool_spin_instructions(parsed, event)
+    spin_total = sum(spin.values())
+    instructions = parsed["totals"][event] - spin_total
     if instructions <= 0:
         return {"reason": "callgrind counted no instructions for this row"}
     return {"status": "ok", "instructions": instructions,
             "instructions_per_step": instructions / steps,
-            "by_category": instructions_by_category(parsed["by_function"], event),
+            "pool_spin_instructions": spin_total,
+            "by_category": instructions_by_category(parsed["by_function"], event, spin),
             "by_object": instructions_by_object(parsed["by_function"], event)}
 
 
@@ -497,7 +547,9 @@ def describe_fixed() -> dict:
     """What a cost process fixes for determinism, as recorded in its result."""
     return {"env": dict(DETERMINISM_ENV), "xla_flags": XLA_ONE_THREAD, "threads": 1,
             "counted": "one epoch of the counted steps after one uncounted warm-up epoch of "
-                       "the same batches; Python's garbage collected before counting",
+                       "the same batches; Python's garbage collected before counting; thread "
+                       "pools' idle workers searching for work (Eigen's ThreadPoolTempl) taken "
+                       "out of the count (pool_spin_instructions)",
             "tool": "valgrind --tool=callgrind --instr-atstart=no; counting switched on and off "
                     "by valgrind client requests (pytest-codspeed's hooks)"}
 

@@ -17,6 +17,11 @@ process are correlated and are not used. Per row measured in both runs:
   else **slower** when adjusted p < alpha and the interval lies above 1; **faster** when
   adjusted p < alpha and it lies below 1; else **inconclusive**, with an estimate of how
   many processes per side would tell a change of Δ from none.
+
+Where both runs counted a row's instructions per step (``--metric instructions``), the
+verdict is on that count instead, by the rule ``reports.instructions.RULE`` with the
+tolerance it states; ``metric`` says which measurement decided, and ``time_ratio`` keeps the
+time's ratio beside it.
 """
 
 from __future__ import annotations
