@@ -183,6 +183,7 @@ COST_PROCESS = obj(
     index=COUNT, status=Field("string", choices=PROCESS_STATUSES), reason=opt(STRING),
     wall_s=opt(SECONDS), steps=opt(POSITIVE_INT), samples=opt(POSITIVE_INT),
     instructions=opt(INSTRUCTIONS), instructions_per_step=opt(INSTRUCTIONS),
+    pool_spin_instructions=opt(NON_NEGATIVE),
     by_category=opt(map_of(NON_NEGATIVE)), by_object=opt(map_of(NON_NEGATIVE)))
 COST = obj(
     metric=STRING, status=Field("string", choices=COST_STATUSES), reason=opt(STRING),

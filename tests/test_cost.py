@@ -66,6 +66,53 @@ def test_the_parser_reads_self_cost_per_object_and_skips_a_calls_inclusive_cost(
     assert cost.instructions_by_object(parsed["by_function"])["libc.so.6"] == 250
 
 
+# An XLA worker thread: the task it runs (a JIT kernel, 700) under WorkerLoop stays counted;
+# the pool's search for work (WorkerLoop's own 40, Steal's 200 and WaitForWork's 60, and
+# the 30 of __tls_get_addr that Steal calls) is taken out.
+POOL_CALLGRIND = textwrap.dedent("""\
+    events: Ir
+    ob=(1) /jaxlib/libjax_common.so
+    fn=(1) Eigen::ThreadPoolTempl<tsl::thread::EigenEnvironment>::WorkerLoop(int)
+    1 40
+    cob=(2) ???
+    cfn=(2) 0x00000000deadbeef
+    calls=1 0
+    2 700
+    cfn=(3) Eigen::ThreadPoolTempl<tsl::thread::EigenEnvironment>::Steal()
+    calls=3 0
+    3 230
+    fn=(3)
+    5 200
+    cob=(4) /lib64/ld-linux-x86-64.so.2
+    cfn=(4) __tls_get_addr
+    calls=1 0
+    6 30
+    fn=(5) Eigen::ThreadPoolTempl<tsl::thread::EigenEnvironment>::WaitForWork(int)
+    7 60
+    ob=(2)
+    fn=(2)
+    0 700
+    ob=(4)
+    fn=(4)
+    0 30
+    """)
+
+
+def test_a_thread_pools_search_for_work_is_taken_out_of_the_count(tmp_path):
+    path = tmp_path / "callgrind.out"
+    path.write_text(POOL_CALLGRIND)
+    parsed = cost.parse_callgrind(path)
+    assert parsed["totals"] == [1030]
+    spin = cost.pool_spin_instructions(parsed)
+    assert sum(spin.values()) == 40 + 200 + 60 + 30
+    counted = cost._counted(parsed, steps=1)
+    assert counted["instructions"] == 700
+    assert counted["pool_spin_instructions"] == 330
+    assert counted["by_category"]["JIT-compiled"] == 700
+    assert counted["by_category"]["framework runtime"] == 0
+    assert counted["by_category"]["system"] == 0
+
+
 def test_a_file_that_is_not_callgrinds_is_one_sentence(tmp_path):
     path = tmp_path / "callgrind.out"
     path.write_text("hello\n")
