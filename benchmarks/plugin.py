@@ -708,7 +708,8 @@ class Suite:
 
         countable = [row for row in rows if cost.not_applicable_reason(row) is None]
         self._say(f"sidebyside: counting instructions per step under callgrind: "
-                  f"{len(countable)} rows x {cost.COST_PROCESSES} processes, "
+                  f"{len(countable)} rows, {cost.COST_PROCESSES} process"
+                  f"{'' if cost.COST_PROCESSES == 1 else 'es'} per variant, "
                   f"{cost.PARALLEL_COST_WORKERS} at a time")
         started = time.perf_counter()
 

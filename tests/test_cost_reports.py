@@ -113,6 +113,18 @@ def test_compare_csv_adds_metric_and_keeps_its_columns(runs, tmp_path, capsys):
     assert "Old instr/step" in out and "Time new/old" in out
 
 
+def test_a_row_decided_on_its_count_is_not_short_of_processes_for_a_test(runs):
+    for path in runs:  # one timed process a side: too few for the time's test
+        data = json.loads(path.read_text())
+        row = next(r for r in data["rows"] if r["id"] == "numpy-loop-cpu-b32")
+        row["summary"]["process_us_per_step"] = row["summary"]["process_us_per_step"][:1]
+        row["summary"]["processes_ok"] = 1
+        path.write_text(json.dumps(data))
+    comparison = compare_runs(*(load_results(p) for p in runs))
+    assert comparison.rows.set_index("row").loc["numpy-loop-cpu-b32", "verdict"] == "slower"
+    assert "numpy-loop-cpu-b32" not in comparison.too_few
+
+
 def test_markdown_without_counts_is_unchanged(runs):
     old = load_results(format2.FIXTURES / "run2_old.json")
     new = load_results(format2.FIXTURES / "run2_new.json")
