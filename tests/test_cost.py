@@ -173,6 +173,11 @@ args = sys.argv[1:]
 if args == ["--version"]:
     print("valgrind-fake")
     sys.exit(0)
+if os.environ.get("FAKE_VALGRIND_PID_FILE"):  # a worker that never ends
+    with open(os.environ["FAKE_VALGRIND_PID_FILE"], "a") as fh:
+        fh.write(f"{{os.getpid()}}\\n")
+    import time
+    time.sleep(1000)
 if os.environ.get("FAKE_VALGRIND_FAILS"):
     sys.stderr.write("vex amd64->IR: unhandled instruction bytes: 0x62 0xF1\\n"
                      "valgrind: Unrecognised instruction at address 0x4a3b2c.\\n")
@@ -235,6 +240,33 @@ def test_a_row_valgrind_cannot_run_records_why(fake_valgrind, tmp_path, monkeypa
     assert costs[row.id]["reason"] == ("valgrind could not run this row (exit status 1): "
                                        "valgrind: Unrecognised instruction at address "
                                        "0x4a3b2c.")
+
+
+def test_ctrl_c_stops_every_cost_worker(fake_valgrind, tmp_path):
+    import signal
+    import time
+
+    import psutil
+
+    pids = tmp_path / "pids"
+    code = ("from benchmarks import cost; from benchmarks.options import make_plan; "
+            "plan = make_plan('quick', impl='numpy-loop,torch-loop', metric='instructions'); "
+            f"cost.run_cost_pass(plan.rows(), plan, {str(tmp_path / 'scratch')!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, text=True,
+                            stderr=subprocess.PIPE,
+                            env=framework_env(FAKE_VALGRIND_PID_FILE=str(pids)))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(pids.read_text().split()
+                                              if pids.exists() else []) < 2:
+        time.sleep(0.2)
+    workers = [int(pid) for pid in pids.read_text().split()]
+    assert len(workers) == 2  # two at a time
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "KeyboardInterrupt" in err
+    time.sleep(0.5)
+    assert not [pid for pid in workers if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
 
 
 def _run_bench(tmp_path, *args, **env):
