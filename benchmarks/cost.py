@@ -30,12 +30,16 @@ from pathlib import Path
 
 INSTALL_HINT = ("--metric instructions needs valgrind, which is not installed here: install "
                 "it with `apt-get install valgrind` (Debian, Ubuntu); the time rows run without it")
+HOOKS_HINT = ("--metric instructions needs pytest-codspeed (valgrind's client requests from "
+              "Python), which is not installed here: `pip install pytest-codspeed==5.0.4` "
+              "(part of the cpu extra); the time rows run without it")
 VALGRIND_ENV = "SIDEBYSIDE_VALGRIND"  # the valgrind to run; the tests point it at a fake one
 
 # Steps counted per process, at most (fewer when the training set holds fewer whole batches).
-# Instructions grow linearly in steps (the numpy twin: 41.14 M for one epoch of 64 steps,
-# 82.28 M for two), and callgrind runs a step 20 to 50 times slower than natively, so a
-# short counted epoch keeps the cost run of the default variants near ten minutes here.
+# Instructions grow linearly in steps (one batch more in 50 adds 2.0% to torch-loop's and
+# numpy-loop's count: README, "The cost metric"), and callgrind runs a step 20 to 50 times
+# slower than natively, so a short counted epoch keeps the cost run of the default variants
+# near ten minutes here.
 # Fifty: a 2% change of work is then exactly one step's worth, which the "work:" fault uses.
 COUNTED_STEPS = 50
 
@@ -270,6 +274,18 @@ def instructions_by_object(by_function: dict, event: int = 0, top: int = 12) -> 
 def valgrind_path() -> str | None:
     """The valgrind to run (``SIDEBYSIDE_VALGRIND``, else the one on PATH), or None."""
     return os.environ.get(VALGRIND_ENV) or shutil.which("valgrind")
+
+
+def missing_requirement() -> str | None:
+    """One sentence saying how to get what ``--metric instructions`` needs and this machine
+    lacks (valgrind, pytest-codspeed), or None when it has both."""
+    import importlib.util
+
+    if valgrind_path() is None:
+        return INSTALL_HINT
+    if importlib.util.find_spec("pytest_codspeed") is None:
+        return HOOKS_HINT
+    return None
 
 
 def valgrind_version(valgrind: str) -> str | None:

@@ -696,10 +696,11 @@ class Suite:
 
         if self.plan.metric != "instructions":
             return None
-        valgrind = cost.valgrind_path()
-        if valgrind is None:
-            self.run["warnings"].append(cost.INSTALL_HINT)
-        return valgrind
+        missing = cost.missing_requirement()
+        if missing:
+            self.run["warnings"].append(missing)
+            return None
+        return cost.valgrind_path()
 
     def _run_costs(self, rows) -> None:
         """Count the rows' steps under callgrind, after every timed process; results.json is

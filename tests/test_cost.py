@@ -156,6 +156,20 @@ def test_metric_option_takes_time_or_instructions_only():
         make_plan("quick", metric="cycles")
 
 
+def test_what_the_metric_needs_is_named_with_how_to_get_it(monkeypatch, tmp_path):
+    import importlib.util
+
+    monkeypatch.setenv(cost.VALGRIND_ENV, "")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cost.missing_requirement() == cost.INSTALL_HINT
+    monkeypatch.setenv(cost.VALGRIND_ENV, sys.executable)  # any program will do here
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None
+                        if name == "pytest_codspeed" else real_find_spec(name, *a))
+    assert cost.missing_requirement() == cost.HOOKS_HINT
+    assert "pip install pytest-codspeed" in cost.HOOKS_HINT
+
+
 def test_gpu_and_data_parallel_rows_say_the_metric_does_not_apply():
     assert "does not apply on cuda" in cost.not_applicable_reason(
         Row("torch", "loop", "cuda", 32))
