@@ -170,7 +170,8 @@ def breakdown_figure(data: dict, footnote: dict):
 
 # -- compare -------------------------------------------------------------------------------
 
-RULE = ("Verdict on the cost: the ratio range (lowest to highest new/old over the pairs of "
+RULE = ("Verdict on the cost (rows whose count does not repeat yet, with a null tolerance, are "
+        "judged on time): the ratio range (lowest to highest new/old over the pairs of "
         "cost processes) against the tolerance t, the larger of the two runs' tolerance_pct "
         "(each the row family's measured repeatability or its own process spread, whichever "
         "is larger): slower if the whole range lies above 1 + t, faster if it lies below "
@@ -187,6 +188,8 @@ def compare_cost(old_row: dict, new_row: dict) -> dict | None:
     old, new = counted(old_row), counted(new_row)
     if not old or not new:
         return None
+    if any("tolerance_pct" in c and c["tolerance_pct"] is None for c in (old, new)):
+        return None  # a count that does not repeat yet (not_repeatable): judged on time
     a = old.get("process_instructions_per_step") or [old["instructions_per_step"]]
     b = new.get("process_instructions_per_step") or [new["instructions_per_step"]]
     ratio = new["instructions_per_step"] / old["instructions_per_step"]

@@ -190,7 +190,7 @@ COST = obj(
     counted_steps=opt(POSITIVE_INT), processes=opt(list_of(COST_PROCESS), null=False),
     instructions_per_step=opt(INSTRUCTIONS),
     process_instructions_per_step=opt(list_of(INSTRUCTIONS), null=False),
-    spread_pct=opt(NON_NEGATIVE), tolerance_pct=opt(NON_NEGATIVE),
+    spread_pct=opt(NON_NEGATIVE), tolerance_pct=opt(NON_NEGATIVE), not_repeatable=opt(STRING),
     by_category_per_step=opt(map_of(NON_NEGATIVE)))
 
 ROW = obj(

@@ -170,6 +170,16 @@ def test_what_the_metric_needs_is_named_with_how_to_get_it(monkeypatch, tmp_path
     assert "pip install pytest-codspeed" in cost.HOOKS_HINT
 
 
+def test_a_variant_whose_count_does_not_repeat_has_no_tolerance():
+    record = {"index": 0, "status": "ok", "reason": "", "steps": 9,
+              "instructions_per_step": 1.5e6, "by_category": {"interpreter": 9.0}}
+    summary = cost.summarize_cost([record], "keras-jax", "keras-jax-fit")
+    assert summary["instructions_per_step"] == 1.5e6
+    assert summary["tolerance_pct"] is None and "judged on time" in summary["not_repeatable"]
+    assert cost.summarize_cost([record], "keras-jax", "keras-jax-fit-spe")["tolerance_pct"] \
+        == cost.FAMILY_TOLERANCE_PCT["keras-jax"]
+
+
 def test_gpu_and_data_parallel_rows_say_the_metric_does_not_apply():
     assert "does not apply on cuda" in cost.not_applicable_reason(
         Row("torch", "loop", "cuda", 32))

@@ -99,6 +99,8 @@ def test_the_cost_verdict_follows_the_stated_rule():
     assert wide["tolerance_pct"] == pytest.approx(300 / 103)  # the new run's spread
     assert wide["verdict"] == "inconclusive"
     assert instructions.compare_cost(row([100.0]), {"cost": NOT_APPLICABLE}) is None
+    unrepeatable = {"cost": planted_cost([100.0]) | {"tolerance_pct": None}}
+    assert instructions.compare_cost(row([100.0]), unrepeatable) is None  # judged on time
 
 
 def test_compare_csv_adds_metric_and_keeps_its_columns(runs, tmp_path, capsys):
