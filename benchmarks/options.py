@@ -163,6 +163,9 @@ class Plan:
     # the plan's values (batch_sizes, HIDDEN_SIZE, n_train); empty: no sweep.
     sweeps: tuple[tuple[str, tuple[int, ...]], ...] = ()
     replicas: int = 2  # replicas of a data-parallel row (--replicas)
+    # "time", or "instructions": the CPU rows' steps are also counted under callgrind
+    # (benchmarks/cost.py), after the timed processes
+    metric: str = "time"
 
     def seeds_for(self, index: int) -> tuple[int, ...]:
         """The seeds process ``index`` trains: spread over the processes, at least one each.
@@ -415,6 +418,16 @@ def _names(option: str, text: str, valid, expand=None) -> tuple[str, ...]:
     return tuple(chosen)
 
 
+# What a run measures (--metric): time always; "instructions" adds callgrind's count.
+METRICS = ("time", "instructions")
+
+
+def _metric(text: str) -> str:
+    if text.strip() not in METRICS:
+        raise OptionError(f"--metric: expected one of {', '.join(METRICS)}, got {text!r}")
+    return text.strip()
+
+
 def _expand_impl(name: str) -> list[str]:
     """An implementation's name picks all its modes but the data-parallel ones; a variant's
     name picks one (a data-parallel variant with its single-process twin)."""
@@ -532,7 +545,7 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
               rounds=None, n_train=None, threads=None, worker_timeout=None,
               target_accuracy=None, overhead_check: bool = False, processes=None,
               affinity: str | None = None, sweep: str | list[str] | None = None,
-              replicas=None) -> Plan:
+              replicas=None, metric: str | None = None) -> Plan:
     """Build a plan from a preset and the user's overrides (strings as typed, or None).
 
     Raises OptionError (one sentence) for a value that is empty, unknown or out of range,
@@ -611,6 +624,8 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
         if not 0 < target <= 1:
             raise OptionError(
                 f"--target-accuracy: expected a fraction in (0, 1], got {target_accuracy!r}")
+    if metric is not None:
+        fields["metric"] = _metric(metric)
     plan = Plan(variants=variants, threads=n_threads, target_accuracy=target,
                 overhead_check=overhead_check, preset=preset, **fields)
     _check_sizes(plan)

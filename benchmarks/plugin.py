@@ -113,6 +113,10 @@ def pytest_addoption(parser):
     group.addoption("--worker-timeout", metavar="SECONDS",
                     help="a worker process is stopped after this long and its row failed "
                          "(seconds, more than 0 and at most a week)")
+    group.addoption("--metric", metavar="NAME",
+                    help="time (default), or instructions: also count each CPU row's training "
+                         "step under valgrind's callgrind, after the timed processes "
+                         "(instructions per step, deterministic; needs valgrind)")
     group.addoption("--overhead-check", action="store_true",
                     help="also time each row's train_epoch with a bare loop in the same "
                          "worker, in 7 alternating blocks of 3 + 3 epochs, and report the ratio")
@@ -163,7 +167,8 @@ def pytest_configure(config):
             target_accuracy=config.getoption("target_accuracy"),
             overhead_check=config.getoption("overhead_check"),
             processes=config.getoption("processes"), affinity=config.getoption("affinity"),
-            sweep=config.getoption("sweep"), replicas=config.getoption("replicas"))
+            sweep=config.getoption("sweep"), replicas=config.getoption("replicas"),
+            metric=config.getoption("metric"))
         shard = shards.parse(config.getoption("shard"))
         shards.rows_of(plan, shard)  # N above the plan's groups of rows: refused here
     except opts.OptionError as err:
@@ -383,6 +388,7 @@ class Suite:
                 self.run["plan"]["affinity"] = "none"
                 self.run["warnings"].append("--affinity auto: workers not pinned, since the "
                                             "machine is busy")
+        self.valgrind = self._check_valgrind()
         self.collect_only = any(config.getoption(name, False) for name in _COLLECTS_ONLY)
 
     def open(self, runs_dir: Path) -> None:
@@ -523,6 +529,14 @@ class Suite:
         tr.section("sidebyside")
         for line in side_by_side(self.run):
             tr.write_line(line)
+        if any(row.get("cost") for row in self.run["rows"]):  # --metric instructions
+            from reports.instructions import TITLE, table
+            from reports.tables import to_markdown
+
+            tr.write_line("")
+            tr.write_line(TITLE)
+            for line in to_markdown(table(self.run)).splitlines():
+                tr.write_line(line)
         for flag in self.run["flags"]:
             tr.write_line(f"FLAG {flag}", yellow=True)
         for warning in self.run["warnings"]:
@@ -597,6 +611,8 @@ class Suite:
                 outcome = run_process(row, self.plan, index, on_progress=self._progress,
                                       scratch_root=self.scratch)
                 self._done(record, outcome, index)
+        if self.plan.metric == "instructions" and self.valgrind:
+            self._run_costs(rows)
 
     def _run_part(self, part: list[opts.Row], index: int) -> None:
         """Process set ``index`` of the rows of ``part``: their workers start one after
@@ -714,6 +730,50 @@ class Suite:
                           + _EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0)
                           + epochs * steps * us / 1e6)
         return total
+
+    # -- the instructions metric (benchmarks/cost.py) -------------------------------------
+
+    def _check_valgrind(self) -> str | None:
+        """The valgrind that ``--metric instructions`` runs; without one, the run's warning
+        says in one sentence how to get it, and the time rows run alone."""
+        from benchmarks import cost
+
+        if self.plan.metric != "instructions":
+            return None
+        missing = cost.missing_requirement()
+        if missing:
+            self.run["warnings"].append(missing)
+            return None
+        return cost.valgrind_path()
+
+    def _run_costs(self, rows) -> None:
+        """Count the rows' steps under callgrind, after every timed process; results.json is
+        saved after each cost process, as after each timed one."""
+        from benchmarks import cost
+
+        countable = [row for row in rows if cost.not_applicable_reason(row) is None]
+        self._say(f"sidebyside: counting instructions per step under callgrind: "
+                  f"{len(countable)} rows, {cost.COST_PROCESSES} process"
+                  f"{'' if cost.COST_PROCESSES == 1 else 'es'} per variant, "
+                  f"{cost.PARALLEL_COST_WORKERS} at a time")
+        started = time.perf_counter()
+
+        def heard(row, record, process):
+            self._record(row)["cost"] = record
+            line = f"    cost {row.id} process {process['index'] + 1}: {process['status']}"
+            if process["status"] == "ok":
+                line += f", {process['instructions_per_step']:,.0f} instructions/step"
+            elif process["reason"]:
+                line += f": {process['reason'].splitlines()[0]}"
+            self._say(f"{line} ({process['wall_s']:.0f} s)")
+            self._save()
+
+        costs = cost.run_cost_pass(rows, self.plan, self.scratch, on_cost=heard,
+                                   valgrind=self.valgrind)
+        for row in rows:
+            self._record(row)["cost"] = costs[row.id]
+        self.run["cost_wall_s"] = time.perf_counter() - started
+        self._save()
 
     # -- saving -------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import best, distributed, plots, scaling, tables
+from reports import best, distributed, instructions, plots, scaling, tables
 from reports.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
 from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import ReportError, load_results
@@ -206,6 +206,7 @@ def _write_report(data: dict, out: Path) -> None:
     # (older files: no such table).
     best_of = best.best_table(frame) if frame["tag"].notna().any() else None
     data_parallel = distributed.section(data)  # None unless the run has such rows
+    cost = cost_section(data, note, out)  # None unless the run counted instructions
 
     write_text_atomic(out / "results.csv", _csv(frame))
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
@@ -214,7 +215,7 @@ def _write_report(data: dict, out: Path) -> None:
     # A sweep's run: sweep.csv, sweep_fit.csv, its plots and a Scaling section.
     scaled = scaling_section(data, note, out)
     write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke,
-                                                         best_of, scaled, data_parallel))
+                                                         best_of, scaled, data_parallel, cost))
     images = {}
     for name in PLOTS:
         png, svg = plots.render(_figure(name, frame, curves, note))
@@ -223,9 +224,9 @@ def _write_report(data: dict, out: Path) -> None:
         images[name] = png
     write_text_atomic(out / "report-tables.tex", latex_tables_fragment(main, notes, best_of))
     write_text_atomic(out / "report.tex", latex_report(main, notes, flags, note, smoke,
-                                                       best_of, scaled, data_parallel))
+                                                       best_of, scaled, data_parallel, cost))
     write_text_atomic(out / "report.html", html_report(main, notes, flags, note, images, smoke,
-                                                       best_of, scaled, data_parallel))
+                                                       best_of, scaled, data_parallel, cost))
 
 
 def scaling_section(data: dict, note: dict, out: Path) -> dict | None:
@@ -248,6 +249,24 @@ def scaling_section(data: dict, note: dict, out: Path) -> dict | None:
             "sentences": scaling.teacher_sentences(points, fits), "images": images}
 
 
+def cost_section(data: dict, note: dict, out: Path) -> dict | None:
+    """For a run with ``--metric instructions``: write cost.csv and the breakdown plot (PNG and
+    SVG) into ``out`` and return what the reports' cost section shows (``table``,
+    ``sentences``, ``images``: name -> PNG bytes); None for any other run."""
+    if not instructions.has_section(data):
+        return None
+    table = instructions.table(data)
+    write_text_atomic(out / "cost.csv", _csv(instructions.frame(data)))
+    png, svg = plots.render(instructions.breakdown_figure(data, note))
+    write_bytes_atomic(out / f"{COST_PLOT}.png", png)
+    write_bytes_atomic(out / f"{COST_PLOT}.svg", svg)
+    return {"table": table, "sentences": instructions.sentences(data),
+            "images": {COST_PLOT: png}}
+
+
+COST_PLOT = "instructions_per_step"
+
+
 def figures(result_path) -> dict:
     """The report's plots as matplotlib Figures, by name (for notebooks: a Figure displays
     itself inline, and nothing here changes the matplotlib backend); a sweep's run adds
@@ -258,6 +277,8 @@ def figures(result_path) -> dict:
     out = {name: _figure(name, frame, curves, note) for name in PLOTS}
     if scaling.has_sweep(data):  # a sweep's run: its scaling plots too
         out |= scaling.figures(scaling.csv_frames(data)[0], note)
+    if instructions.has_section(data):
+        out[COST_PLOT] = instructions.breakdown_figure(data, note)
     return out
 
 
@@ -304,7 +325,8 @@ def _plot_label(name: str) -> str:
 
 def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
                     smoke: bool = False, best_of: pd.DataFrame | None = None,
-                    scaled: dict | None = None, data_parallel: tuple | None = None) -> str:
+                    scaled: dict | None = None, data_parallel: tuple | None = None,
+                    cost: dict | None = None) -> str:
     """report.md: the title, each table with its caption and notes, flags, the footnote;
     a sweep's run (``scaled``, from scaling_section) adds a Scaling section, and a run with
     data-parallel rows (``data_parallel``: ``reports.distributed.section``'s table and
@@ -316,6 +338,10 @@ def markdown_report(main: dict, notes: list[str], flags: list[str], note: dict,
         parts += [f"## {name}", "", tables.CAPTIONS[name], "", tables.to_markdown(table), ""]
         if notes:
             parts += [f"- {tables.markdown_escape(n)}" for n in notes] + [""]
+    if cost:
+        parts += [f"## {instructions.TITLE}", "", " ".join(cost["sentences"]), "",
+                  instructions.CAPTION, "", tables.to_markdown(cost["table"]), ""]
+        parts += [f"![{_plot_label(name)}]({name}.png)" for name in cost["images"]] + [""]
     if best_of is not None and len(best_of):
         parts += ["## Each framework at its best", "", BEST_CAPTION, "",
                   best.best_markdown(best_of), ""]
@@ -377,7 +403,8 @@ def _latex_footnote(note: dict) -> str:
 
 def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
                  smoke: bool = False, best_of: pd.DataFrame | None = None,
-                 scaled: dict | None = None, data_parallel: tuple | None = None) -> str:
+                 scaled: dict | None = None, data_parallel: tuple | None = None,
+                 cost: dict | None = None) -> str:
     """report.tex: a standalone article that ``pdflatex report.tex`` builds in the report folder
     (the plots are the PNGs beside it)."""
     title = tables.latex_escape(TITLE)
@@ -389,6 +416,11 @@ def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
             r"\begin{document}", r"\maketitle"]
     for table in _latex_tables(main, notes, best_of):
         body += [table, ""]
+    if cost:
+        body += [rf"\section*{{{tables.latex_escape(instructions.TITLE)}}}",
+                 tables.latex_escape(" ".join(cost["sentences"])), "",
+                 tables.to_latex(cost["table"], f"{instructions.TITLE}. "
+                                                f"{instructions.CAPTION}"), ""]
     if data_parallel is not None:
         dp_table, verdicts = data_parallel
         body += [rf"\section*{{{distributed.TITLE}}}",
@@ -413,7 +445,8 @@ def latex_report(main: dict, notes: list[str], flags: list[str], note: dict,
                                         f"from {scaling.NOT_WITHIN_SHORT}: "
                                         f"{scaling.NOT_WITHIN}.") + "\n"
                  for sweep, table in scaled["by_sweep"]]
-    for name in PLOTS + tuple(scaled["images"] if scaled else ()):
+    for name in (PLOTS + tuple(scaled["images"] if scaled else ())
+                 + tuple(cost["images"] if cost else ())):
         body += [r"\begin{figure}[htbp]", r"\centering",
                  rf"\includegraphics[width=\linewidth,height=0.8\textheight,keepaspectratio]"
                  rf"{{{name}.png}}",
@@ -454,7 +487,7 @@ def _html_table(table: pd.DataFrame) -> str:
 def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
                 images: dict[str, bytes], smoke: bool = False,
                 best_of: pd.DataFrame | None = None, scaled: dict | None = None,
-                data_parallel: tuple | None = None) -> str:
+                data_parallel: tuple | None = None, cost: dict | None = None) -> str:
     """report.html: one self-contained page (tables, notes, plots as data: URLs, footnote)."""
     esc = tables.html_escape
     title = TITLE + (" (smoke run)" if smoke else "")
@@ -467,6 +500,14 @@ def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
         if notes:
             body.append('<ul class="notes">' + "".join(f"<li>{esc(n)}</li>" for n in notes) +
                         "</ul>")
+    if cost:
+        body.append(f"<h2>{esc(instructions.TITLE)}</h2><p>{esc(' '.join(cost['sentences']))}"
+                    f'</p><p class="caption">{esc(instructions.CAPTION)}</p>')
+        body.append(_html_table(cost["table"]))
+        for name, png in cost["images"].items():
+            encoded = base64.b64encode(png).decode("ascii")
+            body.append(f'<img alt="{esc(_plot_label(name))}" '
+                        f'src="data:image/png;base64,{encoded}">')
     if best_of is not None and len(best_of):
         body.append(f'<h2>Each framework at its best</h2><p class="caption">'
                     f"{esc(BEST_CAPTION)}</p>")

@@ -33,6 +33,11 @@ process are correlated and are not used. Per row measured in both runs:
   else **slower** when adjusted p < alpha and the interval lies above 1; **faster** when
   adjusted p < alpha and it lies below 1; else **inconclusive**, with an estimate of how
   many processes per side would tell a change of Δ from none.
+
+Where both runs counted a row's instructions per step (``--metric instructions``), the
+verdict is on that count instead, by the rule ``reports.instructions.RULE`` with the
+tolerance it states; ``metric`` says which measurement decided, and ``time_ratio`` keeps the
+time's ratio beside it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from reports import instructions
 from reports.estimate import (
     ESTIMATOR,
     ESTIMATOR_TEXT,
@@ -69,12 +75,18 @@ MIN_SAMPLES_PER_SIDE = 2  # Welch's t needs a variance on each side
 POWER = 0.8  # for the processes-needed estimate
 
 VERDICTS = ("slower", "faster", "same", "inconclusive")
+COST_COLUMNS = ("metric", "time_ratio", "old_instructions_per_step",
+                "new_instructions_per_step", "tolerance_pct")
 COLUMNS = ["row", "old_us_per_step", "new_us_per_step", "old_processes", "new_processes",
            "ratio", "ci_low", "ci_high", "p_value", "p_holm", "verdict", "unstable",
            "processes_needed", "note", "regression",
            # since format 3: the estimator compared (p10, or format 2's median) and the ratio
            # before the machine factor
-           "estimator", "raw_ratio"]
+           "estimator", "raw_ratio",
+           # which measurement decided: "time", or "instructions" where both runs counted the
+           # row (reports/instructions.py); the time's ratio is kept beside it
+           "metric", "time_ratio", "old_instructions_per_step", "new_instructions_per_step",
+           "tolerance_pct"]
 # The robust path (module docstring): at least this many rows give a machine factor (the
 # median of fewer rows is too easily one row's own change).
 MACHINE_FACTOR_MIN_ROWS = 4
@@ -110,10 +122,11 @@ class Comparison:
 
     @property
     def too_few(self) -> list[str]:
-        """Rows judged by format 2's test that had too few processes for it."""
-        return [r for r, p, e in zip(self.rows["row"], self.rows["p_value"],
-                                     self.rows["estimator"])
-                if pd.isna(p) and e != ESTIMATOR]
+        """Rows judged by format 2's test that had too few processes for it (rows decided
+        on instructions have no test, and need none)."""
+        return [r for r, p, e, m in zip(self.rows["row"], self.rows["p_value"],
+                                        self.rows["estimator"], self.rows["metric"])
+                if pd.isna(p) and e != ESTIMATOR and m == "time"]
 
 
 def holm(p_values) -> np.ndarray:
@@ -374,7 +387,8 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
             "raw_ratio": statistics.median(b) / statistics.median(a)})
     rows = pd.DataFrame.from_records(records, columns=[c for c in COLUMNS
                                                        if c not in ("p_holm", "verdict",
-                                                                    "regression")])
+                                                                    "regression")
+                                                       and c not in COST_COLUMNS])
     rows["p_holm"] = holm(rows["p_value"].to_numpy(dtype=float)) if len(rows) else []
     tested = int(rows["p_value"].notna().sum())
     rows["processes_needed"] = [processes_needed(old_samples[r], new_samples[r], delta_pct,
@@ -388,17 +402,19 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
     if robust_records:
         # Table order: the rows as the old run lists them.
         order = {name: i for i, name in enumerate(names)}
+        robust_columns = [c for c in COLUMNS if c != "regression" and c not in COST_COLUMNS]
         rows = pd.concat([rows.astype(object), pd.DataFrame.from_records(
-            robust_records, columns=[c for c in COLUMNS if c != "regression"]).astype(object)],
+            robust_records, columns=robust_columns).astype(object)],
             ignore_index=True) if len(rows) else pd.DataFrame.from_records(
-            robust_records, columns=[c for c in COLUMNS if c != "regression"])
+            robust_records, columns=robust_columns)
         rows = rows.sort_values("row", key=lambda col: col.map(order)).reset_index(drop=True)
         for column in ("old_us_per_step", "new_us_per_step", "ratio", "raw_ratio", "ci_low",
                        "ci_high", "p_value", "p_holm"):
             rows[column] = rows[column].astype(float)
+    rows = instructions.apply_to_comparison(rows, old, new)
     rows["regression"] = [v == "slower" and r > 1 + threshold_pct / 100
                           for v, r in zip(rows["verdict"], rows["ratio"])]
-    for i in rows.index[rows["verdict"] == "inconclusive"]:
+    for i in rows.index[(rows["verdict"] == "inconclusive") & (rows["metric"] == "time")]:
         needed = rows.at[i, "processes_needed"]
         if not rows.at[i, "note"] and rows.at[i, "estimator"] == ESTIMATOR:
             rows.at[i, "note"] = ("the interval holds 1 and reaches beyond "
@@ -523,9 +539,23 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
             "Unstable": c.rows["unstable"],
             "Note": c.rows["note"],
         })
+        counted = c.rows["metric"] == "instructions"
+        if counted.any():
+            # The cost beside the time: the time's ratio stays visible where the cost decided.
+            shown.insert(5, "Metric", c.rows["metric"])
+            shown.insert(6, "Old instr/step", c.rows["old_instructions_per_step"].map(
+                lambda v: _number(v, ",.0f")))
+            shown.insert(7, "New instr/step", c.rows["new_instructions_per_step"].map(
+                lambda v: _number(v, ",.0f")))
+            shown.insert(8, "Time new/old", c.rows["time_ratio"].map(
+                lambda v: _number(v, ".3f")))
         lines += [table_markdown(shown), ""]
         for rule in rules:
             lines += [markdown_escape(rule), ""]
+        if counted.any():
+            lines += [f"{_rows(int(counted.sum()), 'was', 'were')} judged on instructions "
+                      f"per step (both runs counted them), the rest on time. "
+                      f"{instructions.RULE}", ""]
         counts = c.rows["verdict"].value_counts()
         lines += ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".",
                   ""]

@@ -94,6 +94,7 @@ PLAN = obj(
     worker_timeout_s=opt(NON_NEGATIVE), target_accuracy=opt(FRACTION),
     overhead_check=opt(BOOLEAN), preset=opt(STRING), processes=opt(POSITIVE_INT),
     affinity=opt(STRING), replicas=opt(POSITIVE_INT),
+    metric=opt(Field("string", choices=("time", "instructions")), null=False),
     # checked apart (keys are axes): see _check_sweeps
     sweeps=opt(map_of(list_of(POSITIVE_INT, non_empty=True)), null=False))
 
@@ -190,6 +191,22 @@ SUMMARY = obj(
 # environment.
 MACHINE = obj(part=POSITIVE_INT, cpu_model=opt(STRING), cpu_cores=opt(POSITIVE_INT),
               machine=opt(STRING), os=opt(STRING), python=opt(STRING))
+# --metric instructions (benchmarks/cost.py): a row's instruction count under callgrind.
+COST_STATUSES = ("ok", "partial", "failed", "skipped", "timeout", "not applicable", "not run")
+INSTRUCTIONS = _f("number", positive=True)
+COST_PROCESS = obj(
+    index=COUNT, status=Field("string", choices=PROCESS_STATUSES), reason=opt(STRING),
+    wall_s=opt(SECONDS), steps=opt(POSITIVE_INT), samples=opt(POSITIVE_INT),
+    instructions=opt(INSTRUCTIONS), instructions_per_step=opt(INSTRUCTIONS),
+    pool_spin_instructions=opt(NON_NEGATIVE),
+    by_category=opt(map_of(NON_NEGATIVE)), by_object=opt(map_of(NON_NEGATIVE)))
+COST = obj(
+    metric=STRING, status=Field("string", choices=COST_STATUSES), reason=opt(STRING),
+    counted_steps=opt(POSITIVE_INT), processes=opt(list_of(COST_PROCESS), null=False),
+    instructions_per_step=opt(INSTRUCTIONS),
+    process_instructions_per_step=opt(list_of(INSTRUCTIONS), null=False),
+    spread_pct=opt(NON_NEGATIVE), tolerance_pct=opt(NON_NEGATIVE), not_repeatable=opt(STRING),
+    by_category_per_step=opt(map_of(NON_NEGATIVE)))
 
 ROW = obj(
     machine=opt(MACHINE, null=False),
@@ -198,7 +215,8 @@ ROW = obj(
     n_train=opt(POSITIVE_INT, null=False), tag=opt(STRING), tuned_note=opt(STRING),
     status=Field("string", choices=ROW_STATUSES), reason=opt(STRING),
     stderr_tail=opt(STRING), processes=list_of(PROCESS),
-    summary=Field("object", fields=SUMMARY.fields, null=True, optional=True))
+    summary=Field("object", fields=SUMMARY.fields, null=True, optional=True),
+    cost=opt(COST, null=False))
 
 # since format 3: how the resident workers were sampled and the memory they held together
 RESOURCES = obj(memory_budget_bytes=opt(BYTES), peak_resident_total_bytes=opt(BYTES),
@@ -217,7 +235,8 @@ RUN = obj(
                   plan_rows=list_of(STRING, non_empty=True)), null=False),
     # a run merged from parts (reports.merge): one entry per part
     merged_from=opt(list_of(obj(index=POSITIVE_INT, count=POSITIVE_INT,
-                                path=opt(STRING), run_id=opt(STRING))), null=False))
+                                path=opt(STRING), run_id=opt(STRING))), null=False),
+    cost_wall_s=opt(SECONDS, null=False))
 
 # Format 1: the ``sidebyside`` section inside pytest-benchmark's JSON, and the benchmarks'
 # ``extra_info`` that the conversion (reports.load) reads.
