@@ -37,8 +37,9 @@ from frameworks.base import check_features_labels
 # A job file instead of stdin: torchrun's processes cannot share one stdin (runner.py).
 JOB_ENV = "SIDEBYSIDE_JOB"
 
-# "crash:ROW_ID", "hang:ROW_ID" or "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
-# FACTOR times as long, inside the timed region), for the suite's tests.
+# "crash:ROW_ID", "hang:ROW_ID", "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
+# FACTOR times as long, inside the timed region) or "epsilon:ROW_ID:VALUE" (that row's twin
+# is built with Adam's epsilon VALUE: a planted non-equivalence), for the suite's tests.
 FAULT_ENV = "SIDEBYSIDE_INJECT_FAULT"
 
 
@@ -53,6 +54,39 @@ def slow_factor(row_id: str) -> float:
     if kind == "slow" and target == row_id:
         return max(1.0, float(factor))
     return 1.0
+
+
+def planted_spec(spec: SimpleNetSpec, row_id: str) -> SimpleNetSpec:
+    """The spec the row's twin is built from: ``spec``, or with the ``epsilon:`` fault's
+    Adam epsilon for ``row_id`` (the numpy reference of the equivalence check keeps
+    ``spec``)."""
+    kind, _, rest = os.environ.get(FAULT_ENV, "").partition(":")
+    target, _, value = rest.rpartition(":")
+    if kind == "epsilon" and target == row_id:
+        return spec.replace(adam_epsilon=float(value))
+    return spec
+
+
+def check_equivalence(name: str, spec: SimpleNetSpec, twin_spec: SimpleNetSpec, device: str,
+                      mode: str) -> dict:
+    """The twin against the numpy twin at the versions installed here, before any timing
+    (frameworks/equivalence.py): its verdict as the result's ``equivalence``; Skip, with
+    the gaps, when it is not equivalent."""
+    import gc
+
+    from frameworks import equivalence, versions
+
+    impl = IMPLEMENTATIONS[name]
+    try:
+        verdict = equivalence.check(name, spec, device=device, mode=mode, twin_spec=twin_spec,
+                                    versions=versions.describe(impl.requires))
+    except DeviceUnavailable as err:
+        raise Skip(str(err)) from None
+    gc.collect()  # the check's twin, before the memory baseline is read
+    if not verdict.equivalent:
+        print(verdict.sentence(), file=sys.stderr)
+        raise Skip(verdict.sentence())
+    return verdict.to_dict()
 
 
 @dataclasses.dataclass
@@ -188,9 +222,15 @@ def measure(job: dict, emit) -> dict:
     if target is None:
         target = round(data.bayes_accuracy - plan["target_gap"], 6)
 
+    twin_spec = planted_spec(spec, row_id)
+    # Data-parallel rows are checked against their single-process twin after training
+    # (weight_gap_vs_single), which is checked here in a row of its own.
+    equivalent = None if data_parallel else check_equivalence(
+        name, spec, twin_spec, device, opts.twin_mode(the_row))
+
     start = time.perf_counter()
     try:
-        twin = load(name, spec, device=device, mode=opts.twin_mode(the_row))
+        twin = load(name, twin_spec, device=device, mode=opts.twin_mode(the_row))
     except DeviceUnavailable as err:  # e.g. torch-ddp with fewer GPUs than processes
         raise Skip(str(err)) from None
     build_s = time.perf_counter() - start
@@ -350,6 +390,7 @@ def measure(job: dict, emit) -> dict:
                      "data": data.describe() | {"seed": seeds[0]}}
         | ({"total_threads": distributed["total_threads"]} if distributed else {}),
         "overhead": overhead_check(twin, data) if plan.get("overhead_check") else None,
+        "equivalence": equivalent,
     } | ({"distributed": distributed} if distributed else {})
 
 

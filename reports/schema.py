@@ -146,7 +146,9 @@ PROCESS = obj(
     memory=opt(MEMORY), load=opt(obj()), cpu=opt(CPU), threads=opt(obj()),
     affinity=opt(list_of(COUNT)),
     settings=opt(Field("object", fields={k: SCALAR_OR_NULL for k in SETTING_FIELDS})),
-    overhead=opt(ANY), distributed=opt(DISTRIBUTED_PROCESS, null=False))
+    overhead=opt(ANY), distributed=opt(DISTRIBUTED_PROCESS, null=False),
+    # the check against the numpy twin before timing (frameworks/equivalence.py)
+    equivalence=opt(ANY))
 
 SUMMARY = obj(
     processes_ok=POSITIVE_INT, us_per_step=US_TIMING,
