@@ -70,23 +70,36 @@ def planted_spec(spec: SimpleNetSpec, row_id: str) -> SimpleNetSpec:
 def check_equivalence(name: str, spec: SimpleNetSpec, twin_spec: SimpleNetSpec, device: str,
                       mode: str) -> dict:
     """The twin against the numpy twin at the versions installed here, before any timing
-    (frameworks/equivalence.py): its verdict as the result's ``equivalence``; Skip, with
-    the gaps, when it is not equivalent."""
-    import gc
+    (frameworks/equivalence.py), in a child process with caches of its own, so that the
+    timed twin's first epoch still compiles from cold; the verdict as the result's
+    ``equivalence``. Skip, with the gaps, when the twin is not equivalent; Skip with the
+    child's last line when the check itself failed (e.g. the device is missing)."""
+    import subprocess
+    import tempfile
 
-    from frameworks import equivalence, versions
+    from frameworks import versions
 
-    impl = IMPLEMENTATIONS[name]
-    try:
-        verdict = equivalence.check(name, spec, device=device, mode=mode, twin_spec=twin_spec,
-                                    versions=versions.describe(impl.requires))
-    except DeviceUnavailable as err:
-        raise Skip(str(err)) from None
-    gc.collect()  # the check's twin, before the memory baseline is read
-    if not verdict.equivalent:
-        print(verdict.sentence(), file=sys.stderr)
-        raise Skip(verdict.sentence())
-    return verdict.to_dict()
+    with tempfile.TemporaryDirectory(prefix="equivalence-") as folder:
+        job, out = os.path.join(folder, "job.json"), os.path.join(folder, "verdict.json")
+        with open(job, "w") as fh:
+            json.dump({"name": name, "mode": mode, "device": device,
+                       "spec": dataclasses.asdict(spec), "twin_spec": dataclasses.asdict(twin_spec),
+                       "versions": versions.describe(IMPLEMENTATIONS[name].requires)}, fh)
+        env = os.environ | {variable: os.path.join(folder, variable.lower()) for variable in
+                            ("KERAS_HOME", "TORCHINDUCTOR_CACHE_DIR", "XDG_CACHE_HOME")}
+        child = subprocess.run([sys.executable, "-P", "-m", "frameworks.equivalence", job, out],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+        if child.returncode != 0 or not os.path.exists(out):
+            last = (child.stderr.strip().splitlines() or ["no output"])[-1]
+            raise Skip(f"the check against the numpy twin failed before timing: {last}")
+        with open(out) as fh:
+            verdict = json.load(fh)
+    sentence = verdict.pop("sentence")
+    if not verdict["equivalent"]:
+        print(sentence, file=sys.stderr)
+        raise Skip(sentence)
+    return verdict
 
 
 @dataclasses.dataclass

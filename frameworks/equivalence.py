@@ -145,3 +145,30 @@ def check(name: str, spec: SimpleNetSpec, *, device: str = "cpu", mode: str | No
     gaps = (compare(twin, reference, spec, "as timed", 1.0),
             compare(twin, reference, spec, "saturated", SATURATED_SCALE))
     return Verdict(name, twin.mode, versions, gaps)
+
+
+def main(argv=None) -> int:
+    """``python -m frameworks.equivalence JOB.json OUT.json``: ``check`` with the job's
+    ``name``, ``mode``, ``device``, ``spec`` and ``twin_spec`` (SimpleNetSpec fields) and
+    ``versions``; the verdict's ``to_dict()`` plus its ``sentence`` written to OUT.json.
+
+    The benchmark's worker runs the check in this process of its own, so that the twin it
+    then times starts as cold as without the check: a compile in the same process would
+    leave its kernels in memory (torch's inductor, XLA) for the timed twin's first epoch.
+    """
+    import json
+    import sys
+
+    job_path, out_path = (argv if argv is not None else sys.argv[1:])[:2]
+    with open(job_path) as fh:
+        job = json.load(fh)
+    verdict = check(job["name"], SimpleNetSpec(**job["spec"]), device=job["device"],
+                    mode=job["mode"], twin_spec=SimpleNetSpec(**job["twin_spec"]),
+                    versions=job["versions"])
+    with open(out_path, "w") as fh:
+        json.dump(verdict.to_dict() | {"sentence": verdict.sentence()}, fh)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
