@@ -102,3 +102,28 @@ def test_tensorflow_is_found_under_either_distribution(monkeypatch):
     assert versions.installed("tensorflow") == ("tensorflow-cpu", "2.18.0")
     assert "pip install -U 'tensorflow-cpu>=" in versions.too_old("tensorflow")
     assert versions.describe(["tensorflow", "jax"]) == "tensorflow 2.18.0, jax not installed"
+
+
+def test_a_report_command_without_pandas_says_so_in_one_sentence(tmp_path):
+    """The reports' needs are in the base install; an environment that lacks one anyway gets
+    one sentence naming it, not a traceback."""
+    import subprocess
+    import sys
+
+    from tests.helpers import QUIET_ENV
+
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "pandas.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'pandas'\", name='pandas')\n")
+    env = {**QUIET_ENV, "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": f"{blocked}:{ROOT}"}
+    result = subprocess.run([sys.executable, "-P", "-m", "reports", "build",
+                             str(ROOT / "tests" / "fixtures" / "run_new.json"),
+                             "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "python -m reports: error: build needs pandas, which is not installed: pip install "
+        "pandas matplotlib scipy (the project's own install, pip install -e ., brings all "
+        "three)"]
