@@ -95,6 +95,8 @@ def check_equivalence(name: str, spec: SimpleNetSpec, twin_spec: SimpleNetSpec, 
             raise Skip(f"the check against the numpy twin failed before timing: {last}")
         with open(out) as fh:
             verdict = json.load(fh)
+    if "cannot_run" in verdict:  # the framework's own refusal (a mode, a device)
+        raise Skip(verdict["cannot_run"])
     sentence = verdict.pop("sentence")
     if not verdict["equivalent"]:
         print(sentence, file=sys.stderr)

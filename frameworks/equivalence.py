@@ -161,7 +161,8 @@ def check(name: str, spec: SimpleNetSpec, *, device: str = "cpu", mode: str | No
 def main(argv=None) -> int:
     """``python -m frameworks.equivalence JOB.json OUT.json``: ``check`` with the job's
     ``name``, ``mode``, ``device``, ``spec`` and ``twin_spec`` (SimpleNetSpec fields) and
-    ``versions``; the verdict's ``to_dict()`` plus its ``sentence`` written to OUT.json.
+    ``versions``; the verdict's ``to_dict()`` plus its ``sentence`` written to OUT.json, or
+    ``{"cannot_run": reason}`` when the framework refuses the row (its mode, its device).
 
     The benchmark's worker runs the check in this process of its own, so that the twin it
     then times starts as cold as without the check: a compile in the same process would
@@ -173,11 +174,20 @@ def main(argv=None) -> int:
     job_path, out_path = (argv if argv is not None else sys.argv[1:])[:2]
     with open(job_path) as fh:
         job = json.load(fh)
-    verdict = check(job["name"], SimpleNetSpec(**job["spec"]), device=job["device"],
-                    mode=job["mode"], twin_spec=SimpleNetSpec(**job["twin_spec"]),
-                    versions=job["versions"])
+    from frameworks import DeviceUnavailable, FrameworkNotInstalled, ModeUnsupported
+
+    try:
+        verdict = check(job["name"], SimpleNetSpec(**job["spec"]), device=job["device"],
+                        mode=job["mode"], twin_spec=SimpleNetSpec(**job["twin_spec"]),
+                        versions=job["versions"])
+    except (DeviceUnavailable, FrameworkNotInstalled, ModeUnsupported) as err:
+        # the row's own reason to be skipped, which the worker gives as it would without
+        # the check
+        result = {"cannot_run": str(err)}
+    else:
+        result = verdict.to_dict() | {"sentence": verdict.sentence()}
     with open(out_path, "w") as fh:
-        json.dump(verdict.to_dict() | {"sentence": verdict.sentence()}, fh)
+        json.dump(result, fh)
     return 0
 
 

@@ -70,3 +70,23 @@ def test_a_planted_difference_is_flagged_by_the_run_and_not_timed(tmp_path, monk
     report = (result.run_dir / "report.md").read_text()
     assert "not equivalent at these versions" in report
     assert "not equivalent at these versions" in result.report_html.read_text()
+
+
+def test_the_check_process_passes_on_a_rows_own_reason_to_be_skipped(tmp_path, monkeypatch):
+    """A framework too old (or a mode it refuses, a device it lacks) is skipped with its own
+    reason, as without the check."""
+    import dataclasses
+    import json
+
+    from frameworks import versions
+
+    monkeypatch.setitem(versions.MINIMUM, "numpy", "99.0")
+    spec = dataclasses.asdict(SimpleNetSpec(batch_size=64))
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"name": "numpy", "mode": "loop", "device": "cpu", "spec": spec,
+                               "twin_spec": spec, "versions": "numpy 2"}))
+    assert equivalence.main([str(job), str(tmp_path / "out.json")]) == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert list(out) == ["cannot_run"]
+    assert out["cannot_run"].startswith("numpy cannot run here: numpy ")
+    assert "but 99.0 or newer is needed" in out["cannot_run"]
