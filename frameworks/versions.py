@@ -13,8 +13,8 @@ from __future__ import annotations
 import importlib.metadata
 import re
 
-#: module -> (the oldest tested version, why it is not older). Each bound is the oldest
-#: version in the matrix's oldest set; none is known to break below it, but none is tested.
+#: module -> the oldest tested version: the matrix's oldest set (constraints/oldest.txt).
+#: None is known to break below its bound; none below it is tested.
 MINIMUM = {
     "torch": "2.9.1",
     "tensorflow": "2.19.0",
