@@ -40,8 +40,9 @@ from frameworks.base import check_features_labels
 # A job file instead of stdin: torchrun's processes cannot share one stdin (runner.py).
 JOB_ENV = "SIDEBYSIDE_JOB"
 
-# "crash:ROW_ID", "hang:ROW_ID" or "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
-# FACTOR times as long, inside the timed region), for the suite's tests.
+# "crash:ROW_ID", "hang:ROW_ID", "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
+# FACTOR times as long, inside the timed region) or "epsilon:ROW_ID:VALUE" (that row's twin
+# is built with Adam's epsilon VALUE: a planted non-equivalence), for the suite's tests.
 FAULT_ENV = "SIDEBYSIDE_INJECT_FAULT"
 
 
@@ -56,6 +57,54 @@ def slow_factor(row_id: str) -> float:
     if kind == "slow" and target == row_id:
         return max(1.0, float(factor))
     return 1.0
+
+
+def planted_spec(spec: SimpleNetSpec, row_id: str) -> SimpleNetSpec:
+    """The spec the row's twin is built from: ``spec``, or with the ``epsilon:`` fault's
+    Adam epsilon for ``row_id`` (the numpy reference of the equivalence check keeps
+    ``spec``)."""
+    kind, _, rest = os.environ.get(FAULT_ENV, "").partition(":")
+    target, _, value = rest.rpartition(":")
+    if kind == "epsilon" and target == row_id:
+        return spec.replace(adam_epsilon=float(value))
+    return spec
+
+
+def check_equivalence(name: str, spec: SimpleNetSpec, twin_spec: SimpleNetSpec, device: str,
+                      mode: str) -> dict:
+    """The twin against the numpy twin at the versions installed here, before any timing
+    (frameworks/equivalence.py), in a child process with caches of its own, so that the
+    timed twin's first epoch still compiles from cold; the verdict as the result's
+    ``equivalence``. Skip, with the gaps, when the twin is not equivalent; Skip with the
+    child's last line when the check itself failed (e.g. the device is missing)."""
+    import subprocess
+    import tempfile
+
+    from frameworks import versions
+
+    with tempfile.TemporaryDirectory(prefix="equivalence-") as folder:
+        job, out = os.path.join(folder, "job.json"), os.path.join(folder, "verdict.json")
+        with open(job, "w") as fh:
+            json.dump({"name": name, "mode": mode, "device": device,
+                       "spec": dataclasses.asdict(spec), "twin_spec": dataclasses.asdict(twin_spec),
+                       "versions": versions.describe(IMPLEMENTATIONS[name].requires)}, fh)
+        env = os.environ | {variable: os.path.join(folder, variable.lower()) for variable in
+                            ("KERAS_HOME", "TORCHINDUCTOR_CACHE_DIR", "XDG_CACHE_HOME")}
+        child = subprocess.run([sys.executable, "-P", "-m", "frameworks.equivalence", job, out],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+        if child.returncode != 0 or not os.path.exists(out):
+            last = (child.stderr.strip().splitlines() or ["no output"])[-1]
+            raise Skip(f"the check against the numpy twin failed before timing: {last}")
+        with open(out) as fh:
+            verdict = json.load(fh)
+    if "cannot_run" in verdict:  # the framework's own refusal (a mode, a device)
+        raise Skip(verdict["cannot_run"])
+    sentence = verdict.pop("sentence")
+    if not verdict["equivalent"]:
+        print(sentence, file=sys.stderr)
+        raise Skip(sentence)
+    return verdict
 
 
 @dataclasses.dataclass
@@ -200,9 +249,18 @@ def measure(job: dict, emit, commands=()) -> dict:
     if target is None:
         target = round(data.bayes_accuracy - plan["target_gap"], 6)
 
+    twin_spec = planted_spec(spec, row_id)
+    # Data-parallel rows are checked against their single-process twin after training
+    # (weight_gap_vs_single), which is checked here in a row of its own. The check's result
+    # depends on the versions and the row alone, so the row's first process makes it (a row
+    # it refuses is skipped, and its later processes are not started); the others save the
+    # child process and its compile.
+    equivalent = None if data_parallel or job.get("index", 0) else check_equivalence(
+        name, spec, twin_spec, device, opts.twin_mode(the_row))
+
     start = time.perf_counter()
     try:
-        twin = load(name, spec, device=device, mode=opts.twin_mode(the_row))
+        twin = load(name, twin_spec, device=device, mode=opts.twin_mode(the_row))
     except DeviceUnavailable as err:  # e.g. torch-ddp with fewer GPUs than processes
         raise Skip(str(err)) from None
     build_s = time.perf_counter() - start
@@ -369,6 +427,7 @@ def measure(job: dict, emit, commands=()) -> dict:
                      "data": data.describe() | {"seed": seeds[0]}}
         | ({"total_threads": distributed["total_threads"]} if distributed else {}),
         "overhead": overhead_check(twin, data) if plan.get("overhead_check") else None,
+        "equivalence": equivalent,
     } | ({"distributed": distributed} if distributed else {})
 
 

@@ -22,7 +22,7 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from frameworks import backends
+from frameworks import backends, versions
 from frameworks.backends import DeviceUnavailable
 from frameworks.base import Twin
 from frameworks.data import Dataset, initial_weights, make_dataset
@@ -75,13 +75,19 @@ class Implementation:
                 if importlib.util.find_spec(mod) is None]
 
     def require(self) -> None:
-        """Raise ``FrameworkNotInstalled`` naming what to install, if anything is missing."""
+        """Raise ``FrameworkNotInstalled`` naming what to install, if anything is missing,
+        or the version found and the version needed, if a framework is older than the
+        oldest tested (``frameworks.versions``)."""
         missing = self.missing()
         if missing:
             raise FrameworkNotInstalled(
                 f"{self.name} needs {' and '.join(missing)}, which is not installed: "
-                f"pip install {' '.join(missing)} (or pip install -e '.[cpu]')"
+                f"pip install {' '.join(missing)} (or pip install -e '.[all]')"
             )
+        for module in self.requires:
+            old = versions.too_old(module)
+            if old:
+                raise FrameworkNotInstalled(f"{self.name} cannot run here: {old}")
 
     def resolve(self, mode: str | None, device: str) -> str:
         """The mode to use (the first is the default); ValueError for one it lacks."""
@@ -107,7 +113,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
                        mode_classes={"ddp": ("frameworks.torch_ddp_twin", "TorchDDPTwin")}),
         Implementation("keras-tensorflow", "frameworks.keras_twin", "KerasTensorflowTwin",
                        ("fit", "fit-xla", "loop", "fit-spe", "loop-xla", "mirrored"),
-                       ("keras", "tensorflow"), ("keras", "tensorflow-cpu"),
+                       ("keras", "tensorflow"), ("keras", "tensorflow"),
                        keras_backend="tensorflow",
                        mode_classes={"mirrored": ("frameworks.keras_dp_twin",
                                                   "KerasTensorflowMirroredTwin")}),

@@ -214,6 +214,10 @@ class KerasTwin(Twin):
         with self._scope():
             if self.mode.startswith("loop"):
                 return float(self._loop_step(X, y))
+            # train_on_batch returns the loss tracker's result, which before Keras 3.14
+            # was the running mean over every call since the last reset
+            # (keras-team/keras PR 22617); reset, it is this batch's loss.
+            self.model.reset_metrics()
             return float(self.model.train_on_batch(X, y))
 
     def run_epoch(self, X, y):

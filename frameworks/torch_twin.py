@@ -161,7 +161,12 @@ class TorchTwin(Twin):
 
     def _clip(self, output):
         if self.spec.convention == "matched":
-            return output.clamp(PROB_EPSILON, 1 - PROB_EPSILON)
+            # Made of where, as the Keras twin's clip: the gradient passes exactly where the
+            # value is kept, the bounds included. clamp's gradient at a bound changed from 1
+            # to 0 in torch 2.15 (pytorch/pytorch PR 191142), and saturated outputs do land
+            # on 1 - 1e-7 in float32, so clamp computed another function there.
+            return torch.where(output < PROB_EPSILON, PROB_EPSILON,
+                               torch.where(output > 1 - PROB_EPSILON, 1 - PROB_EPSILON, output))
         return output
 
     def _new_optimizer(self):

@@ -114,6 +114,11 @@ EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 _HANDLED = (signal.SIGTERM, signal.SIGHUP)
 
 
+# What the reports import beyond numpy: in the base install (pyproject.toml), and named in one
+# sentence should an environment lack one anyway.
+REPORT_NEEDS = ("pandas", "matplotlib", "scipy")
+
+
 def main(argv=None, prog: str = PROG) -> int:
     args = _parser(prog).parse_args(argv)
     # A terminal that cannot show µ or × (PYTHONIOENCODING=ascii, a C locale) gets an
@@ -134,6 +139,13 @@ def main(argv=None, prog: str = PROG) -> int:
         return _compare(args, prog)
     except ReportError as err:
         print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as err:
+        if err.name not in REPORT_NEEDS:
+            raise
+        print(f"{prog}: error: {args.command} needs {err.name}, which is not installed: "
+              f"pip install {' '.join(REPORT_NEEDS)} (the project's own install, pip install -e ., "
+              f"brings all three)", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         return _interrupted(args, prog, err)

@@ -62,6 +62,7 @@ from reports.estimate import (
 )
 from reports.format import FORMAT_2_ESTIMATOR
 from reports.load import FORMAT_1_NOTE
+from reports.run_versions import version_note
 
 TEST_NAME = "Welch's t-test on the logarithms of the per-process µs/step"
 CI_NAME = "95% percentile bootstrap (runs resampled independently) of the ratio of medians"
@@ -426,7 +427,9 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
     rows = rows[COLUMNS]
     in_both = set(old_status) & set(new_status)
     measured = set(rows["row"])
-    notes = run_notes(old, "old") + run_notes(new, "new")
+    # The versions first: every other difference may follow from them.
+    versions = version_note(old, new)
+    notes = ([versions] if versions else []) + run_notes(old, "old") + run_notes(new, "new")
     return Comparison(
         rows=rows,
         only_old=sorted(set(old_status) - set(new_status)),

@@ -152,7 +152,9 @@ PROCESS = obj(
     # the rows sampled in the same rounds
     samples_epoch_s=opt(list_of(TIMING), null=False),
     sample_round_position=opt(list_of(COUNT), null=False),
-    sampled_with=opt(list_of(STRING), null=False))
+    sampled_with=opt(list_of(STRING), null=False),
+    # the check against the numpy twin before timing (frameworks/equivalence.py)
+    equivalence=opt(ANY))
 
 ESTIMATORS = ("p10",)  # Summary.estimator since format 3 (reports.estimate.ESTIMATOR)
 SUMMARY = obj(

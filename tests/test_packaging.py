@@ -68,7 +68,7 @@ def installed(tmp_path_factory):
     base = tmp_path_factory.mktemp("package")
     source = base / "source"
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".tox", "build", "dist", "*.egg-info", "__pycache__",
+        ".git", ".venv", ".venv-matrix-*", ".tox", "build", "dist", "*.egg-info", "__pycache__",
         "sidebyside-runs", "runs"))
     # Offline where the installed setuptools can build it; else pip fetches setuptools>=77.
     offline = ["--no-build-isolation"] if setuptools_version() >= (77,) else []
@@ -197,7 +197,7 @@ def _checkout_copy(base: Path) -> Path:
     """This repository's files, as a fresh clone has them."""
     clone = base / "clone"
     shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".tox", "build", "dist", "*.egg-info", "__pycache__",
+        ".git", ".venv", ".venv-matrix-*", ".tox", "build", "dist", "*.egg-info", "__pycache__",
         "sidebyside-runs", "runs"))
     return clone
 
