@@ -131,9 +131,10 @@ def load_inputs(paths: list[str]) -> tuple[list[tuple[dict, int]], list[str], bo
                 continue
             if not _measured(data):
                 statuses = sorted({r["status"] for r in data["rows"]})
-                problems.append(f"{data['_path']}: no row of this run was measured (its "
-                                f"{len(data['rows'])} rows are {', '.join(statuses)}), so "
-                                f"it has nothing to combine")
+                held = (f"its {len(data['rows'])} rows are {', '.join(statuses)}"
+                        if statuses else "it holds no row")
+                problems.append(f"{data['_path']}: no row of this run was measured ({held}), "
+                                f"so it has nothing to combine")
                 continue
             seen[key] = data["_path"]
             runs.append((data, argument))
@@ -276,7 +277,13 @@ def side_by_side(runs: list[Run], delta_pct: float = 5.0) -> dict:
         notes.append(f"The runs' plans differ in {'; '.join(differences)}; they are combined "
                      f"on the {len(shown)} rows they share"
                      + (f", leaving out {', '.join(left_out)}" if left_out else ""))
-    comparisons = [None] + [compare_runs(runs[0].data, run.data, delta_pct=delta_pct)
+    if not shown:
+        raise ReportError(f"the runs share no row (their plans differ in "
+                          f"{'; '.join(differences)}), so there is nothing to set side by side")
+    # No machine factor: the runs are usually other machines, and how much faster one
+    # machine is on every row is what the table is for.
+    comparisons = [None] + [compare_runs(runs[0].data, run.data, delta_pct=delta_pct,
+                                         machine_factor=False)
                             for run in runs[1:]]
     records, missing = [], {}
     for k, run in enumerate(runs):
@@ -495,8 +502,8 @@ def teacher_sentence(machine: str, device: str, n_runs: int, frame: pd.DataFrame
         return None
     line = lines[0]
     return (f"On the {n_runs} runs on {machine} ({device}), {line['row']} took "
-            f"{line['ratio_q1']:.1f} to {line['ratio_q3']:.1f} times as long per step as the "
-            f"PyTorch loop (middle half of the runs; median {line['ratio_median']:.1f}).")
+            f"{line['ratio_q1']:.2g} to {line['ratio_q3']:.2g} times as long per step as the "
+            f"PyTorch loop (middle half of the runs; median {line['ratio_median']:.2g}).")
 
 
 # -- the plot -------------------------------------------------------------------------------

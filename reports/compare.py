@@ -120,6 +120,7 @@ class Comparison:
     # no row compared on it) and how many rows it compared (the Bonferroni family).
     machine_factor: float | None = None
     robust_rows: int = 0
+    normalised: bool = True  # compare_runs's machine_factor: whether a factor was asked for
 
     @property
     def too_few(self) -> list[str]:
@@ -248,7 +249,8 @@ def robust_verdict(ci_low: float, ci_high: float, delta_pct: float) -> str:
     return "inconclusive"
 
 
-def robust_rule(delta_pct: float, alpha: float, rows: int, factor: float | None) -> str:
+def robust_rule(delta_pct: float, alpha: float, rows: int, factor: float | None,
+                normalise: bool = True) -> str:
     """The rule of the robust path, in words, for under the table."""
     band = 1 + delta_pct / 100
     level = 100 * (1 - alpha / max(1, rows))
@@ -256,6 +258,8 @@ def robust_rule(delta_pct: float, alpha: float, rows: int, factor: float | None)
                "rows: how much slower or faster the new run's machine was on everything; a "
                "change that slows every row alike shows here, not in a verdict)"
                if factor is not None else
+               "not normalised (the runs' machines are compared as they are)" if not normalise
+               else
                f"not normalised (a machine factor needs at least {MACHINE_FACTOR_MIN_ROWS} rows)")
     return (f"Rule ({ESTIMATOR} rows): new/old is the ratio of the rows' {ESTIMATOR} "
             f"({ESTIMATOR_TEXT}), {machine}. Its {level:.4g}% interval ({ROBUST_CI_NAME}; "
@@ -280,9 +284,11 @@ def _sample_groups(data: dict) -> dict[str, list[list[float]]]:
 
 
 def compare_robust(old_groups: dict, new_groups: dict, names: list[str], delta_pct: float,
-                   alpha: float, n_resamples: int) -> tuple[list[dict], float | None]:
+                   alpha: float, n_resamples: int,
+                   normalise: bool = True) -> tuple[list[dict], float | None]:
     """The robust path's records (COLUMNS but the p values) for ``names`` and the machine
-    factor (None when not applied); see the module docstring."""
+    factor (None when not applied: fewer rows than MACHINE_FACTOR_MIN_ROWS, or
+    ``normalise`` False); see the module docstring."""
     if not names:
         return [], None
     ratios, draws = [], []
@@ -294,7 +300,7 @@ def compare_robust(old_groups: dict, new_groups: dict, names: list[str], delta_p
                      / two_level_draws(a, n_resamples=n_resamples, seed=2 * seed))
     ratios, draws = np.asarray(ratios), np.vstack(draws)  # (rows,), (rows, resamples)
     factor = None
-    if len(names) >= MACHINE_FACTOR_MIN_ROWS:
+    if normalise and len(names) >= MACHINE_FACTOR_MIN_ROWS:
         factor = float(np.median(ratios))
         draws = draws / np.median(draws, axis=0)
         normalised = ratios / factor
@@ -339,12 +345,14 @@ def _unstable(data: dict) -> set[str]:
 
 def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.05,
                  threshold_pct: float | None = None,
-                 n_resamples: int = N_RESAMPLES) -> Comparison:
-    """Compare two loaded format-2 runs (reports.load.load_results) row by row.
+                 n_resamples: int = N_RESAMPLES, machine_factor: bool = True) -> Comparison:
+    """Compare two loaded runs (reports.load.load_results) row by row.
 
     ``delta_pct``: the smallest change that matters, percent; ``threshold_pct`` (default
     ``delta_pct``): a "slower" row beyond it is a regression; ``alpha``: the family-wise
-    level of the tests after Holm's correction.
+    level of the tests after Holm's correction. ``machine_factor`` False: the robust path's
+    ratios are not divided by the median ratio over the rows (for runs on different
+    machines, where that difference is what is being measured).
     """
     threshold_pct = delta_pct if threshold_pct is None else threshold_pct
     old_samples, new_samples = _samples(old), _samples(new)
@@ -365,7 +373,8 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
     old_groups, new_groups = _sample_groups(old), _sample_groups(new)
     robust = [r for r in names if r in old_groups and r in new_groups]
     robust_records, factor = compare_robust(old_groups, new_groups, robust, delta_pct, alpha,
-                                            min(n_resamples, ROBUST_RESAMPLES))
+                                            min(n_resamples, ROBUST_RESAMPLES),
+                                            normalise=machine_factor)
     records = []
     for name in (r for r in names if r not in robust):
         a, b = old_samples[name], new_samples[name]
@@ -442,7 +451,7 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
                                if old_status[r] == new_status[r] == "skipped"),
         differences=differences(old, new), notes=notes,
         delta_pct=delta_pct, threshold_pct=threshold_pct, alpha=alpha,
-        machine_factor=factor, robust_rows=len(robust))
+        machine_factor=factor, robust_rows=len(robust), normalised=machine_factor)
 
 
 def run_notes(data: dict, side: str) -> list[str]:
@@ -518,7 +527,7 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
                    f"same if the interval lies within [{1 / band:.3f}, {band:.3f}] "
                    f"(±{c.delta_pct:g}%); slower or faster if adjusted p < {c.alpha:g} and the "
                    "interval lies above or below 1; else inconclusive.")
-    rules = ([robust_rule(c.delta_pct, c.alpha, c.robust_rows, c.machine_factor)]
+    rules = ([robust_rule(c.delta_pct, c.alpha, c.robust_rows, c.machine_factor, c.normalised)]
              if c.robust_rows else []) + ([legacy_rule] if legacy or not c.robust_rows else [])
     lines = [f"# sidebyside comparison: {markdown_escape(new_name)} against "
              f"{markdown_escape(old_name)}", "",

@@ -118,7 +118,7 @@ def test_each_runs_ratio_to_the_first_has_compares_verdict(side_by_side, three_r
     csv = pd.read_csv(side_by_side / "combined.csv")
     first = load_results(three_runs[0])
     for path, label in zip(three_runs[1:], ("server", "colab")):
-        comparison = compare_runs(first, load_results(path))
+        comparison = compare_runs(first, load_results(path), machine_factor=False)
         for want in comparison.rows.to_dict("records"):
             got = csv[(csv["run"] == label) & (csv["row"] == want["row"])].iloc[0]
             assert got["verdict"] == want["verdict"]
@@ -151,6 +151,56 @@ def test_runs_of_different_plans_are_combined_on_the_rows_they_share(tmp_path, c
     shared = set(r["id"] for r in load_results(INTEL)["rows"]) & set(
         r["id"] for r in load_results(AMD)["rows"])
     assert set(csv["row"]) == shared
+
+
+RUN3 = format2.FIXTURES / "run3.json"  # a real run of resident workers, format 3
+
+
+def test_a_machine_twice_as_slow_shows_a_ratio_of_two_not_one(tmp_path, capsys):
+    """combine sets machines side by side: no machine factor divides their difference out
+    (compare's default for two runs of one machine)."""
+    data = json.loads(RUN3.read_text())
+    slow = copy.deepcopy(data)
+    slow["run_id"] = "twice-as-slow"
+    for row in slow["rows"]:
+        for process in row.get("processes") or []:
+            for key in ("samples_epoch_s", "steady_epoch_s"):
+                if process.get(key):
+                    process[key] = [2 * s for s in process[key]]
+        summary = row.get("summary") or {}
+        for key in ("us_per_step", "us_per_step_ci_low", "us_per_step_ci_high",
+                    "us_per_step_median"):
+            if summary.get(key):
+                summary[key] *= 2
+        if summary.get("process_us_per_step"):
+            summary["process_us_per_step"] = [2 * v for v in summary["process_us_per_step"]]
+    slow_path = format2.write(tmp_path / "slow.json", slow)
+    out = tmp_path / "report"
+    status, _, err = _combine(capsys, RUN3, slow_path, "--out", out)
+    assert status == 0, err
+    csv = pd.read_csv(out / "combined.csv")
+    second = csv[csv["run"] == csv["run"].unique()[1]].dropna(subset=["ratio_to_first"])
+    assert len(second) >= 4  # enough rows that compare would apply a machine factor
+    assert second["ratio_to_first"].to_numpy() == pytest.approx(2.0)
+    # the fixture's own spread leaves some intervals wide (inconclusive), never "same"
+    assert "slower" in set(second["verdict"]) <= {"slower", "inconclusive"}
+
+
+def test_runs_that_share_no_row_are_one_sentence(tmp_path, capsys):
+    data = json.loads(RUN3.read_text())
+    other = copy.deepcopy(data)
+    other["run_id"] = "other-batch"
+    other["plan"]["batch_sizes"] = [77]
+    for row in other["rows"]:
+        row["id"] = row["id"].rsplit("-b", 1)[0] + "-b77"
+        row["batch_size"] = 77
+    other_path = format2.write(tmp_path / "other.json", other)
+    status, _, err = _combine(capsys, RUN3, other_path, "--out", tmp_path / "report")
+    assert status == 2 and "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert "the runs share no row (their plans differ in " in line, err
+    assert line.endswith("so there is nothing to set side by side")
+    assert not (tmp_path / "report").exists()
 
 
 def test_labels_must_be_one_per_run(tmp_path, capsys, three_runs):
