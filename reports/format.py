@@ -10,12 +10,13 @@ RESULTS_FORMAT = "sidebyside-run"
 #      rounds as samples). Still read: converted to format 2 on loading (reports/load.py).
 #   2: a file of its own, results.json; several worker processes per row; a process is one
 #      sample.
-#      Fields added since, without a change of meaning: rows' tag and tuned_note (issue 10);
-#      plan.sweeps, rows' hidden_size and n_train, processes' hidden_size and n_parameters
-#      (issue 11: sweeps; absent in older files, read as width 16 and plan.n_train);
-#      plan.replicas, the tag "distributed", Process.distributed and a distributed row's
-#      extra Summary fields (issue 12; docs/result_format.md); run_id, shard (a part of a
-#      split plan), merged_from and rows' machine (a run merged from parts).
+#      Fields added since, without a change of meaning: rows' tag and tuned_note (each
+#      framework at its course default and at its best); plan.sweeps, rows' hidden_size and
+#      n_train, processes' hidden_size and n_parameters (sweeps; absent in older files, read
+#      as width 16 and plan.n_train); plan.replicas, the tag "distributed",
+#      Process.distributed and a distributed row's extra Summary fields (data-parallel rows;
+#      docs/result_format.md); run_id, shard (a part of a split plan), merged_from and rows'
+#      machine (a run merged from parts).
 #   3: resident workers sampled in interleaved rounds; a process holds many one-epoch samples
 #      (samples_epoch_s) and a row's us_per_step is their 10th percentile (Summary.estimator)
 #      with a two-level bootstrap interval, where format 2's was the median of the processes'

@@ -380,23 +380,31 @@ def test_a_signal_during_the_move_into_place_waits_until_every_file_is_moved(tmp
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
 
 
+def _build_until_half_written(run: Path) -> subprocess.Popen:
+    """``build`` of ``run`` in a process of its own, returned once its temporary folder
+    beside the run folder holds a file (the report half-written there)."""
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "reports", "build", str(run)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        staging = [p for p in run.parent.iterdir() if p.name.endswith(".tmp")]
+        if staging and any(staging[0].iterdir()):
+            break
+        time.sleep(0.01)
+    return process
+
+
 @pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143),
                                                  ("SIGHUP", 129)])
 def test_a_signal_during_build_keeps_the_old_report_and_says_how_to_rebuild(
         tmp_path, signal_name, status):
     import signal
-    import time
 
     run = _run_folder(tmp_path)
     before = _snapshot(run)
-    process = subprocess.Popen([sys.executable, "-m", "reports", "build", str(run)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # until the temporary folder holds a file
-        staging = [p for p in run.parent.iterdir() if p.name.endswith(".tmp")]
-        if staging and any(staging[0].iterdir()):
-            break
-        time.sleep(0.01)
+    process = _build_until_half_written(run)
     process.send_signal(getattr(signal, signal_name))
     out, err = process.communicate(timeout=120)
     assert process.returncode == status, err
@@ -412,18 +420,10 @@ def test_a_build_killed_outright_leaves_a_temporary_that_the_next_build_removes(
     """SIGKILL cannot be caught, so the killed build's staging folder stays; its name holds
     the build's pid, and the next build removes it once that process is gone."""
     import signal
-    import time
 
     run = _run_folder(tmp_path)
     before = _snapshot(run)
-    process = subprocess.Popen([sys.executable, "-m", "reports", "build", str(run)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # until the temporary folder holds a file
-        staging = [p for p in run.parent.iterdir() if p.name.endswith(".tmp")]
-        if staging and any(staging[0].iterdir()):
-            break
-        time.sleep(0.01)
+    process = _build_until_half_written(run)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     (left,) = [p for p in run.parent.iterdir() if p.name.endswith(".tmp")]
