@@ -319,6 +319,12 @@ BEST_CAPTION_LATEX = ("Per framework: its course row (or idiomatic, where the co
 SCALING_TITLE = "Scaling"
 
 
+def _html_image(png: bytes, label: str) -> str:
+    """A PNG inside the page itself (a data URL), so that report.html travels as one file."""
+    encoded = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{tables.html_escape(label)}" src="data:image/png;base64,{encoded}">'
+
+
 def _plot_label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
@@ -504,10 +510,7 @@ def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
         body.append(f"<h2>{esc(instructions.TITLE)}</h2><p>{esc(' '.join(cost['sentences']))}"
                     f'</p><p class="caption">{esc(instructions.CAPTION)}</p>')
         body.append(_html_table(cost["table"]))
-        for name, png in cost["images"].items():
-            encoded = base64.b64encode(png).decode("ascii")
-            body.append(f'<img alt="{esc(_plot_label(name))}" '
-                        f'src="data:image/png;base64,{encoded}">')
+        body += [_html_image(png, _plot_label(name)) for name, png in cost["images"].items()]
     if best_of is not None and len(best_of):
         body.append(f'<h2>Each framework at its best</h2><p class="caption">'
                     f"{esc(BEST_CAPTION)}</p>")
@@ -522,18 +525,14 @@ def html_report(main: dict, notes: list[str], flags: list[str], note: dict,
         body.append(f"<h2>Flags</h2><p class=\"caption\">{esc(FLAGS_CAPTION)}</p><ul>" +
                     "".join(f"<li>{esc(f)}</li>" for f in flags) + "</ul>")
     for name, png in images.items():
-        encoded = base64.b64encode(png).decode("ascii")
         label = name.replace("_", " ").capitalize()
-        body.append(f'<h2>{esc(label)}</h2><img alt="{esc(label)}" '
-                    f'src="data:image/png;base64,{encoded}">')
+        body.append(f"<h2>{esc(label)}</h2>" + _html_image(png, label))
     if scaled:
         body.append(f"<h2>{SCALING_TITLE}</h2><p>{esc(' '.join(scaled['sentences']))}</p>"
                     f'<p class="caption">{esc(scaling.CAPTION)}</p>')
         body.append(_html_table(scaled["table"]))
-        for name, png in scaled["images"].items():
-            encoded = base64.b64encode(png).decode("ascii")
-            body.append(f'<img alt="{esc(_plot_label(name))}" '
-                        f'src="data:image/png;base64,{encoded}">')
+        body += [_html_image(png, _plot_label(name))
+                 for name, png in scaled["images"].items()]
     body.append("<h2>How to cite</h2><dl>" + "".join(
         f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in note.items() if v) + "</dl>")
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"

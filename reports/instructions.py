@@ -50,13 +50,18 @@ def _identity(row: dict) -> tuple:
     return (row["device"], row["batch_size"], row.get("hidden_size"), row.get("n_train"))
 
 
+def _baselines(data: dict) -> dict[tuple, float]:
+    """torch-loop's instructions per step, by device and sizes (_identity), where counted."""
+    return {_identity(r): counted(r)["instructions_per_step"] for r in data["rows"]
+            if r["variant"] == BASELINE_VARIANT and counted(r)}
+
+
 def frame(data: dict) -> pd.DataFrame:
     """cost.csv: one line per row with a cost record, numbers as numbers: ``row``,
     ``status``, ``reason``, ``instructions_per_step``, ``spread_pct``, ``tolerance_pct``,
     ``ratio_to_torch_loop`` (instructions, same device and sizes), ``us_per_step`` (the
     time, from the timed processes) and instructions per step of each category."""
-    baselines = {_identity(r): counted(r)["instructions_per_step"] for r in data["rows"]
-                 if r["variant"] == BASELINE_VARIANT and counted(r)}
+    baselines = _baselines(data)
     lines = []
     for row in data["rows"]:
         cost = row.get("cost")
@@ -79,8 +84,7 @@ def frame(data: dict) -> pd.DataFrame:
 def table(data: dict) -> pd.DataFrame:
     """One line per row with a cost record (columns ``HEADER``); one without a count says
     why in its second cell."""
-    baselines = {_identity(r): counted(r)["instructions_per_step"] for r in data["rows"]
-                 if r["variant"] == BASELINE_VARIANT and counted(r)}
+    baselines = _baselines(data)
     lines = []
     for row in data["rows"]:
         cost = row.get("cost")
