@@ -198,6 +198,27 @@ class Plan:
             return allowed[-min(threads or self.threads, len(allowed)):]
         return [int(cpu) for cpu in self.affinity.split(",")]
 
+    def startup_cpu_slots(self, threads: int | None = None) -> list[list[int] | None]:
+        """The CPU sets on which resident workers start at the same time, one worker each:
+        the sampling CPUs (``cpus_for_worker``) first, then as many further sets of
+        ``threads`` CPUs, from the end, as the CPUs this process may use hold, at most
+        ``MAX_STARTING_WORKERS``. A worker's start (imports, build, its seeds' training) is
+        most of a run's time and is not the timed steady state, so two cores start two
+        workers at once; each is then moved to the sampling CPUs and timed alone there.
+        Unpinned (``affinity`` ``none``, which a busy machine makes of ``auto``) as many
+        ``None`` as fit the CPUs; on CPUs that the user listed, one at a time:
+        ``[sampling CPUs]``."""
+        sampling = self.cpus_for_worker(threads)
+        if self.affinity not in ("auto", "none") or not hasattr(os, "sched_getaffinity"):
+            return [sampling]
+        allowed = sorted(os.sched_getaffinity(0))
+        width = len(sampling) if sampling else min(threads or self.threads, len(allowed))
+        count = max(1, min(MAX_STARTING_WORKERS, len(allowed) // width))
+        if sampling is None:
+            return [None] * count
+        return [allowed[len(allowed) - width * (i + 1):len(allowed) - width * i]
+                for i in range(count)]
+
     def points(self) -> list[tuple[int, int, int | None]]:
         """(batch_size, hidden_size, n_train or None) of every block of rows, in order.
 
@@ -254,6 +275,9 @@ DEFAULT_VARIANTS = ("torch-loop", "keras-tensorflow-fit", "keras-tensorflow-fit-
 # processes at a CV of 13.6% with 2 threads, 1.6% with 1 thread pinned to one core.
 # --threads N (and --affinity none) is the all-cores configuration users run.
 DEFAULT_THREADS = 1
+# Resident workers that start at once, each on CPUs of its own (Plan.startup_cpu_slots): more
+# would hold more memory at once while importing and gain little on a small machine.
+MAX_STARTING_WORKERS = 4
 
 # -- data parallel (issue 12) -------------------------------------------------------------
 

@@ -589,6 +589,17 @@ def launch_torchrun() -> None:
     runpy.run_module("torch.distributed.run", run_name="__main__", alter_sys=True)
 
 
+def pin_all_threads(cpus: list[int]) -> None:
+    """Move every thread of this process to ``cpus``. ``os.sched_setaffinity(0, ...)`` moves
+    only the calling thread (Linux sched_setaffinity(2): the mask is per thread), and the
+    frameworks' thread pools exist by now, so each thread id in /proc/self/task is moved."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except ProcessLookupError:
+            pass  # a thread that ended meanwhile
+
+
 def main() -> int:
     if COORDINATOR_ENV in os.environ and "LOCAL_RANK" not in os.environ:
         _die_with_coordinator()
@@ -606,11 +617,14 @@ def main() -> int:
         if world > 1 and len(cpus) >= world:  # each rank its own share of the row's CPUs
             local = int(os.environ["LOCAL_RANK"])
             cpus = cpus[len(cpus) * local // world:len(cpus) * (local + 1) // world]
-        # Before any framework is imported, so that every thread pool starts on these CPUs.
-        os.sched_setaffinity(0, cpus)
+        # Before any framework is imported, so that every thread pool starts on these CPUs
+        # (or on the CPUs it starts on, beside other workers starting: runner.ResidentWorker).
+        os.sched_setaffinity(0, job.get("startup_cpus") or cpus)
     protocol = _protocol_stream()
 
     def emit(event, **fields):
+        if event == "ready" and job.get("startup_cpus") and cpus is not None:
+            pin_all_threads(cpus)  # from now on it is timed, alone, on its sampling CPUs
         if rank() == 0:  # one voice per row: the other ranks measure alike and stay quiet
             protocol.write(json.dumps({"event": event, **fields}) + "\n")
 

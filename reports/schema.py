@@ -222,7 +222,7 @@ ROW = obj(
 
 # since format 3: how the resident workers were sampled and the memory they held together
 RESOURCES = obj(memory_budget_bytes=opt(BYTES), peak_resident_total_bytes=opt(BYTES),
-                memory_method=opt(STRING), interleaving=opt(STRING),
+                memory_method=opt(STRING), interleaving=opt(STRING), startup=opt(STRING),
                 sampled_together=opt(list_of(list_of(STRING)), null=False))
 RUN = obj(
     resources=opt(RESOURCES, null=False),
