@@ -734,6 +734,9 @@ class Suite:
                       f"test accuracy {message['test_accuracy']:.4f}")
 
     def _estimate_s(self, rows) -> float:
+        """About how long the workers of ``rows`` take, seconds: each start (import, build,
+        first epoch), shared among the workers that start at once, and every epoch."""
+        starting = len(self.plan.startup_cpu_slots(self.plan.threads))
         total = 0.0
         for row in rows:
             if row.device == "cuda" and not nvidia_gpu_visible():
@@ -747,9 +750,11 @@ class Suite:
                 steps = -(-(row.n_train or self.plan.n_train) // row.batch_size)
                 epochs = (self.plan.epochs * seeds + self.plan.rounds if schedule.is_resident(row)
                           else max(self.plan.epochs * seeds, self.plan.rounds + 1))
-                total += (_START_S.get(row.implementation, 3.0)
-                          + _EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0)
-                          + epochs * steps * us / 1e6)
+                start_s = (_START_S.get(row.implementation, 3.0)
+                           + _EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0))
+                if schedule.is_resident(row):
+                    start_s /= starting
+                total += start_s + epochs * steps * us / 1e6
         return total
 
     # -- the instructions metric (benchmarks/cost.py) -------------------------------------

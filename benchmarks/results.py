@@ -122,7 +122,8 @@ class Summary(TypedDict):
     ratio_to_torch_loop: float | None
     ratio_ci_low: float | None
     ratio_ci_high: float | None
-    ratio_method: str | None  # since format 3: "rounds" or "processes" (summarize)
+    ratio_method: str | None  # "p10-rounds" or "p10-processes" (summarize); format 3 files
+    # written before the ratio was the quotient of the headlines: "rounds" or "processes"
     # Only in the summary of a data-parallel row or its single-process twin (issue 12;
     # data_parallel_summary): replicas, threads_per_process, total_threads,
     # samples_per_s_ci_low/high, max_weight_gap_vs_single; a data-parallel row's also
@@ -208,11 +209,10 @@ def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | N
 
     Time: ``estimate.headline`` of the processes' samples (the p10 of all of them, with a
     two-level bootstrap interval). ``reference`` is the torch-loop row of the same device and
-    sizes (identity_key): where the two rows were sampled in the same rounds
-    (``sampled_with``), each sample is paired with the reference's sample of the same round
-    and the ratio is the median of those ratios (``ratio_method`` "rounds"); else process i
-    is paired with the reference's process i, by their own p10 ("processes"). Either way
-    with a two-level bootstrap interval.
+    sizes (identity_key): the ratio is the quotient of the two headlines, its interval a
+    two-level bootstrap that draws the same processes of both rows (process i of each) and,
+    where the two were sampled in the same rounds (``sampled_with``), the same rounds
+    (``ratio_method`` "p10-rounds"; else "p10-processes"): estimate.headline_ratio.
     """
     from reports import estimate
 
@@ -314,20 +314,15 @@ def ratio_to(row: RowRecord, ok: list[Process], reference: RowRecord
     from reports import estimate
 
     ref = {p["index"]: p for p in reference["processes"] if p["status"] == "ok"}
-    by_round = [estimate.paired_ratios([process_samples_us(p)],
-                                       [process_samples_us(ref[p["index"]])])[0]
-                for p in ok if p["index"] in ref and p.get("samples_epoch_s")
-                and ref[p["index"]].get("samples_epoch_s")
-                and row["id"] in (ref[p["index"]].get("sampled_with") or ())]
-    by_round = [pairs for pairs in by_round if pairs]
-    if by_round:
-        return (*estimate.median_ratio(by_round), "rounds")
-    pairs = [process_us_per_step(p) / process_us_per_step(ref[p["index"]])
-             for p in ok if p["index"] in ref]
-    if not pairs:
+    both = [p for p in ok if p["index"] in ref]
+    if not both:
         return None, None, None, None
-    low, high = bootstrap_median_ci(pairs)
-    return statistics.median(pairs), low, high, "processes"
+    mine = [process_samples_us(p) for p in both]
+    theirs = [process_samples_us(ref[p["index"]]) for p in both]
+    by_round = all(p.get("samples_epoch_s") and ref[p["index"]].get("samples_epoch_s")
+                   and row["id"] in (ref[p["index"]].get("sampled_with") or ()) for p in both)
+    ratio, low, high = estimate.headline_ratio(mine, theirs, paired_rounds=by_round)
+    return ratio, low, high, "p10-rounds" if by_round else "p10-processes"
 
 
 def replica_summary(ok: list[Process]) -> dict:
