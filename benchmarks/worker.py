@@ -36,6 +36,7 @@ from frameworks import (
 )
 from frameworks.backends import DeviceUnavailable, backend
 from frameworks.base import check_features_labels
+from frameworks.variants import VARIANTS as REGISTRY
 
 # A job file instead of stdin: torchrun's processes cannot share one stdin (runner.py).
 JOB_ENV = "SIDEBYSIDE_JOB"
@@ -346,7 +347,7 @@ def measure(job: dict, emit, commands=()) -> dict:
                        "total_threads": opts.total_threads(the_row, the_plan),
                        "memory_processes": 1, "max_weight_gap_vs_single": None}
     gpu_peak = gpu.peak_bytes() if gpu else None
-    if data_parallel and name == "torch":
+    if REGISTRY[variant].process_per_replica:
         # One process per replica: memory and CPU time are the sum over the processes.
         per_rank = all_ranks((rss_after_import,
                               worst.peak_rss_above_start_bytes if worst else None, train_cpu_s,
