@@ -367,10 +367,10 @@ class CpuWindow:
 class CpuClock:
     """The CPU counters at the start of training; ``stop`` reads them again."""
 
-    wait_s: float | None
-    busy_s: float | None
-    own_s: float
-    wall_s: float
+    wait_start_s: float | None
+    busy_start_s: float | None
+    own_start_s: float
+    wall_start_s: float
 
     @classmethod
     def start(cls) -> CpuClock:
@@ -378,13 +378,14 @@ class CpuClock:
                    time.perf_counter())
 
     def stop(self) -> CpuWindow:
-        wall_s = time.perf_counter() - self.wall_s
-        wait_end, own_cpu_s = runqueue_wait_s(), time.process_time() - self.own_s
+        wall_s = time.perf_counter() - self.wall_start_s
+        wait_end, own_cpu_s = runqueue_wait_s(), time.process_time() - self.own_start_s
         busy_end = machine_busy_cpu_s()
-        return CpuWindow(
-            wall_s, own_cpu_s,
-            None if self.wait_s is None or wait_end is None else wait_end - self.wait_s,
-            None if self.busy_s is None or busy_end is None else busy_end - self.busy_s)
+        waited = (None if self.wait_start_s is None or wait_end is None
+                  else wait_end - self.wait_start_s)
+        busy = (None if self.busy_start_s is None or busy_end is None
+                else busy_end - self.busy_start_s)
+        return CpuWindow(wall_s, own_cpu_s, waited, busy)
 
 
 @dataclasses.dataclass
