@@ -192,7 +192,7 @@ def _run(row, plan, index, seeds, on_progress, command, scratch, cache) -> Outco
     job = {"row": dataclasses.asdict(row), "plan": plan.to_dict() | {"target_gap": TARGET_GAP},
            "index": index, "seeds": list(seeds), "cpus": cpus}
     env = worker_env(row, plan, scratch, cache)
-    if row.variant == "torch-ddp" and command is None:
+    if opts.launcher(row) == "torchrun" and command is None:
         command = torchrun_command(plan)
         # The launcher's processes cannot share one stdin: the job goes in a file too.
         env["SIDEBYSIDE_JOB"] = os.path.join(scratch, "job.json")
