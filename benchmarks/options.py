@@ -132,17 +132,17 @@ class Plan:
         ``MAX_STARTING_WORKERS``. A worker's start (imports, build, its seeds' training) is
         most of a run's time and is not the timed steady state, so two cores start two
         workers at once; each is then moved to the sampling CPUs and timed alone there.
-        Unpinned (``affinity`` ``none``, which a busy machine makes of ``auto``) as many
-        ``None`` as fit the CPUs; on CPUs that the user listed, one at a time:
-        ``[sampling CPUs]``."""
+        Otherwise one at a time: ``[sampling CPUs]``. That is unpinned (``affinity``
+        ``none``, which a busy machine makes of ``auto``: there the other cores are taken,
+        and two workers compiling at once on a machine at load 8 to 13 ran a torch.compile
+        row past its 180 s limit to become ready, which it met one at a time) and on CPUs
+        that the user listed."""
         sampling = self.cpus_for_worker(threads)
-        if self.affinity not in ("auto", "none") or not hasattr(os, "sched_getaffinity"):
+        if self.affinity != "auto" or sampling is None:
             return [sampling]
         allowed = sorted(os.sched_getaffinity(0))
-        width = len(sampling) if sampling else min(threads or self.threads, len(allowed))
+        width = len(sampling)
         count = max(1, min(MAX_STARTING_WORKERS, len(allowed) // width))
-        if sampling is None:
-            return [None] * count
         return [allowed[len(allowed) - width * (i + 1):len(allowed) - width * i]
                 for i in range(count)]
 

@@ -46,9 +46,6 @@ def startup_text(slots: list[list[int] | None]) -> str:
     """How the resident workers started (resources.startup), from ``Plan.startup_cpu_slots``."""
     if len(slots) == 1:
         return "one worker at a time" + (f", on CPU {_cpus(slots[0])}" if slots[0] else "")
-    if slots[0] is None:
-        return (f"{len(slots)} workers at a time, not pinned, while they import, build and "
-                "train their seeds; each is then sampled alone")
     return (f"{len(slots)} workers at a time, each on CPUs of its own ("
             + "; ".join(f"CPU {_cpus(s)}" for s in slots)
             + f") while it imports, builds and trains its seeds; each then moves to CPU "
