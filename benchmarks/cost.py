@@ -42,6 +42,14 @@ VALGRIND_ENV = "SIDEBYSIDE_VALGRIND"  # the valgrind to run; the tests point it 
 # near ten minutes here.
 # Fifty: a 2% change of work is then exactly one step's worth, which the "work:" fault uses.
 COUNTED_STEPS = 50
+# Epochs counted per process, by variant (1 for the others): the counted epoch over again,
+# in the same window. jax-scan runs its whole epoch as one call of 58 k instructions a step
+# at batch 32 (the smallest step here, 2.9 M an epoch), and the allocator's work in that call
+# varied by 5 k to 20 k instructions between processes, whatever was fixed: 0.52% of one
+# epoch at batch 32 and 0.44% at batch 1024 (nine steps) between two cost runs of the default
+# variants. Eight epochs spread that over eight times the work, for a few seconds under
+# valgrind.
+COUNTED_EPOCHS = {"jax-scan": 8}
 
 # Cost processes per variant: one. A process under valgrind takes 1.5 to 4 minutes here (Keras
 # on TensorFlow the longest, its import alone), so two would double the cost run of the
@@ -58,30 +66,33 @@ COST_TIMEOUT_S = 1800.0
 # hence the interpreter's path), one thread per pool, and thread pools that sleep at once
 # instead of spinning (a spinning OpenMP or Eigen thread would add instructions that depend
 # on timing). The environment part is set before the interpreter starts.
+# glibc's allocator, too (mallopt(3)'s environment variables): one arena for every thread,
+# and a fixed mmap threshold, which glibc otherwise raises as the process frees large
+# blocks, so that malloc's own work depends less on which thread allocated and freed first
+# (two processes of jax-scan at batch 32 differed by 0.66%, nearly all in malloc and free;
+# with these two set, 0.18%).
 DETERMINISM_ENV = {
     "PYTHONHASHSEED": "0",
     "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
     "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0", "GOMP_SPINCOUNT": "0",
     "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+    "MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "131072",
 }
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
 
 # A repeat tolerance per row family when its own processes cannot say more: about 1.5 times
 # the largest difference measured between two cost processes of the family's rows, at least
-# 0.5%. Measured on the 2-core development machine, the default variants at batch 32 and
-# 1024, three passes of one process each (README, "The cost metric", with the commands):
-# numpy, torch and keras-torch within 0.18%, Keras on TensorFlow within 0.25%, jax-scan 0.90%,
-# Keras on jax 0.3% but keras-jax-fit at batch 1024 (NOT_REPEATABLE; 1.63% between two of its
-# three passes). `compare` uses the larger of this and the spread both runs show.
+# 0.5%. Measured on the 2-core development machine, two cost passes of the default variants
+# at batch 32 and 1024 (README, "The cost metric", with the commands): numpy, torch and
+# keras-torch within 0.09%, Keras on TensorFlow within 0.22%, Keras on jax within 0.19%,
+# jax-scan 0.46% (batch 1024). `compare` uses the larger of this and the spread both runs show.
 FAMILY_TOLERANCE_PCT = {"numpy": 0.5, "torch": 0.5, "keras-torch": 0.5,
-                        "keras-tensorflow": 0.5, "jax": 1.5, "keras-jax": 2.5}
-DEFAULT_TOLERANCE_PCT = 2.5  # a family not measured yet: the widest measured
-# Variants whose count does not repeat yet, with what was measured: `compare` judges them on
-# time (tolerance_pct null). keras-jax-fit at batch 1024 counted 1.575 M, 1.549 M and 2.171 M
-# instructions per step in three passes, with the pools' spin already taken out; its
-# steps_per_execution twin repeats within 0.2%.
-NOT_REPEATABLE = {"keras-jax-fit": "its count moved by up to 38% between processes (batch "
-                                   "1024, three passes), so it is judged on time"}
+                        "keras-tensorflow": 0.5, "jax": 0.7, "keras-jax": 0.5}
+DEFAULT_TOLERANCE_PCT = 0.7  # a family not measured yet: the widest measured
+# Variants whose count does not repeat, with what was measured: `compare` judges them on
+# time (tolerance_pct null). None since jax's computations and Keras's callbacks run on the
+# calling thread (keras-jax-fit at batch 1024 had moved by up to 38% before).
+NOT_REPEATABLE: dict[str, str] = {}
 
 # Where an instruction was executed, by shared object; CATEGORIES is the order of the stacked
 # bar. callgrind names JIT-compiled code (XLA's, oneDNN's kernels) "???": no file holds it.
@@ -358,11 +369,11 @@ def run_cost_process(rows, plan, index: int, valgrind: str, scratch: str,
         steps, samples = counted_steps(row.batch_size, row.n_train or plan.n_train)
         counts.append({"id": row.id, "row": _row_dict(row),
                        "n_train": row.n_train or plan.n_train,
-                       "steps": steps, "samples": samples})
+                       "steps": steps, "samples": samples, "epochs": counted_epochs(row)})
     job = {"counts": counts, "n_test": plan.n_test, "seed": plan.seeds[0],
            "result_path": result_path}
     records = {row.id: {"index": index, "status": "failed", "reason": "", "wall_s": 0.0,
-                        "steps": c["steps"], "samples": c["samples"]}
+                        "steps": c["steps"] * c["epochs"], "samples": c["samples"]}
                for row, c in zip(rows, counts)}
     env = cost_env(worker_env(rows[0], plan, scratch, os.path.join(scratch, "cache")))
     started = time.perf_counter()
@@ -520,7 +531,13 @@ def new_cost(row, plan, valgrind_version: str | None) -> dict:
     steps, _ = counted_steps(row.batch_size, row.n_train or plan.n_train)
     return {"metric": "instructions", "status": "not run", "reason": "",
             "tool": valgrind_version, "fixed": describe_fixed(),
-            "counted_steps": steps, "processes": []}
+            "counted_steps": steps * counted_epochs(row), "counted_epochs": counted_epochs(row),
+            "processes": []}
+
+
+def counted_epochs(row) -> int:
+    """How many times the counted epoch runs in the counted window (COUNTED_EPOCHS)."""
+    return COUNTED_EPOCHS.get(row.variant, 1)
 
 
 def _row_dict(row) -> dict:
@@ -578,10 +595,15 @@ def family(row) -> str:
 def describe_fixed() -> dict:
     """What a cost process fixes for determinism, as recorded in its result."""
     return {"env": dict(DETERMINISM_ENV), "xla_flags": XLA_ONE_THREAD, "threads": 1,
-            "counted": "one epoch of the counted steps after one uncounted warm-up epoch of "
-                       "the same batches; Python's garbage collected before counting; thread "
-                       "pools' idle workers searching for work (Eigen's ThreadPoolTempl) taken "
-                       "out of the count (pool_spin_instructions)",
+            "jax_cpu_async_dispatch": False, "keras_async_callbacks": False,
+            "input_alignment_bytes": INPUT_ALIGNMENT_BYTES,
+            "counted": "one epoch of the counted steps (COUNTED_EPOCHS for jax-scan) after "
+                       "one uncounted warm-up epoch of the same batches, its inputs at a "
+                       "64-byte boundary; Python's garbage collected before counting; jax's "
+                       "computations and Keras's batch-end callbacks run on the calling "
+                       "thread; thread pools' idle workers "
+                       "searching for work (Eigen's ThreadPoolTempl) taken out of the count "
+                       "(pool_spin_instructions)",
             "tool": "valgrind --tool=callgrind --instr-atstart=no; counting switched on and off "
                     "by valgrind client requests (pytest-codspeed's hooks)"}
 
@@ -637,6 +659,54 @@ class Counter:
                                                                 name.encode("ascii"))
 
 
+# The byte boundary the counted epoch's inputs start at. XLA's CPU client uses a host array
+# in place only when it starts at a 64-byte boundary, and copies it otherwise (measured with
+# jaxlib 0.10.2: offsets 16, 32 and 48 copied, 0, 64 and 128 did not); numpy's arrays come
+# from malloc at 16-byte boundaries, so whether jax-scan's epoch copied its labels (37 k
+# instructions at batch 1024) depended on where malloc put them, which differed between
+# processes. Batches sliced from an aligned epoch stay aligned at batch 32 and 1024 (a row
+# is 40 bytes, a label 4).
+INPUT_ALIGNMENT_BYTES = 64
+
+
+def aligned_copy(a, alignment_bytes: int = INPUT_ALIGNMENT_BYTES):
+    """A C-contiguous copy of numpy array ``a`` (same shape and dtype) whose data starts at
+    a multiple of ``alignment_bytes``."""
+    import numpy as np
+
+    a = np.asarray(a)
+    buffer = np.empty(a.nbytes + alignment_bytes, dtype=np.uint8)
+    start = -buffer.ctypes.data % alignment_bytes
+    out = buffer[start:start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def run_jax_inline() -> None:
+    """Make jax's CPU client run each computation on the thread that calls it, before the
+    client exists (``jax_cpu_enable_async_dispatch``, jax's documented opt-out of CPU async
+    dispatch). With dispatch asynchronous, the step's computation ran on a pool thread while
+    the caller waited, and the hand-off, the waiting and the pool's search for work depended
+    on timing: the same computation, counted in two processes, differed by up to 1.4 M
+    instructions over jax-scan's counted epochs. The computation itself is the same."""
+    import jax
+
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
+
+
+def run_keras_callbacks_inline() -> None:
+    """Make Keras's ``fit`` run its batch-end callbacks on the calling thread, as it does on
+    TensorFlow, instead of handing each to a thread pool that it starts in every ``fit``
+    call. The pool starts a new thread whenever the previous batch's callbacks have not
+    finished yet, so how many threads an epoch started (and what each start cost) followed
+    timing: two processes of keras-jax-fit at batch 32 differed by 0.8%, all of it one more
+    thread's start. Keras keeps this choice in its backend's ``IS_THREAD_SAFE`` flag, read by
+    ``CallbackList`` when ``fit`` builds it; the callbacks' own work stays counted."""
+    from keras.src import backend
+
+    backend.IS_THREAD_SAFE = False
+
+
 def count_job(job: dict, write) -> None:
     """Count each row of the job in turn: build its twin, warm it up, and run the counted
     epoch between the client requests. ``write(results)`` is called after every row with
@@ -658,7 +728,11 @@ def count_job(job: dict, write) -> None:
         write({row.id: {"skip": str(err)} for row in rows})
         return
     counter = Counter()
+    if impl.framework == "jax":
+        run_jax_inline()
     import_framework(impl, "cpu")
+    if impl.keras_backend:
+        run_keras_callbacks_inline()
     threads = apply_threads(impl.framework, 1)
     for row, count in zip(rows, job["counts"]):
         spec = SimpleNetSpec(batch_size=row.batch_size, epochs=1, seed=job["seed"],
@@ -671,12 +745,14 @@ def count_job(job: dict, write) -> None:
         extra = extra_work_steps(row.id, count["steps"]) * row.batch_size
         if extra:
             X, y = np.concatenate([X, X[:extra]]), np.concatenate([y, y[:extra]])
+        X, y = aligned_copy(X), aligned_copy(y)
         # Warm-up on the same batches: tracing, compiling and first-call caches uncounted.
         twin.run_epoch(X, y)
         twin.synchronize()
         gc.collect()
         counter.start()
-        twin.run_epoch(X, y)
+        for _ in range(count["epochs"]):
+            twin.run_epoch(X, y)
         twin.synchronize()
         counter.stop_and_dump(row.id)
         results[row.id] = {"fixed": describe_fixed(), "settings": {**twin.settings(),

@@ -205,7 +205,8 @@ COST_PROCESS = obj(
     by_category=opt(map_of(NON_NEGATIVE)), by_object=opt(map_of(NON_NEGATIVE)))
 COST = obj(
     metric=STRING, status=Field("string", choices=COST_STATUSES), reason=opt(STRING),
-    counted_steps=opt(POSITIVE_INT), processes=opt(list_of(COST_PROCESS), null=False),
+    counted_steps=opt(POSITIVE_INT), counted_epochs=opt(POSITIVE_INT),
+    processes=opt(list_of(COST_PROCESS), null=False),
     instructions_per_step=opt(INSTRUCTIONS),
     process_instructions_per_step=opt(list_of(INSTRUCTIONS), null=False),
     spread_pct=opt(NON_NEGATIVE), tolerance_pct=opt(NON_NEGATIVE), not_repeatable=opt(STRING),

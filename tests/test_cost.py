@@ -14,7 +14,7 @@ import pytest
 from benchmarks import cost
 from benchmarks.options import OptionError, Row, make_plan
 from reports import instructions
-from tests.helpers import ROOT, framework_env
+from tests.helpers import ROOT, framework_env, run_python
 
 # Self costs: interpreter 600 + 400, kernel 300, JIT 50, libc 150 + 100; the 300 after
 # calls= is sgemm's inclusive cost seen from its caller, not the caller's own.
@@ -141,6 +141,17 @@ def test_the_counted_epoch_is_whole_batches_at_most_counted_steps():
     assert cost.counted_steps(64, 40) == (1, 40)
 
 
+def test_jax_scan_counts_its_epoch_eight_times_and_says_so():
+    plan = make_plan("default", impl="jax-scan,numpy-loop", device="cpu",
+                     metric="instructions")
+    steps, _ = cost.counted_steps(32, plan.n_train)
+    scan = cost.new_cost(Row("jax", "scan", "cpu", 32), plan, None)
+    loop = cost.new_cost(Row("numpy", "loop", "cpu", 32), plan, None)
+    assert scan["counted_epochs"] == cost.COUNTED_EPOCHS["jax-scan"] == 8
+    assert scan["counted_steps"] == 8 * steps
+    assert (loop["counted_epochs"], loop["counted_steps"]) == (1, steps)
+
+
 def test_the_work_fault_adds_whole_batches_to_its_row_only(monkeypatch):
     monkeypatch.setenv(cost.FAULT_ENV, "work:numpy-loop-cpu-b32:0.02")
     assert cost.extra_work_steps("numpy-loop-cpu-b32", 50) == 1
@@ -170,7 +181,8 @@ def test_what_the_metric_needs_is_named_with_how_to_get_it(monkeypatch, tmp_path
     assert "pip install pytest-codspeed" in cost.HOOKS_HINT
 
 
-def test_a_variant_whose_count_does_not_repeat_has_no_tolerance():
+def test_a_variant_whose_count_does_not_repeat_has_no_tolerance(monkeypatch):
+    monkeypatch.setitem(cost.NOT_REPEATABLE, "keras-jax-fit", "it moved, so it is judged on time")
     record = {"index": 0, "status": "ok", "reason": "", "steps": 9,
               "instructions_per_step": 1.5e6, "by_category": {"interpreter": 9.0}}
     summary = cost.summarize_cost([record], "keras-jax", "keras-jax-fit")
@@ -186,6 +198,88 @@ def test_gpu_and_data_parallel_rows_say_the_metric_does_not_apply():
     assert "data-parallel" in cost.not_applicable_reason(Row("torch", "ddp", "cpu", 32))
     assert cost.not_applicable_reason(Row("numpy", "loop", "cpu", 32)) is None
 
+
+
+@pytest.mark.parametrize("shape,dtype,offset", [((50, 10), "float32", 4), ((1000,), "float32", 16),
+                                                ((7, 3), "float64", 8)])
+def test_the_counted_inputs_start_at_a_64_byte_boundary_with_their_values(shape, dtype,
+                                                                         offset):
+    import numpy as np
+
+    # A view that starts off any 64-byte boundary, as malloc's 16-byte ones often do.
+    backing = np.arange(np.prod(shape) + offset, dtype=dtype)
+    a = backing[offset:].reshape(shape)
+    out = cost.aligned_copy(a)
+    assert out.ctypes.data % cost.INPUT_ALIGNMENT_BYTES == 0
+    assert out.shape == a.shape and out.dtype == a.dtype and out.flags.c_contiguous
+    assert np.array_equal(out, a) and not np.shares_memory(out, a)
+    # Batches sliced from it stay aligned at the suite's batch sizes (rows of 10 float32).
+    rows = cost.aligned_copy(np.zeros((2048, 10), np.float32))
+    assert all(rows[b:].ctypes.data % 64 == 0 for b in (32, 1024))
+
+
+def test_the_cost_environment_fixes_the_allocator_and_the_result_says_so():
+    env = cost.cost_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=1"})
+    assert env["MALLOC_ARENA_MAX"] == "1" and env["MALLOC_MMAP_THRESHOLD_"] == "131072"
+    assert env["XLA_FLAGS"].split() == ["--xla_force_host_platform_device_count=1",
+                                        cost.XLA_ONE_THREAD]
+    fixed = cost.describe_fixed()
+    assert fixed["env"]["MALLOC_ARENA_MAX"] == "1"
+    assert fixed["jax_cpu_async_dispatch"] is False and fixed["keras_async_callbacks"] is False
+    assert fixed["input_alignment_bytes"] == 64
+
+
+def test_jax_is_told_to_run_its_computations_on_the_calling_thread():
+    pytest.importorskip("jax")
+    code = ("from benchmarks import cost; import jax\n"
+            "before = jax.config.values['jax_cpu_enable_async_dispatch']\n"
+            "cost.run_jax_inline()\n"
+            "print(before, jax.config.values['jax_cpu_enable_async_dispatch'])")
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["True", "False"]
+
+
+KERAS_CALLBACK_THREADS = """
+import threading
+import numpy as np
+from benchmarks import cost
+import keras
+
+class Where(keras.callbacks.Callback):
+    async_safe = True  # Keras may run it on its callback thread pool
+
+    def __init__(self):
+        super().__init__()
+        self.threads = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.threads.append(threading.get_ident())
+
+def off_the_calling_thread():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    where = Where()
+    model.fit(np.ones((64, 4), "float32"), np.ones((64, 1), "float32"), batch_size=8,
+              epochs=1, verbose=0, callbacks=[where])
+    assert len(where.threads) == 8
+    return sum(t != threading.get_ident() for t in where.threads)
+
+before = off_the_calling_thread()
+cost.run_keras_callbacks_inline()
+print(before, off_the_calling_thread())
+"""
+
+
+def test_keras_fit_runs_its_batch_end_callbacks_on_the_calling_thread(tmp_path_factory):
+    pytest.importorskip("keras")
+    pytest.importorskip("jax")
+    done = run_python(KERAS_CALLBACK_THREADS,
+                      env=framework_env(tmp_path_factory, KERAS_BACKEND="jax"))
+    assert done.returncode == 0, done.stderr
+    before, after = map(int, done.stdout.split()[-2:])
+    assert before > 0  # Keras on jax hands them to its pool unless told not to
+    assert after == 0
 
 # -- the plumbing, with a fake valgrind --------------------------------------------------------
 
