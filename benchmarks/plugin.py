@@ -31,10 +31,10 @@ from benchmarks import results as res
 from benchmarks import schedule
 from benchmarks import shard as shards
 from benchmarks.runner import ROOT, ResidentWorker, nvidia_gpu_visible, run_process
-from reports import estimate
-from reports import format as result_format
-from reports.atomic import new_file_problem, write_new_file
-from reports.atomic import shell_quoted as _quoted
+from results import estimate
+from results import format as result_format
+from results.atomic import new_file_problem, write_new_file
+from results.atomic import shell_quoted as _quoted
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"

@@ -17,10 +17,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypedDict
 
-from reports.atomic import write_text_atomic
+from results.atomic import write_text_atomic
 
-# The format's name, version and history live in reports/format.py, shared with the readers.
-from reports.format import RESULTS_FORMAT, RESULTS_FORMAT_VERSION  # noqa: F401
+# The format's name, version and history live in results/format.py, shared with the readers.
+from results.format import RESULTS_FORMAT, RESULTS_FORMAT_VERSION  # noqa: F401
 
 # A process is "starved" when its threads spent this long waiting for a CPU per second of
 # training (run-queue wait summed over its threads, /proc/<pid>/task/*/schedstat): on a quiet
@@ -90,7 +90,7 @@ class Process(TypedDict, total=False):
 
 class Summary(TypedDict):
     processes_ok: int
-    estimator: str  # since format 3: "p10" (reports.estimate); absent: format 2's median
+    estimator: str  # since format 3: "p10" (results.estimate); absent: format 2's median
     us_per_step: float
     us_per_step_ci_low: float | None
     us_per_step_ci_high: float | None
@@ -178,7 +178,7 @@ def process_samples_us(process: Process) -> list[float]:
 
 def process_us_per_step(process: Process) -> float:
     """A process's own headline: the p10 of its samples (``process_samples_us``), µs."""
-    from reports import estimate
+    from results import estimate
 
     return estimate.p10(process_samples_us(process))
 
@@ -214,7 +214,7 @@ def summarize(row: RowRecord, reference: RowRecord | None = None) -> Summary | N
     is paired with the reference's process i, by their own p10 ("processes"). Either way
     with a two-level bootstrap interval.
     """
-    from reports import estimate
+    from results import estimate
 
     ok = [p for p in row["processes"] if p["status"] == "ok"]
     if not ok:
@@ -282,7 +282,7 @@ def unstable_reasons(time: dict, ok: list[Process]) -> list[str]:
     A spread between processes alone does not make a row unstable when the interval is
     narrow anyway.
     """
-    from reports import estimate
+    from results import estimate
 
     value, low, high = (time["us_per_step"], time["us_per_step_ci_low"],
                         time["us_per_step_ci_high"])
@@ -311,7 +311,7 @@ def unstable_reasons(time: dict, ok: list[Process]) -> list[str]:
 def ratio_to(row: RowRecord, ok: list[Process], reference: RowRecord
              ) -> tuple[float | None, float | None, float | None, str | None]:
     """(ratio, ci_low, ci_high, method) of ``row``'s time to ``reference``'s (summarize)."""
-    from reports import estimate
+    from results import estimate
 
     ref = {p["index"]: p for p in reference["processes"] if p["status"] == "ok"}
     by_round = [estimate.paired_ratios([process_samples_us(p)],

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from reports import best, distributed, instructions, plots, scaling, tables
-from reports.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
-from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from reports.load import ReportError, load_results
+from results.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
+from results.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
 # Where `reports build` puts a report whose result file is not in a run folder: relative, so
@@ -162,7 +162,7 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     named after it under ``runs_dir`` (default ./sidebyside-runs under the current working
     directory), with -2, -3, ... added where that name is taken: another run's report is
     never replaced. The files are written into a temporary folder beside the report folder
-    and moved in at the end (reports.atomic.StagedFolder): an interruption leaves the old
+    and moved in at the end (results.atomic.StagedFolder): an interruption leaves the old
     report, or none, never a part.
 
     Raises ReportError (one sentence) for a file that cannot be loaded, for a run with no

@@ -15,8 +15,8 @@ import math
 import statistics
 from pathlib import Path
 
-from reports import schema
-from reports.format import (
+from results import schema
+from results.format import (
     READABLE_FORMAT_VERSIONS,
     RESULTS_FILE_NAME,
     RESULTS_FORMAT,
@@ -338,7 +338,7 @@ def _add_format_1_ratios(rows: list[dict]) -> None:
 # -- checking format 2 ------------------------------------------------------------------
 
 def _check_format_2(data: dict) -> None:
-    """``data`` against the documented contract (reports.schema.RUN), then what a type
+    """``data`` against the documented contract (results.schema.RUN), then what a type
     cannot say: the start time, the swept axes, unique row ids, a summary for every
     measured row and the numbers of every ok process."""
     schema.check(data, schema.RUN)

@@ -18,9 +18,9 @@ import shlex
 import uuid
 from pathlib import Path
 
-from reports.atomic import StagedFolder, write_text_atomic
-from reports.format import RESULTS_FILE_NAME
 from reports.load import ReportError, load_results
+from results.atomic import StagedFolder, write_text_atomic
+from results.format import RESULTS_FILE_NAME
 
 # Plan fields that may differ between parts of one plan: the plugin turns --affinity auto
 # into none on a machine that is busy when its part starts (benchmarks/plugin.py).
@@ -220,7 +220,7 @@ def _same(a: Path, b: Path) -> bool:
 def merge(paths: list[str], out: str | Path) -> Path:
     """Merge the parts ``paths`` (result files or run folders) into the run folder ``out``:
     its results.json and its report (reports.build), written beside it and moved in at once
-    (reports.atomic.StagedFolder). Returns the folder. Raises ReportError (one sentence) for
+    (results.atomic.StagedFolder). Returns the folder. Raises ReportError (one sentence) for
     parts that cannot be merged or an ``out`` that holds another run's result file."""
     from benchmarks.results import dumps
     from reports.build import _write_report

@@ -53,7 +53,7 @@ NUMBER_COLUMNS = tuple(c for c in SUMMARY_COLUMNS + EXTRA_COLUMNS
 # Summary columns that only a run of several processes per row can fill. A converted format-1
 # file (one process per row, its rounds as samples) has none, so its table leaves them out;
 # the rendering then shows the rounds' IQR in seconds instead, as format 1 did.
-FORMAT_2_ESTIMATOR = "median"  # reports.format's: what us_per_step is in a format-2 file
+FORMAT_2_ESTIMATOR = "median"  # results.format's: what us_per_step is in a format-2 file
 FORMAT_2_ONLY_COLUMNS = ("us_per_step_ci_low", "us_per_step_ci_high", "spread_iqr_pct",
                          "ratio_ci_low", "ratio_ci_high")
 
