@@ -159,7 +159,7 @@ def merged_run(parts: list[dict]) -> dict:
     """The parts (checked by ``check_parts``) as one format-2 run: every row in plan order
     with the ``machine`` that ran it, flags recomputed over all rows, and the parts listed
     in ``merged_from`` (docs/result_format.md)."""
-    from benchmarks.results import flag_differences  # the plugin's own rule for flags
+    from results.summary import flag_differences  # the plugin's own rule for flags
 
     parts = sorted(parts, key=lambda p: p["shard"]["index"])
     first = parts[0]
@@ -222,8 +222,8 @@ def merge(paths: list[str], out: str | Path) -> Path:
     its results.json and its report (reports.build), written beside it and moved in at once
     (results.atomic.StagedFolder). Returns the folder. Raises ReportError (one sentence) for
     parts that cannot be merged or an ``out`` that holds another run's result file."""
-    from benchmarks.results import dumps
     from reports.build import _write_report
+    from results.format import dumps
 
     parts = [load_results(path) for path in paths]
     check_parts(parts)

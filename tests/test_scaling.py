@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from benchmarks import options as opts
-from benchmarks import results as res
 from reports import scaling
 from reports.build import build_report
 from reports.compare import compare_runs
 from reports.load import load_results
+from results import summary as summaries
 from tests import format2
 from tests.test_bench_e2e import run_pytest
 
@@ -154,7 +154,7 @@ def test_a_row_is_paired_with_torch_loop_of_its_own_width():
     for row in rows:
         for process in row["processes"]:
             process |= {"target_accuracy": 0.85, "bayes_accuracy": 0.9}
-    res.summarize_all(rows)
+    summaries.summarize_all(rows, opts.SINGLE_TWINS)
     assert rows[2]["summary"]["ratio_to_torch_loop"] == pytest.approx(2.0)
 
 
