@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from reports import best, distributed, instructions, plots, scaling, tables
-from reports.load import ReportError, load_results
+from reports.load import ReportError, as_data, load_run
 from results.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
 from results.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
+from results.model import Run
 
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
 # Where `reports build` puts a report whose result file is not in a run folder: relative, so
@@ -171,19 +172,20 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     report would be replaced) and for a report file that would replace the result file.
     Raises OSError when a file cannot be written (nothing is moved into place then).
     """
-    data = load_results(result_path)
-    source = Path(data["_path"])
-    if not data["rows"]:
+    run = load_run(result_path)
+    source = Path(run.path)
+    if not run.rows:
         raise ReportError(f"{result_path}: the run holds no rows (it stopped before any row "
                           f"was planned), so there is nothing to report")
     fresh = not out_dir and not is_run_folder_file(source)
-    out = Path(out_dir) if out_dir else default_out_dir(data, Path(runs_dir or DEFAULT_RUNS_DIR))
+    out = Path(out_dir) if out_dir else default_out_dir(as_data(run),
+                                                         Path(runs_dir or DEFAULT_RUNS_DIR))
     if not fresh:
         _check_out_dir(out, source)
     staged = StagedFolder(out, protect=(source,), fresh=fresh)
     try:
         with staged as staging:
-            _write_report(data, staging)
+            _write_report(run, staging)
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: say whether the report is whole
         err.report_folder = staged.folder  # None: nothing was moved into place
         raise
@@ -193,10 +195,11 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     return staged.folder
 
 
-def _write_report(data: dict, out: Path) -> None:
-    """Every report file of the loaded run ``data``, written into the folder ``out``."""
-    frame = tables.tidy(data)
-    curves = tables.learning_curves(data)
+def _write_report(run: Run, out: Path) -> None:
+    """Every report file of the loaded ``run``, written into the folder ``out``."""
+    data = as_data(run)  # for the sections that do not read the model yet
+    frame = tables.tidy(run)
+    curves = tables.learning_curves(run)
     note = footnote(data, frame)
     main = tables.main_tables(frame)
     notes = tables.table_notes(frame)
@@ -205,13 +208,13 @@ def _write_report(data: dict, out: Path) -> None:
     # "Each framework at its best" needs each row's tag, which newer result files record
     # (older files: no such table).
     best_of = best.best_table(frame) if frame["tag"].notna().any() else None
-    data_parallel = distributed.section(data)  # None unless the run has such rows
+    data_parallel = distributed.section(run)  # None unless the run has such rows
     cost = cost_section(data, note, out)  # None unless the run counted instructions
 
     write_text_atomic(out / "results.csv", _csv(frame))
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
-    write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(data)))
-    write_text_atomic(out / "per_process.csv", _csv(tables.per_process(data)))
+    write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(run)))
+    write_text_atomic(out / "per_process.csv", _csv(tables.per_process(run)))
     # A sweep's run: sweep.csv, sweep_fit.csv, its plots and a Scaling section.
     scaled = scaling_section(data, note, out)
     write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke,
@@ -271,8 +274,9 @@ def figures(result_path) -> dict:
     """The report's plots as matplotlib Figures, by name (for notebooks: a Figure displays
     itself inline, and nothing here changes the matplotlib backend); a sweep's run adds
     reports.scaling's plots."""
-    data = load_results(result_path)
-    frame, curves = tables.tidy(data), tables.learning_curves(data)
+    run = load_run(result_path)
+    data = as_data(run)  # for the sections that do not read the model yet
+    frame, curves = tables.tidy(run), tables.learning_curves(run)
     note = footnote(data, frame)
     out = {name: _figure(name, frame, curves, note) for name in PLOTS}
     if scaling.has_sweep(data):  # a sweep's run: its scaling plots too

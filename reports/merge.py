@@ -18,7 +18,7 @@ import shlex
 import uuid
 from pathlib import Path
 
-from reports.load import ReportError, load_results
+from reports.load import ReportError, load_results, load_run
 from results.atomic import StagedFolder, write_text_atomic
 from results.format import RESULTS_FILE_NAME
 
@@ -239,8 +239,8 @@ def merge(paths: list[str], out: str | Path) -> Path:
     try:
         with staged as staging:
             path = write_text_atomic(staging / RESULTS_FILE_NAME, dumps(run))
-            data = load_results(path)  # the merged file passes the reader's own checks
-            _write_report(data, staging)
+            # the merged file passes the reader's own checks
+            _write_report(load_run(path), staging)
     except KeyboardInterrupt as err:
         err.report_folder = staged.folder
         raise

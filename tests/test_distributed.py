@@ -19,6 +19,7 @@ from benchmarks.options import OptionError, Row, make_plan
 from frameworks import SimpleNetSpec, initial_weights, load, make_dataset
 from frameworks.base import batch_slices
 from results import summary as summaries
+from results.model import Run, Summary
 from tests import format2, tolerances
 from tests.helpers import ROOT, framework_env, run_two_at_a_time
 
@@ -249,7 +250,7 @@ def test_the_report_section_appears_only_with_data_parallel_rows(tmp_path):
     from reports.build import build_report
 
     plain = format2.run([format2.row("torch-loop", [100, 110, 105])])
-    assert distributed.section(plain) is None
+    assert distributed.section(Run.from_dict(plain)) is None
     dp = _record("torch-ddp", [_dp_process(i, 200, 3e-8) for i in range(3)])
     single = _record("torch-ddp-single", [_dp_process(i, 100, replicas=1) for i in range(3)])
     summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
@@ -418,10 +419,10 @@ def test_the_data_parallel_verdict_rests_on_the_speedups_interval(dp_us, single_
     single = _record("torch-ddp-single",
                      [_dp_process(i, us, replicas=1) for i, us in enumerate(single_us)])
     summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
-    assert distributed.speedup_verdict(dp["summary"]) == called
+    assert distributed.speedup_verdict(Summary.from_dict(dp["summary"])) == called
     run = format2.run([])
     run["rows"] = [dp, single]
-    text = " ".join(distributed.verdicts(run))
+    text = " ".join(distributed.verdicts(Run.from_dict(run)))
     wanted = {"slower": "data parallelism is slower than one process",
               "faster": "data parallelism is faster than one process",
               "inconclusive": "interval includes 1, so neither faster nor slower"}
