@@ -12,6 +12,9 @@ import os
 
 from frameworks import IMPLEMENTATIONS
 from frameworks.spec import SEED_MAX, SimpleNetSpec
+from frameworks.variants import TAG_NAMES as TAG_NAMES  # re-exported: the tags in table order
+from frameworks.variants import VARIANTS as REGISTRY
+from frameworks.variants import data_parallel_of
 
 DEVICES = ("cpu", "cuda")
 # SimpleNet's hidden width as the course has it (193 parameters); a row at another width
@@ -50,88 +53,12 @@ class Row:
         return f"{self.variant}-{self.device}-b{self.batch_size}{width}{data}"
 
 
-# Every implementation in every mode the suite times, in the order tables show them:
-# the course's two cars first, then the other ways to drive each framework (its
-# tuned gears last), then pure JAX and the numpy floor.
-VARIANTS = {
-    f"{impl}-{mode}": (impl, mode)
-    for impl, mode in [
-        ("torch", "loop"),
-        ("keras-tensorflow", "fit"),
-        ("torch", "compile"),
-        ("torch", "compile-step"),
-        ("torch", "compile-step-cudagraphs"),
-        ("keras-tensorflow", "fit-xla"),
-        ("keras-tensorflow", "fit-spe"),
-        ("keras-tensorflow", "loop"),
-        ("keras-tensorflow", "loop-xla"),
-        ("keras-jax", "fit"),
-        ("keras-jax", "fit-spe"),
-        ("keras-torch", "fit"),
-        ("keras-torch", "fit-spe"),
-        ("jax", "loop"),
-        ("jax", "scan"),
-        ("numpy", "loop"),
-        # Data parallel (issue 12), each beside its single-process twin: --impl or the
-        # distributed preset, never the other presets.
-        ("torch", "ddp"),
-        ("torch", "ddp-single"),
-        ("keras-jax", "dp"),
-        ("keras-jax", "dp-single"),
-        ("keras-tensorflow", "mirrored"),
-        ("keras-tensorflow", "mirrored-single"),
-    ]
-}
-
-# What kind of driving each variant is (issue 10):
-#   course:    the lesson's code as written (Keras rows: the same code on another backend);
-#   idiomatic: what the framework's own guides show by default where the course has no lesson;
-#   tuned:     a documented speed setting; TUNED_NOTES says what it changes in the user's code;
-#   distributed: a data-parallel row (issue 12) or its single-process twin at the same global
-#              batch and total threads; DISTRIBUTED_NOTES says what each is.
-TAGS = {
-    "torch-loop": "course",
-    "keras-tensorflow-fit": "course",
-    "torch-compile": "tuned",
-    "torch-compile-step": "tuned",
-    "torch-compile-step-cudagraphs": "tuned",
-    "keras-tensorflow-fit-xla": "tuned",
-    "keras-tensorflow-fit-spe": "tuned",
-    "keras-tensorflow-loop": "idiomatic",
-    "keras-tensorflow-loop-xla": "tuned",
-    "keras-jax-fit": "course",
-    "keras-jax-fit-spe": "tuned",
-    "keras-torch-fit": "course",
-    "keras-torch-fit-spe": "tuned",
-    "jax-loop": "idiomatic",
-    "jax-scan": "tuned",
-    "numpy-loop": "idiomatic",
-    "torch-ddp": "distributed",
-    "torch-ddp-single": "distributed",
-    "keras-jax-dp": "distributed",
-    "keras-jax-dp-single": "distributed",
-    "keras-tensorflow-mirrored": "distributed",
-    "keras-tensorflow-mirrored-single": "distributed",
-}
-TAG_NAMES = ("course", "idiomatic", "tuned", "distributed")
-
-_SPE_NOTE = ("model.compile(..., steps_per_execution=steps per epoch): one compiled call "
-             "per epoch; callbacks see one batch per epoch")
-TUNED_NOTES = {
-    "torch-compile": "model = torch.compile(model)",
-    "torch-compile-step": "torch.compile around the whole step (forward, loss, backward, "
-                          "optimizer.step()); Adam(foreach=True)",
-    "torch-compile-step-cudagraphs": "as compile-step with mode='reduce-overhead' (CUDA "
-                                     "graphs), Adam(capturable=True) and "
-                                     "torch.compiler.cudagraph_mark_step_begin() per step",
-    "keras-tensorflow-fit-xla": "model.compile(..., jit_compile=True)",
-    "keras-tensorflow-fit-spe": _SPE_NOTE,
-    "keras-tensorflow-loop-xla": "the GradientTape step under tf.function(jit_compile=True)",
-    "keras-jax-fit-spe": _SPE_NOTE,
-    "keras-torch-fit-spe": _SPE_NOTE + " (Keras refuses it on torch: the row is skipped)",
-    "jax-scan": "the epoch's full batches stacked to (steps, batch, features) and run as one "
-                "jax.lax.scan of the jitted step",
-}
+# The variant registry (frameworks/variants.py) says everything per variant; the tables
+# below are its views, for the code that reads a table.
+# variant -> (implementation, mode), in the order tables show them.
+VARIANTS = {name: (v.implementation, v.mode) for name, v in REGISTRY.items()}
+TAGS = {name: v.tag for name, v in REGISTRY.items()}
+TUNED_NOTES = {name: v.note for name, v in REGISTRY.items() if v.tag == "tuned"}
 
 
 def tag(variant: str) -> str:
@@ -198,6 +125,27 @@ class Plan:
             return allowed[-min(threads or self.threads, len(allowed)):]
         return [int(cpu) for cpu in self.affinity.split(",")]
 
+    def startup_cpu_slots(self, threads: int | None = None) -> list[list[int] | None]:
+        """The CPU sets on which resident workers start at the same time, one worker each:
+        the sampling CPUs (``cpus_for_worker``) first, then as many further sets of
+        ``threads`` CPUs, from the end, as the CPUs this process may use hold, at most
+        ``MAX_STARTING_WORKERS``. A worker's start (imports, build, its seeds' training) is
+        most of a run's time and is not the timed steady state, so two cores start two
+        workers at once; each is then moved to the sampling CPUs and timed alone there.
+        Otherwise one at a time: ``[sampling CPUs]``. That is unpinned (``affinity``
+        ``none``, which a busy machine makes of ``auto``: there the other cores are taken,
+        and two workers compiling at once on a machine at load 8 to 13 ran a torch.compile
+        row past its 180 s limit to become ready, which it met one at a time) and on CPUs
+        that the user listed."""
+        sampling = self.cpus_for_worker(threads)
+        if self.affinity != "auto" or sampling is None:
+            return [sampling]
+        allowed = sorted(os.sched_getaffinity(0))
+        width = len(sampling)
+        count = max(1, min(MAX_STARTING_WORKERS, len(allowed) // width))
+        return [allowed[len(allowed) - width * (i + 1):len(allowed) - width * i]
+                for i in range(count)]
+
     def points(self) -> list[tuple[int, int, int | None]]:
         """(batch_size, hidden_size, n_train or None) of every block of rows, in order.
 
@@ -239,12 +187,8 @@ class Plan:
         return out
 
 
-# The default preset's variants: every course row, and per framework the gear that its
-# documentation offers for speed (issue 10's "each framework at its best"): what a teacher
-# needs side by side. keras-torch has no faster gear (Keras refuses fit-spe there).
-DEFAULT_VARIANTS = ("torch-loop", "keras-tensorflow-fit", "keras-tensorflow-fit-spe",
-                    "keras-jax-fit", "keras-jax-fit-spe", "keras-torch-fit", "jax-scan",
-                    "numpy-loop")
+# The default preset's variants: every course row and each framework's fastest gear.
+DEFAULT_VARIANTS = tuple(name for name, v in REGISTRY.items() if v.default)
 
 # Threads per framework unless --threads says otherwise: one. SimpleNet's matrices are too
 # small for a second thread to help, and a second thread makes every row hostage to the
@@ -254,63 +198,61 @@ DEFAULT_VARIANTS = ("torch-loop", "keras-tensorflow-fit", "keras-tensorflow-fit-
 # processes at a CV of 13.6% with 2 threads, 1.6% with 1 thread pinned to one core.
 # --threads N (and --affinity none) is the all-cores configuration users run.
 DEFAULT_THREADS = 1
+# Resident workers that start at once, each on CPUs of its own (Plan.startup_cpu_slots): more
+# would hold more memory at once while importing and gain little on a small machine.
+MAX_STARTING_WORKERS = 4
 
-# -- data parallel (issue 12) -------------------------------------------------------------
+# -- data parallel ---------------------------------------------------------------------------
 
 # Each data-parallel variant and its single-process twin: the course's code in one process at
 # the same global batch, given the threads of all replicas together (total_threads).
-SINGLE_TWINS = {"torch-ddp": "torch-ddp-single", "keras-jax-dp": "keras-jax-dp-single",
-                "keras-tensorflow-mirrored": "keras-tensorflow-mirrored-single"}
-# The twin's mode that a single-process row trains in: the course's loop or fit.
-SINGLE_MODES = {"ddp-single": "loop", "dp-single": "fit", "mirrored-single": "fit"}
-DISTRIBUTED_VARIANTS = tuple(v for pair in SINGLE_TWINS.items() for v in pair)
-DISTRIBUTED_NOTES = {
-    "torch-ddp": "the course loop, model = DistributedDataParallel(model); N processes "
-                 "started by torchrun, gloo on CPU, nccl on CUDA",
-    "keras-jax-dp": "keras.distribution.set_distribution(DataParallel(devices)): N jax "
-                    "devices (host devices on CPU)",
-    "keras-tensorflow-mirrored": "the course model built and fitted under "
-                                 "tf.distribute.MirroredStrategy(): N logical CPUs or the GPUs",
-    "torch-ddp-single": "the course loop in one process, with the threads of all replicas",
-    "keras-jax-dp-single": "the course fit in one process, with the threads of all replicas",
-    "keras-tensorflow-mirrored-single": "the course fit in one process, with the threads of "
-                                        "all replicas",
-}
+SINGLE_TWINS = {name: v.single_twin for name, v in REGISTRY.items() if v.data_parallel}
+# The mode a single-process twin's row trains in: the course's loop or fit.
+SINGLE_MODES = {v.mode: v.train_mode for v in REGISTRY.values() if v.train_mode != v.mode}
+DISTRIBUTED_VARIANTS = tuple(name for name, v in REGISTRY.items() if v.distributed)
+DISTRIBUTED_NOTES = {name: v.note for name, v in REGISTRY.items() if v.distributed}
 
 
 def is_data_parallel(variant: str) -> bool:
     """True for torch-ddp, keras-jax-dp and keras-tensorflow-mirrored (not their twins)."""
-    return variant in SINGLE_TWINS
+    return variant in REGISTRY and REGISTRY[variant].data_parallel
 
 
 def single_mode(variant: str) -> str:
     """The mode in which a data-parallel variant's single-process twin trains (loop or fit)."""
-    return SINGLE_MODES[VARIANTS[SINGLE_TWINS[variant]][1]]
+    return REGISTRY[REGISTRY[variant].single_twin].train_mode
 
 
 def twin_mode(row: Row) -> str:
     """The mode the worker loads the twin in: a single-process row's is its course mode."""
-    return SINGLE_MODES.get(row.mode, row.mode)
+    registered = REGISTRY.get(row.variant)
+    return registered.train_mode if registered else row.mode
+
+
+def launcher(row: Row) -> str:
+    """How the row's worker starts: ``worker`` (one process) or ``torchrun`` (PyTorch's
+    launcher, one worker process per replica); ``worker`` for a variant not registered."""
+    registered = REGISTRY.get(row.variant)
+    return registered.launcher if registered else "worker"
 
 
 def threads_per_process(row: Row, plan: Plan) -> int:
     """The threads a row's framework is given in each of its processes (OMP_NUM_THREADS).
 
-    --threads is per replica. torch-ddp has one process per replica and keras-jax-dp one
-    device per replica (XLA runs each on its own), so each gets ``plan.threads``;
-    keras-tensorflow-mirrored runs its replicas' ops in one TensorFlow runtime and a
-    single-process twin runs alone, so both get the replicas' total.
+    --threads is per replica; a process that holds every replica's threads
+    (``Variant.threads_of_all_replicas``: keras-tensorflow-mirrored and the single-process
+    twins) gets the replicas' total.
     """
-    if row.variant in ("torch-ddp", "keras-jax-dp"):
-        return plan.threads
-    if row.variant in DISTRIBUTED_VARIANTS:
+    registered = REGISTRY.get(row.variant)
+    if registered and registered.threads_of_all_replicas:
         return plan.threads * plan.replicas
     return plan.threads
 
 
 def total_threads(row: Row, plan: Plan) -> int:
     """Threads over all of a row's processes: equal for a data-parallel row and its twin."""
-    return plan.threads * plan.replicas if row.variant in DISTRIBUTED_VARIANTS else plan.threads
+    registered = REGISTRY.get(row.variant)
+    return plan.threads * plan.replicas if registered and registered.distributed else plan.threads
 
 
 def replica_skip_reason(row: Row, plan: Plan) -> str | None:
@@ -323,10 +265,9 @@ def replica_skip_reason(row: Row, plan: Plan) -> str | None:
     rank's loss is weighted by its share (frameworks/torch_ddp_twin.py). A single-process
     twin is skipped with its data-parallel row: it is only measured to be compared with it.
     """
-    twin_of = {single: dp for dp, single in SINGLE_TWINS.items()}
-    if row.variant in twin_of:
-        dp_variant = twin_of[row.variant]
-        reason = replica_skip_reason(dataclasses.replace(row, mode=VARIANTS[dp_variant][1]),
+    dp_variant = data_parallel_of(row.variant)
+    if dp_variant:
+        reason = replica_skip_reason(dataclasses.replace(row, mode=REGISTRY[dp_variant].mode),
                                      plan)
         return reason and f"its data-parallel row is skipped: {reason}"
     if not is_data_parallel(row.variant):
@@ -336,7 +277,8 @@ def replica_skip_reason(row: Row, plan: Plan) -> str | None:
         return (f"a global batch of {batch} cannot be split over {plan.replicas} replicas; "
                 f"give --batch-size of at least {plan.replicas}")
     last = n % batch or batch
-    if row.variant != "torch-ddp" and (batch % plan.replicas or last % plan.replicas):
+    if not REGISTRY[row.variant].uneven_batches and (batch % plan.replicas
+                                                     or last % plan.replicas):
         return (f"{row.variant} needs every global batch to divide by the {plan.replicas} "
                 f"replicas (Keras splits each batch evenly), but batch {batch} of {n} "
                 f"samples leaves batches of {batch} and {last}; give a --batch-size and "
@@ -540,6 +482,86 @@ def _sweep(text, batch_size, n_train) -> tuple[str, tuple[int, ...]]:
     return axis, tuple(sorted(values))
 
 
+def _cores() -> str:
+    """The reason for --threads' and --replicas' bound, as their errors say it."""
+    return f" ({THREADS_PER_CORE_MAX} x the {os.cpu_count() or 1} cores here)"
+
+
+# The options that set one Plan field each: (make_plan's keyword, the Plan field, its parser),
+# in the order they are checked.
+_FIELD_OPTIONS = (
+    ("device", "devices", lambda text: _names("--device", text, DEVICES)),
+    ("batch_size", "batch_sizes", lambda text: _ints("--batch-size", text, 1)),
+    ("epochs", "epochs", lambda text: _int("--epochs", text, 1)),
+    ("seeds", "seeds", lambda text: _ints("--seeds", text, 0, MAX_SEED)),
+    ("rounds", "rounds", lambda text: _int("--rounds", text, 1)),
+    ("n_train", "n_train", lambda text: _int("--n-train", text, 1)),
+    ("worker_timeout", "worker_timeout_s",
+     lambda text: _seconds("--worker-timeout", text, MAX_WORKER_TIMEOUT_S)),
+    ("processes", "processes", lambda text: _int("--processes", text, 1, MAX_PROCESSES)),
+    ("affinity", "affinity", _affinity),
+    ("replicas", "replicas", lambda text: _int("--replicas", text, 1, max_threads(), _cores())),
+)
+
+
+def _variants(impl: str | None, preset_variants: tuple[str, ...] | None) -> tuple[str, ...]:
+    """--impl's variants, or the preset's (every variant but the distributed ones when the
+    preset names none), in table order whatever order the user typed."""
+    if impl is not None:
+        chosen = _names("--impl", impl, [*IMPLEMENTATIONS, *VARIANTS], _expand_impl)
+    elif preset_variants is not None:
+        chosen = preset_variants
+    else:
+        chosen = tuple(v for v in VARIANTS if TAGS[v] != "distributed")
+    return tuple(v for v in VARIANTS if v in chosen)
+
+
+def _check_batch_sizes(fields: dict, preset: str, batch_size_given: bool) -> None:
+    """Every batch size (the plan's and a batch sweep's) within the training samples it trains
+    on; OptionError (one sentence) naming the option to change otherwise."""
+    sweeps = dict(fields.get("sweeps", ()))
+    smallest_n_train = min(sweeps.get("n_train", ()), default=fields["n_train"])
+    # A batch sweep alone replaces the plan's batch sizes (points() never reads them), so
+    # only the swept values need to fit the training set then.
+    uses_batch_sizes = not sweeps or any(axis != "batch" for axis in sweeps)
+    too_big = [b for b in fields["batch_sizes"] if b > smallest_n_train and uses_batch_sizes]
+    if too_big:
+        given = "" if batch_size_given else f" (the {preset} preset's)"
+        where = ("--sweep n_train=..." if "n_train" in sweeps and smallest_n_train
+                 < fields["n_train"] else "--n-train")
+        raise OptionError(f"--batch-size: {too_big[0]}{given} is larger than the "
+                          f"{smallest_n_train} training samples ({where}); give "
+                          f"--batch-size at most {smallest_n_train}")
+    too_big = [b for b in sweeps.get("batch", ()) if b > fields["n_train"]]
+    if too_big:
+        raise OptionError(f"--sweep batch=...: {too_big[0]} is larger than the "
+                          f"{fields['n_train']} training samples (--n-train); sweep batch "
+                          f"sizes up to {fields['n_train']} or give a larger --n-train")
+
+
+def _check_widths(fields: dict) -> None:
+    """A width sweep's widths within the spec's own limits (arrays under 2**31 elements),
+    before any worker starts; OptionError (one sentence) otherwise."""
+    for width in dict(fields.get("sweeps", ())).get("hidden", ()):
+        try:
+            SimpleNetSpec(hidden_size=width, n_train=fields["n_train"],
+                          n_test=fields["n_test"])
+        except ValueError as err:
+            raise OptionError(f"--sweep hidden=...: width {width} is too large ({err})") \
+                from None
+
+
+def _target_accuracy(text) -> float:
+    """--target-accuracy as a fraction in (0, 1]; OptionError (one sentence) otherwise."""
+    try:
+        target = float(text)
+    except ValueError:
+        target = -1.0
+    if not 0 < target <= 1:
+        raise OptionError(f"--target-accuracy: expected a fraction in (0, 1], got {text!r}")
+    return target
+
+
 def make_plan(preset: str = "default", impl: str | None = None, device: str | None = None,
               batch_size: str | None = None, epochs=None, seeds: str | None = None,
               rounds=None, n_train=None, threads=None, worker_timeout=None,
@@ -559,71 +581,18 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
     fields = dict(PRESETS[preset])
     if sweep is not None:
         fields["sweeps"] = (_sweep(sweep, batch_size, n_train),)
-    valid_impls = [*IMPLEMENTATIONS, *VARIANTS]
-    preset_variants = fields.pop("variants", tuple(v for v in VARIANTS
-                                                  if TAGS[v] != "distributed"))
-    variants = (_names("--impl", impl, valid_impls, _expand_impl) if impl is not None
-                else preset_variants)
-    # Keep the table order whatever order the user typed.
-    variants = tuple(v for v in VARIANTS if v in variants)
-    if device is not None:
-        fields["devices"] = _names("--device", device, DEVICES)
-    if batch_size is not None:
-        fields["batch_sizes"] = _ints("--batch-size", batch_size, 1)
-    if epochs is not None:
-        fields["epochs"] = _int("--epochs", epochs, 1)
-    if seeds is not None:
-        fields["seeds"] = _ints("--seeds", seeds, 0, MAX_SEED)
-    if rounds is not None:
-        fields["rounds"] = _int("--rounds", rounds, 1)
-    if n_train is not None:
-        fields["n_train"] = _int("--n-train", n_train, 1)
-    if worker_timeout is not None:
-        fields["worker_timeout_s"] = _seconds("--worker-timeout", worker_timeout,
-                                              MAX_WORKER_TIMEOUT_S)
-    if processes is not None:
-        fields["processes"] = _int("--processes", processes, 1, MAX_PROCESSES)
-    if affinity is not None:
-        fields["affinity"] = _affinity(affinity)
-    cores = f" ({THREADS_PER_CORE_MAX} x the {os.cpu_count() or 1} cores here)"
-    if replicas is not None:
-        fields["replicas"] = _int("--replicas", replicas, 1, max_threads(), cores)
-    sweeps = dict(fields.get("sweeps", ()))
-    smallest_n_train = min(sweeps.get("n_train", ()), default=fields["n_train"])
-    # A batch sweep alone replaces the plan's batch sizes (points() never reads them), so
-    # only the swept values need to fit the training set then.
-    uses_batch_sizes = not sweeps or any(axis != "batch" for axis in sweeps)
-    too_big = [b for b in fields["batch_sizes"] if b > smallest_n_train and uses_batch_sizes]
-    if too_big:
-        given = "" if batch_size is not None else f" (the {preset} preset's)"
-        where = ("--sweep n_train=..." if "n_train" in sweeps and smallest_n_train
-                 < fields["n_train"] else "--n-train")
-        raise OptionError(f"--batch-size: {too_big[0]}{given} is larger than the "
-                          f"{smallest_n_train} training samples ({where}); give "
-                          f"--batch-size at most {smallest_n_train}")
-    too_big = [b for b in sweeps.get("batch", ()) if b > fields["n_train"]]
-    if too_big:
-        raise OptionError(f"--sweep batch=...: {too_big[0]} is larger than the "
-                          f"{fields['n_train']} training samples (--n-train); sweep batch "
-                          f"sizes up to {fields['n_train']} or give a larger --n-train")
-    for width in sweeps.get("hidden", ()):
-        try:  # the spec's own limits (arrays under 2**31 elements), before any worker starts
-            SimpleNetSpec(hidden_size=width, n_train=fields["n_train"],
-                          n_test=fields["n_test"])
-        except ValueError as err:
-            raise OptionError(f"--sweep hidden=...: width {width} is too large ({err})") \
-                from None
+    variants = _variants(impl, fields.pop("variants", None))
+    given = {"device": device, "batch_size": batch_size, "epochs": epochs, "seeds": seeds,
+             "rounds": rounds, "n_train": n_train, "worker_timeout": worker_timeout,
+             "processes": processes, "affinity": affinity, "replicas": replicas}
+    for keyword, field, parse in _FIELD_OPTIONS:
+        if given[keyword] is not None:
+            fields[field] = parse(given[keyword])
+    _check_batch_sizes(fields, preset, batch_size_given=batch_size is not None)
+    _check_widths(fields)
     n_threads = (DEFAULT_THREADS if threads is None
-                 else _int("--threads", threads, 1, max_threads(), cores))
-    target = None
-    if target_accuracy is not None:
-        try:
-            target = float(target_accuracy)
-        except ValueError:
-            target = -1.0
-        if not 0 < target <= 1:
-            raise OptionError(
-                f"--target-accuracy: expected a fraction in (0, 1], got {target_accuracy!r}")
+                 else _int("--threads", threads, 1, max_threads(), _cores()))
+    target = None if target_accuracy is None else _target_accuracy(target_accuracy)
     if metric is not None:
         fields["metric"] = _metric(metric)
     plan = Plan(variants=variants, threads=n_threads, target_accuracy=target,

@@ -592,7 +592,8 @@ class Suite:
             "memory_budget_bytes": budget, "peak_resident_total_bytes": None,
             "memory_method": schedule.RESIDENT_TOTAL_METHOD,
             "sampled_together": [[row.id for row in part] for part in parts],
-            "interleaving": schedule.INTERLEAVING_TEXT}
+            "interleaving": schedule.INTERLEAVING_TEXT,
+            "startup": schedule.startup_text(self.plan.startup_cpu_slots(self.plan.threads))}
         self._say(f"sidebyside: {len(rows) * processes} worker processes, about "
                   f"{_minutes(self._estimate_s(rows))} (estimate); rows sampled together: "
                   + "; ".join(f"{len(part)} of {part[0].device} b{part[0].batch_size}"
@@ -615,26 +616,19 @@ class Suite:
             self._run_costs(rows)
 
     def _run_part(self, part: list[opts.Row], index: int) -> None:
-        """Process set ``index`` of the rows of ``part``: their workers start one after
-        another (each trains its seeds alone), then answer ``plan.rounds`` rounds of one
-        timed epoch each, in a fresh random order every round (schedule.round_orders), and
-        stop. Ctrl-C or SIGTERM kill every worker of the part."""
+        """Process set ``index`` of the rows of ``part``: their workers start (several at
+        once where the machine has CPUs for them: ``_start_workers``), then answer
+        ``plan.rounds`` rounds of one timed epoch each, alone, in a fresh random order every
+        round (schedule.round_orders), and stop. Ctrl-C or SIGTERM kill every worker of the
+        part."""
         part = [row for row in part if not (index and self._record(row)["status"] == "skipped")]
         if not part:
             return
         ids = tuple(row.id for row in part)
-        workers = []
+        workers = [ResidentWorker(row, self.plan, index, self.scratch, sampled_with=ids,
+                                  on_progress=self._progress) for row in part]
         try:
-            for row in part:
-                self._say(f"[{self._done_count + len(workers) + 1}/{self._total}] {row.id} "
-                          f"process {index + 1}/{self.plan.processes} ...")
-                worker = ResidentWorker(row, self.plan, index, self.scratch, sampled_with=ids,
-                                        on_progress=self._progress)
-                workers.append(worker)
-                if worker.start():
-                    self._say(f"    ready in {time.perf_counter() - worker.started:.1f} s "
-                              "(imported, built, trained its seeds)")
-                self._note_memory()
+            self._start_workers(workers, index)
             live = [worker for worker in workers if worker.alive]
             if live:
                 self._say(f"    sampling {len(live)} rows x {self.plan.rounds} rounds, "
@@ -649,6 +643,33 @@ class Suite:
         finally:
             for worker in workers:
                 worker.kill()
+
+    def _start_workers(self, workers: list[ResidentWorker], index: int) -> None:
+        """Start ``workers`` in their order, as many at once as ``Plan.startup_cpu_slots``
+        has CPU sets, each on a set of its own, and wait until each is ready or has ended."""
+        slots = self.plan.startup_cpu_slots(self.plan.threads)
+        waiting, starting = list(workers), {}  # slot number -> the worker starting on it
+        launched = 0
+        while waiting or starting:
+            for slot in range(len(slots)):
+                if slot in starting or not waiting:
+                    continue
+                worker = waiting.pop(0)
+                launched += 1
+                self._say(f"[{self._done_count + launched}/{self._total}] {worker.row.id} "
+                          f"process {index + 1}/{self.plan.processes} ...")
+                if worker.launch(slots[slot] if len(slots) > 1 else None):
+                    starting[slot] = worker
+            for slot, worker in list(starting.items()):
+                ready = worker.wait_ready(slice_s=None if len(starting) == 1 else 0.05)
+                if ready is None:
+                    continue
+                del starting[slot]
+                if ready:
+                    self._say(f"    {worker.row.id} ready in "
+                              f"{time.perf_counter() - worker.started:.1f} s "
+                              "(imported, built, trained its seeds)")
+                self._note_memory()
 
     def _done(self, record: dict, outcome, index: int) -> None:
         """Keep one finished process of a row, and say how it went (with an ETA)."""
@@ -713,6 +734,9 @@ class Suite:
                       f"test accuracy {message['test_accuracy']:.4f}")
 
     def _estimate_s(self, rows) -> float:
+        """About how long the workers of ``rows`` take, seconds: each start (import, build,
+        first epoch), shared among the workers that start at once, and every epoch."""
+        starting = len(self.plan.startup_cpu_slots(self.plan.threads))
         total = 0.0
         for row in rows:
             if row.device == "cuda" and not nvidia_gpu_visible():
@@ -726,9 +750,11 @@ class Suite:
                 steps = -(-(row.n_train or self.plan.n_train) // row.batch_size)
                 epochs = (self.plan.epochs * seeds + self.plan.rounds if schedule.is_resident(row)
                           else max(self.plan.epochs * seeds, self.plan.rounds + 1))
-                total += (_START_S.get(row.implementation, 3.0)
-                          + _EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0)
-                          + epochs * steps * us / 1e6)
+                start_s = (_START_S.get(row.implementation, 3.0)
+                           + _EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0))
+                if schedule.is_resident(row):
+                    start_s /= starting
+                total += start_s + epochs * steps * us / 1e6
         return total
 
     # -- the instructions metric (benchmarks/cost.py) -------------------------------------

@@ -115,7 +115,8 @@ class Summary(TypedDict):
     ratio_to_torch_loop: float | None
     ratio_ci_low: float | None
     ratio_ci_high: float | None
-    ratio_method: str | None  # since format 3: "rounds" or "processes" (summarize)
+    ratio_method: str | None  # "p10-rounds" or "p10-processes" (summarize); format 3 files
+    # written before the ratio was the quotient of the headlines: "rounds" or "processes"
     # Only in the summary of a data-parallel row or its single-process twin (issue 12;
     # data_parallel_summary): replicas, threads_per_process, total_threads,
     # samples_per_s_ci_low/high, max_weight_gap_vs_single; a data-parallel row's also

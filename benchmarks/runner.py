@@ -192,7 +192,7 @@ def _run(row, plan, index, seeds, on_progress, command, scratch, cache) -> Outco
     job = {"row": dataclasses.asdict(row), "plan": plan.to_dict() | {"target_gap": TARGET_GAP},
            "index": index, "seeds": list(seeds), "cpus": cpus}
     env = worker_env(row, plan, scratch, cache)
-    if row.variant == "torch-ddp" and command is None:
+    if opts.launcher(row) == "torchrun" and command is None:
         command = torchrun_command(plan)
         # The launcher's processes cannot share one stdin: the job goes in a file too.
         env["SIDEBYSIDE_JOB"] = os.path.join(scratch, "job.json")
@@ -346,7 +346,9 @@ class ResidentWorker:
     """One worker process of a row that stays alive to be sampled in rounds (schedule.py).
 
     ``start`` starts it and waits until it has imported, built and trained its seeds
-    (``ready``); ``sample`` asks it for one timed epoch and waits for it; ``finish`` tells it
+    (``ready``), or ``launch`` starts it and ``wait_ready`` waits in slices (several workers
+    starting at once, each on CPUs of its own: ``Plan.startup_cpu_slots``); ``sample`` asks it
+    for one timed epoch and waits for it; ``finish`` tells it
     to stop and returns its Outcome, as ``run_process`` does for a worker that is not
     resident. Each wait is limited by ``plan.worker_timeout_s``: a worker that runs past it,
     dies or refuses is finished with its status and the tail of its stderr, and answers no
@@ -375,9 +377,19 @@ class ResidentWorker:
         """Ready for samples and not ended."""
         return self.outcome.ready and not self.ended
 
-    def start(self) -> bool:
+    def start(self, startup_cpus: list[int] | None = None) -> bool:
         """Start the worker and wait until it is ready; False when it is not (skipped, failed,
         timed out: ``finish`` then gives the reason)."""
+        return self.launch(startup_cpus) and bool(self.wait_ready())
+
+    def launch(self, startup_cpus: list[int] | None = None) -> bool:
+        """Start the worker without waiting for it; False when it cannot start here (a CUDA
+        row without a GPU: ``finish`` gives the reason).
+
+        ``startup_cpus``: the CPUs it imports, builds and trains its seeds on, when they are
+        not the ones it is sampled on (``Plan.cpus_for_worker``); it moves every thread to
+        those before it says ready (worker.py), so that each timed sample still runs alone
+        on the sampling CPUs."""
         row, plan = self.row, self.plan
         if row.device == "cuda" and self.command is None and not nvidia_gpu_visible():
             self._end_without_worker("no NVIDIA GPU on this machine (no driver, no "
@@ -392,6 +404,8 @@ class ResidentWorker:
                "plan": plan.to_dict() | {"target_gap": TARGET_GAP}, "index": self.index,
                "seeds": list(self.outcome.seeds),
                "cpus": plan.cpus_for_worker(opts.total_threads(row, plan)), "resident": True}
+        if startup_cpus is not None and startup_cpus != job["cpus"]:
+            job["startup_cpus"] = list(startup_cpus)
         self.stderr = open(os.path.join(self.scratch, "stderr"), "w+")
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -402,7 +416,17 @@ class ResidentWorker:
             start_new_session=True)
         threading.Thread(target=_pump, args=(self.proc.stdout, self.lines), daemon=True).start()
         self._send(job)
-        return self._wait_for(lambda: self.outcome.ready, "to become ready")
+        self.deadline = self.started + plan.worker_timeout_s
+        return True
+
+    def wait_ready(self, slice_s: float | None = None) -> bool | None:
+        """Wait until the launched worker is ready: True; False when it never will be
+        (skipped, failed, timed out: ``finish`` says why); None when ``slice_s`` seconds
+        passed first (it is still starting; ask again). Its time limit runs from ``launch``."""
+        if self.proc is None:
+            return False
+        return self._wait_for(lambda: self.outcome.ready, "to become ready",
+                              deadline=self.deadline, slice_s=slice_s)
 
     def sample(self, position: int) -> float | None:
         """One timed epoch (seconds), ``position`` being the worker's place in this round;
@@ -452,18 +476,27 @@ class ResidentWorker:
         except (BrokenPipeError, OSError, ValueError):
             pass  # it has ended: the wait that follows says how
 
-    def _wait_for(self, done, what: str) -> bool:
+    def _wait_for(self, done, what: str, deadline: float | None = None,
+                  slice_s: float | None = None) -> bool | None:
         """Read the worker's lines until ``done()``; False (and the worker ended) when it
-        ends, runs past ``worker_timeout_s`` or sends its result or a skip instead."""
-        deadline = time.perf_counter() + self.plan.worker_timeout_s
+        ends, runs past ``deadline`` (default: ``worker_timeout_s`` from now) or sends its
+        result or a skip instead; None when ``slice_s`` seconds passed first."""
+        if deadline is None:
+            deadline = time.perf_counter() + self.plan.worker_timeout_s
         last_word = time.perf_counter()
+        give_up = None if slice_s is None else last_word + slice_s
         while not done():
+            if give_up is not None and time.perf_counter() >= give_up and \
+                    self.outcome.status not in ("ok", "skipped") and not self.ended:
+                return None
             if self.outcome.status in ("ok", "skipped") or self.ended:
                 self.ended = True
                 return done()
             now = time.perf_counter()
             try:
-                line = self.lines.get(timeout=max(0.0, min(1.0, deadline - now)))
+                wait_s = min(1.0, deadline - now) if give_up is None else \
+                    min(deadline, give_up) - now
+                line = self.lines.get(timeout=max(0.0, wait_s))
             except queue.Empty:
                 now = time.perf_counter()
                 if now >= deadline:

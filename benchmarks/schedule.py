@@ -42,6 +42,20 @@ INTERLEAVING_TEXT = ("resident workers, one per row of a block, asked in turn fo
                      "process set)")
 
 
+def startup_text(slots: list[list[int] | None]) -> str:
+    """How the resident workers started (resources.startup), from ``Plan.startup_cpu_slots``."""
+    if len(slots) == 1:
+        return "one worker at a time" + (f", on CPU {_cpus(slots[0])}" if slots[0] else "")
+    return (f"{len(slots)} workers at a time, each on CPUs of its own ("
+            + "; ".join(f"CPU {_cpus(s)}" for s in slots)
+            + f") while it imports, builds and trains its seeds; each then moves to CPU "
+            f"{_cpus(slots[0])} and is sampled there alone")
+
+
+def _cpus(cpus: list[int]) -> str:
+    return "+".join(str(cpu) for cpu in cpus)
+
+
 def worker_rss_bytes(row: Row) -> int:
     """The resident set a worker of ``row`` is expected to hold (``WORKER_RSS_BYTES``)."""
     return WORKER_RSS_BYTES.get(row.implementation, UNKNOWN_WORKER_RSS_BYTES)

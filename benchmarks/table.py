@@ -19,7 +19,7 @@ def _cells(record: dict) -> tuple[str, ...]:
     ratio = "" if s["ratio_to_torch_loop"] is None else f"{s['ratio_to_torch_loop']:.2f}"
     if s["ratio_ci_low"] is not None and record["variant"] != "torch-loop":
         ratio += f" ({s['ratio_ci_low']:.2f}-{s['ratio_ci_high']:.2f})"
-        if s.get("ratio_method") == "processes":
+        if s.get("ratio_method") in ("p10-processes", "processes"):
             ratio += " by process"
     sd = "n/a (1 seed)" if s["test_accuracy_sd"] is None else f"{s['test_accuracy_sd']:.4f}"
     tta = s["time_to_accuracy_s_median"]
@@ -54,8 +54,9 @@ def side_by_side(run: dict) -> list[str]:
         lines.append(f"(Bayes accuracy of the data: {bayes:.4f}; us/step {estimate.ESTIMATOR}: "
                      f"{estimate.ESTIMATOR_TEXT}, 95% two-level bootstrap CI (processes, then "
                      "samples); median: of the same samples; spread: their IQR/median; "
-                     "x torch loop: median of the ratios of samples taken in the same round "
-                     "('by process': rows sampled apart, paired by process); unstable: the CI "
+                     "x torch loop: its p10 over torch loop's, the CI resampling both rows' "
+                     "processes and rounds together ('by process': rows sampled apart, "
+                     "their processes paired); unstable: the CI "
                      f"reaches more than {estimate.UNSTABLE_HALF_WIDTH_PCT:g}% from the "
                      "headline; peak: resident memory above the start of train_epoch)")
     resources = run.get("resources") or {}

@@ -27,15 +27,20 @@ from benchmarks.options import HIDDEN_SIZE
 from benchmarks.results import STARVED_OTHERS_CORES, STARVED_WAIT_PER_S, load_now
 from frameworks import (
     IMPLEMENTATIONS,
+    Dataset,
     FrameworkNotInstalled,
+    Implementation,
     ModeUnsupported,
     SimpleNetSpec,
+    Twin,
     initial_weights,
     load,
     make_dataset,
 )
 from frameworks.backends import DeviceUnavailable, backend
 from frameworks.base import check_features_labels
+from frameworks.variants import VARIANTS as REGISTRY
+from frameworks.variants import Variant
 
 # A job file instead of stdin: torchrun's processes cannot share one stdin (runner.py).
 JOB_ENV = "SIDEBYSIDE_JOB"
@@ -212,184 +217,370 @@ def measure(job: dict, emit, commands=()) -> dict:
     stdin) with one timed epoch, emitted as ``sample``, until ``{"command": "stop"}`` or the
     end of ``commands`` (``sample_epochs``); without it, it tops the steady epochs up to
     ``plan["rounds"]``, as a worker sampled per process does.
-    """
-    row, plan = job["row"], job["plan"]
-    name, device = row["implementation"], row["device"]
-    impl = IMPLEMENTATIONS[name]
-    framework = impl.framework
-    the_row, the_plan = opts.Row(**row), opts.Plan(**_plan_fields(plan))
-    row_id = the_row.id
-    variant = the_row.variant
-    data_parallel = opts.is_data_parallel(variant)
-    replicas = the_plan.replicas
-    load_before = load_now()
 
+    The steps, in the order they run: ``set_up`` (import, threads, device), ``build`` (data,
+    equivalence check, the twin), ``MemoryWindow.open`` and ``CpuClock.start``,
+    ``train_seeds``, ``top_up``, the resident worker's samples, ``account`` (CPU and memory,
+    summed over the ranks of a row with a process per replica), ``distributed_extras`` and
+    ``result_fields``.
+    """
+    setup = set_up(job)
+    built = build(job, setup)
+    window = MemoryWindow.open(setup.impl.framework, setup.row.device)
+    clock = CpuClock.start()
+    training = train_seeds(built, job["seeds"], job["plan"]["epochs"], setup.slow, emit,
+                           keep_first_weights=setup.variant.data_parallel)
+    if not job.get("resident"):
+        top_up(built.twin, training, job["plan"]["rounds"], setup.slow)
+    cpu = clock.stop()
+    # After the CPU accounting of training, which ran alone: while sampling, the other
+    # rows' workers run between this one's epochs by design.
+    sampled = sample_epochs(built.twin, training.data, training.next_epoch, setup.slow,
+                            training.timed, commands, emit) if job.get("resident") else None
+    usage = account(setup, training.timed, cpu, window)
+    distributed = distributed_extras(setup, built, training, usage)
+    return result_fields(job, setup, built, training, usage, window, sampled, distributed)
+
+
+@dataclasses.dataclass
+class Setup:
+    """What ``set_up`` found: the row, its plan and variant, and the framework imported and
+    given its threads."""
+
+    row: opts.Row
+    plan: opts.Plan
+    variant: Variant
+    impl: Implementation
+    import_s: float  # wall seconds to import the framework
+    rss_after_import_bytes: int | None
+    threads: dict  # what the framework reports of its thread pools (apply_threads)
+    slow: float  # the slow: fault's factor, 1.0 without it
+    load_before: dict  # the machine's load before this worker imported anything
+
+
+def set_up(job: dict) -> Setup:
+    """Import the row's framework and give it its threads; Skip when the framework is not
+    installed or cannot run on the row's device here. Raises the injected crash (or hangs)
+    of the ``crash:`` and ``hang:`` faults."""
+    row, plan = opts.Row(**job["row"]), opts.Plan(**_plan_fields(job["plan"]))
+    variant, impl = REGISTRY[row.variant], IMPLEMENTATIONS[row.implementation]
+    load_before = load_now()
     try:
         impl.require()
     except FrameworkNotInstalled as err:
         raise Skip(str(err)) from None
     start = time.perf_counter()
-    if data_parallel:  # before the framework starts (jax reads XLA_FLAGS once)
-        backend(framework).prepare_replicas(replicas, device)
-    import_framework(impl, device)
+    if variant.data_parallel:  # before the framework starts (jax reads XLA_FLAGS once)
+        backend(impl.framework).prepare_replicas(plan.replicas, row.device)
+    import_framework(impl, row.device)
     import_s = time.perf_counter() - start
     rss_after_import = memory.rss_bytes()
-    threads = apply_threads(framework, opts.threads_per_process(the_row, the_plan))
-    check_device(framework, device)
-    inject_fault(row_id)
-    slow = slow_factor(row_id)
+    threads = apply_threads(impl.framework, opts.threads_per_process(row, plan))
+    check_device(impl.framework, row.device)
+    inject_fault(row.id)
+    return Setup(row, plan, variant, impl, import_s, rss_after_import, threads,
+                 slow_factor(row.id), load_before)
 
-    seeds, epochs = job["seeds"], plan["epochs"]
-    # A sweep's row sets its own width or training samples (Row); others take the plan's.
-    spec = SimpleNetSpec(batch_size=row["batch_size"], epochs=epochs, seed=seeds[0],
+
+@dataclasses.dataclass
+class Built:
+    """The row's spec, its first seed's data and target, the equivalence verdict and the
+    built twin."""
+
+    spec: SimpleNetSpec
+    data: Dataset  # the first seed's
+    target_accuracy: float
+    equivalence: dict | None  # None: not checked in this process (see build)
+    twin: Twin
+    build_s: float  # wall seconds to build the twin (load())
+
+
+def build(job: dict, setup: Setup) -> Built:
+    """The spec (a sweep's row sets its own width or training samples, the others take the
+    plan's), the first seed's data, the time-to-accuracy target, the equivalence check and
+    the twin. Skip when the twin is not equivalent, the device is missing or a data-parallel
+    engine shows another number of replicas than --replicas."""
+    row, plan, variant = job["row"], job["plan"], setup.variant
+    seeds = job["seeds"]
+    spec = SimpleNetSpec(batch_size=row["batch_size"], epochs=plan["epochs"], seed=seeds[0],
                          hidden_size=row.get("hidden_size", HIDDEN_SIZE),
                          n_train=row.get("n_train") or plan["n_train"], n_test=plan["n_test"])
     data = make_dataset(spec)
     target = plan["target_accuracy"]
     if target is None:
         target = round(data.bayes_accuracy - plan["target_gap"], 6)
-
-    twin_spec = planted_spec(spec, row_id)
+    name, device = setup.row.implementation, setup.row.device
+    twin_spec = planted_spec(spec, setup.row.id)
     # Data-parallel rows are checked against their single-process twin after training
     # (weight_gap_vs_single), which is checked here in a row of its own. The check's result
     # depends on the versions and the row alone, so the row's first process makes it (a row
     # it refuses is skipped, and its later processes are not started); the others save the
     # child process and its compile.
-    equivalent = None if data_parallel or job.get("index", 0) else check_equivalence(
-        name, spec, twin_spec, device, opts.twin_mode(the_row))
-
+    equivalent = None if variant.data_parallel or job.get("index", 0) else check_equivalence(
+        name, spec, twin_spec, device, variant.train_mode)
     start = time.perf_counter()
     try:
-        twin = load(name, twin_spec, device=device, mode=opts.twin_mode(the_row))
+        twin = load(name, twin_spec, device=device, mode=variant.train_mode)
     except DeviceUnavailable as err:  # e.g. torch-ddp with fewer GPUs than processes
         raise Skip(str(err)) from None
     build_s = time.perf_counter() - start
-    if data_parallel:
+    if variant.data_parallel:
         # The twin joined its launcher's job (torchrun's process group, jax.distributed):
         # its engine now says how many replicas there are, on every machine of the job.
-        have = twin.settings()["replicas"]
+        have, replicas = twin.settings()["replicas"], setup.plan.replicas
         if have != replicas:
-            raise Skip(f"{variant} on {device} runs on every replica its engine shows, which "
-                       f"is {have}, not --replicas {replicas}; give --replicas {have}")
+            raise Skip(f"{variant.name} on {device} runs on every replica its engine shows, "
+                       f"which is {have}, not --replicas {replicas}; give --replicas {have}")
+    return Built(spec, data, target, equivalent, twin, build_s)
 
-    gpu = memory.GpuPeak(framework) if device == "cuda" else None
-    rss_baseline = memory.rss_bytes()
-    peak_is_per_phase = memory.reset_peak_rss()
-    if gpu:
-        gpu.reset()
 
-    first_epoch_s, steady, curves, per_seed = None, [], [], []
-    timed: list[Epoch] = []
-    wait_start, others_start = runqueue_wait_s(), machine_busy_cpu_s()
-    own_start, train_start = time.process_time(), time.perf_counter()
+@dataclasses.dataclass
+class MemoryWindow:
+    """The memory baseline taken right before training, and the GPU's peak counter."""
+
+    gpu: memory.GpuPeak | None  # None on the CPU
+    rss_baseline_bytes: int | None
+    peak_is_per_phase: bool  # whether /proc/self/clear_refs resets the peak per epoch
+
+    @classmethod
+    def open(cls, framework: str, device: str) -> MemoryWindow:
+        """Take the baseline and reset the peaks (RSS and, on CUDA, the framework's GPU peak)."""
+        gpu = memory.GpuPeak(framework) if device == "cuda" else None
+        rss_baseline = memory.rss_bytes()
+        peak_is_per_phase = memory.reset_peak_rss()
+        if gpu:
+            gpu.reset()
+        return cls(gpu, rss_baseline, peak_is_per_phase)
+
+
+@dataclasses.dataclass
+class CpuWindow:
+    """What the CPU counters say of training (its epochs and the top-up, evaluation included)."""
+
+    wall_s: float
+    own_cpu_s: float  # this process's CPU seconds
+    runqueue_wait_s: float | None  # None where Linux's schedstat is missing
+    machine_busy_s: float | None  # every core's busy seconds; None without psutil
+
+
+@dataclasses.dataclass
+class CpuClock:
+    """The CPU counters at the start of training; ``stop`` reads them again."""
+
+    wait_start_s: float | None
+    busy_start_s: float | None
+    own_start_s: float
+    wall_start_s: float
+
+    @classmethod
+    def start(cls) -> CpuClock:
+        return cls(runqueue_wait_s(), machine_busy_cpu_s(), time.process_time(),
+                   time.perf_counter())
+
+    def stop(self) -> CpuWindow:
+        wall_s = time.perf_counter() - self.wall_start_s
+        wait_end, own_cpu_s = runqueue_wait_s(), time.process_time() - self.own_start_s
+        busy_end = machine_busy_cpu_s()
+        waited = (None if self.wait_start_s is None or wait_end is None
+                  else wait_end - self.wait_start_s)
+        busy = (None if self.busy_start_s is None or busy_end is None
+                else busy_end - self.busy_start_s)
+        return CpuWindow(wall_s, own_cpu_s, waited, busy)
+
+
+@dataclasses.dataclass
+class Training:
+    """What training the seeds gave: the epochs' times, losses and accuracies."""
+
+    data: Dataset  # the last seed's: the top-up and the samples go on with its epoch order
+    next_epoch: int  # the index of the next epoch of ``data`` to train
+    first_epoch_s: float | None = None
+    steady_epoch_s: list[float] = dataclasses.field(default_factory=list)
+    curves: list[dict] = dataclasses.field(default_factory=list)
+    per_seed: list[dict] = dataclasses.field(default_factory=list)
+    timed: list[Epoch] = dataclasses.field(default_factory=list)  # every timed epoch
+    first_seed_weights: list | None = None  # kept for a data-parallel row's weight gap
+
+
+def train_seeds(built: Built, seeds, epochs: int, slow: float, emit,
+                keep_first_weights: bool = False) -> Training:
+    """Train each seed for ``epochs`` timed epochs, evaluating after each (outside the timed
+    window); the first epoch of the first seed is the one that compiles. Emits a
+    ``progress`` event before training and after each epoch."""
+    twin, spec, data = built.twin, built.spec, built.data
+    training = Training(data, epochs)
     emit("progress", stage="first epoch", seed=seeds[0], epoch=0, epochs=epochs)
     for index, seed in enumerate(seeds):
         if index:
             # Matched convention: a new seed is new data, order and initial weights; the
             # built and compiled model is reused, so only the first epoch compiles.
             seed_spec = spec.replace(seed=seed)
-            data = make_dataset(seed_spec)
+            data = training.data = make_dataset(seed_spec)
             twin.set_weights(initial_weights(seed_spec))
         elapsed, reached = 0.0, None
         for epoch in range(epochs):
             X, y = data.epoch_arrays(epoch)  # outside the timed (and memory) window
             result = timed_epoch(twin, X, y, slow)
-            timed.append(result)
-            if first_epoch_s is None:
-                first_epoch_s = result.seconds
+            training.timed.append(result)
+            if training.first_epoch_s is None:
+                training.first_epoch_s = result.seconds
             else:
-                steady.append(result.seconds)
+                training.steady_epoch_s.append(result.seconds)
             elapsed += result.seconds
             test_loss, accuracy = twin.evaluate(data.X_test, data.y_test)
-            if reached is None and accuracy >= target:
+            if reached is None and accuracy >= built.target_accuracy:
                 reached = elapsed
-            curves.append({"seed": seed, "epoch": epoch + 1, "train_loss": result.loss,
-                           "test_loss": test_loss, "test_accuracy": accuracy,
-                           "elapsed_s": elapsed})
+            training.curves.append({"seed": seed, "epoch": epoch + 1, "train_loss": result.loss,
+                                    "test_loss": test_loss, "test_accuracy": accuracy,
+                                    "elapsed_s": elapsed})
             emit("progress", stage="epoch", seed=seed, epoch=epoch + 1, epochs=epochs,
                  loss=result.loss, test_accuracy=accuracy, epoch_s=result.seconds)
-        per_seed.append({"seed": seed, "final_loss": result.loss, "test_loss": test_loss,
-                         "test_accuracy": accuracy, "time_to_accuracy_s": reached})
-        if index == 0 and data_parallel:
-            first_seed_weights = twin.get_weights()
+        training.per_seed.append({"seed": seed, "final_loss": result.loss,
+                                  "test_loss": test_loss, "test_accuracy": accuracy,
+                                  "time_to_accuracy_s": reached})
+        if index == 0 and keep_first_weights:
+            training.first_seed_weights = twin.get_weights()
+    return training
 
-    # Top up the steady-state rounds when training alone gave fewer than asked for; a
-    # resident worker's samples come from the coordinator's rounds instead.
-    extra = 0
-    while not job.get("resident") and len(steady) < plan["rounds"]:
-        X, y = data.epoch_arrays(epochs + extra)
+
+def top_up(twin, training: Training, rounds: int, slow: float) -> None:
+    """Time more epochs of the last seed until training has ``rounds`` steady epochs (a
+    worker sampled per process; a resident worker's samples come from the coordinator's
+    rounds instead)."""
+    while len(training.steady_epoch_s) < rounds:
+        X, y = training.data.epoch_arrays(training.next_epoch)
         result = timed_epoch(twin, X, y, slow)
-        timed.append(result)
-        steady.append(result.seconds)
-        extra += 1
-    train_wall_s = time.perf_counter() - train_start
-    wait_end, own_cpu_s = runqueue_wait_s(), time.process_time() - own_start
-    others_end = machine_busy_cpu_s()
-    siblings_cpu_s = 0.0  # a torch-ddp row's other replicas on this machine (below)
-    # After the CPU accounting of training, which ran alone: while sampling, the other
-    # rows' workers run between this one's epochs by design.
-    samples, positions = ([], []) if not job.get("resident") else sample_epochs(
-        twin, data, epochs + extra, slow, timed, commands, emit)
+        training.timed.append(result)
+        training.steady_epoch_s.append(result.seconds)
+        training.next_epoch += 1
 
-    train_cpu_s = sum(e.cpu_s for e in timed)
-    timed_wall_s = sum(e.seconds for e in timed)
-    cores_used = train_cpu_s / timed_wall_s
-    waited = None if wait_start is None or wait_end is None else wait_end - wait_start
+
+@dataclasses.dataclass
+class Usage:
+    """A row's CPU time and memory over its timed epochs: this process's, or the sum over the
+    processes of a row with a process per replica."""
+
+    train_cpu_s: float
+    timed_wall_s: float
+    rss_after_import_bytes: int | None
+    rss_baseline_bytes: int | None
+    peak_rss_above_baseline_bytes: int | None
+    gpu_peak_bytes: int | None
+    runqueue_wait_s: float | None
+    others_cores: float | None = None
+    sibling_replicas_cpu_s: float = 0.0
+    memory_processes: int = 1
+    starved_reason: str | None = None
+
+    @property
+    def cores_used(self) -> float:
+        return self.train_cpu_s / self.timed_wall_s
+
+
+def own_usage(timed: list[Epoch], cpu: CpuWindow, window: MemoryWindow,
+              rss_after_import_bytes: int | None) -> Usage:
+    """This process's CPU time and memory over ``timed``: the memory of the epoch whose
+    resident set grew most."""
     peaks = [e for e in timed if e.peak_rss_above_start_bytes is not None]
     worst = max(peaks, key=lambda e: e.peak_rss_above_start_bytes) if peaks else None
-    from threadpoolctl import threadpool_info
+    return Usage(train_cpu_s=sum(e.cpu_s for e in timed),
+                 timed_wall_s=sum(e.seconds for e in timed),
+                 rss_after_import_bytes=rss_after_import_bytes,
+                 rss_baseline_bytes=worst.rss_start_bytes if worst else window.rss_baseline_bytes,
+                 peak_rss_above_baseline_bytes=worst.peak_rss_above_start_bytes if worst else None,
+                 gpu_peak_bytes=window.gpu.peak_bytes() if window.gpu else None,
+                 runqueue_wait_s=cpu.runqueue_wait_s)
 
-    distributed = None
-    if opts.TAGS[variant] == "distributed":
-        distributed = {"replicas": replicas if data_parallel else 1,
-                       "threads_per_process": opts.threads_per_process(the_row, the_plan),
-                       "total_threads": opts.total_threads(the_row, the_plan),
-                       "memory_processes": 1, "max_weight_gap_vs_single": None}
-    gpu_peak = gpu.peak_bytes() if gpu else None
-    if data_parallel and name == "torch":
-        # One process per replica: memory and CPU time are the sum over the processes.
-        per_rank = all_ranks((rss_after_import,
-                              worst.peak_rss_above_start_bytes if worst else None, train_cpu_s,
-                              gpu_peak, socket.gethostname(), own_cpu_s))
-        # The row's own replicas are not "other processes" for the starved test below: a
-        # replica on this machine kept a core busy because the row asked it to.
-        siblings_cpu_s = sum(r[5] for i, r in enumerate(per_rank)
-                             if r[4] == socket.gethostname() and i != rank())
-        rss_after_import = _sum_or_none(r[0] for r in per_rank)
-        worst_peak = _sum_or_none(r[1] for r in per_rank)
-        train_cpu_s = sum(r[2] for r in per_rank)
-        gpu_peak = _sum_or_none(r[3] for r in per_rank) if gpu else None
-        cores_used = train_cpu_s / timed_wall_s
-        distributed["memory_processes"] = len(per_rank)
-    else:
-        worst_peak = worst.peak_rss_above_start_bytes if worst else None
-    # The cores that other processes kept busy while this one trained: the machine's busy
-    # CPU time less this process's own and its sibling replicas'.
-    others_cores = (None if others_start is None or others_end is None
-                    else max(0.0, (others_end - others_start - own_cpu_s - siblings_cpu_s)
-                             / train_wall_s))
-    starved_reason = None
-    # Starved: its threads waited for a CPU, and other processes had the CPUs. A framework
-    # with more threads than CPUs makes its threads wait on each other too; that alone is
-    # how it runs, not a busy machine.
-    if (waited is not None and waited / train_wall_s > STARVED_WAIT_PER_S
+
+def sum_over_ranks(usage: Usage, own_cpu_s: float, gather=None) -> Usage:
+    """A row with one process per replica: its memory and CPU time summed over the processes
+    (``gather``, default ``all_ranks``, collects a value from every rank in rank order). The
+    row's replicas on this machine are its siblings: their CPU time is not other processes'
+    for the starved test (``starved``), since a replica kept a core busy because the row
+    asked it to."""
+    host = socket.gethostname()
+    per_rank = (gather or all_ranks)((usage.rss_after_import_bytes,
+                                      usage.peak_rss_above_baseline_bytes, usage.train_cpu_s,
+                                      usage.gpu_peak_bytes, host, own_cpu_s))
+    return dataclasses.replace(
+        usage,
+        sibling_replicas_cpu_s=sum(r[5] for i, r in enumerate(per_rank)
+                                   if r[4] == host and i != rank()),
+        rss_after_import_bytes=_sum_or_none(r[0] for r in per_rank),
+        peak_rss_above_baseline_bytes=_sum_or_none(r[1] for r in per_rank),
+        train_cpu_s=sum(r[2] for r in per_rank),
+        gpu_peak_bytes=(None if usage.gpu_peak_bytes is None
+                        else _sum_or_none(r[3] for r in per_rank)),
+        memory_processes=len(per_rank))
+
+
+def starved(usage: Usage, cpu: CpuWindow) -> Usage:
+    """``usage`` with the cores other processes kept busy while this one trained (the
+    machine's busy CPU time less this process's own and its sibling replicas') and, when
+    starved, why.
+
+    Starved: its threads waited for a CPU, and other processes had the CPUs. A framework
+    with more threads than CPUs makes its threads wait on each other too; that alone is how
+    it runs, not a busy machine.
+    """
+    others_cores = (None if cpu.machine_busy_s is None else max(
+        0.0, (cpu.machine_busy_s - cpu.own_cpu_s - usage.sibling_replicas_cpu_s) / cpu.wall_s))
+    waited, reason = usage.runqueue_wait_s, None
+    if (waited is not None and waited / cpu.wall_s > STARVED_WAIT_PER_S
             and (others_cores is None or others_cores > STARVED_OTHERS_CORES)):
-        starved_reason = (f"its threads waited {waited / train_wall_s:.2f} s for a CPU per "
-                          f"second of training (above {STARVED_WAIT_PER_S:g}) while other "
-                          + ("processes used the CPUs" if others_cores is None else
-                             f"processes kept {others_cores:.2f} cores busy"))
-    if data_parallel and rank() == 0:
-        # Outside every timed window: the single-process twin trained on the first seed.
-        distributed["max_weight_gap_vs_single"] = weight_gap_vs_single(
-            name, opts.single_mode(variant), spec.replace(seed=seeds[0]), device,
-            first_seed_weights)
+        reason = (f"its threads waited {waited / cpu.wall_s:.2f} s for a CPU per "
+                  f"second of training (above {STARVED_WAIT_PER_S:g}) while other "
+                  + ("processes used the CPUs" if others_cores is None else
+                     f"processes kept {others_cores:.2f} cores busy"))
+    return dataclasses.replace(usage, others_cores=others_cores, starved_reason=reason)
+
+
+def account(setup: Setup, timed: list[Epoch], cpu: CpuWindow, window: MemoryWindow) -> Usage:
+    """The row's CPU time and memory over its timed epochs, and whether the machine starved
+    it (``own_usage``, ``sum_over_ranks`` for a row with a process per replica, ``starved``)."""
+    usage = own_usage(timed, cpu, window, setup.rss_after_import_bytes)
+    if setup.variant.process_per_replica:
+        usage = sum_over_ranks(usage, cpu.own_cpu_s)
+    return starved(usage, cpu)
+
+
+def distributed_extras(setup: Setup, built: Built, training: Training,
+                       usage: Usage) -> dict | None:
+    """A distributed row's ``distributed`` fields (None for every other row): its replicas
+    and threads, the processes its memory is summed over and, for a data-parallel row's
+    rank 0, the largest weight gap to its single-process twin trained on the first seed
+    (outside every timed window)."""
+    if not setup.variant.distributed:
+        return None
+    row, plan, variant = setup.row, setup.plan, setup.variant
+    gap = None
+    if variant.data_parallel and rank() == 0:
+        gap = weight_gap_vs_single(row.implementation, opts.single_mode(variant.name),
+                                   built.spec, row.device, training.first_seed_weights)
+    return {"replicas": plan.replicas if variant.data_parallel else 1,
+            "threads_per_process": opts.threads_per_process(row, plan),
+            "total_threads": opts.total_threads(row, plan),
+            "memory_processes": usage.memory_processes, "max_weight_gap_vs_single": gap}
+
+
+def result_fields(job: dict, setup: Setup, built: Built, training: Training, usage: Usage,
+                  window: MemoryWindow, sampled: tuple[list[float], list[int]] | None,
+                  distributed: dict | None) -> dict:
+    """The process's result: the ``Process`` fields of results.json.
+
+    One literal, in the order the fields are written, so that a reader sees the whole
+    record at once; it is as long as the record.
+    """
+    row, plan, seeds = job["row"], job["plan"], job["seeds"]
+    spec, twin, data, threads = built.spec, built.twin, training.data, setup.threads
+    from threadpoolctl import threadpool_info
 
     return {
         "seeds": list(seeds),
-        "first_epoch_s": first_epoch_s,
-        "steady_epoch_s": steady,
-        **({"samples_epoch_s": samples, "sample_round_position": positions}
-           if job.get("resident") else {}),
+        "first_epoch_s": training.first_epoch_s,
+        "steady_epoch_s": training.steady_epoch_s,
+        **({"samples_epoch_s": sampled[0], "sample_round_position": sampled[1]}
+           if sampled is not None else {}),
         "steps_per_epoch": -(-spec.n_train // spec.batch_size),
         "batch_size": row["batch_size"],
         "effective_batch_size": min(row["batch_size"], spec.n_train),
@@ -398,27 +589,29 @@ def measure(job: dict, emit, commands=()) -> dict:
         "hidden_size": spec.hidden_size,
         # Counted from the built model's weights, not the spec's formula.
         "n_parameters": sum(int(w.size) for w in twin.get_weights()),
-        "import_s": import_s,
-        "build_s": build_s,
-        "per_seed": per_seed,
-        "curves": curves,
+        "import_s": setup.import_s,
+        "build_s": built.build_s,
+        "per_seed": training.per_seed,
+        "curves": training.curves,
         "bayes_accuracy": data.bayes_accuracy,
-        "target_accuracy": target,
+        "target_accuracy": built.target_accuracy,
         "memory": {
-            "rss_after_import_bytes": rss_after_import,
-            "rss_baseline_bytes": worst.rss_start_bytes if worst else rss_baseline,
-            "peak_rss_above_baseline_bytes": worst_peak,
+            "rss_after_import_bytes": usage.rss_after_import_bytes,
+            "rss_baseline_bytes": usage.rss_baseline_bytes,
+            "peak_rss_above_baseline_bytes": usage.peak_rss_above_baseline_bytes,
             # Per epoch where /proc/self/clear_refs resets the peak; else the whole process.
-            "peak_rss_scope": "train_epoch" if peak_is_per_phase else "whole process",
-            "gpu_peak_bytes": gpu_peak,
-            "gpu_peak_method": gpu.method if gpu else None,
+            "peak_rss_scope": "train_epoch" if window.peak_is_per_phase else "whole process",
+            "gpu_peak_bytes": usage.gpu_peak_bytes,
+            "gpu_peak_method": window.gpu.method if window.gpu else None,
         },
-        "load": {"before": load_before, "after": load_now()},
-        "cpu": {"train_cpu_s": train_cpu_s, "train_wall_s": timed_wall_s,
-                "cores_used": cores_used, "runqueue_wait_s": waited,
-                "others_cores": others_cores, "sibling_replicas_cpu_s": siblings_cpu_s,
-                "starved": starved_reason is not None, "starved_reason": starved_reason},
-        "threads": {"requested": plan["threads"], "measured_cores_used": cores_used,
+        "load": {"before": setup.load_before, "after": load_now()},
+        "cpu": {"train_cpu_s": usage.train_cpu_s, "train_wall_s": usage.timed_wall_s,
+                "cores_used": usage.cores_used, "runqueue_wait_s": usage.runqueue_wait_s,
+                "others_cores": usage.others_cores,
+                "sibling_replicas_cpu_s": usage.sibling_replicas_cpu_s,
+                "starved": usage.starved_reason is not None,
+                "starved_reason": usage.starved_reason},
+        "threads": {"requested": plan["threads"], "measured_cores_used": usage.cores_used,
                     "threadpools": threadpool_info(),
                     "framework_intra_op": threads.get("intra_op_threads"),
                     "framework_inter_op": threads.get("inter_op_threads")},
@@ -427,7 +620,7 @@ def measure(job: dict, emit, commands=()) -> dict:
                      "data": data.describe() | {"seed": seeds[0]}}
         | ({"total_threads": distributed["total_threads"]} if distributed else {}),
         "overhead": overhead_check(twin, data) if plan.get("overhead_check") else None,
-        "equivalence": equivalent,
+        "equivalence": built.equivalence,
     } | ({"distributed": distributed} if distributed else {})
 
 
@@ -589,6 +782,17 @@ def launch_torchrun() -> None:
     runpy.run_module("torch.distributed.run", run_name="__main__", alter_sys=True)
 
 
+def pin_all_threads(cpus: list[int]) -> None:
+    """Move every thread of this process to ``cpus``. ``os.sched_setaffinity(0, ...)`` moves
+    only the calling thread (Linux sched_setaffinity(2): the mask is per thread), and the
+    frameworks' thread pools exist by now, so each thread id in /proc/self/task is moved."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except ProcessLookupError:
+            pass  # a thread that ended meanwhile
+
+
 def main() -> int:
     if COORDINATOR_ENV in os.environ and "LOCAL_RANK" not in os.environ:
         _die_with_coordinator()
@@ -606,11 +810,14 @@ def main() -> int:
         if world > 1 and len(cpus) >= world:  # each rank its own share of the row's CPUs
             local = int(os.environ["LOCAL_RANK"])
             cpus = cpus[len(cpus) * local // world:len(cpus) * (local + 1) // world]
-        # Before any framework is imported, so that every thread pool starts on these CPUs.
-        os.sched_setaffinity(0, cpus)
+        # Before any framework is imported, so that every thread pool starts on these CPUs
+        # (or on the CPUs it starts on, beside other workers starting: runner.ResidentWorker).
+        os.sched_setaffinity(0, job.get("startup_cpus") or cpus)
     protocol = _protocol_stream()
 
     def emit(event, **fields):
+        if event == "ready" and job.get("startup_cpus") and cpus is not None:
+            pin_all_threads(cpus)  # from now on it is timed, alone, on its sampling CPUs
         if rank() == 0:  # one voice per row: the other ranks measure alike and stay quiet
             protocol.write(json.dumps({"event": event, **fields}) + "\n")
 

@@ -244,8 +244,9 @@ CAPTIONS = {
             "of each one's median steady epoch, with a 95% bootstrap interval over processes. "
             "IQR %: the spread over processes (n/a under 3). × torch loop: the ratio to the "
             "course's PyTorch loop at the same device and batch size (1.00 is the same "
-            "speed, 2.00 twice as slow), from samples taken in the same rounds where the two "
-            "were sampled together.",
+            "speed, 2.00 twice as slow): the row's p10 over torch loop's, its interval "
+            "resampling the processes (and, where they were sampled together, the rounds) of "
+            "both rows at once.",
     "Accuracy": "Test accuracy after the last epoch, mean and SD over the seeds; "
                 "to target: median training time until the target accuracy.",
     "Memory": "Peak resident memory while training, above the process after the model "

@@ -68,16 +68,26 @@ def two_level_draws(groups: list[list[float]], statistic=None,
     if not groups:
         raise ValueError("a bootstrap needs at least one sample")
     rng = np.random.default_rng(seed)
-    width = max(len(g) for g in groups)
+    chosen = rng.integers(0, len(groups), size=(n_resamples, len(groups)))
+    return _statistic_of(_resample(groups, chosen, rng), statistic)
+
+
+def _resample(groups: list[np.ndarray], chosen: np.ndarray, rng) -> np.ndarray:
+    """The pooled samples of each resample (n_resamples, len(groups) * the longest group):
+    the processes ``chosen`` (n_resamples, len(groups)), and within each as many samples as
+    the longest process has, drawn with replacement from its own."""
+    n_resamples, width = len(chosen), max(len(g) for g in groups)
     # Each process's samples as a row of ``width``, so that one draw of indices serves all.
     lengths = np.array([len(g) for g in groups])
     table = np.zeros((len(groups), width))
     for i, g in enumerate(groups):
         table[i, :len(g)] = g
-    chosen = rng.integers(0, len(groups), size=(n_resamples, len(groups)))
     within = (rng.random((n_resamples, len(groups), width))
               * lengths[chosen][:, :, None]).astype(int)
-    draws = table[chosen[:, :, None], within].reshape(n_resamples, -1)
+    return table[chosen[:, :, None], within].reshape(n_resamples, -1)
+
+
+def _statistic_of(draws: np.ndarray, statistic=None) -> np.ndarray:
     if statistic is None:
         return np.quantile(draws, HEADLINE_QUANTILE, axis=1)
     return np.asarray(statistic(draws, axis=1), dtype=float)
@@ -131,15 +141,33 @@ def headline(groups: list[list[float]], seed: int = 0) -> dict:
             "samples": int(len(values)), "half_width_pct": half_width}
 
 
-def paired_ratios(row: list[list[float]], reference: list[list[float]]) -> list[list[float]]:
-    """Per process, the ratio of each sample of ``row`` to the ``reference`` sample taken in
-    the same round (same position in both lists); rounds that one side lacks are left out."""
-    return [[a / b for a, b in zip(mine, ref)] for mine, ref in zip(row, reference)]
+def headline_ratio(row: list[list[float]], reference: list[list[float]], paired_rounds: bool,
+                   n_resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE,
+                   seed: int = 0) -> tuple[float, float, float]:
+    """``row``'s headline over ``reference``'s (the ratio of their p10s, so that "× torch
+    loop" is the quotient of the two rows' headline times) with a 95% interval; (ratio,
+    low, high).
 
-
-def median_ratio(ratios: list[list[float]], seed: int = 0) -> tuple[float, float, float]:
-    """The median of the per-round ratios and its two-level 95% interval (low, high)."""
-    values = pooled(ratios)
-    low, high = two_level_bootstrap(ratios, statistic=np.median, seed=seed)
-    return float(np.median(values)), low, high
-
+    ``row`` and ``reference``: one list of samples per process, process i of each from the
+    same process set (the same stretch of the run); processes that either side lacks are
+    left out. The interval is the two-level bootstrap of ``two_level_draws`` applied to both
+    rows at once: each resample draws the same processes for both, and with
+    ``paired_rounds`` (the two rows were sampled in the same rounds, sample k of each in
+    round k) the same rounds within them too, keeping only the rounds both have; without,
+    the samples within a process are drawn for each row apart. Raises ValueError without a
+    process that both have."""
+    pairs = [(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+             for a, b in zip(row, reference) if len(a) and len(b)]
+    if paired_rounds:
+        pairs = [(a[:n], b[:n]) for a, b in pairs for n in [min(len(a), len(b))]]
+    if not pairs:
+        raise ValueError("a ratio needs a process that both rows have")
+    value = p10(pooled([a for a, _ in pairs])) / p10(pooled([b for _, b in pairs]))
+    rng = np.random.default_rng(seed)
+    chosen = rng.integers(0, len(pairs), size=(n_resamples, len(pairs)))
+    state = rng.bit_generator.state
+    mine = _statistic_of(_resample([a for a, _ in pairs], chosen, rng))
+    if paired_rounds:
+        rng.bit_generator.state = state  # the same rounds for the reference
+    theirs = _statistic_of(_resample([b for _, b in pairs], chosen, rng))
+    return (value, *percentile_interval(mine / theirs, confidence))

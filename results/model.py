@@ -410,6 +410,7 @@ class Resources(Record):
     peak_resident_total_bytes: int | None
     memory_method: str | None
     interleaving: str
+    startup: str
     sampled_together: list
 
 

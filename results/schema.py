@@ -163,7 +163,8 @@ SUMMARY = obj(
     estimator=opt(Field("string", choices=ESTIMATORS), null=False),
     us_per_step_median=opt(US_TIMING), samples=opt(POSITIVE_INT, null=False),
     sample_spread_iqr_pct=opt(NON_NEGATIVE),
-    ratio_method=opt(Field("string", choices=("rounds", "processes"))),
+    ratio_method=opt(Field("string", choices=("p10-rounds", "p10-processes", "rounds",
+                                              "processes"))),
     us_per_step_ci_low=opt(US_TIMING), us_per_step_ci_high=opt(US_TIMING),
     process_us_per_step=list_of(US_TIMING, non_empty=True),
     spread_iqr_pct=opt(NON_NEGATIVE), unstable=opt(BOOLEAN, null=False),
@@ -222,7 +223,7 @@ ROW = obj(
 
 # since format 3: how the resident workers were sampled and the memory they held together
 RESOURCES = obj(memory_budget_bytes=opt(BYTES), peak_resident_total_bytes=opt(BYTES),
-                memory_method=opt(STRING), interleaving=opt(STRING),
+                memory_method=opt(STRING), interleaving=opt(STRING), startup=opt(STRING),
                 sampled_together=opt(list_of(list_of(STRING)), null=False))
 RUN = obj(
     resources=opt(RESOURCES, null=False),

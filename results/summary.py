@@ -55,11 +55,10 @@ def summarize(row: dict, reference: dict | None = None) -> dict | None:
 
     Time: ``estimate.headline`` of the processes' samples (the p10 of all of them, with a
     two-level bootstrap interval). ``reference`` is the torch-loop row of the same device and
-    sizes (identity_key): where the two rows were sampled in the same rounds
-    (``sampled_with``), each sample is paired with the reference's sample of the same round
-    and the ratio is the median of those ratios (``ratio_method`` "rounds"); else process i
-    is paired with the reference's process i, by their own p10 ("processes"). Either way
-    with a two-level bootstrap interval.
+    sizes (identity_key): the ratio is the quotient of the two headlines, its interval a
+    two-level bootstrap that draws the same processes of both rows (process i of each) and,
+    where the two were sampled in the same rounds (``sampled_with``), the same rounds
+    (``ratio_method`` "p10-rounds"; else "p10-processes"): estimate.headline_ratio.
     """
     ok = [p for p in row["processes"] if p["status"] == "ok"]
     if not ok:
@@ -155,20 +154,15 @@ def ratio_to(row: dict, ok: list[dict], reference: dict
              ) -> tuple[float | None, float | None, float | None, str | None]:
     """(ratio, ci_low, ci_high, method) of ``row``'s time to ``reference``'s (summarize)."""
     ref = {p["index"]: p for p in reference["processes"] if p["status"] == "ok"}
-    by_round = [estimate.paired_ratios([process_samples_us(p)],
-                                       [process_samples_us(ref[p["index"]])])[0]
-                for p in ok if p["index"] in ref and p.get("samples_epoch_s")
-                and ref[p["index"]].get("samples_epoch_s")
-                and row["id"] in (ref[p["index"]].get("sampled_with") or ())]
-    by_round = [pairs for pairs in by_round if pairs]
-    if by_round:
-        return (*estimate.median_ratio(by_round), "rounds")
-    pairs = [process_us_per_step(p) / process_us_per_step(ref[p["index"]])
-             for p in ok if p["index"] in ref]
-    if not pairs:
+    both = [p for p in ok if p["index"] in ref]
+    if not both:
         return None, None, None, None
-    low, high = bootstrap_median_ci(pairs)
-    return statistics.median(pairs), low, high, "processes"
+    mine = [process_samples_us(p) for p in both]
+    theirs = [process_samples_us(ref[p["index"]]) for p in both]
+    by_round = all(p.get("samples_epoch_s") and ref[p["index"]].get("samples_epoch_s")
+                   and row["id"] in (ref[p["index"]].get("sampled_with") or ()) for p in both)
+    ratio, low, high = estimate.headline_ratio(mine, theirs, paired_rounds=by_round)
+    return ratio, low, high, "p10-rounds" if by_round else "p10-processes"
 
 
 def replica_summary(ok: list[dict]) -> dict:

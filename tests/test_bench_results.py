@@ -124,11 +124,13 @@ def test_the_ratio_to_torch_loop_pairs_processes_by_index():
     other = row("numpy-loop", [process(i, us) for i, us in enumerate([50, 100, 50])])
     summaries.summarize_all([torch, other], opts.SINGLE_TWINS)
     s = other["summary"]
-    # Each pair is exactly 0.5, though the processes' own times differ by 2x.
+    # Each pair is 0.5, though the processes' own times differ by 2x: drawn together, the
+    # slow process of each row moves both, and only the spread of the epochs within a
+    # process (0.99 to 1.2 of its time) widens the interval.
     assert s["ratio_to_torch_loop"] == pytest.approx(0.5)
-    assert s["ratio_ci_low"] == pytest.approx(0.5) and s["ratio_ci_high"] == pytest.approx(0.5)
+    assert 0.5 * 0.99 / 1.2 <= s["ratio_ci_low"] <= 0.5 <= s["ratio_ci_high"] <= 0.5 * 1.2 / 0.99
     assert torch["summary"]["ratio_to_torch_loop"] == 1.0
-    assert s["ratio_method"] == "processes"  # no interleaved samples: paired by process
+    assert s["ratio_method"] == "p10-processes"  # no interleaved samples: paired by process
 
 
 def test_the_ratio_to_torch_loop_pairs_samples_taken_in_the_same_round():
@@ -143,7 +145,7 @@ def test_the_ratio_to_torch_loop_pairs_samples_taken_in_the_same_round():
                                for i, r in enumerate(rounds)])
     summaries.summarize_all([torch, other], opts.SINGLE_TWINS)
     s = other["summary"]
-    assert s["ratio_method"] == "rounds"
+    assert s["ratio_method"] == "p10-rounds"
     assert s["ratio_to_torch_loop"] == pytest.approx(0.5)
     assert s["ratio_ci_low"] == pytest.approx(0.5) and s["ratio_ci_high"] == pytest.approx(0.5)
     # Not sampled in the same rounds (another part of a split block): paired by process.
@@ -152,7 +154,7 @@ def test_the_ratio_to_torch_loop_pairs_samples_taken_in_the_same_round():
     torch_apart = row("torch-loop", [process(i, 100, samples_us=r, sampled_with=ids[:1])
                                      for i, r in enumerate(rounds)])
     summaries.summarize_all([torch_apart, apart], opts.SINGLE_TWINS)
-    assert apart["summary"]["ratio_method"] == "processes"
+    assert apart["summary"]["ratio_method"] == "p10-processes"
 
 
 def test_seeds_count_once_and_accuracy_spreads_over_them():

@@ -66,21 +66,37 @@ def test_draws_weigh_every_process_alike_whatever_its_length():
     assert 0.3 < np.mean(draws == 15.0) < 0.7
 
 
-def test_ratios_pair_the_samples_of_the_same_round():
+def test_the_ratio_is_the_quotient_of_the_headlines_and_pairs_the_rounds():
     rng = np.random.default_rng(3)
     # The machine's state of each round multiplies both rows alike.
     machine = [list(1 + 2 * rng.random(30)) for _ in range(3)]
     reference = [[100 * m for m in rounds] for rounds in machine]
     row = [[250 * m for m in rounds] for rounds in machine]
-    ratio, low, high = estimate.median_ratio(estimate.paired_ratios(row, reference))
+    ratio, low, high = estimate.headline_ratio(row, reference, paired_rounds=True)
     assert (ratio, low, high) == pytest.approx((2.5, 2.5, 2.5))
+    # The quotient of the two headlines, as a reader dividing the table's columns gets it.
+    assert ratio == pytest.approx(estimate.p10(estimate.pooled(row))
+                                  / estimate.p10(estimate.pooled(reference)))
     # Unpaired, the same samples say far less: resampled apart, the two p10s come from
     # different rounds, and the ratio's interval is wide.
-    unpaired = (estimate.two_level_draws(row, seed=1)
-                / estimate.two_level_draws(reference, seed=2))
-    low, high = estimate.percentile_interval(unpaired)
-    assert high - low > 0.1
+    ratio, low, high = estimate.headline_ratio(row, reference, paired_rounds=False)
+    assert ratio == pytest.approx(2.5) and low <= 2.5 <= high and high - low > 0.1
+
+
+def test_the_ratio_draws_the_same_processes_of_both_rows():
+    # Process 1 of both rows ran in a slow stretch of the run: drawn together, the ratio
+    # stays 2 in every resample, though each row's own headline moves by 2x between them.
+    reference = [[100.0] * 10, [200.0] * 10, [100.0] * 10]
+    row = [[200.0] * 10, [400.0] * 10, [200.0] * 10]
+    for paired in (True, False):
+        assert estimate.headline_ratio(row, reference, paired_rounds=paired) == \
+            pytest.approx((2.0, 2.0, 2.0))
 
 
 def test_a_worker_that_stopped_early_pairs_only_the_rounds_both_have():
-    assert estimate.paired_ratios([[2.0, 4.0, 6.0]], [[1.0, 2.0]]) == [[2.0, 2.0]]
+    # Paired by round, only the first two rounds count: 2/1 and 4/2.
+    ratio, low, high = estimate.headline_ratio([[2.0, 4.0, 600.0]], [[1.0, 2.0]],
+                                               paired_rounds=True)
+    assert (ratio, low, high) == pytest.approx((2.0, 2.0, 2.0))
+    with pytest.raises(ValueError, match="a process that both rows have"):
+        estimate.headline_ratio([[1.0]], [[]], paired_rounds=True)

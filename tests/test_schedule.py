@@ -62,3 +62,11 @@ def test_data_parallel_rows_are_not_resident():
 
 def test_the_resident_total_counts_this_process_at_least():
     assert schedule.resident_total_bytes() > 10 * 2**20
+
+
+def test_the_startup_is_said_in_the_result_file_words():
+    assert schedule.startup_text([[1], [0]]) == (
+        "2 workers at a time, each on CPUs of its own (CPU 1; CPU 0) while it imports, builds "
+        "and trains its seeds; each then moves to CPU 1 and is sampled there alone")
+    assert schedule.startup_text([[0, 1]]) == "one worker at a time, on CPU 0+1"
+    assert schedule.startup_text([None]) == "one worker at a time"
