@@ -32,10 +32,9 @@ HEADER = ("Row", "Replicas x threads", "us/global step", "Samples/s", "Single-pr
 
 
 def _data_parallel(variant: str) -> bool:
-    # The variant registry's word (benchmarks.options today), asked in this one place.
-    from benchmarks.options import is_data_parallel
+    from frameworks.variants import VARIANTS
 
-    return is_data_parallel(variant)
+    return variant in VARIANTS and VARIANTS[variant].data_parallel
 
 
 def _measured(row: Row) -> bool:
