@@ -29,7 +29,7 @@ def run():
     data = hostile_run()
     data["_path"] = "hostile.json"
     frame = tables.tidy(as_run(data))
-    return frame, tables.learning_curves(as_run(data)), footnote(data, frame)
+    return frame, tables.learning_curves(as_run(data)), footnote(as_run(data), frame)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_a_one_panel_legend_fits_inside_the_figure():
     frame = tables.tidy(as_run(data))
     frame = frame[frame["batch_size"] == 32]
     curves = tables.learning_curves(as_run(data))
-    fig = plots.learning_curves(curves, frame, footnote(data, frame))
+    fig = plots.learning_curves(curves, frame, footnote(as_run(data), frame))
     fig.draw_without_rendering()  # lays the figure out as savefig does
     legend = fig.legends[0].get_window_extent()
     figure = fig.bbox
@@ -142,14 +142,13 @@ def test_a_run_without_measured_rows_says_so():
     data = run_without_gpu()
     data["_path"] = "none.json"
     frame = tables.tidy(as_run(data)).assign(status="skipped")
-    fig = plots.time_per_step(frame, footnote(data, tables.tidy(as_run(data))))
+    fig = plots.time_per_step(frame, footnote(as_run(data), tables.tidy(as_run(data))))
     assert any("No row of this run was measured" in t.get_text() for t in fig.findobj(Text))
 
 
 def test_the_palette_is_colour_blind_safe():
     assert plots.PALETTE == tuple(matplotlib.color_sequences["petroff10"])
+    run = as_run({**run_without_gpu(), "_path": "x"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no font or layout warning for plain names
-        plots.render(plots.time_per_step(
-            tables.tidy(as_run(run_without_gpu())), footnote({**run_without_gpu(), "_path": "x"},
-                                                      tables.tidy(as_run(run_without_gpu())))))
+        plots.render(plots.time_per_step(tables.tidy(run), footnote(run, tables.tidy(run))))

@@ -131,7 +131,7 @@ def test_the_footnote_reads_a_format2_run(frame):
         del data[key]  # as if the suite had written it in format 2
     data["environment"].update(cpu_model="AMD EPYC 9B14",
                                commit={"id": "0123456789abcdef", "dirty": False})
-    note = footnote(data, with_format2_summary(frame))
+    note = footnote(as_run(data), with_format2_summary(frame))
     assert note["hardware"] == "AMD EPYC 9B14, 2 cores"
     assert note["commit"] == "0123456789ab"
     assert note["format"] == "sidebyside result format 2"
