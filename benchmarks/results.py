@@ -13,12 +13,12 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import TypedDict
 
 from results.atomic import write_text_atomic
 
 # The format's name, version and history live in results/format.py, shared with the readers.
 from results.format import RESULTS_FORMAT, RESULTS_FORMAT_VERSION, dumps  # noqa: F401
+from results.model import ABSENT, Load, Row
 
 # A process is "starved" when its threads spent this long waiting for a CPU per second of
 # training (run-queue wait summed over its threads, /proc/<pid>/task/*/schedstat): on a quiet
@@ -39,130 +39,26 @@ BUSY_CPU_PCT = 25.0
 BUSY_CPU_PRESSURE_PCT = 20.0
 
 
-class Load(TypedDict, total=False):
-    load1: float
-    load5: float
-    load15: float
-    cpu_pressure_some_avg10: float | None
-    cpu_busy_pct: float | None  # only where sampled (before the run): see BUSY_CPU_PCT
-
-
-class Process(TypedDict, total=False):
-    """One worker process, one sample; the keys are docs/result_format.md's ``Process``."""
-
-    index: int
-    status: str
-    reason: str
-    wall_s: float
-    seeds: list[int]
-    cold_cache: bool
-    first_epoch_s: float
-    steady_epoch_s: list[float]
-    steps_per_epoch: int
-    batch_size: int
-    effective_batch_size: int
-    n_train: int
-    n_test: int
-    hidden_size: int    # since issue 11: the width the process trained
-    n_parameters: int   # since issue 11: counted from the built model's weights
-    import_s: float
-    build_s: float
-    per_seed: list[dict]
-    curves: list[dict]
-    memory: dict
-    load: dict
-    cpu: dict
-    threads: dict
-    affinity: list[int] | None
-    settings: dict
-    overhead: dict | None
-    distributed: dict  # only in a distributed row's process (issue 12)
-    bayes_accuracy: float  # beyond the contract: the data's Bayes accuracy, for the summary
-    target_accuracy: float  # beyond the contract: the time-to-accuracy target used
-
-
-class Summary(TypedDict):
-    processes_ok: int
-    estimator: str  # since format 3: "p10" (results.estimate); absent: format 2's median
-    us_per_step: float
-    us_per_step_ci_low: float | None
-    us_per_step_ci_high: float | None
-    us_per_step_median: float  # since format 3: the median of the same samples
-    samples: int  # since format 3: one-epoch samples over all ok processes
-    sample_spread_iqr_pct: float | None  # since format 3: their IQR / median, percent
-    process_us_per_step: list[float]
-    spread_iqr_pct: float | None
-    unstable: bool
-    unstable_reasons: list[str]
-    samples_per_s: float
-    steady_epoch_s_median: float
-    first_epoch_s: float
-    first_epoch_cold: bool
-    test_accuracy_mean: float
-    test_accuracy_sd: float | None
-    n_seeds: int
-    time_to_accuracy_s_median: float | None
-    time_to_accuracy_reached_seeds: int
-    target_accuracy: float
-    bayes_accuracy: float
-    final_loss_mean: float | None  # None: every seed's loss diverged (non-finite)
-    peak_rss_above_baseline_bytes: int | None
-    rss_after_import_bytes: int | None
-    gpu_peak_bytes: int | None
-    import_s: float
-    build_s: float
-    cores_used: float
-    ratio_to_torch_loop: float | None
-    ratio_ci_low: float | None
-    ratio_ci_high: float | None
-    ratio_method: str | None  # "p10-rounds" or "p10-processes" (summarize); format 3 files
-    # written before the ratio was the quotient of the headlines: "rounds" or "processes"
-    # Only in the summary of a data-parallel row or its single-process twin (issue 12;
-    # data_parallel_summary): replicas, threads_per_process, total_threads,
-    # samples_per_s_ci_low/high, max_weight_gap_vs_single; a data-parallel row's also
-    # single_row, single_us_per_step, speedup_vs_single (+ _ci_low/_ci_high) and
-    # scaling_efficiency (+ _ci_low/_ci_high).
-
-
-class RowRecord(TypedDict):
-    id: str
-    variant: str
-    implementation: str
-    mode: str
-    device: str
-    batch_size: int
-    hidden_size: int  # SimpleNet's hidden width (16 but in a --sweep hidden=... run)
-    n_train: int      # training samples (the plan's but in a --sweep n_train=... run)
-    tag: str          # course, idiomatic or tuned (benchmarks.options.TAGS)
-    tuned_note: str   # what a tuned (or distributed) row changes in the user's code, else ""
-    status: str
-    reason: str
-    stderr_tail: str
-    processes: list[Process]
-    summary: Summary | None
-
-
-def new_row(row, plan_n_train: int | None = None) -> RowRecord:
-    """A planned row before anything ran (``row`` is a benchmarks.options.Row).
+def new_row(row, plan_n_train: int | None = None) -> dict:
+    """A planned row before anything ran (``row`` is a benchmarks.options.Row), as the
+    result file holds it (results.model.Row's ``to_dict``).
 
     ``n_train`` is the row's own (a sweep's point) or else ``plan_n_train``; left out when
     neither is known.
     """
     from benchmarks.options import DISTRIBUTED_NOTES, TAGS, TUNED_NOTES
 
-    size = {} if (row.n_train or plan_n_train) is None else {
-        "n_train": row.n_train or plan_n_train}
-    return RowRecord(id=row.id, variant=row.variant, implementation=row.implementation,
-                     mode=row.mode, device=row.device, batch_size=row.batch_size,
-                     hidden_size=row.hidden_size, **size,
-                     tag=TAGS[row.variant],
-                     tuned_note=TUNED_NOTES.get(row.variant)
-                     or DISTRIBUTED_NOTES.get(row.variant, ""),
-                     status="not run", reason="the run ended before this row", stderr_tail="",
-                     processes=[], summary=None)
+    n_train = row.n_train or plan_n_train
+    return Row(id=row.id, variant=row.variant, implementation=row.implementation,
+               mode=row.mode, device=row.device, batch_size=row.batch_size,
+               hidden_size=row.hidden_size, n_train=ABSENT if n_train is None else n_train,
+               tag=TAGS[row.variant],
+               tuned_note=TUNED_NOTES.get(row.variant) or DISTRIBUTED_NOTES.get(row.variant, ""),
+               status="not run", reason="the run ended before this row", stderr_tail="",
+               processes=[], summary=None).to_dict()
 
 
-def row_status(row: RowRecord, planned_processes: int) -> tuple[str, str]:
+def row_status(row: dict, planned_processes: int) -> tuple[str, str]:
     """The row's status and reason from its processes (docs/result_format.md's rules)."""
     processes = row["processes"]
     if not processes:
@@ -195,20 +91,21 @@ def cpu_pressure_avg10() -> float | None:
     return None
 
 
-def load_now(sample_s: float = 0.0) -> Load:
+def load_now(sample_s: float = 0.0) -> dict:
     """The load averages (os.getloadavg) and the CPU pressure, now; with ``sample_s`` > 0
-    also how busy every CPU was over the next ``sample_s`` seconds (percent, psutil)."""
+    also how busy every CPU was over the next ``sample_s`` seconds (percent, psutil). As the
+    result file holds it: results.model.Load's ``to_dict``."""
     load1, load5, load15 = os.getloadavg()
     load = Load(load1=load1, load5=load5, load15=load15,
                 cpu_pressure_some_avg10=cpu_pressure_avg10())
     if sample_s > 0:
         import psutil
 
-        load["cpu_busy_pct"] = psutil.cpu_percent(interval=sample_s)
-    return load
+        load.cpu_busy_pct = psutil.cpu_percent(interval=sample_s)
+    return load.to_dict()
 
 
-def busy_reason(load: Load, cores: int | None = None) -> str | None:
+def busy_reason(load: dict, cores: int | None = None) -> str | None:
     """Why the machine counts as busy (one phrase), or None when it is quiet."""
     cores = cores or os.cpu_count() or 1
     busy = load.get("cpu_busy_pct")
@@ -255,7 +152,7 @@ def _versions() -> dict:
     return found
 
 
-def environment(command: list[str], load_before: Load) -> dict:
+def environment(command: list[str], load_before: dict) -> dict:
     """The run's ``environment`` section (its ``load_after`` is filled at the end)."""
     reason = busy_reason(load_before)
     return {
