@@ -31,10 +31,10 @@ from benchmarks import results as res
 from benchmarks import schedule
 from benchmarks import shard as shards
 from benchmarks.runner import ROOT, ResidentWorker, nvidia_gpu_visible, run_process
-from reports import estimate
-from reports import format as result_format
-from reports.atomic import new_file_problem, write_new_file
-from reports.atomic import shell_quoted as _quoted
+from results import estimate, summary
+from results import format as result_format
+from results.atomic import new_file_problem, write_new_file
+from results.atomic import shell_quoted as _quoted
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
@@ -704,8 +704,8 @@ class Suite:
         record["status"], record["reason"] = res.row_status(record, self.plan.processes)
         if outcome.stderr_tail:
             record["stderr_tail"] = outcome.stderr_tail
-        res.summarize_all(self.run["rows"])
-        self.run["flags"] = res.flag_differences(
+        summary.summarize_all(self.run["rows"], opts.SINGLE_TWINS)
+        self.run["flags"] = summary.flag_differences(
             {r["id"]: next(p["settings"] for p in r["processes"] if p["status"] == "ok")
              for r in self.run["rows"] if r["summary"]})
         self._save()

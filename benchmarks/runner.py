@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks import options as opts
 from benchmarks.options import TARGET_GAP, Plan, Row
-from benchmarks.results import without_non_finite
+from results.format import without_non_finite
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository (or the installed packages' folder)
 STDERR_TAIL_CHARS = 2000

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from benchmarks.options import TAGS, Row
-from benchmarks.results import REFERENCE_VARIANT
+from results.summary import REFERENCE_VARIANT
 
 # A resident worker's resident set once it has trained, per implementation: rounded up from
 # rss_baseline_bytes + peak_rss_above_baseline_bytes of every row of `pytest --benchmark

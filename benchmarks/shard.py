@@ -3,7 +3,7 @@ plan on several machines (a CI matrix, a Slurm job array) and merging it back wi
 `sidebyside-reports merge`.
 
 The unit of the split is a block: the rows that share a device, a batch size, a width and a
-training-set size (``benchmarks.results.identity_key``). Every comparison the suite makes
+training-set size (``results.summary.identity_key``). Every comparison the suite makes
 inside a run stays within one block: "× torch loop" divides by the torch-loop row of the
 same block, and a data-parallel row's speedup by its single-process twin of the same block.
 So a part holds whole blocks, and every ratio of the merged run was measured on one machine.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reports import estimate
+from results import estimate
 
 HEADER = ("row", f"us/step {estimate.ESTIMATOR}", "95% CI", "median", "spread %", "x torch loop",
           "first epoch s", "test accuracy", "to target s", "peak MiB", "")

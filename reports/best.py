@@ -6,8 +6,8 @@ us_per_step, us_per_step_ci_low, us_per_step_ci_high, first_epoch_s`` and option
 ``tag``, ``tuned_note`` and ``reason``) and returns one row per framework x device x batch
 size; ``best_markdown`` renders it, and ``best_latex_frame`` narrows it for a LaTeX page.
 A run's result file records each row's tag and note; a frame without them (a hand-made
-one, an older file) takes them from benchmarks.options, which is imported only then, so
-that reading a result never needs the benchmark package.
+one, an older file) takes them from the variant registry (frameworks/variants.py), which
+is imported only then.
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ COLUMNS = [
 
 
 def _registry() -> tuple[dict, dict, dict]:
-    from benchmarks.options import TAGS, TUNED_NOTES, VARIANTS
+    from frameworks.variants import VARIANTS
 
-    return VARIANTS, TAGS, TUNED_NOTES
+    return ({name: (v.implementation, v.mode) for name, v in VARIANTS.items()},
+            {name: v.tag for name, v in VARIANTS.items()},
+            {name: v.note for name, v in VARIANTS.items() if v.tag == "tuned"})
 
 
 def base_variant(framework: str, tags: dict[str, str] | None = None,

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from reports import best, distributed, instructions, plots, scaling, tables
-from reports.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
-from reports.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
-from reports.load import ReportError, load_results
+from reports.load import ReportError, as_data, load_run
+from results.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
+from results.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
+from results.model import ABSENT, Commit, Environment, Resources, Run
 
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
 # Where `reports build` puts a report whose result file is not in a run folder: relative, so
@@ -28,17 +29,12 @@ INTEGER_COLUMNS = ("batch_size", "steady_rounds", "time_to_accuracy_reached_seed
                    "peak_rss_bytes", "points", "samples")
 
 
-def footnote(data: dict, frame: pd.DataFrame) -> dict:
-    """Everything a citation of this run needs, as labelled strings.
-
-    Reads result format 1 (the ``sidebyside`` section of pytest-benchmark's JSON) and
-    format 2 (docs/result_format.md: plan, environment and commit at the top level).
-    """
-    run, machine = _run(data), data.get("machine_info") or {}
-    plan, env = run["plan"], run.get("environment") or {}
-    commit = data.get("commit_info") or env.get("commit") or {}
-    cpu = ((machine.get("cpu") or {}).get("brand_raw") or env.get("cpu_model")
-           or env.get("machine", "unknown CPU"))
+def footnote(run: Run, frame: pd.DataFrame) -> dict:
+    """Everything a citation of this run needs, as labelled strings (a format-1 file is read
+    as reports.load converts it: its machine and commit in the environment)."""
+    plan, env = run.plan, run.environment or Environment()
+    commit = env.commit or Commit()
+    cpu = env.get("cpu_model") or env.get("machine", "unknown CPU")
     gpus = sorted({d for d in frame["device_name"].dropna() if d != "cpu"})
     versions = sorted({v for v in frame["framework_version"].dropna()} |
                       {v for v in frame["backend_version"].dropna()})
@@ -48,10 +44,10 @@ def footnote(data: dict, frame: pd.DataFrame) -> dict:
                  "loss_clip", "precision") if column in fair.columns}
     commit_text = (commit.get("id") or "unknown")[:12] + (" (uncommitted changes)"
                                                           if commit.get("dirty") else "")
-    started = run.get("started") or data.get("datetime", "")
-    version = data.get("converted_from_format_version") or run.get("format_version")
-    made_with = (f", pytest-benchmark {data['pytest_benchmark_version']}"
-                 if data.get("pytest_benchmark_version") else "")
+    started = run.get("started") or ""
+    version = run.get("converted_from_format_version") or run.get("format_version")
+    made_with = (f", pytest-benchmark {run.pytest_benchmark_version}"
+                 if run.get("pytest_benchmark_version") else "")
     return {
         "date": started[:19].replace("T", " ") + " UTC",
         "command": env.get("command", ""),
@@ -69,8 +65,9 @@ def footnote(data: dict, frame: pd.DataFrame) -> dict:
         "fairness": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fairness.items() if v),
         # since format 3: how the time was sampled, and the memory the workers held together
         "sampling": (f"{plan.get('processes')} processes x {plan.get('rounds')} interleaved "
-                     "one-epoch samples a row, p10" if "resources" in run else ""),
-        "peak resident memory": _gib(run.get("resources", {}).get("peak_resident_total_bytes")),
+                     "one-epoch samples a row, p10" if run.resources is not ABSENT else ""),
+        "peak resident memory": _gib((run.resources or Resources()).get(
+            "peak_resident_total_bytes")),
         "format": f"sidebyside result format {version}{made_with}",
     }
 
@@ -83,12 +80,12 @@ def footnote_text(note: dict) -> str:
     return " · ".join(f"{k}: {v}" for k, v in note.items() if v)
 
 
-def default_out_dir(data: dict, runs_dir: Path) -> Path:
+def default_out_dir(run: Run, runs_dir: Path) -> Path:
     """Where ``build`` puts a report by default: the result file's own run folder (the
     folder of a ``results.json``, or of a format-1 ``benchmark.json``), else a new folder
     named after the file under ``runs_dir`` (an edited copy beside a run must not replace
     that run's report; ``build_report`` adds -2, -3, ... where the name is taken)."""
-    path = Path(data["_path"])
+    path = Path(run.path)
     if is_run_folder_file(path):
         return path.parent
     return runs_dir / (path.stem or path.name)
@@ -120,14 +117,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _run(data: dict) -> dict:
-    """The part of a result file that holds plan, rows and flags (format 1 nests it)."""
-    return data.get("sidebyside") or data
-
-
-def is_smoke_run(data: dict) -> bool:
+def is_smoke_run(run: Run) -> bool:
     """True for a quick-preset run, whose numbers only show that every row runs."""
-    return (_run(data).get("plan") or {}).get("preset") == "quick"
+    return (run.plan or {}).get("preset") == "quick"
 
 
 def integer_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -162,7 +154,7 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     named after it under ``runs_dir`` (default ./sidebyside-runs under the current working
     directory), with -2, -3, ... added where that name is taken: another run's report is
     never replaced. The files are written into a temporary folder beside the report folder
-    and moved in at the end (reports.atomic.StagedFolder): an interruption leaves the old
+    and moved in at the end (results.atomic.StagedFolder): an interruption leaves the old
     report, or none, never a part.
 
     Raises ReportError (one sentence) for a file that cannot be loaded, for a run with no
@@ -171,19 +163,19 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     report would be replaced) and for a report file that would replace the result file.
     Raises OSError when a file cannot be written (nothing is moved into place then).
     """
-    data = load_results(result_path)
-    source = Path(data["_path"])
-    if not data["rows"]:
+    run = load_run(result_path)
+    source = Path(run.path)
+    if not run.rows:
         raise ReportError(f"{result_path}: the run holds no rows (it stopped before any row "
                           f"was planned), so there is nothing to report")
     fresh = not out_dir and not is_run_folder_file(source)
-    out = Path(out_dir) if out_dir else default_out_dir(data, Path(runs_dir or DEFAULT_RUNS_DIR))
+    out = Path(out_dir) if out_dir else default_out_dir(run, Path(runs_dir or DEFAULT_RUNS_DIR))
     if not fresh:
         _check_out_dir(out, source)
     staged = StagedFolder(out, protect=(source,), fresh=fresh)
     try:
         with staged as staging:
-            _write_report(data, staging)
+            _write_report(run, staging)
     except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: say whether the report is whole
         err.report_folder = staged.folder  # None: nothing was moved into place
         raise
@@ -193,25 +185,26 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
     return staged.folder
 
 
-def _write_report(data: dict, out: Path) -> None:
-    """Every report file of the loaded run ``data``, written into the folder ``out``."""
-    frame = tables.tidy(data)
-    curves = tables.learning_curves(data)
-    note = footnote(data, frame)
+def _write_report(run: Run, out: Path) -> None:
+    """Every report file of the loaded ``run``, written into the folder ``out``."""
+    data = as_data(run)  # for the sections that do not read the model yet
+    frame = tables.tidy(run)
+    curves = tables.learning_curves(run)
+    note = footnote(run, frame)
     main = tables.main_tables(frame)
     notes = tables.table_notes(frame)
-    flags = _run(data).get("flags", [])
-    smoke = is_smoke_run(data)
+    flags = run.get("flags", [])
+    smoke = is_smoke_run(run)
     # "Each framework at its best" needs each row's tag, which newer result files record
     # (older files: no such table).
     best_of = best.best_table(frame) if frame["tag"].notna().any() else None
-    data_parallel = distributed.section(data)  # None unless the run has such rows
+    data_parallel = distributed.section(run)  # None unless the run has such rows
     cost = cost_section(data, note, out)  # None unless the run counted instructions
 
     write_text_atomic(out / "results.csv", _csv(frame))
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
-    write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(data)))
-    write_text_atomic(out / "per_process.csv", _csv(tables.per_process(data)))
+    write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(run)))
+    write_text_atomic(out / "per_process.csv", _csv(tables.per_process(run)))
     # A sweep's run: sweep.csv, sweep_fit.csv, its plots and a Scaling section.
     scaled = scaling_section(data, note, out)
     write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke,
@@ -271,9 +264,10 @@ def figures(result_path) -> dict:
     """The report's plots as matplotlib Figures, by name (for notebooks: a Figure displays
     itself inline, and nothing here changes the matplotlib backend); a sweep's run adds
     reports.scaling's plots."""
-    data = load_results(result_path)
-    frame, curves = tables.tidy(data), tables.learning_curves(data)
-    note = footnote(data, frame)
+    run = load_run(result_path)
+    data = as_data(run)  # for the sections that do not read the model yet
+    frame, curves = tables.tidy(run), tables.learning_curves(run)
+    note = footnote(run, frame)
     out = {name: _figure(name, frame, curves, note) for name in PLOTS}
     if scaling.has_sweep(data):  # a sweep's run: its scaling plots too
         out |= scaling.figures(scaling.csv_frames(data)[0], note)

@@ -11,8 +11,8 @@ import signal
 import sys
 from pathlib import Path
 
-from reports.atomic import new_file_problem, write_new_file
 from reports.load import ReportError, load_results, result_path
+from results.atomic import new_file_problem, write_new_file
 
 PROG = "python -m reports"
 CONSOLE_PROG = "sidebyside-reports"  # the console script (pyproject.toml [project.scripts])

@@ -39,9 +39,9 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from reports import plots, tables
-from reports.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
-from reports.format import RESULTS_FILE_NAME
 from reports.load import BASELINE_VARIANT, ReportError, load_results
+from results.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
+from results.format import RESULTS_FILE_NAME
 
 TITLE = "sidebyside: runs side by side"
 CLASS_TITLE = "sidebyside: a class's runs by machine"

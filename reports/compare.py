@@ -2,7 +2,7 @@
 
 Rows that both runs sampled with resident workers (format 3: each process holds many
 interleaved one-epoch samples) are judged on the robust estimator, the p10 of the samples
-(reports/estimate.py), by ``ROBUST_RULE``:
+(results/estimate.py), by ``ROBUST_RULE``:
 
 - ratio: p10(NEW samples) / p10(OLD samples), divided by the machine factor: the median of
   that ratio over every row so compared, when there are at least ``MACHINE_FACTOR_MIN_ROWS``
@@ -52,7 +52,9 @@ import pandas as pd
 from scipy import stats
 
 from reports import instructions
-from reports.estimate import (
+from reports.load import FORMAT_1_NOTE
+from reports.run_versions import version_note
+from results.estimate import (
     ESTIMATOR,
     ESTIMATOR_TEXT,
     p10,
@@ -60,9 +62,7 @@ from reports.estimate import (
     pooled,
     two_level_draws,
 )
-from reports.format import FORMAT_2_ESTIMATOR
-from reports.load import FORMAT_1_NOTE
-from reports.run_versions import version_note
+from results.format import FORMAT_2_ESTIMATOR
 
 TEST_NAME = "Welch's t-test on the logarithms of the per-process µs/step"
 CI_NAME = "95% percentile bootstrap (runs resampled independently) of the ratio of medians"

@@ -1,9 +1,10 @@
 """The report's "Data parallel" section: each data-parallel row beside its single-process twin.
 
-Present only when the run has data-parallel rows (issue 12). The numbers are the summary's
-(benchmarks/results.py computes them once): time per global step and samples per second
-with their 95% intervals, the speedup over the single process at the same global batch and
-total threads, the scaling efficiency and the largest weight gap from the single process.
+Present only when the run has data-parallel rows. The numbers are the summary's
+(results/summary.py computes them once, as the run is written): time per global step and
+samples per second with their 95% intervals, the speedup over the single process at the same
+global batch and total threads, the scaling efficiency and the largest weight gap from the
+single process. Every function here reads the result model (results.model.Run).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+
+from results.model import ABSENT, Row, Run, Summary
 
 TITLE = "Data parallel"
 CAPTION = ("Each data-parallel row (N replicas, each a share b/N of the global batch b) "
@@ -28,15 +31,19 @@ HEADER = ("Row", "Replicas x threads", "us/global step", "Samples/s", "Single-pr
           "Max weight gap")
 
 
-def _measured(row: dict) -> bool:
-    return bool(row.get("summary")) and "speedup_vs_single" in row["summary"]
+def _data_parallel(variant: str) -> bool:
+    from frameworks.variants import VARIANTS
+
+    return variant in VARIANTS and VARIANTS[variant].data_parallel
 
 
-def has_section(data: dict) -> bool:
+def _measured(row: Row) -> bool:
+    return bool(row.summary) and row.summary.speedup_vs_single is not ABSENT
+
+
+def has_section(run: Run) -> bool:
     """Whether the run has a data-parallel row (measured or not): then the section appears."""
-    from benchmarks.options import is_data_parallel
-
-    return any(is_data_parallel(row["variant"]) for row in data["rows"])
+    return any(_data_parallel(row.variant) for row in run.rows)
 
 
 def _number(value, spec: str) -> str:
@@ -51,36 +58,35 @@ def _with_ci(value, low, high, spec: str) -> str:
     return f"{text} [{format(low, spec)}, {format(high, spec)}]"
 
 
-def table(data: dict) -> pd.DataFrame:
-    """One line per data-parallel row (columns ``HEADER``); a row that did not run says why."""
-    from benchmarks.options import SINGLE_TWINS, is_data_parallel
+def table(run: Run) -> pd.DataFrame:
+    """One line per data-parallel row (columns ``HEADER``); a row that did not run says why.
 
-    by_id = {r["id"]: r for r in data["rows"]}
+    A measured row's twin is the one its summary names (``single_row``: paired by device,
+    global batch, width and training samples when the run was written)."""
+    by_id = {r.id: r for r in run.rows}
     lines = []
-    for row in data["rows"]:
-        if not is_data_parallel(row["variant"]):
+    for row in run.rows:
+        if not _data_parallel(row.variant):
             continue
-        single_id = f"{SINGLE_TWINS[row['variant']]}-{row['device']}-b{row['batch_size']}"
-        single = by_id.get(single_id, {})
         if not _measured(row):
-            why = row["reason"].splitlines()[0] if row.get("reason") else "no process ok"
-            lines.append([row["id"], f"{row['status']}: {why}"] + ["—"] * (len(HEADER) - 2))
+            why = row.reason.splitlines()[0] if row.get("reason") else "no process ok"
+            lines.append([row.id, f"{row.status}: {why}"] + ["—"] * (len(HEADER) - 2))
             continue
-        s, t = row["summary"], single.get("summary") or {}
+        s = row.summary
+        single = by_id.get(s.single_row)
+        t = single.summary if single is not None and single.summary else Summary()
         lines.append([
-            row["id"], f"{s['replicas']} x {s['total_threads'] // s['replicas']}",
-            _with_ci(s["us_per_step"], s["us_per_step_ci_low"], s["us_per_step_ci_high"], ".1f"),
-            _with_ci(s["samples_per_s"], s["samples_per_s_ci_low"], s["samples_per_s_ci_high"],
-                     ".0f"),
-            single_id, _number(t.get("total_threads"), "d"),
+            row.id, f"{s.replicas} x {s.total_threads // s.replicas}",
+            _with_ci(s.us_per_step, s.us_per_step_ci_low, s.us_per_step_ci_high, ".1f"),
+            _with_ci(s.samples_per_s, s.samples_per_s_ci_low, s.samples_per_s_ci_high, ".0f"),
+            s.single_row, _number(t.get("total_threads"), "d"),
             _with_ci(t.get("us_per_step"), t.get("us_per_step_ci_low"),
                      t.get("us_per_step_ci_high"), ".1f"),
             _with_ci(t.get("samples_per_s"), t.get("samples_per_s_ci_low"),
                      t.get("samples_per_s_ci_high"), ".0f"),
-            _with_ci(s["speedup_vs_single"], s["speedup_ci_low"], s["speedup_ci_high"], ".2f"),
-            _with_ci(s["scaling_efficiency"], s["efficiency_ci_low"], s["efficiency_ci_high"],
-                     ".2f"),
-            _number(s["max_weight_gap_vs_single"], ".1e")])
+            _with_ci(s.speedup_vs_single, s.speedup_ci_low, s.speedup_ci_high, ".2f"),
+            _with_ci(s.scaling_efficiency, s.efficiency_ci_low, s.efficiency_ci_high, ".2f"),
+            _number(s.max_weight_gap_vs_single, ".1e")])
     return pd.DataFrame(lines, columns=HEADER)
 
 
@@ -110,35 +116,33 @@ def latex_table(table_: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(records).fillna("—")
 
 
-def speedup_verdict(summary: dict) -> str:
+def speedup_verdict(summary: Summary) -> str:
     """"slower", "faster" or "inconclusive": slower (faster) only when the speedup's whole 95%
     interval lies below (above) 1; with no interval (one process) the point estimate decides
     and the sentence says there is no interval."""
     low, high = summary.get("speedup_ci_low"), summary.get("speedup_ci_high")
-    point = summary["speedup_vs_single"]
+    point = summary.speedup_vs_single
     if low is None or high is None:
         return "slower" if point < 1 else "faster"
     return "slower" if high < 1 else "faster" if low > 1 else "inconclusive"
 
 
-def verdicts(data: dict) -> list[str]:
+def verdicts(run: Run) -> list[str]:
     """Plain sentences: on which device data parallelism was slower or faster than one
     process with the same threads, judged on the speedup's interval (the rows are shown
     either way, never hidden); and a warning where the efficiency exceeds 1, which N
     replicas cannot reach unless the single-process twin was slowed."""
-    from benchmarks.options import is_data_parallel
-
-    cores = (data.get("environment") or {}).get("cpu_cores")
+    cores = run.environment.get("cpu_cores") if run.environment else None
     out = []
     for device in ("cpu", "cuda"):
-        rows = [r for r in data["rows"] if r["device"] == device
-                and is_data_parallel(r["variant"]) and _measured(r)
-                and r["summary"]["speedup_vs_single"] is not None]
+        rows = [r for r in run.rows if r.device == device
+                and _data_parallel(r.variant) and _measured(r)
+                and r.summary.speedup_vs_single is not None]
         if not rows:
             continue
-        called = {kind: [r["id"] for r in rows if speedup_verdict(r["summary"]) == kind]
+        called = {kind: [r.id for r in rows if speedup_verdict(r.summary) == kind]
                   for kind in ("slower", "faster", "inconclusive")}
-        no_interval = [r["id"] for r in rows if r["summary"].get("speedup_ci_low") is None]
+        no_interval = [r.id for r in rows if r.summary.get("speedup_ci_low") is None]
         where = (f"On this machine's {cores} CPU cores" if device == "cpu" and cores
                  else f"On {device}")
         if called["slower"]:
@@ -156,8 +160,7 @@ def verdicts(data: dict) -> list[str]:
             out.append(f"One process per row gives no interval, so these verdicts rest on one "
                        f"measurement each: {', '.join(no_interval)} (give --processes 3 or "
                        f"more).")
-        superlinear = [r["id"] for r in rows
-                       if (r["summary"].get("scaling_efficiency") or 0) > 1]
+        superlinear = [r.id for r in rows if (r.summary.get("scaling_efficiency") or 0) > 1]
         if superlinear:
             out.append(f"Efficiency above 1 ({', '.join(superlinear)}) means more than N times "
                        f"the single process's speed from N replicas, which the replicas cannot "
@@ -167,6 +170,6 @@ def verdicts(data: dict) -> list[str]:
     return out
 
 
-def section(data: dict) -> tuple[pd.DataFrame, list[str]] | None:
+def section(run: Run) -> tuple[pd.DataFrame, list[str]] | None:
     """The section's table and sentences, or None when the run has no data-parallel row."""
-    return (table(data), verdicts(data)) if has_section(data) else None
+    return (table(run), verdicts(run)) if has_section(run) else None

@@ -1,7 +1,8 @@
 """Read a run result file (docs/result_format.md), or say in one sentence why it can't be read.
 
-`load_results` returns the file's JSON as a dict in format 2, checked: every field that the
-reports read is there with the right type, and every timing is a finite positive number.
+`load_run` returns the file as the result model (results.model.Run), checked: every field
+that the reports read is there with the right type, and every timing is a finite positive
+number; `load_results` returns the same run as a dict in format 2's layout.
 A format-1 file (the `sidebyside` section inside pytest-benchmark's JSON) is converted to
 format 2: each row becomes one process whose steady epochs are the rounds; such a file has
 `converted_from_format_version: 1` and the warning `FORMAT_1_NOTE`.
@@ -15,13 +16,9 @@ import math
 import statistics
 from pathlib import Path
 
-from reports import schema
-from reports.format import (
-    READABLE_FORMAT_VERSIONS,
-    RESULTS_FILE_NAME,
-    RESULTS_FORMAT,
-    RESULTS_FORMAT_VERSION,
-)
+from results import schema
+from results.format import READABLE_FORMAT_VERSIONS, RESULTS_FILE_NAME, RESULTS_FORMAT
+from results.model import Run, UnreadableVersion, check_version
 
 # Real result files are tens of KB; checked with stat before reading, so that a wrong file
 # of hundreds of MB is refused before it is read into memory.
@@ -41,7 +38,21 @@ _Damaged = schema.Damaged  # a field missing or of the wrong type; the message n
 
 
 def load_results(path: str | Path) -> dict:
-    """The checked content of a result file, as a format-2 dict with `_path` added.
+    """The checked content of a result file, as a format-2 dict with `_path` added: the
+    ``load_run`` model's ``to_dict``. Raises ReportError as ``load_run`` does."""
+    return as_data(load_run(path))
+
+
+def as_data(run: Run) -> dict:
+    """``run`` as the dict that ``load_results`` returns (its ``to_dict`` with ``_path``), for
+    the report modules that do not read the model yet."""
+    data = run.to_dict()
+    data["_path"] = run.path
+    return data
+
+
+def load_run(path: str | Path) -> Run:
+    """The checked run of a result file (results.model.Run, its ``path`` set).
 
     ``path`` is a results.json, a format-1 benchmark.json, or a run folder holding one.
     Raises ReportError (one sentence) for: no such file, a file over MAX_RESULT_BYTES,
@@ -85,9 +96,9 @@ def load_results(path: str | Path) -> dict:
         raise ReportError(f"{path}: JSON nested too deeply for a result file") from None
     if "\\ud" in text.lower():  # a \uD800-style escape: maybe a lone surrogate
         data = _without_lone_surrogates(data)
-    data = checked(data, path)
-    data["_path"] = str(path)
-    return data
+    run = Run.from_dict(checked(data, path))
+    run.path = str(path)
+    return run
 
 
 def _without_lone_surrogates(value):
@@ -179,11 +190,7 @@ def _finite_float(token: str) -> float:
 
 def _to_format_2(path: Path, data) -> dict:
     if isinstance(data, dict) and data.get("format") == RESULTS_FORMAT:
-        version = data.get("format_version")
-        if version not in READABLE_FORMAT_VERSIONS:
-            raise ReportError(f"{path}: result format version {version!r} is not one this "
-                              f"version of sidebyside reads (it reads 1 to "
-                              f"{RESULTS_FORMAT_VERSION})")
+        _version(path, data.get("format_version"), READABLE_FORMAT_VERSIONS)
         return data
     beside = path.parent / RESULTS_FILE_NAME
     if path.name != RESULTS_FILE_NAME and beside.is_file() and isinstance(data, dict) and \
@@ -196,13 +203,16 @@ def _to_format_2(path: Path, data) -> dict:
         raise ReportError(f"{path}: JSON from {made_by}, not a result file of "
                           "`pytest --benchmark` in this repository")
     section = data["sidebyside"]
-    version = section.get("format_version") if isinstance(section, dict) else None
-    if version != 1:
-        raise ReportError(f"{path}: result format version {version!r} is not one this "
-                          f"version of sidebyside reads (it reads 1 to "
-                          f"{RESULTS_FORMAT_VERSION})")
+    _version(path, section.get("format_version") if isinstance(section, dict) else None, (1,))
     schema.check(data, schema.FORMAT_1)
     return _from_format_1(data)
+
+
+def _version(path: Path, version, readable: tuple) -> None:
+    try:
+        check_version(version, readable)
+    except UnreadableVersion as err:
+        raise ReportError(f"{path}: {err}") from None
 
 
 def _from_format_1(data: dict) -> dict:
@@ -338,7 +348,7 @@ def _add_format_1_ratios(rows: list[dict]) -> None:
 # -- checking format 2 ------------------------------------------------------------------
 
 def _check_format_2(data: dict) -> None:
-    """``data`` against the documented contract (reports.schema.RUN), then what a type
+    """``data`` against the documented contract (results.schema.RUN), then what a type
     cannot say: the start time, the swept axes, unique row ids, a summary for every
     measured row and the numbers of every ok process."""
     schema.check(data, schema.RUN)

@@ -18,9 +18,9 @@ import shlex
 import uuid
 from pathlib import Path
 
-from reports.atomic import StagedFolder, write_text_atomic
-from reports.format import RESULTS_FILE_NAME
-from reports.load import ReportError, load_results
+from reports.load import ReportError, load_results, load_run
+from results.atomic import StagedFolder, write_text_atomic
+from results.format import RESULTS_FILE_NAME
 
 # Plan fields that may differ between parts of one plan: the plugin turns --affinity auto
 # into none on a machine that is busy when its part starts (benchmarks/plugin.py).
@@ -159,7 +159,7 @@ def merged_run(parts: list[dict]) -> dict:
     """The parts (checked by ``check_parts``) as one format-2 run: every row in plan order
     with the ``machine`` that ran it, flags recomputed over all rows, and the parts listed
     in ``merged_from`` (docs/result_format.md)."""
-    from benchmarks.results import flag_differences  # the plugin's own rule for flags
+    from results.summary import flag_differences  # the plugin's own rule for flags
 
     parts = sorted(parts, key=lambda p: p["shard"]["index"])
     first = parts[0]
@@ -220,10 +220,10 @@ def _same(a: Path, b: Path) -> bool:
 def merge(paths: list[str], out: str | Path) -> Path:
     """Merge the parts ``paths`` (result files or run folders) into the run folder ``out``:
     its results.json and its report (reports.build), written beside it and moved in at once
-    (reports.atomic.StagedFolder). Returns the folder. Raises ReportError (one sentence) for
+    (results.atomic.StagedFolder). Returns the folder. Raises ReportError (one sentence) for
     parts that cannot be merged or an ``out`` that holds another run's result file."""
-    from benchmarks.results import dumps
     from reports.build import _write_report
+    from results.format import dumps
 
     parts = [load_results(path) for path in paths]
     check_parts(parts)
@@ -239,8 +239,8 @@ def merge(paths: list[str], out: str | Path) -> Path:
     try:
         with staged as staging:
             path = write_text_atomic(staging / RESULTS_FILE_NAME, dumps(run))
-            data = load_results(path)  # the merged file passes the reader's own checks
-            _write_report(data, staging)
+            # the merged file passes the reader's own checks
+            _write_report(load_run(path), staging)
     except KeyboardInterrupt as err:
         err.report_folder = staged.folder
         raise

@@ -71,7 +71,7 @@ PLOTS = ("scaling_time_per_step", "scaling_throughput", "scaling_memory")
 
 def has_sweep(data: dict) -> bool:
     """Whether the run swept a size and measured at least one of its points."""
-    return tables.is_sweep(data) and not sweep_points(data).dropna(
+    return tables.is_sweep(data.get("plan") or {}) and not sweep_points(data).dropna(
         subset=["us_per_step"]).empty
 
 

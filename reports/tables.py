@@ -10,6 +10,8 @@ import unicodedata
 
 import pandas as pd
 
+from results.model import Cpu, Process, Row, Run, Summary
+
 BASELINE_VARIANT = "torch-loop"  # the course's PyTorch loop: every ratio is to this row
 
 SETTING_COLUMNS = ("framework_version", "keras_backend", "backend_version", "compile",
@@ -53,13 +55,13 @@ NUMBER_COLUMNS = tuple(c for c in SUMMARY_COLUMNS + EXTRA_COLUMNS
 # Summary columns that only a run of several processes per row can fill. A converted format-1
 # file (one process per row, its rounds as samples) has none, so its table leaves them out;
 # the rendering then shows the rounds' IQR in seconds instead, as format 1 did.
-FORMAT_2_ESTIMATOR = "median"  # reports.format's: what us_per_step is in a format-2 file
+FORMAT_2_ESTIMATOR = "median"  # results.format's: what us_per_step is in a format-2 file
 FORMAT_2_ONLY_COLUMNS = ("us_per_step_ci_low", "us_per_step_ci_high", "spread_iqr_pct",
                          "ratio_ci_low", "ratio_ci_high")
 
 
-def tidy(data: dict) -> pd.DataFrame:
-    """One row per result row (failed and skipped rows included), from a loaded format-2 run.
+def tidy(run: Run) -> pd.DataFrame:
+    """One row per result row (failed and skipped rows included), from a loaded run.
 
     Columns: ROW_COLUMNS, then SUMMARY_COLUMNS (empty for rows without a summary;
     `process_us_per_step` as space-separated numbers, `unstable_reasons` joined by "; "),
@@ -71,26 +73,27 @@ def tidy(data: dict) -> pd.DataFrame:
     FORMAT_2_ONLY_COLUMNS.
     """
     records = []
-    for row in data["rows"]:
-        summary = row.get("summary") or {}
+    plan = run.plan or {}
+    for row in run.rows:
+        summary = row.summary or Summary()
         record = {
-            "row": row["id"],
-            "variant": row["variant"],
-            "implementation": row["implementation"],
-            "mode": row["mode"],
-            "device": row["device"],
-            "batch_size": row["batch_size"],
+            "row": row.id,
+            "variant": row.variant,
+            "implementation": row.implementation,
+            "mode": row.mode,
+            "device": row.device,
+            "batch_size": row.batch_size,
             "hidden_size": row.get("hidden_size", DEFAULT_HIDDEN_SIZE),
-            "n_train": row.get("n_train", (data.get("plan") or {}).get("n_train")),
+            "n_train": row.get("n_train", plan.get("n_train")),
             "tag": row.get("tag"),  # recorded since issue 10; None in older files
             "tuned_note": row.get("tuned_note"),
-            "status": row["status"],
+            "status": row.status,
             # the first line; splitlines would also cut at C1's NEL and other separators
-            "reason": re.split(r"\r\n|\r|\n", row["reason"])[0] if row.get("reason") else "",
+            "reason": re.split(r"\r\n|\r|\n", row.reason)[0] if row.get("reason") else "",
         }
         for column in SUMMARY_COLUMNS:
             record[column] = summary.get(column)
-        if summary and not summary.get("estimator"):
+        if row.summary and not summary.get("estimator"):
             record["estimator"] = FORMAT_2_ESTIMATOR  # before format 3: median over processes
         record["process_us_per_step"] = " ".join(
             repr(v) for v in summary.get("process_us_per_step") or []) or None
@@ -99,25 +102,25 @@ def tidy(data: dict) -> pd.DataFrame:
         record.update(_sample_quartiles(summary, ok))
         record["steady_rounds"] = sum(len(_epochs(p)) for p in ok) if ok else None
         record["time_ratio_to_torch_loop"] = summary.get("ratio_to_torch_loop")
-        settings = (ok[0].get("settings") or {}) if ok else {}
+        settings = (ok[0].settings or {}) if ok else {}
         for column in SETTING_COLUMNS:
             value = settings.get(column)
             record[column] = None if value is None else str(value)
         records.append(record)
     row_columns = list(ROW_COLUMNS)
-    if is_sweep(data):
+    if is_sweep(plan):
         at = row_columns.index("batch_size") + 1
         row_columns[at:at] = SWEEP_ROW_COLUMNS
     frame = pd.DataFrame.from_records(
         records, columns=[*row_columns, *SUMMARY_COLUMNS, *EXTRA_COLUMNS, *SETTING_COLUMNS])
-    if data.get("converted_from_format_version") == 1:
+    if run.converted_from_format_version == 1:
         frame = frame.drop(columns=list(FORMAT_2_ONLY_COLUMNS))
     return _typed(frame, NUMBER_COLUMNS)
 
 
-def is_sweep(data: dict) -> bool:
-    """Whether the run swept a size (``plan.sweeps``, since issue 11)."""
-    return bool((data.get("plan") or {}).get("sweeps"))
+def is_sweep(plan: dict) -> bool:
+    """Whether a run's ``plan`` swept a size (``plan.sweeps``, since issue 11)."""
+    return bool(plan.get("sweeps"))
 
 
 def identity_columns(frame: pd.DataFrame) -> list[str]:
@@ -125,21 +128,21 @@ def identity_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in IDENTITY_COLUMNS if c in frame.columns]
 
 
-def _ok_processes(row: dict) -> list[dict]:
-    return sorted((p for p in row.get("processes") or [] if p.get("status") == "ok"),
-                  key=lambda p: p["index"])
+def _ok_processes(row: Row) -> list[Process]:
+    return sorted((p for p in row.processes or [] if p.status == "ok"),
+                  key=lambda p: p.index)
 
 
-def _epochs(process: dict) -> list[float]:
+def _epochs(process: Process) -> list[float]:
     """A process's timed samples, seconds: its interleaved one-epoch samples (format 3) or
     its steady epochs (format 2, data-parallel rows)."""
-    return process.get("samples_epoch_s") or process["steady_epoch_s"]
+    return process.samples_epoch_s or process.steady_epoch_s
 
 
-def _sample_quartiles(summary: dict, ok: list[dict]) -> dict:
+def _sample_quartiles(summary: Summary, ok: list[Process]) -> dict:
     """Quartiles of the row's samples: each ok process's median sample, seconds."""
     if summary.get("steady_epoch_s_q1") is not None:  # a converted format-1 file's rounds
-        q1, q3 = summary["steady_epoch_s_q1"], summary["steady_epoch_s_q3"]
+        q1, q3 = summary.steady_epoch_s_q1, summary.steady_epoch_s_q3
     elif len(ok) >= 2:
         medians = [statistics.median(_epochs(p)) for p in ok]
         q1, _, q3 = statistics.quantiles(medians, n=4, method="inclusive")
@@ -164,13 +167,13 @@ PER_SEED_COLUMNS = ("row", "process", "seed", "test_accuracy", "test_loss", "fin
                     "time_to_accuracy_s")
 
 
-def per_seed(data: dict) -> pd.DataFrame:
+def per_seed(run: Run) -> pd.DataFrame:
     """One row per trained seed: row, process (its index), seed, test_accuracy, test_loss,
     final_loss (training loss of the last epoch), time_to_accuracy_s (empty: not reached)."""
-    records = [{"row": row["id"], "process": p["index"], **{
+    records = [{"row": row.id, "process": p.index, **{
                    k: s.get(k) for k in PER_SEED_COLUMNS[2:]}}
-               for row in data["rows"] for p in _ok_processes(row)
-               for s in p.get("per_seed") or []]
+               for row in run.rows for p in _ok_processes(row)
+               for s in p.per_seed or []]
     frame = pd.DataFrame.from_records(records, columns=PER_SEED_COLUMNS)
     frame["process"] = frame["process"].astype("Int64")
     frame["seed"] = frame["seed"].astype("Int64")
@@ -184,24 +187,24 @@ PER_PROCESS_INTEGERS = ("process", "steady_epochs")
 PER_PROCESS_BOOLEANS = ("cold_cache", "starved")
 
 
-def per_process(data: dict) -> pd.DataFrame:
+def per_process(run: Run) -> pd.DataFrame:
     """One row per worker process: row, process (index), status, reason, us_per_step (the
     process's sample, from the row's summary; empty unless ok), steady_epochs (count),
     first_epoch_s, cold_cache, wall_s, cores_used (CPU time / wall time while training),
     starved, affinity (the CPUs it was pinned to, space-separated; empty: not pinned)."""
     records = []
-    for row in data["rows"]:
-        samples = iter((row.get("summary") or {}).get("process_us_per_step") or [])
-        ok_indexes = {p["index"] for p in _ok_processes(row)}
+    for row in run.rows:
+        samples = iter((row.summary or Summary()).get("process_us_per_step") or [])
+        ok_indexes = {p.index for p in _ok_processes(row)}
         # The summary lists the ok processes' samples in process-index order.
         sample_of = {index: next(samples, None) for index in sorted(ok_indexes)}
-        for p in row.get("processes") or []:
-            cpu = p.get("cpu") or {}
+        for p in row.processes or []:
+            cpu = p.cpu or Cpu()
             affinity = p.get("affinity")
             records.append({
-                "row": row["id"], "process": p["index"], "status": p["status"],
+                "row": row.id, "process": p.index, "status": p.status,
                 "reason": (p.get("reason") or "").split("\n")[0],
-                "us_per_step": sample_of.get(p["index"]) if p["status"] == "ok" else None,
+                "us_per_step": sample_of.get(p.index) if p.status == "ok" else None,
                 "steady_epochs": len(p.get("samples_epoch_s") or p.get("steady_epoch_s")
                                      or []) or None,
                 "first_epoch_s": p.get("first_epoch_s"), "cold_cache": p.get("cold_cache"),
@@ -213,14 +216,13 @@ def per_process(data: dict) -> pd.DataFrame:
     return _typed(frame, ("us_per_step", "first_epoch_s", "wall_s", "cores_used"))
 
 
-def learning_curves(data: dict) -> pd.DataFrame:
+def learning_curves(run: Run) -> pd.DataFrame:
     """Tidy learning curves: row, process, seed, epoch, train_loss, test_loss, test_accuracy,
     elapsed_s, from every ok process."""
     columns = ["row", "process", "seed", "epoch", "train_loss", "test_loss", "test_accuracy",
                "elapsed_s"]
-    records = [{"row": row["id"], "process": p["index"], **{k: point.get(k) for k in columns[2:]}}
-               for row in data["rows"] for p in _ok_processes(row)
-               for point in p.get("curves") or []]
+    records = [{"row": row.id, "process": p.index, **{k: point.get(k) for k in columns[2:]}}
+               for row in run.rows for p in _ok_processes(row) for point in p.curves or []]
     return pd.DataFrame.from_records(records, columns=columns)
 
 

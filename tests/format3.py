@@ -10,7 +10,8 @@ import copy
 
 import numpy as np
 
-from benchmarks import results as res
+from benchmarks import options as opts
+from results import summary as summaries
 from tests import format2
 
 STEPS_PER_EPOCH = format2.STEPS_PER_EPOCH
@@ -37,7 +38,7 @@ def row(variant: str, groups: list[list[float]], batch_size: int = 32,
         process["sampled_with"] = list(sampled_with or [record["id"]])
         # beyond the file's contract, what the worker hands the summarizer
         process["target_accuracy"], process["bayes_accuracy"] = 0.85, 0.9
-    record["summary"] = res.summarize(record)
+    record["summary"] = summaries.summarize(record)
     return record
 
 
@@ -45,7 +46,7 @@ def run(rows: list[dict], commit: str = "a" * 40) -> dict:
     """A complete format-3 run around ``rows``."""
     data = format2.run(copy.deepcopy(rows), commit=commit)
     data["format_version"] = 3
-    res.summarize_all(data["rows"])
+    summaries.summarize_all(data["rows"], opts.SINGLE_TWINS)
     data["resources"] = {"memory_budget_bytes": 6 * 2**30,
                          "peak_resident_total_bytes": 3 * 2**30,
                          "memory_method": "psutil", "interleaving": "random order per round",

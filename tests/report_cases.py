@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from reports.load import load_results
+from results.model import Run
 
 FIXTURES = Path(__file__).with_name("fixtures")
 OLD = FIXTURES / "run_old.json"
@@ -28,6 +29,14 @@ def loaded(raw: dict, name: str = "run.json") -> dict:
     checked, with ``_path`` naming a file that no longer exists."""
     with tempfile.TemporaryDirectory() as folder:
         return load_results(write(raw, Path(folder), name))
+
+
+def as_run(data: dict) -> Run:
+    """``data`` (a run as ``load_results`` returns it, or a result file's JSON) as the result
+    model that the report modules read, its ``path`` from ``_path``."""
+    run = Run.from_dict({key: value for key, value in data.items() if key != "_path"})
+    run.path = data.get("_path")
+    return run
 
 
 def old_run() -> dict:

@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 from benchmarks.options import TAGS, VARIANTS, make_plan
-from benchmarks.results import RESULTS_FORMAT_VERSION
 from benchmarks.worker import FAULT_ENV
+from results.format import RESULTS_FORMAT_VERSION
 from tests.helpers import ROOT, framework_env
 
 

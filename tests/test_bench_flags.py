@@ -1,6 +1,6 @@
 """Two rows that differ in a setting that should be equal are flagged."""
 
-from benchmarks.results import flag_differences
+from results.summary import flag_differences
 
 BASE = {"device": "cpu", "convention": "matched", "adam_epsilon": 1e-8,
         "adam_epsilon_placement": "after bias correction (PyTorch)", "loss_clip": 1e-7,

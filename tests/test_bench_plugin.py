@@ -70,7 +70,7 @@ def test_a_report_that_could_not_be_built_names_the_command_that_builds_it(tmp_p
 # -- --benchmark-json: checked before measuring, never written over ----------------------------
 
 def test_an_existing_file_a_folder_or_a_link_is_never_an_export_path(tmp_path):
-    from reports.atomic import new_file_problem
+    from results.atomic import new_file_problem
 
     earlier = tmp_path / "results.json"
     earlier.write_text("{}")
@@ -91,7 +91,7 @@ def test_an_existing_file_a_folder_or_a_link_is_never_an_export_path(tmp_path):
 
 
 def test_the_export_is_never_written_over_a_file_that_appeared_meanwhile(tmp_path):
-    from reports.atomic import write_new_file
+    from results.atomic import write_new_file
 
     path = write_new_file(tmp_path / "sub" / "bench.json", "first")
     assert path.read_text() == "first"

@@ -6,10 +6,13 @@ import math
 import numpy as np
 import pytest
 
+from benchmarks import options as opts
 from benchmarks import results as res
 from benchmarks.export import benchmark_json
 from benchmarks.options import Row
 from benchmarks.table import side_by_side
+from results import format as result_format
+from results import summary as summaries
 
 STEPS = 10
 
@@ -55,7 +58,8 @@ def test_the_row_time_is_the_p10_of_every_sample_with_a_two_level_interval():
     rng = np.random.default_rng(0)
     # Additive, non-negative noise on 100 µs/step: a busy machine only ever adds time.
     groups = [list(100 + rng.exponential(30, 20)) for _ in range(3)]
-    s = res.summarize(row(processes=[process(i, 100, samples_us=g) for i, g in enumerate(groups)]))
+    s = summaries.summarize(row(processes=[process(i, 100, samples_us=g)
+                                           for i, g in enumerate(groups)]))
     pooled = np.concatenate(groups)
     assert s["estimator"] == "p10" and s["samples"] == 60
     assert s["us_per_step"] == pytest.approx(np.quantile(pooled, 0.1))
@@ -68,18 +72,18 @@ def test_the_row_time_is_the_p10_of_every_sample_with_a_two_level_interval():
 
 def test_the_summary_is_reproducible():
     record = row(processes=[process(i, us) for i, us in enumerate([100, 130, 98, 111])])
-    assert res.summarize(record) == res.summarize(record)
+    assert summaries.summarize(record) == summaries.summarize(record)
 
 
 def test_one_process_has_an_interval_from_its_own_samples_but_no_spread_over_processes():
-    s = res.summarize(row(processes=[process(0, 100, samples_us=[100, 101, 99, 103, 100])]))
+    s = summaries.summarize(row(processes=[process(0, 100, samples_us=[100, 101, 99, 103, 100])]))
     assert s["us_per_step_ci_low"] <= s["us_per_step"] <= s["us_per_step_ci_high"]
     assert s["spread_iqr_pct"] is None  # fewer than 3 processes
     assert s["test_accuracy_sd"] is None  # one seed
 
 
 def test_one_sample_has_no_interval_and_is_unstable_for_it():
-    s = res.summarize(row(processes=[process(0, 100, samples_us=[100])]))
+    s = summaries.summarize(row(processes=[process(0, 100, samples_us=[100])]))
     assert s["us_per_step"] == pytest.approx(100)
     assert s["us_per_step_ci_low"] is None and s["us_per_step_ci_high"] is None
     assert s["unstable"] is True and "one sample only" in s["unstable_reasons"][0]
@@ -88,7 +92,7 @@ def test_one_sample_has_no_interval_and_is_unstable_for_it():
 def test_a_wide_interval_marks_the_row_unstable_and_names_the_process_spread():
     processes = [process(i, us, samples_us=[us, us * 1.01, us * 1.02, us * 1.1])
                  for i, us in enumerate([100, 150, 70])]
-    s = res.summarize(row(processes=processes))
+    s = summaries.summarize(row(processes=processes))
     assert s["unstable"] is True
     (reason,) = s["unstable_reasons"]
     assert "is not pinned down: its 95% interval" in reason and "above ±5%" in reason
@@ -100,7 +104,7 @@ def test_processes_that_differ_no_longer_make_a_row_unstable_when_its_p10_is_pin
     # called that unstable); the low ones hold the p10 at 100 in every resample.
     processes = [process(i, 100, samples_us=[(100 if i % 2 else 112) + k / 10 for k in
                                              range(10)]) for i in range(20)]
-    s = res.summarize(row(processes=processes))
+    s = summaries.summarize(row(processes=processes))
     assert s["spread_iqr_pct"] > 10
     assert s["unstable"] is False and s["unstable_reasons"] == []
     assert s["us_per_step"] == pytest.approx(100.5, abs=1)
@@ -108,9 +112,9 @@ def test_processes_that_differ_no_longer_make_a_row_unstable_when_its_p10_is_pin
 
 def test_a_starved_process_is_named_when_the_row_is_unstable_but_alone_does_not_mark_it():
     steady = [process(0, 100), process(1, 100, starved=True), process(2, 100)]
-    assert res.summarize(row(processes=steady))["unstable"] is False
+    assert summaries.summarize(row(processes=steady))["unstable"] is False
     wide = [process(0, 100), process(1, 200, starved=True), process(2, 60)]
-    (reason,) = res.summarize(row(processes=wide))["unstable_reasons"]
+    (reason,) = summaries.summarize(row(processes=wide))["unstable_reasons"]
     assert "process 1 starved of CPU while training (its threads waited 0.50 s for a CPU)" \
         in reason
 
@@ -118,7 +122,7 @@ def test_a_starved_process_is_named_when_the_row_is_unstable_but_alone_does_not_
 def test_the_ratio_to_torch_loop_pairs_processes_by_index():
     torch = row("torch-loop", [process(i, us) for i, us in enumerate([100, 200, 100])])
     other = row("numpy-loop", [process(i, us) for i, us in enumerate([50, 100, 50])])
-    res.summarize_all([torch, other])
+    summaries.summarize_all([torch, other], opts.SINGLE_TWINS)
     s = other["summary"]
     # Each pair is 0.5, though the processes' own times differ by 2x: drawn together, the
     # slow process of each row moves both, and only the spread of the epochs within a
@@ -139,7 +143,7 @@ def test_the_ratio_to_torch_loop_pairs_samples_taken_in_the_same_round():
                                for i, r in enumerate(rounds)])
     other = row("numpy-loop", [process(i, 50, samples_us=[x / 2 for x in r], sampled_with=ids)
                                for i, r in enumerate(rounds)])
-    res.summarize_all([torch, other])
+    summaries.summarize_all([torch, other], opts.SINGLE_TWINS)
     s = other["summary"]
     assert s["ratio_method"] == "p10-rounds"
     assert s["ratio_to_torch_loop"] == pytest.approx(0.5)
@@ -149,21 +153,21 @@ def test_the_ratio_to_torch_loop_pairs_samples_taken_in_the_same_round():
                                        sampled_with=ids[1:]) for i, r in enumerate(rounds)])
     torch_apart = row("torch-loop", [process(i, 100, samples_us=r, sampled_with=ids[:1])
                                      for i, r in enumerate(rounds)])
-    res.summarize_all([torch_apart, apart])
+    summaries.summarize_all([torch_apart, apart], opts.SINGLE_TWINS)
     assert apart["summary"]["ratio_method"] == "p10-processes"
 
 
 def test_seeds_count_once_and_accuracy_spreads_over_them():
     processes = [process(0, 100, seeds=(0, 2)), process(1, 100, seeds=(1,)),
                  process(2, 100, seeds=(0,))]  # more processes than seeds: 0 again
-    s = res.summarize(row(processes=processes))
+    s = summaries.summarize(row(processes=processes))
     assert s["n_seeds"] == 3
     assert s["test_accuracy_mean"] == pytest.approx(0.81)
     assert s["test_accuracy_sd"] == pytest.approx(0.01)
 
 
 def test_first_epoch_comes_from_the_first_cold_process():
-    s = res.summarize(row(processes=[process(0, 100), process(1, 300)]))
+    s = summaries.summarize(row(processes=[process(0, 100), process(1, 300)]))
     assert s["first_epoch_s"] == pytest.approx(2 * 100 * STEPS / 1e6)
     assert s["first_epoch_cold"] is True
 
@@ -172,13 +176,13 @@ def test_a_row_with_some_failed_processes_is_partial_and_summarized_from_the_res
     record = row(processes=[process(0, 100), process(1, 100, status="failed")])
     assert record["status"] == "partial"
     assert "1 of 2 processes failed: boom" == record["reason"]
-    assert res.summarize(record)["processes_ok"] == 1
-    assert res.summarize(row(processes=[process(0, 1, status="failed")])) is None
+    assert summaries.summarize(record)["processes_ok"] == 1
+    assert summaries.summarize(row(processes=[process(0, 1, status="failed")])) is None
 
 
 def test_the_writer_refuses_non_finite_numbers(tmp_path):
-    with pytest.raises(res.NonFiniteNumber):
-        res.dumps({"x": math.nan})
+    with pytest.raises(result_format.NonFiniteNumber):
+        result_format.dumps({"x": math.nan})
     path = res.write_results(tmp_path / "results.json", {"x": 1.5})
     assert json.loads(path.read_text()) == {"x": 1.5}
 
@@ -204,7 +208,7 @@ def run_of(records):
 
 def test_the_table_says_n_a_for_one_sample_and_one_seed_and_names_the_estimator():
     run = run_of([row(processes=[process(0, 100, samples_us=[100])]), row("torch-loop")])
-    res.summarize_all(run["rows"])
+    summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
     lines = side_by_side(run)
     assert "us/step p10" in lines[0] and "median" in lines[0]
     numpy_line = next(line for line in lines if line.startswith("numpy-loop-cpu-b32"))
@@ -216,7 +220,7 @@ def test_the_table_says_n_a_for_one_sample_and_one_seed_and_names_the_estimator(
 
 def test_the_table_marks_unstable_rows_and_gives_the_reason():
     run = run_of([row(processes=[process(i, us) for i, us in enumerate([100, 150, 70])])])
-    res.summarize_all(run["rows"])
+    summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
     lines = side_by_side(run)
     assert lines[2].endswith("UNSTABLE")
     assert any(line.startswith("numpy-loop-cpu-b32 unstable: p10") for line in lines)
@@ -225,7 +229,7 @@ def test_the_table_marks_unstable_rows_and_gives_the_reason():
 def test_the_export_has_one_round_per_ok_process_in_pytest_benchmarks_layout():
     run = run_of([row(processes=[process(0, 100), process(1, 120), process(2, 1, status="failed")]),
                   row("torch-loop")])
-    res.summarize_all(run["rows"])
+    summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
     data = benchmark_json(run)
     (bench,) = data["benchmarks"]
     assert bench["name"] == "test_train[numpy-loop-cpu-b32]"

@@ -13,6 +13,8 @@ from benchmarks.options import Row, make_plan
 from benchmarks.runner import EXIT_GRACE_S, run_process, run_row
 from benchmarks.worker import FAULT_ENV, slow_factor, timed_epoch
 from frameworks import SimpleNetSpec, make_dataset
+from results import format as result_format
+from results import summary as summaries
 
 ROW = Row("numpy", "loop", "cpu", 256)
 
@@ -146,7 +148,7 @@ def test_a_diverged_loss_is_recorded_as_null_so_the_results_can_be_written(tmp_p
     record = run_process(ROW, make_plan("quick"), command=command).record()
     assert record["per_seed"] == [{"final_loss": None, "test_accuracy": 0.5}]
     assert record["x"] == [None]
-    res.dumps(record)  # would raise on a non-finite number
+    result_format.dumps(record)  # would raise on a non-finite number
 
 
 def test_noise_on_the_protocol_stream_is_ignored(tmp_path):
@@ -258,7 +260,7 @@ def test_process_samples_feed_the_summary():
     record = res.new_row(ROW)
     for outcome in run_row(ROW, plan):
         record["processes"].append(outcome.record())
-    summary = res.summarize(record)
+    summary = summaries.summarize(record)
     assert summary["processes_ok"] == 3
     assert summary["spread_iqr_pct"] is not None
     assert summary["us_per_step_ci_low"] <= summary["us_per_step"] <= \

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from benchmarks import options as opts
-from benchmarks import results as res
 from benchmarks.options import OptionError, Row, make_plan
 from frameworks import SimpleNetSpec, initial_weights, load, make_dataset
 from frameworks.base import batch_slices
+from results import summary as summaries
+from results.model import Run, Summary
 from tests import format2, tolerances
 from tests.helpers import ROOT, framework_env, run_two_at_a_time
 
@@ -221,7 +222,7 @@ def test_speedup_and_efficiency_pair_processes_with_the_single_process_twin():
                                _dp_process(2, 300, 5e-8)])
     single = _record("torch-ddp-single", [_dp_process(i, us, replicas=1)
                                           for i, us in enumerate([100, 120, 90])])
-    res.summarize_all([dp, single])
+    summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
     s = dp["summary"]
     assert s["speedup_vs_single"] == pytest.approx(0.5)
     assert s["scaling_efficiency"] == pytest.approx(0.25)  # 100 / (2 x 200)
@@ -240,7 +241,7 @@ def test_speedup_and_efficiency_pair_processes_with_the_single_process_twin():
 def test_rows_of_other_runs_gain_no_data_parallel_fields():
     row = _record("torch-loop", [format2.process(0, 100) | {"target_accuracy": 0.85,
                                                              "bayes_accuracy": 0.9}])
-    res.summarize_all([row])
+    summaries.summarize_all([row], opts.SINGLE_TWINS)
     assert "replicas" not in row["summary"] and "speedup_vs_single" not in row["summary"]
 
 
@@ -249,10 +250,10 @@ def test_the_report_section_appears_only_with_data_parallel_rows(tmp_path):
     from reports.build import build_report
 
     plain = format2.run([format2.row("torch-loop", [100, 110, 105])])
-    assert distributed.section(plain) is None
+    assert distributed.section(Run.from_dict(plain)) is None
     dp = _record("torch-ddp", [_dp_process(i, 200, 3e-8) for i in range(3)])
     single = _record("torch-ddp-single", [_dp_process(i, 100, replicas=1) for i in range(3)])
-    res.summarize_all([dp, single])
+    summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
     run = format2.run([format2.row("torch-loop", [100, 110, 105])])
     run["rows"] += [dp, single]
     for name, data in (("plain", plain), ("dp", run)):
@@ -398,10 +399,10 @@ def test_threads_are_flagged_by_their_total_for_data_parallel_rows():
                                       "total_threads": 2},
                 "torch-ddp-single-cpu-b32": {"device": "cpu", "intra_op_threads": 2,
                                              "total_threads": 2}}
-    assert res.flag_differences(settings) == []  # by design: equal totals
+    assert summaries.flag_differences(settings) == []  # by design: equal totals
     settings["keras-jax-dp-cpu-b32"] = {"device": "cpu", "intra_op_threads": 1,
                                         "total_threads": 3}
-    [flag] = res.flag_differences(settings)
+    [flag] = summaries.flag_differences(settings)
     assert flag.startswith("cpu: data-parallel rows differ in total_threads: 2 in torch-ddp")
 
 
@@ -417,11 +418,11 @@ def test_the_data_parallel_verdict_rests_on_the_speedups_interval(dp_us, single_
     dp = _record("torch-ddp", [_dp_process(i, us) for i, us in enumerate(dp_us)])
     single = _record("torch-ddp-single",
                      [_dp_process(i, us, replicas=1) for i, us in enumerate(single_us)])
-    res.summarize_all([dp, single])
-    assert distributed.speedup_verdict(dp["summary"]) == called
+    summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
+    assert distributed.speedup_verdict(Summary.from_dict(dp["summary"])) == called
     run = format2.run([])
     run["rows"] = [dp, single]
-    text = " ".join(distributed.verdicts(run))
+    text = " ".join(distributed.verdicts(Run.from_dict(run)))
     wanted = {"slower": "data parallelism is slower than one process",
               "faster": "data parallelism is faster than one process",
               "inconclusive": "interval includes 1, so neither faster nor slower"}

@@ -1,10 +1,10 @@
-"""The headline estimator (reports/estimate.py): a low quantile, its two-level interval, the
+"""The headline estimator (results/estimate.py): a low quantile, its two-level interval, the
 ratio of samples paired by round."""
 
 import numpy as np
 import pytest
 
-from reports import estimate
+from results import estimate
 
 
 def additive(rng, base, n, share=0.5, burst=1.0):

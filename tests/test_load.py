@@ -9,10 +9,11 @@ import pytest
 
 from reports import load as load_module
 from reports.cli import main as reports_main
-from reports.format import RESULTS_FORMAT_VERSION
 from reports.load import FORMAT_1_NOTE, MAX_RESULT_BYTES, ReportError, load_results
+from results.format import RESULTS_FORMAT_VERSION
 from tests import format2
 from tests.helpers import ROOT
+from tests.report_cases import as_run
 
 FIXTURES = Path(__file__).with_name("fixtures")
 OLD_FORMAT_1 = FIXTURES / "run_old.json"
@@ -361,10 +362,11 @@ def test_any_field_missing_or_of_a_wrong_type_is_refused_or_read_without_error(t
                 refused += 1
                 continue
             try:
-                frame = tables.tidy(loaded)
-                tables.per_seed(loaded), tables.per_process(loaded)
-                tables.learning_curves(loaded), tables.main_tables(frame)
-                footnote(loaded, frame)
+                run = as_run(loaded)
+                frame = tables.tidy(run)
+                tables.per_seed(run), tables.per_process(run)
+                tables.learning_curves(run), tables.main_tables(frame)
+                footnote(run, frame)
                 to_markdown(compare_runs(loaded, loaded), "a", "b")
             except Exception as err:  # the point: nothing escapes
                 crashes.append((field, replacement, repr(err)))

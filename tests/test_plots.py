@@ -12,7 +12,14 @@ from matplotlib.text import Text
 from reports import plots, tables
 from reports.build import PLOTS, figures, footnote
 from tests.helpers import run_python
-from tests.report_cases import hostile_run, old_run, run_without_gpu, with_format2_summary, write
+from tests.report_cases import (
+    as_run,
+    hostile_run,
+    old_run,
+    run_without_gpu,
+    with_format2_summary,
+    write,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Glyph .* missing:UserWarning")
 
@@ -21,8 +28,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Glyph .* missing:UserWarning")
 def run():
     data = hostile_run()
     data["_path"] = "hostile.json"
-    frame = tables.tidy(data)
-    return frame, tables.learning_curves(data), footnote(data, frame)
+    frame = tables.tidy(as_run(data))
+    return frame, tables.learning_curves(as_run(data)), footnote(as_run(data), frame)
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +127,10 @@ def test_accuracy_vs_time_draws_every_seed(drawn, run):
 
 def test_a_one_panel_legend_fits_inside_the_figure():
     data = old_run()
-    frame = tables.tidy(data)
+    frame = tables.tidy(as_run(data))
     frame = frame[frame["batch_size"] == 32]
-    curves = tables.learning_curves(data)
-    fig = plots.learning_curves(curves, frame, footnote(data, frame))
+    curves = tables.learning_curves(as_run(data))
+    fig = plots.learning_curves(curves, frame, footnote(as_run(data), frame))
     fig.draw_without_rendering()  # lays the figure out as savefig does
     legend = fig.legends[0].get_window_extent()
     figure = fig.bbox
@@ -134,15 +141,14 @@ def test_a_one_panel_legend_fits_inside_the_figure():
 def test_a_run_without_measured_rows_says_so():
     data = run_without_gpu()
     data["_path"] = "none.json"
-    frame = tables.tidy(data).assign(status="skipped")
-    fig = plots.time_per_step(frame, footnote(data, tables.tidy(data)))
+    frame = tables.tidy(as_run(data)).assign(status="skipped")
+    fig = plots.time_per_step(frame, footnote(as_run(data), tables.tidy(as_run(data))))
     assert any("No row of this run was measured" in t.get_text() for t in fig.findobj(Text))
 
 
 def test_the_palette_is_colour_blind_safe():
     assert plots.PALETTE == tuple(matplotlib.color_sequences["petroff10"])
+    run = as_run({**run_without_gpu(), "_path": "x"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no font or layout warning for plain names
-        plots.render(plots.time_per_step(
-            tables.tidy(run_without_gpu()), footnote({**run_without_gpu(), "_path": "x"},
-                                                      tables.tidy(run_without_gpu()))))
+        plots.render(plots.time_per_step(tables.tidy(run), footnote(run, tables.tidy(run))))

@@ -9,7 +9,7 @@ import pytest
 
 from reports import tables
 from reports.build import PLOTS
-from tests.report_cases import build_hostile_report, old_run, with_format2_summary
+from tests.report_cases import as_run, build_hostile_report, old_run, with_format2_summary
 
 PDFLATEX = shutil.which("pdflatex")
 needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed "
@@ -57,7 +57,7 @@ def test_the_tables_fragment_builds_with_the_packages_it_names(report, tmp_path)
 
 @needs_pdflatex
 def test_format2_tables_with_their_intervals_fit_a_plain_article(tmp_path):
-    frame = with_format2_summary(tables.tidy(old_run()))
+    frame = with_format2_summary(tables.tidy(as_run(old_run())))
     floats = [tables.to_latex(table, name, tables.table_notes(frame))
               for name, table in tables.main_tables(frame).items()]
     (tmp_path / "notes.tex").write_text("\n".join([

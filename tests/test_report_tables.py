@@ -9,6 +9,7 @@ from reports.build import build_report, footnote, integer_columns
 from tests.report_cases import (
     HOSTILE_NAME,
     NO_GPU,
+    as_run,
     hostile_run,
     old_run,
     run_without_gpu,
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Glyph .* missing:UserWarning")
 
 @pytest.fixture(scope="module")
 def frame():
-    return tables.tidy(old_run())
+    return tables.tidy(as_run(old_run()))
 
 
 def row_of(table, name):
@@ -69,7 +70,7 @@ def test_unstable_rows_are_marked_with_the_reasons_underneath(frame):
 
 
 def test_skipped_rows_are_one_line_per_reason_not_a_row_each():
-    frame = tables.tidy(run_without_gpu())
+    frame = tables.tidy(as_run(run_without_gpu()))
     shown = tables.main_tables(frame)
     assert all("cuda" not in r for t in shown.values() for r in t["Row"])
     assert len(shown["Time"]) == 7  # the measured CPU rows
@@ -80,7 +81,7 @@ def test_skipped_rows_are_one_line_per_reason_not_a_row_each():
 
 
 def test_a_run_without_measured_rows_still_has_its_three_tables():
-    frame = tables.tidy(run_without_gpu()).assign(status="skipped", reason=NO_GPU)
+    frame = tables.tidy(as_run(run_without_gpu())).assign(status="skipped", reason=NO_GPU)
     shown = tables.main_tables(frame)
     assert list(shown) == ["Time", "Accuracy", "Memory"]
     assert all(table.empty and "Row" in table.columns for table in shown.values())
@@ -130,7 +131,7 @@ def test_the_footnote_reads_a_format2_run(frame):
         del data[key]  # as if the suite had written it in format 2
     data["environment"].update(cpu_model="AMD EPYC 9B14",
                                commit={"id": "0123456789abcdef", "dirty": False})
-    note = footnote(data, with_format2_summary(frame))
+    note = footnote(as_run(data), with_format2_summary(frame))
     assert note["hardware"] == "AMD EPYC 9B14, 2 cores"
     assert note["commit"] == "0123456789ab"
     assert note["format"] == "sidebyside result format 2"

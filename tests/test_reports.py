@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports import atomic
 from reports.build import build_report
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
 from reports.compare import to_markdown as compare_markdown
 from reports.load import ReportError, load_results
 from reports.tables import parse_markdown_table
+from results import atomic
 from tests.helpers import ROOT
 
 FIXTURES = Path(__file__).with_name("fixtures")

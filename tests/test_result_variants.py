@@ -21,6 +21,7 @@ from reports import plots
 from reports.build import _write_report
 from reports.load import ReportError, checked, load_results
 from tests import format2
+from tests.report_cases import as_run
 
 FIXTURES = Path(__file__).with_name("fixtures")
 # A value of each JSON type, and the values that break the usual number ranges.
@@ -34,12 +35,13 @@ def _sweep_run() -> dict:
 
 
 def _distributed_run() -> dict:
-    from benchmarks import results as res
+    from benchmarks import options as opts
+    from results import summary as summaries
     from tests.test_distributed import _dp_process, _record
 
     dp = _record("torch-ddp", [_dp_process(i, 200, 3e-8) for i in range(2)])
     single = _record("torch-ddp-single", [_dp_process(i, 100, replicas=1) for i in range(2)])
-    res.summarize_all([dp, single])
+    summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
     run = format2.run([format2.row("torch-loop", [100, 110])])
     run["rows"] += [dp, single]
     return json.loads(json.dumps(run))
@@ -99,7 +101,7 @@ def _apply(data, path: tuple, mutation):
 def _render(data: dict, folder: Path) -> None:
     """Everything ``reports build`` and ``reports compare`` make from a loaded run (plots
     drawn at a tiny resolution: the drawing, not the pixels, is what reads the data)."""
-    _write_report(data, folder)
+    _write_report(as_run(data), folder)
     comparison = compare_module.compare_runs(data, data, n_resamples=9)
     compare_module.to_markdown(comparison, "old", "new")
 

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 
 from benchmarks import options as opts
-from benchmarks import results as res
 from reports import scaling
 from reports.build import build_report
 from reports.compare import compare_runs
 from reports.load import load_results
+from results import summary as summaries
 from tests import format2
+from tests.report_cases import as_run
 from tests.test_bench_e2e import run_pytest
 
 N_TRAIN = 16_384
@@ -154,7 +155,7 @@ def test_a_row_is_paired_with_torch_loop_of_its_own_width():
     for row in rows:
         for process in row["processes"]:
             process |= {"target_accuracy": 0.85, "bayes_accuracy": 0.9}
-    res.summarize_all(rows)
+    summaries.summarize_all(rows, opts.SINGLE_TWINS)
     assert rows[2]["summary"]["ratio_to_torch_loop"] == pytest.approx(2.0)
 
 
@@ -338,11 +339,11 @@ def test_a_notebook_gets_the_scaling_figures_of_a_sweep(sweep_report):
 def test_a_sweeps_table_tells_its_points_apart_and_others_are_unchanged():
     from reports import tables
 
-    frame = tables.tidy(sweep_run())
+    frame = tables.tidy(as_run(sweep_run()))
     columns = list(frame.columns)
     assert columns[columns.index("batch_size") + 1:][:2] == ["hidden_size", "n_train"]
     assert str(frame["hidden_size"].dtype) == str(frame["n_train"].dtype) == "Int64"
-    plain = tables.tidy(format2.run([format2.row("torch-loop", [400.0, 410.0])]))
+    plain = tables.tidy(as_run(format2.run([format2.row("torch-loop", [400.0, 410.0])])))
     assert "hidden_size" not in plain.columns and "n_train" not in plain.columns
 
 

@@ -12,6 +12,7 @@ from reports import tables
 from reports.build import build_report
 from reports.load import load_results
 from tests import format2
+from tests.report_cases import as_run
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "result_format.md"
 
@@ -41,7 +42,7 @@ def test_every_summary_field_of_the_contract_is_a_column():
 
 
 def test_one_row_per_result_row_with_row_summary_and_setting_columns(data):
-    frame = tables.tidy(data)
+    frame = tables.tidy(as_run(data))
     assert list(frame["row"]) == [r["id"] for r in data["rows"]]
     assert list(frame["status"]) == ["ok", "partial", "ok", "skipped"]
     for column in (*tables.ROW_COLUMNS, *tables.SUMMARY_COLUMNS, *tables.EXTRA_COLUMNS,
@@ -56,7 +57,7 @@ def test_one_row_per_result_row_with_row_summary_and_setting_columns(data):
 
 
 def test_integer_columns_stay_integers_when_some_rows_have_none(data):
-    frame = tables.tidy(data)
+    frame = tables.tidy(as_run(data))
     for column in tables.INTEGER_COLUMNS:
         assert str(frame[column].dtype) == "Int64", column
     assert str(frame["unstable"].dtype) == "boolean"
@@ -67,12 +68,12 @@ def test_integer_columns_stay_integers_when_some_rows_have_none(data):
 
 
 def test_settings_come_from_the_first_ok_process(data):
-    frame = tables.tidy(data).set_index("row")
+    frame = tables.tidy(as_run(data)).set_index("row")
     assert frame.loc["numpy-loop-cpu-b32", "framework_version"] == "2.13.0"
 
 
 def test_quartiles_are_over_the_processes_median_epochs(data):
-    frame = tables.tidy(data).set_index("row")
+    frame = tables.tidy(as_run(data)).set_index("row")
     epochs = np.array([400, 410, 405]) * format2.STEPS_PER_EPOCH / 1e6
     q1, q3 = np.percentile(epochs, [25, 75])  # linear interpolation = the inclusive method
     assert frame.loc["torch-loop-cpu-b32", "steady_epoch_s_q1"] == pytest.approx(q1)
@@ -81,14 +82,14 @@ def test_quartiles_are_over_the_processes_median_epochs(data):
 
 
 def test_unstable_rows_and_their_reasons(data):
-    frame = tables.tidy(data).set_index("row")
+    frame = tables.tidy(as_run(data)).set_index("row")
     assert frame.loc["jax-loop-cpu-b32", "unstable"]
     assert frame.loc["jax-loop-cpu-b32", "unstable_reasons"] == "spread 25% over processes"
     assert not frame.loc["torch-loop-cpu-b32", "unstable"]
 
 
 def test_per_seed_has_one_row_per_seed_of_every_ok_process(data):
-    frame = tables.per_seed(data)
+    frame = tables.per_seed(as_run(data))
     assert list(frame.columns) == list(tables.PER_SEED_COLUMNS)
     numpy_rows = frame[frame["row"] == "numpy-loop-cpu-b32"]
     assert numpy_rows["process"].tolist() == [1, 2]  # process 0 failed
@@ -99,7 +100,7 @@ def test_per_seed_has_one_row_per_seed_of_every_ok_process(data):
 
 
 def test_per_process_lists_every_process_with_its_sample(data):
-    frame = tables.per_process(data)
+    frame = tables.per_process(as_run(data))
     assert list(frame.columns) == list(tables.PER_PROCESS_COLUMNS)
     numpy_rows = frame[frame["row"] == "numpy-loop-cpu-b32"].set_index("process")
     assert numpy_rows.loc[0, "status"] == "failed" and pd.isna(numpy_rows.loc[0, "us_per_step"])
@@ -114,7 +115,7 @@ def test_per_process_lists_every_process_with_its_sample(data):
 
 
 def test_learning_curves_come_from_every_ok_process(data):
-    curves = tables.learning_curves(data)
+    curves = tables.learning_curves(as_run(data))
     assert list(curves.columns) == ["row", "process", "seed", "epoch", "train_loss",
                                     "test_loss", "test_accuracy", "elapsed_s"]
     assert len(curves) == (3 + 2 + 3) * 4  # one seed per process, 4 epochs
@@ -143,7 +144,7 @@ def test_a_format_1_run_has_no_interval_columns_and_shows_its_rounds_iqr():
     processes can fill are left out, so the Time table shows the rounds' IQR in seconds."""
     from tests.report_cases import old_run
 
-    frame = tables.tidy(old_run())
+    frame = tables.tidy(as_run(old_run()))
     for column in tables.FORMAT_2_ONLY_COLUMNS:
         assert column not in frame.columns, column
     assert frame["steady_epoch_s_iqr"].notna().sum() == 7  # every measured row
@@ -153,13 +154,13 @@ def test_a_format_1_run_has_no_interval_columns_and_shows_its_rounds_iqr():
 
 
 def test_a_format_2_run_keeps_its_interval_columns(data):
-    frame = tables.tidy(data)
+    frame = tables.tidy(as_run(data))
     for column in tables.FORMAT_2_ONLY_COLUMNS:
         assert column in frame.columns, column
     assert "95% CI µs/step" in tables.main_tables(frame)["Time"].columns
 
 
 def test_a_missing_unstable_flag_renders_as_stable(data):
-    frame = tables.tidy(data).assign(unstable=pd.array([None] * 4, dtype="boolean"))
+    frame = tables.tidy(as_run(data)).assign(unstable=pd.array([None] * 4, dtype="boolean"))
     shown = tables.main_tables(frame)["Time"]
     assert not [r for r in shown["Row"] if tables.UNSTABLE_MARK in r]

@@ -1,6 +1,9 @@
-"""The run result file's name and version: one place that the writer (benchmarks/) and the
-readers (reports/) both import. It imports nothing, so reading a result never loads pytest
-or the benchmark plugin."""
+"""The run result file's name, version and text: one place that the writer (benchmarks/) and
+the readers (reports/) both import. It imports nothing of ours, so reading a result never
+loads pytest or the benchmark plugin."""
+
+import json
+import math
 
 # The `format` field of results.json (docs/result_format.md).
 RESULTS_FORMAT = "sidebyside-run"
@@ -33,3 +36,26 @@ RESULTS_FILE_NAME = "results.json"
 # Where `reports build` puts a report when the result file is not in a run folder, and
 # where the plugin puts run folders: relative, so under the current working directory.
 DEFAULT_RUNS_DIR = "sidebyside-runs"
+
+
+class NonFiniteNumber(ValueError):
+    """A result held NaN or infinity, which the format never stores."""
+
+
+def dumps(run: dict) -> str:
+    """The file's text; refuses NaN and infinity (allow_nan=False) with NonFiniteNumber."""
+    try:
+        return json.dumps(run, indent=1, allow_nan=False) + "\n"
+    except ValueError as err:
+        raise NonFiniteNumber(f"a non-finite number in the results ({err})") from None
+
+
+def without_non_finite(value):
+    """``value`` with every NaN or infinite float (a diverged loss, say) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: without_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_non_finite(v) for v in value]
+    return value

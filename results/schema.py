@@ -156,7 +156,7 @@ PROCESS = obj(
     # the check against the numpy twin before timing (frameworks/equivalence.py)
     equivalence=opt(ANY))
 
-ESTIMATORS = ("p10",)  # Summary.estimator since format 3 (reports.estimate.ESTIMATOR)
+ESTIMATORS = ("p10",)  # Summary.estimator since format 3 (results.estimate.ESTIMATOR)
 SUMMARY = obj(
     processes_ok=POSITIVE_INT, us_per_step=US_TIMING,
     # since format 3 (absent in format 2, whose us_per_step is a median over processes)
