@@ -20,8 +20,8 @@ DEVICES = ("cpu", "cuda")
 # SimpleNet's hidden width as the course has it (193 parameters); a row at another width
 # (a --sweep hidden=... point) says so in its id.
 HIDDEN_SIZE = SimpleNetSpec.hidden_size
-# What --sweep can vary, one axis at a time (issue 11): the axis's name on the command
-# line and the Row field it sets.
+# What --sweep can vary to find where the frameworks' difference vanishes, one axis at a
+# time: the axis's name on the command line and the Row field it sets.
 SWEEP_AXES = {"batch": "batch_size", "hidden": "hidden_size", "n_train": "n_train"}
 
 
@@ -108,8 +108,8 @@ class Plan:
         ``auto`` pins a worker to as many CPUs as it has threads, the last ones this
         process may use (CPU 0 takes most interrupts): with fewer threads than cores the
         worker then stays on the same cores instead of migrating, which made torch-loop's
-        process-to-process spread fall from a CV of 13.6% to 1.6% on a quiet machine (issue
-        7's measurement); with threads == cores the mask changes nothing and all-cores stays
+        process-to-process spread fall from a CV of 13.6% to 1.6% on a quiet machine (b32,
+        6 processes); with threads == cores the mask changes nothing and all-cores stays
         what users run. On a busy machine pinning hurts (a pinned worker cannot leave a busy
         core: torch-loop b32, 1 thread, 6 processes at load 5.7 on 2 cores gave a CV of 26%
         pinned against 19% unpinned), so the plugin turns ``auto`` into ``none`` there.
@@ -192,10 +192,10 @@ DEFAULT_VARIANTS = tuple(name for name, v in REGISTRY.items() if v.default)
 
 # Threads per framework unless --threads says otherwise: one. SimpleNet's matrices are too
 # small for a second thread to help, and a second thread makes every row hostage to the
-# rest of the machine: with the cores' default, a default run at commit d72ffcb measured
-# torch-loop b1024 at 43,139 us/step while another process ran (a few hundred when quiet;
-# OpenMP's threads wait for each other), and issue 7 measured torch-loop b32 over 6
-# processes at a CV of 13.6% with 2 threads, 1.6% with 1 thread pinned to one core.
+# rest of the machine: with the cores' default, a default run measured torch-loop b1024
+# at 43,139 us/step while another process ran (a few hundred when quiet; OpenMP's
+# threads wait for each other), and torch-loop b32 over 6 processes had a CV of 13.6%
+# with 2 threads, 1.6% with 1 thread pinned to one core.
 # --threads N (and --affinity none) is the all-cores configuration users run.
 DEFAULT_THREADS = 1
 # Resident workers that start at once, each on CPUs of its own (Plan.startup_cpu_slots): more
@@ -297,7 +297,7 @@ PRESETS = {
     # device the machine has, three processes per row (the fewest that give a spread), one
     # seed each. A worker's start (imports, the first epoch's compile) costs more than its
     # epochs: all 16 variants x 2 batch sizes x 3 processes took 21 minutes or more here
-    # (ETA of a default run at commit b5f77e7), and torch-compile-step and
+    # (the ETA of a default run), and torch-compile-step and
     # keras-tensorflow-loop-xla alone cost over 30 s a process (a cold compile each), so
     # the other gears run with --impl or in the full preset.
     # rounds: one-epoch samples per process, interleaved over the block's rows (below).
@@ -312,7 +312,7 @@ PRESETS = {
                  rounds=40, n_train=10_000, n_test=2_000, worker_timeout_s=1800.0,
                  processes=10),
 
-    # Where the difference vanishes (issue 11): a batch sweep and a width sweep of the course
+    # Where the difference vanishes: a batch sweep and a width sweep of the course
     # rows and each framework's fastest gear (DEFAULT_VARIANTS), two processes per point (the
     # fewest that give an interval), one seed, one epoch plus two timed ones; SWEEP_POINTS
     # says why these sizes.
@@ -320,7 +320,8 @@ PRESETS = {
                   n_train=16_384, n_test=1_000, worker_timeout_s=300.0, processes=2,
                   variants=DEFAULT_VARIANTS,
                   sweeps=(("batch", (64, 1024, 16_384)), ("hidden", (16, 256, 4096)))),
-    # The data-parallel rows beside their single-process twins (issue 12), sized as default.
+    # The data-parallel rows beside their single-process twins, so that each speedup is taken
+    # against a twin measured in the same run; sized as default.
     "distributed": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=3, seeds=(0, 1, 2),
                         rounds=3, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
                         processes=3, variants=DISTRIBUTED_VARIANTS),
@@ -332,7 +333,7 @@ PRESETS = {
 # cost (a default run took 5 min 01 s with 3 steady epochs a process).
 # The sweep preset's sizes. A worker's start (imports, building, the first epoch) costs
 # seconds, so the preset's time is its number of points: a 6-point version (batch 32, 256,
-# 2048, 16384; width 256, 4096 at batch 256) took 12.5 minutes at commit 279d645 on the
+# 2048, 16384; width 256, 4096 at batch 256) took 12.5 minutes on the
 # 2-core machine with another engineer's work on the other core, and 599 of its 721
 # worker-seconds were starts (about 100 s a point for the 8 variants x 2 processes), 40 s the
 # 512 steps an epoch of batch 32. So 5 points: batch 64, 1024, 16384 (width 16) and width

@@ -51,8 +51,8 @@ DEFAULT_RUNS_DIR = Path(result_format.DEFAULT_RUNS_DIR)
 
 # Rough seconds for the run-time estimate printed before a run: a worker's start (import,
 # build; torch.compile's first epoch) and microseconds per step at small and large batches.
-# Measured on the 2-core development machine (default preset, commit 5c98877); only an
-# estimate, refined by the ETA after every process.
+# Measured on the 2-core development machine with the default preset; only an estimate,
+# refined by the ETA after every process.
 _START_S = {"numpy": 0.5, "torch": 2.5, "keras-tensorflow": 5.0, "keras-jax": 4.0,
             "keras-torch": 5.0}
 _EXTRA_FIRST_EPOCH_S = {"torch-compile": 15.0, "keras-tensorflow-fit-xla": 3.0,

@@ -1,7 +1,7 @@
 """Does a well-known setting move a row by more than 10%? ``python -m benchmarks.probe_settings``.
 
-Issue 10 asks to measure other documented speed settings and to add a variant only
-for those that matter. Each probe times the suite's own timed region (one training
+A documented speed setting earns a variant of its own only if it matters, so each is
+measured before one is added. Each probe times the suite's own timed region (one training
 epoch, or the evaluation pass where that is what the setting changes) with the setting
 off and on, alternating A, B, A, B so that drift on a shared machine hits both alike,
 and prints the ratio of medians (B / A). A quick look, not a result: the benchmark

@@ -1,4 +1,4 @@
-"""Each framework at its best: its course (or idiomatic) row beside its fastest row (issue 10).
+"""Each framework at its best: its course (or idiomatic) row beside its fastest row.
 
 ``best_table(tidy)`` takes the tidy table of a run (one row per variant x device x batch
 size, with columns ``row, variant, implementation, device, batch_size, status,

@@ -223,7 +223,7 @@ def _write_report(run: Run, out: Path) -> None:
 
 
 def scaling_section(data: dict, note: dict, out: Path) -> dict | None:
-    """For a sweep's run (issue 11): write sweep.csv, sweep_fit.csv and the scaling plots
+    """For a sweep's run: write sweep.csv, sweep_fit.csv and the scaling plots
     (PNG and SVG) into ``out`` and return what the reports' Scaling section shows
     (``table``, ``sentences``, ``images``: name -> PNG bytes); None for any other run."""
     if not scaling.has_sweep(data):

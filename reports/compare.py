@@ -330,7 +330,8 @@ def _samples(data: dict) -> dict[str, list[float]]:
 
 
 def _sizes(data: dict) -> dict[str, dict]:
-    """Each row's recorded sizes beyond its batch: hidden_size and n_train (since issue 11)."""
+    """Each row's recorded sizes beyond its batch: hidden_size and n_train (recorded since
+    sweeps vary them; absent in older files)."""
     return {r["id"]: {k: r[k] for k in ("hidden_size", "n_train") if k in r}
             for r in data["rows"]}
 

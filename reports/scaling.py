@@ -1,4 +1,4 @@
-"""Where the difference vanishes: a sweep's points, fits, crossovers and plots (issue 11).
+"""Where the difference vanishes: a sweep's points, fits, crossovers and plots.
 
 A run made with ``--sweep AXIS=...`` (or the ``sweep`` preset) measures every row at several
 sizes along one axis at a time: the batch size, SimpleNet's hidden width or the training
@@ -38,7 +38,8 @@ AXES = {
     "n_train": ("n_train", "n_train", "training sample", "training samples"),
 }
 # A framework has caught up at a point when its fastest row there is at most this much
-# slower than the fastest row of all (issue 11's 10%).
+# slower than the fastest row of all: the crossover's definition, which the report's
+# caption and sentences state as 10%.
 WITHIN = 0.10
 NOT_WITHIN = "not within the swept range"
 NOT_WITHIN_SHORT = "none"  # in the printed tables, whose caption says what it means
@@ -80,7 +81,7 @@ def _n_parameters(row: dict, hidden_size: int) -> int:
                if p.get("status") == "ok" and p.get("n_parameters")]
     if counted:
         return int(counted[0])
-    from frameworks.spec import SimpleNetSpec  # what the worker counts (before issue 11)
+    from frameworks.spec import SimpleNetSpec  # what a worker counts (older files lack it)
 
     return SimpleNetSpec(hidden_size=hidden_size).n_parameters
 

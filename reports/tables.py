@@ -39,12 +39,13 @@ SUMMARY_COLUMNS = ("processes_ok", "us_per_step", "us_per_step_ci_low", "us_per_
 # and the ratio under its old name.
 EXTRA_COLUMNS = ("steady_epoch_s_q1", "steady_epoch_s_q3", "steady_epoch_s_iqr",
                  "steady_rounds", "time_ratio_to_torch_loop")
-# A sweep's run (plan.sweeps, issue 11) adds these after batch_size: the row's width and
+# A sweep's run (plan.sweeps) adds these after batch_size: the row's width and
 # training samples, which tell its points apart. Other runs' tables are as they were.
 SWEEP_ROW_COLUMNS = ("hidden_size", "n_train")
 # What two rows must share to stand side by side (a table block, a plot panel).
 IDENTITY_COLUMNS = ("device", "batch_size", *SWEEP_ROW_COLUMNS)
-DEFAULT_HIDDEN_SIZE = 16  # SimpleNet's width before issue 11 (frameworks.spec's default)
+# A file from before sweeps records no width: all its rows have the course's (frameworks.spec's).
+DEFAULT_HIDDEN_SIZE = 16
 INTEGER_COLUMNS = ("batch_size", "processes_ok", "n_seeds", "time_to_accuracy_reached_seeds",
                    "peak_rss_above_baseline_bytes", "rss_after_import_bytes", "gpu_peak_bytes",
                    "steady_rounds", "samples")
@@ -85,7 +86,7 @@ def tidy(run: Run) -> pd.DataFrame:
             "batch_size": row.batch_size,
             "hidden_size": row.get("hidden_size", DEFAULT_HIDDEN_SIZE),
             "n_train": row.get("n_train", plan.get("n_train")),
-            "tag": row.get("tag"),  # recorded since issue 10; None in older files
+            "tag": row.get("tag"),  # recorded since the tuned rows; None in older files
             "tuned_note": row.get("tuned_note"),
             "status": row.status,
             # the first line; splitlines would also cut at C1's NEL and other separators
@@ -119,7 +120,7 @@ def tidy(run: Run) -> pd.DataFrame:
 
 
 def is_sweep(plan: dict) -> bool:
-    """Whether a run's ``plan`` swept a size (``plan.sweeps``, since issue 11)."""
+    """Whether a run's ``plan`` swept a size (``plan.sweeps``; absent in older files)."""
     return bool(plan.get("sweeps"))
 
 

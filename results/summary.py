@@ -220,7 +220,7 @@ def _mean_or_none(values: list) -> float | None:
 
 def identity_key(row: dict) -> tuple:
     """What two rows must share to be compared: device, batch size, width and training
-    samples (a row without the last two, from before issue 11, has the plan's)."""
+    samples (a row without the last two, from before sweeps, has the plan's)."""
     return row["device"], row["batch_size"], row.get("hidden_size"), row.get("n_train")
 
 
@@ -257,8 +257,9 @@ FAIRNESS_KEYS = (
 
 
 # A data-parallel row and its single-process twin differ in threads per process by design
-# (issue 12): what they share is the total, which their settings record as this key and
-# which is compared among them instead.
+# (the twin is given all replicas' threads, so that both use as many threads in all): what
+# they share is the total, which their settings record as this key and which is compared
+# among them instead.
 TOTAL_THREADS_KEY = "total_threads"
 
 
