@@ -6,7 +6,8 @@
 ``run`` starts ``pytest --benchmark`` in a process of its own, exactly as the command line
 does (the benchmark is a pytest plugin, and every row runs in worker processes anyway),
 streams its progress into the cell's output, and returns a ``Run`` whose ``_repr_html_``
-is the run's report.html.
+is the run's report.html. Its results are read through the shared result model
+(results.model), as every other reader reads them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.plugin import RESULTS_NAME
+from results import model
 
 #: Where run folders go unless ``report_dir`` says otherwise (as ``--report-dir``).
 DEFAULT_REPORT_DIR = "sidebyside-runs"
@@ -43,10 +45,21 @@ class Run:
         return self.returncode == 0
 
     @property
-    def results(self) -> dict | None:
-        """results.json (docs/result_format.md) as a dict, or None without one."""
+    def result_model(self) -> model.Run | None:
+        """results.json as the shared result model (results.model.Run), or None without one.
+        Raises results.model.UnreadableVersion for a file of a format this version does not
+        read (one written by this run never is)."""
         path = self.run_dir / RESULTS_NAME if self.run_dir else None
-        return json.loads(path.read_text()) if path and path.is_file() else None
+        if path is None or not path.is_file():
+            return None
+        return model.Run.from_dict(json.loads(path.read_text()))
+
+    @property
+    def results(self) -> dict | None:
+        """results.json (docs/result_format.md) as a dict, or None without one: the result
+        model's ``to_dict``, which keeps every key of the file in its order."""
+        run = self.result_model
+        return run.to_dict() if run is not None else None
 
     @property
     def report_html(self) -> Path | None:
