@@ -490,12 +490,12 @@ class Suite:
         if unstable:
             run["warnings"].append(f"{len(unstable)} rows unstable: {', '.join(unstable)}")
         resources = run.get("resources") or {}
-        if (resources.get("peak_resident_total_bytes") or 0) > schedule.MEMORY_BUDGET_BYTES:
+        budget = resources.get("memory_budget_bytes") or schedule.MEMORY_BUDGET_BYTES
+        if (resources.get("peak_resident_total_bytes") or 0) > budget:
             run["warnings"].append(
                 f"the workers held {resources['peak_resident_total_bytes'] / 2**30:.2f} GiB "
-                f"together at their peak, above the budget of "
-                f"{schedule.MEMORY_BUDGET_BYTES / 2**30:.0f} GiB (benchmarks/schedule.py's "
-                "WORKER_RSS_BYTES underestimates a worker here)")
+                f"together at their peak, above the budget of {budget / 2**30:.2f} GiB "
+                "(benchmarks/schedule.py's WORKER_RSS_BYTES underestimates a worker here)")
         self._save()
         if self.save_note is None:
             self._say(f"sidebyside: building the report in {self.run_dir} ...")
@@ -839,6 +839,10 @@ class Suite:
 
             self.report_dir = build_report(self.results_path, self.run_dir)
         except Exception as err:  # the results are saved; a report can be built again later
+            # The first error of a chain names the cause: pandas's "C extension: None not
+            # built" comes from its "Please upgrade numpy to >= 2.0.2".
+            while (err.__cause__ or err.__context__) is not None:
+                err = err.__cause__ or err.__context__
             first_line = str(err).splitlines()[0] if str(err) else ""
             self.report_error = f"{type(err).__name__}: {first_line}"
 

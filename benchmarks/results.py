@@ -144,7 +144,7 @@ def _cpu_model() -> str:
 def _versions() -> dict:
     found = {}
     for name in ("torch", "tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "optax",
-                 "numpy", "scipy", "pytest-benchmark"):
+                 "numpy", "scipy", "pandas", "pytest", "pytest-benchmark"):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -453,7 +453,10 @@ class ResidentWorker:
                 self.stderr.seek(0)
                 tail = self.stderr.read()[-STDERR_TAIL_CHARS:].strip()
                 outcome.stderr_tail = tail
-                outcome.reason += (f": {telling_line(tail)}\n--- worker stderr (tail) ---\n"
+                # A worker stopped for its time limit was not failing: its last line says
+                # what it was doing, not why it failed.
+                lead = ("; its stderr last said: " if outcome.status == "timeout" else ": ")
+                outcome.reason += (f"{lead}{telling_line(tail)}\n--- worker stderr (tail) ---\n"
                                    f"{tail}" if tail else " (no stderr)")
             self.stderr.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -502,7 +505,8 @@ class ResidentWorker:
                 if now >= deadline:
                     self.outcome.status = "timeout"
                     self.outcome.reason = (f"worker took longer than its time limit of "
-                                           f"{self.plan.worker_timeout_s:g} s {what}")
+                                           f"{self.plan.worker_timeout_s:g} s {what} "
+                                           f"(--worker-timeout SECONDS raises it)")
                     self.kill()
                     return False
                 if self.on_progress and now - last_word >= QUIET_PROGRESS_S:

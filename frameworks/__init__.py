@@ -81,13 +81,22 @@ class Implementation:
         missing = self.missing()
         if missing:
             raise FrameworkNotInstalled(
-                f"{self.name} needs {' and '.join(missing)}, which is not installed: "
-                f"pip install {' '.join(missing)} (or pip install -e '.[all]')"
-            )
-        for module in self.requires:
-            old = versions.too_old(module)
-            if old:
-                raise FrameworkNotInstalled(f"{self.name} cannot run here: {old}")
+                f"{self.name} needs {' and '.join(missing)}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not installed: {self.install_hint()}")
+        # Every framework that is too old at once, so that one upgrade is enough.
+        old = [sentence for sentence in map(versions.too_old, self.requires) if sentence]
+        if old:
+            raise FrameworkNotInstalled(f"{self.name} cannot run here: {'; '.join(old)}")
+
+    def install_hint(self) -> str:
+        """How to install what this implementation needs: its framework's extra of the
+        project (its ranged dependencies beside what is installed), with the README's pinned
+        CPU builds named, since a bare ``pip install torch`` on Linux brings a CUDA build of
+        several GB."""
+        if self.framework not in ("torch", "tensorflow", "jax"):
+            return f"pip install {' '.join(self.missing())}"
+        return (f"pip install -e '.[{self.framework}]' in the project's folder (add "
+                f"-c constraints/cpu.txt for the CPU builds the README measured with)")
 
     def resolve(self, mode: str | None, device: str) -> str:
         """The mode to use (the first is the default); ValueError for one it lacks."""

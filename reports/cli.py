@@ -147,6 +147,15 @@ def main(argv=None, prog: str = PROG) -> int:
               f"pip install {' '.join(REPORT_NEEDS)} (the project's own install, pip install -e ., "
               f"brings all three)", file=sys.stderr)
         return 2
+    except ImportError as err:  # installed but broken together, e.g. numpy too old for pandas
+        cause = err
+        while (cause.__cause__ or cause.__context__) is not None:
+            cause = cause.__cause__ or cause.__context__
+        lines = str(cause).strip().splitlines() or [type(cause).__name__]
+        print(f"{prog}: error: {args.command} could not import what it needs here: "
+              f"{_one_line(lines[0])} (pip install -U {' '.join(REPORT_NEEDS)} numpy)",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt as err:
         return _interrupted(args, prog, err)
     except BrokenPipeError:

@@ -127,3 +127,45 @@ def test_a_report_command_without_pandas_says_so_in_one_sentence(tmp_path):
         "python -m reports: error: build needs pandas, which is not installed: pip install "
         "pandas matplotlib scipy (the project's own install, pip install -e ., brings all "
         "three)"]
+
+
+def test_every_framework_too_old_is_named_at_once_and_missing_ones_get_their_extra(monkeypatch):
+    impl = IMPLEMENTATIONS["keras-jax"]
+    monkeypatch.setattr(versions, "too_old", lambda module: f"{module} is old" if module in (
+        "keras", "jax") else None)
+    monkeypatch.setattr(type(impl), "missing", lambda self: [])
+    with pytest.raises(FrameworkNotInstalled) as info:
+        impl.require()
+    assert str(info.value) == "keras-jax cannot run here: keras is old; jax is old"
+    monkeypatch.setattr(type(impl), "missing", lambda self: ["keras", "jax"])
+    with pytest.raises(FrameworkNotInstalled) as info:
+        impl.require()
+    assert str(info.value) == (
+        "keras-jax needs keras and jax, which are not installed: pip install -e '.[jax]' in "
+        "the project's folder (add -c constraints/cpu.txt for the CPU builds the README "
+        "measured with)")
+    monkeypatch.setattr(type(impl), "missing", lambda self: ["jax"])
+    with pytest.raises(FrameworkNotInstalled, match="needs jax, which is not installed"):
+        impl.require()
+
+
+def test_a_report_library_that_fails_to_import_is_one_sentence_naming_the_first_cause(tmp_path):
+    """pandas built for a newer numpy raises ImportError("C extension: None not built")
+    from ImportError("Please upgrade numpy ..."): the command names the first."""
+    import subprocess
+    import sys
+
+    (tmp_path / "pandas.py").write_text(
+        "try:\n"
+        "    raise ImportError('Please upgrade numpy to >= 2.0.2 to use this pandas version.')\n"
+        "except ImportError as e:\n"
+        "    raise ImportError('C extension: None not built.') from e\n")
+    env = dict(__import__("os").environ, PYTHONPATH=f"{tmp_path}:{ROOT}")
+    done = subprocess.run([sys.executable, "-m", "reports", "build",
+                           str(ROOT / "tests" / "fixtures" / "run_old.json"), "--out",
+                           str(tmp_path / "out")], env=env, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "python -m reports: error: build could not import what it needs here: Please upgrade "
+        "numpy to >= 2.0.2 to use this pandas version. (pip install -U pandas matplotlib scipy "
+        "numpy)"]
