@@ -489,6 +489,17 @@ class Suite:
         unstable = [r["id"] for r in run["rows"] if r["summary"] and r["summary"]["unstable"]]
         if unstable:
             run["warnings"].append(f"{len(unstable)} rows unstable: {', '.join(unstable)}")
+        # Said with the run's warnings as well as beside the row: a twin that computes
+        # another function at the installed versions is the first thing a reader must know.
+        from frameworks.equivalence import NOT_EQUIVALENT
+
+        unequal = [r["id"] for r in run["rows"] if r["status"] == "skipped"
+                   and NOT_EQUIVALENT in (r["reason"] or "")]
+        if unequal:
+            run["warnings"].append(
+                f"{len(unequal)} row{'s' if len(unequal) > 1 else ''} not timed, {NOT_EQUIVALENT} "
+                f"(the twin left the numpy reference; its reason says by how much): "
+                f"{', '.join(unequal)}")
         resources = run.get("resources") or {}
         budget = resources.get("memory_budget_bytes") or schedule.MEMORY_BUDGET_BYTES
         if (resources.get("peak_resident_total_bytes") or 0) > budget:

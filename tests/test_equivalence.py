@@ -67,6 +67,11 @@ def test_a_planted_difference_is_flagged_by_the_run_and_not_timed(tmp_path, monk
     assert row["reason"].startswith("not equivalent at these versions (numpy ")
     assert "first_epoch_s" not in row["processes"][0]  # never timed
     assert "not equivalent at these versions" in result.output  # the terminal
+    # ... and among the run's warnings, at the end of the terminal and in the file.
+    warning = ("1 row not timed, not equivalent at these versions (the twin left the numpy "
+               "reference; its reason says by how much): numpy-loop-cpu-b1024")
+    assert warning in result.results["warnings"]
+    assert f"WARNING: {warning}" in result.output
     report = (result.run_dir / "report.md").read_text()
     assert "not equivalent at these versions" in report
     assert "not equivalent at these versions" in result.report_html.read_text()
