@@ -46,7 +46,8 @@ def test_missing_framework_names_the_package(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "jax" else real(name, *a))
-    with pytest.raises(FrameworkNotInstalled, match="keras-jax needs jax.*pip install jax"):
+    with pytest.raises(FrameworkNotInstalled,
+                       match=r"keras-jax needs jax, which is not installed: pip install -e '\.\[jax\]'"):
         load("keras-jax", SPEC)
 
 
