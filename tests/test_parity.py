@@ -1,7 +1,8 @@
 """The twins compute the same function: same weights and batches in, same numbers out.
 
 Every implementation runs tests/parity_trace.py in its own process (Keras fixes its
-backend at import). The tolerances are derived from the computation by tests/tolerances.py
+backend at import), which traces each of its modes (tests/conftest.py's parity_traces).
+The tolerances are derived from the computation by tests/tolerances.py
 (docs/parity_tolerances.md): float32 forward error bounds from the data, the weights, the
 number of summed terms and Adam's step, evaluated step by step. Two twins a and b are held
 to the sum of their bounds against the numpy twin (the triangle inequality through it).
@@ -24,7 +25,7 @@ from frameworks import (
     make_dataset,
 )
 from tests import tolerances
-from tests.helpers import TRACE, framework_env, run_python, run_traces
+from tests.helpers import TRACE, framework_env, run_python
 from tests.parity_trace import SPEC, forward_weights
 
 # Modes that their framework refuses (the benchmark shows them as skipped rows); a
@@ -43,13 +44,12 @@ LABELS = [f"{impl}:{mode}" for impl, mode in VARIANTS.values()
 CUDA_ONLY = [f"{impl}:{mode}" for impl, mode in VARIANTS.values()
              if "cpu" not in IMPLEMENTATIONS[impl].devices_for(mode)]
 FLOOR = "numpy:loop"
+TRACE_LABELS = LABELS  # traced once per session (tests/conftest.py)
 
 
 @pytest.fixture(scope="session")
-def traces(tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp("parity")
-    env = framework_env(tmp_path_factory, TORCHINDUCTOR_CACHE_DIR=str(out_dir / "inductor"))
-    return run_traces(LABELS, out_dir, env)
+def traces(parity_traces):
+    return {label: parity_traces[label] for label in LABELS}
 
 
 def test_every_implementation_and_variant_is_traced():
