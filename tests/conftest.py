@@ -10,26 +10,27 @@ import pytest
 from tests.helpers import framework_env, run_parity_traces
 
 
-def _requested(session) -> tuple[list[str], list[dict]]:
-    """The labels (``TRACE_LABELS``: ``NAME:MODE`` at tests/parity_trace.py's spec) and
-    regimes (``TRACE_REGIMES``: traced for numpy and every installed twin) named by the
-    modules of the tests this session runs, each once, in the modules' order."""
-    labels, regimes = [], []
+def _requested(session, name: str) -> list:
+    """What the modules of the tests this session runs name in their attribute ``name``,
+    each once, in the modules' order."""
+    wanted = []
     modules = dict.fromkeys(item.module for item in session.items
                             if getattr(item, "module", None) is not None)
     for module in modules:
-        labels += [label for label in getattr(module, "TRACE_LABELS", ()) if label not in labels]
-        regimes += [regime for regime in getattr(module, "TRACE_REGIMES", ())
-                    if regime not in regimes]
-    return labels, regimes
+        wanted += [entry for entry in getattr(module, name, ()) if entry not in wanted]
+    return wanted
 
 
 @pytest.fixture(scope="session")
 def parity_traces(request, tmp_path_factory) -> dict[str, dict]:
-    """``NAME:MODE`` -> that mode's trace for every label of ``TRACE_LABELS``, and ``NAME``
+    """Over the modules of this session's tests: ``NAME:MODE`` -> that mode's trace for
+    every label of their ``TRACE_LABELS`` (at tests/parity_trace.py's spec), or its
+    refusal (``{"refused": reason}``) for every label of ``TRACE_REFUSED``; and ``NAME``
     -> the arrays of every regime of ``TRACE_REGIMES`` (keys ``REGIME/...``) for numpy and
-    each installed twin, over the modules of this session's tests."""
-    labels, regimes = _requested(request.session)
+    each installed twin."""
+    session = request.session
     out_dir = tmp_path_factory.mktemp("parity")
     env = framework_env(tmp_path_factory, TORCHINDUCTOR_CACHE_DIR=str(out_dir / "inductor"))
-    return run_parity_traces(labels, regimes, out_dir, env)
+    return run_parity_traces(_requested(session, "TRACE_LABELS"),
+                             _requested(session, "TRACE_REGIMES"), out_dir, env,
+                             refused=_requested(session, "TRACE_REFUSED"))

@@ -87,11 +87,13 @@ def run_commands(commands: dict[str, list[str]], env: dict, cwd=None,
 _LONGEST_FIRST = ("keras-tensorflow", "torch", "keras-jax", "jax", "keras-torch", "numpy")
 
 
-def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict) -> dict[str, dict]:
+def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict,
+                      refused=()) -> dict[str, dict]:
     """tests/parity_trace.py's arrays for every label of ``labels`` (``NAME:MODE`` ->
-    arrays) and for ``regimes`` from numpy and every installed twin at its default mode
-    (``NAME`` -> arrays of every regime), from one process per implementation (each
-    framework imported once), two processes at a time."""
+    arrays), for ``regimes`` from numpy and every installed twin at its default mode
+    (``NAME`` -> arrays of every regime), and each ``refused`` label's refusal
+    (``NAME:MODE`` -> {"refused": the framework's reason, or ""}), from one process per
+    implementation (each framework imported once), two processes at a time."""
     import json
 
     from frameworks import IMPLEMENTATIONS
@@ -100,6 +102,10 @@ def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict) -> 
     for label in labels:
         jobs.setdefault(label.split(":")[0], []).append(
             {"label": label, "out": str(out_dir / f"{label.replace(':', '_')}.npz")})
+    for label in refused:
+        jobs.setdefault(label.split(":")[0], []).append(
+            {"label": label, "out": str(out_dir / f"{label.replace(':', '_')}.refused.npz"),
+             "refused": True})
     if regimes:
         for name in IMPLEMENTATIONS:
             if not IMPLEMENTATIONS[name].missing():

@@ -113,8 +113,23 @@ def save(label, path, regimes=None):
     np.savez(path, **arrays)
 
 
+def refusal(label):
+    """The reason the framework gives for refusing ``NAME:MODE`` (ModeUnsupported's
+    message), or "" where it builds the twin."""
+    from frameworks import ModeUnsupported
+
+    name, _, mode = label.partition(":")
+    try:
+        load(name, mode=mode)
+    except ModeUnsupported as err:
+        return str(err)
+    return ""
+
+
 def run_job(path):
-    """The traces of a job file ``[{"label", "out", "regimes" (optional)}, ...]``, in order.
+    """The traces of a job file ``[{"label", "out", "regimes" (optional), "refused"
+    (optional)}, ...]``, in order; an entry with ``"refused": true`` saves ``refusal``'s
+    answer (key ``refused``) instead of a trace.
 
     Every label names the same implementation: one Keras backend per process."""
     with open(path) as f:
@@ -123,7 +138,10 @@ def run_job(path):
     if len(names) != 1:
         raise SystemExit(f"a job traces one implementation, got {sorted(names)}")
     for entry in job:
-        save(entry["label"], entry["out"], entry.get("regimes"))
+        if entry.get("refused"):
+            np.savez(entry["out"], refused=np.array(refusal(entry["label"])))
+        else:
+            save(entry["label"], entry["out"], entry.get("regimes"))
 
 
 def main(argv):
