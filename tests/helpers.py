@@ -3,6 +3,8 @@
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,51 +38,88 @@ def run_python(code: str, env=None, timeout=300) -> subprocess.CompletedProcess:
 TRACE = Path(__file__).with_name("parity_trace.py")
 
 
-def run_traces(labels, out_dir: Path, env: dict, *extra_args: str) -> dict[str, dict]:
-    """Run tests/parity_trace.py for each label, two processes at a time (two cores), and
-    return each label's arrays; a failing script fails the test with its output's tail."""
-    def command(label, path):
-        return [sys.executable, str(TRACE), label, str(path), *extra_args]
-
-    return run_two_at_a_time(labels, out_dir, env, command)
-
-
 def run_two_at_a_time(labels, out_dir: Path, env: dict, command, cwd=None) -> dict[str, dict]:
     """Run ``command(label, path)`` for each label, two processes at a time (two cores); each
     writes its arrays to ``path`` (an .npz in ``out_dir``). Returns each label's arrays; a
     failing command fails the test with its output's tail."""
-    pending, running, results = list(labels), {}, {}
-    while pending or running:
-        while pending and len(running) < 2:
-            label = pending.pop(0)
-            path = out_dir / f"{label.replace(':', '_')}.npz"
-            running[label] = (path, subprocess.Popen(
-                command(label, path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, env=env, cwd=cwd))
-        label = next(iter(running))
-        path, proc = running.pop(label)
-        output, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{label} failed:\n{output[-3000:]}"
-        results[label] = dict(np.load(path))
-    return results
+    paths = {label: out_dir / f"{label.replace(':', '_')}.npz" for label in labels}
+    run_commands({label: command(label, path) for label, path in paths.items()}, env, cwd)
+    return {label: dict(np.load(path)) for label, path in paths.items()}
 
 
-def run_regime_traces(tmp_path_factory, folder: str, regimes: list[dict]) -> dict[str, dict]:
-    """tests/parity_trace.py's arrays for ``regimes`` from numpy and every installed twin
-    (label -> arrays), two processes at a time; the shared fixture of the edge and width
-    parity tests."""
+def run_commands(commands: dict[str, list[str]], env: dict, cwd=None,
+                 timeout_s: float = 900) -> None:
+    """Run each command, in the order given, two processes at a time (two cores): the next
+    one starts as soon as either finishes. A failing command fails the test with its
+    output's tail."""
+    pending, running = list(commands.items()), {}
+    started = {}
+    try:
+        while pending or running:
+            while pending and len(running) < 2:
+                name, argv = pending.pop(0)
+                output = tempfile.TemporaryFile("w+")  # a file, not a pipe: never full
+                running[name] = (subprocess.Popen(argv, stdout=output,
+                                                  stderr=subprocess.STDOUT, text=True,
+                                                  env=env, cwd=cwd), output)
+                started[name] = time.monotonic()
+            for name, (proc, output) in list(running.items()):
+                if proc.poll() is None:
+                    assert time.monotonic() - started[name] < timeout_s, \
+                        f"{name} still running after {timeout_s} s"
+                    continue
+                del running[name]
+                output.seek(0)
+                text = output.read()
+                output.close()
+                assert proc.returncode == 0, f"{name} failed:\n{text[-3000:]}"
+            time.sleep(0.1)
+    finally:
+        for proc, output in running.values():
+            proc.kill()
+            proc.wait()
+            output.close()
+
+
+# The implementations in the order their trace processes start, two at a time: the longest
+# first (Keras on TensorFlow traces five modes, two of them XLA's; torch two of inductor's),
+# so that the last to finish is a short one.
+_LONGEST_FIRST = ("keras-tensorflow", "torch", "keras-jax", "jax", "keras-torch", "numpy")
+
+
+def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict,
+                      refused=()) -> dict[str, dict]:
+    """tests/parity_trace.py's arrays for every label of ``labels`` (``NAME:MODE`` ->
+    arrays), for ``regimes`` from numpy and every installed twin at its default mode
+    (``NAME`` -> arrays of every regime), and each ``refused`` label's refusal
+    (``NAME:MODE`` -> {"refused": the framework's reason, or ""}), from one process per
+    implementation (each framework imported once), two processes at a time."""
     import json
 
     from frameworks import IMPLEMENTATIONS
 
-    out_dir = tmp_path_factory.mktemp(folder)
-    regimes_path = out_dir / "regimes.json"
-    regimes_path.write_text(json.dumps(regimes))
-    # The script's folder, not the working directory, leads sys.path: point it at this tree.
-    env = framework_env(tmp_path_factory, PYTHONPATH=str(ROOT))
-    installed = [name for name in IMPLEMENTATIONS if not IMPLEMENTATIONS[name].missing()]
-    installed.sort(key=lambda name: name != "numpy")  # numpy, the reference, first
-    return run_traces(installed, out_dir, env, str(regimes_path))
+    jobs: dict[str, list[dict]] = {}
+    for label in labels:
+        jobs.setdefault(label.split(":")[0], []).append(
+            {"label": label, "out": str(out_dir / f"{label.replace(':', '_')}.npz")})
+    for label in refused:
+        jobs.setdefault(label.split(":")[0], []).append(
+            {"label": label, "out": str(out_dir / f"{label.replace(':', '_')}.refused.npz"),
+             "refused": True})
+    if regimes:
+        for name in IMPLEMENTATIONS:
+            if not IMPLEMENTATIONS[name].missing():
+                jobs.setdefault(name, []).append(
+                    {"label": name, "out": str(out_dir / f"{name}.regimes.npz"),
+                     "regimes": regimes})
+    commands = {}
+    for name in sorted(jobs, key=lambda n: (_LONGEST_FIRST + (n,)).index(n)):
+        job_path = out_dir / f"{name}.job.json"
+        job_path.write_text(json.dumps(jobs[name]))
+        commands[name] = [sys.executable, str(TRACE), "--job", str(job_path)]
+    run_commands(commands, env)
+    return {entry["label"]: dict(np.load(entry["out"]))
+            for job in jobs.values() for entry in job}
 
 
 def trace_of(traces: dict, label: str) -> dict:

@@ -1,11 +1,15 @@
 """Runs one implementation through the parity script and saves what it computed.
 
     python tests/parity_trace.py NAME[:MODE][@DEVICE] OUT.npz [REGIMES.json]
+    python tests/parity_trace.py --job JOB.json
 
 With REGIMES.json (a list of regimes, see ``edge_trace``) it traces those short runs
-instead of the default one (test_parity_edges.py). Run as a subprocess by the parity
-tests, because Keras fixes its backend at import and
-so each Keras backend needs a process of its own.
+instead of the default one (test_parity_edges.py). A job file (``run_job``) holds several
+such traces of one implementation, run one after another in this one process: the test
+session's shared fixture (tests/conftest.py) starts one such process per implementation,
+so that the parity tests import each framework once. Run as a subprocess by the parity
+tests, because Keras fixes its backend at import and so each Keras backend needs a process
+of its own.
 """
 
 import json
@@ -90,13 +94,13 @@ def edge_trace(name, mode, regimes):
     return out
 
 
-def main(argv):
-    label, path, *regimes = argv
+def save(label, path, regimes=None):
+    """Trace ``label`` (``NAME[:MODE][@DEVICE]``), or its ``regimes`` where given, and
+    write the arrays to ``path`` (.npz)."""
     label, _, device = label.partition("@")
     name, _, mode = label.partition(":")
     if regimes:
-        with open(regimes[0]) as f:
-            result = edge_trace(name, mode or None, json.load(f))
+        result = edge_trace(name, mode or None, regimes)
     else:
         result = trace(name, mode or None, device or "cpu")
     arrays = {}
@@ -107,6 +111,48 @@ def main(argv):
         else:
             arrays[key] = np.asarray(value)
     np.savez(path, **arrays)
+
+
+def refusal(label):
+    """The reason the framework gives for refusing ``NAME:MODE`` (ModeUnsupported's
+    message), or "" where it builds the twin."""
+    from frameworks import ModeUnsupported
+
+    name, _, mode = label.partition(":")
+    try:
+        load(name, mode=mode)
+    except ModeUnsupported as err:
+        return str(err)
+    return ""
+
+
+def run_job(path):
+    """The traces of a job file ``[{"label", "out", "regimes" (optional), "refused"
+    (optional)}, ...]``, in order; an entry with ``"refused": true`` saves ``refusal``'s
+    answer (key ``refused``) instead of a trace.
+
+    Every label names the same implementation: one Keras backend per process."""
+    with open(path) as f:
+        job = json.load(f)
+    names = {entry["label"].partition(":")[0].partition("@")[0] for entry in job}
+    if len(names) != 1:
+        raise SystemExit(f"a job traces one implementation, got {sorted(names)}")
+    for entry in job:
+        if entry.get("refused"):
+            np.savez(entry["out"], refused=np.array(refusal(entry["label"])))
+        else:
+            save(entry["label"], entry["out"], entry.get("regimes"))
+
+
+def main(argv):
+    if argv[0] == "--job":
+        run_job(argv[1])
+        return
+    label, path, *regimes = argv
+    if regimes:
+        with open(regimes[0]) as f:
+            regimes = json.load(f)
+    save(label, path, regimes or None)
 
 
 if __name__ == "__main__":

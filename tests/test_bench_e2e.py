@@ -46,6 +46,11 @@ def the_results(report_dir):
     return json.loads(path.read_text()), path
 
 
+# The quick preset end to end starts a worker for every CPU variant (minutes of CPU): marked
+# slow, so that plain `pytest` leaves it out and `pytest -m slow` runs it (CI runs both).
+slow = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("quick")
@@ -56,6 +61,7 @@ def quick_run(tmp_path_factory):
     return result, tmp
 
 
+@slow
 def test_quick_preset_passes_and_measures_every_row(quick_run):
     result, report_dir = quick_run
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
@@ -83,6 +89,7 @@ def test_quick_preset_passes_and_measures_every_row(quick_run):
     assert data["environment"]["load_after"] is not None
 
 
+@slow
 def test_every_row_has_its_numbers_filled(quick_run):
     data, _ = the_results(quick_run[1])
     for row in data["rows"]:
@@ -106,6 +113,7 @@ def test_every_row_has_its_numbers_filled(quick_run):
         assert process["threads"]["requested"] == data["plan"]["threads"]
 
 
+@slow
 def test_terminal_shows_progress_and_the_side_by_side_table_only(quick_run):
     out = quick_run[0].stdout
     assert f"[1/{len(make_plan('quick').rows())}] torch-loop-cpu-b1024 process 1/1" in out
@@ -117,6 +125,7 @@ def test_terminal_shows_progress_and_the_side_by_side_table_only(quick_run):
     assert "benchmark: 8 tests" not in out and "Name (time in" not in out  # not pytest-benchmark's
 
 
+@slow
 def test_pytest_benchmark_compare_reads_the_export(quick_run):
     (path,) = list(quick_run[1].glob("*/benchmark.json"))
     compare = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(path)],
@@ -125,10 +134,12 @@ def test_pytest_benchmark_compare_reads_the_export(quick_run):
     assert "test_train[keras-jax-fit-cpu-b1024]" in compare.stdout
 
 
+@slow
 def test_the_workers_leave_nothing_in_tmpdir(quick_run):
     assert list((quick_run[1] / "tmpdir").iterdir()) == []
 
 
+@slow
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
 def test_no_worker_outlives_the_run(quick_run):
     assert workers_of_this_run(quick_run[1] / "tmpdir") == []
@@ -173,8 +184,9 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     tmp.mkdir()
     # Two blocks: batch 64's rows are sampled and finish, then batch 1024's workers start,
     # keras-jax-fit's hangs, and the interrupt loses that block's process set in flight.
+    # (Two rows a block are enough to show that; each more is a framework started twice.)
     args = [sys.executable, "-m", "pytest", "--benchmark", "--preset", "quick",
-            "--impl", "numpy,torch-loop,keras-jax-fit", "--batch-size", "64,1024",
+            "--impl", "numpy,keras-jax-fit", "--batch-size", "64,1024",
             f"--report-dir={tmp_path}"]
     env = framework_env(TMPDIR=str(tmp), **{FAULT_ENV: "hang:keras-jax-fit-cpu-b1024"})
     proc = subprocess.Popen(args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
@@ -183,7 +195,7 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     deadline = time.monotonic() + 180
     for line in proc.stdout:
         seen += line
-        if "[5/6] keras-jax-fit-cpu-b1024" in line:
+        if "[3/4] keras-jax-fit-cpu-b1024" in line:
             time.sleep(3)  # inside the hanging worker now
             # The check below can see this run's workers: the hanging one is found.
             assert workers_of_this_run(tmp), seen
@@ -196,8 +208,7 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     data, _ = the_results(tmp_path)
     assert data["complete"] is False and data["interrupted_by"] == name
     rows = {r["id"]: r["status"] for r in data["rows"]}
-    assert rows == {"torch-loop-cpu-b64": "ok", "keras-jax-fit-cpu-b64": "ok",
-                    "numpy-loop-cpu-b64": "ok", "torch-loop-cpu-b1024": "not run",
+    assert rows == {"keras-jax-fit-cpu-b64": "ok", "numpy-loop-cpu-b64": "ok",
                     "keras-jax-fit-cpu-b1024": "not run", "numpy-loop-cpu-b1024": "not run"}
     assert not list(tmp_path.glob("*/.*.tmp"))  # no half-written file left behind
     assert list(tmp.iterdir()) == []  # scratch folders removed

@@ -1,7 +1,8 @@
 """The twins compute the same function: same weights and batches in, same numbers out.
 
 Every implementation runs tests/parity_trace.py in its own process (Keras fixes its
-backend at import). The tolerances are derived from the computation by tests/tolerances.py
+backend at import), which traces each of its modes (tests/conftest.py's parity_traces).
+The tolerances are derived from the computation by tests/tolerances.py
 (docs/parity_tolerances.md): float32 forward error bounds from the data, the weights, the
 number of summed terms and Adam's step, evaluated step by step. Two twins a and b are held
 to the sum of their bounds against the numpy twin (the triangle inequality through it).
@@ -24,7 +25,7 @@ from frameworks import (
     make_dataset,
 )
 from tests import tolerances
-from tests.helpers import TRACE, framework_env, run_python, run_traces
+from tests.helpers import TRACE, framework_env, run_python
 from tests.parity_trace import SPEC, forward_weights
 
 # Modes that their framework refuses (the benchmark shows them as skipped rows); a
@@ -43,13 +44,13 @@ LABELS = [f"{impl}:{mode}" for impl, mode in VARIANTS.values()
 CUDA_ONLY = [f"{impl}:{mode}" for impl, mode in VARIANTS.values()
              if "cpu" not in IMPLEMENTATIONS[impl].devices_for(mode)]
 FLOOR = "numpy:loop"
+TRACE_LABELS = LABELS  # traced once per session (tests/conftest.py)
+TRACE_REFUSED = sorted(REFUSED)  # asked of their framework's trace process
 
 
 @pytest.fixture(scope="session")
-def traces(tmp_path_factory):
-    out_dir = tmp_path_factory.mktemp("parity")
-    env = framework_env(tmp_path_factory, TORCHINDUCTOR_CACHE_DIR=str(out_dir / "inductor"))
-    return run_traces(LABELS, out_dir, env)
+def traces(parity_traces):
+    return {label: parity_traces[label] for label in LABELS}
 
 
 def test_every_implementation_and_variant_is_traced():
@@ -194,17 +195,13 @@ def test_training_moved_the_weights(traces):
 
 
 @pytest.mark.parametrize("label", sorted(REFUSED))
-def test_refused_modes_are_refused_with_the_frameworks_reason(label):
-    """A mode the framework refuses is a skipped row with a reason, never a silent gap."""
-    name, mode = label.split(":")
-    result = run_python(
-        "from frameworks import load, ModeUnsupported\n"
-        "try:\n"
-        f"    load({name!r}, mode={mode!r})\n"
-        "except ModeUnsupported as err:\n"
-        "    print('REFUSED', err)\n")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "REFUSED" in result.stdout and REFUSED[label] in result.stdout
+def test_refused_modes_are_refused_with_the_frameworks_reason(parity_traces, label):
+    """A mode the framework refuses is a skipped row with a reason, never a silent gap.
+
+    Asked in the framework's own trace process (tests/parity_trace.py, ``refusal``): load
+    raises ModeUnsupported, whose message is recorded ("" had the twin been built)."""
+    reason = str(parity_traces[label]["refused"])
+    assert reason and REFUSED[label] in reason
     assert issubclass(ModeUnsupported, RuntimeError)
 
 

@@ -1,7 +1,8 @@
 """Parity where the loss clip and Adam's edge cases are active (issue 8).
 
 Each implementation (at its default mode) runs tests/parity_trace.py once, in its own
-process, over every regime below: one short epoch of 8 steps from the shared start.
+process (shared with its other parity traces, tests/conftest.py), over every regime
+below: one short epoch of 8 steps from the shared start.
 The tolerances are derived step by step from the computation, as in test_parity.py
 (tests/tolerances.py, docs/parity_tolerances.md): the inputs' scale, the learning rate,
 Adam's betas and epsilon all enter the bounds. Every implementation is compared with the
@@ -15,7 +16,7 @@ import pytest
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec, initial_weights, load
 from frameworks.base import PROB_EPSILON
 from tests import tolerances
-from tests.helpers import run_regime_traces, trace_of
+from tests.helpers import trace_of
 from tests.parity_trace import edge_inputs
 
 BASE = {"n_train": 256, "n_test": 1, "batch_size": 32, "seed": 7}
@@ -37,9 +38,12 @@ LABELS = [name for name in IMPLEMENTATIONS if name != "numpy"]
 STEPS = BASE["n_train"] // BASE["batch_size"]
 
 
+TRACE_REGIMES = REGIMES  # traced once per session (tests/conftest.py)
+
+
 @pytest.fixture(scope="module")
-def traces(tmp_path_factory):
-    return run_regime_traces(tmp_path_factory, "parity_edges", REGIMES)
+def traces(parity_traces):
+    return parity_traces
 
 
 def regime_bounds(traces, label, regime):

@@ -2,7 +2,8 @@
 
 ``--sweep hidden=...`` and the sweep preset train SimpleNet at widths up to
 ``WIDEST`` (49,153 parameters instead of 193). Each implementation (its default mode)
-runs tests/parity_trace.py's regime once, in its own process: 8 steps of batch 32 from
+runs tests/parity_trace.py's regime once, in its own process (shared with its other parity
+traces, tests/conftest.py): 8 steps of batch 32 from
 the shared start, compared with the numpy twin.
 
 The tolerances are derived from the computation (tests/tolerances.py,
@@ -18,7 +19,7 @@ import pytest
 from benchmarks.options import PRESETS
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec, initial_weights
 from tests import tolerances
-from tests.helpers import run_regime_traces, trace_of
+from tests.helpers import trace_of
 from tests.parity_trace import edge_inputs
 
 WIDEST = max(dict(PRESETS["sweep"]["sweeps"])["hidden"])
@@ -30,9 +31,12 @@ KEY = REGIME["name"]
 LABELS = [name for name in IMPLEMENTATIONS if name != "numpy"]
 
 
+TRACE_REGIMES = [REGIME]  # traced once per session (tests/conftest.py)
+
+
 @pytest.fixture(scope="module")
-def traces(tmp_path_factory):
-    return run_regime_traces(tmp_path_factory, "parity_width", [REGIME])
+def traces(parity_traces):
+    return parity_traces
 
 
 @pytest.mark.parametrize("label", LABELS)
