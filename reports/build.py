@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import best, distributed, instructions, plots, scaling, tables
-from reports.load import ReportError, as_data, load_run
+from reports.load import ReportError, load_run
 from results.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
 from results.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 from results.model import ABSENT, Commit, Environment, Resources, Run
@@ -187,7 +187,6 @@ def build_report(result_path, out_dir=None, runs_dir=None) -> Path:
 
 def _write_report(run: Run, out: Path) -> None:
     """Every report file of the loaded ``run``, written into the folder ``out``."""
-    data = as_data(run)  # for the sections that do not read the model yet
     frame = tables.tidy(run)
     curves = tables.learning_curves(run)
     note = footnote(run, frame)
@@ -199,14 +198,14 @@ def _write_report(run: Run, out: Path) -> None:
     # (older files: no such table).
     best_of = best.best_table(frame) if frame["tag"].notna().any() else None
     data_parallel = distributed.section(run)  # None unless the run has such rows
-    cost = cost_section(data, note, out)  # None unless the run counted instructions
+    cost = cost_section(run, note, out)  # None unless the run counted instructions
 
     write_text_atomic(out / "results.csv", _csv(frame))
     write_text_atomic(out / "learning_curves.csv", _csv(curves))
     write_text_atomic(out / "per_seed.csv", _csv(tables.per_seed(run)))
     write_text_atomic(out / "per_process.csv", _csv(tables.per_process(run)))
     # A sweep's run: sweep.csv, sweep_fit.csv, its plots and a Scaling section.
-    scaled = scaling_section(data, note, out)
+    scaled = scaling_section(run, note, out)
     write_text_atomic(out / "report.md", markdown_report(main, notes, flags, note, smoke,
                                                          best_of, scaled, data_parallel, cost))
     images = {}
@@ -222,13 +221,13 @@ def _write_report(run: Run, out: Path) -> None:
                                                        best_of, scaled, data_parallel, cost))
 
 
-def scaling_section(data: dict, note: dict, out: Path) -> dict | None:
+def scaling_section(run: Run, note: dict, out: Path) -> dict | None:
     """For a sweep's run: write sweep.csv, sweep_fit.csv and the scaling plots
     (PNG and SVG) into ``out`` and return what the reports' Scaling section shows
     (``table``, ``sentences``, ``images``: name -> PNG bytes); None for any other run."""
-    if not scaling.has_sweep(data):
+    if not scaling.has_sweep(run):
         return None
-    points, fits = scaling.csv_frames(data)
+    points, fits = scaling.csv_frames(run)
     write_text_atomic(out / "sweep.csv", _csv(points))
     write_text_atomic(out / "sweep_fit.csv", _csv(fits))
     images = {}
@@ -242,18 +241,19 @@ def scaling_section(data: dict, note: dict, out: Path) -> dict | None:
             "sentences": scaling.teacher_sentences(points, fits), "images": images}
 
 
-def cost_section(data: dict, note: dict, out: Path) -> dict | None:
+def cost_section(run: Run, note: dict, out: Path) -> dict | None:
     """For a run with ``--metric instructions``: write cost.csv and the breakdown plot (PNG and
     SVG) into ``out`` and return what the reports' cost section shows (``table``,
     ``sentences``, ``images``: name -> PNG bytes); None for any other run."""
-    if not instructions.has_section(data):
+    if not instructions.has_section(run):
         return None
-    table = instructions.table(data)
-    write_text_atomic(out / "cost.csv", _csv(instructions.frame(data)))
-    png, svg = plots.render(instructions.breakdown_figure(data, note))
+    # the table is shared with the terminal's, which holds its run as results.json's dict
+    table = instructions.table(run.to_dict())
+    write_text_atomic(out / "cost.csv", _csv(instructions.frame(run)))
+    png, svg = plots.render(instructions.breakdown_figure(run, note))
     write_bytes_atomic(out / f"{COST_PLOT}.png", png)
     write_bytes_atomic(out / f"{COST_PLOT}.svg", svg)
-    return {"table": table, "sentences": instructions.sentences(data),
+    return {"table": table, "sentences": instructions.sentences(run),
             "images": {COST_PLOT: png}}
 
 
@@ -265,14 +265,13 @@ def figures(result_path) -> dict:
     itself inline, and nothing here changes the matplotlib backend); a sweep's run adds
     reports.scaling's plots."""
     run = load_run(result_path)
-    data = as_data(run)  # for the sections that do not read the model yet
     frame, curves = tables.tidy(run), tables.learning_curves(run)
     note = footnote(run, frame)
     out = {name: _figure(name, frame, curves, note) for name in PLOTS}
-    if scaling.has_sweep(data):  # a sweep's run: its scaling plots too
-        out |= scaling.figures(scaling.csv_frames(data)[0], note)
-    if instructions.has_section(data):
-        out[COST_PLOT] = instructions.breakdown_figure(data, note)
+    if scaling.has_sweep(run):  # a sweep's run: its scaling plots too
+        out |= scaling.figures(scaling.csv_frames(run)[0], note)
+    if instructions.has_section(run):
+        out[COST_PLOT] = instructions.breakdown_figure(run, note)
     return out
 
 

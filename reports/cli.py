@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from reports.load import ReportError, load_results, result_path
+from reports.load import ReportError, load_run, result_path
 from results.atomic import new_file_problem, write_new_file
 
 PROG = "python -m reports"
@@ -306,7 +306,7 @@ def _compare(args, prog: str = PROG) -> int:
         problem = new_file_problem(value, purpose="for the comparison")
         if problem:
             raise ReportError(f"{option}: {problem}")
-    old, new = load_results(args.old), load_results(args.new)
+    old, new = load_run(args.old), load_run(args.new)
     comparison = compare_runs(old, new, delta_pct=args.delta, alpha=args.alpha,
                               threshold_pct=args.threshold)
     text = to_markdown(comparison, Path(args.old).as_posix(), Path(args.new).as_posix())

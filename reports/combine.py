@@ -39,9 +39,10 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from reports import plots, tables
-from reports.load import BASELINE_VARIANT, ReportError, load_results
+from reports.load import BASELINE_VARIANT, ReportError, load_run
 from results.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
 from results.format import RESULTS_FILE_NAME
+from results.model import Commit, Environment, Row, Run, Summary
 
 TITLE = "sidebyside: runs side by side"
 CLASS_TITLE = "sidebyside: a class's runs by machine"
@@ -61,11 +62,15 @@ class NothingCombined(ReportError):
 
 
 @dataclasses.dataclass
-class Run:
+class Labelled:
     """One loaded run and how the report names it."""
-    data: dict
+    run: Run
     label: str
-    path: str
+
+    @property
+    def path(self) -> str:
+        """The result file it was read from."""
+        return self.run.path
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -89,23 +94,25 @@ def collection_files(folder: Path) -> list[Path]:
     return found
 
 
-def run_id(data: dict) -> str:
+def run_id(run: Run) -> str:
     """The run's ``run_id`` (written since runs could be combined), else a digest of what
-    was measured: the start, the environment and every row's processes. Two copies of one
-    file share it; two runs never do."""
-    if data.get("run_id"):
-        return data["run_id"]
-    measured = {"started": data.get("started"), "environment": data.get("environment"),
-                "rows": [[r["id"], r.get("processes")] for r in data["rows"]]}
+    was measured: the start, the environment and every row's processes, as the file holds
+    them. Two copies of one file share it; two runs never do."""
+    if run.get("run_id"):
+        return run.run_id
+    environment = run.get("environment")
+    measured = {"started": run.get("started"),
+                "environment": environment.to_dict() if environment else environment,
+                "rows": [[r.id, [p.to_dict() for p in r.processes]] for r in run.rows]}
     text = json.dumps(measured, sort_keys=True, default=str)
     return "digest-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _measured(data: dict) -> list[dict]:
-    return [r for r in data["rows"] if r.get("summary")]
+def _measured(run: Run) -> list[Row]:
+    return [r for r in run.rows if r.summary]
 
 
-def load_inputs(paths: list[str]) -> tuple[list[tuple[dict, int]], list[str], bool]:
+def load_inputs(paths: list[str]) -> tuple[list[tuple[Run, int]], list[str], bool]:
     """The runs that can be combined, each with the index of the argument it came from, one
     sentence per input that cannot, and whether a folder of result files was given."""
     runs, problems, seen, grouped = [], [], {}, False
@@ -120,54 +127,54 @@ def load_inputs(paths: list[str]) -> tuple[list[tuple[dict, int]], list[str], bo
             files = [path]
         for file in files:
             try:
-                data = load_results(file)
+                run = load_run(file)
             except ReportError as err:
                 problems.append(str(err))
                 continue
-            key = run_id(data)
+            key = run_id(run)
             if key in seen:
-                problems.append(f"{data['_path']}: the same run as {seen[key]} (run id "
+                problems.append(f"{run.path}: the same run as {seen[key]} (run id "
                                 f"{key}), so it is counted once")
                 continue
-            if not _measured(data):
-                statuses = sorted({r["status"] for r in data["rows"]})
-                held = (f"its {len(data['rows'])} rows are {', '.join(statuses)}"
+            if not _measured(run):
+                statuses = sorted({r.status for r in run.rows})
+                held = (f"its {len(run.rows)} rows are {', '.join(statuses)}"
                         if statuses else "it holds no row")
-                problems.append(f"{data['_path']}: no row of this run was measured ({held}), "
+                problems.append(f"{run.path}: no row of this run was measured ({held}), "
                                 f"so it has nothing to combine")
                 continue
-            seen[key] = data["_path"]
-            runs.append((data, argument))
+            seen[key] = run.path
+            runs.append((run, argument))
     return _without_merged_parts(runs, problems), problems, grouped
 
 
-def _without_merged_parts(runs: list[tuple[dict, int]], problems: list[str]) -> list:
+def _without_merged_parts(runs: list[tuple[Run, int]], problems: list[str]) -> list:
     """``runs`` without the parts of a run merged from them (`sidebyside-reports merge`)
     that is among them too: its rows are the merged run's, and would count twice. A
     sentence for each part left out is added to ``problems``."""
-    merged_into = {part["run_id"]: data["_path"] for data, _ in runs
-                   for part in data.get("merged_from") or [] if part.get("run_id")}
+    merged_into = {part.run_id: run.path for run, _ in runs
+                   for part in run.get("merged_from") or [] if part.get("run_id")}
     kept = []
-    for data, argument in runs:
-        if data.get("run_id") in merged_into:
-            problems.append(f"{data['_path']}: a part of the merged run "
-                            f"{merged_into[data['run_id']]}, which holds its rows, so it is "
+    for run, argument in runs:
+        if run.get("run_id") in merged_into:
+            problems.append(f"{run.path}: a part of the merged run "
+                            f"{merged_into[run.run_id]}, which holds its rows, so it is "
                             f"counted once")
             continue
-        kept.append((data, argument))
+        kept.append((run, argument))
     return kept
 
 
-def _devices(data: dict) -> list[str]:
-    return list(dict.fromkeys(r["device"] for r in _measured(data)))
+def _devices(run: Run) -> list[str]:
+    return list(dict.fromkeys(r.device for r in _measured(run)))
 
 
-def machine_label(data: dict) -> str:
+def machine_label(run: Run) -> str:
     """A run's default label: its CPU model and the devices it measured (a GPU by model)."""
-    env = data.get("environment") or {}
+    env = run.environment or Environment()
     parts = []
-    for device in _devices(data):
-        parts.append(device if device == "cpu" else f"{device} {_gpu_model(data, device)}")
+    for device in _devices(run):
+        parts.append(device if device == "cpu" else f"{device} {_gpu_model(run, device)}")
     return f"{short_model(env.get('cpu_model') or 'unknown CPU')} · {', '.join(parts)}"
 
 
@@ -180,28 +187,28 @@ def short_model(model: str) -> str:
     return " ".join(_MODEL_NOISE.sub(" ", model).split()) or model
 
 
-def _gpu_model(data: dict, device: str) -> str:
-    for row in _measured(data):
-        if row["device"] == device:
-            for process in row.get("processes") or []:
+def _gpu_model(run: Run, device: str) -> str:
+    for row in _measured(run):
+        if row.device == device:
+            for process in row.ok_processes():
                 name = (process.get("settings") or {}).get("device_name")
-                if process.get("status") == "ok" and name:
+                if name:
                     return str(name)
     return "unknown GPU"
 
 
-def machine_of(data: dict, device: str) -> str:
+def machine_of(run: Run, device: str) -> str:
     """The machine model a run's rows on ``device`` ran on: the CPU's for CPU rows, the
     GPU's for the others."""
     if device == "cpu":
-        return (data.get("environment") or {}).get("cpu_model") or "unknown CPU"
-    return _gpu_model(data, device)
+        return (run.environment or Environment()).get("cpu_model") or "unknown CPU"
+    return _gpu_model(run, device)
 
 
-def _labels(runs: list[tuple[dict, int]], given: list[str] | None) -> list[str]:
+def _labels(runs: list[tuple[Run, int]], given: list[str] | None) -> list[str]:
     if given:
         return [given[argument] for _, argument in runs]
-    labels = [machine_label(data) for data, _ in runs]
+    labels = [machine_label(run) for run, _ in runs]
     for label in set(labels):  # the same machine twice: numbered
         if labels.count(label) > 1:
             labels = [f"{text} #{n}" if text == label else text
@@ -211,13 +218,13 @@ def _labels(runs: list[tuple[dict, int]], given: list[str] | None) -> list[str]:
 
 # -- plans ----------------------------------------------------------------------------------
 
-def plan_differences(runs: list[Run]) -> list[str]:
+def plan_differences(runs: list[Labelled]) -> list[str]:
     """One phrase per plan setting that differs between the runs: 'epochs (A: 3; B: 30)'."""
     out = []
     for key in _shared_plan_keys(runs):
         by_value: dict[str, list[str]] = {}
         for run in runs:
-            value = run.data["plan"][key]
+            value = run.run.plan[key]
             by_value.setdefault(_value(value), []).append(run.label)
         if len(by_value) > 1:
             out.append(f"{key} (" + "; ".join(f"{value} in {', '.join(labels)}"
@@ -225,12 +232,12 @@ def plan_differences(runs: list[Run]) -> list[str]:
     return out
 
 
-def _shared_plan_keys(runs: list[Run]) -> list[str]:
+def _shared_plan_keys(runs: list[Labelled]) -> list[str]:
     """The plan settings that every run records (a setting that older files lack, such as
     the sweeps, had its default then)."""
-    keys = set(runs[0].data["plan"])
+    keys = set(runs[0].run.plan)
     for run in runs[1:]:
-        keys &= set(run.data["plan"])
+        keys &= set(run.run.plan)
     return sorted(keys)
 
 
@@ -244,18 +251,18 @@ def _value(value) -> str:
 
 # -- side by side ---------------------------------------------------------------------------
 
-def _by_id(data: dict) -> dict[str, dict]:
-    return {r["id"]: r for r in data["rows"]}
+def _by_id(run: Run) -> dict[str, Row]:
+    return {r.id: r for r in run.rows}
 
 
-def _missing_reason(row: dict | None) -> str:
+def _missing_reason(row: Row | None) -> str:
     if row is None:
         return "not in this run"
     reason = (row.get("reason") or "").splitlines()
-    return row["status"] + (f": {reason[0]}" if reason else "")
+    return row.status + (f": {reason[0]}" if reason else "")
 
 
-def side_by_side(runs: list[Run], delta_pct: float = 5.0) -> dict:
+def side_by_side(runs: list[Labelled], delta_pct: float = 5.0) -> dict:
     """The side-by-side comparison of ``runs`` (the first is the reference).
 
     Returns ``frame`` (long: one line per row and run, the columns of combined.csv),
@@ -265,7 +272,7 @@ def side_by_side(runs: list[Run], delta_pct: float = 5.0) -> dict:
     from reports.compare import compare_runs
 
     differences = plan_differences(runs)
-    ids = [list(_by_id(run.data)) for run in runs]
+    ids = [list(_by_id(run.run)) for run in runs]
     if differences:  # different plans: only the rows every run has
         shown = [r for r in ids[0] if all(r in other for other in ids[1:])]
     else:
@@ -282,22 +289,22 @@ def side_by_side(runs: list[Run], delta_pct: float = 5.0) -> dict:
                           f"{'; '.join(differences)}), so there is nothing to set side by side")
     # No machine factor: the runs are usually other machines, and how much faster one
     # machine is on every row is what the table is for.
-    comparisons = [None] + [compare_runs(runs[0].data, run.data, delta_pct=delta_pct,
+    comparisons = [None] + [compare_runs(runs[0].run, run.run, delta_pct=delta_pct,
                                          machine_factor=False)
                             for run in runs[1:]]
     records, missing = [], {}
     for k, run in enumerate(runs):
-        rows = _by_id(run.data)
+        rows = _by_id(run.run)
         compared = ({} if comparisons[k] is None else
                     {r["row"]: r for r in comparisons[k].rows.to_dict("records")})
         for row_id in shown:
             row = rows.get(row_id)
-            summary = (row or {}).get("summary") or {}
+            summary = (row.summary if row is not None else None) or Summary()
             c = compared.get(row_id, {})
             records.append({
                 "run": run.label, "path": run.path, "row": row_id,
-                "status": row["status"] if row else "absent",
-                "reason": "" if summary else _missing_reason(row),
+                "status": row.status if row else "absent",
+                "reason": "" if row and row.summary else _missing_reason(row),
                 "us_per_step": summary.get("us_per_step"),
                 "us_per_step_ci_low": summary.get("us_per_step_ci_low"),
                 "us_per_step_ci_high": summary.get("us_per_step_ci_high"),
@@ -307,16 +314,16 @@ def side_by_side(runs: list[Run], delta_pct: float = 5.0) -> dict:
                 "ratio_to_first": c.get("ratio"), "ratio_to_first_ci_low": c.get("ci_low"),
                 "ratio_to_first_ci_high": c.get("ci_high"), "verdict": c.get("verdict"),
                 "unstable": bool(summary.get("unstable"))})
-            if not summary:
+            if not (row and row.summary):
                 missing.setdefault((row_id, _missing_reason(row)), []).append(run.label)
     # one note per row and reason, naming the runs: a row skipped everywhere is one line
     notes += [f"{row_id} in {', '.join(labels)}: {reason}"
               for (row_id, reason), labels in missing.items()]
     for run in runs:
-        if run.data.get("complete") is False:
+        if run.run.complete is False:
             notes.append(f"{run.label} did not finish (interrupted by "
-                         f"{run.data.get('interrupted_by') or 'an unknown cause'})")
-        if (run.data.get("environment") or {}).get("busy_before"):
+                         f"{run.run.get('interrupted_by') or 'an unknown cause'})")
+        if (run.run.environment or Environment()).get("busy_before"):
             notes.append(f"the machine of {run.label} was busy when the run began")
     frame = pd.DataFrame.from_records(records)
     return {"frame": frame, "rows": shown, "notes": notes, "delta_pct": delta_pct}
@@ -353,7 +360,7 @@ def _cells(line: dict, first: bool) -> dict[str, str]:
     return cells
 
 
-def display_groups(result: dict, runs: list[Run]) -> list[tuple[str, pd.DataFrame]]:
+def display_groups(result: dict, runs: list[Labelled]) -> list[tuple[str, pd.DataFrame]]:
     """(run label, its column group as display strings) per run; every frame has the same
     rows (``result['rows']``), in order."""
     frame = result["frame"]
@@ -365,7 +372,7 @@ def display_groups(result: dict, runs: list[Run]) -> list[tuple[str, pd.DataFram
     return groups
 
 
-def flat_table(result: dict, runs: list[Run]) -> pd.DataFrame:
+def flat_table(result: dict, runs: list[Labelled]) -> pd.DataFrame:
     """The side-by-side table with one column per run and quantity ("LABEL: µs/step"),
     for Markdown, whose tables have a single header line."""
     columns = {"Row": result["rows"]}
@@ -375,7 +382,7 @@ def flat_table(result: dict, runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def latex_tables(result: dict, runs: list[Run]) -> list[str]:
+def latex_tables(result: dict, runs: list[Labelled]) -> list[str]:
     """The side-by-side comparison as LaTeX floats that fit the page: per quantity (µs/step
     with its interval, × torch loop, ratio to the first run with interval and verdict) a
     table with one column per run, at most LATEX_RUNS_PER_TABLE runs each."""
@@ -412,7 +419,7 @@ def latex_tables(result: dict, runs: list[Run]) -> list[str]:
 
 # -- a class's results ----------------------------------------------------------------------
 
-def grouped(runs: list[Run]) -> dict:
+def grouped(runs: list[Labelled]) -> dict:
     """Runs grouped by machine model and device, and per group and row the spread of
     × torch loop over the runs.
 
@@ -424,14 +431,14 @@ def grouped(runs: list[Run]) -> dict:
     values: dict[tuple, dict[str, list]] = {}
     members: dict[tuple, set] = {}
     for run in runs:
-        for row in _measured(run.data):
-            key = (machine_of(run.data, row["device"]), row["device"])
+        for row in _measured(run.run):
+            key = (machine_of(run.run, row.device), row.device)
             members.setdefault(key, set()).add(run.path)
-            summary = row["summary"]
-            entry = values.setdefault(key, {}).setdefault(row["id"], {"ratio": [], "us": []})
-            entry["us"].append(summary["us_per_step"])
+            summary = row.summary
+            entry = values.setdefault(key, {}).setdefault(row.id, {"ratio": [], "us": []})
+            entry["us"].append(summary.us_per_step)
             if summary.get("ratio_to_torch_loop") is not None:
-                entry["ratio"].append(summary["ratio_to_torch_loop"])
+                entry["ratio"].append(summary.ratio_to_torch_loop)
     records = []
     order = sorted(values, key=lambda k: (-len(members[k]), k))
     for key in order:
@@ -457,11 +464,11 @@ def grouped(runs: list[Run]) -> dict:
             "groups": [(k[0], k[1], len(members[k])) for k in order], "notes": notes}
 
 
-def _plan_keys_differing(runs: list[Run]) -> list[str]:
+def _plan_keys_differing(runs: list[Labelled]) -> list[str]:
     """The plan settings that differ among many runs, each with how many values it takes."""
     out = []
     for key in _shared_plan_keys(runs):
-        values = {json.dumps(run.data["plan"][key], sort_keys=True) for run in runs}
+        values = {json.dumps(run.run.plan[key], sort_keys=True) for run in runs}
         if len(values) > 1:
             out.append(f"{key} ({len(values)} values)")
     return out
@@ -586,7 +593,7 @@ _HTML_COLUMNS = (("µs/step (95% CI)", "µs/step", "95% CI"), ("× torch loop", 
                  ("÷ first (95% CI)", "÷ first", "÷ first, 95% CI"), ("verdict", "verdict", None))
 
 
-def _html_grouped_table(result: dict, runs: list[Run]) -> str:
+def _html_grouped_table(result: dict, runs: list[Labelled]) -> str:
     """The side-by-side table with a header line of run labels over their column groups;
     each interval in small print under its number, so that a run is four narrow columns."""
     esc = tables.html_escape
@@ -610,12 +617,12 @@ def _html_grouped_table(result: dict, runs: list[Run]) -> str:
             f"</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
-def _runs_list(runs: list[Run]) -> list[str]:
+def _runs_list(runs: list[Labelled]) -> list[str]:
     out = []
     for run in runs:
-        env = run.data.get("environment") or {}
-        commit = ((env.get("commit") or {}).get("id") or "unknown")[:12]
-        out.append(f"{run.label}: {run.path} (started {run.data['started'][:19]}, "
+        env = run.run.environment or Environment()
+        commit = ((env.get("commit") or Commit()).get("id") or "unknown")[:12]
+        out.append(f"{run.label}: {run.path} (started {run.run.started[:19]}, "
                    f"{env.get('cpu_model') or 'unknown CPU'}, commit {commit})")
     return out
 
@@ -720,7 +727,7 @@ def html(doc: dict, png: bytes) -> str:
 
 # -- the command ----------------------------------------------------------------------------
 
-def document(runs: list[Run], grouped_mode: bool, delta_pct: float,
+def document(runs: list[Labelled], grouped_mode: bool, delta_pct: float,
              problems: list[str]) -> dict:
     """The combined report as sections of tables and sentences, for every renderer."""
     lists = [("Runs", _runs_list(runs)), ("Not combined", problems)]
@@ -745,7 +752,7 @@ def document(runs: list[Run], grouped_mode: bool, delta_pct: float,
                 "figure": figure(plot, f"{len(runs)} runs"),
                 "plot_caption": "Time per step, runs side by side"}
     result = grouped(runs)
-    course = {r["id"] for run in runs for r in run.data["rows"] if r.get("tag") == "course"}
+    course = {r.id for run in runs for r in run.run.rows if r.get("tag") == "course"}
     sections = []
     for machine, device, n in result["groups"]:
         frame = result["frame"][(result["frame"]["machine"] == machine)
@@ -789,7 +796,7 @@ def combine(paths: list[str], out: str | Path, labels: list[str] | None = None,
         raise NothingCombined(f"no run could be combined ({len(problems)} input"
                               f"{'' if len(problems) == 1 else 's'} left out)", problems)
     names = _labels(loaded, labels)
-    runs = [Run(data, label, data["_path"]) for (data, _), label in zip(loaded, names)]
+    runs = [Labelled(run, label) for (run, _), label in zip(loaded, names)]
     out = Path(out)
     if (out / RESULTS_FILE_NAME).exists():
         raise ReportError(f"{out} is the run folder of {out / RESULTS_FILE_NAME}; its report "

@@ -63,6 +63,7 @@ from results.estimate import (
     two_level_draws,
 )
 from results.format import FORMAT_2_ESTIMATOR
+from results.model import ABSENT, Commit, Environment, Run
 
 TEST_NAME = "Welch's t-test on the logarithms of the per-process µs/step"
 CI_NAME = "95% percentile bootstrap (runs resampled independently) of the ratio of medians"
@@ -270,16 +271,16 @@ def robust_rule(delta_pct: float, alpha: float, rows: int, factor: float | None,
             f"{delta_pct:g}% from none).")
 
 
-def _sample_groups(data: dict) -> dict[str, list[list[float]]]:
+def _sample_groups(run: Run) -> dict[str, list[list[float]]]:
     """Each row's interleaved samples (µs/step), one list per ok process, for the rows that
     have them (format 3's resident workers)."""
     out = {}
-    for row in data["rows"]:
-        ok = [p for p in row.get("processes") or [] if p.get("status") == "ok"]
-        if row.get("summary") and (row["summary"].get("estimator") == ESTIMATOR) and ok \
-                and all(p.get("samples_epoch_s") for p in ok):
-            out[row["id"]] = [[s / p["steps_per_epoch"] * 1e6 for s in p["samples_epoch_s"]]
-                              for p in ok]
+    for row in run.rows:
+        ok = row.ok_processes()
+        if row.summary and row.summary.get("estimator") == ESTIMATOR and ok \
+                and all(p.samples_epoch_s for p in ok):
+            out[row.id] = [[s / p.steps_per_epoch * 1e6 for s in p.samples_epoch_s]
+                           for p in ok]
     return out
 
 
@@ -324,30 +325,30 @@ def compare_robust(old_groups: dict, new_groups: dict, names: list[str], delta_p
     return records, factor
 
 
-def _samples(data: dict) -> dict[str, list[float]]:
-    return {r["id"]: r["summary"]["process_us_per_step"] for r in data["rows"]
-            if r.get("summary")}
+def _samples(run: Run) -> dict[str, list[float]]:
+    return {r.id: r.summary.process_us_per_step for r in run.rows if r.summary}
 
 
-def _sizes(data: dict) -> dict[str, dict]:
+def _sizes(run: Run) -> dict[str, dict]:
     """Each row's recorded sizes beyond its batch: hidden_size and n_train (recorded since
     sweeps vary them; absent in older files)."""
-    return {r["id"]: {k: r[k] for k in ("hidden_size", "n_train") if k in r}
-            for r in data["rows"]}
+    return {r.id: {k: getattr(r, k) for k in ("hidden_size", "n_train")
+                   if getattr(r, k) is not ABSENT}
+            for r in run.rows}
 
 
-def _status(data: dict) -> dict[str, str]:
-    return {r["id"]: r["status"] for r in data["rows"]}
+def _status(run: Run) -> dict[str, str]:
+    return {r.id: r.status for r in run.rows}
 
 
-def _unstable(data: dict) -> set[str]:
-    return {r["id"] for r in data["rows"] if (r.get("summary") or {}).get("unstable")}
+def _unstable(run: Run) -> set[str]:
+    return {r.id for r in run.rows if r.summary and r.summary.get("unstable")}
 
 
-def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.05,
+def compare_runs(old: Run, new: Run, delta_pct: float = 5.0, alpha: float = 0.05,
                  threshold_pct: float | None = None,
                  n_resamples: int = N_RESAMPLES, machine_factor: bool = True) -> Comparison:
-    """Compare two loaded runs (reports.load.load_results) row by row.
+    """Compare two loaded runs (reports.load.load_run) row by row.
 
     ``delta_pct``: the smallest change that matters, percent; ``threshold_pct`` (default
     ``delta_pct``): a "slower" row beyond it is a regression; ``alpha``: the family-wise
@@ -455,16 +456,16 @@ def compare_runs(old: dict, new: dict, delta_pct: float = 5.0, alpha: float = 0.
         machine_factor=factor, robust_rows=len(robust), normalised=machine_factor)
 
 
-def run_notes(data: dict, side: str) -> list[str]:
+def run_notes(run: Run, side: str) -> list[str]:
     """What a reader of the comparison must know about a whole run: a format-1 file, an
     interrupted run, a machine that was busy before the run began."""
     notes = []
-    if data.get("converted_from_format_version") == 1:
+    if run.converted_from_format_version == 1:
         notes.append(f"the {side} run is a format-1 file ({FORMAT_1_NOTE})")
-    if data.get("complete") is False:
+    if run.complete is False:
         notes.append(f"the {side} run did not finish (interrupted by "
-                     f"{data.get('interrupted_by') or 'an unknown cause'})")
-    env = data.get("environment") or {}
+                     f"{run.get('interrupted_by') or 'an unknown cause'})")
+    env = run.environment or Environment()
     if env.get("busy_before"):
         notes.append(f"the machine was busy when the {side} run began "
                      f"({env.get('busy_reason') or 'no reason recorded'})")
@@ -483,22 +484,23 @@ def _flatten(prefix: str, value, out: dict) -> None:
 _VOLATILE_ENVIRONMENT = ("load_before", "load_after", "commit", "cpu_model")
 
 
-def differences(old: dict, new: dict) -> list[str]:
+def differences(old: Run, new: Run) -> list[str]:
     """Every environment, plan and row-setting value that differs between the two runs."""
-    def facts(data):
+    def facts(run: Run) -> dict:
         out = {}
-        env = data.get("environment", {})
-        _flatten("environment", {k: v for k, v in env.items()
+        env = run.environment or Environment()
+        # every field the file records, as the file has them: a generic walk
+        _flatten("environment", {k: v for k, v in env.to_dict().items()
                                  if k not in _VOLATILE_ENVIRONMENT}, out)
-        _flatten("plan", data.get("plan", {}), out)
+        _flatten("plan", run.get("plan", {}), out)
         out["machine.cpu"] = env.get("cpu_model")
-        out["commit"] = (env.get("commit") or {}).get("id")
-        for row in data["rows"]:
-            ok = [p for p in row.get("processes") or [] if p.get("status") == "ok"]
+        out["commit"] = (env.get("commit") or Commit()).get("id")
+        for row in run.rows:
+            ok = row.ok_processes()
             if ok:
                 settings = {k: v for k, v in (ok[0].get("settings") or {}).items()
                             if k != "data"}
-                _flatten(row["id"], settings, out)
+                _flatten(row.id, settings, out)
         return out
 
     a, b = facts(old), facts(new)

@@ -14,6 +14,8 @@ import math
 
 import pandas as pd
 
+from results.model import ABSENT, Cost, Row, Run, Summary
+
 TITLE = "Cost per step (instructions)"
 CAPTION = ("Instructions executed per training step, counted by valgrind's callgrind around "
            "one epoch of the counted steps after an uncounted warm-up epoch, one thread, hash "
@@ -32,50 +34,69 @@ BASELINE_VARIANT = "torch-loop"
 COUNTED = ("ok", "partial")
 
 
-def counted(row: dict) -> dict | None:
+def counted(row: Row | None) -> Cost | None:
     """``row``'s cost record when it holds a count (status ok or partial), else None."""
+    cost = row.cost if row is not None else ABSENT
+    if cost and cost.get("status") in COUNTED and cost.get("instructions_per_step"):
+        return cost
+    return None
+
+
+def has_section(run: Run) -> bool:
+    """Whether the run has any cost record (then the section appears, with each row's
+    reason where it holds no count)."""
+    return any(row.cost for row in run.rows)
+
+
+def _identity(row: Row) -> tuple:
+    return (row.device, row.batch_size, row.get("hidden_size"), row.get("n_train"))
+
+
+def _baselines(run: Run) -> dict[tuple, float]:
+    """torch-loop's instructions per step, by device and sizes (_identity), where counted."""
+    return {_identity(r): counted(r).instructions_per_step for r in run.rows
+            if r.variant == BASELINE_VARIANT and counted(r)}
+
+
+# The terminal table of `pytest --benchmark` holds its run as results.json's dict; ``table``
+# reads that dict through these three.
+
+def _dict_counted(row: dict) -> dict | None:
     cost = row.get("cost")
     if cost and cost.get("status") in COUNTED and cost.get("instructions_per_step"):
         return cost
     return None
 
 
-def has_section(data: dict) -> bool:
-    """Whether the run has any cost record (then the section appears, with each row's
-    reason where it holds no count)."""
-    return any(row.get("cost") for row in data["rows"])
-
-
-def _identity(row: dict) -> tuple:
+def _dict_identity(row: dict) -> tuple:
     return (row["device"], row["batch_size"], row.get("hidden_size"), row.get("n_train"))
 
 
-def _baselines(data: dict) -> dict[tuple, float]:
-    """torch-loop's instructions per step, by device and sizes (_identity), where counted."""
-    return {_identity(r): counted(r)["instructions_per_step"] for r in data["rows"]
-            if r["variant"] == BASELINE_VARIANT and counted(r)}
+def _dict_baselines(data: dict) -> dict[tuple, float]:
+    return {_dict_identity(r): _dict_counted(r)["instructions_per_step"] for r in data["rows"]
+            if r["variant"] == BASELINE_VARIANT and _dict_counted(r)}
 
 
-def frame(data: dict) -> pd.DataFrame:
+def frame(run: Run) -> pd.DataFrame:
     """cost.csv: one line per row with a cost record, numbers as numbers: ``row``,
     ``status``, ``reason``, ``instructions_per_step``, ``spread_pct``, ``tolerance_pct``,
     ``ratio_to_torch_loop`` (instructions, same device and sizes), ``us_per_step`` (the
     time, from the timed processes) and instructions per step of each category."""
-    baselines = _baselines(data)
+    baselines = _baselines(run)
     lines = []
-    for row in data["rows"]:
-        cost = row.get("cost")
+    for row in run.rows:
+        cost = row.cost
         if not cost:
             continue
         per_step = cost.get("instructions_per_step") if counted(row) else None
         base = baselines.get(_identity(row))
         shares = (cost.get("by_category_per_step") or {}) if counted(row) else {}
-        lines.append({"row": row["id"], "status": cost["status"],
+        lines.append({"row": row.id, "status": cost.status,
                       "reason": cost.get("reason", ""), "instructions_per_step": per_step,
                       "spread_pct": cost.get("spread_pct"),
                       "tolerance_pct": cost.get("tolerance_pct"),
                       "ratio_to_torch_loop": per_step / base if per_step and base else None,
-                      "us_per_step": (row.get("summary") or {}).get("us_per_step"),
+                      "us_per_step": (row.summary or Summary()).get("us_per_step"),
                       **{f"{c.replace(' ', '_').replace('-', '_').lower()}_per_step":
                          shares.get(c) for c in BREAKDOWN_CATEGORIES}})
     return pd.DataFrame(lines)
@@ -83,8 +104,9 @@ def frame(data: dict) -> pd.DataFrame:
 
 def table(data: dict) -> pd.DataFrame:
     """One line per row with a cost record (columns ``HEADER``); one without a count says
-    why in its second cell."""
-    baselines = _baselines(data)
+    why in its second cell. ``data``: a run as results.json holds it (the terminal table of
+    ``pytest --benchmark`` shares this function and holds its run as that dict)."""
+    baselines = _dict_baselines(data)
     lines = []
     for row in data["rows"]:
         cost = row.get("cost")
@@ -92,13 +114,13 @@ def table(data: dict) -> pd.DataFrame:
             continue
         time = (row.get("summary") or {}).get("us_per_step")
         time_cell = "—" if time is None else f"{time:,.1f}"
-        if not counted(row):
+        if not _dict_counted(row):
             reason = cost.get("reason") or cost.get("status", "")
             lines.append((row["id"], f"{cost['status']}: {reason}", "", "", time_cell,
                           *[""] * len(BREAKDOWN_CATEGORIES)))
             continue
         per_step = cost["instructions_per_step"]
-        base = baselines.get(_identity(row))
+        base = baselines.get(_dict_identity(row))
         spread = cost.get("spread_pct")
         shares = cost.get("by_category_per_step") or {}
         whole = sum(shares.values()) or 1.0
@@ -110,53 +132,53 @@ def table(data: dict) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=list(HEADER))
 
 
-def sentences(data: dict) -> list[str]:
+def sentences(run: Run) -> list[str]:
     """What a reader needs before the table: how the count was made and what did not count."""
     out = []
-    costed = [r for r in data["rows"] if counted(r)]
+    costed = [r for r in run.rows if counted(r)]
     if costed:
-        steps = sorted({r["cost"].get("counted_steps") for r in costed} - {None})
-        processes = sorted({len(r["cost"].get("process_instructions_per_step") or [])
+        steps = sorted({r.cost.get("counted_steps") for r in costed} - {None})
+        processes = sorted({len(r.cost.get("process_instructions_per_step") or [])
                             for r in costed})
         out.append(f"{len(costed)} rows counted, {'/'.join(map(str, processes))} cost "
                    f"process(es) each, {'/'.join(map(str, steps))} counted steps per process.")
-    failed = [r["id"] for r in data["rows"] if r.get("cost") and not counted(r)
-              and r["cost"].get("status") != "not applicable"]
+    failed = [r.id for r in run.rows if r.cost and not counted(r)
+              and r.cost.get("status") != "not applicable"]
     if failed:
         out.append(f"Not counted: {', '.join(failed)} (the table says why).")
-    if data.get("cost_wall_s") is not None:
-        out.append(f"The cost processes took {data['cost_wall_s'] / 60:.1f} minutes of wall "
+    if run.get("cost_wall_s") is not None:
+        out.append(f"The cost processes took {run.cost_wall_s / 60:.1f} minutes of wall "
                    "time.")
     return out
 
 
-def breakdown_figure(data: dict, footnote: dict):
+def breakdown_figure(run: Run, footnote: dict):
     """Instructions per step of each counted row as one horizontal stacked bar, split by
     BREAKDOWN_CATEGORIES; one panel per device and batch size. Linear axis: the bars' lengths
     add up, which a log axis would hide."""
     from reports import plots
 
-    rows = [r for r in data["rows"] if counted(r) and r["cost"].get("by_category_per_step")]
+    rows = [r for r in run.rows if counted(r) and r.cost.get("by_category_per_step")]
     if not rows:
         return plots._nothing_measured("Where a step's instructions go", footnote)
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[tuple, list[Row]] = {}
     for row in rows:
-        groups.setdefault((row["device"], row["batch_size"]), []).append(row)
+        groups.setdefault((row.device, row.batch_size), []).append(row)
     colors = dict(zip(BREAKDOWN_CATEGORIES, plots.PALETTE))
     with plots.matplotlib.rc_context(plots.STYLE):
         fig = plots._new_figure()
         axes = fig.subplots(1, len(groups), squeeze=False)[0]
         for ax, ((device, batch), part) in zip(axes, sorted(groups.items())):
-            names = [plots._text(r["variant"]) for r in part]
+            names = [plots._text(r.variant) for r in part]
             left = [0.0] * len(part)
             for category in BREAKDOWN_CATEGORIES:
-                widths = [r["cost"]["by_category_per_step"].get(category, 0.0) / 1e6
+                widths = [r.cost.by_category_per_step.get(category, 0.0) / 1e6
                           for r in part]
                 ax.barh(range(len(part)), widths, left=left, color=colors[category],
                         label=category, edgecolor="white", linewidth=0.5)
                 left = [a + b for a, b in zip(left, widths)]
             for y, row in enumerate(part):
-                ax.annotate(f"{row['cost']['instructions_per_step'] / 1e6:,.2f} M",
+                ax.annotate(f"{row.cost.instructions_per_step / 1e6:,.2f} M",
                             (left[y], y), xytext=(6, 0), textcoords="offset points",
                             va="center", fontsize=plots.FONT_PT)
             ax.set_yticks(range(len(part)), names)
@@ -182,7 +204,7 @@ RULE = ("Verdict on the cost (rows whose count does not repeat yet, with a null 
         "1 / (1 + t), same if it lies within [1 / (1 + t), 1 + t], else inconclusive.")
 
 
-def compare_cost(old_row: dict, new_row: dict) -> dict | None:
+def compare_cost(old_row: Row | None, new_row: Row | None) -> dict | None:
     """The cost verdict of one row measured in both runs, or None when either has no count.
 
     Returns ``ratio`` (median new / median old instructions per step), ``ci_low`` and
@@ -192,11 +214,11 @@ def compare_cost(old_row: dict, new_row: dict) -> dict | None:
     old, new = counted(old_row), counted(new_row)
     if not old or not new:
         return None
-    if any("tolerance_pct" in c and c["tolerance_pct"] is None for c in (old, new)):
+    if any(c.tolerance_pct is None for c in (old, new)):
         return None  # a count that does not repeat yet (not_repeatable): judged on time
-    a = old.get("process_instructions_per_step") or [old["instructions_per_step"]]
-    b = new.get("process_instructions_per_step") or [new["instructions_per_step"]]
-    ratio = new["instructions_per_step"] / old["instructions_per_step"]
+    a = old.get("process_instructions_per_step") or [old.instructions_per_step]
+    b = new.get("process_instructions_per_step") or [new.instructions_per_step]
+    ratio = new.instructions_per_step / old.instructions_per_step
     low, high = min(b) / max(a), max(b) / min(a)
     tolerance = max(old.get("tolerance_pct") or 0.0, new.get("tolerance_pct") or 0.0)
     band = 1 + tolerance / 100
@@ -209,11 +231,11 @@ def compare_cost(old_row: dict, new_row: dict) -> dict | None:
     else:
         verdict = "inconclusive"
     return {"ratio": ratio, "ci_low": low, "ci_high": high, "tolerance_pct": tolerance,
-            "verdict": verdict, "old_instructions_per_step": old["instructions_per_step"],
-            "new_instructions_per_step": new["instructions_per_step"]}
+            "verdict": verdict, "old_instructions_per_step": old.instructions_per_step,
+            "new_instructions_per_step": new.instructions_per_step}
 
 
-def apply_to_comparison(rows: pd.DataFrame, old: dict, new: dict) -> pd.DataFrame:
+def apply_to_comparison(rows: pd.DataFrame, old: Run, new: Run) -> pd.DataFrame:
     """``rows`` (reports.compare's table, every row judged on time) with the cost columns
     added, and ratio, ci_low, ci_high and verdict replaced by the cost's where both runs
     counted the row; ``metric`` says which decided. The time's ratio stays in
@@ -223,11 +245,11 @@ def apply_to_comparison(rows: pd.DataFrame, old: dict, new: dict) -> pd.DataFram
     rows["time_ratio"] = rows["ratio"]
     for column in ("old_instructions_per_step", "new_instructions_per_step", "tolerance_pct"):
         rows[column] = math.nan
-    old_rows = {r["id"]: r for r in old["rows"]}
-    new_rows = {r["id"]: r for r in new["rows"]}
+    old_rows = {r.id: r for r in old.rows}
+    new_rows = {r.id: r for r in new.rows}
     for i in rows.index:
         name = rows.at[i, "row"]
-        result = compare_cost(old_rows.get(name, {}), new_rows.get(name, {}))
+        result = compare_cost(old_rows.get(name), new_rows.get(name))
         if result is None:
             continue
         for key, value in result.items():

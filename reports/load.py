@@ -38,14 +38,10 @@ _Damaged = schema.Damaged  # a field missing or of the wrong type; the message n
 
 
 def load_results(path: str | Path) -> dict:
-    """The checked content of a result file, as a format-2 dict with `_path` added: the
-    ``load_run`` model's ``to_dict``. Raises ReportError as ``load_run`` does."""
-    return as_data(load_run(path))
-
-
-def as_data(run: Run) -> dict:
-    """``run`` as the dict that ``load_results`` returns (its ``to_dict`` with ``_path``), for
-    the report modules that do not read the model yet."""
+    """The checked content of a result file as JSON data in format 2's layout, with `_path`
+    added: the ``load_run`` model's ``to_dict``, for scripts that edit a result file (the
+    reports themselves read the model). Raises ReportError as ``load_run`` does."""
+    run = load_run(path)
     data = run.to_dict()
     data["_path"] = run.path
     return data

@@ -13,14 +13,16 @@ are: every ratio in them compares rows of one block, which ran in one part
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import uuid
 from pathlib import Path
 
-from reports.load import ReportError, load_results, load_run
+from reports.load import ReportError, load_run
 from results.atomic import StagedFolder, write_text_atomic
 from results.format import RESULTS_FILE_NAME
+from results.model import ABSENT, Commit, Machine, MergedPart, Run
 
 # Plan fields that may differ between parts of one plan: the plugin turns --affinity auto
 # into none on a machine that is busy when its part starts (benchmarks/plugin.py).
@@ -32,21 +34,21 @@ SHOWN_DIFFERENCES = 3
 SHOWN_ITEMS = 4
 
 
-def _label(data: dict) -> str:
-    return data["_path"]
+def _label(part: Run) -> str:
+    return part.path
 
 
-def _plan(data: dict) -> dict:
-    return {k: v for k, v in data["plan"].items() if k not in PER_MACHINE_PLAN_FIELDS}
+def _plan(part: Run) -> dict:
+    return {k: v for k, v in part.plan.items() if k not in PER_MACHINE_PLAN_FIELDS}
 
 
-def _commit(data: dict) -> str:
-    commit = data["environment"].get("commit") or {}
+def _commit(part: Run) -> str:
+    commit = part.environment.get("commit") or Commit()
     text = (commit.get("id") or "unknown")[:12]
     return text + (" with uncommitted changes" if commit.get("dirty") else "")
 
 
-def _differing(parts: list[dict], value, what: str) -> str | None:
+def _differing(parts: list[Run], value, what: str) -> str | None:
     """``what`` and the parts' values where ``value(part)`` (a dict) differs between them:
     'plan (epochs: a.json 3, b.json 30)', or None when they agree."""
     values = [value(p) for p in parts]
@@ -71,30 +73,30 @@ def _show(value) -> str:
                                          else json.dumps(value))
 
 
-def check_parts(parts: list[dict]) -> None:
-    """Raise ReportError (one sentence) unless ``parts`` (loaded result files) are the N
+def check_parts(parts: list[Run]) -> None:
+    """Raise ReportError (one sentence) unless ``parts`` (loaded runs) are the N
     parts of one split plan, each once, of one commit and the same versions."""
     for part in parts:
-        if "shard" not in part:
+        if part.shard is ABSENT:
             raise ReportError(f"{_label(part)}: not a part of a split run (it was not run "
                               f"with `pytest --benchmark --shard I/N`), so it has no parts "
                               f"to be merged with")
     differences = [d for d in (
-        _differing(parts, lambda p: {"N": p["shard"]["count"]}, "the split"),
+        _differing(parts, lambda p: {"N": p.shard.count}, "the split"),
         _differing(parts, _plan, "plan"),
         # the same plan always has the same rows; told apart only when the plans are not
-        _differing(parts, lambda p: {"plan rows": p["shard"]["plan_rows"]}, "planned rows")
+        _differing(parts, lambda p: {"plan rows": p.shard.plan_rows}, "planned rows")
         if _differing(parts, _plan, "plan") is None else None,
         _differing(parts, lambda p: {"commit": _commit(p)}, "commit"),
-        _differing(parts, lambda p: p["environment"].get("versions") or {}, "versions"),
+        _differing(parts, lambda p: p.environment.get("versions") or {}, "versions"),
     ) if d]
     if differences:
         raise ReportError("the parts are not of one plan run at one commit with the same "
                           "versions: they differ in " + "; and in ".join(differences))
-    count = parts[0]["shard"]["count"]
-    by_index: dict[int, dict] = {}
+    count = parts[0].shard.count
+    by_index: dict[int, Run] = {}
     for part in parts:
-        index = part["shard"]["index"]
+        index = part.shard.index
         if index > count:
             raise ReportError(f"{_label(part)}: part {index} of {count} cannot be; the file "
                               f"is damaged")
@@ -108,15 +110,15 @@ def check_parts(parts: list[dict]) -> None:
                           f"{', '.join(map(str, missing))} of {count} "
                           f"{'are' if len(missing) > 1 else 'is'} missing (given: "
                           f"{', '.join(map(str, sorted(by_index)))}); merge needs every part")
-    owner: dict[str, dict] = {}
+    owner: dict[str, Run] = {}
     for part in parts:
-        for row in part["rows"]:
-            if row["id"] in owner:
-                raise ReportError(f"the row {row['id']} is in two parts, "
-                                  f"{_label(owner[row['id']])} and {_label(part)}; the parts "
+        for row in part.rows:
+            if row.id in owner:
+                raise ReportError(f"the row {row.id} is in two parts, "
+                                  f"{_label(owner[row.id])} and {_label(part)}; the parts "
                                   f"of one split never share a row")
-            owner[row["id"]] = part
-    planned = parts[0]["shard"]["plan_rows"]
+            owner[row.id] = part
+    planned = parts[0].shard.plan_rows
     lost = [r for r in planned if r not in owner]
     extra = [r for r in owner if r not in planned]
     if lost or extra:
@@ -126,15 +128,16 @@ def check_parts(parts: list[dict]) -> None:
                           + (f"{', '.join(extra)} not in the plan" if extra else ""))
 
 
-def _machine(part: dict) -> dict:
-    env = part["environment"]
-    return {"part": part["shard"]["index"], **{k: env.get(k) for k in MACHINE_FIELDS}}
+def _machine(part: Run) -> dict:
+    """The machine that ran ``part``: its index and MACHINE_FIELDS of its environment."""
+    return {"part": part.shard.index,
+            **{k: part.environment.get(k) for k in MACHINE_FIELDS}}
 
 
-def _machine_name(machine: dict) -> str:
+def _machine_name(machine: Machine) -> str:
     cores = machine.get("cpu_cores")
     return (f"{machine.get('cpu_model') or 'unknown CPU'}"
-            + (f", {cores} cores" if cores else "") + (f", {machine['os']}"
+            + (f", {cores} cores" if cores else "") + (f", {machine.os}"
                                                        if machine.get("os") else ""))
 
 
@@ -155,59 +158,56 @@ def _without_shard_option(command: str) -> str:
     return shlex.join(kept)
 
 
-def merged_run(parts: list[dict]) -> dict:
-    """The parts (checked by ``check_parts``) as one format-2 run: every row in plan order
-    with the ``machine`` that ran it, flags recomputed over all rows, and the parts listed
-    in ``merged_from`` (docs/result_format.md)."""
+def merged_run(parts: list[Run]) -> Run:
+    """The parts (checked by ``check_parts``) as one run: every row in plan order with the
+    ``machine`` that ran it, flags recomputed over all rows, and the parts listed in
+    ``merged_from`` (docs/result_format.md). The file keeps the first part's key order."""
     from results.summary import flag_differences  # the plugin's own rule for flags
 
-    parts = sorted(parts, key=lambda p: p["shard"]["index"])
+    parts = sorted(parts, key=lambda p: p.shard.index)
     first = parts[0]
-    rows = {}
-    for part in parts:
-        for row in part["rows"]:
-            rows[row["id"]] = {**row, "machine": _machine(part)}
-    ordered = [rows[r] for r in first["shard"]["plan_rows"]]
+    rows = {row.id: dataclasses.replace(row, machine=Machine.from_dict(_machine(part)))
+            for part in parts for row in part.rows}
+    ordered = [rows[r] for r in first.shard.plan_rows]
     machines = {}
     for row in ordered:
-        machines.setdefault(_machine_name(row["machine"]), []).append(row["id"])
-    environment = dict(first["environment"])
-    environment["command"] = _without_shard_option(environment.get("command") or "")
-    models = list(dict.fromkeys(p["environment"].get("cpu_model") or "unknown CPU"
-                                for p in parts))
-    if len(models) > 1:
-        environment["cpu_model"] = " and ".join(models)
-    busy = [f"part {p['shard']['index']}: {p['environment'].get('busy_reason')}"
-            for p in parts if p["environment"].get("busy_before")]
-    environment["busy_before"] = bool(busy)
-    environment["busy_reason"] = "; ".join(busy) or None
-    flags = flag_differences(
-        {r["id"]: next(p["settings"] for p in r["processes"] if p["status"] == "ok")
-         for r in ordered if r.get("summary")})
+        machines.setdefault(_machine_name(row.machine), []).append(row.id)
+    flags = flag_differences({r.id: next(p.settings for p in r.processes if p.status == "ok")
+                              for r in ordered if r.summary})
     if len(machines) > 1:
         flags.append("rows ran on different machines: " + "; ".join(
             f"{name} in {', '.join(ids)}" for name, ids in machines.items()))
     finished = [p.get("finished") for p in parts]
-    interrupted = [f"part {p['shard']['index']}: {p['interrupted_by']}" for p in parts
+    interrupted = [f"part {p.shard.index}: {p.interrupted_by}" for p in parts
                    if p.get("interrupted_by")]
-    merged = {key: value for key, value in first.items()
-              if key not in ("_path", "shard", "run_id")}
-    merged.update({
-        "started": min(p["started"] for p in parts),
-        "finished": None if None in finished else max(finished),
-        "complete": all(p.get("complete", True) for p in parts),
-        "interrupted_by": "; ".join(interrupted) or None,
-        "plan": dict(first["plan"], affinity=", ".join(dict.fromkeys(
-            p["plan"].get("affinity", "auto") for p in parts))),
-        "environment": environment, "rows": ordered, "flags": flags,
-        "warnings": [f"part {p['shard']['index']}: {w}" for p in parts
-                     for w in p.get("warnings") or []],
-        "run_id": uuid.uuid4().hex,
-        "merged_from": [{"path": p["_path"], "run_id": p.get("run_id"),
-                         "index": p["shard"]["index"], "count": p["shard"]["count"],
-                         "started": p["started"], **_machine(p)} for p in parts],
-    })
-    return merged
+    return dataclasses.replace(
+        first, path=None, _keys=tuple(k for k in first._keys if k not in ("shard", "run_id")),
+        started=min(p.started for p in parts),
+        finished=None if None in finished else max(finished),
+        complete=all(p.get("complete", True) for p in parts),
+        interrupted_by="; ".join(interrupted) or None,
+        plan=dict(first.plan, affinity=", ".join(dict.fromkeys(
+            p.plan.get("affinity", "auto") for p in parts))),
+        environment=_merged_environment(parts), rows=ordered, flags=flags,
+        warnings=[f"part {p.shard.index}: {w}" for p in parts for w in p.get("warnings") or []],
+        run_id=uuid.uuid4().hex, shard=ABSENT,
+        merged_from=[MergedPart.from_dict({
+            "path": p.path, "run_id": p.get("run_id"), "index": p.shard.index,
+            "count": p.shard.count, "started": p.started, **_machine(p)}) for p in parts])
+
+
+def _merged_environment(parts: list[Run]):
+    """The first part's environment with the whole plan's command, every part's CPU model
+    (where they differ) and every part's busy machine."""
+    environment = parts[0].environment
+    models = list(dict.fromkeys(p.environment.get("cpu_model") or "unknown CPU"
+                                for p in parts))
+    busy = [f"part {p.shard.index}: {p.environment.get('busy_reason')}"
+            for p in parts if p.environment.get("busy_before")]
+    return dataclasses.replace(
+        environment, command=_without_shard_option(environment.get("command") or ""),
+        **({"cpu_model": " and ".join(models)} if len(models) > 1 else {}),
+        busy_before=bool(busy), busy_reason="; ".join(busy) or None)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -225,11 +225,11 @@ def merge(paths: list[str], out: str | Path) -> Path:
     from reports.build import _write_report
     from results.format import dumps
 
-    parts = [load_results(path) for path in paths]
+    parts = [load_run(path) for path in paths]
     check_parts(parts)
     run = merged_run(parts)
     out = Path(out)
-    inputs = [Path(p["_path"]) for p in parts]
+    inputs = [Path(p.path) for p in parts]
     if (out / RESULTS_FILE_NAME).exists():
         which = ("a part being merged" if any(_same(out / RESULTS_FILE_NAME, i) for i in inputs)
                  else "another run's result file")
@@ -238,7 +238,7 @@ def merge(paths: list[str], out: str | Path) -> Path:
     staged = StagedFolder(out, protect=inputs)
     try:
         with staged as staging:
-            path = write_text_atomic(staging / RESULTS_FILE_NAME, dumps(run))
+            path = write_text_atomic(staging / RESULTS_FILE_NAME, dumps(run.to_dict()))
             # the merged file passes the reader's own checks
             _write_report(load_run(path), staging)
     except KeyboardInterrupt as err:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from results.model import Environment, Run
 
-def _versions(data: dict) -> dict[str, str]:
+
+def _versions(run: Run) -> dict[str, str]:
     """The run's Python and package versions (its ``environment``), by name."""
-    env = data.get("environment") or {}
+    env = run.environment or Environment()
     found = dict(env.get("versions") or {})
     if env.get("python"):
-        found["python"] = env["python"]
+        found["python"] = env.python
     return {name: str(version) for name, version in found.items() if version is not None}
 
 
-def version_note(old: dict, new: dict) -> str | None:
+def version_note(old: Run, new: Run) -> str | None:
     """One sentence naming every version that differs between the two runs (Python
     included; a package in one run only counts too), or None when none does or a run
     recorded none (a format-1 file may not)."""

@@ -2,8 +2,8 @@
 
 A run made with ``--sweep AXIS=...`` (or the ``sweep`` preset) measures every row at several
 sizes along one axis at a time: the batch size, SimpleNet's hidden width or the training
-samples (``plan.sweeps`` of results.json). Everything here reads only the loaded result
-file (reports.load.load_results), so ``reports build`` makes the same files again:
+samples (``plan.sweeps`` of results.json). Everything here reads only the loaded run
+(reports.load.load_run, the result model), so ``reports build`` makes the same files again:
 
 - ``sweep_points``: one line per axis, point and row (``sweep.csv``);
 - ``fit_table``: per variant, device and axis, a robust fit of
@@ -30,6 +30,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from reports import plots, tables
+from results.model import Memory, Row, Run, Summary
 
 # axis -> (the row field it sets, the fit's size column, the unit of one size, its words)
 AXES = {
@@ -70,15 +71,14 @@ DEFAULT_HIDDEN_SIZE = tables.DEFAULT_HIDDEN_SIZE
 PLOTS = ("scaling_time_per_step", "scaling_throughput", "scaling_memory")
 
 
-def has_sweep(data: dict) -> bool:
+def has_sweep(run: Run) -> bool:
     """Whether the run swept a size and measured at least one of its points."""
-    return tables.is_sweep(data.get("plan") or {}) and not sweep_points(data).dropna(
+    return tables.is_sweep(run.plan or {}) and not sweep_points(run).dropna(
         subset=["us_per_step"]).empty
 
 
-def _n_parameters(row: dict, hidden_size: int) -> int:
-    counted = [p["n_parameters"] for p in row.get("processes") or []
-               if p.get("status") == "ok" and p.get("n_parameters")]
+def _n_parameters(row: Row, hidden_size: int) -> int:
+    counted = [p.n_parameters for p in row.ok_processes() if p.get("n_parameters")]
     if counted:
         return int(counted[0])
     from frameworks.spec import SimpleNetSpec  # what a worker counts (older files lack it)
@@ -93,16 +93,16 @@ def memory_column(axis: str) -> str:
     return "process_peak_rss_bytes" if axis == "n_train" else "peak_rss_bytes"
 
 
-def _process_peak_rss_bytes(row: dict) -> float | None:
-    peaks = [memory["rss_baseline_bytes"] + memory["peak_rss_above_baseline_bytes"]
-             for process in row.get("processes") or () if process.get("status") == "ok"
-             for memory in [process.get("memory") or {}]
+def _process_peak_rss_bytes(row: Row) -> float | None:
+    peaks = [memory.rss_baseline_bytes + memory.peak_rss_above_baseline_bytes
+             for process in row.ok_processes()
+             for memory in [process.get("memory") or Memory()]
              if memory.get("rss_baseline_bytes") is not None
              and memory.get("peak_rss_above_baseline_bytes") is not None]
     return float(np.median(peaks)) if peaks else None
 
 
-def sweep_points(data: dict) -> pd.DataFrame:
+def sweep_points(run: Run) -> pd.DataFrame:
     """One line per swept axis, point and row (POINT_COLUMNS); empty without ``plan.sweeps``.
 
     A row belongs to an axis when its other two sizes are the plan's (batch: width 16 and
@@ -115,14 +115,14 @@ def sweep_points(data: dict) -> pd.DataFrame:
     over the ok processes; what the training-set sweep's memory means). ``regime`` is
     filled by ``annotate_regimes``.
     """
-    plan = data.get("plan") or {}
+    plan = run.plan or {}
     sweeps, n_train = plan.get("sweeps") or {}, plan.get("n_train")
     batch_sizes = set(plan.get("batch_sizes") or [])
     records = []
     for axis, values in sweeps.items():
         field, size_column = AXES[axis][0], AXES[axis][1]
-        for row in data["rows"]:
-            sizes = {"batch_size": row["batch_size"],
+        for row in run.rows:
+            sizes = {"batch_size": row.batch_size,
                      "hidden_size": row.get("hidden_size", DEFAULT_HIDDEN_SIZE),
                      "n_train": row.get("n_train", n_train)}
             fixed = {"batch_size": sizes["batch_size"] in batch_sizes,
@@ -131,12 +131,12 @@ def sweep_points(data: dict) -> pd.DataFrame:
             if sizes[field] not in values or not all(
                     ok for name, ok in fixed.items() if name != field):
                 continue
-            s = row.get("summary") or {}
+            s = row.summary or Summary()
             sizes["n_parameters"] = _n_parameters(row, sizes["hidden_size"])
             records.append({
-                "axis": axis, "variant": row["variant"],
-                "implementation": row["implementation"], "device": row["device"], **sizes,
-                "size": sizes[size_column], "row": row["id"], "status": row["status"],
+                "axis": axis, "variant": row.variant,
+                "implementation": row.implementation, "device": row.device, **sizes,
+                "size": sizes[size_column], "row": row.id, "status": row.status,
                 "processes_ok": s.get("processes_ok"), "us_per_step": s.get("us_per_step"),
                 "ci_low_us": s.get("us_per_step_ci_low"),
                 "ci_high_us": s.get("us_per_step_ci_high"), "unstable": s.get("unstable"),
@@ -344,9 +344,9 @@ def annotate_regimes(points: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
     return points
 
 
-def csv_frames(data: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def csv_frames(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(sweep.csv's frame, sweep_fit.csv's frame) of a loaded run."""
-    points = sweep_points(data)
+    points = sweep_points(run)
     fits = fit_table(points)
     points = annotate_regimes(points, fits)
     points["process_us_per_step"] = [" ".join(repr(v) for v in s) or None

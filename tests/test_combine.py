@@ -15,7 +15,7 @@ import pytest
 from reports import combine as combine_module
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
-from reports.load import load_results
+from reports.load import load_results, load_run
 from results.format import RESULTS_FORMAT_VERSION
 from tests import format2
 from tests.test_report_html import Page, needs_chromium
@@ -116,9 +116,9 @@ def test_three_runs_side_by_side_in_every_format(side_by_side, three_runs):
 
 def test_each_runs_ratio_to_the_first_has_compares_verdict(side_by_side, three_runs):
     csv = pd.read_csv(side_by_side / "combined.csv")
-    first = load_results(three_runs[0])
+    first = load_run(three_runs[0])
     for path, label in zip(three_runs[1:], ("server", "colab")):
-        comparison = compare_runs(first, load_results(path), machine_factor=False)
+        comparison = compare_runs(first, load_run(path), machine_factor=False)
         for want in comparison.rows.to_dict("records"):
             got = csv[(csv["run"] == label) & (csv["row"] == want["row"])].iloc[0]
             assert got["verdict"] == want["verdict"]
@@ -410,8 +410,8 @@ def test_the_parts_of_a_merged_run_beside_it_are_counted_once(tmp_path, capsys):
 
 
 def test_a_run_id_is_a_digest_of_the_measurements_in_files_without_one():
-    first, second = load_results(INTEL), load_results(format2.FIXTURES / "run2_old.json")
-    assert "run_id" not in first
+    first, second = load_run(INTEL), load_run(format2.FIXTURES / "run2_old.json")
+    assert not first.get("run_id")
     assert combine_module.run_id(first) == combine_module.run_id(copy.deepcopy(first))
     assert combine_module.run_id(first) != combine_module.run_id(second)
 

@@ -18,8 +18,9 @@ from reports.compare import (
     to_markdown,
     welch_log_p,
 )
-from reports.load import load_results
+from reports.load import load_run
 from tests import format2
+from tests.report_cases import as_run
 
 VARIANTS = ("torch-loop", "torch-compile", "keras-jax-fit", "keras-torch-fit",
             "keras-tensorflow-fit", "numpy-loop", "jax-loop", "tensorflow-loop")
@@ -126,7 +127,7 @@ def test_a_planted_30_percent_slowdown_is_slower_and_the_rest_are_not():
     rng = np.random.default_rng(1)
     old = sixteen_rows(rng)
     new = sixteen_rows(np.random.default_rng(1), change={"torch-loop-cpu-b32": 1.3})
-    c = by_row(compare_runs(old, new))
+    c = by_row(compare_runs(as_run(old), as_run(new)))
     row = c.loc["torch-loop-cpu-b32"]
     # The same draws times 1.3: the ratio of medians is exactly 1.3.
     assert row["ratio"] == pytest.approx(1.3)
@@ -135,14 +136,14 @@ def test_a_planted_30_percent_slowdown_is_slower_and_the_rest_are_not():
     others = c.drop("torch-loop-cpu-b32")
     assert set(others["verdict"]) <= {"same", "inconclusive"}  # identical draws
     assert (others["ratio"] == 1).all()
-    faster = by_row(compare_runs(new, old)).loc["torch-loop-cpu-b32"]
+    faster = by_row(compare_runs(as_run(new), as_run(old))).loc["torch-loop-cpu-b32"]
     assert faster["verdict"] == "faster" and faster["ci_high"] < 1
 
 
 def test_a_a_runs_with_independent_draws_are_never_slower_or_faster():
     old = sixteen_rows(np.random.default_rng(2), cv=0.03)
     new = sixteen_rows(np.random.default_rng(3), cv=0.03)
-    verdicts = set(compare_runs(old, new).rows["verdict"])
+    verdicts = set(compare_runs(as_run(old), as_run(new)).rows["verdict"])
     assert verdicts <= {"same", "inconclusive"}
 
 
@@ -154,14 +155,14 @@ def test_a_a_false_alarms_stay_near_alpha_over_many_independent_rows():
     for _ in range(120):
         old = format2.run([format2.row("numpy-loop", noisy(rng, 100, 3, 0.05))])
         new = format2.run([format2.row("numpy-loop", noisy(rng, 100, 3, 0.05))])
-        alarms += compare_runs(old, new, n_resamples=499).rows["verdict"].item() in (
-            "slower", "faster")
+        verdict = compare_runs(as_run(old), as_run(new), n_resamples=499).rows["verdict"]
+        alarms += verdict.item() in ("slower", "faster")
     assert alarms <= 12  # 10%; the expected count is at most 0.05 x 120 = 6
 
 
 def test_identical_runs_are_same_or_inconclusive_and_list_no_differences():
     data = sixteen_rows(np.random.default_rng(5))
-    same = compare_runs(data, data)
+    same = compare_runs(as_run(data), as_run(data))
     assert set(same.rows["verdict"]) <= {"same", "inconclusive"}
     assert (same.rows["ratio"] == 1).all()
     assert same.differences == []
@@ -170,7 +171,7 @@ def test_identical_runs_are_same_or_inconclusive_and_list_no_differences():
 def test_a_small_change_measured_tightly_is_same():
     old = format2.run([format2.row("numpy-loop", [100, 100.2, 99.8, 100.1, 99.9])])
     new = format2.run([format2.row("numpy-loop", [101, 101.2, 100.8, 101.1, 100.9])])
-    row = compare_runs(old, new).rows.iloc[0]
+    row = compare_runs(as_run(old), as_run(new)).rows.iloc[0]
     assert row["verdict"] == "same"
     assert 1 / 1.05 <= row["ci_low"] and row["ci_high"] <= 1.05
 
@@ -178,7 +179,7 @@ def test_a_small_change_measured_tightly_is_same():
 def test_a_noisy_row_is_inconclusive_and_says_how_many_processes_would_do():
     old = format2.run([format2.row("numpy-loop", [80, 100, 125])])
     new = format2.run([format2.row("numpy-loop", [84, 103, 129])])
-    row = compare_runs(old, new).rows.iloc[0]
+    row = compare_runs(as_run(old), as_run(new)).rows.iloc[0]
     assert row["verdict"] == "inconclusive"
     assert row["processes_needed"] > 3
     assert f"about {row['processes_needed']} processes per side" in row["note"]
@@ -187,7 +188,7 @@ def test_a_noisy_row_is_inconclusive_and_says_how_many_processes_would_do():
 def test_too_few_processes_are_inconclusive_even_for_a_tenfold_slowdown():
     old = format2.run([format2.row("numpy-loop", [100])])
     new = format2.run([format2.row("numpy-loop", [1000, 1010, 990])])
-    c = compare_runs(old, new)
+    c = compare_runs(as_run(old), as_run(new))
     row = c.rows.iloc[0]
     assert row["ratio"] == pytest.approx(10)
     assert row["verdict"] == "inconclusive" and math.isnan(row["p_value"])
@@ -199,7 +200,7 @@ def test_too_few_processes_are_inconclusive_even_for_a_tenfold_slowdown():
 def test_unstable_rows_are_marked_with_the_run_they_were_unstable_in():
     old = format2.run([format2.row("numpy-loop", [100, 101, 99])])
     new = format2.run([format2.row("numpy-loop", [100, 101, 99], unstable=True)])
-    c = compare_runs(old, new)
+    c = compare_runs(as_run(old), as_run(new))
     assert c.rows["unstable"].item() == "new"
     assert "1 row was unstable in a run" in to_markdown(c, "a", "b")
 
@@ -214,7 +215,7 @@ def test_rows_in_one_run_only_skipped_and_not_measured_rows_and_differences_are_
                        format2.skipped_row("torch-loop")], commit="b" * 40)
     new["environment"]["versions"]["torch"] = "2.14.0"
     new["environment"]["load_before"]["load1"] = 1.5  # differs every run: not listed
-    c = compare_runs(old, new)
+    c = compare_runs(as_run(old), as_run(new))
     assert c.only_old == ["numpy-loop-cpu-b32"] and c.only_new == []
     assert c.not_compared == ["jax-loop-cpu-b32 (old: ok, new: failed)"]
     assert c.skipped_in_both == ["torch-loop-cuda-b32"]
@@ -300,8 +301,7 @@ def test_real_format_2_fixtures_give_their_planted_verdicts():
     if not old_path.exists():
         pytest.skip("run2_old.json not made yet: python tests/fixtures/make_fixtures.py "
                     "--format 2 (needs the format-2 writer of benchmarks/)")
-    comparison = compare_runs(load_results(old_path),
-                              load_results(format2.FIXTURES / "run2_new.json"))
+    comparison = compare_runs(load_run(old_path), load_run(format2.FIXTURES / "run2_new.json"))
     c = by_row(comparison)
     slowed = c.loc["torch-loop-cpu-b32"]
     assert slowed["ratio"] == pytest.approx(1.3)
@@ -320,7 +320,7 @@ def test_interrupted_runs_and_a_busy_machine_are_said(tmp_path):
     new = format2.run([format2.row("numpy-loop", [100, 101, 99])])
     new.update(complete=False, interrupted_by="SIGTERM")
     old["environment"].update(busy_before=True, busy_reason="load average 3.1 on 2 cores")
-    text = to_markdown(compare_runs(old, new), "a", "b")
+    text = to_markdown(compare_runs(as_run(old), as_run(new)), "a", "b")
     assert "the new run did not finish (interrupted by SIGTERM)" in text
     assert "busy when the old run began (load average 3.1 on 2 cores)" in text
 

@@ -8,6 +8,7 @@ import pytest
 
 from reports.compare import compare_runs, robust_verdict, to_markdown
 from tests import format2, format3
+from tests.report_cases import as_run
 
 VARIANTS = ("torch-loop", "keras-tensorflow-fit", "keras-tensorflow-fit-spe", "keras-jax-fit",
             "keras-jax-fit-spe", "keras-torch-fit", "jax-scan", "numpy-loop")
@@ -31,20 +32,20 @@ def sixteen_rows(seed, processes=3, rounds=20, machine=1.0, change=None, **noise
 def test_a_planted_30_percent_slowdown_is_slower_and_no_other_row_changed():
     old = sixteen_rows(1)
     new = sixteen_rows(2, change={SLOWED: 1.3})
-    c = compare_runs(old, new)
+    c = compare_runs(as_run(old), as_run(new))
     rows = c.rows.set_index("row")
     assert rows.loc[SLOWED, "verdict"] == "slower" and rows.loc[SLOWED, "regression"]
     assert rows.loc[SLOWED, "ratio"] == pytest.approx(1.3, rel=0.05)
     assert set(rows.drop(SLOWED)["verdict"]) <= {"same", "inconclusive"}
     assert (rows["estimator"] == "p10").all() and c.robust_rows == 16
-    faster = compare_runs(new, old).rows.set_index("row").loc[SLOWED]
+    faster = compare_runs(as_run(new), as_run(old)).rows.set_index("row").loc[SLOWED]
     assert faster["verdict"] == "faster"
 
 
 def test_a_uniformly_slower_machine_is_the_machine_factor_not_sixteen_verdicts():
     old = sixteen_rows(3)
     new = sixteen_rows(4, machine=1.15, change={SLOWED: 1.3})
-    c = compare_runs(old, new)
+    c = compare_runs(as_run(old), as_run(new))
     assert c.machine_factor == pytest.approx(1.15, rel=0.03)
     rows = c.rows.set_index("row")
     assert rows.loc[SLOWED, "verdict"] == "slower"
@@ -57,7 +58,7 @@ def test_a_uniformly_slower_machine_is_the_machine_factor_not_sixteen_verdicts()
 def test_a_a_runs_call_no_row_slower_or_faster():
     alarms = 0
     for seed in range(6):
-        c = compare_runs(sixteen_rows(10 + seed), sixteen_rows(20 + seed))
+        c = compare_runs(as_run(sixteen_rows(10 + seed)), as_run(sixteen_rows(20 + seed)))
         alarms += int(c.rows["verdict"].isin(["slower", "faster"]).sum())
         assert (c.rows["verdict"] == "same").sum() >= 12  # the data decide
     assert alarms <= 2  # of 96 rows; the family-wise level is 5% per comparison
@@ -67,14 +68,14 @@ def test_few_rows_are_not_normalised_and_the_rule_says_so():
     rng = np.random.default_rng(5)
     old = format3.run([format3.row("numpy-loop", [format3.noisy_samples(rng, 100, 20)] * 3)])
     new = format3.run([format3.row("numpy-loop", [format3.noisy_samples(rng, 150, 20)] * 3)])
-    c = compare_runs(old, new)
+    c = compare_runs(as_run(old), as_run(new))
     assert c.machine_factor is None
     assert c.rows.iloc[0]["verdict"] == "slower"
     assert "not normalised (a machine factor needs at least 4 rows)" in to_markdown(c, "a", "b")
 
 
 def test_the_rule_is_printed_under_the_table():
-    c = compare_runs(sixteen_rows(6), sixteen_rows(7, change={SLOWED: 1.3}))
+    c = compare_runs(as_run(sixteen_rows(6)), as_run(sixteen_rows(7, change={SLOWED: 1.3})))
     text = to_markdown(c, "old", "new")
     table_end = text.index("| numpy-loop-cpu-b1024 |")
     rule = text.index("Rule (p10 rows)")
@@ -95,7 +96,7 @@ def test_a_format_2_run_against_a_format_3_run_uses_format_2s_method():
     rng = np.random.default_rng(8)
     old = format2.run([format2.row("numpy-loop", [100, 101, 99])])
     new = format3.run([format3.row("numpy-loop", [format3.noisy_samples(rng, 100, 20)] * 3)])
-    row = compare_runs(old, new).rows.iloc[0]
+    row = compare_runs(as_run(old), as_run(new)).rows.iloc[0]
     assert row["estimator"] == "median" and not np.isnan(row["p_value"])
 
 
@@ -120,7 +121,7 @@ def test_a_real_format_3_run_against_itself_and_against_a_planted_slowdown():
     old = load_results(format2.FIXTURES / "run3.json")
     # Measured at load average 10 on 2 cores: most rows' intervals are wide, so a run against
     # itself (resampled independently, as two runs are) is same or inconclusive, never more.
-    same = compare_runs(old, old)
+    same = compare_runs(as_run(old), as_run(old))
     assert same.machine_factor == 1.0
     assert set(same.rows["verdict"]) <= {"same", "inconclusive"}
     new = copy.deepcopy(old)
@@ -128,7 +129,7 @@ def test_a_real_format_3_run_against_itself_and_against_a_planted_slowdown():
         if row["id"] == "numpy-loop-cpu-b1024":
             for process in row["processes"]:
                 process["samples_epoch_s"] = [1.3 * s for s in process["samples_epoch_s"]]
-    rows = compare_runs(old, new).rows.set_index("row")
+    rows = compare_runs(as_run(old), as_run(new)).rows.set_index("row")
     assert rows.loc["numpy-loop-cpu-b1024", "verdict"] == "slower"
     assert rows.loc["numpy-loop-cpu-b1024", "ratio"] == pytest.approx(1.3)
     assert set(rows.drop("numpy-loop-cpu-b1024")["verdict"]) <= {"same", "inconclusive"}

@@ -14,6 +14,7 @@ import pytest
 from benchmarks import cost
 from benchmarks.options import OptionError, Row, make_plan
 from reports import instructions
+from results import model
 from tests.helpers import ROOT, framework_env, run_python
 
 # Self costs: interpreter 600 + 400, kernel 300, JIT 50, libc 150 + 100; the 300 after
@@ -477,7 +478,9 @@ def test_a_real_count_repeats_and_two_percent_more_work_is_called_slower(tmp_pat
     # One batch in 50 more: +2.04% for this row here, +2.01% for torch-loop (README); the
     # bound above is loose (one run in the test suite gave +2.85%; why is not known yet).
     assert 1.015 < ratio < 1.04
-    verdict = instructions.compare_cost({"cost": base}, {"cost": more})
+    verdict = instructions.compare_cost(model.Row.from_dict({"cost": base}),
+                                        model.Row.from_dict({"cost": more}))
     assert verdict["verdict"] == "slower", verdict
-    same = instructions.compare_cost({"cost": base}, {"cost": base})
+    same = instructions.compare_cost(model.Row.from_dict({"cost": base}),
+                                     model.Row.from_dict({"cost": base}))
     assert same["verdict"] == "same"

@@ -10,7 +10,8 @@ from reports import instructions
 from reports.build import build_report
 from reports.cli import main as reports_main
 from reports.compare import compare_runs, to_markdown
-from reports.load import ReportError, load_results
+from reports.load import ReportError, load_results, load_run
+from results.model import Row
 from tests import format2
 
 CATEGORIES = {"interpreter": 0.4, "framework runtime": 0.4, "math kernels": 0.05,
@@ -69,7 +70,7 @@ def runs(tmp_path):
 
 
 def test_compare_decides_on_the_cost_where_both_runs_counted_the_row(runs):
-    old, new = (load_results(p) for p in runs)
+    old, new = (load_run(p) for p in runs)
     rows = compare_runs(old, new).rows.set_index("row")
     numpy_row = rows.loc["numpy-loop-cpu-b32"]
     assert numpy_row["metric"] == "instructions"
@@ -89,7 +90,7 @@ def test_compare_decides_on_the_cost_where_both_runs_counted_the_row(runs):
 
 def test_the_cost_verdict_follows_the_stated_rule():
     def row(values, tolerance=0.5):
-        return {"cost": planted_cost(values, tolerance)}
+        return Row.from_dict({"cost": planted_cost(values, tolerance)})
 
     assert instructions.compare_cost(row([100.0]), row([100.4]))["verdict"] == "same"
     assert instructions.compare_cost(row([100.0]), row([100.6]))["verdict"] == "slower"
@@ -98,8 +99,8 @@ def test_the_cost_verdict_follows_the_stated_rule():
     wide = instructions.compare_cost(row([100.0, 100.1]), row([100.0, 103.0], 0.0))
     assert wide["tolerance_pct"] == pytest.approx(300 / 103)  # the new run's spread
     assert wide["verdict"] == "inconclusive"
-    assert instructions.compare_cost(row([100.0]), {"cost": NOT_APPLICABLE}) is None
-    unrepeatable = {"cost": planted_cost([100.0]) | {"tolerance_pct": None}}
+    assert instructions.compare_cost(row([100.0]), Row.from_dict({"cost": NOT_APPLICABLE})) is None
+    unrepeatable = Row.from_dict({"cost": planted_cost([100.0]) | {"tolerance_pct": None}})
     assert instructions.compare_cost(row([100.0]), unrepeatable) is None  # judged on time
 
 
@@ -122,14 +123,14 @@ def test_a_row_decided_on_its_count_is_not_short_of_processes_for_a_test(runs):
         row["summary"]["process_us_per_step"] = row["summary"]["process_us_per_step"][:1]
         row["summary"]["processes_ok"] = 1
         path.write_text(json.dumps(data))
-    comparison = compare_runs(*(load_results(p) for p in runs))
+    comparison = compare_runs(*(load_run(p) for p in runs))
     assert comparison.rows.set_index("row").loc["numpy-loop-cpu-b32", "verdict"] == "slower"
     assert "numpy-loop-cpu-b32" not in comparison.too_few
 
 
 def test_markdown_without_counts_is_unchanged(runs):
-    old = load_results(format2.FIXTURES / "run2_old.json")
-    new = load_results(format2.FIXTURES / "run2_new.json")
+    old = load_run(format2.FIXTURES / "run2_old.json")
+    new = load_run(format2.FIXTURES / "run2_new.json")
     text = to_markdown(compare_runs(old, new), "old", "new")
     assert "instr/step" not in text and instructions.RULE not in text
 

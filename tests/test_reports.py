@@ -13,7 +13,7 @@ from reports.build import build_report
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
 from reports.compare import to_markdown as compare_markdown
-from reports.load import ReportError, load_results
+from reports.load import ReportError, load_results, load_run
 from reports.tables import parse_markdown_table
 from results import atomic
 from tests.helpers import ROOT
@@ -205,7 +205,7 @@ def test_help_describes_both_commands():
 
 @pytest.fixture(scope="module")
 def comparison():
-    return compare_runs(load_results(OLD), load_results(NEW))
+    return compare_runs(load_run(OLD), load_run(NEW))
 
 
 def verdict(comparison, row):
@@ -237,7 +237,7 @@ def test_rows_in_one_run_only_and_differences_are_listed(comparison):
 
 
 def test_identical_runs_show_no_change():
-    data = load_results(OLD)
+    data = load_run(OLD)
     same = compare_runs(data, data)
     assert (same.rows["ratio"] == 1).all()
     assert set(same.rows["verdict"]) == {"inconclusive"}
@@ -280,7 +280,7 @@ def test_control_characters_are_escaped_in_html_and_markdown(tmp_path):
     assert items and all("\\| pipe" in line for line in items)
     assert any("\\| pipe<br>second line" in line for line in items)  # an unstable reason
     # The comparison's Markdown escapes the same way.
-    text = compare_markdown(compare_runs(load_results(out), load_results(out)),
+    text = compare_markdown(compare_runs(load_run(out), load_run(out)),
                             "old|\x1b[1mrun", "new")
     assert not control.findall(text) and "old\\|run" in text
 

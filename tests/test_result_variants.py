@@ -101,7 +101,7 @@ def _render(data: dict, folder: Path) -> None:
     """Everything ``reports build`` and ``reports compare`` make from a loaded run (plots
     drawn without pixels: the drawing, not the pixels, is what reads the data)."""
     _write_report(as_run(data), folder)
-    comparison = compare_module.compare_runs(data, data, n_resamples=9)
+    comparison = compare_module.compare_runs(as_run(data), as_run(data), n_resamples=9)
     compare_module.to_markdown(comparison, "old", "new")
 
 

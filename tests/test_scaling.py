@@ -164,7 +164,7 @@ def test_compare_never_pairs_rows_of_other_sizes():
     new = copy.deepcopy(old)
     changed = next(r for r in new["rows"] if r["id"] == "numpy-loop-cpu-b32")
     changed["n_train"] = 4096  # the same id at another training-set size
-    comparison = compare_runs(old, new, n_resamples=200)
+    comparison = compare_runs(as_run(old), as_run(new), n_resamples=200)
     assert "numpy-loop-cpu-b32" not in set(comparison.rows["row"])
     assert any(r.startswith("numpy-loop-cpu-b32 (sizes differ: n_train 16384 → 4096")
                for r in comparison.resized)
@@ -209,7 +209,7 @@ def test_the_regime_and_the_log_log_slope():
 
 
 def test_the_fit_table_finds_each_planted_variant():
-    fits = scaling.fit_table(scaling.sweep_points(sweep_run()))
+    fits = scaling.fit_table(scaling.sweep_points(as_run(sweep_run())))
     for variant, (overhead, per_sample, per_parameter) in PLANTED.items():
         batch = fits[(fits["variant"] == variant) & (fits["axis"] == "batch")].iloc[0]
         assert batch["overhead_us"] == pytest.approx(overhead, rel=0.1)
@@ -232,14 +232,14 @@ def test_the_crossover_is_the_smallest_size_within_ten_percent():
     planted = {"torch-loop": (400.0, 0.10, 0.004),      # the fastest everywhere
                "keras-jax-fit": (2500.0, 0.10, 0.004),  # 2.1 ms behind: within 10% at 16384
                "numpy-loop": (600.0, 0.40, 0.02)}       # 4 times the arithmetic: never
-    cross = scaling.crossovers(scaling.sweep_points(sweep_run(planted, noise=0.0)))
+    cross = scaling.crossovers(scaling.sweep_points(as_run(sweep_run(planted, noise=0.0))))
     batch = cross[cross["axis"] == "batch"].set_index("implementation")["crossover"]
     # keras-jax at 2048: 2705 against 605 (4.5x); at 16384: 4138 against 2038 (2.0x)
     assert batch["torch"] == 32
     assert batch["numpy"] == scaling.NOT_WITHIN
     assert batch["keras-jax"] == scaling.NOT_WITHIN
     near = {**planted, "keras-jax-fit": (460.0, 0.10, 0.004)}  # 60 µs behind
-    cross = scaling.crossovers(scaling.sweep_points(sweep_run(near, noise=0.0)))
+    cross = scaling.crossovers(scaling.sweep_points(as_run(sweep_run(near, noise=0.0))))
     batch = cross[cross["axis"] == "batch"].set_index("implementation")
     # 463.2 / 403.2 = 1.149 at 32, 1.141 at 256, 664.8 / 604.8 = 1.099 at 2048
     assert batch.loc["keras-jax", "crossover"] == 2048
@@ -249,7 +249,7 @@ def test_the_crossover_is_the_smallest_size_within_ten_percent():
 def test_a_framework_that_falls_behind_has_a_crossover_but_does_not_stay_within():
     planted = {"torch-loop": (400.0, 0.10, 0.004),
                "numpy-loop": (300.0, 0.40, 0.02)}  # fastest at batch 32, 3.3x at 16384
-    cross = scaling.crossovers(scaling.sweep_points(sweep_run(planted, noise=0.0)))
+    cross = scaling.crossovers(scaling.sweep_points(as_run(sweep_run(planted, noise=0.0))))
     batch = cross[cross["axis"] == "batch"].set_index("implementation")
     assert batch.loc["numpy", "crossover"] == 32
     assert batch.loc["numpy", "within_from"] == scaling.NOT_WITHIN
@@ -318,11 +318,11 @@ def test_nothing_measured_still_gives_fits_of_nothing():
     run = sweep_run()
     for row in run["rows"]:
         row.update(status="failed", summary=None)
-    points = scaling.sweep_points(run)
+    points = scaling.sweep_points(as_run(run))
     assert points["us_per_step"].isna().all()
     assert scaling.fit_table(points).empty and scaling.teacher_sentences(
         points, scaling.fit_table(points)) == []
-    assert not scaling.has_sweep(run)
+    assert not scaling.has_sweep(as_run(run))
     assert math.isnan(points["us_per_step"].iloc[0])
 
 
@@ -351,7 +351,7 @@ def test_a_fixed_cost_too_small_to_measure_is_never_overhead_bound_nor_negative_
     """A planted overhead of 0 lets Theil-Sen land below 0: the table says no size is
     overhead-bound (0, not a negative size) and the sentence says "under 1 µs"."""
     planted = {"torch-loop": (400.0, 0.10, 0.004), "jax-scan": (0.0, 0.02, 0.001)}
-    points = scaling.sweep_points(sweep_run(planted, noise=0.05, seed=3))
+    points = scaling.sweep_points(as_run(sweep_run(planted, noise=0.05, seed=3)))
     fits = scaling.fit_table(points)
     floor = fits[(fits["variant"] == "jax-scan")]
     assert (floor["overhead_bound_below"] >= 0).all()
@@ -363,7 +363,7 @@ def test_a_fixed_cost_too_small_to_measure_is_never_overhead_bound_nor_negative_
 
 def test_one_framework_within_ten_percent_is_said_in_the_singular():
     planted = {"torch-loop": (400.0, 0.10, 0.004), "jax-scan": (5.0, 0.02, 0.001)}
-    points = scaling.sweep_points(sweep_run(planted, noise=0.01, seed=4))
+    points = scaling.sweep_points(as_run(sweep_run(planted, noise=0.01, seed=4)))
     text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
     # jax is the fastest: it does not "come within 10%" of itself
     assert "jax is the fastest there, and the other does not come within 10% of it" in text
@@ -371,7 +371,7 @@ def test_one_framework_within_ten_percent_is_said_in_the_singular():
 
 
 def test_one_row_is_not_compared_with_itself():
-    points = scaling.sweep_points(sweep_run({"numpy-loop": (300.0, 0.40, 0.02)}, seed=4))
+    points = scaling.sweep_points(as_run(sweep_run({"numpy-loop": (300.0, 0.40, 0.02)}, seed=4)))
     text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
     assert text.startswith("Every training step of numpy-loop pays a fixed cost of ")
     assert "times as long" not in text and "1 of 1" not in text and "to 3" not in text
@@ -379,7 +379,7 @@ def test_one_row_is_not_compared_with_itself():
 
 def n_train_points(planted=PLANTED):
     """sweep_run's batch sweep relabelled as a sweep of the training samples at batch 256."""
-    points = scaling.sweep_points(sweep_run(planted, noise=0.01, seed=4))
+    points = scaling.sweep_points(as_run(sweep_run(planted, noise=0.01, seed=4)))
     points = points[points["axis"] == "batch"].copy()
     points["axis"], points["n_train"], points["size"] = "n_train", points["batch_size"], \
         points["batch_size"]
@@ -399,7 +399,7 @@ def test_the_training_set_sweep_measures_the_whole_process_memory():
     for row in run["rows"]:
         for index, process in enumerate(row["processes"]):
             process["memory"]["rss_baseline_bytes"] = 1000 * row["batch_size"] + index
-    points = scaling.sweep_points(run)
+    points = scaling.sweep_points(as_run(run))
     first = run["rows"][0]
     assert points["process_peak_rss_bytes"].iloc[0] == 1000 * first["batch_size"] + 1 + \
         first["processes"][0]["memory"]["peak_rss_above_baseline_bytes"]
@@ -416,7 +416,7 @@ def test_the_training_set_sweep_measures_the_whole_process_memory():
 
 
 def test_a_points_regime_agrees_with_its_fits_overhead_bound_size():
-    points, fits = scaling.csv_frames(sweep_run())
+    points, fits = scaling.csv_frames(as_run(sweep_run()))
     checked = 0
     for fit in fits.itertuples():
         mine = points[(points["variant"] == fit.variant) & (points["axis"] == fit.axis)]
