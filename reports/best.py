@@ -4,7 +4,8 @@
 size, with columns ``row, variant, implementation, device, batch_size, status,
 us_per_step, us_per_step_ci_low, us_per_step_ci_high, first_epoch_s`` and optionally
 ``tag``, ``tuned_note`` and ``reason``) and returns one row per framework x device x batch
-size; ``best_markdown`` renders it, and ``best_latex_frame`` narrows it for a LaTeX page.
+size; ``best_cells`` gives its display strings, ``best_latex_frame`` narrows it for a LaTeX
+page, and ``section`` is the report's section of it.
 A run's result file records each row's tag and note; a frame without them (a hand-made
 one, an older file) takes them from the variant registry (frameworks/variants.py), which
 is imported only then.
@@ -16,7 +17,7 @@ import math
 
 import pandas as pd
 
-from reports.tables import markdown_escape
+from reports.document import LatexTable, Section
 
 #: the frameworks in the order the table shows them (implementation names)
 FRAMEWORKS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax", "numpy")
@@ -174,20 +175,40 @@ def best_cells(table: pd.DataFrame) -> list[tuple[str, ...]]:
     return cells
 
 
-def best_markdown(table: pd.DataFrame) -> str:
-    """``best_table``'s result as a Markdown table (``best_cells``, each cell through
-    ``reports.tables.markdown_escape``)."""
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    for row in best_cells(table):
-        lines.append("| " + " | ".join(markdown_escape(c) for c in row) + " |")
-    return "\n".join(lines) + "\n"
+TITLE = "Each framework at its best"
+CAPTION = ("Per framework: its course row (or idiomatic, where the course has no lesson) "
+           "beside its fastest row in this run, the speedup between them, the fastest "
+           "row's ratio to jax-scan (the epoch as one compiled jax.lax.scan: what is left "
+           "when only the arithmetic is), and what the fastest row changes in the code. "
+           "µs/step: each row's headline, by the estimator named in the Time table "
+           "(p10 since result format 3, the median over processes before).")
+CAPTION_LATEX = ("Per framework: its course row (or idiomatic, where the course has no "
+                 "lesson) and its fastest row in this run, each with its time per step, "
+                 "the speedup between them, and the fastest row's ratio to jax-scan (the "
+                 "epoch as one compiled jax.lax.scan). Under the table: what the fastest "
+                 "row changes in the code. Times by the estimator named in the Time table "
+                 "(p10 since result format 3, the median over processes before).")
+
+
+def section(tidy: pd.DataFrame) -> Section | None:
+    """The report's "Each framework at its best" from the run's tidy table (reports.tables),
+    or None when its rows record no tag (older files) or no framework has a row."""
+    if not tidy["tag"].notna().any():
+        return None
+    table = best_table(tidy)
+    if not len(table):
+        return None
+    narrow, notes = best_latex_frame(table)
+    return Section(key="best", title=TITLE, caption=CAPTION,
+                   table=pd.DataFrame(best_cells(table), columns=list(HEADER)),
+                   latex=[LatexTable(narrow, f"{TITLE}. {CAPTION_LATEX}", notes)])
 
 
 def best_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """``best_table``'s result narrowed for a LaTeX page, and the notes to set under it.
 
     The twelve columns of ``HEADER`` do not fit a text block, so the frame has five: the
-    framework, device, batch size and both rows' names in the first (``tables.to_latex``
+    framework, device, batch size and both rows' names in the first (``latex.to_latex``
     breaks it at hyphens), then each side's µs per step with its 95% interval, the speedup
     and the ratio to jax-scan. What the fastest row changes and what was not measured
     become the notes. First-epoch seconds stay in report.md and report.html.

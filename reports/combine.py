@@ -25,7 +25,6 @@ builds it), report.html (self-contained) and the plot as combined.png and combin
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
 import json
@@ -38,7 +37,8 @@ import matplotlib
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
-from reports import plots, tables
+from reports import html, latex, markdown, plots
+from reports.document import UNSTABLE_MARK
 from reports.load import BASELINE_VARIANT, ReportError, load_run
 from results.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
 from results.format import RESULTS_FILE_NAME
@@ -48,7 +48,7 @@ TITLE = "sidebyside: runs side by side"
 CLASS_TITLE = "sidebyside: a class's runs by machine"
 PLOT_NAME = "combined"
 # At most this many runs per LaTeX table: a column per run, and the text block holds four
-# at \small beside the row names (reports.tables.to_latex steps the font down beyond).
+# at \small beside the row names (reports.latex.to_latex steps the font down beyond).
 LATEX_RUNS_PER_TABLE = 4
 DASH = "–"
 
@@ -347,7 +347,7 @@ def _cells(line: dict, first: bool) -> dict[str, str]:
         if not first:
             cells |= {"÷ first": "", "÷ first, 95% CI": "", "verdict": ""}
         return cells
-    mark = f" {tables.UNSTABLE_MARK}" if line["unstable"] else ""
+    mark = f" {UNSTABLE_MARK}" if line["unstable"] else ""
     cells = {"µs/step": _number(line["us_per_step"], ",.1f") + mark,
              "95% CI": _interval(line["us_per_step_ci_low"], line["us_per_step_ci_high"],
                                  ",.1f"),
@@ -398,9 +398,9 @@ def latex_tables(result: dict, runs: list[Labelled]) -> list[str]:
             # a column named "95% CI ..." is set under the number before it (to_latex)
             time[f"95% CI {label}"] = list(groups[label]["95% CI"])
             ratio[label] = list(groups[label]["× torch loop"])
-        floats.append(tables.to_latex(pd.DataFrame(time), "µs per training step: median "
+        floats.append(latex.to_latex(pd.DataFrame(time), "µs per training step: median "
                                       "over worker processes (95% CI under it)"))
-        floats.append(tables.to_latex(pd.DataFrame(ratio), "× torch loop: each row's time "
+        floats.append(latex.to_latex(pd.DataFrame(ratio), "× torch loop: each row's time "
                                       "over the PyTorch loop's in the same run"))
         to_first = {"Row": result["rows"]}
         for label in chunk:
@@ -411,7 +411,7 @@ def latex_tables(result: dict, runs: list[Labelled]) -> list[str]:
                                for r, v in zip(group["÷ first"], group["verdict"])]
             to_first[f"95% CI {label}"] = list(group["÷ first, 95% CI"])
         if len(to_first) > 1:
-            floats.append(tables.to_latex(
+            floats.append(latex.to_latex(
                 pd.DataFrame(to_first), f"Each run's time over {first}'s, with its 95% CI "
                 f"and the verdict of compare (±{result['delta_pct']:g}%)"))
     return floats
@@ -596,7 +596,7 @@ _HTML_COLUMNS = (("µs/step (95% CI)", "µs/step", "95% CI"), ("× torch loop", 
 def _html_grouped_table(result: dict, runs: list[Labelled]) -> str:
     """The side-by-side table with a header line of run labels over their column groups;
     each interval in small print under its number, so that a run is four narrow columns."""
-    esc = tables.html_escape
+    esc = html.escape
     groups = display_groups(result, runs)
     shown = [[c for c in _HTML_COLUMNS if c[1] in g.columns] for _, g in groups]
     top = '<th scope="col" rowspan="2">Row</th>' + "".join(
@@ -633,24 +633,24 @@ def render(document: dict, out: Path) -> None:
     png, svg = plots.render(document["figure"])
     write_bytes_atomic(out / f"{PLOT_NAME}.png", png)
     write_bytes_atomic(out / f"{PLOT_NAME}.svg", svg)
-    write_text_atomic(out / "report.md", markdown(document))
-    write_text_atomic(out / "report.tex", latex(document))
-    write_text_atomic(out / "report.html", html(document, png))
+    write_text_atomic(out / "report.md", markdown_report(document))
+    write_text_atomic(out / "report.tex", latex_report(document))
+    write_text_atomic(out / "report.html", html_report(document, png))
 
 
 def _list_md(items) -> list[str]:
-    return [f"- {tables.markdown_escape(i)}" for i in items] + ([""] if items else [])
+    return [f"- {markdown.markdown_escape(i)}" for i in items] + ([""] if items else [])
 
 
-def markdown(doc: dict) -> str:
-    parts = [f"# {tables.markdown_escape(doc['title'])}", "",
-             tables.markdown_escape(doc["intro"]), ""]
+def markdown_report(doc: dict) -> str:
+    parts = [f"# {markdown.markdown_escape(doc['title'])}", "",
+             markdown.markdown_escape(doc["intro"]), ""]
     for section in doc["sections"]:
-        parts += [f"## {tables.markdown_escape(section['title'])}", ""]
-        parts += [tables.markdown_escape(s) + "  " for s in section.get("sentences", [])]
+        parts += [f"## {markdown.markdown_escape(section['title'])}", ""]
+        parts += [markdown.markdown_escape(s) + "  " for s in section.get("sentences", [])]
         parts += ([""] if section.get("sentences") else [])
-        parts += [tables.markdown_escape(section["caption"]), "",
-                  tables.to_markdown(section["table"]), ""]
+        parts += [markdown.markdown_escape(section["caption"]), "",
+                  markdown.to_markdown(section["table"]), ""]
         parts += _list_md(section.get("notes", []))
     parts += [f"![{PLOT_NAME}]({PLOT_NAME}.png)", ""]
     for title, items in doc["lists"]:
@@ -659,9 +659,9 @@ def markdown(doc: dict) -> str:
     return "\n".join(parts)
 
 
-def latex(doc: dict) -> str:
-    esc = tables.latex_escape
-    body = [r"\documentclass[11pt,a4paper]{article}", *tables.LATEX_PACKAGES,
+def latex_report(doc: dict) -> str:
+    esc = latex.latex_escape
+    body = [r"\documentclass[11pt,a4paper]{article}", *latex.LATEX_PACKAGES,
             r"\usepackage{lmodern}", r"\usepackage[margin=2cm]{geometry}",
             r"\usepackage{graphicx}", rf"\title{{{esc(doc['title'])}}}", r"\date{}",
             r"\author{}", r"\begin{document}", r"\maketitle",
@@ -671,7 +671,7 @@ def latex(doc: dict) -> str:
         # row ids break after their hyphens, and ragged right: long ids cannot be justified
         body += [r"{\raggedright " + esc(s).replace("-{}", r"-{}\allowbreak{}") + r"\par}"
                  for s in section.get("sentences", [])]
-        for table in section.get("latex") or [tables.to_latex(
+        for table in section.get("latex") or [latex.to_latex(
                 section["table"], section["caption"])]:
             body += [table, ""]
         if section.get("notes"):
@@ -694,35 +694,27 @@ def latex(doc: dict) -> str:
     return "\n".join(body)
 
 
-def html(doc: dict, png: bytes) -> str:
-    from reports.build import HTML_CSP, HTML_STYLE
-    from reports.build import _html_table as build_html_table
-
-    esc = tables.html_escape
+def html_report(doc: dict, png: bytes) -> str:
+    esc = html.escape
     body = [f"<h1>{esc(doc['title'])}</h1><p>{esc(doc['intro'])}</p>"]
     for section in doc["sections"]:
         body.append(f"<h2>{esc(section['title'])}</h2>")
         body += [f"<p><strong>{esc(s)}</strong></p>" for s in section.get("sentences", [])]
         body.append(f'<p class="caption">{esc(section["caption"])}</p>')
-        body.append(section.get("html") or build_html_table(section["table"]))
+        body.append(section.get("html") or html.table(section["table"]))
         if section.get("notes"):
             body.append('<ul class="notes">' + "".join(f"<li>{esc(n)}</li>"
                                                        for n in section["notes"]) + "</ul>")
-    encoded = base64.b64encode(png).decode("ascii")
-    body.append(f"<h2>{esc(doc['plot_caption'])}</h2><img alt=\"{esc(doc['plot_caption'])}\" "
-                f'src="data:image/png;base64,{encoded}">')
+    body.append(f"<h2>{esc(doc['plot_caption'])}</h2>"
+                + html.image(png, doc["plot_caption"]))
     for title, items in doc["lists"]:
         if items:
             body.append(f"<h2>{esc(title)}</h2><ul>" + "".join(f"<li>{esc(i)}</li>"
                                                               for i in items) + "</ul>")
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{HTML_CSP}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(doc['title'])}</title><style>{HTML_STYLE}"
-            "table.results th[scope=colgroup]{text-align:center;border-bottom:1px solid #888}"
-            "table.results th[scope=row]{text-align:left;font-weight:normal;white-space:nowrap}"
-            "div.wide{overflow-x:auto}div.wide td{white-space:nowrap}"
-            f"</style></head><body>{''.join(body)}</body></html>\n")
+    return html.page(doc["title"], body, style=(
+        "table.results th[scope=colgroup]{text-align:center;border-bottom:1px solid #888}"
+        "table.results th[scope=row]{text-align:left;font-weight:normal;white-space:nowrap}"
+        "div.wide{overflow-x:auto}div.wide td{white-space:nowrap}"))
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -740,7 +732,7 @@ def document(runs: list[Labelled], grouped_mode: bool, delta_pct: float,
                    f"{runs[0].label}'s with the 95% CI, and the verdict of compare: same if "
                    f"the interval lies within [{1 / band:.3f}, {band:.3f}], slower or faster "
                    f"if the test says so, else inconclusive. A dash: not measured in that "
-                   f"run (the reason is under the table). {tables.UNSTABLE_MARK}: unstable.")
+                   f"run (the reason is under the table). {UNSTABLE_MARK}: unstable.")
         section = {"title": "Side by side", "caption": caption,
                    "table": flat_table(result, runs), "html": _html_grouped_table(result, runs),
                    "latex": latex_tables(result, runs), "notes": result["notes"]}

@@ -518,8 +518,8 @@ def _number(value, spec: str) -> str:
 
 def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
     """The comparison as Markdown: method, one table line per row, then what was not compared."""
-    from reports.tables import markdown_escape
-    from reports.tables import to_markdown as table_markdown
+    from reports.markdown import markdown_escape
+    from reports.markdown import to_markdown as table_markdown
 
     c = comparison
     band = 1 + c.delta_pct / 100

@@ -13,6 +13,7 @@ import math
 
 import pandas as pd
 
+from reports.document import LatexTable, Section
 from results.model import ABSENT, Row, Run, Summary
 
 TITLE = "Data parallel"
@@ -93,7 +94,7 @@ def table(run: Run) -> pd.DataFrame:
 def latex_table(table_: pd.DataFrame) -> pd.DataFrame:
     """``table``'s lines narrowed for a LaTeX page: the twin's name (the row's id with
     "-single") and the samples per second (n / time) left out, each interval in a "95% CI"
-    column that ``tables.to_latex`` sets under its number."""
+    column that ``latex.to_latex`` sets under its number."""
     def split(cell: str) -> tuple[str, str]:
         value, _, interval = cell.partition(" [")
         return value, interval.rstrip("]").replace(", ", "–") if interval else "n/a"
@@ -170,6 +171,11 @@ def verdicts(run: Run) -> list[str]:
     return out
 
 
-def section(run: Run) -> tuple[pd.DataFrame, list[str]] | None:
-    """The section's table and sentences, or None when the run has no data-parallel row."""
-    return (table(run), verdicts(run)) if has_section(run) else None
+def section(run: Run) -> Section | None:
+    """The report's Data parallel section (its table, and the verdicts before it), or None
+    when the run has no data-parallel row."""
+    if not has_section(run):
+        return None
+    lines = table(run)
+    return Section(key="data_parallel", title=TITLE, caption=CAPTION, table=lines,
+                   verdicts=verdicts(run), latex=[LatexTable(latex_table(lines))])

@@ -14,6 +14,8 @@ import math
 
 import pandas as pd
 
+from reports.document import Section
+from reports.tables import csv_text
 from results.model import ABSENT, Cost, Row, Run, Summary
 
 TITLE = "Cost per step (instructions)"
@@ -32,6 +34,18 @@ HEADER = ("Row", "Instructions/step", "Spread", "× torch loop", "µs/step",
           *(c[0].upper() + c[1:] for c in BREAKDOWN_CATEGORIES))
 BASELINE_VARIANT = "torch-loop"
 COUNTED = ("ok", "partial")
+PLOT = "instructions_per_step"
+
+
+def section(run: Run, footnote: dict) -> Section | None:
+    """The report's cost section: its sentences, table and breakdown plot, and cost.csv;
+    None for a run without cost records. ``footnote``: reports.report.footnote's."""
+    if not has_section(run):
+        return None
+    # the table is shared with the terminal's, which holds its run as results.json's dict
+    return Section(key="cost", title=TITLE, caption=CAPTION, table=table(run.to_dict()),
+                   sentences=sentences(run), figures={PLOT: breakdown_figure(run, footnote)},
+                   files={"cost.csv": csv_text(frame(run))})
 
 
 def counted(row: Row | None) -> Cost | None:

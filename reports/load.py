@@ -72,6 +72,12 @@ def load_run(path: str | Path) -> Run:
                           f"result file") from None
     except OSError as err:
         raise ReportError(f"{path}: cannot be read ({err.strerror})") from None
+    return parse_run(text, path)
+
+
+def parse_run(text: str, path: str | Path) -> Run:
+    """The checked run of a result file's ``text`` (its ``path`` set to ``path``, which the
+    messages name). Raises ReportError (one sentence) as ``load_run`` does."""
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
                           parse_int=_bounded_int, object_pairs_hook=_unique_keys)

@@ -19,8 +19,8 @@ import shlex
 import uuid
 from pathlib import Path
 
-from reports.load import ReportError, load_run
-from results.atomic import StagedFolder, write_text_atomic
+from reports.load import ReportError, load_run, parse_run
+from results.atomic import write_folder
 from results.format import RESULTS_FILE_NAME
 from results.model import ABSENT, Commit, Machine, MergedPart, Run
 
@@ -220,14 +220,13 @@ def _same(a: Path, b: Path) -> bool:
 def merge(paths: list[str], out: str | Path) -> Path:
     """Merge the parts ``paths`` (result files or run folders) into the run folder ``out``:
     its results.json and its report (reports.build), written beside it and moved in at once
-    (results.atomic.StagedFolder). Returns the folder. Raises ReportError (one sentence) for
+    (results.atomic.write_folder). Returns the folder. Raises ReportError (one sentence) for
     parts that cannot be merged or an ``out`` that holds another run's result file."""
-    from reports.build import _write_report
+    from reports.build import report_files
     from results.format import dumps
 
     parts = [load_run(path) for path in paths]
     check_parts(parts)
-    run = merged_run(parts)
     out = Path(out)
     inputs = [Path(p.path) for p in parts]
     if (out / RESULTS_FILE_NAME).exists():
@@ -235,16 +234,12 @@ def merge(paths: list[str], out: str | Path) -> Path:
                  else "another run's result file")
         raise ReportError(f"{out} holds {out / RESULTS_FILE_NAME}, {which}; the merged run "
                           f"would replace it, so give a new folder")
-    staged = StagedFolder(out, protect=inputs)
+    text = dumps(merged_run(parts).to_dict())
+    # the report is of the merged file as the reader reads it, so it passes the reader's checks
+    run = parse_run(text, out / RESULTS_FILE_NAME)
     try:
-        with staged as staging:
-            path = write_text_atomic(staging / RESULTS_FILE_NAME, dumps(run.to_dict()))
-            # the merged file passes the reader's own checks
-            _write_report(load_run(path), staging)
-    except KeyboardInterrupt as err:
-        err.report_folder = staged.folder
-        raise
+        return write_folder(out, {RESULTS_FILE_NAME: text, **report_files(run)},
+                            protect=inputs)
     except FileExistsError as err:
         raise ReportError(f"{err.filename} is a part being merged; the merged run there "
                           f"would replace it, so give another folder") from None
-    return staged.folder

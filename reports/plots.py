@@ -5,7 +5,7 @@ nothing here imports ``matplotlib.pyplot`` or changes the backend, so importing 
 (or ``reports.build``) leaves a notebook's inline plots alone. In a notebook::
 
     from reports.build import figures
-    figs = figures("sidebyside-runs/20261129-180000/benchmark.json")  # {name: Figure}
+    figs = figures("sidebyside-runs/20261129-180000/results.json")  # {name: Figure}
     figs["time_per_step"]                                             # Jupyter displays it
 
 Sizes are for a 16:9 slide: 13.33 x 7.5 inches, no text under 12 pt.
@@ -20,8 +20,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from reports import tables
+from reports import tables, text
 
+# The run's own plots, in the order the report shows them (``figures``).
+PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
 # SVG output without a creation date, so the same results give the same bytes.
 SVG_METADATA = {"Date": None}
 SLIDE_INCHES = (13.33, 7.5)  # a 16:9 slide
@@ -37,9 +39,9 @@ STYLE = {"font.size": FONT_PT, "axes.titlesize": FONT_PT + 1, "axes.labelsize": 
 
 
 def _text(value) -> str:
-    """A name from a result file as plain text (``reports.tables.plain_text``): ``$`` would
+    """A name from a result file as plain text (``reports.text.plain_text``): ``$`` would
     start matplotlib's mathtext."""
-    return tables.plain_text(value).replace("$", r"\$")
+    return text.plain_text(value).replace("$", r"\$")
 
 
 def _ok(frame: pd.DataFrame) -> pd.DataFrame:
@@ -72,10 +74,9 @@ def _nothing_measured(title: str, footnote: dict) -> Figure:
 def _groups(frame: pd.DataFrame):
     """(device, panel title's batch, rows) for every block of rows measured in ``frame``: a
     device and batch size, and in a sweep's run also a width and a training-set size."""
-    from reports.tables import identity_columns
-
     ok = _ok(frame)
-    columns = identity_columns(ok)
+    # what two rows share to stand in one panel: a sweep's run has all, others two
+    columns = [c for c in tables.IDENTITY_COLUMNS if c in ok.columns]
     groups = []
     for key, part in ok.groupby(columns, sort=True):
         device, batch, *sizes = key
@@ -264,6 +265,15 @@ def peak_memory(frame: pd.DataFrame, footnote: dict) -> Figure:
         ax.set_xlabel("peak resident memory during training, MiB above the built model")
         _title(fig, "Peak memory while training", footnote)
     return fig
+
+
+def figures(frame: pd.DataFrame, curves: pd.DataFrame, footnote: dict) -> dict[str, Figure]:
+    """The run's own plots by name (``PLOTS``), from its tidy table and learning curves
+    (reports.tables) and its footnote (reports.report.footnote)."""
+    return {"time_per_step": time_per_step(frame, footnote),
+            "learning_curves": learning_curves(curves, frame, footnote),
+            "accuracy_vs_time": accuracy_vs_time(curves, frame, footnote),
+            "peak_memory": peak_memory(frame, footnote)}
 
 
 def render(fig: Figure) -> tuple[bytes, bytes]:

@@ -30,6 +30,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from reports import plots, tables
+from reports.document import LatexTable, Section
 from results.model import Memory, Row, Run, Summary
 
 # axis -> (the row field it sets, the fit's size column, the unit of one size, its words)
@@ -69,6 +70,27 @@ CONTEXT = {"batch": ("hidden_size", "n_train"), "hidden": ("batch_size", "n_trai
            "n_train": ("batch_size", "hidden_size")}
 DEFAULT_HIDDEN_SIZE = tables.DEFAULT_HIDDEN_SIZE
 PLOTS = ("scaling_time_per_step", "scaling_throughput", "scaling_memory")
+
+
+TITLE = "Scaling"
+
+
+def section(run: Run, footnote: dict) -> Section | None:
+    """The report's Scaling section of a sweep's run: sentences from the numbers, the fits'
+    table (on a printed page one per sweep), the scaling plots, sweep.csv and sweep_fit.csv;
+    None for any other run. ``footnote``: reports.report.footnote's."""
+    if not has_sweep(run):
+        return None
+    points, fits = csv_frames(run)
+    return Section(
+        key="scaling", title=TITLE, caption=CAPTION, table=display_table(fits),
+        sentences=teacher_sentences(points, fits), figures=figures(points, footnote),
+        files={"sweep.csv": tables.csv_text(points), "sweep_fit.csv": tables.csv_text(fits)},
+        # One table per sweep, the sweep named in its caption: a Sweep column in every
+        # line made the table wider than the page.
+        latex=[LatexTable(table, f"{TITLE}, {sweep}. Crossover or within 10% from "
+                                 f"{NOT_WITHIN_SHORT}: {NOT_WITHIN}.")
+               for sweep, table in display_tables_by_sweep(fits)])
 
 
 def has_sweep(run: Run) -> bool:
@@ -612,7 +634,7 @@ def display_tables_by_sweep(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]
     """``display_table`` for a printed page: per sweep (axis, device and fixed sizes) two
     narrow tables, the fit and the growth, as (caption, table of str). The sweep and the
     unit move into the caption and the header, an interval into a "95% CI" column (a second
-    line under its number in ``tables.to_latex``), ``NOT_WITHIN`` becomes
+    line under its number in ``latex.to_latex``), ``NOT_WITHIN`` becomes
     ``NOT_WITHIN_SHORT``."""
     groups = []
     table = display_table(fits).assign(unit=list(fits["unit"]))
@@ -629,7 +651,7 @@ def display_tables_by_sweep(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]
                             zip(rows["per_unit_ci_low_ns"], rows["per_unit_ci_high_ns"])],
             "Overhead-bound below": group["Overhead-bound below"],
             "At the largest": group["At the largest"]})
-        # "Peak RSS": tables.to_latex's width estimate is short for "Memory" (M and m).
+        # "Peak RSS": latex.to_latex's width estimate is short for "Memory" (M and m).
         growth = group[["Row", "Epoch-time slope", "Memory slope", "Crossover",
                         "Within 10% from"]].replace({NOT_WITHIN: NOT_WITHIN_SHORT}) \
             .rename(columns={"Memory slope": "Peak RSS slope"})

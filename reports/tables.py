@@ -1,15 +1,15 @@
-"""The tidy table of a run (one row per implementation x device x batch size) and its renderings."""
+"""A run as tidy tables: one row per result row (``tidy``), per seed, per worker process and
+per learning-curve point, and those tables as the report's CSV files (``run_tables``)."""
 
 from __future__ import annotations
 
-import html
-import math
+import dataclasses
 import re
 import statistics
-import unicodedata
 
 import pandas as pd
 
+from reports.markdown import to_markdown  # noqa: F401 (the terminal's table imports it here)
 from results.model import Cpu, Process, Row, Run, Summary
 
 BASELINE_VARIANT = "torch-loop"  # the course's PyTorch loop: every ratio is to this row
@@ -124,11 +124,6 @@ def is_sweep(plan: dict) -> bool:
     return bool(plan.get("sweeps"))
 
 
-def identity_columns(frame: pd.DataFrame) -> list[str]:
-    """The IDENTITY_COLUMNS that ``frame`` has: a sweep's run has all, others two."""
-    return [c for c in IDENTITY_COLUMNS if c in frame.columns]
-
-
 def _ok_processes(row: Row) -> list[Process]:
     return sorted((p for p in row.processes or [] if p.status == "ok"),
                   key=lambda p: p.index)
@@ -227,342 +222,49 @@ def learning_curves(run: Run) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-# -- rendering ------------------------------------------------------------------------
-# Everything below turns tidy() rows into display strings. Columns of result format 2
-# (docs/result_format.md, Summary) are read when present and left out when absent, so that
-# the same code renders format-1 fixtures and format-2 runs.
+# -- the CSV files -------------------------------------------------------------------------
 
-MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a note
-UNSTABLE_MARK = "†"
-
-CAPTIONS = {
-    "Time": "Steady-state training time of one training step, by the estimator in the "
-            "column's header. p10: the 10th percentile of one-epoch samples taken by workers "
-            "that stay resident and are sampled in rounds interleaved with the other rows "
-            "(robust to the time a busy machine adds), with its 95% two-level bootstrap "
-            "interval (processes, then samples within them) and the median of the same "
-            "samples beside it; median (result files of format 2): the median over processes "
-            "of each one's median steady epoch, with a 95% bootstrap interval over processes. "
-            "IQR %: the spread over processes (n/a under 3). × torch loop: the ratio to the "
-            "course's PyTorch loop at the same device and batch size (1.00 is the same "
-            "speed, 2.00 twice as slow): the row's p10 over torch loop's, its interval "
-            "resampling the processes (and, where they were sampled together, the rounds) of "
-            "both rows at once.",
-    "Accuracy": "Test accuracy after the last epoch, mean and SD over the seeds; "
-                "to target: median training time until the target accuracy.",
-    "Memory": "Peak resident memory while training, above the process after the model "
-              "was built; after import: the process once its framework is imported.",
-}
+# Columns of any report CSV that hold integers; written as pandas' nullable Int64 so that a
+# skipped row's empty cell does not turn 29 into 29.0.
+CSV_INTEGER_COLUMNS = (
+    "batch_size", "steady_rounds", "time_to_accuracy_reached_seeds",
+    "peak_rss_above_baseline_bytes", "rss_after_import_bytes", "gpu_peak_bytes", "n_seeds",
+    "processes_ok", "seed", "epoch", "index", "steps_per_epoch", "effective_batch_size",
+    "n_train", "n_test", "hidden_size", "n_parameters", "peak_rss_bytes", "points", "samples")
 
 
-def _missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _fmt(value, spec: str) -> str:
-    if _missing(value):
-        return "–"
-    return format(value, spec)
-
-
-def _mib(value) -> str:
-    return _fmt(None if _missing(value) else value / 2**20, ".1f")
-
-
-def _get(row, column):
-    """The value of ``column`` in ``row``, or None where tidy() did not provide it."""
-    return row[column] if column in row.index else None
-
-
-def _interval(low, high, spec: str, alone: str) -> str:
-    if _missing(low) or _missing(high):
-        return alone
-    return f"{format(low, spec)}–{format(high, spec)}"
-
-
-def _spread_cells(row, frame: pd.DataFrame) -> dict:
-    if "spread_iqr_pct" in frame.columns:  # format 2: spread over processes
-        processes = _get(row, "processes_ok")
-        alone = "n/a (1 process)" if not _missing(processes) and processes == 1 else "n/a"
-        value = _get(row, "spread_iqr_pct")
-        return {"IQR %": alone if _missing(value) else format(value, ".1f")}
-    rounds = _get(row, "steady_rounds")
-    if not _missing(rounds) and rounds <= 1:
-        return {"IQR s": "n/a (1 round)"}
-    return {"IQR s": _fmt(_get(row, "steady_epoch_s_iqr"), ".4f")}
-
-
-def _sd_cell(row) -> str:
-    seeds = _get(row, "n_seeds")
-    if not _missing(seeds) and seeds <= 1:
-        return "n/a (1 seed)"
-    return _fmt(_get(row, "test_accuracy_sd"), ".4f")
-
-
-def _unstable(row) -> bool:
-    value = _get(row, "unstable")
-    return not _missing(value) and bool(value)  # bool(pd.NA) raises: test missing first
-
-
-def _row_label(row) -> str:
-    return f"{row['row']} {UNSTABLE_MARK}" if _unstable(row) else str(row["row"])
-
-
-def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The three tables of the report (time, accuracy, memory) as display strings.
-
-    Only measured rows (status ok or partial) are in the tables; ``table_notes`` lists the
-    others. A row marked unstable by the suite carries ``UNSTABLE_MARK`` after its name.
-    Returns {"Time": DataFrame, "Accuracy": DataFrame, "Memory": DataFrame}, every cell a str.
-    """
-    has_ci = "us_per_step_ci_low" in frame.columns
-    has_ratio_ci = "ratio_ci_low" in frame.columns
-    ratio_column = ("ratio_to_torch_loop" if "ratio_to_torch_loop" in frame.columns
-                    else "time_ratio_to_torch_loop")
-    time_rows, acc_rows, mem_rows = [], [], []
-    for _, r in frame[frame["status"].isin(MEASURED_STATUSES)].iterrows():
-        key = {"Row": _row_label(r)}
-        # The estimator in the header: p10 since format 3, the median before.
-        time = key | {f"µs/step ({_get(r, 'estimator')})": _fmt(r["us_per_step"], ".1f")}
-        if has_ci:
-            time["95% CI µs/step"] = _interval(r["us_per_step_ci_low"], r["us_per_step_ci_high"],
-                                               ".1f", "n/a (1 process)")
-        if not _missing(_get(r, "us_per_step_median")):
-            time["Median µs/step"] = _fmt(r["us_per_step_median"], ".1f")
-        time |= {"Epoch s (median)": _fmt(r["steady_epoch_s_median"], ".4f")}
-        time |= _spread_cells(r, frame)
-        time |= {
-            "Samples/s": _fmt(r["samples_per_s"], ".0f"),
-            "First epoch s": _fmt(r["first_epoch_s"], ".3f"),
-            "× torch loop": _fmt(_get(r, ratio_column), ".2f"),
-        }
-        if has_ratio_ci:
-            time["95% CI ×"] = _interval(r["ratio_ci_low"], r["ratio_ci_high"], ".2f", "n/a")
-        time_rows.append(time)
-        reached = r["time_to_accuracy_reached_seeds"]
-        acc_rows.append(key | {
-            "Test accuracy": _fmt(r["test_accuracy_mean"], ".4f"),
-            "SD": _sd_cell(r),
-            "Bayes": _fmt(r["bayes_accuracy"], ".4f"),
-            "Final loss": _fmt(r["final_loss_mean"], ".4f"),
-            "To target s": _fmt(r["time_to_accuracy_s_median"], ".2f")
-            if not _missing(reached) and reached else "not reached",
-        })
-        mem_rows.append(key | {
-            "Peak RSS MiB": _mib(r["peak_rss_above_baseline_bytes"]),
-            "After import MiB": _mib(r["rss_after_import_bytes"]),
-            "GPU peak MiB": _mib(r["gpu_peak_bytes"]),
-        })
-    columns = {"Time": ["Row", "µs/step", "Epoch s (median)", "Samples/s", "First epoch s",
-                        "× torch loop"],
-               "Accuracy": ["Row", "Test accuracy", "SD", "Bayes", "Final loss", "To target s"],
-               "Memory": ["Row", "Peak RSS MiB", "After import MiB", "GPU peak MiB"]}
-    return {name: (pd.DataFrame(rows).fillna("") if rows else pd.DataFrame(columns=columns[name]))
-            for name, rows in [("Time", time_rows), ("Accuracy", acc_rows),
-                               ("Memory", mem_rows)]}
-
-
-def table_notes(frame: pd.DataFrame) -> list[str]:
-    """The lines under each table: rows not measured, one line per status and reason, then
-    the unstable rows with the suite's reasons. Plain text (escape it for the output format).
-    """
-    notes = []
-    others = frame[~frame["status"].isin(MEASURED_STATUSES)]
-    groups: dict[tuple[str, str], list[str]] = {}
-    for _, r in others.iterrows():
-        groups.setdefault((str(r["status"]), str(r["reason"] or "")), []).append(str(r["row"]))
-    for (status, reason), rows in groups.items():
-        count = f"{status}, {len(rows)} row{'s' if len(rows) > 1 else ''}: "
-        notes.append(count + ", ".join(rows) + (f". Reason: {reason}" if reason else ""))
-    for _, r in frame[frame["status"].isin(MEASURED_STATUSES)].iterrows():
-        if _unstable(r):
-            reasons = _get(r, "unstable_reasons")
-            text = "; ".join(reasons) if isinstance(reasons, list | tuple) else (
-                "" if _missing(reasons) else str(reasons))
-            notes.append(f"{UNSTABLE_MARK} {r['row']} is unstable" +
-                         (f": {text}" if text else "") + " (treat its time with care)")
-        if r["status"] == "partial" and r["reason"]:
-            notes.append(f"{r['row']} is partial: {r['reason']}")
-    return notes
-
-
-# Terminal escape sequences (ECMA-48: CSI such as the colours of "\x1b[31mboom\x1b[0m", OSC
-# such as a hyperlink, and the two-character ones): what a terminal consumes, not text.
-_ANSI_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
-                            r"|\x1b[@-Z\\-_]")
-# Control characters but tab and the line breaks that every output format handles itself:
-# C0, DEL and C1 (Unicode category Cc), and lone surrogates, which no encoding can write.
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def plain_text(text) -> str:
-    """``text`` (any value, as ``str``) with nothing that an output format cannot show:
-    terminal escape sequences removed, every other control character (C0 but tab and line
-    breaks, DEL, C1) and lone surrogate written as its code point, ``[U+001B]``. Every
-    format's escaping (``markdown_escape``, ``latex_escape``, ``html_escape``, the plots'
-    labels) starts here, so that a recorded string shows the same in all of them."""
-    text = _ANSI_SEQUENCE.sub("", str(text))
-    return _UNPRINTABLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
-
-
-def html_escape(text) -> str:
-    """``text`` for HTML text or a quoted attribute: ``plain_text``, then ``&``, ``<``,
-    ``>`` and both quotes as character references (``html.escape``)."""
-    return html.escape(plain_text(text), quote=True)
-
-
-# Characters that GitHub Markdown would read as markup inside a table cell (raw HTML, math,
-# emphasis, links, code, strike-through, the cell separator); each gets a backslash.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$|~&])")
-
-
-def markdown_escape(text) -> str:
-    """``text`` for one table cell or list item of GitHub Markdown: ``plain_text``, markup
-    characters (the cell separator ``|`` among them) backslash-escaped, line breaks shown as
-    ``<br>``."""
-    lines = _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(text)).splitlines() or [""]
-    return "<br>".join(lines)
-
-
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency: pandas's needs tabulate)."""
-    header = list(table.columns)
-    lines = ["| " + " | ".join(markdown_escape(h) for h in header) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    for _, row in table.iterrows():
-        cells = [markdown_escape(row[c]) for c in header]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-# Characters that LaTeX treats specially, and the symbols our tables and footnotes use.
-# "-" becomes "-{}" so that "--benchmark" stays two hyphens instead of an en dash.
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
-                  "-": "-{}", "µ": r"\textmu{}", "×": r"\texttimes{}", "–": "--",
-                  "—": "---", "·": r"\textperiodcentered{}", "±": r"\textpm{}",
-                  "→": r"\textrightarrow{}", "†": r"\textdagger{}", "°": r"\textdegree{}",
-                  "®": r"\textregistered{}", "©": r"\textcopyright{}", "€": r"\texteuro{}",
-                  "\n": " ", "\r": " ", "\t": " ",
-                  # brackets: an \item or a command before them would read an optional argument
-                  "[": "{[}", "]": "{]}"}
-# 1e-08, 2.5E+03: kept on one line.
-_SCIENTIFIC = re.compile(r"\d(?:\.\d+)?[eE][-+]?\d+")
-
-
-def _latex_char(ch: str) -> str:
-    if ch in _LATEX_SPECIAL:
-        return _LATEX_SPECIAL[ch]
-    if ch.isascii():
-        return ch
-    if ord(ch) <= 0x17F and unicodedata.category(ch).startswith("L"):
-        return ch  # Latin letters (é, ß, ł): inputenc's utf8 and the T1 fonts have them
-    # Other non-ASCII: the ASCII letters of its decomposition (é -> e), else its code point,
-    # because the standard T1 fonts have no glyph for most of Unicode.
-    ascii_form = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode()
-    return "".join(_latex_char(c) for c in ascii_form) if ascii_form else f"[U+{ord(ch):04X}]"
-
-
-def latex_escape(text) -> str:
-    """``text`` as LaTeX source for T1 fonts with textcomp: ``plain_text``, every special
-    character escaped, non-ASCII transliterated, numbers like 1e-08 kept unbroken in an
-    ``\\mbox``."""
-    text, out, end = plain_text(text), [], 0
-    for match in _SCIENTIFIC.finditer(text):
-        out.append("".join(_latex_char(c) for c in text[end:match.start()]))
-        out.append(r"\mbox{" + "".join(_latex_char(c) for c in match.group()) + "}")
-        end = match.end()
-    out.append("".join(_latex_char(c) for c in text[end:]))
-    return "".join(out)
-
-
-# What a fragment from ``to_latex`` needs in the preamble (also written atop report-tables.tex).
-LATEX_PACKAGES = (r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
-                  r"\usepackage{textcomp}", r"\usepackage{booktabs}", r"\usepackage{array}",
-                  r"\usepackage{tabularx}")
-
-
-# The text block that a fragment must fit at least: the standard article class at 10 pt
-# (345 pt = 34.5 em). Wider tables step down one font size at a time (a last resort).
-_LATEX_TEXT_EM = 34.5
-_LATEX_SIZES = ((r"\normalsize", 10), (r"\small", 9), (r"\footnotesize", 8),
-                (r"\scriptsize", 7))
-_ROW_MIN_EM = 10.0  # "keras-torch-fit-cpu-b1024" in two lines
-_COLUMN_GAP_EM = 0.8  # \tabcolsep of 4 pt on either side
-
-
-def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
-    """A booktabs table float as wide as the text block, never wider.
-
-    The Row column is a ``tabularx`` X column (its names break after hyphens); every number
-    column is right-aligned with a width from its longest cell (0.5 em a character: the width
-    of a digit), and its header wraps. A table that would not fit the standard article's text
-    block is set one font size smaller, as often as needed. ``notes`` (plain text) are set
-    under the table. Needs the packages in ``LATEX_PACKAGES``.
-    """
-    # A "95% CI" column goes under the number it belongs to, as a second line in its cell:
-    # a column saved where the text block has none to spare.
-    headers, cells = [], []
-    for column in table.columns[1:]:
-        values = [latex_escape(v) for v in table[column]]
-        if str(column).startswith("95% CI") and headers:
-            headers[-1] += " (95% CI)"
-            cells[-1] = [(above[0], value) for above, value in zip(cells[-1], values)]
+def integer_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every column of ``CSV_INTEGER_COLUMNS`` as nullable Int64 where its
+    values are whole numbers (a column that holds fractions is left as it is)."""
+    frame = frame.copy()
+    for column in CSV_INTEGER_COLUMNS:
+        if column not in frame.columns:
             continue
-        headers.append(str(column))
-        cells.append([(v, "") for v in values])
-    specs, total_em = ["X"], _ROW_MIN_EM + _COLUMN_GAP_EM
-    for header, column_cells in zip(headers, cells):
-        # The header wraps, into two lines at most where the numbers are narrower.
-        longest_em = max([0.5 * len(_latex_visible(part)) for cell in column_cells
-                          for part in cell] +
-                         [max(_word_em(word) for word in header.split()),
-                          0.5 * math.ceil(len(header) / 2)])
-        width_em = longest_em + 0.3
-        total_em += width_em + _COLUMN_GAP_EM
-        specs.append(rf">{{\raggedleft\arraybackslash}}p{{{width_em:.2f}em}}")
-    size = next((name for name, points in _LATEX_SIZES
-                 if total_em * points <= _LATEX_TEXT_EM * 10), _LATEX_SIZES[-1][0])
-    row_cell = lambda v: latex_escape(v).replace("-{}", r"-{}\allowbreak{}")
-    lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
-             size, r"\setlength{\tabcolsep}{4pt}",
-             rf"\begin{{tabularx}}{{\linewidth}}{{{''.join(specs)}}}", r"\toprule",
-             " & ".join([latex_escape(table.columns[0])] +
-                        [latex_escape(h) for h in headers]) + r" \\", r"\midrule"]
-    for i, name in enumerate(table[table.columns[0]]):
-        numbers = [value + (r"\par " + second if second else "")
-                   for value, second in (column_cells[i] for column_cells in cells)]
-        lines.append(" & ".join([row_cell(name)] + numbers) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabularx}"]
-    if notes:
-        lines.append(r"\par\smallskip\raggedright")
-        lines += [latex_escape(note) + r"\par" for note in notes]
-    lines.append(r"\end{table}")
-    return "\n".join(lines)
+        values = pd.to_numeric(frame[column], errors="coerce")
+        whole = values.dropna()
+        if values.notna().sum() == frame[column].notna().sum() and (whole % 1 == 0).all():
+            frame[column] = values.astype("Int64")
+    return frame
 
 
-def _word_em(word: str) -> float:
-    """A header word's (plain text) width in em, roughly: a digit or lower-case letter 0.5 em,
-    a capital 0.75 em ("IQR" is wider than three digits)."""
-    return sum(0.75 if ch.isupper() else 0.5 for ch in word)
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as a report CSV file's text: no index, whole numbers as integers."""
+    return integer_columns(frame).to_csv(index=False)
 
 
-def _latex_visible(source: str) -> str:
-    """Roughly what LaTeX source prints, for measuring a cell (commands count as one letter)."""
-    return re.sub(r"\\[a-zA-Z]+", "x", source.replace("{}", "")).replace("{", "").replace("}", "")
+@dataclasses.dataclass
+class RunTables:
+    """A run's tidy tables: ``frame`` (``tidy``), ``curves`` (``learning_curves``) and
+    ``files``, the CSV files of the report (name -> text): results.csv, learning_curves.csv,
+    per_seed.csv and per_process.csv."""
+    frame: pd.DataFrame
+    curves: pd.DataFrame
+    files: dict[str, str]
 
 
-def _markdown_unescape(cell: str) -> str:
-    cell = re.sub(r"(?<!\\)<br>", "\n", cell)
-    return re.sub(r"\\(.)", r"\1", cell)
-
-
-def parse_markdown_table(text: str) -> list[dict]:
-    """Read back a table written by ``to_markdown`` (for tests and for users' scripts)."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    # Separators are " | "; an escaped pipe always has its backslash right before it.
-    split = lambda line: [_markdown_unescape(c.strip())
-                          for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
-    header = split(lines[0])
-    return [dict(zip(header, split(line))) for line in lines[2:]]
+def run_tables(run: Run) -> RunTables:
+    """The tidy tables of ``run`` and their CSV files."""
+    frame, curves = tidy(run), learning_curves(run)
+    return RunTables(frame, curves, files={
+        "results.csv": csv_text(frame), "learning_curves.csv": csv_text(curves),
+        "per_seed.csv": csv_text(per_seed(run)), "per_process.csv": csv_text(per_process(run))})

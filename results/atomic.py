@@ -236,6 +236,27 @@ class StagedFolder:
             shutil.rmtree(self._staging, ignore_errors=True)
 
 
+def write_folder(target: str | os.PathLike, files: dict, protect=(),
+                 fresh: bool = False) -> Path:
+    """Write ``files`` (name -> text, written as UTF-8, or bytes) into ``target`` at once
+    through a StagedFolder (which says what ``protect`` and ``fresh`` do and what it
+    raises); return the folder they went to. A KeyboardInterrupt (Ctrl-C, or a signal
+    handled as one) gets ``report_folder``: that folder when the files were moved in
+    before it, else None (nothing was)."""
+    staged = StagedFolder(target, protect=protect, fresh=fresh)
+    try:
+        with staged as staging:
+            for name, content in files.items():
+                if isinstance(content, bytes):
+                    write_bytes_atomic(staging / name, content)
+                else:
+                    write_text_atomic(staging / name, content)
+    except KeyboardInterrupt as err:
+        err.report_folder = staged.folder
+        raise
+    return staged.folder
+
+
 def _move_into_place(staging: Path, names: list[str], target: Path, protect,
                      fresh: bool) -> Path:
     n = 1

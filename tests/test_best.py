@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from benchmarks.options import TUNED_NOTES
-from reports.best import base_variant, best_markdown, best_table
+from reports.best import HEADER, base_variant, best_cells, best_table
+from reports.markdown import to_markdown
 
 COLUMNS = ["row", "variant", "implementation", "device", "batch_size", "status", "reason",
            "us_per_step", "us_per_step_ci_low", "us_per_step_ci_high", "first_epoch_s"]
@@ -82,6 +83,11 @@ def test_no_floor_in_the_block_gives_nan_and_a_slower_tuned_row_is_not_best():
     assert torch.note == ""  # the fastest row is the course row: nothing to change
 
 
+def best_markdown(table: pd.DataFrame) -> str:
+    """The table as report.md shows it."""
+    return to_markdown(pd.DataFrame(best_cells(table), columns=list(HEADER)))
+
+
 def test_markdown_shows_ratios_intervals_and_skips():
     text = best_markdown(best_table(run_rows()))
     assert text.startswith("| framework | device | batch | course/idiomatic row |")
@@ -138,12 +144,12 @@ def _compiles_without_overfull_boxes(out):
     import shutil
     import subprocess
 
-    from reports import tables
+    from reports import latex
 
     if shutil.which("pdflatex") is None:
         return  # test_report_latex.py skips with the reason; the text checks above still ran
     (out / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *tables.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
         r"\begin{document}", r"\input{report-tables.tex}", r"\end{document}", ""]))
     result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
                              "notes.tex"], cwd=out, capture_output=True, timeout=180)

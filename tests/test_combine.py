@@ -228,7 +228,7 @@ def test_the_side_by_side_latex_compiles_without_overfull_boxes(side_by_side):
 
 
 def check_page(page: Page, tables: int, images: int) -> None:
-    from reports.build import HTML_CSP
+    from reports.html import HTML_CSP
 
     assert page.tables == tables and len(page.images) == images
     for image in page.images:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.tables import parse_markdown_table
+from reports.markdown import parse_markdown_table
 from tests.report_cases import OLD
 
 GOLDEN = OLD.parent / "golden"

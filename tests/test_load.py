@@ -304,7 +304,7 @@ def test_a_full_disk_while_building_leaves_no_partial_report_folder(tmp_path, ca
                                                                    monkeypatch):
     import errno
 
-    from reports import build
+    from results import atomic
 
     written = []
 
@@ -315,7 +315,7 @@ def test_a_full_disk_while_building_leaves_no_partial_report_folder(tmp_path, ca
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text)
 
-    monkeypatch.setattr(build, "write_text_atomic", fills_up)
+    monkeypatch.setattr(atomic, "write_text_atomic", fills_up)
     out = tmp_path / "report"
     assert reports_main(["build", str(OLD_FORMAT_1), "--out", str(out)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
@@ -337,9 +337,9 @@ def _paths(obj, prefix=()):
 def test_any_field_missing_or_of_a_wrong_type_is_refused_or_read_without_error(tmp_path):
     """Every field of a small run, deleted or replaced by null or a string: the
     file is refused in one sentence, or every table and the comparison are made from it."""
-    from reports import tables
-    from reports.build import footnote
+    from reports import main_tables, tables
     from reports.compare import compare_runs, to_markdown
+    from reports.report import footnote
 
     base = format2.run([format2.row("torch-loop", [400]), format2.skipped_row("numpy-loop")])
     base["rows"][0]["processes"][0]["curves"] = base["rows"][0]["processes"][0]["curves"][:1]
@@ -365,7 +365,7 @@ def test_any_field_missing_or_of_a_wrong_type_is_refused_or_read_without_error(t
                 run = as_run(loaded)
                 frame = tables.tidy(run)
                 tables.per_seed(run), tables.per_process(run)
-                tables.learning_curves(run), tables.main_tables(frame)
+                tables.learning_curves(run), main_tables.main_tables(frame)
                 footnote(run, frame)
                 to_markdown(compare_runs(as_run(loaded), as_run(loaded)), "a", "b")
             except Exception as err:  # the point: nothing escapes

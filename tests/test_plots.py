@@ -10,7 +10,9 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from reports import plots, tables
-from reports.build import PLOTS, figures, footnote
+from reports.build import figures
+from reports.plots import PLOTS
+from reports.report import footnote
 from tests.helpers import run_python
 from tests.report_cases import (
     as_run,

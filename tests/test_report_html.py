@@ -8,7 +8,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from reports.build import HTML_CSP, PLOTS
+from reports.html import HTML_CSP
+from reports.plots import PLOTS
 from tests.report_cases import HOSTILE_NAME, NO_GPU, build_hostile_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from reports import tables
-from reports.build import PLOTS
+from reports import latex, main_tables, tables
+from reports.plots import PLOTS
 from tests.report_cases import as_run, build_hostile_report, old_run, with_format2_summary
 
 PDFLATEX = shutil.which("pdflatex")
@@ -44,11 +44,11 @@ def test_report_tex_builds_as_is_without_overfull_boxes(report):
 @needs_pdflatex
 def test_the_tables_fragment_builds_with_the_packages_it_names(report, tmp_path):
     fragment = (report / "report-tables.tex").read_text()
-    for package in tables.LATEX_PACKAGES:
+    for package in latex.LATEX_PACKAGES:
         assert f"%   {package}" in fragment
     shutil.copy(report / "report-tables.tex", tmp_path)
     (tmp_path / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *tables.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
         r"\begin{document}", r"Course notes.", r"\input{report-tables.tex}",
         r"\end{document}", ""]))
     log = pdflatex(tmp_path, "notes.tex")
@@ -58,10 +58,10 @@ def test_the_tables_fragment_builds_with_the_packages_it_names(report, tmp_path)
 @needs_pdflatex
 def test_format2_tables_with_their_intervals_fit_a_plain_article(tmp_path):
     frame = with_format2_summary(tables.tidy(as_run(old_run())))
-    floats = [tables.to_latex(table, name, tables.table_notes(frame))
-              for name, table in tables.main_tables(frame).items()]
+    floats = [latex.to_latex(table, name, main_tables.table_notes(frame))
+              for name, table in main_tables.main_tables(frame).items()]
     (tmp_path / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *tables.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
         r"\begin{document}", *floats, r"\end{document}", ""]))
     log = pdflatex(tmp_path, "notes.tex")
     assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
@@ -96,15 +96,15 @@ def test_the_document_has_every_table_plot_and_the_footnote(report):
     assert "How to cite" in tex and "commit" in tex
 
 
-@pytest.mark.parametrize(("text", "latex"), [
+@pytest.mark.parametrize(("text", "source"), [
     ("a_b", r"a\_b"), ("50%", r"50\%"), ("R&D", r"R\&D"), ("#1", r"\#1"),
     ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}"), ("\\", r"\textbackslash{}"),
     ("{x}", r"\{x\}"), ("$x$", r"\$x\$"), ("--benchmark", "-{}-{}benchmark"),
     ("eps 1e-08", r"eps \mbox{1e-{}08}"), ("µs × 2", r"\textmu{}s \texttimes{} 2"),
     ("line\nbreak", "line break"), ("é", "é"), ("東", "[U+6771]"), ("Ǆ", "DZ"),
 ])
-def test_latex_escape(text, latex):
-    assert tables.latex_escape(text) == latex
+def test_latex_escape(text, source):
+    assert latex.latex_escape(text) == source
 
 
 @needs_pdflatex
@@ -151,6 +151,6 @@ def test_report_tex_with_control_characters_in_every_string_builds(control_repor
     assert (control_report / "report.pdf").read_bytes()[:5] == b"%PDF-"
     shutil.copy(control_report / "report-tables.tex", tmp_path)
     (tmp_path / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *tables.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
         r"\begin{document}", r"\input{report-tables.tex}", r"\end{document}", ""]))
     pdflatex(tmp_path, "notes.tex")

@@ -4,8 +4,10 @@ an unstable row, a CI, and names that Markdown would read as markup."""
 import pandas as pd
 import pytest
 
-from reports import tables
-from reports.build import build_report, footnote, integer_columns
+from reports import main_tables, markdown, tables
+from reports.build import build_report
+from reports.report import footnote
+from reports.tables import integer_columns
 from tests.report_cases import (
     HOSTILE_NAME,
     NO_GPU,
@@ -31,7 +33,7 @@ def row_of(table, name):
 
 
 def test_format2_columns_show_the_ci_over_processes(frame):
-    shown = tables.main_tables(with_format2_summary(frame))
+    shown = main_tables.main_tables(with_format2_summary(frame))
     time = row_of(shown["Time"], "torch-loop-cpu-b32")
     assert time["95% CI µs/step"] == "392.7–421.1"
     assert time["IQR %"] == "3.5"
@@ -43,7 +45,7 @@ def test_one_seed_and_one_process_say_n_a_instead_of_zero(frame):
     summary = with_format2_summary(frame, processes=1, seeds=1)
     summary["test_accuracy_sd"] = None
     summary[["us_per_step_ci_low", "us_per_step_ci_high", "spread_iqr_pct"]] = None
-    shown = tables.main_tables(summary)
+    shown = main_tables.main_tables(summary)
     time = row_of(shown["Time"], "torch-loop-cpu-b32")
     assert time["95% CI µs/step"] == "n/a (1 process)"
     assert time["IQR %"] == "n/a (1 process)"
@@ -52,7 +54,7 @@ def test_one_seed_and_one_process_say_n_a_instead_of_zero(frame):
 
 def test_one_round_says_n_a_in_a_format1_run(frame):
     one_round = frame.assign(steady_rounds=1, steady_epoch_s_iqr=0.0)
-    assert row_of(tables.main_tables(one_round)["Time"], "numpy-loop-cpu-b32")["IQR s"] == \
+    assert row_of(main_tables.main_tables(one_round)["Time"], "numpy-loop-cpu-b32")["IQR s"] == \
         "n/a (1 round)"
 
 
@@ -61,20 +63,20 @@ def test_unstable_rows_are_marked_with_the_reasons_underneath(frame):
     summary.loc[summary["row"] == "keras-jax-fit-cpu-b32", "unstable"] = True
     summary["unstable_reasons"] = [["spread 31% over processes"] if r == "keras-jax-fit-cpu-b32"
                                    else [] for r in summary["row"]]
-    shown = tables.main_tables(summary)
+    shown = main_tables.main_tables(summary)
     assert "keras-jax-fit-cpu-b32 †" in list(shown["Time"]["Row"])
     assert "torch-loop-cpu-b32" in list(shown["Time"]["Row"])
-    notes = tables.table_notes(summary)
+    notes = main_tables.table_notes(summary)
     assert "† keras-jax-fit-cpu-b32 is unstable: spread 31% over processes (treat its time " \
            "with care)" in notes
 
 
 def test_skipped_rows_are_one_line_per_reason_not_a_row_each():
     frame = tables.tidy(as_run(run_without_gpu()))
-    shown = tables.main_tables(frame)
+    shown = main_tables.main_tables(frame)
     assert all("cuda" not in r for t in shown.values() for r in t["Row"])
     assert len(shown["Time"]) == 7  # the measured CPU rows
-    notes = tables.table_notes(frame)
+    notes = main_tables.table_notes(frame)
     skipped = [n for n in notes if n.startswith("skipped")]
     assert skipped == [f"skipped, 8 rows: {', '.join(frame[frame['status'] == 'skipped']['row'])}"
                        f". Reason: {NO_GPU}"]
@@ -82,27 +84,27 @@ def test_skipped_rows_are_one_line_per_reason_not_a_row_each():
 
 def test_a_run_without_measured_rows_still_has_its_three_tables():
     frame = tables.tidy(as_run(run_without_gpu())).assign(status="skipped", reason=NO_GPU)
-    shown = tables.main_tables(frame)
+    shown = main_tables.main_tables(frame)
     assert list(shown) == ["Time", "Accuracy", "Memory"]
     assert all(table.empty and "Row" in table.columns for table in shown.values())
 
 
 def test_markdown_names_with_pipes_newlines_and_markup_stay_in_their_cell():
     table = pd.DataFrame({"Row": [HOSTILE_NAME, "plain"], "µs/step": ["1.0", "2|3"]})
-    markdown = tables.to_markdown(table)
-    lines = markdown.splitlines()
+    text = markdown.to_markdown(table)
+    lines = text.splitlines()
     assert len(lines) == 4  # header, rule, two rows: the newline did not start a new row
     assert all(line.count(" | ") == 1 for line in lines[2:])  # one unescaped separator each
-    assert "<d>" not in markdown and "$x" not in markdown.replace("\\$x", "")
-    assert tables.parse_markdown_table(markdown) == [
+    assert "<d>" not in text and "$x" not in text.replace("\\$x", "")
+    assert markdown.parse_markdown_table(text) == [
         {"Row": HOSTILE_NAME, "µs/step": "1.0"}, {"Row": "plain", "µs/step": "2|3"}]
 
 
 def test_the_markdown_report_of_a_hostile_run_parses_back(tmp_path):
     report = build_report(write(hostile_run(), tmp_path), tmp_path / "out")
-    markdown = (report / "report.md").read_text()
-    time = markdown.split("## Time")[1].split("\n\n")[2]
-    rows = [line["Row"] for line in tables.parse_markdown_table(time)]
+    text = (report / "report.md").read_text()
+    time = text.split("## Time")[1].split("\n\n")[2]
+    rows = [line["Row"] for line in markdown.parse_markdown_table(time)]
     assert f"{HOSTILE_NAME}-cpu-b32" in rows
 
 

@@ -14,7 +14,7 @@ from reports.cli import main as reports_main
 from reports.compare import compare_runs
 from reports.compare import to_markdown as compare_markdown
 from reports.load import ReportError, load_results, load_run
-from reports.tables import parse_markdown_table
+from reports.markdown import parse_markdown_table
 from results import atomic
 from tests.helpers import ROOT
 
@@ -262,7 +262,7 @@ def test_compare_command_on_format_1_files(tmp_path):
 def test_control_characters_are_escaped_in_html_and_markdown(tmp_path):
     import re
 
-    from reports.tables import markdown_escape
+    from reports.markdown import markdown_escape
     from tests.report_cases import control_character_run
 
     (tmp_path / "results.json").write_text(json.dumps(control_character_run()))

@@ -17,8 +17,9 @@ import pytest
 
 from reports import compare as compare_module
 from reports import plots, scaling
-from reports.build import _write_report
+from reports.build import report_files
 from reports.load import ReportError, checked, load_results
+from results.atomic import write_folder
 from tests import format2
 from tests.report_cases import as_run
 
@@ -100,7 +101,7 @@ def _apply(data, path: tuple, mutation):
 def _render(data: dict, folder: Path) -> None:
     """Everything ``reports build`` and ``reports compare`` make from a loaded run (plots
     drawn without pixels: the drawing, not the pixels, is what reads the data)."""
-    _write_report(as_run(data), folder)
+    write_folder(folder, report_files(as_run(data)))
     comparison = compare_module.compare_runs(as_run(data), as_run(data), n_resamples=9)
     compare_module.to_markdown(comparison, "old", "new")
 

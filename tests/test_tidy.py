@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import tables
+from reports import main_tables, tables
 from reports.build import build_report
 from reports.load import load_results
 from tests import format2
@@ -148,7 +148,7 @@ def test_a_format_1_run_has_no_interval_columns_and_shows_its_rounds_iqr():
     for column in tables.FORMAT_2_ONLY_COLUMNS:
         assert column not in frame.columns, column
     assert frame["steady_epoch_s_iqr"].notna().sum() == 7  # every measured row
-    time = tables.main_tables(frame)["Time"]
+    time = main_tables.main_tables(frame)["Time"]
     assert "IQR s" in time.columns and "IQR %" not in time.columns
     assert not [c for c in time.columns if "CI" in c]
 
@@ -157,10 +157,10 @@ def test_a_format_2_run_keeps_its_interval_columns(data):
     frame = tables.tidy(as_run(data))
     for column in tables.FORMAT_2_ONLY_COLUMNS:
         assert column in frame.columns, column
-    assert "95% CI µs/step" in tables.main_tables(frame)["Time"].columns
+    assert "95% CI µs/step" in main_tables.main_tables(frame)["Time"].columns
 
 
 def test_a_missing_unstable_flag_renders_as_stable(data):
     frame = tables.tidy(as_run(data)).assign(unstable=pd.array([None] * 4, dtype="boolean"))
-    shown = tables.main_tables(frame)["Time"]
-    assert not [r for r in shown["Row"] if tables.UNSTABLE_MARK in r]
+    shown = main_tables.main_tables(frame)["Time"]
+    assert not [r for r in shown["Row"] if main_tables.UNSTABLE_MARK in r]

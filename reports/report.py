@@ -1,0 +1,95 @@
+"""A run's report as a document (reports.document.Document): the footnote a citation needs,
+then every report module's section, each built from the loaded run (results.model.Run).
+
+The sections, in the order every format shows them: the Time, Accuracy and Memory tables
+(reports.main_tables), the cost per step (reports.instructions, runs with ``--metric
+instructions``), each framework at its best (reports.best), the scaling of a sweep
+(reports.scaling), data parallelism (reports.distributed) and the flags; then the run's
+plots (reports.plots).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reports import best, distributed, instructions, main_tables, plots, scaling, tables
+from reports.document import Document, Section
+from results.model import ABSENT, Commit, Environment, Resources, Run
+
+TITLE = "sidebyside: SimpleNet in Keras and PyTorch"
+FLAGS_CAPTION = ("Settings that differ between rows on one device (the comparison is not fair "
+                 "there).")
+
+
+def run_document(run: Run) -> Document:
+    """The report of ``run``: its sections (those the run has something for), its plots and
+    its data files (reports.tables.run_tables's CSV files and each section's)."""
+    tidy = tables.run_tables(run)
+    note = footnote(run, tidy.frame)
+    parts = [*main_tables.sections(tidy.frame), instructions.section(run, note),
+             best.section(tidy.frame), scaling.section(run, note), distributed.section(run),
+             flags_section(run)]
+    return Document(title=TITLE, footnote=note,
+                    sections=[part for part in parts if part is not None],
+                    figures=plots.figures(tidy.frame, tidy.curves, note), files=tidy.files,
+                    smoke=is_smoke_run(run))
+
+
+def flags_section(run: Run) -> Section | None:
+    """The run's flags (settings that differ between rows of one device), or None."""
+    flags = run.get("flags", [])
+    return Section(key="flags", title="Flags", caption=FLAGS_CAPTION, items=flags) \
+        if flags else None
+
+
+def is_smoke_run(run: Run) -> bool:
+    """True for a quick-preset run, whose numbers only show that every row runs."""
+    return (run.plan or {}).get("preset") == "quick"
+
+
+def footnote(run: Run, frame: pd.DataFrame) -> dict:
+    """Everything a citation of this run needs, as labelled strings (a format-1 file is read
+    as reports.load converts it: its machine and commit in the environment). ``frame``: the
+    run's tidy table (reports.tables.tidy)."""
+    plan, env = run.plan, run.environment or Environment()
+    commit = env.commit or Commit()
+    cpu = env.get("cpu_model") or env.get("machine", "unknown CPU")
+    gpus = sorted({d for d in frame["device_name"].dropna() if d != "cpu"})
+    versions = sorted({v for v in frame["framework_version"].dropna()} |
+                      {v for v in frame["backend_version"].dropna()})
+    fair = frame[frame["status"].isin(main_tables.MEASURED_STATUSES)]
+    fairness = {column: ", ".join(sorted(set(fair[column].dropna()))) for column in
+                ("convention", "initial_weights", "adam_epsilon", "adam_epsilon_placement",
+                 "loss_clip", "precision") if column in fair.columns}
+    commit_text = (commit.get("id") or "unknown")[:12] + (" (uncommitted changes)"
+                                                          if commit.get("dirty") else "")
+    started = run.get("started") or ""
+    version = run.get("converted_from_format_version") or run.get("format_version")
+    made_with = (f", pytest-benchmark {run.pytest_benchmark_version}"
+                 if run.get("pytest_benchmark_version") else "")
+    return {
+        "date": started[:19].replace("T", " ") + " UTC",
+        "command": env.get("command", ""),
+        "seeds": ", ".join(str(s) for s in plan["seeds"]),
+        "epochs": str(plan["epochs"]),
+        "data": f"{plan['n_train']} training and {plan['n_test']} test samples, "
+                f"Bayes accuracy {fair['bayes_accuracy'].iloc[0]:.2f}" if len(fair) else "",
+        "hardware": f"{cpu}, {env.get('cpu_cores')} cores" + (f"; GPU {', '.join(gpus)}"
+                                                               if gpus else ""),
+        "threads": f"{plan['threads']} per framework",
+        "os": env.get("os", ""),
+        "python": env.get("python", ""),
+        "frameworks": "; ".join(versions),
+        "commit": commit_text,
+        "fairness": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fairness.items() if v),
+        # since format 3: how the time was sampled, and the memory the workers held together
+        "sampling": (f"{plan.get('processes')} processes x {plan.get('rounds')} interleaved "
+                     "one-epoch samples a row, p10" if run.resources is not ABSENT else ""),
+        "peak resident memory": _gib((run.resources or Resources()).get(
+            "peak_resident_total_bytes")),
+        "format": f"sidebyside result format {version}{made_with}",
+    }
+
+
+def _gib(value) -> str:
+    return "" if value is None else f"{value / 2**30:.2f} GiB, all processes together"
