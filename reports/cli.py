@@ -279,7 +279,8 @@ def _out(text: str) -> None:
 
 
 def _compare(args, prog: str = PROG) -> int:
-    from reports.compare import compare_runs, to_markdown
+    from reports.compare import compare_runs
+    from reports.compare_markdown import to_markdown
 
     for name, value, smallest in (("--delta", args.delta, "> 0"),
                                   ("--threshold", args.threshold, ">= 0"),

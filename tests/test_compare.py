@@ -8,16 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import compare as compare_module
+from reports import compare_rule
 from reports.cli import main as reports_main
-from reports.compare import (
-    bootstrap_ratio_ci,
-    compare_runs,
-    holm,
-    processes_needed,
-    to_markdown,
-    welch_log_p,
-)
+from reports.compare import compare_runs
+from reports.compare_markdown import to_markdown
+from reports.compare_rule import bootstrap_ratio_ci, holm, processes_needed, welch_log_p
 from reports.load import load_run
 from tests import format2
 from tests.report_cases import as_run
@@ -89,16 +84,16 @@ def test_the_interval_holds_the_ratio_of_medians_and_1_for_identical_samples():
 
 def test_the_bootstrap_memory_is_bounded_whatever_the_sample_size(monkeypatch):
     seen = {}
-    real = compare_module.stats.bootstrap
+    real = compare_rule.stats.bootstrap
 
     def spy(data, statistic, **kwargs):
         seen["values"] = kwargs["batch"] * max(len(d) for d in data)
         return real(data, statistic, **kwargs)
 
-    monkeypatch.setattr(compare_module.stats, "bootstrap", spy)
+    monkeypatch.setattr(compare_rule.stats, "bootstrap", spy)
     big = np.random.default_rng(0).uniform(1, 2, 50_000)
     bootstrap_ratio_ci(big, big * 1.1, n_resamples=40)
-    assert seen["values"] <= compare_module.BOOTSTRAP_VALUES_PER_BATCH
+    assert seen["values"] <= compare_rule.BOOTSTRAP_VALUES_PER_BATCH
 
 
 def test_processes_needed_follows_the_two_sample_size_formula():

@@ -6,7 +6,9 @@ import copy
 import numpy as np
 import pytest
 
-from reports.compare import compare_runs, robust_verdict, to_markdown
+from reports.compare import compare_runs
+from reports.compare_markdown import to_markdown
+from reports.compare_rule import robust_verdict
 from tests import format2, format3
 from tests.report_cases import as_run
 

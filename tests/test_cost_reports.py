@@ -9,7 +9,8 @@ import pytest
 from reports import instructions
 from reports.build import build_report
 from reports.cli import main as reports_main
-from reports.compare import compare_runs, to_markdown
+from reports.compare import compare_runs
+from reports.compare_markdown import to_markdown
 from reports.load import ReportError, load_results, load_run
 from results.model import Row
 from tests import format2

@@ -338,7 +338,8 @@ def test_any_field_missing_or_of_a_wrong_type_is_refused_or_read_without_error(t
     """Every field of a small run, deleted or replaced by null or a string: the
     file is refused in one sentence, or every table and the comparison are made from it."""
     from reports import main_tables, tables
-    from reports.compare import compare_runs, to_markdown
+    from reports.compare import compare_runs
+    from reports.compare_markdown import to_markdown
     from reports.report import footnote
 
     base = format2.run([format2.row("torch-loop", [400]), format2.skipped_row("numpy-loop")])

@@ -12,7 +12,7 @@ import pytest
 from reports.build import build_report
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
-from reports.compare import to_markdown as compare_markdown
+from reports.compare_markdown import to_markdown as compare_markdown
 from reports.load import ReportError, load_results, load_run
 from reports.markdown import parse_markdown_table
 from results import atomic

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reports import compare as compare_module
-from reports import plots, scaling
+from reports import compare_markdown, plots, scaling
 from reports.build import report_files
 from reports.load import ReportError, checked, load_results
 from results.atomic import write_folder
@@ -103,7 +103,7 @@ def _render(data: dict, folder: Path) -> None:
     drawn without pixels: the drawing, not the pixels, is what reads the data)."""
     write_folder(folder, report_files(as_run(data)))
     comparison = compare_module.compare_runs(as_run(data), as_run(data), n_resamples=9)
-    compare_module.to_markdown(comparison, "old", "new")
+    compare_markdown.to_markdown(comparison, "old", "new")
 
 
 def _fast_render(fig):

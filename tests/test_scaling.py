@@ -169,7 +169,7 @@ def test_compare_never_pairs_rows_of_other_sizes():
     assert any(r.startswith("numpy-loop-cpu-b32 (sizes differ: n_train 16384 → 4096")
                for r in comparison.resized)
     assert not any(r.startswith("numpy-loop-cpu-b32") for r in comparison.not_compared)
-    from reports.compare import to_markdown
+    from reports.compare_markdown import to_markdown
 
     assert "## In both runs but at other sizes, so not compared" in to_markdown(
         comparison, "a", "b")

@@ -1,0 +1,125 @@
+"""`compare`'s result (reports.compare.Comparison) as Markdown: a note per run, one table line
+per row compared, the rules that gave the verdicts, then what was not compared."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reports import instructions
+from reports.compare import Comparison
+from reports.compare_rule import (
+    CI_NAME,
+    CORRECTION_NAME,
+    MIN_SAMPLES_PER_SIDE,
+    TEST_NAME,
+    VERDICTS,
+    robust_rule,
+)
+from reports.markdown import markdown_escape
+from reports.markdown import to_markdown as table_markdown
+from results.estimate import ESTIMATOR
+from results.format import FORMAT_2_ESTIMATOR
+
+
+def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
+    """The comparison as Markdown: method, one table line per row, then what was not compared.
+    ``old_name`` and ``new_name``: how the title names the two runs (their paths)."""
+    c = comparison
+    lines = [f"# sidebyside comparison: {markdown_escape(new_name)} against "
+             f"{markdown_escape(old_name)}", "",
+             "Each row's estimator is in the table; the rule that gives the verdicts is under "
+             f"it. REGRESSION: slower by more than {c.threshold_pct:g}%.", ""]
+    lines += [f"Note: {markdown_escape(note)}." for note in c.notes] + ([""] if c.notes else [])
+    if len(c.rows):
+        lines += [table_markdown(_shown(c.rows)), ""]
+        lines += [line for rule in _rules(c) for line in (markdown_escape(rule), "")]
+        lines += _summary(c)
+    else:
+        lines += ["No row was measured in both runs.", ""]
+    if c.skipped_in_both:
+        lines += [f"{len(c.skipped_in_both)} rows were skipped in both runs "
+                  f"({markdown_escape(', '.join(c.skipped_in_both))}).", ""]
+    for title, items in [("Only in the old run", c.only_old), ("Only in the new run", c.only_new),
+                         ("In both runs but not measured in both", c.not_compared),
+                         ("In both runs but at other sizes, so not compared", c.resized),
+                         ("Environment and configuration differences", c.differences)]:
+        if items:
+            lines += [f"## {title}", ""] + [f"- {markdown_escape(item)}" for item in items] + [""]
+    return "\n".join(lines)
+
+
+def _rows(n: int, one: str = "had", many: str = "had") -> str:
+    return f"1 row {one}" if n == 1 else f"{n} rows {many}"
+
+
+def _number(value, spec: str) -> str:
+    return "–" if value is None or pd.isna(value) else format(value, spec)
+
+
+def _rules(c: Comparison) -> list[str]:
+    """The rules in words: the robust path's where rows were judged on it, format 2's where
+    rows were (or where no row was judged on the robust path)."""
+    band = 1 + c.delta_pct / 100
+    legacy = int((c.rows["estimator"] != ESTIMATOR).sum()) if len(c.rows) else 0
+    legacy_rule = (f"Rule ({FORMAT_2_ESTIMATOR} rows, result files of format 2): one sample "
+                   f"per worker process (its µs/step). New/old: ratio of the medians; "
+                   f"{CI_NAME}; p from {TEST_NAME}, adjusted by {CORRECTION_NAME}. Verdict: "
+                   f"same if the interval lies within [{1 / band:.3f}, {band:.3f}] "
+                   f"(±{c.delta_pct:g}%); slower or faster if adjusted p < {c.alpha:g} and the "
+                   "interval lies above or below 1; else inconclusive.")
+    return ([robust_rule(c.delta_pct, c.alpha, c.robust_rows, c.machine_factor, c.normalised)]
+            if c.robust_rows else []) + ([legacy_rule] if legacy or not c.robust_rows else [])
+
+
+def _shown(rows: pd.DataFrame) -> pd.DataFrame:
+    """The table as shown: one line per row compared, numbers as display strings, and the
+    cost's columns beside the time where a row was judged on its instructions."""
+    shown = pd.DataFrame({
+        "Row": rows["row"],
+        "Old µs/step": rows["old_us_per_step"].map(lambda v: _number(v, ".1f")),
+        "New µs/step": rows["new_us_per_step"].map(lambda v: _number(v, ".1f")),
+        "Processes": [f"{a} / {b}" for a, b in zip(rows["old_processes"],
+                                                 rows["new_processes"])],
+        "Estimator": rows["estimator"],
+        "New/old": rows["ratio"].map(lambda v: _number(v, ".3f")),
+        "Interval": ["–" if pd.isna(lo) else f"{lo:.3f} – {hi:.3f}" for lo, hi in
+                     zip(rows["ci_low"], rows["ci_high"])],
+        "p (Holm)": rows["p_holm"].map(lambda v: _number(v, ".3g")),
+        "Verdict": [v + (" — REGRESSION" if r else "") for v, r in
+                    zip(rows["verdict"], rows["regression"])],
+        "Unstable": rows["unstable"],
+        "Note": rows["note"],
+    })
+    if (rows["metric"] == "instructions").any():
+        # The cost beside the time: the time's ratio stays visible where the cost decided.
+        shown.insert(5, "Metric", rows["metric"])
+        shown.insert(6, "Old instr/step", rows["old_instructions_per_step"].map(
+            lambda v: _number(v, ",.0f")))
+        shown.insert(7, "New instr/step", rows["new_instructions_per_step"].map(
+            lambda v: _number(v, ",.0f")))
+        shown.insert(8, "Time new/old", rows["time_ratio"].map(lambda v: _number(v, ".3f")))
+    return shown
+
+
+def _summary(c: Comparison) -> list[str]:
+    """The lines under the rules: how many rows were judged on instructions, the verdicts
+    counted, rows with too few processes and unstable rows."""
+    lines = []
+    counted = c.rows["metric"] == "instructions"
+    if counted.any():
+        lines += [f"{_rows(int(counted.sum()), 'was', 'were')} judged on instructions "
+                  f"per step (both runs counted them), the rest on time. "
+                  f"{instructions.RULE}", ""]
+    counts = c.rows["verdict"].value_counts()
+    lines += ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", ""]
+    if c.too_few:
+        lines += [f"{_rows(len(c.too_few))} too few processes for the test to ever "
+                  f"reach its level (at least {MIN_SAMPLES_PER_SIDE} per side are needed) "
+                  "and count as inconclusive.", ""]
+    unstable = c.rows[c.rows["unstable"] != ""]
+    if len(unstable):
+        lines += [f"{_rows(len(unstable), 'was', 'were')} unstable in a run (p10 rows: "
+                  "an interval wider than ±5% around the headline; median rows: spread "
+                  "over processes or starved workers); their intervals above carry that.",
+                  ""]
+    return lines
