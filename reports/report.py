@@ -4,7 +4,7 @@ then every report module's section, each built from the loaded run (results.mode
 The sections, in the order every format shows them: the Time, Accuracy and Memory tables
 (reports.main_tables), the cost per step (reports.instructions, runs with ``--metric
 instructions``), each framework at its best (reports.best), the scaling of a sweep
-(reports.scaling), data parallelism (reports.distributed) and the flags; then the run's
+(reports.scaling_section), data parallelism (reports.distributed) and the flags; then the run's
 plots (reports.plots).
 """
 
@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports import best, distributed, instructions, main_tables, plots, scaling, tables
+from reports import (
+    best,
+    distributed,
+    instructions,
+    main_tables,
+    plots,
+    scaling_section,
+    tables,
+)
 from reports.document import Document, Section
 from results.model import ABSENT, Commit, Environment, Resources, Run
 
@@ -27,7 +35,7 @@ def run_document(run: Run) -> Document:
     tidy = tables.run_tables(run)
     note = footnote(run, tidy.frame)
     parts = [*main_tables.sections(tidy.frame), instructions.section(run, note),
-             best.section(tidy.frame), scaling.section(run, note), distributed.section(run),
+             best.section(tidy.frame), scaling_section.section(run, note), distributed.section(run),
              flags_section(run)]
     return Document(title=TITLE, footnote=note,
                     sections=[part for part in parts if part is not None],

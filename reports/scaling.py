@@ -1,4 +1,4 @@
-"""Where the difference vanishes: a sweep's points, fits, crossovers and plots.
+"""Where the difference vanishes: a sweep's points, fits and crossovers.
 
 A run made with ``--sweep AXIS=...`` (or the ``sweep`` preset) measures every row at several
 sizes along one axis at a time: the batch size, SimpleNet's hidden width or the training
@@ -9,9 +9,10 @@ samples (``plan.sweeps`` of results.json). Everything here reads only the loaded
 - ``fit_table``: per variant, device and axis, a robust fit of
   µs per step = overhead + cost per unit × size, with 95% intervals, the overhead-bound
   regime, the crossover of the variant's framework and the log-log slopes of time per
-  epoch and peak memory (``sweep_fit.csv``);
-- ``figures``: µs per step, samples per second and peak memory against the swept size;
-- ``teacher_sentences``: the result in two sentences, from the numbers.
+  epoch and peak memory (``sweep_fit.csv``).
+
+reports.scaling_plots draws them, and reports.scaling_section puts them in words and makes
+the report's Scaling section.
 
 The size of a point is the batch size (unit: a sample), the model's parameter count (unit:
 a parameter; the width sweep) or the training samples (unit: a training sample). For the
@@ -24,13 +25,10 @@ from __future__ import annotations
 import math
 import warnings
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from reports import plots, tables
-from reports.document import LatexTable, Section
+from reports import tables
 from results.model import Memory, Row, Run, Summary
 
 # axis -> (the row field it sets, the fit's size column, the unit of one size, its words)
@@ -69,28 +67,6 @@ FIT_COLUMNS = ["variant", "implementation", "device", "axis", "unit", "batch_siz
 CONTEXT = {"batch": ("hidden_size", "n_train"), "hidden": ("batch_size", "n_train"),
            "n_train": ("batch_size", "hidden_size")}
 DEFAULT_HIDDEN_SIZE = tables.DEFAULT_HIDDEN_SIZE
-PLOTS = ("scaling_time_per_step", "scaling_throughput", "scaling_memory")
-
-
-TITLE = "Scaling"
-
-
-def section(run: Run, footnote: dict) -> Section | None:
-    """The report's Scaling section of a sweep's run: sentences from the numbers, the fits'
-    table (on a printed page one per sweep), the scaling plots, sweep.csv and sweep_fit.csv;
-    None for any other run. ``footnote``: reports.report.footnote's."""
-    if not has_sweep(run):
-        return None
-    points, fits = csv_frames(run)
-    return Section(
-        key="scaling", title=TITLE, caption=CAPTION, table=display_table(fits),
-        sentences=teacher_sentences(points, fits), figures=figures(points, footnote),
-        files={"sweep.csv": tables.csv_text(points), "sweep_fit.csv": tables.csv_text(fits)},
-        # One table per sweep, the sweep named in its caption: a Sweep column in every
-        # line made the table wider than the page.
-        latex=[LatexTable(table, f"{TITLE}, {sweep}. Crossover or within 10% from "
-                                 f"{NOT_WITHIN_SHORT}: {NOT_WITHIN}.")
-               for sweep, table in display_tables_by_sweep(fits)])
 
 
 def has_sweep(run: Run) -> bool:
@@ -172,7 +148,7 @@ def sweep_points(run: Run) -> pd.DataFrame:
     return frame
 
 
-def _series(points: pd.DataFrame):
+def series(points: pd.DataFrame):
     """(axis, device, context dict, lines) for every series: one axis on one device at
     fixed other sizes."""
     for (axis, device), part in points.groupby(["axis", "device"], sort=False):
@@ -268,7 +244,7 @@ def crossovers(points: pd.DataFrame, within: float = WITHIN) -> pd.DataFrame:
     smallest and largest measured value)."""
     records = []
     measured = points[points["status"].isin(MEASURED) & points["us_per_step"].notna()]
-    for axis, device, context, lines in _series(measured):
+    for axis, device, context, lines in series(measured):
         column = AXES[axis][0]
         best = lines.groupby([column, "implementation"])["us_per_step"].min().unstack()
         ratio = best.div(best.min(axis=1), axis=0).sort_index()
@@ -306,7 +282,7 @@ def fit_table(points: pd.DataFrame) -> pd.DataFrame:
     cross = crossovers(points)
     records = []
     measured = points[points["status"].isin(MEASURED) & points["us_per_step"].notna()]
-    for axis, device, context, lines in _series(measured):
+    for axis, device, context, lines in series(measured):
         column, size_column, unit, _ = AXES[axis]
         for variant, mine in lines.groupby("variant", sort=False):
             mine = mine.sort_values("size")
@@ -376,312 +352,9 @@ def csv_frames(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
     return points, fits
 
 
-# -- words ------------------------------------------------------------------------------------
-
-
-def _axis_words(axis: str, value) -> str:
-    return {"batch": f"batch {int(value):,}", "hidden": f"width {int(value):,}",
-            "n_train": f"{int(value):,} training samples"}[axis]
-
-
-def _grows_to(axis: str, value) -> str:
-    return {"batch": f"As the batch size grows to {int(value):,}",
-            "hidden": f"As the hidden width grows to {int(value):,}",
-            "n_train": f"As the training set grows to {int(value):,} samples"}[axis]
-
-
-def _times(ratio: float) -> str:
-    return f"{ratio:.1f} times" if ratio < 10 else f"{ratio:,.0f} times"
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def teacher_sentences(points: pd.DataFrame, fits: pd.DataFrame) -> list[str]:
-    """Two sentences a teacher could read aloud, from the numbers: the fixed cost per step
-    and the gap it makes at the smallest size (batch axis, else the first), then how far
-    the gap closes at the largest size and which frameworks catch up (the width axis, else
-    the same). Empty without fits."""
-    measured = points[points["status"].isin(MEASURED) & points["us_per_step"].notna()]
-    if fits.empty or measured.empty:
-        return []
-    axes = list(dict.fromkeys(fits["axis"]))
-    first = "batch" if "batch" in axes else axes[0]
-    last = "hidden" if "hidden" in axes else first
-    device = fits["device"].iloc[0]
-    sentences = []
-    for axis, at in ((first, "smallest"), (last, "largest")):
-        lines = measured[(measured["axis"] == axis) & (measured["device"] == device)]
-        lines = lines[lines[CONTEXT[axis][0]] == lines[CONTEXT[axis][0]].iloc[0]]
-        column = AXES[axis][0]
-        value = lines[column].min() if at == "smallest" else lines[column].max()
-        here = lines[lines[column] == value]
-        fast, slow = here.loc[here["us_per_step"].idxmin()], here.loc[here["us_per_step"].idxmax()]
-        gap = slow["us_per_step"] / fast["us_per_step"]
-        mine = fits[(fits["axis"] == axis) & (fits["device"] == device)]
-        if at == "smallest":
-            low = mine.loc[mine["overhead_us"].idxmin()]
-            high = mine.loc[mine["overhead_us"].idxmax()]
-            if len(here) < 2:  # one row: nothing to compare it with
-                sentences.append(
-                    f"Every training step of {low['variant']} pays a fixed cost of "
-                    f"{_us_words(low['overhead_us'])} on the {device.upper()} that SimpleNet's "
-                    f"arithmetic cannot hide.")
-                continue
-            sentences.append(
-                f"Every training step pays a fixed cost that SimpleNet's arithmetic cannot "
-                f"hide, from {_us_words(low['overhead_us'])} ({low['variant']}) to "
-                f"{_us_words(high['overhead_us'])} ({high['variant']}) on the {device.upper()}, "
-                f"so at {_axis_words(axis, value)} the slowest row ({slow['variant']}) takes "
-                f"{_times(gap)} as long per step as the fastest ({fast['variant']}).")
-            continue
-        if axis == "n_train":  # a step does not see the data set: epochs and memory grow
-            sentences.append(_n_train_sentence(lines[column].min(), value, mine))
-            continue
-        if len(here) < 2:
-            continue
-        best = mine.drop_duplicates("implementation")
-        fastest = mine.loc[mine["variant"] == fast["variant"], "implementation"].iloc[0]
-        # The fastest framework is within 10% of itself: it is not one that "comes within".
-        others = best[best["implementation"] != fastest]
-        caught = others[others["within_from"] != NOT_WITHIN]
-        behind = others[others["within_from"] == NOT_WITHIN]
-        start = lines[lines[column] == lines[column].min()]["us_per_step"]
-        before = start.max() / start.min()
-        change = (f"shrinks from {_times(before)} to {_times(gap)}" if gap < before else
-                  f"is {_times(gap)} ({_times(before)} at the smallest)")
-        text = (f"{_grows_to(axis, value)}, the gap between the slowest and the fastest row "
-                f"{change}")
-        if len(others) == 0:  # one framework: no framework to compare
-            sentences.append(text + ".")
-            continue
-        text += f"; {fastest} is the fastest there, and "
-        if len(caught):
-            text += (f"{len(caught)} of the {len(others)} other"
-                     f"{'' if len(others) == 1 else 's'} "
-                     f"{'comes' if len(caught) == 1 else 'come'} within 10% of it and "
-                     f"stay{'s' if len(caught) == 1 else ''} there ("
-                     + _and([f"{r.implementation} from {_axis_words(axis, r.within_from)}"
-                             for r in caught.itertuples()]) + ")")
-        else:
-            text += (f"{'the other' if len(others) == 1 else 'none of the others'} "
-                     f"{'does not come' if len(others) == 1 else 'comes'} within 10% of it")
-        if len(behind) and len(caught):
-            text += (", while " + _and(list(behind["implementation"]))
-                     + (" stays" if len(behind) == 1 else " stay")
-                     + " slower over the whole sweep")
-        sentences.append(text + ".")
-    return sentences
-
-
-def _n_train_sentence(smallest, largest, fits: pd.DataFrame) -> str:
-    """The training-set sweep in words: how time per epoch and the process's peak memory
-    grow (their log-log slopes over the rows); time per step is no result there."""
-    def spread(values) -> str:
-        values = pd.to_numeric(values).dropna()
-        if values.empty:
-            return "an unknown slope"
-        low, high = f"{values.min():.2f}", f"{values.max():.2f}"
-        return f"a log-log slope of {low}" + ("" if low == high else f" to {high}")
-    return (f"As the training set grows from {int(smallest):,} to {int(largest):,} samples, "
-            f"time per epoch grows with {spread(fits['epoch_time_loglog_slope'])} and the "
-            f"whole process's peak memory, data included, with "
-            f"{spread(fits['peak_memory_loglog_slope'])} (1: in proportion; 0: not at all); "
-            f"time per step should not grow, since a step does not see the data set.")
-
-
-def _us_words(us: float) -> str:
-    """A fitted overhead in words: a fit can put a cost too small to measure under 0."""
-    return "under 1 µs" if us < 1 else f"{us:,.0f} µs"
-
-
-# -- plots ------------------------------------------------------------------------------------
-
-
-def _panels(points: pd.DataFrame, axes_wanted=None):
-    measured = points[points["status"].isin(MEASURED) & points["us_per_step"].notna()]
-    return [(axis, device, context, lines) for axis, device, context, lines in _series(measured)
-            if axes_wanted is None or axis in axes_wanted]
-
-
-def _panel_title(axis: str, device: str, context: dict) -> str:
+def panel_title(axis: str, device: str, context: dict) -> str:
+    """A series in words: "CPU: batch size (width 16, 16384 training samples)"."""
     words = {"batch_size": "batch {}", "hidden_size": "width {}",
              "n_train": "{} training samples"}
     fixed = ", ".join(words[name].format(int(context[name])) for name in CONTEXT[axis])
     return f"{device.upper()}: {AXES[axis][3]} ({fixed})"
-
-
-def _figure(title: str, footnote: dict, panels: list, draw) -> Figure:
-    with matplotlib.rc_context(plots.STYLE):
-        fig = plots._new_figure()
-        if not panels:
-            ax = fig.add_subplot()
-            ax.text(0.5, 0.5, "No swept point of this run was measured.", ha="center",
-                    va="center")
-            ax.axis("off")
-        else:
-            grid = fig.subplots(1, len(panels), squeeze=False)[0]
-            looks = plots._looks(pd.concat([lines for *_, lines in panels]))
-            for ax, (axis, device, context, lines) in zip(grid, panels):
-                draw(ax, axis, lines, looks)
-                ax.set_xscale("log")
-                ax.set_yscale("log")
-                ax.set_xlabel(f"{AXES[axis][3]} (log scale)")
-                ax.set_title(plots._text(_panel_title(axis, device, context)))
-                ax.grid(which="major", color="0.9")
-            plots._legend_below(fig, grid)
-        plots._title(fig, title, footnote)
-    return fig
-
-
-def _line(ax, x, y, look, label):
-    ax.plot(x, y, markersize=8, markeredgecolor="black", linewidth=2, label=plots._text(label),
-            **look)
-
-
-def time_per_step(points: pd.DataFrame, footnote: dict) -> Figure:
-    """µs per step against the swept size, log-log, one line per variant with its 95%
-    interval over processes as a band, one panel per axis and device."""
-    def draw(ax, axis, lines, looks):
-        column = AXES[axis][0]
-        for variant, mine in lines.groupby("variant", sort=False):
-            mine = mine.sort_values(column)
-            low = mine["ci_low_us"].fillna(mine["us_per_step"])
-            high = mine["ci_high_us"].fillna(mine["us_per_step"])
-            ax.fill_between(mine[column], low, high, color=looks[variant]["color"], alpha=0.2,
-                            linewidth=0)
-            _line(ax, mine[column], mine["us_per_step"], looks[variant], variant)
-        ax.set_ylabel("µs per training step (log scale)")
-
-    return _figure("Time per step as the size grows (line: median over processes; band: "
-                   "95% CI)", footnote, _panels(points), draw)
-
-
-def throughput(points: pd.DataFrame, footnote: dict) -> Figure:
-    """Training samples per second against the batch size, log-log, one line per variant."""
-    def draw(ax, axis, lines, looks):
-        for variant, mine in lines.groupby("variant", sort=False):
-            mine = mine.sort_values("batch_size")
-            _line(ax, mine["batch_size"], mine["samples_per_s"], looks[variant], variant)
-        ax.set_ylabel("training samples per second (log scale)")
-
-    return _figure("Throughput against batch size (higher is better)", footnote,
-                   _panels(points, ("batch",)), draw)
-
-
-def peak_memory(points: pd.DataFrame, footnote: dict) -> Figure:
-    """Peak resident memory while training against the swept size, log-log (MiB: above the
-    start of an epoch, or the whole process's peak for the training samples; see
-    ``memory_column``); points without a positive peak are left out."""
-    def draw(ax, axis, lines, looks):
-        column, memory = AXES[axis][0], memory_column(axis)
-        for variant, mine in lines.groupby("variant", sort=False):
-            mine = mine[pd.to_numeric(mine[memory]) > 0].sort_values(column)
-            if len(mine):
-                _line(ax, mine[column], pd.to_numeric(mine[memory]) / 2**20,
-                      looks[variant], variant)
-        ax.set_ylabel("process peak memory, data included, MiB (log scale)" if
-                      axis == "n_train" else "peak memory while training, MiB (log scale)")
-
-    return _figure("Peak memory while training against the swept size", footnote,
-                   _panels(points), draw)
-
-
-def figures(points: pd.DataFrame, footnote: dict) -> dict[str, Figure]:
-    """The Scaling section's plots by name (PLOTS); the throughput plot only with a batch
-    sweep."""
-    out = {"scaling_time_per_step": time_per_step(points, footnote)}
-    if (points["axis"] == "batch").any():
-        out["scaling_throughput"] = throughput(points, footnote)
-    out["scaling_memory"] = peak_memory(points, footnote)
-    return out
-
-
-# -- the report's table -------------------------------------------------------------------------
-
-CAPTION = ("Per variant and swept axis: a robust straight-line fit (Theil-Sen over every "
-           "process: its p10 since result format 3, its median before) of µs per step = "
-           "overhead + cost per unit × size, with 95% bootstrap "
-           "intervals over processes. Overhead-bound below: the size under which the fixed "
-           "cost per step outweighs the cost that grows with the size (time stays flat). "
-           "Slopes: how time per epoch and peak memory grow on log-log axes (1: in "
-           "proportion; 0: not at all; -1: time per epoch halves as the batch doubles). "
-           "Crossover: the smallest swept size at which the variant's framework, at its "
-           "fastest row, is within 10% of the fastest row there; within 10% from: the "
-           "smallest from which on it stays within at every larger swept size. A step's time "
-           "is its epoch's time over its steps, so a cost paid once an epoch (Keras's fit "
-           "sets up each epoch) weighs on an epoch of few large steps. For the training "
-           "samples, a step does not see the data set: its fit is only a check, and the "
-           "memory slope is that of the whole process's peak, data included "
-           "(process_peak_rss_bytes); for the other axes, of the peak above an epoch's "
-           "start (peak_rss_bytes). sweep.csv's regime of a point follows the same rule at "
-           "its size: overhead-bound at or below the overhead-bound size.")
-
-
-def _number(value, spec: str) -> str:
-    return "–" if value is None or pd.isna(value) else format(value, spec)
-
-
-def _with_ci(value, low, high, spec: str) -> str:
-    text = _number(value, spec)
-    if low is not None and high is not None and not pd.isna(low) and not pd.isna(high):
-        text += f" [{format(low, spec)}, {format(high, spec)}]"
-    return text
-
-
-def display_tables_by_sweep(fits: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """``display_table`` for a printed page: per sweep (axis, device and fixed sizes) two
-    narrow tables, the fit and the growth, as (caption, table of str). The sweep and the
-    unit move into the caption and the header, an interval into a "95% CI" column (a second
-    line under its number in ``latex.to_latex``), ``NOT_WITHIN`` becomes
-    ``NOT_WITHIN_SHORT``."""
-    groups = []
-    table = display_table(fits).assign(unit=list(fits["unit"]))
-    for sweep, group in table.groupby("Sweep", sort=False):
-        rows = fits.loc[group.index]
-        unit = group["unit"].iloc[0]
-        fit = pd.DataFrame({
-            "Row": group["Row"],
-            "Overhead µs/step": [_number(v, ",.0f") for v in rows["overhead_us"]],
-            "95% CI overhead": [_interval(lo, hi, ",.0f") for lo, hi in
-                                zip(rows["overhead_ci_low_us"], rows["overhead_ci_high_us"])],
-            f"Cost per {unit}, ns": [_number(v, ".3g") for v in rows["per_unit_ns"]],
-            "95% CI cost": [_interval(lo, hi, ".3g") for lo, hi in
-                            zip(rows["per_unit_ci_low_ns"], rows["per_unit_ci_high_ns"])],
-            "Overhead-bound below": group["Overhead-bound below"],
-            "At the largest": group["At the largest"]})
-        # "Peak RSS": latex.to_latex's width estimate is short for "Memory" (M and m).
-        growth = group[["Row", "Epoch-time slope", "Memory slope", "Crossover",
-                        "Within 10% from"]].replace({NOT_WITHIN: NOT_WITHIN_SHORT}) \
-            .rename(columns={"Memory slope": "Peak RSS slope"})
-        groups += [(f"{sweep}: the fit", fit), (f"{sweep}: growth and crossover", growth)]
-    return groups
-
-
-def _interval(low, high, spec: str) -> str:
-    if low is None or high is None or pd.isna(low) or pd.isna(high):
-        return ""
-    return f"[{format(low, spec)}, {format(high, spec)}]"
-
-
-def display_table(fits: pd.DataFrame) -> pd.DataFrame:
-    """``fit_table``'s lines as display strings for the report (every cell a str)."""
-    records = []
-    for r in fits.itertuples(index=False):
-        context = _panel_title(r.axis, r.device, {"batch_size": r.batch_size,
-                                                  "hidden_size": r.hidden_size,
-                                                  "n_train": r.n_train})
-        records.append({
-            "Row": r.variant, "Sweep": context,
-            "Overhead µs/step": _with_ci(r.overhead_us, r.overhead_ci_low_us,
-                                         r.overhead_ci_high_us, ",.0f"),
-            "Cost per unit, ns": f"{_with_ci(r.per_unit_ns, r.per_unit_ci_low_ns, r.per_unit_ci_high_ns, '.3g')} per {r.unit}",  # noqa: E501
-            "Overhead-bound below": _number(r.overhead_bound_below, ",.0f"),
-            "At the largest": r.regime_at_largest,
-            "Epoch-time slope": _number(r.epoch_time_loglog_slope, ".2f"),
-            "Memory slope": _number(r.peak_memory_loglog_slope, ".2f"),
-            "Crossover": str(r.crossover), "Within 10% from": str(r.within_from)})
-    return pd.DataFrame.from_records(records, columns=[
-        "Row", "Sweep", "Overhead µs/step", "Cost per unit, ns", "Overhead-bound below",
-        "At the largest", "Epoch-time slope", "Memory slope", "Crossover", "Within 10% from"])

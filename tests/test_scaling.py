@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import options as opts
-from reports import scaling
+from reports import scaling, scaling_plots, scaling_section
 from reports.build import build_report
 from reports.compare import compare_runs
 from reports.load import load_results
@@ -275,7 +275,7 @@ def test_sweep_csv_and_sweep_fit_csv_have_the_issues_columns(sweep_report):
 
 
 def test_the_scaling_plots_are_written_as_png_and_svg(sweep_report):
-    for name in scaling.PLOTS:
+    for name in scaling_plots.PLOTS:
         assert (sweep_report / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert b"<svg" in (sweep_report / f"{name}.svg").read_bytes()[:2000]
 
@@ -320,7 +320,7 @@ def test_nothing_measured_still_gives_fits_of_nothing():
         row.update(status="failed", summary=None)
     points = scaling.sweep_points(as_run(run))
     assert points["us_per_step"].isna().all()
-    assert scaling.fit_table(points).empty and scaling.teacher_sentences(
+    assert scaling.fit_table(points).empty and scaling_section.teacher_sentences(
         points, scaling.fit_table(points)) == []
     assert not scaling.has_sweep(as_run(run))
     assert math.isnan(points["us_per_step"].iloc[0])
@@ -332,7 +332,7 @@ def test_a_notebook_gets_the_scaling_figures_of_a_sweep(sweep_report):
     from reports.build import figures
 
     found = figures(sweep_report / "results.json")
-    assert set(scaling.PLOTS) <= set(found)
+    assert set(scaling_plots.PLOTS) <= set(found)
     assert all(isinstance(fig, Figure) for fig in found.values())
 
 
@@ -357,14 +357,14 @@ def test_a_fixed_cost_too_small_to_measure_is_never_overhead_bound_nor_negative_
     assert (floor["overhead_bound_below"] >= 0).all()
     nudged = fits.copy()
     nudged.loc[nudged["variant"] == "jax-scan", "overhead_us"] = -33.0
-    text = " ".join(scaling.teacher_sentences(points, nudged))
+    text = " ".join(scaling_section.teacher_sentences(points, nudged))
     assert "from under 1 µs (jax-scan)" in text and "-33" not in text
 
 
 def test_one_framework_within_ten_percent_is_said_in_the_singular():
     planted = {"torch-loop": (400.0, 0.10, 0.004), "jax-scan": (5.0, 0.02, 0.001)}
     points = scaling.sweep_points(as_run(sweep_run(planted, noise=0.01, seed=4)))
-    text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
+    text = " ".join(scaling_section.teacher_sentences(points, scaling.fit_table(points)))
     # jax is the fastest: it does not "come within 10%" of itself
     assert "jax is the fastest there, and the other does not come within 10% of it" in text
     assert "of 2 frameworks" not in text
@@ -372,7 +372,7 @@ def test_one_framework_within_ten_percent_is_said_in_the_singular():
 
 def test_one_row_is_not_compared_with_itself():
     points = scaling.sweep_points(as_run(sweep_run({"numpy-loop": (300.0, 0.40, 0.02)}, seed=4)))
-    text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
+    text = " ".join(scaling_section.teacher_sentences(points, scaling.fit_table(points)))
     assert text.startswith("Every training step of numpy-loop pays a fixed cost of ")
     assert "times as long" not in text and "1 of 1" not in text and "to 3" not in text
 
@@ -389,7 +389,7 @@ def n_train_points(planted=PLANTED):
 
 def test_the_training_set_grows_in_words_with_thousands_separators():
     points = n_train_points()
-    text = " ".join(scaling.teacher_sentences(points, scaling.fit_table(points)))
+    text = " ".join(scaling_section.teacher_sentences(points, scaling.fit_table(points)))
     assert "As the training set grows from 32 to 16,384 samples" in text
     assert "training samples grows" not in text and "16384" not in text
 
@@ -409,10 +409,10 @@ def test_the_training_set_sweep_measures_the_whole_process_memory():
     points["process_peak_rss_bytes"] = 4000 * points["n_train"]
     fits = scaling.fit_table(points)
     assert fits["peak_memory_loglog_slope"].tolist() == pytest.approx([1.0] * len(fits))
-    text = " ".join(scaling.teacher_sentences(points, fits))
+    text = " ".join(scaling_section.teacher_sentences(points, fits))
     assert "the whole process's peak memory, data included, with a log-log slope of" in text
     assert "within 10%" not in text.split("As the training set")[1]
-    assert "process_peak_rss_bytes" in scaling.CAPTION
+    assert "process_peak_rss_bytes" in scaling_section.CAPTION
 
 
 def test_a_points_regime_agrees_with_its_fits_overhead_bound_size():
