@@ -39,10 +39,11 @@ from matplotlib.ticker import NullFormatter
 
 from reports import html, latex, markdown, plots
 from reports.document import UNSTABLE_MARK
-from reports.load import BASELINE_VARIANT, ReportError, load_run
+from reports.load import ReportError, load_run
 from results.atomic import StagedFolder, write_bytes_atomic, write_text_atomic
 from results.format import RESULTS_FILE_NAME
 from results.model import Commit, Environment, Row, Run, Summary
+from results.summary import REFERENCE_VARIANT
 
 TITLE = "sidebyside: runs side by side"
 CLASS_TITLE = "sidebyside: a class's runs by machine"
@@ -503,7 +504,7 @@ def teacher_sentence(machine: str, device: str, n_runs: int, frame: pd.DataFrame
     group's first course row (``course_rows``; else its first row) other than the loop
     itself that two runs or more measured; None when there is none."""
     lines = [line for line in frame.to_dict("records") if line["runs_with_ratio"] >= 2
-             and not line["row"].startswith(BASELINE_VARIANT + "-")]
+             and not line["row"].startswith(REFERENCE_VARIANT + "-")]
     lines.sort(key=lambda line: line["row"] not in course_rows)  # stable: table order kept
     if not lines:
         return None

@@ -26,7 +26,7 @@ from reports.compare_rule import (
     processes_needed,
     verdict,
 )
-from reports.load import FORMAT_1_NOTE
+from reports.format1 import FORMAT_1_NOTE
 from reports.run_versions import version_note
 from results.estimate import ESTIMATOR
 from results.model import ABSENT, Commit, Environment, Run

@@ -17,6 +17,7 @@ import pandas as pd
 from reports.document import Section
 from reports.tables import csv_text
 from results.model import ABSENT, Cost, Row, Run, Summary
+from results.summary import REFERENCE_VARIANT
 
 TITLE = "Cost per step (instructions)"
 CAPTION = ("Instructions executed per training step, counted by valgrind's callgrind around "
@@ -32,7 +33,6 @@ BREAKDOWN_CATEGORIES = ("interpreter", "framework runtime", "math kernels", "JIT
                         "system")
 HEADER = ("Row", "Instructions/step", "Spread", "× torch loop", "µs/step",
           *(c[0].upper() + c[1:] for c in BREAKDOWN_CATEGORIES))
-BASELINE_VARIANT = "torch-loop"
 COUNTED = ("ok", "partial")
 PLOT = "instructions_per_step"
 
@@ -69,7 +69,7 @@ def _identity(row: Row) -> tuple:
 def _baselines(run: Run) -> dict[tuple, float]:
     """torch-loop's instructions per step, by device and sizes (_identity), where counted."""
     return {_identity(r): counted(r).instructions_per_step for r in run.rows
-            if r.variant == BASELINE_VARIANT and counted(r)}
+            if r.variant == REFERENCE_VARIANT and counted(r)}
 
 
 # The terminal table of `pytest --benchmark` holds its run as results.json's dict; ``table``
@@ -88,7 +88,7 @@ def _dict_identity(row: dict) -> tuple:
 
 def _dict_baselines(data: dict) -> dict[tuple, float]:
     return {_dict_identity(r): _dict_counted(r)["instructions_per_step"] for r in data["rows"]
-            if r["variant"] == BASELINE_VARIANT and _dict_counted(r)}
+            if r["variant"] == REFERENCE_VARIANT and _dict_counted(r)}
 
 
 def frame(run: Run) -> pd.DataFrame:

@@ -12,8 +12,6 @@ import pandas as pd
 from reports.markdown import to_markdown  # noqa: F401 (the terminal's table imports it here)
 from results.model import Cpu, Process, Row, Run, Summary
 
-BASELINE_VARIANT = "torch-loop"  # the course's PyTorch loop: every ratio is to this row
-
 SETTING_COLUMNS = ("framework_version", "keras_backend", "backend_version", "compile",
                    "convention", "initial_weights", "adam_epsilon", "adam_epsilon_placement",
                    "loss_clip", "precision", "intra_op_threads", "inter_op_threads",

@@ -9,7 +9,8 @@ import pytest
 
 from reports import load as load_module
 from reports.cli import main as reports_main
-from reports.load import FORMAT_1_NOTE, MAX_RESULT_BYTES, ReportError, load_results
+from reports.format1 import FORMAT_1_NOTE
+from reports.load import MAX_RESULT_BYTES, ReportError, load_results
 from results.format import RESULTS_FORMAT_VERSION
 from tests import format2
 from tests.helpers import ROOT
