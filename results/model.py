@@ -1,43 +1,28 @@
 """The typed model of a run's result file (docs/result_format.md): ``Run`` holds ``Row``s, a row
-its ``Process``es and its ``Summary``, each with ``from_dict`` and ``to_dict``.
+its ``Process``es and its ``Summary``, each with ``from_dict`` and ``to_dict``
+(results.record.Record).
 
 Modelled on pyperf's ``Run`` and ``Benchmark`` (pyperf/_bench.py): one set of objects that the
-writer and every reader share, so that no reader walks the JSON on its own. Each record keeps
-what the file says exactly: a field absent from the file (older files lack newer fields) is
-``ABSENT``, not ``None`` (which is the file's ``null``); keys that the model does not name are
-kept in ``extra``; and ``to_dict`` writes the keys in the order they were read, so that
-``Run.from_dict(d).to_dict() == d`` with the same key order, for files of every format.
+writer and every reader share, so that no reader walks the JSON on its own. A field absent
+from the file is ``ABSENT``; ``Run.from_dict(d).to_dict() == d`` with the same key order, for
+files of every format.
 
 The format version is checked here once (``check_version``). A format-1 file is converted
-to format 2's layout by reports/load.py before it becomes a ``Run``.
+to format 2's layout by reports/format1.py before it becomes a ``Run``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from results.format import READABLE_FORMAT_VERSIONS, RESULTS_FORMAT, RESULTS_FORMAT_VERSION
+from results.record import ABSENT, Record, record_type
 
-
-class _Absent:
-    """The type of ``ABSENT``: a field that the file does not have (not its ``null``)."""
-
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-
-ABSENT: Any = _Absent()
+__all__ = ["ABSENT", "Commit", "Cost", "CostProcess", "Cpu", "CurvePoint", "Distributed",
+           "Environment", "Equivalence", "Load", "Machine", "Memory", "MergedPart", "PerSeed",
+           "Process", "ProcessLoad", "Record", "Resources", "Row", "Run", "Shard", "Summary",
+           "UnreadableVersion", "check_version"]
 
 
 class UnreadableVersion(ValueError):
@@ -53,83 +38,10 @@ def check_version(version, readable: tuple = (1, *READABLE_FORMAT_VERSIONS)) -> 
                             f"sidebyside reads (it reads 1 to {RESULTS_FORMAT_VERSION})")
 
 
-def _plain(value):
-    """``value`` as JSON data: records as dicts, containers copied."""
-    if isinstance(value, Record):
-        return value.to_dict()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-@dataclasses.dataclass
-class Record:
-    """A JSON object of the file with named fields; ``NESTED`` maps a field to the record type
-    of its value (``[Type]``: a list of them). ``extra``: keys the model does not name."""
-
-    NESTED: ClassVar[dict] = {}
-    extra: dict = dataclasses.field(default_factory=dict, repr=False, kw_only=True,
-                                    metadata={"json": False})
-    _keys: tuple | None = dataclasses.field(default=None, repr=False, compare=False,
-                                            kw_only=True, metadata={"json": False})
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        """The JSON keys this record names, in the order a new file writes them."""
-        return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("json", True))
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        """The record of the JSON object ``data`` (not changed; its lists and objects are
-        copied). A nested object that is not an object (a damaged file) is kept as it is."""
-        names = set(cls.field_names())
-        known, extra = {}, {}
-        for key, value in data.items():
-            if key in names:
-                known[key] = cls._read(cls.NESTED.get(key), value)
-            else:
-                extra[key] = _plain(value)
-        return cls(**known, extra=extra, _keys=tuple(data))
-
-    @staticmethod
-    def _read(kind, value):
-        if kind is None or value is None:
-            return _plain(value)
-        if isinstance(kind, list):
-            return ([Record._read(kind[0], v) for v in value] if isinstance(value, list)
-                    else _plain(value))
-        return kind.from_dict(value) if isinstance(value, dict) else _plain(value)
-
-    def to_dict(self) -> dict:
-        """The JSON object: the keys as read (new records: ``field_names`` then ``extra``),
-        an ``ABSENT`` field left out."""
-        values = {name: getattr(self, name) for name in self.field_names()} | self.extra
-        order = self._keys if self._keys is not None else tuple(values)
-        order += tuple(k for k in values if k not in order)
-        return {key: _plain(values[key]) for key in order
-                if key in values and values[key] is not ABSENT}
-
-    def get(self, name: str, default=None):
-        """The field (or extra key) ``name``; ``default`` when the file has none."""
-        value = getattr(self, name, ABSENT) if name in self.field_names() \
-            else self.extra.get(name, ABSENT)
-        return default if value is ABSENT else value
-
-
-def _record(cls):
-    """A Record subclass whose every field defaults to ABSENT."""
-    for name in cls.__annotations__:
-        if not name.isupper() and name not in cls.__dict__:
-            setattr(cls, name, ABSENT)
-    return dataclasses.dataclass(cls)
-
-
 # -- the sub-records ------------------------------------------------------------------------
 
 
-@_record
+@record_type
 class Load(Record):
     """The machine's load: load averages, CPU pressure (percent of 10 s) and CPU busy
     percent, where sampled."""
@@ -140,13 +52,13 @@ class Load(Record):
     cpu_busy_pct: float | None
 
 
-@_record
+@record_type
 class Commit(Record):
     id: str | None
     dirty: bool | None
 
 
-@_record
+@record_type
 class Environment(Record):
     """Where the run ran: the command, Python, the machine, the commit and the versions."""
     NESTED: ClassVar[dict] = {"commit": Commit, "load_before": Load, "load_after": Load}
@@ -164,7 +76,7 @@ class Environment(Record):
     busy_reason: str | None
 
 
-@_record
+@record_type
 class Memory(Record):
     """A process's memory: resident bytes after import, the baseline and the peak above it,
     and the GPU allocator's peak."""
@@ -176,7 +88,7 @@ class Memory(Record):
     gpu_peak_method: str | None
 
 
-@_record
+@record_type
 class Cpu(Record):
     """A process's CPU while training: seconds, cores used, run-queue wait, starvation."""
     train_cpu_s: float
@@ -189,14 +101,14 @@ class Cpu(Record):
     starved_reason: str | None
 
 
-@_record
+@record_type
 class ProcessLoad(Record):
     NESTED: ClassVar[dict] = {"before": Load, "after": Load}
     before: Load | None
     after: Load | None
 
 
-@_record
+@record_type
 class Distributed(Record):
     """A data-parallel row's process (or its single-process twin's): replicas and threads."""
     replicas: int
@@ -206,14 +118,14 @@ class Distributed(Record):
     max_weight_gap_vs_single: float | None
 
 
-@_record
+@record_type
 class Equivalence(Record):
     """The check against the numpy twin before timing (frameworks/equivalence.py)."""
     equivalent: bool
     versions: dict
 
 
-@_record
+@record_type
 class PerSeed(Record):
     seed: int
     final_loss: float | None
@@ -222,7 +134,7 @@ class PerSeed(Record):
     time_to_accuracy_s: float | None
 
 
-@_record
+@record_type
 class CurvePoint(Record):
     seed: int
     epoch: int
@@ -232,7 +144,7 @@ class CurvePoint(Record):
     elapsed_s: float
 
 
-@_record
+@record_type
 class Process(Record):
     """One worker process of a row: one sample of the process-level effects."""
     NESTED: ClassVar[dict] = {"per_seed": [PerSeed], "curves": [CurvePoint], "memory": Memory,
@@ -273,7 +185,7 @@ class Process(Record):
     distributed: Distributed
 
 
-@_record
+@record_type
 class Summary(Record):
     """A row's headline numbers from its ok processes (results.summary.summarize)."""
     processes_ok: int
@@ -331,7 +243,7 @@ class Summary(Record):
     efficiency_ci_high: float | None
 
 
-@_record
+@record_type
 class CostProcess(Record):
     """One process of a row's instruction count under callgrind (benchmarks/cost.py)."""
     index: int
@@ -347,7 +259,7 @@ class CostProcess(Record):
     by_object: dict
 
 
-@_record
+@record_type
 class Cost(Record):
     """A row's instructions per step (--metric instructions)."""
     NESTED: ClassVar[dict] = {"processes": [CostProcess]}
@@ -364,7 +276,7 @@ class Cost(Record):
     by_category_per_step: dict
 
 
-@_record
+@record_type
 class Machine(Record):
     """The machine that ran a row, in a run merged from parts: its part's environment."""
     part: int
@@ -375,7 +287,7 @@ class Machine(Record):
     python: str
 
 
-@_record
+@record_type
 class Row(Record):
     """One planned row (variant x device x sizes): its processes and its summary."""
     NESTED: ClassVar[dict] = {"machine": Machine, "processes": [Process], "summary": Summary,
@@ -403,7 +315,7 @@ class Row(Record):
         return [p for p in self.processes if p.status == "ok"]
 
 
-@_record
+@record_type
 class Resources(Record):
     """How the resident workers were sampled and the memory they held together (format 3)."""
     memory_budget_bytes: int | None
@@ -414,7 +326,7 @@ class Resources(Record):
     sampled_together: list
 
 
-@_record
+@record_type
 class Shard(Record):
     """A part of a split plan (--shard I/N)."""
     index: int
@@ -422,7 +334,7 @@ class Shard(Record):
     plan_rows: list
 
 
-@_record
+@record_type
 class MergedPart(Record):
     """One part of a run merged from parts (reports.merge)."""
     index: int
@@ -432,7 +344,7 @@ class MergedPart(Record):
     started: str
 
 
-@_record
+@record_type
 class Run(Record):
     """A whole result file of format 2 or 3 (a format-1 file once converted)."""
     NESTED: ClassVar[dict] = {"environment": Environment, "rows": [Row],
