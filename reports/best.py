@@ -73,6 +73,31 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
     torch), so a missing gear is said, not left out. A ratio is NaN where a side is missing.
     Raises ``KeyError`` naming a required column that ``tidy`` lacks.
     """
+    frame = _comparable(tidy)
+    measured = frame[frame["status"].isin(MEASURED) & frame["us_per_step"].notna()]
+    records = []
+    # A block: one device and batch size (and in a sweep's run one width and data size).
+    identity = [c for c in ("device", "batch_size", "hidden_size", "n_train")
+                if c in frame.columns]
+    for key in frame[identity].drop_duplicates().itertuples(index=False):
+        wanted = pd.Series(key, index=identity)
+        block = frame[(frame[identity] == wanted).all(axis=1)]
+        ok = measured[(measured[identity] == wanted).all(axis=1)]
+        floor = ok[ok["variant"] == FLOOR_VARIANT]
+        floor_us = float(floor["us_per_step"].iloc[0]) if len(floor) else math.nan
+        for framework in FRAMEWORKS:
+            rows = block[block["implementation"] == framework]
+            if not rows.empty:
+                records.append(dict(zip(identity, key)) | _framework_record(
+                    frame, framework, rows, ok[ok["implementation"] == framework], floor_us))
+    return pd.DataFrame.from_records(records, columns=[*COLUMNS[:3], *identity[2:], *COLUMNS[3:]])
+
+
+def _comparable(tidy: pd.DataFrame) -> pd.DataFrame:
+    """``tidy`` checked for the columns the table reads, with every row's tag and tuned note
+    (from the variant registry where the run recorded none), without the data-parallel rows
+    and their twins (they get more threads than --threads: the report's "Data parallel"
+    section compares them, among themselves)."""
     required = ["variant", "implementation", "device", "batch_size", "status", "us_per_step",
                 "us_per_step_ci_low", "us_per_step_ci_high", "first_epoch_s"]
     missing = [c for c in required if c not in tidy.columns]
@@ -83,52 +108,35 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
         frame["tag"] = frame["variant"].map(_registry()[1])
     if "tuned_note" not in frame.columns or frame["tuned_note"].isna().all():
         frame["tuned_note"] = frame["variant"].map(_registry()[2]).fillna("")
-    # Data-parallel rows and their twins get more threads than --threads: the report's
-    # "Data parallel" section compares them, among themselves.
     frame = frame[frame["tag"] != "distributed"]
+    if "reason" not in frame.columns:
+        frame["reason"] = ""
+    return frame
+
+
+def _framework_record(frame: pd.DataFrame, framework: str, rows: pd.DataFrame,
+                      mine: pd.DataFrame, floor_us: float) -> dict:
+    """One framework's line in one block: ``rows`` its rows there, ``mine`` those measured."""
     tags = dict(zip(frame["variant"], frame["tag"]))
     notes = dict(zip(frame["variant"], frame["tuned_note"].fillna("")))
     implementations = dict(zip(frame["variant"], frame["implementation"]))
-    if "reason" not in frame.columns:
-        frame["reason"] = ""
-    measured = frame[frame["status"].isin(MEASURED) & frame["us_per_step"].notna()]
-
-    records = []
-    # A block: one device and batch size (and in a sweep's run one width and data size).
-    identity = [c for c in ("device", "batch_size", "hidden_size", "n_train")
-                if c in frame.columns]
-    for key in frame[identity].drop_duplicates().itertuples(index=False):
-        device, batch_size = key[0], key[1]
-        wanted = pd.Series(key, index=identity)
-        block = frame[(frame[identity] == wanted).all(axis=1)]
-        ok = measured[(measured[identity] == wanted).all(axis=1)]
-        floor = ok[ok["variant"] == FLOOR_VARIANT]
-        floor_us = float(floor["us_per_step"].iloc[0]) if len(floor) else math.nan
-        for framework in FRAMEWORKS:
-            rows = block[block["implementation"] == framework]
-            if rows.empty:
-                continue
-            mine = ok[ok["implementation"] == framework]
-            try:  # the run's own course (or idiomatic) row, else the suite's, not run here
-                base_name = base_variant(framework, tags, implementations)
-            except ValueError:
-                base_name = base_variant(framework)
-            base = mine[mine["variant"] == base_name]
-            best = mine.loc[[mine["us_per_step"].idxmin()]] if len(mine) else mine
-            not_measured = rows[~rows.index.isin(mine.index)]
-            record = {"framework": framework, "device": device, "batch_size": batch_size,
-                      **dict(zip(identity[2:], key[2:])),
-                      "base_variant": base_name,
-                      "base_tag": tags.get(base_name) or _registry()[1][base_name],
-                      **_side("base", base), **_side("best", best)}
-            record["speedup"] = record["base_us_per_step"] / record["best_us_per_step"]
-            record["ratio_to_floor"] = record["best_us_per_step"] / floor_us
-            record["note"] = notes.get(record["best_variant"], "") \
-                if record["best_tag"] == "tuned" else ""
-            record["not_measured"] = "; ".join(
-                f"{r.variant}: {r.reason or r.status}" for r in not_measured.itertuples())
-            records.append(record)
-    return pd.DataFrame.from_records(records, columns=[*COLUMNS[:3], *identity[2:], *COLUMNS[3:]])
+    try:  # the run's own course (or idiomatic) row, else the suite's, not run here
+        base_name = base_variant(framework, tags, implementations)
+    except ValueError:
+        base_name = base_variant(framework)
+    base = mine[mine["variant"] == base_name]
+    best = mine.loc[[mine["us_per_step"].idxmin()]] if len(mine) else mine
+    not_measured = rows[~rows.index.isin(mine.index)]
+    record = {"framework": framework, "base_variant": base_name,
+              "base_tag": tags.get(base_name) or _registry()[1][base_name],
+              **_side("base", base), **_side("best", best)}
+    record["speedup"] = record["base_us_per_step"] / record["best_us_per_step"]
+    record["ratio_to_floor"] = record["best_us_per_step"] / floor_us
+    record["note"] = notes.get(record["best_variant"], "") \
+        if record["best_tag"] == "tuned" else ""
+    record["not_measured"] = "; ".join(
+        f"{r.variant}: {r.reason or r.status}" for r in not_measured.itertuples())
+    return record
 
 
 def _side(prefix: str, rows: pd.DataFrame) -> dict:

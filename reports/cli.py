@@ -19,10 +19,16 @@ CONSOLE_PROG = "sidebyside-reports"  # the console script (pyproject.toml [proje
 
 
 def _parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The command line: one subcommand per report (build, compare, merge, combine)."""
     parser = argparse.ArgumentParser(
         prog=prog, description="Reports from `pytest --benchmark` result files.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_build, _add_compare, _add_merge, _add_combine):
+        add(sub)
+    return parser
 
+
+def _add_build(sub) -> None:
     build = sub.add_parser("build", help="write a run's report folder from its result file",
                            description="Write results.csv, report.md, report.tex, plots "
                            "(PNG and SVG) and report.html for one result file.")
@@ -34,6 +40,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
                             "folder named after it under ./sidebyside-runs, never another "
                             "run's); a folder holding another result file is refused")
 
+
+def _add_compare(sub) -> None:
     compare = sub.add_parser(
         "compare", help="compare two runs row by row, with statistics",
         description="Print, per row in both runs, NEW/OLD of the median µs/step over worker "
@@ -58,6 +66,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     compare.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
     compare.add_argument("--markdown", metavar="FILE", help="also write the Markdown to a file")
 
+
+def _add_merge(sub) -> None:
     merge = sub.add_parser(
         "merge", help="join the parts of a split run (pytest --benchmark --shard I/N)",
         description="Join the result files of the N parts of one plan, run with `pytest "
@@ -69,6 +79,8 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     merge.add_argument("--out", metavar="DIR", required=True,
                        help="the merged run's folder (new, or one without a results.json)")
 
+
+def _add_combine(sub) -> None:
     combine = sub.add_parser(
         "combine", help="several runs side by side, or a class's runs grouped by machine",
         description="One report from several runs: one column group per run (µs/step with "
@@ -87,7 +99,6 @@ def _parser(prog: str = PROG) -> argparse.ArgumentParser:
     combine.add_argument("--delta", type=float, default=5.0, metavar="PCT",
                          help="as in compare: \"same\" means the interval of the ratio lies "
                               "within ±PCT percent (default 5)")
-    return parser
 
 
 def console_main() -> int:

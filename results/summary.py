@@ -63,28 +63,9 @@ def summarize(row: dict, reference: dict | None = None) -> dict | None:
     ok = [p for p in row["processes"] if p["status"] == "ok"]
     if not ok:
         return None
-    groups = [process_samples_us(p) for p in ok]
-    time = estimate.headline(groups)
+    time = estimate.headline([process_samples_us(p) for p in ok])
     reasons = unstable_reasons(time, ok)
-    # Each seed once, from the process that trained it first.
-    per_seed = list({s["seed"]: s for p in reversed(ok) for s in p["per_seed"]}.values())
-    accuracies = [s["test_accuracy"] for s in per_seed]
-    reached = [s["time_to_accuracy_s"] for s in per_seed if s["time_to_accuracy_s"] is not None]
     first = ok[0]
-    steady_median = time["us_per_step_median"] * first["steps_per_epoch"] / 1e6
-
-    def median_of(get):
-        values = [v for v in (get(p) for p in ok) if v is not None]
-        return statistics.median(values) if values else None
-
-    peak = median_of(lambda p: p["memory"]["peak_rss_above_baseline_bytes"])
-    rss = median_of(lambda p: p["memory"]["rss_after_import_bytes"])
-    gpu = median_of(lambda p: p["memory"]["gpu_peak_bytes"])
-    ratio = ratio_low = ratio_high = ratio_method = None
-    if reference is not None and reference is not row:
-        ratio, ratio_low, ratio_high, ratio_method = ratio_to(row, ok, reference)
-    elif reference is row:
-        ratio = 1.0
     summary = dict(
         processes_ok=len(ok), estimator=estimate.ESTIMATOR, us_per_step=time["us_per_step"],
         us_per_step_ci_low=time["us_per_step_ci_low"],
@@ -95,26 +76,54 @@ def summarize(row: dict, reference: dict | None = None) -> dict | None:
         spread_iqr_pct=estimate.iqr_pct(time["process_us_per_step"]),
         unstable=bool(reasons), unstable_reasons=reasons,
         samples_per_s=first["n_train"] / (time["us_per_step"] * first["steps_per_epoch"] / 1e6),
-        steady_epoch_s_median=steady_median,
-        first_epoch_s=first["first_epoch_s"], first_epoch_cold=first["cold_cache"],
+        steady_epoch_s_median=time["us_per_step_median"] * first["steps_per_epoch"] / 1e6,
+        first_epoch_s=first["first_epoch_s"], first_epoch_cold=first["cold_cache"])
+    summary |= _accuracy(ok) | _resources(ok)
+    ratio = ratio_low = ratio_high = ratio_method = None
+    if reference is not None and reference is not row:
+        ratio, ratio_low, ratio_high, ratio_method = ratio_to(row, ok, reference)
+    elif reference is row:
+        ratio = 1.0
+    summary |= dict(ratio_to_torch_loop=ratio, ratio_ci_low=ratio_low,
+                    ratio_ci_high=ratio_high, ratio_method=ratio_method)
+    if "distributed" in first:
+        summary.update(replica_summary(ok))
+    return summary
+
+
+def _accuracy(ok: list[dict]) -> dict:
+    """The summary's accuracy fields from the ok processes: each seed once, from the process
+    that trained it first."""
+    per_seed = list({s["seed"]: s for p in reversed(ok) for s in p["per_seed"]}.values())
+    accuracies = [s["test_accuracy"] for s in per_seed]
+    reached = [s["time_to_accuracy_s"] for s in per_seed if s["time_to_accuracy_s"] is not None]
+    return dict(
         test_accuracy_mean=statistics.fmean(accuracies),
         test_accuracy_sd=statistics.stdev(accuracies) if len(accuracies) > 1 else None,
         n_seeds=len(per_seed),
         time_to_accuracy_s_median=statistics.median(reached) if reached else None,
         time_to_accuracy_reached_seeds=len(reached),
-        target_accuracy=first["target_accuracy"], bayes_accuracy=first["bayes_accuracy"],
-        final_loss_mean=_mean_or_none([s["final_loss"] for s in per_seed]),
+        target_accuracy=ok[0]["target_accuracy"], bayes_accuracy=ok[0]["bayes_accuracy"],
+        final_loss_mean=_mean_or_none([s["final_loss"] for s in per_seed]))
+
+
+def _resources(ok: list[dict]) -> dict:
+    """The summary's memory (bytes), start-up times (s) and cores used: the median over the
+    ok processes of those that recorded it."""
+    def median_of(get):
+        values = [v for v in (get(p) for p in ok) if v is not None]
+        return statistics.median(values) if values else None
+
+    peak = median_of(lambda p: p["memory"]["peak_rss_above_baseline_bytes"])
+    rss = median_of(lambda p: p["memory"]["rss_after_import_bytes"])
+    gpu = median_of(lambda p: p["memory"]["gpu_peak_bytes"])
+    return dict(
         peak_rss_above_baseline_bytes=None if peak is None else int(peak),
         rss_after_import_bytes=None if rss is None else int(rss),
         gpu_peak_bytes=None if gpu is None else int(gpu),
         import_s=statistics.median(p["import_s"] for p in ok),
         build_s=statistics.median(p["build_s"] for p in ok),
-        cores_used=statistics.median(p["cpu"]["cores_used"] for p in ok),
-        ratio_to_torch_loop=ratio, ratio_ci_low=ratio_low, ratio_ci_high=ratio_high,
-        ratio_method=ratio_method)
-    if "distributed" in first:
-        summary.update(replica_summary(ok))
-    return summary
+        cores_used=statistics.median(p["cpu"]["cores_used"] for p in ok))
 
 
 def unstable_reasons(time: dict, ok: list[dict]) -> list[str]:
