@@ -31,10 +31,12 @@ from benchmarks import results as res
 from benchmarks import schedule
 from benchmarks import shard as shards
 from benchmarks.runner import ROOT, ResidentWorker, nvidia_gpu_visible, run_process
+from benchmarks.table import cost_lines, side_by_side
 from results import estimate, summary
 from results import format as result_format
 from results.atomic import new_file_problem, write_new_file
 from results.atomic import shell_quoted as _quoted
+from results.model import Run
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
@@ -523,8 +525,6 @@ class Suite:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # not saved where asked
 
     def pytest_terminal_summary(self, terminalreporter):
-        from benchmarks.table import side_by_side
-
         tr = terminalreporter
         if self.collect_only:
             return
@@ -538,16 +538,9 @@ class Suite:
                           f"{rebuild_command(self.results_path)}", red=True)
             return
         tr.section("sidebyside")
-        for line in side_by_side(self.run):
+        run = Run.from_dict(self.run)
+        for line in side_by_side(run) + cost_lines(run):  # cost: --metric instructions
             tr.write_line(line)
-        if any(row.get("cost") for row in self.run["rows"]):  # --metric instructions
-            from reports.instructions import TITLE, table
-            from reports.tables import to_markdown
-
-            tr.write_line("")
-            tr.write_line(TITLE)
-            for line in to_markdown(table(self.run)).splitlines():
-                tr.write_line(line)
         for flag in self.run["flags"]:
             tr.write_line(f"FLAG {flag}", yellow=True)
         for warning in self.run["warnings"]:
