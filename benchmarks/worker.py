@@ -811,7 +811,7 @@ def main() -> int:
             local = int(os.environ["LOCAL_RANK"])
             cpus = cpus[len(cpus) * local // world:len(cpus) * (local + 1) // world]
         # Before any framework is imported, so that every thread pool starts on these CPUs
-        # (or on the CPUs it starts on, beside other workers starting: runner.ResidentWorker).
+        # (or on the CPUs it starts on, beside other workers starting: resident.ResidentWorker).
         os.sched_setaffinity(0, job.get("startup_cpus") or cpus)
     protocol = _protocol_stream()
 

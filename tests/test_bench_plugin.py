@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.plugin import Suite, Terminated, make_run_dir, save_results
+from benchmarks.interrupt import Terminated
+from benchmarks.plugin import Suite
+from benchmarks.run_folder import make_run_dir, save_results
 
 STARTED = datetime.datetime(2026, 11, 29, 18, 0, 0, tzinfo=datetime.UTC)
 
@@ -106,7 +108,7 @@ def test_the_export_is_never_written_over_a_file_that_appeared_meanwhile(tmp_pat
 @pytest.mark.parametrize("name", ["plain", "with space", "ünïcödé", "new\nline", "\x1b[31mred",
                                   "it's", "back\\slash\ttab"])
 def test_a_printed_command_is_one_line_that_the_shell_reads_back_as_the_path(tmp_path, name):
-    from benchmarks.plugin import rebuild_command
+    from benchmarks.run_folder import rebuild_command
 
     path = tmp_path / name / "results.json"
     command = rebuild_command(path)
@@ -129,7 +131,7 @@ def _dead_pid() -> int:
 def test_a_dead_runs_scratch_is_removed_and_a_live_runs_is_kept(tmp_path):
     import psutil
 
-    from benchmarks.plugin import remove_stale_scratch, scratch_prefix
+    from benchmarks.run_folder import remove_stale_scratch, scratch_prefix
 
     mine = tmp_path / (scratch_prefix() + "live")
     started = int(psutil.Process(os.getpid()).create_time())
