@@ -106,7 +106,7 @@ def count_job(job: dict, write) -> None:
     import numpy as np
 
     from benchmarks import options as opts
-    from benchmarks.worker import apply_threads, import_framework
+    from benchmarks.worker_steps import apply_threads, import_framework
     from frameworks import IMPLEMENTATIONS, FrameworkNotInstalled, SimpleNetSpec, load, make_dataset
     from frameworks.base import check_features_labels
 
@@ -153,11 +153,11 @@ def count_job(job: dict, write) -> None:
 
 
 def main() -> int:
-    from benchmarks.worker import _die_with_launcher
+    from benchmarks.worker import die_with_launcher
 
     # Valgrind runs this process in place of python, so its parent is the coordinator's
     # thread that waits for it: killed with the coordinator, even by SIGKILL.
-    _die_with_launcher()
+    die_with_launcher()
     job = json.load(sys.stdin)
 
     def write(results):

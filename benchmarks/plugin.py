@@ -45,8 +45,8 @@ from results.model import Row, Run
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
-# The workers' faults (benchmarks/worker.py), and one of the coordinator's: "hang:report" hangs
-# where the report is built, for the tests of an interrupt there.
+# The workers' faults (benchmarks/worker_steps.py), and one of the coordinator's:
+# "hang:report" hangs where the report is built, for the tests of an interrupt there.
 FAULT_ENV = "SIDEBYSIDE_INJECT_FAULT"
 
 

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from benchmarks.options import TAGS, VARIANTS, make_plan
-from benchmarks.worker import FAULT_ENV
+from benchmarks.worker_steps import FAULT_ENV
 from results.format import RESULTS_FORMAT_VERSION
 from tests.helpers import ROOT, framework_env
 
