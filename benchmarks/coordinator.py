@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
-from benchmarks import options as opts
 from benchmarks import results as res
 from benchmarks import schedule
+from benchmarks.plan import SINGLE_TWINS, Plan, Row
 from benchmarks.resident import ResidentWorker
 from benchmarks.runner import nvidia_gpu_visible, run_process
 from results import estimate, summary
@@ -35,7 +35,7 @@ def minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def check_valgrind(plan: opts.Plan, warnings: list[str]) -> str | None:
+def check_valgrind(plan: Plan, warnings: list[str]) -> str | None:
     """The valgrind that ``--metric instructions`` runs; without one, ``warnings`` gains one
     sentence saying how to get it, and the time rows run alone."""
     from benchmarks import cost
@@ -54,18 +54,18 @@ class Coordinator:
     dict, whose ``rows`` are ``rows``'s records in order): ``say(line)`` writes a progress
     line, ``save()`` saves the run."""
 
-    def __init__(self, plan: opts.Plan, run: dict, rows: list[opts.Row], scratch: str,
+    def __init__(self, plan: Plan, run: dict, rows: list[Row], scratch: str,
                  say, save, valgrind: str | None = None):
         self.plan, self.run, self.rows, self.scratch = plan, run, rows, scratch
         self._say, self._save, self.valgrind = say, save, valgrind
         # For the progress lines and the ETA: when the schedule began, processes done, in all.
         self._began, self._done_count, self._total = time.perf_counter(), 0, 0
 
-    def record(self, row: opts.Row) -> dict:
+    def record(self, row: Row) -> dict:
         """``row``'s record in the run (a results.json row, being written)."""
         return self.run["rows"][self.rows.index(row)]
 
-    def run_schedule(self, rows: list[opts.Row]) -> None:
+    def run_schedule(self, rows: list[Row]) -> None:
         """Every process of ``rows``: process set 0 of every block of rows, then set 1, ...
 
         The rows of a block (one comparison: device and sizes) are sampled together by
@@ -105,7 +105,7 @@ class Coordinator:
         if self.plan.metric == "instructions" and self.valgrind:
             self._run_costs(rows)
 
-    def _run_part(self, part: list[opts.Row], index: int) -> None:
+    def _run_part(self, part: list[Row], index: int) -> None:
         """Process set ``index`` of the rows of ``part``: their workers start (several at
         once where the machine has CPUs for them: ``_start_workers``), then answer
         ``plan.rounds`` rounds of one timed epoch each, alone, in a fresh random order every
@@ -197,7 +197,7 @@ class Coordinator:
         record["status"], record["reason"] = res.row_status(record, self.plan.processes)
         if stderr_tail:
             record["stderr_tail"] = stderr_tail
-        summary.summarize_all(self.run["rows"], opts.SINGLE_TWINS)
+        summary.summarize_all(self.run["rows"], SINGLE_TWINS)
         self.run["flags"] = summary.flag_differences(
             {r["id"]: next(p["settings"] for p in r["processes"] if p["status"] == "ok")
              for r in self.run["rows"] if r["summary"]})

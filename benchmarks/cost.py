@@ -131,14 +131,14 @@ def valgrind_version(valgrind: str) -> str | None:
 
 
 def not_applicable_reason(row) -> str | None:
-    """Why the instruction count does not apply to ``row`` (a ``benchmarks.options.Row``), or
+    """Why the instruction count does not apply to ``row`` (a ``benchmarks.plan.Row``), or
     None when it does."""
-    from benchmarks import options as opts
+    from benchmarks.plan import TAGS
 
     if row.device != "cpu":
         return (f"the instructions metric does not apply on {row.device}: callgrind counts "
                 "CPU instructions, not the GPU's work")
-    if opts.TAGS[row.variant] == "distributed":
+    if TAGS[row.variant] == "distributed":
         return ("the instructions metric does not apply to data-parallel rows and their twins: "
                 "their work is spread over several processes")
     return None

@@ -105,12 +105,12 @@ def count_job(job: dict, write) -> None:
     the twin's settings, or ``{"skip": reason}``), so a crash keeps the rows before it."""
     import numpy as np
 
-    from benchmarks import options as opts
+    from benchmarks.plan import Row, twin_mode
     from benchmarks.worker_steps import apply_threads, import_framework
     from frameworks import IMPLEMENTATIONS, FrameworkNotInstalled, SimpleNetSpec, load, make_dataset
     from frameworks.base import check_features_labels
 
-    rows = [opts.Row(**c["row"]) for c in job["counts"]]
+    rows = [Row(**c["row"]) for c in job["counts"]]
     impl = IMPLEMENTATIONS[rows[0].implementation]
     results = {}
     try:
@@ -130,7 +130,7 @@ def count_job(job: dict, write) -> None:
                              hidden_size=row.hidden_size, n_train=count["n_train"],
                              n_test=job["n_test"])
         data = make_dataset(spec)
-        twin = load(row.implementation, spec, device="cpu", mode=opts.twin_mode(row))
+        twin = load(row.implementation, spec, device="cpu", mode=twin_mode(row))
         X, y = data.epoch_arrays(0)
         X, y = check_features_labels(X[:count["samples"]], y[:count["samples"]], spec)
         extra = extra_work_steps(row.id, count["steps"]) * row.batch_size

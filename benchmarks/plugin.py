@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks import command_line, interrupt, schedule
-from benchmarks import options as opts
 from benchmarks import results as res
 from benchmarks import shard as shards
 from benchmarks.coordinator import Coordinator, check_valgrind
+from benchmarks.plan import Plan, Row
 from benchmarks.run_folder import (
     EXPORT_NAME,
     RESULTS_NAME,
@@ -39,9 +39,8 @@ from benchmarks.run_folder import (
 )
 from benchmarks.runner import ROOT
 from benchmarks.table import cost_lines, side_by_side
-from results import estimate
+from results import estimate, model
 from results.atomic import shell_quoted as _quoted
-from results.model import Row, Run
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
@@ -108,7 +107,7 @@ def pytest_configure(config):
 class Suite:
     """One `pytest --benchmark` run: runs the schedule, keeps every outcome, writes the results."""
 
-    def __init__(self, config, plan: opts.Plan, previous_handlers=None,
+    def __init__(self, config, plan: Plan, previous_handlers=None,
                  shard: shards.Shard | None = None):
         """Plan the run; nothing is written until ``open``. ``previous_handlers``: the
         SIGTERM and SIGHUP handlers to restore at the end (pytest_configure has installed
@@ -236,7 +235,8 @@ class Suite:
         run["interrupted_by"] = self.interrupted_by
         run["complete"] = self.interrupted_by is None and all(
             r["status"] != "not run" for r in self._selected_records())
-        run["warnings"] += res.closing_warnings(Run.from_dict(run), schedule.MEMORY_BUDGET_BYTES)
+        run["warnings"] += res.closing_warnings(model.Run.from_dict(run),
+                                                schedule.MEMORY_BUDGET_BYTES)
         self._save()
         if self.save_note is None:
             self._say(f"sidebyside: building the report in {self.run_dir} ...")
@@ -266,7 +266,7 @@ class Suite:
                           f"{rebuild_command(self.results_path)}", red=True)
             return
         tr.section("sidebyside")
-        run = Run.from_dict(self.run)
+        run = model.Run.from_dict(self.run)
         for line in side_by_side(run) + cost_lines(run):  # cost: --metric instructions
             tr.write_line(line)
         for flag in run.flags:
@@ -294,7 +294,7 @@ class Suite:
 
     # -- running the schedule -----------------------------------------------------------
 
-    def outcome(self, row: opts.Row) -> Row:
+    def outcome(self, row: Row) -> model.Row:
         """``row``'s result (results.model.Row), once the whole schedule has run."""
         if self.coordinator is None:
             self.coordinator = Coordinator(self.plan, self.run, self.rows, self.scratch,
@@ -305,7 +305,7 @@ class Suite:
             except Exception as err:  # a bug of the suite: recorded, the rows kept so far saved
                 self.interrupted_by = f"error: {type(err).__name__}: {err}"
                 raise
-        return Row.from_dict(self._record(row))
+        return model.Row.from_dict(self._record(row))
 
     # -- saving -------------------------------------------------------------------------
 
@@ -344,7 +344,7 @@ class Suite:
         self.run_dir = None
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def _record(self, row: opts.Row) -> dict:
+    def _record(self, row: Row) -> dict:
         return self.run["rows"][self.rows.index(row)]
 
     def _selected_records(self) -> list[dict]:

@@ -14,8 +14,7 @@ import tempfile
 import threading
 import time
 
-from benchmarks import options as opts
-from benchmarks.options import TARGET_GAP, Plan, Row
+from benchmarks.plan import TARGET_GAP, Plan, Row, total_threads
 from benchmarks.runner import (
     EXIT_GRACE_S,
     QUIET_PROGRESS_S,
@@ -91,7 +90,7 @@ class ResidentWorker:
         job = {"row": dataclasses.asdict(row),
                "plan": plan.to_dict() | {"target_gap": TARGET_GAP}, "index": self.index,
                "seeds": list(self.outcome.seeds),
-               "cpus": plan.cpus_for_worker(opts.total_threads(row, plan)), "resident": True}
+               "cpus": plan.cpus_for_worker(total_threads(row, plan)), "resident": True}
         if startup_cpus is not None and startup_cpus != job["cpus"]:
             job["startup_cpus"] = list(startup_cpus)
         self.stderr = open(os.path.join(self.scratch, "stderr"), "w+")

@@ -41,13 +41,13 @@ BUSY_CPU_PRESSURE_PCT = 20.0
 
 
 def new_row(row, plan_n_train: int | None = None) -> dict:
-    """A planned row before anything ran (``row`` is a benchmarks.options.Row), as the
+    """A planned row before anything ran (``row`` is a benchmarks.plan.Row), as the
     result file holds it (results.model.Row's ``to_dict``).
 
     ``n_train`` is the row's own (a sweep's point) or else ``plan_n_train``; left out when
     neither is known.
     """
-    from benchmarks.options import DISTRIBUTED_NOTES, TAGS, TUNED_NOTES
+    from benchmarks.plan import DISTRIBUTED_NOTES, TAGS, TUNED_NOTES
 
     n_train = row.n_train or plan_n_train
     return Row(id=row.id, variant=row.variant, implementation=row.implementation,
@@ -178,7 +178,7 @@ def environment(command: list[str], load_before: dict) -> dict:
 def new_run(plan, rows, command: list[str], started: str, load_before: dict,
             shard=None) -> dict:
     """A run before any process ran, as results.json holds it: ``plan`` (a
-    benchmarks.options.Plan) and its ``rows`` (the part that runs here, ``shard``), the
+    benchmarks.plan.Plan) and its ``rows`` (the part that runs here, ``shard``), the
     ``command`` line and the ``started`` time (ISO 8601)."""
     run = {
         "format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION,

@@ -16,8 +16,15 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks import options as opts
-from benchmarks.options import TARGET_GAP, Plan, Row
+from benchmarks.plan import (
+    TARGET_GAP,
+    Plan,
+    Row,
+    launcher,
+    replica_skip_reason,
+    threads_per_process,
+    total_threads,
+)
 from results.format import without_non_finite
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository (or the installed packages' folder)
@@ -93,7 +100,7 @@ def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> 
     env = {name: value for name, value in os.environ.items()
            if name not in INHERITED_NOT_PASSED}
     cache = cache or os.path.join(scratch, "cache")
-    n = str(opts.threads_per_process(row, plan))
+    n = str(threads_per_process(row, plan))
     env.update({
         "PYTHONUNBUFFERED": "1",
         "PYTHONWARNINGS": "ignore",
@@ -117,7 +124,7 @@ def worker_env(row: Row, plan: Plan, scratch: str, cache: str | None = None) -> 
         # The worker dies with this process, even one killed by SIGKILL (worker.py).
         "SIDEBYSIDE_COORDINATOR_PID": str(os.getpid()),
     })
-    if opts.threads_per_process(row, plan) == 1:
+    if threads_per_process(row, plan) == 1:
         # Only "--" flags: XLA stops reading XLA_FLAGS at the first token without them (a
         # bare "intra_op_parallelism_threads=1", once here, hid every flag after it).
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
@@ -153,7 +160,7 @@ def run_process(row: Row, plan: Plan, index: int = 0, on_progress=None, command=
         # Saves starting a framework only to hear that it sees no GPU either.
         return Outcome(row, "skipped", reason="no NVIDIA GPU on this machine (no driver, "
                        "no /dev/nvidiactl, no nvidia-smi)", index=index, seeds=seeds)
-    replica_reason = opts.replica_skip_reason(row, plan)
+    replica_reason = replica_skip_reason(row, plan)
     if replica_reason:
         return Outcome(row, "skipped", reason=replica_reason, index=index, seeds=seeds)
     with tempfile.TemporaryDirectory(prefix="sidebyside-", dir=scratch_root) as own:
@@ -188,11 +195,11 @@ def torchrun_command(plan: Plan) -> list[str]:
 
 
 def _run(row, plan, index, seeds, on_progress, command, scratch, cache) -> Outcome:
-    cpus = plan.cpus_for_worker(opts.total_threads(row, plan))
+    cpus = plan.cpus_for_worker(total_threads(row, plan))
     job = {"row": dataclasses.asdict(row), "plan": plan.to_dict() | {"target_gap": TARGET_GAP},
            "index": index, "seeds": list(seeds), "cpus": cpus}
     env = worker_env(row, plan, scratch, cache)
-    if opts.launcher(row) == "torchrun" and command is None:
+    if launcher(row) == "torchrun" and command is None:
         command = torchrun_command(plan)
         # The launcher's processes cannot share one stdin: the job goes in a file too.
         env["SIDEBYSIDE_JOB"] = os.path.join(scratch, "job.json")

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from benchmarks.options import SINGLE_TWINS, OptionError, Plan, Row
+from benchmarks.options import OptionError
+from benchmarks.plan import SINGLE_TWINS, Plan, Row
 
 REFERENCE_VARIANT = "torch-loop"  # every "× torch loop" divides by this row's time
 

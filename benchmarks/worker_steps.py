@@ -16,9 +16,8 @@ import sys
 import time
 
 from benchmarks import memory
-from benchmarks import options as opts
 from benchmarks.accounting import MemoryWindow, Usage, rank
-from benchmarks.options import HIDDEN_SIZE
+from benchmarks.plan import HIDDEN_SIZE, Plan, Row, single_mode, threads_per_process, total_threads
 from benchmarks.results import load_now
 from benchmarks.timing import Training, overhead_check
 from frameworks import (
@@ -139,8 +138,8 @@ class Setup:
     """What ``set_up`` found: the row, its plan and variant, and the framework imported and
     given its threads."""
 
-    row: opts.Row
-    plan: opts.Plan
+    row: Row
+    plan: Plan
     variant: Variant
     impl: Implementation
     import_s: float  # wall seconds to import the framework
@@ -154,7 +153,7 @@ def set_up(job: dict) -> Setup:
     """Import the row's framework and give it its threads; Skip when the framework is not
     installed or cannot run on the row's device here. Raises the injected crash (or hangs)
     of the ``crash:`` and ``hang:`` faults."""
-    row, plan = opts.Row(**job["row"]), opts.Plan(**_plan_fields(job["plan"]))
+    row, plan = Row(**job["row"]), Plan(**_plan_fields(job["plan"]))
     variant, impl = REGISTRY[row.variant], IMPLEMENTATIONS[row.implementation]
     load_before = load_now()
     try:
@@ -167,7 +166,7 @@ def set_up(job: dict) -> Setup:
     import_framework(impl, row.device)
     import_s = time.perf_counter() - start
     rss_after_import = memory.rss_bytes()
-    threads = apply_threads(impl.framework, opts.threads_per_process(row, plan))
+    threads = apply_threads(impl.framework, threads_per_process(row, plan))
     check_device(impl.framework, row.device)
     inject_fault(row.id)
     return Setup(row, plan, variant, impl, import_s, rss_after_import, threads,
@@ -237,15 +236,15 @@ def distributed_extras(setup: Setup, built: Built, training: Training,
     row, plan, variant = setup.row, setup.plan, setup.variant
     gap = None
     if variant.data_parallel and rank() == 0:
-        gap = weight_gap_vs_single(row.implementation, opts.single_mode(variant.name),
+        gap = weight_gap_vs_single(row.implementation, single_mode(variant.name),
                                    built.spec, row.device, training.first_seed_weights)
     return {"replicas": plan.replicas if variant.data_parallel else 1,
-            "threads_per_process": opts.threads_per_process(row, plan),
-            "total_threads": opts.total_threads(row, plan),
+            "threads_per_process": threads_per_process(row, plan),
+            "total_threads": total_threads(row, plan),
             "memory_processes": usage.memory_processes, "max_weight_gap_vs_single": gap}
 
 
-def weight_gap_vs_single(name: str, single_mode: str, spec: SimpleNetSpec, device: str,
+def weight_gap_vs_single(name: str, single_process_mode: str, spec: SimpleNetSpec, device: str,
                          dp_weights: list) -> float:
     """Largest |weight difference| between ``dp_weights`` (after ``spec.epochs`` epochs of the
     data-parallel twin on ``spec``'s seed) and the single-process twin trained the same way
@@ -253,7 +252,7 @@ def weight_gap_vs_single(name: str, single_mode: str, spec: SimpleNetSpec, devic
     import numpy as np
 
     data = make_dataset(spec)
-    single = load(name, spec, device=device, mode=single_mode)
+    single = load(name, spec, device=device, mode=single_process_mode)
     for epoch in range(spec.epochs):
         single.train_epoch(*data.epoch_arrays(epoch))
     return max(float(np.max(np.abs(a - b))) for a, b in zip(dp_weights, single.get_weights()))
@@ -322,5 +321,5 @@ def result_fields(job: dict, setup: Setup, built: Built, training: Training, usa
 
 def _plan_fields(plan: dict) -> dict:
     """The Plan's own fields of the job's plan (which also carries ``target_gap``), as typed."""
-    fields = {f.name for f in dataclasses.fields(opts.Plan)}
+    fields = {f.name for f in dataclasses.fields(Plan)}
     return {k: tuple(v) if isinstance(v, list) else v for k, v in plan.items() if k in fields}
