@@ -23,6 +23,7 @@ from benchmarks import results as res
 from benchmarks.runner import package_root
 from results import format as result_format
 from results.atomic import shell_quoted, write_new_file
+from results.model import Run
 
 RESULTS_NAME = result_format.RESULTS_FILE_NAME
 EXPORT_NAME = "benchmark.json"
@@ -89,7 +90,7 @@ def write_export(paths: list[Path], run: dict) -> list[str]:
     returns one sentence per path that could not be written."""
     from benchmarks.export import benchmark_json
 
-    text = json.dumps(benchmark_json(run), indent=1)
+    text = json.dumps(benchmark_json(Run.from_dict(run)), indent=1)
     problems = []
     for path in paths:
         try:

@@ -233,7 +233,7 @@ def test_the_export_has_one_round_per_ok_process_in_pytest_benchmarks_layout():
     run = run_of([row(processes=[process(0, 100), process(1, 120), process(2, 1, status="failed")]),
                   row("torch-loop")])
     summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
-    data = benchmark_json(run)
+    data = benchmark_json(Run.from_dict(run))
     (bench,) = data["benchmarks"]
     assert bench["name"] == "test_train[numpy-loop-cpu-b32]"
     assert bench["stats"]["rounds"] == 2
