@@ -14,7 +14,11 @@ import math
 
 import pandas as pd
 
-TITLE = "Cost per step (instructions)"
+from results import cost_table
+from results.cost_table import COUNTED, HEADER
+from results.cost_table import TITLE as TITLE  # the section's title, also the terminal's
+from results.model import Row
+
 CAPTION = ("Instructions executed per training step, counted by valgrind's callgrind around "
            "one epoch of the counted steps after an uncounted warm-up epoch, one thread, hash "
            "seed 0: a count of work that does not move with the machine's load. Median over "
@@ -24,12 +28,7 @@ CAPTION = ("Instructions executed per training step, counted by valgrind's callg
            "numpy's for the numpy twin), math kernels (BLAS, oneDNN, MKL, Eigen's "
            "matrix products), JIT-compiled code (callgrind's '???': XLA's and oneDNN's "
            "generated kernels) and system libraries (the C library, the C++ runtime).")
-BREAKDOWN_CATEGORIES = ("interpreter", "framework runtime", "math kernels", "JIT-compiled",
-                        "system")
-HEADER = ("Row", "Instructions/step", "Spread", "× torch loop", "µs/step",
-          *(c[0].upper() + c[1:] for c in BREAKDOWN_CATEGORIES))
-BASELINE_VARIANT = "torch-loop"
-COUNTED = ("ok", "partial")
+BREAKDOWN_CATEGORIES = cost_table.CATEGORIES
 
 
 def counted(row: dict) -> dict | None:
@@ -46,68 +45,31 @@ def has_section(data: dict) -> bool:
     return any(row.get("cost") for row in data["rows"])
 
 
-def _identity(row: dict) -> tuple:
-    return (row["device"], row["batch_size"], row.get("hidden_size"), row.get("n_train"))
-
-
-def _baselines(data: dict) -> dict[tuple, float]:
-    """torch-loop's instructions per step, by device and sizes (_identity), where counted."""
-    return {_identity(r): counted(r)["instructions_per_step"] for r in data["rows"]
-            if r["variant"] == BASELINE_VARIANT and counted(r)}
+def _lines(data: dict) -> list[cost_table.CostLine]:
+    return cost_table.cost_lines(row if isinstance(row, Row) else Row.from_dict(row)
+                                 for row in data["rows"])
 
 
 def frame(data: dict) -> pd.DataFrame:
     """cost.csv: one line per row with a cost record, numbers as numbers: ``row``,
     ``status``, ``reason``, ``instructions_per_step``, ``spread_pct``, ``tolerance_pct``,
     ``ratio_to_torch_loop`` (instructions, same device and sizes), ``us_per_step`` (the
-    time, from the timed processes) and instructions per step of each category."""
-    baselines = _baselines(data)
-    lines = []
-    for row in data["rows"]:
-        cost = row.get("cost")
-        if not cost:
-            continue
-        per_step = cost.get("instructions_per_step") if counted(row) else None
-        base = baselines.get(_identity(row))
-        shares = (cost.get("by_category_per_step") or {}) if counted(row) else {}
-        lines.append({"row": row["id"], "status": cost["status"],
-                      "reason": cost.get("reason", ""), "instructions_per_step": per_step,
-                      "spread_pct": cost.get("spread_pct"),
-                      "tolerance_pct": cost.get("tolerance_pct"),
-                      "ratio_to_torch_loop": per_step / base if per_step and base else None,
-                      "us_per_step": (row.get("summary") or {}).get("us_per_step"),
-                      **{f"{c.replace(' ', '_').replace('-', '_').lower()}_per_step":
-                         shares.get(c) for c in BREAKDOWN_CATEGORIES}})
-    return pd.DataFrame(lines)
+    time, from the timed processes) and instructions per step of each category
+    (results.cost_table computes them)."""
+    return pd.DataFrame([
+        {"row": line.row, "status": line.status, "reason": line.reason,
+         "instructions_per_step": line.instructions_per_step, "spread_pct": line.spread_pct,
+         "tolerance_pct": line.tolerance_pct, "ratio_to_torch_loop": line.ratio_to_torch_loop,
+         "us_per_step": line.us_per_step,
+         **{f"{c.replace(' ', '_').replace('-', '_').lower()}_per_step":
+            line.by_category_per_step.get(c) for c in BREAKDOWN_CATEGORIES}}
+        for line in _lines(data)])
 
 
 def table(data: dict) -> pd.DataFrame:
     """One line per row with a cost record (columns ``HEADER``); one without a count says
-    why in its second cell."""
-    baselines = _baselines(data)
-    lines = []
-    for row in data["rows"]:
-        cost = row.get("cost")
-        if not cost:
-            continue
-        time = (row.get("summary") or {}).get("us_per_step")
-        time_cell = "—" if time is None else f"{time:,.1f}"
-        if not counted(row):
-            reason = cost.get("reason") or cost.get("status", "")
-            lines.append((row["id"], f"{cost['status']}: {reason}", "", "", time_cell,
-                          *[""] * len(BREAKDOWN_CATEGORIES)))
-            continue
-        per_step = cost["instructions_per_step"]
-        base = baselines.get(_identity(row))
-        spread = cost.get("spread_pct")
-        shares = cost.get("by_category_per_step") or {}
-        whole = sum(shares.values()) or 1.0
-        lines.append((row["id"], f"{per_step:,.0f}",
-                      "—" if spread is None else f"{spread:.2f}%",
-                      "—" if not base else f"{per_step / base:.2f}", time_cell,
-                      *(f"{100 * shares.get(c, 0.0) / whole:.0f}%"
-                        for c in BREAKDOWN_CATEGORIES)))
-    return pd.DataFrame(lines, columns=list(HEADER))
+    why in its second cell (results.cost_table.cells, which the terminal shows too)."""
+    return pd.DataFrame([cost_table.cells(line) for line in _lines(data)], columns=list(HEADER))
 
 
 def sentences(data: dict) -> list[str]:
