@@ -241,8 +241,9 @@ class Coordinator:
             for index in range(self.plan.processes):
                 seeds = len(self.plan.seeds_for(index))
                 steps = -(-(row.n_train or self.plan.n_train) // row.batch_size)
-                epochs = (self.plan.epochs * seeds + self.plan.rounds if schedule.is_resident(row)
-                          else max(self.plan.epochs * seeds, self.plan.rounds + 1))
+                trained = self.plan.epochs_for(row) * seeds
+                epochs = (trained + self.plan.rounds if schedule.is_resident(row)
+                          else max(trained, self.plan.rounds + 1))
                 start_s = (START_S.get(row.implementation, 3.0)
                            + EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0))
                 if schedule.is_resident(row):

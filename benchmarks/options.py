@@ -40,6 +40,7 @@ from frameworks import IMPLEMENTATIONS
 from frameworks.spec import SEED_MAX, SimpleNetSpec
 from frameworks.variants import TAG_NAMES as TAG_NAMES  # re-exported: the tags in table order
 from frameworks.variants import VARIANTS as REGISTRY
+from results.epochs import epochs_for
 
 # The default preset's variants: every course row and each framework's fastest gear.
 DEFAULT_VARIANTS = tuple(name for name, v in REGISTRY.items() if v.default)
@@ -68,14 +69,19 @@ PRESETS = {
     # keras-tensorflow-loop-xla alone cost over 30 s a process (a cold compile each), so
     # the other gears run with --impl or in the full preset.
     # rounds: one-epoch samples per process, interleaved over the block's rows (below).
-    "default": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=3, seeds=(0, 1, 2),
+    # epochs and min_steps: each row trains until it can reach the target accuracy (12 epochs
+    # at batch 32, 120 at batch 1024; results/epochs.py says why).
+    "default": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=12, min_steps=1200,
+                    seeds=(0, 1, 2),
                     rounds=15, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
                     processes=3, variants=DEFAULT_VARIANTS),
     # The GPU rows alone, sized to finish in under 5 minutes (benchmarks/gpu_check.sh).
-    "gpu": dict(devices=("cuda",), batch_sizes=(32, 1024), epochs=3, seeds=(0,), rounds=15,
+    "gpu": dict(devices=("cuda",), batch_sizes=(32, 1024), epochs=12, min_steps=1200,
+                seeds=(0,), rounds=15,
                 n_train=10_000, n_test=2_000, worker_timeout_s=240.0, processes=2),
     # Numbers worth publishing: ten processes per row (intervals of a few percent).
-    "full": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=30, seeds=(0, 1, 2, 3, 4),
+    "full": dict(devices=DEVICES, batch_sizes=(32, 1024), epochs=30, min_steps=1200,
+                 seeds=(0, 1, 2, 3, 4),
                  rounds=40, n_train=10_000, n_test=2_000, worker_timeout_s=1800.0,
                  processes=10),
 
@@ -356,6 +362,8 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
     for keyword, field, parse in _FIELD_OPTIONS:
         if given[keyword] is not None:
             fields[field] = parse(given[keyword])
+    if epochs is not None:
+        fields["min_steps"] = 0  # --epochs N: exactly N epochs at every batch size
     _check_batch_sizes(fields, preset, batch_size_given=batch_size is not None)
     _check_widths(fields)
     n_threads = (DEFAULT_THREADS if threads is None
@@ -379,7 +387,9 @@ def _check_sizes(plan: Plan) -> None:
     worker starts: beyond them each worker would fail the same way, row after row."""
     for batch, hidden, n_train in plan.points():
         try:
-            SimpleNetSpec(hidden_size=hidden, batch_size=batch, epochs=plan.epochs,
+            SimpleNetSpec(hidden_size=hidden, batch_size=batch,
+                          epochs=epochs_for(plan.epochs, plan.min_steps, batch,
+                                            n_train or plan.n_train),
                           n_train=n_train or plan.n_train, n_test=plan.n_test)
         except ValueError as err:
             field = str(err).split()[0]

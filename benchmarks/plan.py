@@ -17,6 +17,7 @@ from frameworks import IMPLEMENTATIONS
 from frameworks.spec import SimpleNetSpec
 from frameworks.variants import VARIANTS as REGISTRY
 from frameworks.variants import data_parallel_of
+from results import epochs
 
 DEVICES = ("cpu", "cuda")
 # SimpleNet's hidden width as the course has it (193 parameters); a row at another width
@@ -95,6 +96,19 @@ class Plan:
     # "time", or "instructions": the CPU rows' steps are also counted under callgrind
     # (benchmarks/cost.py), after the timed processes
     metric: str = "time"
+    # Each row trains at least ``epochs`` epochs and at least this many Adam steps, so that
+    # large batches, which take few steps an epoch, reach the target accuracy too
+    # (results/epochs.py says why and how many); 0: exactly ``epochs``.
+    min_steps: int = 0
+
+    def epochs_for(self, row: Row) -> int:
+        """The epochs each seed of ``row`` trains (results/epochs.py)."""
+        return epochs.epochs_for(self.epochs, self.min_steps, row.batch_size,
+                                 row.n_train or self.n_train)
+
+    def epochs_text(self) -> str:
+        """The plan's epochs in words, e.g. "12 at batch 32, 120 at batch 1024 (...)"."""
+        return epochs.describe(self.epochs, self.min_steps, self.batch_sizes, self.n_train)
 
     def seeds_for(self, index: int) -> tuple[int, ...]:
         """The seeds process ``index`` trains: spread over the processes, at least one each.

@@ -186,7 +186,7 @@ class Suite:
         p, shard = self.plan, self.shard
         part = f" (part {shard.index} of {shard.count})" if shard else ""
         self._say(f"sidebyside: {len(self.rows)} rows{part} x {p.processes} processes, preset "
-                  f"{p.preset}, {p.epochs} epochs x seeds {list(p.seeds)}, {p.threads} "
+                  f"{p.preset}, epochs {p.epochs_text()} x seeds {list(p.seeds)}, {p.threads} "
                   f"threads, affinity {p.affinity}; results in {_quoted(self.results_path)}")
         for warning in self.run["warnings"]:
             self._say(f"WARNING: {warning}")

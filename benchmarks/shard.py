@@ -105,7 +105,7 @@ def work_s(rows: list[Row], plan: Plan) -> float:
     total = 0.0
     for row in rows:
         steps = -(-(row.n_train or plan.n_train) // row.batch_size)
-        epochs = max(plan.epochs * len(plan.seeds_for(0)), plan.rounds + 1)
+        epochs = max(plan.epochs_for(row) * len(plan.seeds_for(0)), plan.rounds + 1)
         total += plan.processes * (START_S + epochs * steps * STEP_S)
     return total
 

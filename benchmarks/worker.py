@@ -49,7 +49,7 @@ def measure(job: dict, emit, commands=()) -> dict:
     built = build(job, setup)
     window = MemoryWindow.open(setup.impl.framework, setup.row.device)
     clock = CpuClock.start()
-    training = train_seeds(built, job["seeds"], job["plan"]["epochs"], setup.slow, emit,
+    training = train_seeds(built, job["seeds"], built.spec.epochs, setup.slow, emit,
                            keep_first_weights=setup.variant.data_parallel)
     if not job.get("resident"):
         top_up(built.twin, training, job["plan"]["rounds"], setup.slow)

@@ -33,6 +33,7 @@ from frameworks import (
 from frameworks.backends import DeviceUnavailable, backend
 from frameworks.variants import VARIANTS as REGISTRY
 from frameworks.variants import Variant
+from results.epochs import epochs_for
 
 # "crash:ROW_ID", "hang:ROW_ID", "slow:ROW_ID:FACTOR" (each timed epoch of that row takes
 # FACTOR times as long, inside the timed region) or "epsilon:ROW_ID:VALUE" (that row's twin
@@ -193,9 +194,12 @@ def build(job: dict, setup: Setup) -> Built:
     engine shows another number of replicas than --replicas."""
     row, plan, variant = job["row"], job["plan"], setup.variant
     seeds = job["seeds"]
-    spec = SimpleNetSpec(batch_size=row["batch_size"], epochs=plan["epochs"], seed=seeds[0],
+    n_train = row.get("n_train") or plan["n_train"]
+    spec = SimpleNetSpec(batch_size=row["batch_size"], seed=seeds[0],
+                         epochs=epochs_for(plan["epochs"], plan.get("min_steps", 0),
+                                           row["batch_size"], n_train),
                          hidden_size=row.get("hidden_size", HIDDEN_SIZE),
-                         n_train=row.get("n_train") or plan["n_train"], n_test=plan["n_test"])
+                         n_train=n_train, n_test=plan["n_test"])
     data = make_dataset(spec)
     target = plan["target_accuracy"]
     if target is None:

@@ -88,8 +88,7 @@ def _groups(frame: pd.DataFrame):
 
 def _subtitle(footnote: dict) -> str:
     return _text(f"{footnote['hardware']} · {footnote['date']} · "
-                 f"{footnote['epochs']} epoch{'' if str(footnote['epochs']) == '1' else 's'} × "
-                 f"seeds {footnote['seeds']}")
+                 f"epochs {footnote['epochs']} × seeds {footnote['seeds']}")
 
 
 def _title(fig: Figure, title: str, footnote: dict) -> None:

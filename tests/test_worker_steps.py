@@ -228,3 +228,16 @@ def test_measure_writes_the_same_record_sampled_resident_or_topped_up():
     assert len(topped["steady_epoch_s"]) == 4
     assert topped["steps_per_epoch"] == 4 and topped["n_parameters"] == 193
     assert "distributed" not in topped
+
+
+def test_a_worker_trains_each_seed_the_epochs_its_batch_size_needs():
+    """With a step minimum (the default preset's rule, results/epochs.py) a large batch trains
+    more epochs than the plan's count; the learning curve holds every one of them."""
+    row = Row("numpy", "loop", "cpu", 250)
+    job = job_for(row, n_train="1000")
+    job["plan"] |= {"epochs": 2, "min_steps": 20}  # 4 steps an epoch: 5 epochs for 20 steps
+    record = worker.measure(job, lambda *a, **k: None)
+    assert record["steps_per_epoch"] == 4
+    assert [point["epoch"] for point in record["curves"]] == [1, 2, 3, 4, 5]
+    # every epoch after the first (the compile's), topped up to the plan's rounds
+    assert len(record["steady_epoch_s"]) == max(5 - 1, job["plan"]["rounds"])
