@@ -10,6 +10,7 @@ import pytest
 from benchmarks import options as opts
 from benchmarks import shard as shards
 from benchmarks.run_folder import DEFAULT_RUNS_DIR
+from benchmarks.runner import machine_devices
 from results.atomic import new_file_problem
 
 # (the option, its help; a flag where ``store_true``), in the order `pytest --help` shows
@@ -108,7 +109,10 @@ def plan_and_shard(config) -> tuple[opts.Plan, shards.Shard | None]:
             worker_timeout=value("worker_timeout"), target_accuracy=value("target_accuracy"),
             overhead_check=value("overhead_check"), processes=value("processes"),
             affinity=value("affinity"), sweep=value("sweep"), replicas=value("replicas"),
-            metric=value("metric"))
+            metric=value("metric"),
+            # A shard's plan must be the same on every machine of its array, whatever
+            # devices each has: with --shard the preset's devices stay as they are.
+            devices_here=None if value("shard") else machine_devices())
         shard = shards.parse(value("shard"))
         shards.rows_of(plan, shard)  # N above the plan's groups of rows: refused here
     except opts.OptionError as err:

@@ -341,7 +341,8 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
               rounds=None, n_train=None, threads=None, worker_timeout=None,
               target_accuracy=None, overhead_check: bool = False, processes=None,
               affinity: str | None = None, sweep: str | list[str] | None = None,
-              replicas=None, metric: str | None = None) -> Plan:
+              replicas=None, metric: str | None = None,
+              devices_here: tuple[str, ...] | None = None) -> Plan:
     """Build a plan from a preset and the user's overrides (strings as typed, or None).
 
     Raises OptionError (one sentence) for a value that is empty, unknown or out of range,
@@ -349,6 +350,10 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
     size it never trains). ``sweep`` is ``AXIS=v1,v2,...`` (or a list holding one such
     string): it replaces the preset's sweeps, and the option that would set the same axis
     (--batch-size for batch, --n-train for n_train) must not be given beside it.
+    ``devices_here``: the devices this machine has (``runner.machine_devices``); without
+    --device the preset's devices are cut to those, so that a machine without a GPU plans
+    no CUDA row (a preset of missing devices only, such as gpu, keeps them: its rows are
+    then skipped with the reason). None: the preset's devices as they are.
     """
     if preset not in PRESETS:
         raise OptionError(f"--preset: unknown name {preset!r}; choose from: {', '.join(PRESETS)}")
@@ -364,6 +369,9 @@ def make_plan(preset: str = "default", impl: str | None = None, device: str | No
             fields[field] = parse(given[keyword])
     if epochs is not None:
         fields["min_steps"] = 0  # --epochs N: exactly N epochs at every batch size
+    if device is None and devices_here is not None:
+        fields["devices"] = (tuple(d for d in fields["devices"] if d in devices_here)
+                             or fields["devices"])
     _check_batch_sizes(fields, preset, batch_size_given=batch_size is not None)
     _check_widths(fields)
     n_threads = (DEFAULT_THREADS if threads is None

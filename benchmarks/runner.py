@@ -144,6 +144,12 @@ def nvidia_gpu_visible() -> bool:
             or shutil.which("nvidia-smi") is not None)
 
 
+def machine_devices() -> tuple[str, ...]:
+    """The devices this machine has, in plan order: ("cpu",), or ("cpu", "cuda") where an
+    NVIDIA GPU is visible (``nvidia_gpu_visible``)."""
+    return ("cpu", "cuda") if nvidia_gpu_visible() else ("cpu",)
+
+
 def run_process(row: Row, plan: Plan, index: int = 0, on_progress=None, command=None,
                 scratch_root: str | None = None) -> Outcome:
     """Run process ``index`` of ``row`` in a worker; never raises for the worker's sake.
