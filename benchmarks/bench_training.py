@@ -8,8 +8,8 @@ import pytest
 
 
 def test_train(row, sidebyside):
-    record = sidebyside.outcome(row)
-    status, reason = record["status"], record["reason"].splitlines()[0] if record["reason"] else ""
+    result = sidebyside.outcome(row)
+    status, reason = result.status, result.reason.splitlines()[0] if result.reason else ""
     if status == "skipped":
         pytest.skip(f"{row.id}: {reason}")
     if status not in ("ok",):

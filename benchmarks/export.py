@@ -15,38 +15,42 @@ import statistics
 import pytest_benchmark
 from pytest_benchmark.stats import Stats
 
+from results.model import Commit, Run
+
 TEST_NAME = "test_train"
 TEST_FILE = "benchmarks/bench_training.py"
 
 
-def benchmark_json(run: dict) -> dict:
-    """pytest-benchmark's JSON for the rows of ``run`` (results.json) with an ok process."""
-    env = run["environment"]
+def benchmark_json(run: Run) -> dict:
+    """pytest-benchmark's JSON for the rows of ``run`` (results.model.Run) with an ok
+    process."""
+    env = run.environment
     benchmarks = []
-    for row in run["rows"]:
-        ok = [p for p in row["processes"] if p["status"] == "ok"]
+    for row in run.rows:
+        ok = row.ok_processes()
         if not ok:
             continue
         stats = Stats()
         for process in ok:
             for seconds in (process.get("samples_epoch_s")
-                            or [statistics.median(process["steady_epoch_s"])]):
+                            or [statistics.median(process.steady_epoch_s)]):
                 stats.update(seconds)
-        name = f"{TEST_NAME}[{row['id']}]"
+        name = f"{TEST_NAME}[{row.id}]"
         benchmarks.append({
-            "group": f"{row['device']} batch {row['batch_size']}: seconds per epoch, "
+            "group": f"{row.device} batch {row.batch_size}: seconds per epoch, "
                      "one round per timed epoch",
             "name": name,
             "fullname": f"{TEST_FILE}::{name}",
-            "params": {"row": row["id"]},
-            "param": row["id"],
-            "extra_info": {"row": row["id"], "status": row["status"],
-                           "us_per_step": (row["summary"] or {}).get("us_per_step")},
+            "params": {"row": row.id},
+            "param": row.id,
+            "extra_info": {"row": row.id, "status": row.status,
+                           "us_per_step": row.summary.get("us_per_step") if row.summary
+                           else None},
             "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 1,
                         "max_time": None, "min_time": None, "warmup": False},
             "stats": stats.as_dict() | {"data": stats.data, "iterations": 1},
         })
-    commit = env.get("commit") or {}
+    commit = env.get("commit") or Commit()
     return {
         "machine_info": {"node": "", "processor": env.get("machine", ""),
                          "machine": env.get("machine", ""),
@@ -58,6 +62,6 @@ def benchmark_json(run: dict) -> dict:
         "commit_info": {"id": commit.get("id"), "dirty": commit.get("dirty"),
                         "project": "sidebyside"},
         "benchmarks": benchmarks,
-        "datetime": run.get("finished") or run["started"],
+        "datetime": run.get("finished") or run.started,
         "version": pytest_benchmark.__version__,
     }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The GPU rows in one command: first the parity of the CUDA-only variants (torch's CUDA
 # graphs) against numpy, then every CUDA row the machine can run (every variant of
-# benchmarks/options.py VARIANTS on cuda: the course rows, the tuned ones such as
+# benchmarks/plan.py VARIANTS on cuda: the course rows, the tuned ones such as
 # torch-compile-step-cudagraphs, keras-*-fit-spe, keras-tensorflow-loop-xla, jax-scan),
 # ending with the short side-by-side table (and a report folder beside the results); then the
-# data-parallel rows on every GPU present (issue 12: torch-ddp with nccl, one process per GPU;
+# data-parallel rows on every GPU present (torch-ddp with nccl, one process per GPU;
 # keras-jax-dp over the GPUs jax sees; keras-tensorflow-mirrored, MirroredStrategy over the
 # GPUs), each beside its single-process twin, in a run folder of their own.
 #

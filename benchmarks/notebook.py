@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.plugin import RESULTS_NAME
+from benchmarks.run_folder import RESULTS_NAME
 from results import model
 
 #: Where run folders go unless ``report_dir`` says otherwise (as ``--report-dir``).

@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import sys
+import uuid
 from importlib import metadata
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from results.atomic import write_text_atomic
 
 # The format's name, version and history live in results/format.py, shared with the readers.
 from results.format import RESULTS_FORMAT, RESULTS_FORMAT_VERSION, dumps  # noqa: F401
-from results.model import ABSENT, Load, Row
+from results.model import ABSENT, Load, Row, Run
 
 # A process is "starved" when its threads spent this long waiting for a CPU per second of
 # training (run-queue wait summed over its threads, /proc/<pid>/task/*/schedstat): on a quiet
@@ -40,13 +41,13 @@ BUSY_CPU_PRESSURE_PCT = 20.0
 
 
 def new_row(row, plan_n_train: int | None = None) -> dict:
-    """A planned row before anything ran (``row`` is a benchmarks.options.Row), as the
+    """A planned row before anything ran (``row`` is a benchmarks.plan.Row), as the
     result file holds it (results.model.Row's ``to_dict``).
 
     ``n_train`` is the row's own (a sweep's point) or else ``plan_n_train``; left out when
     neither is known.
     """
-    from benchmarks.options import DISTRIBUTED_NOTES, TAGS, TUNED_NOTES
+    from benchmarks.plan import DISTRIBUTED_NOTES, TAGS, TUNED_NOTES
 
     n_train = row.n_train or plan_n_train
     return Row(id=row.id, variant=row.variant, implementation=row.implementation,
@@ -169,6 +170,57 @@ def environment(command: list[str], load_before: dict) -> dict:
         "busy_before": reason is not None,
         "busy_reason": reason,
     }
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def new_run(plan, rows, command: list[str], started: str, load_before: dict,
+            shard=None) -> dict:
+    """A run before any process ran, as results.json holds it: ``plan`` (a
+    benchmarks.plan.Plan) and its ``rows`` (the part that runs here, ``shard``), the
+    ``command`` line and the ``started`` time (ISO 8601)."""
+    run = {
+        "format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION,
+        "started": started, "finished": None, "complete": False, "interrupted_by": None,
+        "plan": plan.to_dict(), "environment": environment(command, load_before),
+        "rows": [new_row(row, plan.n_train) for row in rows], "flags": [], "warnings": [],
+        "run_id": uuid.uuid4().hex,
+    }
+    if shard is not None:
+        run["shard"] = shard.to_dict(plan)
+    return run
+
+
+def closing_warnings(run: Run, default_budget_bytes: int) -> list[str]:
+    """What a reader must know of a finished run before its numbers, one sentence each:
+    unstable rows, rows not timed because their twin is not equivalent at the installed
+    versions, and workers that held more memory together than the budget (the run's
+    ``resources``, else ``default_budget_bytes``)."""
+    from frameworks.equivalence import NOT_EQUIVALENT
+
+    warnings = []
+    unstable = [r.id for r in run.rows if r.summary and r.summary.unstable]
+    if unstable:
+        warnings.append(f"{len(unstable)} rows unstable: {', '.join(unstable)}")
+    # Said with the run's warnings as well as beside the row: a twin that computes another
+    # function at the installed versions is the first thing a reader must know.
+    unequal = [r.id for r in run.rows if r.status == "skipped"
+               and NOT_EQUIVALENT in (r.reason or "")]
+    if unequal:
+        warnings.append(
+            f"{len(unequal)} row{'s' if len(unequal) > 1 else ''} not timed, {NOT_EQUIVALENT} "
+            f"(the twin left the numpy reference; its reason says by how much): "
+            f"{', '.join(unequal)}")
+    resources = run.get("resources")
+    peak = resources.get("peak_resident_total_bytes") if resources else None
+    budget = (resources.get("memory_budget_bytes") if resources else None) or default_budget_bytes
+    if (peak or 0) > budget:
+        warnings.append(
+            f"the workers held {peak / 2**30:.2f} GiB together at their peak, above the "
+            f"budget of {budget / 2**30:.2f} GiB (benchmarks/schedule.py's WORKER_RSS_BYTES "
+            "underestimates a worker here)")
+    return warnings
 
 
 # -- the file ---------------------------------------------------------------------------------

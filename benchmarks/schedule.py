@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from benchmarks.options import TAGS, Row
+from benchmarks.plan import TAGS, Row
 from results.summary import REFERENCE_VARIANT
 
 # A resident worker's resident set once it has trained, per implementation: rounded up from

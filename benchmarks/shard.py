@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from benchmarks.options import SINGLE_TWINS, OptionError, Plan, Row
+from benchmarks.options import OptionError
+from benchmarks.plan import SINGLE_TWINS, Plan, Row
 
 REFERENCE_VARIANT = "torch-loop"  # every "× torch loop" divides by this row's time
 
 # The estimate of a block's work, in seconds of one worker: a start (imports, building, the
 # first epoch) and a step. Only the ratio matters here, so rough numbers do: the plugin's own
 # estimate measured 0.5 to 5 s a start and 0.8 to 4 ms a step on the 2-core development
-# machine (benchmarks/plugin.py, _START_S and _US_PER_STEP).
+# machine (benchmarks/coordinator.py, START_S and US_PER_STEP).
 START_S = 3.0
 STEP_S = 0.002
 
@@ -104,7 +105,7 @@ def work_s(rows: list[Row], plan: Plan) -> float:
     total = 0.0
     for row in rows:
         steps = -(-(row.n_train or plan.n_train) // row.batch_size)
-        epochs = max(plan.epochs * len(plan.seeds_for(0)), plan.rounds + 1)
+        epochs = max(plan.epochs_for(row) * len(plan.seeds_for(0)), plan.rounds + 1)
         total += plan.processes * (START_S + epochs * steps * STEP_S)
     return total
 

@@ -1,55 +1,59 @@
-"""The short side-by-side table printed at the end of `pytest --benchmark`, from results.json."""
+"""The tables printed at the end of `pytest --benchmark`, from the run's result model: the
+short side-by-side table, and with ``--metric instructions`` the cost table."""
 
 from __future__ import annotations
 
-from results import estimate
+import re
+
+from results import cost_table, estimate
+from results.model import Row, Run
 
 HEADER = ("row", f"us/step {estimate.ESTIMATOR}", "95% CI", "median", "spread %", "x torch loop",
           "first epoch s", "test accuracy", "to target s", "peak MiB", "")
 
 
-def _cells(record: dict) -> tuple[str, ...]:
-    s = record["summary"]
-    if s is None:
-        return (record["id"], record["status"], *[""] * (len(HEADER) - 2))
-    ci = ("n/a (1 sample)" if s["us_per_step_ci_low"] is None else
-          f"{s['us_per_step_ci_low']:.1f}-{s['us_per_step_ci_high']:.1f}")
-    spread = ("n/a" if s.get("sample_spread_iqr_pct") is None
-              else f"{s['sample_spread_iqr_pct']:.1f}")
-    ratio = "" if s["ratio_to_torch_loop"] is None else f"{s['ratio_to_torch_loop']:.2f}"
-    if s["ratio_ci_low"] is not None and record["variant"] != "torch-loop":
-        ratio += f" ({s['ratio_ci_low']:.2f}-{s['ratio_ci_high']:.2f})"
+def _cells(row: Row) -> tuple[str, ...]:
+    s = row.summary
+    if not s:  # None: no process of the row ended ok
+        return (row.id, row.status, *[""] * (len(HEADER) - 2))
+    ci = ("n/a (1 sample)" if s.us_per_step_ci_low is None else
+          f"{s.us_per_step_ci_low:.1f}-{s.us_per_step_ci_high:.1f}")
+    spread = s.get("sample_spread_iqr_pct")
+    spread = "n/a" if spread is None else f"{spread:.1f}"
+    ratio = "" if s.ratio_to_torch_loop is None else f"{s.ratio_to_torch_loop:.2f}"
+    if s.ratio_ci_low is not None and row.variant != "torch-loop":
+        ratio += f" ({s.ratio_ci_low:.2f}-{s.ratio_ci_high:.2f})"
         if s.get("ratio_method") in ("p10-processes", "processes"):
             ratio += " by process"
-    sd = "n/a (1 seed)" if s["test_accuracy_sd"] is None else f"{s['test_accuracy_sd']:.4f}"
-    tta = s["time_to_accuracy_s_median"]
-    peak, gpu = s["peak_rss_above_baseline_bytes"], s["gpu_peak_bytes"]
+    sd = "n/a (1 seed)" if s.test_accuracy_sd is None else f"{s.test_accuracy_sd:.4f}"
+    tta = s.time_to_accuracy_s_median
+    peak, gpu = s.peak_rss_above_baseline_bytes, s.gpu_peak_bytes
     peak_text = f"{peak / 2**20:.1f}" if peak is not None else "?"
     if gpu is not None:
         peak_text += f" (GPU {gpu / 2**20:.1f})"
-    first = f"{s['first_epoch_s']:.3f}" + ("" if s["first_epoch_cold"] else " (warm)")
-    mark = "UNSTABLE" if s["unstable"] else ("partial" if record["status"] == "partial" else "")
+    first = f"{s.first_epoch_s:.3f}" + ("" if s.first_epoch_cold else " (warm)")
+    mark = "UNSTABLE" if s.unstable else ("partial" if row.status == "partial" else "")
     median = s.get("us_per_step_median")  # a summary of format 2 has none
-    return (record["id"], f"{s['us_per_step']:.1f}", ci,
+    return (row.id, f"{s.us_per_step:.1f}", ci,
             "" if median is None else f"{median:.1f}",
-            spread, ratio, first, f"{s['test_accuracy_mean']:.4f} ± {sd}",
+            spread, ratio, first, f"{s.test_accuracy_mean:.4f} ± {sd}",
             f"{tta:.2f}" if tta is not None else "not reached", peak_text, mark)
 
 
-def side_by_side(run: dict) -> list[str]:
-    """The table's lines for a results.json dict (docs/result_format.md), then the notes."""
-    records = run["rows"]
-    table = [HEADER] + [_cells(r) for r in records]
+def side_by_side(run: Run) -> list[str]:
+    """The table's lines for a run (results.model.Run), then the notes."""
+    rows = run.rows
+    table = [HEADER] + [_cells(r) for r in rows]
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
                        enumerate(zip(r, widths))).rstrip() for r in table]
     lines.insert(1, "-" * len(lines[0]))
-    for r in records:
-        if r["status"] not in ("ok", "not run") and r["reason"]:
-            lines.append(f"{r['id']} {r['status']}: {r['reason'].splitlines()[0]}")
-        if r["summary"] and r["summary"]["unstable"]:
-            lines.append(f"{r['id']} unstable: {'; '.join(r['summary']['unstable_reasons'])}")
-    bayes = next((r["summary"]["bayes_accuracy"] for r in records if r["summary"]), None)
+    for r in rows:
+        if r.status not in ("ok", "not run") and r.reason:
+            lines.append(f"{r.id} {r.status}: {r.reason.splitlines()[0]}")
+        if r.summary and r.summary.unstable:
+            lines.append(f"{r.id} unstable: {'; '.join(r.summary.unstable_reasons)}")
+    bayes = next((r.summary.bayes_accuracy for r in rows if r.summary), None)
     if bayes is not None:
         lines.append(f"(Bayes accuracy of the data: {bayes:.4f}; us/step {estimate.ESTIMATOR}: "
                      f"{estimate.ESTIMATOR_TEXT}, 95% two-level bootstrap CI (processes, then "
@@ -59,10 +63,35 @@ def side_by_side(run: dict) -> list[str]:
                      "their processes paired); unstable: the CI "
                      f"reaches more than {estimate.UNSTABLE_HALF_WIDTH_PCT:g}% from the "
                      "headline; peak: resident memory above the start of train_epoch)")
-    resources = run.get("resources") or {}
-    if resources.get("peak_resident_total_bytes") is not None:
+    resources = run.get("resources")  # format 3
+    if resources is not None and resources.get("peak_resident_total_bytes") is not None:
         lines.append(f"(memory: the run's processes held at most "
-                     f"{resources['peak_resident_total_bytes'] / 2**30:.2f} GiB together, "
+                     f"{resources.peak_resident_total_bytes / 2**30:.2f} GiB together, "
                      f"resident; budget for one block's workers "
-                     f"{resources['memory_budget_bytes'] / 2**30:.2f} GiB)")
+                     f"{resources.memory_budget_bytes / 2**30:.2f} GiB)")
     return lines
+
+
+# What a terminal must not be given raw in a cell: control characters (escape sequences
+# from a worker's stderr, line breaks) are written as their code point, ``[U+001B]``.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _markdown_cell(text: str) -> str:
+    text = _UNPRINTABLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+    return text.replace("|", "\\|")  # the cell separator
+
+
+def cost_lines(run: Run) -> list[str]:
+    """The cost table (results.cost_table) as a Markdown table under its title, or no lines
+    when no row has a cost record (a run without ``--metric instructions``)."""
+    lines = cost_table.cost_lines(run.rows)
+    if not lines:
+        return []
+    header = cost_table.HEADER
+    out = ["", cost_table.TITLE,
+           "| " + " | ".join(header) + " |",
+           "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    for line in lines:
+        out.append("| " + " | ".join(_markdown_cell(c) for c in cost_table.cells(line)) + " |")
+    return out

@@ -3,7 +3,7 @@ note, whether it is data-parallel and how its worker is started.
 
 A variant is what a result row names (``torch-loop``, ``keras-jax-fit-spe``). The
 implementation (``frameworks.IMPLEMENTATIONS``) says where a twin lives and which modes it
-has; this registry says what the suite makes of each mode. ``benchmarks/options.py``,
+has; this registry says what the suite makes of each mode. ``benchmarks/plan.py``,
 the runner, the worker and the reports ask it instead of keeping tables of their own.
 
 Pure data with no imports of ours, so that any part of the suite can read it cheaply.

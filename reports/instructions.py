@@ -16,10 +16,11 @@ import pandas as pd
 
 from reports.document import Section
 from reports.tables import csv_text
-from results.model import ABSENT, Cost, Row, Run, Summary
-from results.summary import REFERENCE_VARIANT
+from results import cost_table
+from results.cost_table import HEADER
+from results.cost_table import TITLE as TITLE  # the section's title, also the terminal's
+from results.model import Cost, Row, Run
 
-TITLE = "Cost per step (instructions)"
 CAPTION = ("Instructions executed per training step, counted by valgrind's callgrind around "
            "one epoch of the counted steps after an uncounted warm-up epoch, one thread, hash "
            "seed 0: a count of work that does not move with the machine's load. Median over "
@@ -29,11 +30,7 @@ CAPTION = ("Instructions executed per training step, counted by valgrind's callg
            "numpy's for the numpy twin), math kernels (BLAS, oneDNN, MKL, Eigen's "
            "matrix products), JIT-compiled code (callgrind's '???': XLA's and oneDNN's "
            "generated kernels) and system libraries (the C library, the C++ runtime).")
-BREAKDOWN_CATEGORIES = ("interpreter", "framework runtime", "math kernels", "JIT-compiled",
-                        "system")
-HEADER = ("Row", "Instructions/step", "Spread", "× torch loop", "µs/step",
-          *(c[0].upper() + c[1:] for c in BREAKDOWN_CATEGORIES))
-COUNTED = ("ok", "partial")
+BREAKDOWN_CATEGORIES = cost_table.CATEGORIES
 PLOT = "instructions_per_step"
 
 
@@ -42,108 +39,46 @@ def section(run: Run, footnote: dict) -> Section | None:
     None for a run without cost records. ``footnote``: reports.report.footnote's."""
     if not has_section(run):
         return None
-    # the table is shared with the terminal's, which holds its run as results.json's dict
-    return Section(key="cost", title=TITLE, caption=CAPTION, table=table(run.to_dict()),
+    return Section(key="cost", title=TITLE, caption=CAPTION, table=table(run),
                    sentences=sentences(run), figures={PLOT: breakdown_figure(run, footnote)},
                    files={"cost.csv": csv_text(frame(run))})
 
 
 def counted(row: Row | None) -> Cost | None:
     """``row``'s cost record when it holds a count (status ok or partial), else None."""
-    cost = row.cost if row is not None else ABSENT
-    if cost and cost.get("status") in COUNTED and cost.get("instructions_per_step"):
-        return cost
-    return None
+    return None if row is None else cost_table.counted(row)
 
 
 def has_section(run: Run) -> bool:
     """Whether the run has any cost record (then the section appears, with each row's
     reason where it holds no count)."""
-    return any(row.cost for row in run.rows)
+    return any(cost_table.cost_record(row) for row in run.rows)
 
 
-def _identity(row: Row) -> tuple:
-    return (row.device, row.batch_size, row.get("hidden_size"), row.get("n_train"))
-
-
-def _baselines(run: Run) -> dict[tuple, float]:
-    """torch-loop's instructions per step, by device and sizes (_identity), where counted."""
-    return {_identity(r): counted(r).instructions_per_step for r in run.rows
-            if r.variant == REFERENCE_VARIANT and counted(r)}
-
-
-# The terminal table of `pytest --benchmark` holds its run as results.json's dict; ``table``
-# reads that dict through these three.
-
-def _dict_counted(row: dict) -> dict | None:
-    cost = row.get("cost")
-    if cost and cost.get("status") in COUNTED and cost.get("instructions_per_step"):
-        return cost
-    return None
-
-
-def _dict_identity(row: dict) -> tuple:
-    return (row["device"], row["batch_size"], row.get("hidden_size"), row.get("n_train"))
-
-
-def _dict_baselines(data: dict) -> dict[tuple, float]:
-    return {_dict_identity(r): _dict_counted(r)["instructions_per_step"] for r in data["rows"]
-            if r["variant"] == REFERENCE_VARIANT and _dict_counted(r)}
+def _lines(run: Run) -> list[cost_table.CostLine]:
+    return cost_table.cost_lines(run.rows)
 
 
 def frame(run: Run) -> pd.DataFrame:
     """cost.csv: one line per row with a cost record, numbers as numbers: ``row``,
     ``status``, ``reason``, ``instructions_per_step``, ``spread_pct``, ``tolerance_pct``,
     ``ratio_to_torch_loop`` (instructions, same device and sizes), ``us_per_step`` (the
-    time, from the timed processes) and instructions per step of each category."""
-    baselines = _baselines(run)
-    lines = []
-    for row in run.rows:
-        cost = row.cost
-        if not cost:
-            continue
-        per_step = cost.get("instructions_per_step") if counted(row) else None
-        base = baselines.get(_identity(row))
-        shares = (cost.get("by_category_per_step") or {}) if counted(row) else {}
-        lines.append({"row": row.id, "status": cost.status,
-                      "reason": cost.get("reason", ""), "instructions_per_step": per_step,
-                      "spread_pct": cost.get("spread_pct"),
-                      "tolerance_pct": cost.get("tolerance_pct"),
-                      "ratio_to_torch_loop": per_step / base if per_step and base else None,
-                      "us_per_step": (row.summary or Summary()).get("us_per_step"),
-                      **{f"{c.replace(' ', '_').replace('-', '_').lower()}_per_step":
-                         shares.get(c) for c in BREAKDOWN_CATEGORIES}})
-    return pd.DataFrame(lines)
+    time, from the timed processes) and instructions per step of each category
+    (results.cost_table computes them)."""
+    return pd.DataFrame([
+        {"row": line.row, "status": line.status, "reason": line.reason,
+         "instructions_per_step": line.instructions_per_step, "spread_pct": line.spread_pct,
+         "tolerance_pct": line.tolerance_pct, "ratio_to_torch_loop": line.ratio_to_torch_loop,
+         "us_per_step": line.us_per_step,
+         **{f"{c.replace(' ', '_').replace('-', '_').lower()}_per_step":
+            line.by_category_per_step.get(c) for c in BREAKDOWN_CATEGORIES}}
+        for line in _lines(run)])
 
 
-def table(data: dict) -> pd.DataFrame:
+def table(run: Run) -> pd.DataFrame:
     """One line per row with a cost record (columns ``HEADER``); one without a count says
-    why in its second cell. ``data``: a run as results.json holds it (the terminal table of
-    ``pytest --benchmark`` shares this function and holds its run as that dict)."""
-    baselines = _dict_baselines(data)
-    lines = []
-    for row in data["rows"]:
-        cost = row.get("cost")
-        if not cost:
-            continue
-        time = (row.get("summary") or {}).get("us_per_step")
-        time_cell = "—" if time is None else f"{time:,.1f}"
-        if not _dict_counted(row):
-            reason = cost.get("reason") or cost.get("status", "")
-            lines.append((row["id"], f"{cost['status']}: {reason}", "", "", time_cell,
-                          *[""] * len(BREAKDOWN_CATEGORIES)))
-            continue
-        per_step = cost["instructions_per_step"]
-        base = baselines.get(_dict_identity(row))
-        spread = cost.get("spread_pct")
-        shares = cost.get("by_category_per_step") or {}
-        whole = sum(shares.values()) or 1.0
-        lines.append((row["id"], f"{per_step:,.0f}",
-                      "—" if spread is None else f"{spread:.2f}%",
-                      "—" if not base else f"{per_step / base:.2f}", time_cell,
-                      *(f"{100 * shares.get(c, 0.0) / whole:.0f}%"
-                        for c in BREAKDOWN_CATEGORIES)))
-    return pd.DataFrame(lines, columns=list(HEADER))
+    why in its second cell (results.cost_table.cells, which the terminal shows too)."""
+    return pd.DataFrame([cost_table.cells(line) for line in _lines(run)], columns=list(HEADER))
 
 
 def sentences(run: Run) -> list[str]:

@@ -18,7 +18,7 @@ import io
 import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from reports import tables, text
 
@@ -89,8 +89,7 @@ def _groups(frame: pd.DataFrame):
 
 def _subtitle(footnote: dict) -> str:
     return _text(f"{footnote['hardware']} · {footnote['date']} · "
-                 f"{footnote['epochs']} epoch{'' if str(footnote['epochs']) == '1' else 's'} × "
-                 f"seeds {footnote['seeds']}")
+                 f"epochs {footnote['epochs']} × seeds {footnote['seeds']}")
 
 
 def _title(fig: Figure, title: str, footnote: dict) -> None:
@@ -174,12 +173,28 @@ def _seed_band(curves: pd.DataFrame, column: str) -> pd.DataFrame:
     return curves.groupby("epoch")[column].agg(["mean", "min", "max"])
 
 
+def _planned_seeds(footnote: dict) -> int | None:
+    """How many seeds the run planned (the footnote's "0, 1, 2"), None if it does not say."""
+    seeds = str(footnote.get("seeds", "")).strip()
+    return len(seeds.split(",")) if seeds else None
+
+
+def _curve_label(variant: str, seeds_measured: int, planned: int | None) -> str:
+    """The legend entry of one learning curve: the variant, and "2 of 3 seeds" where a seed's
+    process was lost (its line and band then average fewer runs than the others')."""
+    if planned and seeds_measured < planned:
+        return _text(f"{variant} ({seeds_measured} of {planned} seeds)")
+    return _text(variant)
+
+
 def learning_curves(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict) -> Figure:
     """Training loss (top) and test accuracy (bottom) by epoch: line the mean over seeds,
-    band the range over seeds. Panels in a row share their y axis."""
+    band the range over seeds, one line per variant; a variant that lost a seed says so in
+    the legend. Epochs are whole numbers on the x axis. Panels in a row share their y axis."""
     if _ok(frame).empty:
         return _nothing_measured("SimpleNet learning curves", footnote)
     looks, groups = _looks(_ok(frame)), _groups(frame)
+    planned = _planned_seeds(footnote)
     with matplotlib.rc_context(STYLE):
         fig = _new_figure()
         axes = fig.subplots(2, len(groups), sharey="row", sharex=True, squeeze=False)
@@ -189,18 +204,20 @@ def learning_curves(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict) -
                 if mine.empty:
                     continue
                 look = looks[row["variant"]]
+                label = _curve_label(row["variant"], mine["seed"].nunique(), planned)
                 for ax, column in ((axes[0][col], "train_loss"), (axes[1][col], "test_accuracy")):
                     band = _seed_band(mine, column)
                     ax.fill_between(band.index, band["min"], band["max"], color=look["color"],
                                     alpha=0.15, linewidth=0)
-                    ax.plot(band.index, band["mean"], label=_text(row["variant"]),
-                            markersize=7, **look)
+                    ax.plot(band.index, band["mean"], label=label, markersize=7, **look)
             bayes = part["bayes_accuracy"].iloc[0] if len(part) else None
             if pd.notna(bayes):
                 axes[1][col].axhline(bayes, color="black", linestyle="--", linewidth=1,
                                      label=f"Bayes accuracy {bayes:.2f}")
             axes[0][col].set_title(_text(f"{device.upper()}, batch {batch}"))
             axes[1][col].set_xlabel("epoch")
+            # Epochs are counted: no tick at 1.5.
+            axes[1][col].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[0][0].set_ylabel("training loss (BCE)")
         axes[1][0].set_ylabel("test accuracy")
         _legend_below(fig, axes[1])

@@ -22,6 +22,7 @@ from reports import (
     tables,
 )
 from reports.document import Document, Section
+from results.epochs import describe as describe_epochs
 from results.model import ABSENT, Commit, Environment, Resources, Run
 
 TITLE = "sidebyside: SimpleNet in Keras and PyTorch"
@@ -79,7 +80,9 @@ def footnote(run: Run, frame: pd.DataFrame) -> dict:
         "date": started[:19].replace("T", " ") + " UTC",
         "command": env.get("command", ""),
         "seeds": ", ".join(str(s) for s in plan["seeds"]),
-        "epochs": str(plan["epochs"]),
+        "epochs": describe_epochs(plan["epochs"], plan.get("min_steps") or 0,
+                                  plan.get("batch_sizes") or (), plan["n_train"])
+        if plan.get("batch_sizes") else str(plan["epochs"]),
         "data": f"{plan['n_train']} training and {plan['n_test']} test samples, "
                 f"Bayes accuracy {fair['bayes_accuracy'].iloc[0]:.2f}" if len(fair) else "",
         "hardware": f"{cpu}, {env.get('cpu_cores')} cores" + (f"; GPU {', '.join(gpus)}"

@@ -9,7 +9,6 @@ import statistics
 
 import pandas as pd
 
-from reports.markdown import to_markdown  # noqa: F401 (the terminal's table imports it here)
 from results.model import Cpu, Process, Row, Run, Summary
 
 SETTING_COLUMNS = ("framework_version", "keras_backend", "backend_version", "compile",

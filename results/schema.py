@@ -94,6 +94,8 @@ PLAN = obj(
     worker_timeout_s=opt(NON_NEGATIVE), target_accuracy=opt(FRACTION),
     overhead_check=opt(BOOLEAN), preset=opt(STRING), processes=opt(POSITIVE_INT),
     affinity=opt(STRING), replicas=opt(POSITIVE_INT),
+    # at least this many optimizer steps per row (results/epochs.py); absent: 0
+    min_steps=opt(_f("integer", low=0), null=False),
     metric=opt(Field("string", choices=("time", "instructions")), null=False),
     # checked apart (keys are axes): see _check_sweeps
     sweeps=opt(map_of(list_of(POSITIVE_INT, non_empty=True)), null=False))

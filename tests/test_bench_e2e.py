@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from benchmarks.options import TAGS, VARIANTS, make_plan
-from benchmarks.worker import FAULT_ENV
+from benchmarks.worker_steps import FAULT_ENV
 from results.format import RESULTS_FORMAT_VERSION
 from tests.helpers import ROOT, framework_env
 
@@ -399,19 +399,27 @@ def test_a_report_that_cannot_be_written_fails_the_run_and_keeps_the_results(tmp
     for a whole one)."""
     plugin = tmp_path / "plugins" / "full_disk.py"
     plugin.parent.mkdir()
-    plugin.write_text("import errno, os\n"
-                      "import reports.build\n"
-                      "def build_report(*args, **kwargs):\n"
-                      "    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n"
-                      "reports.build.build_report = build_report\n")
+    # The report is built by `python -m reports build` in a child process: the plugin runs
+    # that command with a disk that is full from the report's first file on.
+    full_disk_build = ("import errno, os, sys, reports.build, reports.cli\n"
+                       "def build_report(*args, **kwargs):\n"
+                       "    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n"
+                       "reports.build.build_report = build_report\n"
+                       "sys.exit(reports.cli.main(sys.argv[1:]))\n")
+    plugin.write_text("import sys\n"
+                      "import benchmarks.run_folder\n"
+                      "def report_command(results_path, out_dir):\n"
+                      f"    return [sys.executable, '-c', {full_disk_build!r}, 'build',\n"
+                      "            str(results_path), '--out', str(out_dir)]\n"
+                      "benchmarks.run_folder.report_command = report_command\n")
     runs = tmp_path / "runs"
     result = run_pytest([*TINY, f"--report-dir={runs}", "-p", "full_disk"], tmp_path,
                         PYTHONPATH=os.pathsep.join([str(plugin.parent), str(ROOT)]))
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     data, path = the_results(runs)
     assert data["complete"] is True and data["rows"][0]["status"] == "ok"
-    assert (f"the report could not be built (OSError: [Errno {errno.ENOSPC}] "
-            f"{os.strerror(errno.ENOSPC)}); build it again with: sidebyside-reports build "
-            f"{path}") in result.stdout
+    assert (f"the report could not be built (the report could not be written ([Errno "
+            f"{errno.ENOSPC}] {os.strerror(errno.ENOSPC)})); build it again with: "
+            f"sidebyside-reports build {path}") in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert sorted(p.name for p in path.parent.iterdir()) == ["benchmark.json", "results.json"]

@@ -203,3 +203,47 @@ def test_a_presets_batch_size_above_n_train_names_the_preset():
     with pytest.raises(OptionError, match=r"--batch-size: 1024 \(the default preset's\) is "
                                           r"larger than the 500 training samples"):
         make_plan(n_train="500")
+
+
+def test_the_default_plan_trains_each_batch_size_long_enough_and_epochs_overrides_it():
+    plan = make_plan("default")
+    by_batch = {row.batch_size: plan.epochs_for(row) for row in plan.rows()}
+    assert by_batch == {32: 12, 1024: 120}  # 12 epochs, and 1200 steps of 10 a epoch
+    assert plan.epochs_text() == ("12 at batch 32, 120 at batch 1024 "
+                                  "(at least 12 epochs and 1200 steps)")
+    fixed = make_plan("default", epochs="5")
+    assert {fixed.epochs_for(row) for row in fixed.rows()} == {5} and fixed.epochs_text() == "5"
+    assert make_plan("quick").min_steps == 0  # the smoke run stays small
+
+
+def test_a_machine_without_a_gpu_plans_no_cuda_row_unless_asked():
+    here = ("cpu",)
+    assert make_plan("default", devices_here=here).devices == ("cpu",)
+    assert not [r for r in make_plan("full", devices_here=here).rows() if r.device == "cuda"]
+    # Asked for: planned, and then skipped with the reason where the GPU is missing.
+    assert make_plan("default", device="cuda", devices_here=here).devices == ("cuda",)
+    assert make_plan("gpu", devices_here=here).devices == ("cuda",)
+    assert make_plan("default", devices_here=("cpu", "cuda")).devices == ("cpu", "cuda")
+    assert make_plan("default").devices == ("cpu", "cuda")  # not told: the preset's
+
+
+def test_the_plugin_plans_the_devices_the_machine_has_except_for_a_shard(monkeypatch):
+    from benchmarks import command_line, runner
+
+    class Config:
+        def __init__(self, **given):
+            self.given = given
+
+        def getoption(self, name):
+            return self.given.get(name, {"preset": "default", "overhead_check": False}.get(name))
+
+    monkeypatch.setattr(runner, "nvidia_gpu_visible", lambda: False)
+    plan, _ = command_line.plan_and_shard(Config())
+    assert plan.devices == ("cpu",)
+    plan, _ = command_line.plan_and_shard(Config(device="cuda"))
+    assert plan.devices == ("cuda",)
+    # Every machine of a shard array must cut the same plan into the same parts.
+    plan, shard = command_line.plan_and_shard(Config(shard="1/2"))
+    assert plan.devices == ("cpu", "cuda") and shard.index == 1
+    monkeypatch.setattr(runner, "nvidia_gpu_visible", lambda: True)
+    assert command_line.plan_and_shard(Config())[0].devices == ("cpu", "cuda")

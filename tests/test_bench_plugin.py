@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.plugin import Suite, Terminated, make_run_dir, save_results
+from benchmarks.interrupt import Terminated
+from benchmarks.plugin import Suite
+from benchmarks.run_folder import make_run_dir, save_results
 
 STARTED = datetime.datetime(2026, 11, 29, 18, 0, 0, tzinfo=datetime.UTC)
 
@@ -101,12 +103,57 @@ def test_the_export_is_never_written_over_a_file_that_appeared_meanwhile(tmp_pat
     assert [p.name for p in path.parent.iterdir()] == ["bench.json"]  # no temporary left
 
 
+# -- the report, built by the reports' command in a child process ---------------------------
+
+def test_the_report_is_built_by_the_reports_command_in_a_child_process(tmp_path, monkeypatch):
+    """The run's report comes from `python -P -m reports build RESULTS --out RUN_DIR`, which
+    a reports.py in the current folder cannot replace; the pytest process imports no
+    reports module for it."""
+    import shutil
+    import sys
+
+    from benchmarks import run_folder
+    from tests import format2
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    results = run_dir / "results.json"
+    shutil.copy(format2.FIXTURES / "run3.json", results)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports.py").write_text("raise SystemExit('the decoy ran')\n")
+    before = set(sys.modules)
+    assert run_folder.build_report(results, run_dir) == (run_dir, None)
+    assert not {name for name in set(sys.modules) - before if name.startswith("reports")}
+    assert (run_dir / "report.html").stat().st_size > 0 and (run_dir / "report.md").exists()
+
+
+@pytest.mark.parametrize(("stderr", "said"), [
+    # the reports' own sentence, without its prefix
+    ("python -m reports: error: the report could not be written (disk full)",
+     "the report could not be written (disk full)"),
+    # a bug: the traceback's last line names it
+    ("Traceback (most recent call last):\n  File 'x'\nValueError: no plots today",
+     "ValueError: no plots today"),
+    ("", "the report command exited with status 2"),
+])
+def test_a_report_that_fails_gives_one_line_and_no_folder(tmp_path, monkeypatch, stderr, said):
+    import sys
+
+    from benchmarks import run_folder
+
+    def failing(results_path, out_dir):
+        return [sys.executable, "-c", f"import sys; sys.stderr.write({stderr!r}); sys.exit(2)"]
+
+    monkeypatch.setattr(run_folder, "report_command", failing)
+    assert run_folder.build_report(tmp_path / "results.json", tmp_path) == (None, said)
+
+
 # -- paths printed for pasting into a shell --------------------------------------------------
 
 @pytest.mark.parametrize("name", ["plain", "with space", "ünïcödé", "new\nline", "\x1b[31mred",
                                   "it's", "back\\slash\ttab"])
 def test_a_printed_command_is_one_line_that_the_shell_reads_back_as_the_path(tmp_path, name):
-    from benchmarks.plugin import rebuild_command
+    from benchmarks.run_folder import rebuild_command
 
     path = tmp_path / name / "results.json"
     command = rebuild_command(path)
@@ -129,7 +176,7 @@ def _dead_pid() -> int:
 def test_a_dead_runs_scratch_is_removed_and_a_live_runs_is_kept(tmp_path):
     import psutil
 
-    from benchmarks.plugin import remove_stale_scratch, scratch_prefix
+    from benchmarks.run_folder import remove_stale_scratch, scratch_prefix
 
     mine = tmp_path / (scratch_prefix() + "live")
     started = int(psutil.Process(os.getpid()).create_time())

@@ -13,6 +13,7 @@ from benchmarks.options import Row
 from benchmarks.table import side_by_side
 from results import format as result_format
 from results import summary as summaries
+from results.model import Run
 
 STEPS = 10
 
@@ -200,7 +201,9 @@ def test_a_busy_machine_is_recognised_from_its_load():
 
 
 def run_of(records):
-    return {"started": "2026-11-29T18:00:00+00:00", "finished": None, "rows": records,
+    return {"format": result_format.RESULTS_FORMAT,
+            "format_version": result_format.RESULTS_FORMAT_VERSION,
+            "started": "2026-11-29T18:00:00+00:00", "finished": None, "rows": records,
             "environment": {"machine": "x86_64", "python": "3.11", "os": "Linux",
                             "cpu_model": "cpu", "cpu_cores": 2,
                             "commit": {"id": "abc", "dirty": False}}}
@@ -209,7 +212,7 @@ def run_of(records):
 def test_the_table_says_n_a_for_one_sample_and_one_seed_and_names_the_estimator():
     run = run_of([row(processes=[process(0, 100, samples_us=[100])]), row("torch-loop")])
     summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
-    lines = side_by_side(run)
+    lines = side_by_side(Run.from_dict(run))
     assert "us/step p10" in lines[0] and "median" in lines[0]
     numpy_line = next(line for line in lines if line.startswith("numpy-loop-cpu-b32"))
     assert "n/a (1 sample)" in numpy_line and "n/a (1 seed)" in numpy_line
@@ -221,7 +224,7 @@ def test_the_table_says_n_a_for_one_sample_and_one_seed_and_names_the_estimator(
 def test_the_table_marks_unstable_rows_and_gives_the_reason():
     run = run_of([row(processes=[process(i, us) for i, us in enumerate([100, 150, 70])])])
     summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
-    lines = side_by_side(run)
+    lines = side_by_side(Run.from_dict(run))
     assert lines[2].endswith("UNSTABLE")
     assert any(line.startswith("numpy-loop-cpu-b32 unstable: p10") for line in lines)
 
@@ -230,7 +233,7 @@ def test_the_export_has_one_round_per_ok_process_in_pytest_benchmarks_layout():
     run = run_of([row(processes=[process(0, 100), process(1, 120), process(2, 1, status="failed")]),
                   row("torch-loop")])
     summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
-    data = benchmark_json(run)
+    data = benchmark_json(Run.from_dict(run))
     (bench,) = data["benchmarks"]
     assert bench["name"] == "test_train[numpy-loop-cpu-b32]"
     assert bench["stats"]["rounds"] == 2

@@ -11,7 +11,8 @@ from benchmarks import results as res
 from benchmarks import runner
 from benchmarks.options import Row, make_plan
 from benchmarks.runner import EXIT_GRACE_S, run_process, run_row
-from benchmarks.worker import FAULT_ENV, slow_factor, timed_epoch
+from benchmarks.timing import timed_epoch
+from benchmarks.worker_steps import FAULT_ENV, slow_factor
 from frameworks import SimpleNetSpec, make_dataset
 from results import format as result_format
 from results import summary as summaries

@@ -1,6 +1,6 @@
-"""The instructions metric (benchmarks/cost.py): callgrind's file read right, the cost
-processes' plumbing (with a fake valgrind), its refusals, and one real count where valgrind
-is installed."""
+"""The instructions metric (benchmarks/cost.py, callgrind.py, cost_worker.py): callgrind's
+file read right, the cost processes' plumbing (with a fake valgrind), its refusals, and one
+real count where valgrind is installed."""
 
 import os
 import re
@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from benchmarks import cost
+from benchmarks import callgrind, cost, cost_worker
 from benchmarks.options import OptionError, Row, make_plan
 from reports import instructions
 from results import model
@@ -57,14 +57,14 @@ FAKE_TOTAL = 1600
 def test_the_parser_reads_self_cost_per_object_and_skips_a_calls_inclusive_cost(tmp_path):
     path = tmp_path / "callgrind.out"
     path.write_text(FAKE_CALLGRIND)
-    parsed = cost.parse_callgrind(path)
+    parsed = callgrind.parse_callgrind(path)
     assert parsed["events"] == ["Ir"]
     assert parsed["totals"] == [FAKE_TOTAL]
     assert sum(c[0] for c in parsed["by_function"].values()) == FAKE_TOTAL
-    by_category = cost.instructions_by_category(parsed["by_function"])
+    by_category = callgrind.instructions_by_category(parsed["by_function"])
     assert by_category == {"interpreter": 1000, "framework runtime": 0, "math kernels": 300,
                            "JIT-compiled": 50, "system": 250}
-    assert cost.instructions_by_object(parsed["by_function"])["libc.so.6"] == 250
+    assert callgrind.instructions_by_object(parsed["by_function"])["libc.so.6"] == 250
 
 
 # An XLA worker thread: the task it runs (a JIT kernel, 700) under WorkerLoop stays counted;
@@ -102,11 +102,11 @@ POOL_CALLGRIND = textwrap.dedent("""\
 def test_a_thread_pools_search_for_work_is_taken_out_of_the_count(tmp_path):
     path = tmp_path / "callgrind.out"
     path.write_text(POOL_CALLGRIND)
-    parsed = cost.parse_callgrind(path)
+    parsed = callgrind.parse_callgrind(path)
     assert parsed["totals"] == [1030]
-    spin = cost.pool_spin_instructions(parsed)
+    spin = callgrind.pool_spin_instructions(parsed)
     assert sum(spin.values()) == 40 + 200 + 60 + 30
-    counted = cost._counted(parsed, steps=1)
+    counted = callgrind.count_fields(parsed, steps=1)
     assert counted["instructions"] == 700
     assert counted["pool_spin_instructions"] == 330
     assert counted["by_category"]["JIT-compiled"] == 700
@@ -117,8 +117,8 @@ def test_a_thread_pools_search_for_work_is_taken_out_of_the_count(tmp_path):
 def test_a_file_that_is_not_callgrinds_is_one_sentence(tmp_path):
     path = tmp_path / "callgrind.out"
     path.write_text("hello\n")
-    with pytest.raises(cost.CallgrindFormatError, match="no 'events:' line"):
-        cost.parse_callgrind(path)
+    with pytest.raises(callgrind.CallgrindFormatError, match="no 'events:' line"):
+        callgrind.parse_callgrind(path)
 
 
 @pytest.mark.parametrize("obj, fn, expected", [
@@ -133,7 +133,7 @@ def test_a_file_that_is_not_callgrinds_is_one_sentence(tmp_path):
     ("/lib/x86_64-linux-gnu/libstdc++.so.6.0.30", "operator new", "system"),
 ])
 def test_each_object_has_its_category(obj, fn, expected):
-    assert cost.category(obj, fn) == expected
+    assert callgrind.category(obj, fn) == expected
 
 
 def test_the_counted_epoch_is_whole_batches_at_most_counted_steps():
@@ -154,11 +154,11 @@ def test_jax_scan_counts_its_epoch_eight_times_and_says_so():
 
 
 def test_the_work_fault_adds_whole_batches_to_its_row_only(monkeypatch):
-    monkeypatch.setenv(cost.FAULT_ENV, "work:numpy-loop-cpu-b32:0.02")
-    assert cost.extra_work_steps("numpy-loop-cpu-b32", 50) == 1
-    assert cost.extra_work_steps("torch-loop-cpu-b32", 50) == 0
-    monkeypatch.setenv(cost.FAULT_ENV, "slow:numpy-loop-cpu-b32:1.3")
-    assert cost.extra_work_steps("numpy-loop-cpu-b32", 50) == 0
+    monkeypatch.setenv(cost_worker.FAULT_ENV, "work:numpy-loop-cpu-b32:0.02")
+    assert cost_worker.extra_work_steps("numpy-loop-cpu-b32", 50) == 1
+    assert cost_worker.extra_work_steps("torch-loop-cpu-b32", 50) == 0
+    monkeypatch.setenv(cost_worker.FAULT_ENV, "slow:numpy-loop-cpu-b32:1.3")
+    assert cost_worker.extra_work_steps("numpy-loop-cpu-b32", 50) == 0
 
 
 def test_metric_option_takes_time_or_instructions_only():
@@ -210,12 +210,12 @@ def test_the_counted_inputs_start_at_a_64_byte_boundary_with_their_values(shape,
     # A view that starts off any 64-byte boundary, as malloc's 16-byte ones often do.
     backing = np.arange(np.prod(shape) + offset, dtype=dtype)
     a = backing[offset:].reshape(shape)
-    out = cost.aligned_copy(a)
+    out = cost_worker.aligned_copy(a)
     assert out.ctypes.data % cost.INPUT_ALIGNMENT_BYTES == 0
     assert out.shape == a.shape and out.dtype == a.dtype and out.flags.c_contiguous
     assert np.array_equal(out, a) and not np.shares_memory(out, a)
     # Batches sliced from it stay aligned at the suite's batch sizes (rows of 10 float32).
-    rows = cost.aligned_copy(np.zeros((2048, 10), np.float32))
+    rows = cost_worker.aligned_copy(np.zeros((2048, 10), np.float32))
     assert all(rows[b:].ctypes.data % 64 == 0 for b in (32, 1024))
 
 
@@ -232,9 +232,9 @@ def test_the_cost_environment_fixes_the_allocator_and_the_result_says_so():
 
 def test_jax_is_told_to_run_its_computations_on_the_calling_thread():
     pytest.importorskip("jax")
-    code = ("from benchmarks import cost; import jax\n"
+    code = ("from benchmarks import cost_worker; import jax\n"
             "before = jax.config.values['jax_cpu_enable_async_dispatch']\n"
-            "cost.run_jax_inline()\n"
+            "cost_worker.run_jax_inline()\n"
             "print(before, jax.config.values['jax_cpu_enable_async_dispatch'])")
     done = run_python(code)
     assert done.returncode == 0, done.stderr
@@ -244,7 +244,7 @@ def test_jax_is_told_to_run_its_computations_on_the_calling_thread():
 KERAS_CALLBACK_THREADS = """
 import threading
 import numpy as np
-from benchmarks import cost
+from benchmarks import cost_worker
 import keras
 
 class Where(keras.callbacks.Callback):
@@ -267,7 +267,7 @@ def off_the_calling_thread():
     return sum(t != threading.get_ident() for t in where.threads)
 
 before = off_the_calling_thread()
-cost.run_keras_callbacks_inline()
+cost_worker.run_keras_callbacks_inline()
 print(before, off_the_calling_thread())
 """
 
@@ -454,11 +454,11 @@ def test_the_parser_agrees_with_callgrind_annotate(tmp_path):
                                capture_output=True, text=True).stdout
     line = next(line for line in annotated.splitlines() if "PROGRAM TOTALS" in line)
     total = int(re.match(r"\s*([\d,]+)", line)[1].replace(",", ""))
-    parsed = cost.parse_callgrind(out)
+    parsed = callgrind.parse_callgrind(out)
     assert parsed["totals"][0] == total
     # The self costs add up to the total: no call's inclusive cost was counted twice.
     assert sum(c[0] for c in parsed["by_function"].values()) == total
-    by_category = cost.instructions_by_category(parsed["by_function"])
+    by_category = callgrind.instructions_by_category(parsed["by_function"])
     assert by_category["interpreter"] > 0.3 * total
 
 
@@ -472,7 +472,7 @@ def test_a_real_count_repeats_and_two_percent_more_work_is_called_slower(tmp_pat
     assert base["status"] == "ok", base
     assert base["spread_pct"] < 0.5
     assert base["by_category_per_step"]["interpreter"] > 0
-    monkeypatch.setenv(cost.FAULT_ENV, f"work:{row.id}:0.02")
+    monkeypatch.setenv(cost_worker.FAULT_ENV, f"work:{row.id}:0.02")
     more = cost.run_cost_pass([row], plan, str(tmp_path / "b"))[row.id]
     ratio = more["instructions_per_step"] / base["instructions_per_step"]
     # One batch in 50 more: +2.04% for this row here, +2.01% for torch-loop (README); the

@@ -165,3 +165,22 @@ def test_a_damaged_cost_record_is_refused_naming_its_field(runs):
     runs[0].write_text(json.dumps(data))
     with pytest.raises(ReportError, match=rf"rows\[{row}\]\.cost\.status"):
         load_results(runs[0])
+
+
+def test_the_terminal_cost_table_has_the_reports_cells(runs):
+    """The end of `pytest --benchmark --metric instructions` and the report lay out the
+    same lines of results.cost_table: every cell of the report's table is in the terminal's."""
+    from benchmarks.table import cost_lines
+    from results.model import Run
+
+    data = json.loads(runs[1].read_text())
+    terminal = cost_lines(Run.from_dict(data))
+    assert terminal[:2] == ["", instructions.TITLE]
+    report = instructions.table(Run.from_dict(data))
+    assert len(terminal) == 4 + len(report)
+    for line, (_, cells) in zip(terminal[4:], report.iterrows()):
+        assert line == "| " + " | ".join(cells) + " |"
+    assert ("| numpy-loop-cpu-b32 | 652,800 | — | 0.41 | 134.6 | 40% | 40% | 5% | 5% | 10% |"
+            in terminal)
+    assert cost_lines(Run.from_dict(json.loads(format2.FIXTURES.joinpath(
+        "run2_old.json").read_text()))) == []  # no cost record: no table

@@ -440,13 +440,13 @@ def test_the_data_parallel_verdict_rests_on_the_speedups_interval(dp_us, single_
 ])
 def test_the_rank_comes_from_the_launcher_in_use_so_only_process_0_prints(
         monkeypatch, variables, expected):
-    from benchmarks import worker
+    from benchmarks import accounting
 
-    for name in worker.RANK_VARIABLES:
+    for name in accounting.RANK_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    assert worker.rank() == expected
+    assert accounting.rank() == expected
 
 
 def _free_port() -> int:

@@ -62,6 +62,15 @@ def test_reports_go_under_the_current_folder_by_default(tmp_path, monkeypatch):
     assert (tmp_path / out / "report.html").exists()
 
 
+def test_the_citation_file_names_the_folder_where_reports_land():
+    """CITATION.cff tells a citer where the report's footnote is: the folder a run writes to
+    by default (a path that does not exist sends them looking in vain)."""
+    # The message is a folded YAML block: its words, whatever the line breaks.
+    message = " ".join((ROOT / "CITATION.cff").read_text().split())
+    assert f"{DEFAULT_RUNS_DIR}/<run>/report.md" in message
+    assert "reports/runs" not in message
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The wheel built from this checkout, installed into a folder of its own."""

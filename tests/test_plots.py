@@ -154,3 +154,25 @@ def test_the_palette_is_colour_blind_safe():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no font or layout warning for plain names
         plots.render(plots.time_per_step(tables.tidy(run), footnote(run, tables.tidy(run))))
+
+
+def test_learning_curves_mark_a_lost_seed_and_count_epochs_in_whole_numbers(run):
+    frame, curves, note = run
+    planned = len(note["seeds"].split(","))
+    assert planned >= 2  # the hostile run plans several seeds
+    # One row loses the process of its last seed: its curve averages fewer seeds.
+    lossy = curves["row"].iloc[0]
+    last_seed = curves.loc[curves["row"] == lossy, "seed"].max()
+    fewer = curves[~((curves["row"] == lossy) & (curves["seed"] == last_seed))]
+    fig = plots.learning_curves(fewer, frame, note)
+    fig.draw_without_rendering()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    kept = fewer.loc[fewer["row"] == lossy, "seed"].nunique()
+    marked = [label for label in labels if label.endswith(f"({kept} of {planned} seeds)")]
+    variant = frame.loc[frame["row"] == lossy, "variant"].iloc[0]
+    assert marked and all(label.startswith(plots._text(variant)) for label in marked)
+    # Every other variant kept all its seeds: no mark.
+    assert sum("seeds)" in label for label in labels) == len(marked)
+    for ax in fig.axes[len(fig.axes) // 2:]:  # the accuracy row carries the epoch axis
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)

@@ -1,11 +1,11 @@
-"""Resident workers (benchmarks/runner.py's ResidentWorker): trained once, then sampled one
+"""Resident workers (benchmarks/resident.py's ResidentWorker): trained once, then sampled one
 epoch at a time on request; a worker that fails anywhere is one outcome, never a traceback."""
 
 import sys
 import textwrap
 
 from benchmarks.options import Row, make_plan
-from benchmarks.runner import ResidentWorker
+from benchmarks.resident import ResidentWorker
 
 ROW = Row("numpy", "loop", "cpu", 256)
 
@@ -137,7 +137,8 @@ def test_wait_ready_in_slices_says_still_starting_then_ready(tmp_path):
 
 
 class _Coordinator:
-    """What Suite._start_workers uses of the plugin: its plan, progress lines and counters."""
+    """What Coordinator._start_workers uses of the coordinator: its plan, progress lines and
+    counters."""
 
     def __init__(self, plan, total):
         self.plan, self._done_count, self._total, self.lines = plan, 0, total, []
@@ -154,7 +155,7 @@ def test_workers_start_side_by_side_each_on_cpus_of_its_own_in_plan_order(tmp_pa
     import json
     import os
 
-    from benchmarks.plugin import Suite
+    from benchmarks.coordinator import Coordinator
 
     # Four CPUs, one thread per worker: slots of one CPU each, the sampling CPU (3) first.
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
@@ -176,7 +177,7 @@ def test_workers_start_side_by_side_each_on_cpus_of_its_own_in_plan_order(tmp_pa
     workers = [ResidentWorker(row, plan, 0, str(tmp_path), command=command) for row in rows]
     coordinator = _Coordinator(plan, len(rows))
     try:
-        Suite._start_workers(coordinator, workers, 0)
+        Coordinator._start_workers(coordinator, workers, 0)
         assert all(worker.alive for worker in workers)
     finally:
         for worker in workers:

@@ -1,0 +1,282 @@
+"""The schedule of a `pytest --benchmark` run: every row's worker processes, interleaved, and
+each finished process kept in the run's record (results.json is saved after every one).
+
+Process set 0 of every block of rows, then set 1, ...: a block's workers stay resident and
+are sampled in interleaved rounds (benchmarks/schedule.py); data-parallel rows and their
+twins run one process at a time after each set of blocks; with ``--metric instructions``
+the CPU rows are then counted under callgrind (benchmarks/cost.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+from benchmarks import results as res
+from benchmarks import schedule
+from benchmarks.plan import SINGLE_TWINS, Plan, Row
+from benchmarks.resident import ResidentWorker
+from benchmarks.runner import nvidia_gpu_visible, run_process
+from results import estimate, summary
+from results.model import CostProcess, Process, Summary
+
+# Rough seconds for the run-time estimate printed before a run: a worker's start (import,
+# build; torch.compile's first epoch) and microseconds per step at small and large batches.
+# Measured on the 2-core development machine with the default preset; only an estimate,
+# refined by the ETA after every process.
+START_S = {"numpy": 0.5, "torch": 2.5, "keras-tensorflow": 5.0, "keras-jax": 4.0,
+           "keras-torch": 5.0}
+EXTRA_FIRST_EPOCH_S = {"torch-compile": 15.0, "keras-tensorflow-fit-xla": 3.0,
+                       "keras-jax-fit": 2.0}
+US_PER_STEP = {"small": 800.0, "large": 4000.0, "keras-fit-small": 2500.0}
+
+
+def minutes(seconds: float) -> str:
+    """``seconds`` as the progress lines say it: seconds below 90, else minutes."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def check_valgrind(plan: Plan, warnings: list[str]) -> str | None:
+    """The valgrind that ``--metric instructions`` runs; without one, ``warnings`` gains one
+    sentence saying how to get it, and the time rows run alone."""
+    from benchmarks import cost
+
+    if plan.metric != "instructions":
+        return None
+    missing = cost.missing_requirement()
+    if missing:
+        warnings.append(missing)
+        return None
+    return cost.valgrind_path()
+
+
+class Coordinator:
+    """Runs the schedule of ``rows`` and keeps each outcome in ``run`` (the results.json
+    dict, whose ``rows`` are ``rows``'s records in order): ``say(line)`` writes a progress
+    line, ``save()`` saves the run."""
+
+    def __init__(self, plan: Plan, run: dict, rows: list[Row], scratch: str,
+                 say, save, valgrind: str | None = None):
+        self.plan, self.run, self.rows, self.scratch = plan, run, rows, scratch
+        self._say, self._save, self.valgrind = say, save, valgrind
+        # For the progress lines and the ETA: when the schedule began, processes done, in all.
+        self._began, self._done_count, self._total = time.perf_counter(), 0, 0
+
+    def record(self, row: Row) -> dict:
+        """``row``'s record in the run (a results.json row, being written)."""
+        return self.run["rows"][self.rows.index(row)]
+
+    def run_schedule(self, rows: list[Row]) -> None:
+        """Every process of ``rows``: process set 0 of every block of rows, then set 1, ...
+
+        The rows of a block (one comparison: device and sizes) are sampled together by
+        resident workers (``_run_part``); a block that would not fit the memory budget is
+        split (schedule.split_block). Data-parallel rows and their twins run one process at
+        a time, sampled by their steady epochs, after each set of blocks.
+        """
+        processes = self.plan.processes
+        resident = [row for row in rows if schedule.is_resident(row)]
+        apart = [row for row in rows if not schedule.is_resident(row)]
+        budget = schedule.memory_budget_bytes()
+        parts = [part for block in schedule.blocks(resident)
+                 for part in schedule.split_block(block, budget)]
+        self.run["resources"] = {
+            "memory_budget_bytes": budget, "peak_resident_total_bytes": None,
+            "memory_method": schedule.RESIDENT_TOTAL_METHOD,
+            "sampled_together": [[row.id for row in part] for part in parts],
+            "interleaving": schedule.INTERLEAVING_TEXT,
+            "startup": schedule.startup_text(self.plan.startup_cpu_slots(self.plan.threads))}
+        self._say(f"sidebyside: {len(rows) * processes} worker processes, about "
+                  f"{minutes(self.estimate_s(rows))} (estimate); rows sampled together: "
+                  + "; ".join(f"{len(part)} of {part[0].device} b{part[0].batch_size}"
+                              for part in parts))
+        self._began, self._done_count, self._total = time.perf_counter(), 0, len(rows) * processes
+        for index in range(processes):
+            for part in parts:
+                self._run_part(part, index)
+            for row in apart:
+                record = self.record(row)
+                if index and record["status"] == "skipped":
+                    continue  # a row that cannot run here will not run in later processes
+                self._say(f"[{self._done_count + 1}/{self._total}] {row.id} "
+                          f"process {index + 1}/{processes} ...")
+                outcome = run_process(row, self.plan, index, on_progress=self._progress,
+                                      scratch_root=self.scratch)
+                self._done(record, outcome, index)
+        if self.plan.metric == "instructions" and self.valgrind:
+            self._run_costs(rows)
+
+    def _run_part(self, part: list[Row], index: int) -> None:
+        """Process set ``index`` of the rows of ``part``: their workers start (several at
+        once where the machine has CPUs for them: ``_start_workers``), then answer
+        ``plan.rounds`` rounds of one timed epoch each, alone, in a fresh random order every
+        round (schedule.round_orders), and stop. Ctrl-C or SIGTERM kill every worker of the
+        part."""
+        part = [row for row in part if not (index and self.record(row)["status"] == "skipped")]
+        if not part:
+            return
+        ids = tuple(row.id for row in part)
+        workers = [ResidentWorker(row, self.plan, index, self.scratch, sampled_with=ids,
+                                  on_progress=self._progress) for row in part]
+        try:
+            self._start_workers(workers, index)
+            live = [worker for worker in workers if worker.alive]
+            if live:
+                self._say(f"    sampling {len(live)} rows x {self.plan.rounds} rounds, "
+                          "interleaved ...")
+            # Seeded by the process set: a run's order can be replayed.
+            for order in schedule.round_orders(len(live), self.plan.rounds, seed=index):
+                for position, i in enumerate(order):
+                    live[i].sample(position)
+                self._note_memory()
+            for worker in workers:
+                self._done(self.record(worker.row), worker.finish(), index)
+        finally:
+            for worker in workers:
+                worker.kill()
+
+    def _start_workers(self, workers: list[ResidentWorker], index: int) -> None:
+        """Start ``workers`` in their order, as many at once as ``Plan.startup_cpu_slots``
+        has CPU sets, each on a set of its own, and wait until each is ready or has ended."""
+        slots = self.plan.startup_cpu_slots(self.plan.threads)
+        waiting, starting = list(workers), {}  # slot number -> the worker starting on it
+        launched = 0
+        while waiting or starting:
+            for slot in range(len(slots)):
+                if slot in starting or not waiting:
+                    continue
+                worker = waiting.pop(0)
+                launched += 1
+                self._say(f"[{self._done_count + launched}/{self._total}] {worker.row.id} "
+                          f"process {index + 1}/{self.plan.processes} ...")
+                if worker.launch(slots[slot] if len(slots) > 1 else None):
+                    starting[slot] = worker
+            for slot, worker in list(starting.items()):
+                ready = worker.wait_ready(slice_s=None if len(starting) == 1 else 0.05)
+                if ready is None:
+                    continue
+                del starting[slot]
+                if ready:
+                    self._say(f"    {worker.row.id} ready in "
+                              f"{time.perf_counter() - worker.started:.1f} s "
+                              "(imported, built, trained its seeds)")
+                self._note_memory()
+
+    def _done(self, record: dict, outcome, index: int) -> None:
+        """Keep one finished process of a row, and say how it went (with an ETA)."""
+        self._done_count += 1
+        process = outcome.record()
+        self._take(record, process, outcome.stderr_tail)
+        eta = ((time.perf_counter() - self._began) / self._done_count
+               * (self._total - self._done_count))
+        line = (f"    {outcome.row.id} process {index + 1}: {outcome.status} in "
+                f"{outcome.wall_s:.1f} s")
+        if outcome.status == "ok":
+            kept = Process.from_dict(process)
+            samples = kept.get("samples_epoch_s") or kept.steady_epoch_s
+            line += f": p10 {estimate.p10(samples) / kept.steps_per_epoch * 1e6:.1f} us/step"
+            if kept.cpu.starved:
+                line += f" (starved: {kept.cpu.starved_reason})"
+        elif outcome.reason:
+            line += f": {outcome.reason.splitlines()[0]}"
+        self._say(f"{line}; ETA {minutes(eta)}")
+        if index == self.plan.processes - 1:
+            self._row_finished(record)
+
+    def _note_memory(self) -> None:
+        """Keep the run's peak total resident memory (schedule.resident_total_bytes)."""
+        total = schedule.resident_total_bytes()
+        resources = self.run["resources"]
+        if resources["peak_resident_total_bytes"] is None or \
+                total > resources["peak_resident_total_bytes"]:
+            resources["peak_resident_total_bytes"] = total
+
+    def _take(self, record: dict, process: dict, stderr_tail: str) -> None:
+        """Add ``process`` to the row's record, summarise every row again (the ratios to
+        torch loop move with it) and save."""
+        record["processes"].append(process)
+        record["status"], record["reason"] = res.row_status(record, self.plan.processes)
+        if stderr_tail:
+            record["stderr_tail"] = stderr_tail
+        summary.summarize_all(self.run["rows"], SINGLE_TWINS)
+        self.run["flags"] = summary.flag_differences(
+            {r["id"]: next(p["settings"] for p in r["processes"] if p["status"] == "ok")
+             for r in self.run["rows"] if r["summary"]})
+        self._save()
+
+    def _row_finished(self, record: dict) -> None:
+        if record["summary"] is None:
+            return
+        s = Summary.from_dict(record["summary"])
+        ci = ("" if s.us_per_step_ci_low is None else
+              f" [{s.us_per_step_ci_low:.1f}, {s.us_per_step_ci_high:.1f}]")
+        processes = f"{s.processes_ok} process{'' if s.processes_ok == 1 else 'es'}"
+        self._say(f"    {record['id']}: {s.estimator} {s.us_per_step:.1f}{ci} us/step "
+                  f"(median {s.us_per_step_median:.1f}) over {processes}, "
+                  f"first epoch {s.first_epoch_s:.2f} s, "
+                  f"accuracy {s.test_accuracy_mean:.4f}")
+        if s.unstable:
+            self._say(f"    UNSTABLE {record['id']}: {'; '.join(s.unstable_reasons)}")
+
+    def _progress(self, row, index, message):
+        if message.get("stage") == "quiet":
+            self._say(f"    ... still working ({message['elapsed_s']:.0f} s; a first epoch "
+                      "that compiles takes a while)")
+        elif message.get("stage") == "epoch" and message["epoch"] == message["epochs"]:
+            self._say(f"    seed {message['seed']}: {message['epochs']} epochs, "
+                      f"last {message['epoch_s']:.3f} s/epoch, "
+                      f"test accuracy {message['test_accuracy']:.4f}")
+
+    def estimate_s(self, rows) -> float:
+        """About how long the workers of ``rows`` take, seconds: each start (import, build,
+        first epoch), shared among the workers that start at once, and every epoch."""
+        starting = len(self.plan.startup_cpu_slots(self.plan.threads))
+        total = 0.0
+        for row in rows:
+            if row.device == "cuda" and not nvidia_gpu_visible():
+                continue
+            small = row.batch_size <= 128
+            us = US_PER_STEP["small" if small else "large"]
+            if small and row.implementation.startswith("keras") and "fit" in row.mode:
+                us = US_PER_STEP["keras-fit-small"]
+            for index in range(self.plan.processes):
+                seeds = len(self.plan.seeds_for(index))
+                steps = -(-(row.n_train or self.plan.n_train) // row.batch_size)
+                trained = self.plan.epochs_for(row) * seeds
+                epochs = (trained + self.plan.rounds if schedule.is_resident(row)
+                          else max(trained, self.plan.rounds + 1))
+                start_s = (START_S.get(row.implementation, 3.0)
+                           + EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0))
+                if schedule.is_resident(row):
+                    start_s /= starting
+                total += start_s + epochs * steps * us / 1e6
+        return total
+
+    def _run_costs(self, rows) -> None:
+        """Count the rows' steps under callgrind, after every timed process; results.json is
+        saved after each cost process, as after each timed one."""
+        from benchmarks import cost
+
+        countable = [row for row in rows if cost.not_applicable_reason(row) is None]
+        self._say(f"sidebyside: counting instructions per step under callgrind: "
+                  f"{len(countable)} rows, {cost.COST_PROCESSES} process"
+                  f"{'' if cost.COST_PROCESSES == 1 else 'es'} per variant, "
+                  f"{cost.PARALLEL_COST_WORKERS} at a time")
+        started = time.perf_counter()
+
+        def heard(row, record, process):
+            self.record(row)["cost"] = record
+            kept = CostProcess.from_dict(process)
+            line = f"    cost {row.id} process {kept.index + 1}: {kept.status}"
+            if kept.status == "ok":
+                line += f", {kept.instructions_per_step:,.0f} instructions/step"
+            elif kept.reason:
+                line += f": {kept.reason.splitlines()[0]}"
+            self._say(f"{line} ({kept.wall_s:.0f} s)")
+            self._save()
+
+        costs = cost.run_cost_pass(rows, self.plan, self.scratch, on_cost=heard,
+                                   valgrind=self.valgrind)
+        for row in rows:
+            self.record(row)["cost"] = costs[row.id]
+        self.run["cost_wall_s"] = time.perf_counter() - started
+        self._save()
