@@ -54,20 +54,20 @@ PARITY_MODULES = ("test_parity.py", "test_parity_edges.py", "test_parity_width.p
 # The longest modules, longest first (``pytest --durations``, two cores): a worker takes
 # the next module when it runs out, in the order collected, so these start first and the
 # short ones fill the gaps at the end.
-LONGEST_FIRST = ("parity", "test_bench_e2e.py", "test_distributed.py", "test_api.py",
-                 "test_result_variants.py", "test_variants.py", "test_cost.py")
+LONGEST_FIRST = ("parity", "test_bench_e2e.py", "test_distributed.py",
+                 "test_result_variants.py", "test_api.py", "test_variants.py", "test_cost.py",
+                 "test_reports.py", "test_conventions.py", "test_packaging.py",
+                 "test_shard_merge.py")
 
 
 def _xdist_default(config) -> bool:
     """Whether this is plain ``pytest`` of the tests where pytest-xdist can spread them: no
     ``-n`` or ``--dist`` given; not the benchmark suite (which runs its rows in workers of
-    its own); not a pytest that a test of a parallel session started (the session has the
-    cores already); nothing but running tests asked for; no debugger and no uncaptured
-    output (a worker's output is not shown)."""
+    its own); nothing but running tests asked for; no debugger and no uncaptured output (a
+    worker's output is not shown)."""
     option = config.option
     return (config.pluginmanager.hasplugin("xdist")
             and not hasattr(config, "workerinput")  # a worker itself
-            and "PYTEST_XDIST_WORKER" not in os.environ
             and option.numprocesses is None and option.dist == "no"
             and not config.getoption("benchmark", False)
             and not any(getattr(option, name, False) for name in (
@@ -84,6 +84,16 @@ def pytest_cmdline_main(config):
             config.option.numprocesses = workers
             config.option.dist = "load"
             config.option.tx = ["popen"] * workers
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        # The pytest runs that tests start (`pytest --benchmark` as a user runs it) inherit
+        # this environment: pytest-benchmark reads PYTEST_XDIST_WORKER and switches itself
+        # off under xdist, which a user's run is not.
+        for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT",
+                     "PYTEST_XDIST_TESTRUNUID"):
+            os.environ.pop(name, None)
 
 
 def _group(nodeid: str) -> str:
