@@ -1,9 +1,18 @@
-"""Fixtures shared by the test modules of one session.
+"""Fixtures shared by the test modules of one session, and the session spread over the
+machine's cores.
 
 The parity modules train every twin in subprocesses (tests/parity_trace.py), and starting
 a framework costs seconds of CPU (TensorFlow about 5): each module names what it needs
 traced, and the session traces the union once, in one process per implementation.
+
+Where pytest-xdist is installed (dependency group ``test``), plain ``pytest`` runs the
+tests in one worker process per core (at most ``MAX_WORKERS``); ``-n 0`` runs them here,
+``-n N`` in N workers. Each worker is a session of its own, with its own session- and
+module-scoped fixtures and module-level caches: so every module's tests run in one worker,
+one after another, and the parity modules share one worker, which traces once.
 """
+
+import os
 
 import pytest
 
@@ -34,3 +43,90 @@ def parity_traces(request, tmp_path_factory) -> dict[str, dict]:
     return run_parity_traces(_requested(session, "TRACE_LABELS"),
                              _requested(session, "TRACE_REGIMES"), out_dir, env,
                              refused=_requested(session, "TRACE_REFUSED"))
+
+
+# Each worker imports the frameworks its tests use (about 1.5 GB resident with all of them):
+# more workers than this cost memory for little time, as the parity traces, which take
+# a worker for most of the session, run two processes at a time anyway.
+MAX_WORKERS = 4
+# The modules whose tests share the session's parity traces (``parity_traces``).
+PARITY_MODULES = ("test_parity.py", "test_parity_edges.py", "test_parity_width.py")
+# The longest modules, longest first (``pytest --durations``, two cores): a worker takes
+# the next module when it runs out, in the order collected, so these start first and the
+# short ones fill the gaps at the end.
+LONGEST_FIRST = ("parity", "test_bench_e2e.py", "test_distributed.py",
+                 "test_result_variants.py", "test_api.py", "test_variants.py", "test_cost.py",
+                 "test_reports.py", "test_conventions.py", "test_packaging.py",
+                 "test_shard_merge.py")
+
+
+def _xdist_default(config) -> bool:
+    """Whether this is plain ``pytest`` of the tests where pytest-xdist can spread them: no
+    ``-n`` or ``--dist`` given; not the benchmark suite (which runs its rows in workers of
+    its own); nothing but running tests asked for; no debugger and no uncaptured output (a
+    worker's output is not shown)."""
+    option = config.option
+    return (config.pluginmanager.hasplugin("xdist")
+            and not hasattr(config, "workerinput")  # a worker itself
+            and option.numprocesses is None and option.dist == "no"
+            and not config.getoption("benchmark", False)
+            and not any(getattr(option, name, False) for name in (
+                "collectonly", "help", "markers", "showfixtures", "show_fixtures_per_test",
+                "usepdb", "trace"))
+            and option.capture != "no")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the options
+def pytest_cmdline_main(config):
+    if _xdist_default(config):
+        workers = min(len(os.sched_getaffinity(0)), MAX_WORKERS)
+        if workers > 1:
+            config.option.numprocesses = workers
+            config.option.dist = "load"
+            config.option.tx = ["popen"] * workers
+
+
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        # The pytest runs that tests start (`pytest --benchmark` as a user runs it) inherit
+        # this environment: pytest-benchmark reads PYTEST_XDIST_WORKER and switches itself
+        # off under xdist, which a user's run is not.
+        for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT",
+                     "PYTEST_XDIST_TESTRUNUID"):
+            os.environ.pop(name, None)
+
+
+def _group(nodeid: str) -> str:
+    """The module that a test belongs to, or ``parity`` for the parity modules."""
+    path = nodeid.split("::", 1)[0]
+    return "parity" if path.rsplit("/", 1)[-1] in PARITY_MODULES else path
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before pytest-xdist's own choice
+def pytest_xdist_make_scheduler(config, log):
+    """``-n``'s load balancing with whole modules as the unit: a worker takes the next
+    module, in the order collected, when it has two tests left."""
+    if config.getvalue("dist") != "load":
+        return None  # --dist given: as asked
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return _group(nodeid)
+
+    config.option.loadscopereorder = False  # LONGEST_FIRST's order, not the test counts'
+    return ModuleScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest modules first (``LONGEST_FIRST``); the order within a module is kept.
+    (The benchmark suite, ``pytest --benchmark``, keeps its own order.)"""
+    if config.getoption("benchmark", False):
+        return
+
+    def rank(item):
+        group = _group(item.nodeid)
+        group = group if group == "parity" else group.rsplit("/", 1)[-1]
+        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: collection order within a rank

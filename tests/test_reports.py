@@ -180,10 +180,23 @@ def bad_inputs(tmp_path):
 
 @pytest.mark.parametrize("case", ["missing", "not json", "other tool", "pytest-benchmark alone",
                                   "unknown version", "binary"])
-def test_bad_input_is_one_sentence_and_exit_status_2(tmp_path, case):
+def test_bad_input_is_one_sentence_and_exit_status_2(tmp_path, capsys, monkeypatch, case):
     path, message = bad_inputs(tmp_path)[case]
     with pytest.raises(ReportError, match=message):
         load_results(path)
+    # The command's main() in this process (a traceback would fail the test here); its exit
+    # status through `python -m reports`, in a fresh interpreter: the test below.
+    monkeypatch.chdir(tmp_path)  # where a build that went wrong would write
+    for args in (["build", str(path)], ["compare", str(OLD), str(path)]):
+        assert reports_main(args) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0]
+
+
+def test_bad_input_from_python_dash_m_exits_2_with_one_sentence(tmp_path):
+    path, message = bad_inputs(tmp_path)["not json"]
     for args in (["build", str(path)], ["compare", str(OLD), str(path)]):
         result = subprocess.run([sys.executable, "-m", "reports", *args], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
