@@ -183,19 +183,20 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
     # Two blocks: batch 64's rows are sampled and finish, then batch 1024's workers start,
-    # keras-jax-fit's hangs, and the interrupt loses that block's process set in flight.
-    # (Two rows a block are enough to show that; each more is a framework started twice.)
+    # torch-loop's hangs, and the interrupt loses that block's process set in flight.
+    # (Two rows a block are enough to show that; each more is a framework started twice,
+    # and torch imports in a third of Keras's time.)
     args = [sys.executable, "-m", "pytest", "--benchmark", "--preset", "quick",
-            "--impl", "numpy,keras-jax-fit", "--batch-size", "64,1024",
+            "--impl", "numpy,torch-loop", "--batch-size", "64,1024",
             f"--report-dir={tmp_path}"]
-    env = framework_env(TMPDIR=str(tmp), **{FAULT_ENV: "hang:keras-jax-fit-cpu-b1024"})
+    env = framework_env(TMPDIR=str(tmp), **{FAULT_ENV: "hang:torch-loop-cpu-b1024"})
     proc = subprocess.Popen(args, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     seen = ""
     deadline = time.monotonic() + 180
     for line in proc.stdout:
         seen += line
-        if "[3/4] keras-jax-fit-cpu-b1024" in line:
+        if "[3/4] torch-loop-cpu-b1024" in line:
             time.sleep(3)  # inside the hanging worker now
             # The check below can see this run's workers: the hanging one is found.
             assert workers_of_this_run(tmp), seen
@@ -208,8 +209,8 @@ def test_an_interrupt_saves_what_was_measured_and_stops_the_workers(tmp_path, si
     data, _ = the_results(tmp_path)
     assert data["complete"] is False and data["interrupted_by"] == name
     rows = {r["id"]: r["status"] for r in data["rows"]}
-    assert rows == {"keras-jax-fit-cpu-b64": "ok", "numpy-loop-cpu-b64": "ok",
-                    "keras-jax-fit-cpu-b1024": "not run", "numpy-loop-cpu-b1024": "not run"}
+    assert rows == {"torch-loop-cpu-b64": "ok", "numpy-loop-cpu-b64": "ok",
+                    "torch-loop-cpu-b1024": "not run", "numpy-loop-cpu-b1024": "not run"}
     assert not list(tmp_path.glob("*/.*.tmp"))  # no half-written file left behind
     assert list(tmp.iterdir()) == []  # scratch folders removed
     assert workers_of_this_run(tmp) == []
