@@ -1,0 +1,72 @@
+"""The report's headline: the course's comparison, the PyTorch loop against Keras ``fit`` on
+each backend, per device and batch size, with each row's time as a multiple of the loop's
+("× torch loop"). It opens every format of the report; the detail tables follow.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reports.document import Section
+from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _row_label, _time_cells
+from results import numbers
+from results.summary import REFERENCE_VARIANT
+
+TITLE = "PyTorch loop against Keras fit"
+CAPTION = ("The course's two ways of training the same network: the PyTorch loop and Keras "
+           "model.fit on each backend, at each batch size. µs/step: the time of one "
+           "training step (p10 of interleaved one-epoch samples, with its 95% interval); "
+           "× torch loop: the row's time over the loop's at the same device and batch size "
+           "(2× is twice as slow, 0.5× twice as fast).")
+
+
+def _course_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The measured rows tagged course (the loop and each backend's fit), the loop first in
+    each device and batch size."""
+    if "tag" not in frame.columns:
+        return frame.iloc[0:0]
+    rows = frame[(frame["tag"] == "course") & frame["status"].isin(MEASURED_STATUSES)]
+    rows = rows.assign(_loop=rows["variant"] != REFERENCE_VARIANT)
+    return rows.sort_values(["device", "batch_size", "_loop"], kind="stable")
+
+
+def table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The headline table as display strings: Batch, Row, µs/step and its interval, ×
+    torch loop and its interval."""
+    records = []
+    for _, r in _course_rows(frame).iterrows():
+        us, us_ci = _time_cells(r["us_per_step"], r.get("us_per_step_ci_low"),
+                                r.get("us_per_step_ci_high"))
+        ratio, ratio_ci = _ratio_cells(r.get("ratio_to_torch_loop"), r.get("ratio_ci_low"),
+                                       r.get("ratio_ci_high"))
+        records.append({"Row": _row_label(r),
+                        "Batch": f"{numbers.grouped(r['batch_size'], 0)} ({r['device']})",
+                        f"µs/step ({r.get('estimator')})": us, "95% CI µs/step": us_ci,
+                        "× torch loop": ratio, "95% CI ×": ratio_ci})
+    return pd.DataFrame.from_records(records)
+
+
+def sentences(frame: pd.DataFrame) -> list[str]:
+    """One sentence per device and batch size: each Keras backend's fit as a multiple of
+    the loop's time."""
+    out = []
+    for (device, batch), block in _course_rows(frame).groupby(["device", "batch_size"],
+                                                              sort=False):
+        fits = block[block["variant"] != REFERENCE_VARIANT]
+        parts = [f"{numbers.ratio(r['ratio_to_torch_loop'])} with {r['implementation']}"
+                 for _, r in fits.iterrows() if not numbers.is_missing(r['ratio_to_torch_loop'])]
+        if parts:
+            out.append(f"At batch size {numbers.grouped(batch, 0)} on {device}, Keras fit takes "
+                       f"{', '.join(parts)} the PyTorch loop's time per step.")
+    return out
+
+
+def section(frame: pd.DataFrame) -> Section | None:
+    """The headline section, or None when the run has no course row with a ratio."""
+    if "ratio_to_torch_loop" not in frame.columns:
+        return None
+    shown = table(frame)
+    if not len(shown):
+        return None
+    return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,
+                   sentences=sentences(frame))
