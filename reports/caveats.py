@@ -58,7 +58,7 @@ def busy_item(run: Run) -> str | None:
     reasons = busy_reasons(run)
     if not reasons:
         return None
-    return ("The machine was busy with other work: " + "; ".join(r.rstrip(".") for r in reasons)
+    return ("Busy machine: " + "; ".join(r.rstrip(".") for r in reasons)
             + ". Other work takes CPU time from the timed rows, so their times are longer and "
               "vary more. To measure again: close other programs or use a quiet machine.")
 
