@@ -155,3 +155,61 @@ def test_report_tex_with_control_characters_in_every_string_builds(control_repor
         r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
         r"\begin{document}", r"\input{report-tables.tex}", r"\end{document}", ""]))
     pdflatex(tmp_path, "notes.tex")
+
+
+# Overfull boxes up to this wide are invisible on paper (a hair into the margin).
+OVERFULL_SLACK_PT = 5.0
+
+
+def overfull_over_slack(log: str) -> list[float]:
+    """The widths (pt) of the overfull boxes in a LaTeX ``log`` wider than the slack."""
+    return [float(w) for w in re.findall(r"Overfull \\[hv]box \(([0-9.]+)pt too", log)
+            if float(w) > OVERFULL_SLACK_PT]
+
+
+@pytest.fixture(scope="module")
+def realistic_report(tmp_path_factory):
+    from reports.build import build_report
+    from tests.report_cases import realistic_run, write
+
+    folder = tmp_path_factory.mktemp("realistic")
+    return build_report(write(realistic_run(), folder, "results.json"), folder / "report")
+
+
+@needs_pdflatex
+def test_a_realistic_runs_report_tex_fits_its_pages(realistic_report):
+    log = pdflatex(realistic_report)
+    assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
+    assert "Float too large" not in log, re.findall(r".*Float too large.*", log)
+
+
+@needs_pdflatex
+def test_a_plain_article_inputs_a_realistic_runs_tables(realistic_report, tmp_path):
+    shutil.copy(realistic_report / "report-tables.tex", tmp_path)
+    (tmp_path / "notes.tex").write_text("\n".join([
+        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\begin{document}", r"Course notes.", r"\input{report-tables.tex}",
+        r"\end{document}", ""]))
+    log = pdflatex(tmp_path, "notes.tex")
+    assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
+    assert "Float too large" not in log, re.findall(r".*Float too large.*", log)
+
+
+def test_notes_follow_the_table_as_a_list_outside_the_float(realistic_report):
+    tex = (realistic_report / "report.tex").read_text()
+    for float_text in re.findall(r"\\begin\{table\}.*?\\end\{table\}", tex, re.DOTALL):
+        assert r"\item" not in float_text and r"\par\smallskip" not in float_text
+    assert re.search(r"\\end\{table\}\n\\begin\{itemize\}\\small", tex)
+
+
+def test_a_long_table_breaks_across_pages_instead_of_floating():
+    import pandas as pd
+
+    table = pd.DataFrame({"Row": [f"row-{i}" for i in range(60)],
+                          "µs/step": ["1\u202f024"] * 60})
+    source = latex.to_latex(table, "Sixty rows", ["a note"])
+    assert r"\begin{longtable}" in source and r"\begin{table}" not in source
+    assert r"\endhead" in source  # the header repeats on every page
+    assert source.index(r"\end{longtable}") < source.index(r"\item a note")
+    short = latex.to_latex(table.head(5), "Five rows")
+    assert r"\begin{tabularx}{\linewidth}" in short and "longtable" not in short
