@@ -117,7 +117,8 @@ def test_a_starved_process_is_named_when_the_row_is_unstable_but_alone_does_not_
     assert summaries.summarize(row(processes=steady))["unstable"] is False
     wide = [process(0, 100), process(1, 200, starved=True), process(2, 60)]
     (reason,) = summaries.summarize(row(processes=wide))["unstable_reasons"]
-    assert "process 1 starved of CPU while training (its threads waited 0.50 s for a CPU)" \
+    # numbered from 1 (index 1 is the second process), the reason after a colon: no nesting
+    assert "process 2 starved of CPU while training: its threads waited 0.50 s for a CPU" \
         in reason
 
 
