@@ -206,13 +206,26 @@ def section(tidy: pd.DataFrame) -> Section | None:
     or None when its rows record no tag (older files) or no framework has a row."""
     if not tidy["tag"].notna().any():
         return None
-    table = best_table(tidy)
+    table = _measured_blocks(best_table(tidy))
     if not len(table):
         return None
     narrow, notes = best_latex_frame(table)
     return Section(key="best", title=TITLE, caption=CAPTION,
                    table=pd.DataFrame(best_cells(table), columns=list(HEADER)),
                    latex=[LatexTable(narrow, f"{TITLE}. {CAPTION_LATEX}", notes)])
+
+
+def _measured_blocks(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without the blocks (device and batch size) where no row was measured, such
+    as the CUDA rows of a machine without a GPU: a line of dashes per framework says nothing
+    that the caveats' one line about the skipped rows does not."""
+    if not len(table):
+        return table
+    identity = [c for c in ("device", "batch_size", "hidden_size", "n_train")
+                if c in table.columns]
+    measured = table["best_variant"].map(lambda v: isinstance(v, str))
+    keep = measured.groupby([table[c] for c in identity]).transform("any")
+    return table[keep]
 
 
 def best_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

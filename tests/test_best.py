@@ -166,3 +166,17 @@ def test_an_older_file_without_tags_has_no_such_table(tmp_path):
                                      format2.run([format2.row("torch-loop", [400, 410, 405])])),
                        tmp_path / "report")
     assert "Each framework at its best" not in (out / "report.md").read_text()
+
+
+def test_the_section_leaves_out_a_device_where_nothing_was_measured():
+    from frameworks.variants import VARIANTS
+    from reports.best import section
+
+    frame = run_rows()
+    frame["tag"] = frame["variant"].map({name: v.tag for name, v in VARIANTS.items()})
+    cuda = frame.assign(device="cuda", status="skipped", reason="no NVIDIA GPU",
+                        us_per_step=math.nan)
+    shown = section(pd.concat([frame, cuda], ignore_index=True)).table
+    assert set(shown["device"]) == {"cpu"}  # no line of dashes per framework for CUDA
+    # a framework without a measured row beside measured ones keeps its line
+    assert "numpy" in set(shown["framework"])
