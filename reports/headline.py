@@ -48,16 +48,22 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def sentences(frame: pd.DataFrame) -> list[str]:
     """One sentence per device and batch size: each Keras backend's fit as a multiple of
-    the loop's time."""
+    the loop's time, e.g. "At batch size 32 on cpu, a step of Keras fit takes 2.45× the
+    PyTorch loop's time with TensorFlow, 0.477× with JAX and 5.49× with torch."."""
     out = []
     for (device, batch), block in _course_rows(frame).groupby(["device", "batch_size"],
                                                               sort=False):
-        fits = block[block["variant"] != REFERENCE_VARIANT]
-        parts = [f"{numbers.ratio(r['ratio_to_torch_loop'])} with {r['implementation']}"
-                 for _, r in fits.iterrows() if not numbers.is_missing(r['ratio_to_torch_loop'])]
-        if parts:
-            out.append(f"At batch size {numbers.grouped(batch, 0)} on {device}, Keras fit takes "
-                       f"{', '.join(parts)} the PyTorch loop's time per step.")
+        fits = block[(block["variant"] != REFERENCE_VARIANT)
+                     & block["ratio_to_torch_loop"].map(lambda v: not numbers.is_missing(v))]
+        parts = [(numbers.ratio(r["ratio_to_torch_loop"]),
+                  str(r["implementation"]).removeprefix("keras-")) for _, r in fits.iterrows()]
+        if not parts:
+            continue
+        first = f"{parts[0][0]} the PyTorch loop's time with {parts[0][1]}"
+        rest = [f"{ratio} with {backend}" for ratio, backend in parts[1:]]
+        listed = ", ".join([first, *rest[:-1]]) + (f" and {rest[-1]}" if rest else "")
+        out.append(f"At batch size {numbers.grouped(batch, 0)} on {device}, a step of Keras "
+                   f"fit takes {listed}.")
     return out
 
 
