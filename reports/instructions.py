@@ -96,7 +96,8 @@ def sentences(run: Run) -> list[str]:
     if failed:
         out.append(f"Not counted: {', '.join(failed)} (the table says why).")
     if run.get("cost_wall_s") is not None:
-        out.append(f"The cost processes took {numbers.number(run.cost_wall_s / 60, 2)} minutes of wall "
+        minutes = numbers.number(run.cost_wall_s / 60, 2)
+        out.append(f"The cost processes took {minutes} minutes of wall "
                    "time.")
     return out
 
