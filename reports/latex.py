@@ -98,45 +98,23 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
     Up to ``LONG_TABLE_LINES`` lines (``_lines``): a float (``table``) holding a
     ``tabularx`` whose Row column is an X column (its names break after hyphens); longer:
     a ``longtable`` that breaks across pages and repeats its header, its Row column the
-    width left over. Every
-    number column is right-aligned with a width from its longest cell (0.5 em a character:
-    the width of a digit), and its header wraps. A table that would not fit the standard
-    article's text block is set one font size smaller, as often as needed. ``notes`` (plain
-    text) follow the table as an itemize list, outside the float, so that no float grows
-    beyond a page. Needs the packages in ``LATEX_PACKAGES``.
+    width left over. Every number column is right-aligned with a width from its longest
+    cell (``_number_columns``), and its header wraps. A table that would not fit the
+    standard article's text block is set one font size smaller, as often as needed.
+    ``notes`` (plain text) follow the table as an itemize list, outside the float, so that
+    no float grows beyond a page. Needs the packages in ``LATEX_PACKAGES``.
     """
-    # A "95% CI" column goes under the number it belongs to, as a second line in its cell:
-    # a column saved where the text block has none to spare.
-    headers, cells = [], []
-    for column in table.columns[1:]:
-        values = [latex_escape(v) for v in table[column]]
-        if str(column).startswith("95% CI") and headers:
-            headers[-1] += " (95% CI)"
-            cells[-1] = [(above[0], value) for above, value in zip(cells[-1], values)]
-            continue
-        headers.append(str(column))
-        cells.append([(v, "") for v in values])
-    specs, numbers_em = [], 0.0
-    for header, column_cells in zip(headers, cells):
-        # The header wraps, into two lines at most where the numbers are narrower.
-        longest_em = max([0.5 * len(_latex_visible(part)) for cell in column_cells
-                          for part in cell] +
-                         [max(_word_em(word) for word in header.split()),
-                          0.5 * math.ceil(len(header) / 2)])
-        width_em = longest_em + 0.3
-        numbers_em += width_em
-        specs.append(rf">{{\raggedleft\arraybackslash}}p{{{width_em:.2f}em}}")
+    headers, cells, specs, numbers_em = _number_columns(table)
     total_em = _ROW_MIN_EM + numbers_em + _COLUMN_GAP_EM * (len(headers) + 1)
     size = next((name for name, points in _LATEX_SIZES
                  if total_em * points <= _LATEX_TEXT_EM * 10), _LATEX_SIZES[-1][0])
-    row_cell = lambda v: latex_escape(v).replace("-{}", r"-{}\allowbreak{}")
     head = " & ".join([latex_escape(table.columns[0])] +
                       [latex_escape(h) for h in headers]) + r" \\"
     body = []
     for i, name in enumerate(table[table.columns[0]]):
         numbers = [value + (r"\par " + second if second else "")
                    for value, second in (column_cells[i] for column_cells in cells)]
-        body.append(" & ".join([row_cell(name)] + numbers) + r" \\")
+        body.append(" & ".join([_breakable(name)] + numbers) + r" \\")
     if _lines(table, any(second for column in cells for _, second in column)) > \
             LONG_TABLE_LINES:
         # The Row column takes what the number columns and the gaps (2 \tabcolsep each,
@@ -159,6 +137,34 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
         lines += [r"\begin{itemize}\small\raggedright",
                   *(rf"\item {_breakable(n)}" for n in notes), r"\end{itemize}"]
     return "\n".join(lines)
+
+
+def _number_columns(table: pd.DataFrame) -> tuple[list, list, list, float]:
+    """The columns after the first as LaTeX: their headers, their cells (each a pair: the
+    number and the line under it), their column specs and their total width in em (0.5 em
+    a character: the width of a digit; the header wraps into two lines at most).
+
+    A "95% CI" column goes under the number it belongs to, as a second line in its cell:
+    a column saved where the text block has none to spare."""
+    headers, cells = [], []
+    for column in table.columns[1:]:
+        values = [latex_escape(v) for v in table[column]]
+        if str(column).startswith("95% CI") and headers:
+            headers[-1] += " (95% CI)"
+            cells[-1] = [(above[0], value) for above, value in zip(cells[-1], values)]
+            continue
+        headers.append(str(column))
+        cells.append([(v, "") for v in values])
+    specs, numbers_em = [], 0.0
+    for header, column_cells in zip(headers, cells):
+        longest_em = max([0.5 * len(_latex_visible(part)) for cell in column_cells
+                          for part in cell] +
+                         [max(_word_em(word) for word in header.split()),
+                          0.5 * math.ceil(len(header) / 2)])
+        width_em = longest_em + 0.3
+        numbers_em += width_em
+        specs.append(rf">{{\raggedleft\arraybackslash}}p{{{width_em:.2f}em}}")
+    return headers, cells, specs, numbers_em
 
 
 def _word_em(word: str) -> float:
