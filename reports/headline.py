@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports.document import Section
+from reports import main_tables
+from reports.document import UNSTABLE_MARK, Section
 from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _row_label, _time_cells
 from results import numbers
 from results.summary import REFERENCE_VARIANT
@@ -74,5 +75,8 @@ def section(frame: pd.DataFrame) -> Section | None:
     shown = table(frame)
     if not len(shown):
         return None
+    notes = main_tables.missing_notes("Time", shown)
+    if shown["Row"].str.contains(UNSTABLE_MARK, regex=False).any():
+        notes.append(main_tables.UNSTABLE_NOTE)
     return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,
-                   sentences=sentences(frame))
+                   sentences=sentences(frame), notes=notes)

@@ -205,4 +205,4 @@ PRINT_NOTE = ("Epoch s (median) and Samples/s, which follow from the time per st
 
 
 UNSTABLE_NOTE = (f"{UNSTABLE_MARK} (a shaded line on the web page): an unstable row, whose "
-                 "time is not pinned down; see Caveats at the top.")
+                 "time is not pinned down; the Caveats section says which and why.")

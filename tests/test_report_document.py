@@ -158,7 +158,7 @@ def test_the_unstable_mark_and_its_shading_are_explained_on_the_page(doc, render
     page = rendered["html"]
     assert 'class="unstable"' in page
     assert "shaded" in page and f"{UNSTABLE_MARK} (a shaded line" in page
-    for key in ("time", "accuracy", "memory"):
+    for key in ("headline", "time", "accuracy", "memory"):
         notes = next(s for s in doc.sections if s.key == key).notes
         assert sum(UNSTABLE_MARK in n for n in notes) == 1, key
 
