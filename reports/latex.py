@@ -65,7 +65,8 @@ def latex_escape(text) -> str:
 # What a fragment from ``to_latex`` needs in the preamble (also written atop report-tables.tex).
 LATEX_PACKAGES = (r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
                   r"\usepackage{textcomp}", r"\usepackage{booktabs}", r"\usepackage{array}",
-                  r"\usepackage{tabularx}", r"\usepackage{longtable}")
+                  r"\usepackage{tabularx}", r"\usepackage{longtable}",
+                  r"\usepackage{graphicx}")
 
 
 # The text block that a fragment must fit at least: the standard article class at 10 pt
@@ -100,7 +101,8 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
     a ``longtable`` that breaks across pages and repeats its header, its Row column the
     width left over. Every number column is right-aligned with a width from its longest
     cell (``_number_columns``), and its header wraps. A table that would not fit the
-    standard article's text block is set one font size smaller, as often as needed.
+    standard article's text block is set one font size smaller, as often as needed, and
+    one still too wide at the smallest size is scaled to the line (``\resizebox``).
     ``notes`` (plain text) follow the table as an itemize list, outside the float, so that
     no float grows beyond a page. Needs the packages in ``LATEX_PACKAGES``.
     """
@@ -127,6 +129,15 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
                  rf"\caption{{{latex_escape(caption)}}}\\", r"\toprule", head, r"\midrule",
                  r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead",
                  r"\bottomrule", r"\endlastfoot", *body, r"\end{longtable}", "}"]
+    elif total_em * _LATEX_SIZES[-1][1] > _LATEX_TEXT_EM * 10:
+        # The last resort: too wide even at the smallest size, the table is scaled down to
+        # the line (its Row column at its narrowest).
+        lines = [r"\begin{table}[htbp]", r"\centering",
+                 rf"\caption{{{latex_escape(caption)}}}", size, r"\setlength{\tabcolsep}{4pt}",
+                 r"\resizebox{\linewidth}{!}{%",
+                 rf"\begin{{tabular}}{{>{{\raggedright\arraybackslash}}"
+                 rf"p{{{_ROW_MIN_EM}em}}{''.join(specs)}}}", r"\toprule", head, r"\midrule",
+                 *body, r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
     else:
         lines = [r"\begin{table}[htbp]", r"\centering",
                  rf"\caption{{{latex_escape(caption)}}}", size, r"\setlength{\tabcolsep}{4pt}",
@@ -264,7 +275,6 @@ def report(doc: Document) -> str:
     subtitle = esc(doc.footnote["date"] + (f" — {SMOKE_NOTE}" if doc.smoke else ""))
     body = [r"\documentclass[11pt,a4paper]{article}", *LATEX_PACKAGES,
             r"\usepackage{lmodern}", r"\usepackage[margin=2cm]{geometry}",
-            r"\usepackage{graphicx}",
             rf"\title{{{esc(doc.title)}}}", rf"\date{{{subtitle}}}", r"\author{}",
             r"\begin{document}", r"\maketitle"]
     for section in doc.sections:

@@ -213,3 +213,20 @@ def test_a_long_table_breaks_across_pages_instead_of_floating():
     assert source.index(r"\end{longtable}") < source.index(r"\item a note")
     short = latex.to_latex(table.head(5), "Five rows")
     assert r"\begin{tabularx}{\linewidth}" in short and "longtable" not in short
+
+
+@needs_pdflatex
+def test_a_table_too_wide_at_the_smallest_size_is_scaled_to_the_line(tmp_path):
+    import pandas as pd
+
+    wide = pd.DataFrame({"Row": ["keras-tensorflow-fit-spe-cpu-b1024"]} |
+                        {f"Run {i} µs/step": ["12\u202f345 [12\u202f001, 12\u202f999]"]
+                         for i in range(12)})
+    source = latex.to_latex(wide, "Twelve runs side by side", ["a note"])
+    assert r"\resizebox{\linewidth}{!}" in source  # the last resort, and only here
+    assert r"\resizebox" not in latex.to_latex(wide.iloc[:, :3], "Two runs")
+    (tmp_path / "notes.tex").write_text("\n".join([
+        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\begin{document}", source,
+        r"\end{document}", ""]))
+    log = pdflatex(tmp_path, "notes.tex")
+    assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
