@@ -21,6 +21,10 @@ CAPTION = ("The course's two ways of training the same network: the PyTorch loop
            "(2× is twice as slow, 0.5× twice as fast).")
 
 
+MISSING_NOTE = (f"{numbers.MISSING}: no value. The torch loop's ratio to itself has no "
+                "interval, nor has a time measured by one process.")
+
+
 def _course_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The measured rows tagged course (the loop and each backend's fit), the loop first in
     each device and batch size."""
@@ -75,7 +79,7 @@ def section(frame: pd.DataFrame) -> Section | None:
     shown = table(frame)
     if not len(shown):
         return None
-    notes = main_tables.missing_notes("Time", shown)
+    notes = [MISSING_NOTE] if (shown.astype(str) == numbers.MISSING).to_numpy().any() else []
     if shown["Row"].str.contains(UNSTABLE_MARK, regex=False).any():
         notes.append(main_tables.UNSTABLE_NOTE)
     return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,
