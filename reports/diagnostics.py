@@ -14,9 +14,10 @@ from results.model import Environment, Run
 
 TITLE = "Appendix: diagnostics"
 CAPTION = ("Per process of each measured row: its own p10 time per step, the cores its "
-           "threads used while training, how long they waited for a CPU (run-queue wait) per "
-           "second of training, and the cores other processes kept busy meanwhile; "
-           "starved: the suite judged that other work took CPU from it.")
+           "threads used while training, how many seconds they waited for a CPU in all "
+           "(run-queue wait), and the cores other processes kept busy meanwhile; starved: "
+           "the suite judged that other work kept its threads waiting for a CPU (results.json "
+           "gives its reason: the wait per second of the timed window, against a threshold).")
 
 
 def table(run: Run) -> pd.DataFrame:
@@ -29,14 +30,11 @@ def table(run: Run) -> pd.DataFrame:
         times = list(row.summary.get("process_us_per_step") or [])
         for i, p in enumerate(ok):
             cpu = p.get("cpu") or {}
-            wall = cpu.get("train_wall_s")
-            wait = cpu.get("runqueue_wait_s")
             records.append({
                 "Row": row.id, "Process": str(p.index + 1),
                 "µs/step (p10)": numbers.number(times[i] if i < len(times) else None),
                 "Cores used": numbers.number(cpu.get("cores_used")),
-                "Wait s per s": numbers.number(wait / wall if wait is not None and wall
-                                               else None),
+                "CPU wait s": numbers.number(cpu.get("runqueue_wait_s")),
                 "Others' cores": numbers.number(cpu.get("others_cores")),
                 "Starved": "yes" if cpu.get("starved") else "no"})
     return pd.DataFrame.from_records(records)
