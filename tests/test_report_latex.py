@@ -200,6 +200,8 @@ def test_notes_follow_the_table_as_a_list_outside_the_float(realistic_report):
     for float_text in re.findall(r"\\begin\{table\}.*?\\end\{table\}", tex, re.DOTALL):
         assert r"\item" not in float_text and r"\par\smallskip" not in float_text
     assert re.search(r"\\end\{table\}\n\\begin\{itemize\}\\small", tex)
+    # the appendix's 47 process lines break across pages
+    assert re.search(r"\\begin\{longtable\}.*\n\\caption\{Appendix: diagnostics", tex)
 
 
 def test_a_long_table_breaks_across_pages_instead_of_floating():
