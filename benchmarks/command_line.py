@@ -42,7 +42,7 @@ OPTIONS = (
                    "(default): as many CPUs as threads, the last ones"),
     ("--replicas", "replicas of each data-parallel row (torch-ddp, keras-jax-dp, "
                    "keras-tensorflow-mirrored; default 2; at most "
-                   f"{opts.THREADS_PER_CORE_MAX} x the cores); rows that cannot have N are "
+                   f"{opts.THREADS_PER_CORE_MAX} × the cores); rows that cannot have N are "
                    "skipped with the reason"),
     ("--n-train", "training samples"),
     ("--sweep", "measure every row at each of these sizes, one axis at a time: "

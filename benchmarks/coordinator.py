@@ -121,7 +121,7 @@ class Coordinator:
             self._start_workers(workers, index)
             live = [worker for worker in workers if worker.alive]
             if live:
-                self._say(f"    sampling {len(live)} rows x {self.plan.rounds} rounds, "
+                self._say(f"    sampling {len(live)} rows × {self.plan.rounds} rounds, "
                           "interleaved ...")
             # Seeded by the process set: a run's order can be replayed.
             for order in schedule.round_orders(len(live), self.plan.rounds, seed=index):

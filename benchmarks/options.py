@@ -258,7 +258,7 @@ def _sweep(text, batch_size, n_train) -> tuple[str, tuple[int, ...]]:
 
 def _cores() -> str:
     """The reason for --threads' and --replicas' bound, as their errors say it."""
-    return f" ({THREADS_PER_CORE_MAX} x the {os.cpu_count() or 1} cores here)"
+    return f" ({THREADS_PER_CORE_MAX} × the {os.cpu_count() or 1} cores here)"
 
 
 # The options that set one Plan field each: (make_plan's keyword, the Plan field, its parser),

@@ -185,8 +185,8 @@ class Suite:
     def pytest_sessionstart(self, session):
         p, shard = self.plan, self.shard
         part = f" (part {shard.index} of {shard.count})" if shard else ""
-        self._say(f"sidebyside: {len(self.rows)} rows{part} x {p.processes} processes, preset "
-                  f"{p.preset}, epochs {p.epochs_text()} x seeds {list(p.seeds)}, {p.threads} "
+        self._say(f"sidebyside: {len(self.rows)} rows{part} × {p.processes} processes, preset "
+                  f"{p.preset}, epochs {p.epochs_text()} × seeds {list(p.seeds)}, {p.threads} "
                   f"threads, affinity {p.affinity}; results in {_quoted(self.results_path)}")
         for warning in self.run["warnings"]:
             self._say(f"WARNING: {warning}")

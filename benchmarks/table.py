@@ -5,39 +5,43 @@ from __future__ import annotations
 
 import re
 
-from results import cost_table, estimate
+from results import cost_table, estimate, numbers
 from results.model import Row, Run
 
-HEADER = ("row", f"us/step {estimate.ESTIMATOR}", "95% CI", "median", "spread %", "x torch loop",
+HEADER = ("row", f"µs/step {estimate.ESTIMATOR}", "95% CI", "median", "spread %", "× torch loop",
           "first epoch s", "test accuracy", "to target s", "peak MiB", "")
 
 
 def _cells(row: Row) -> tuple[str, ...]:
+    """The row's cells, every number through results.numbers (the reports' style)."""
     s = row.summary
     if not s:  # None: no process of the row ended ok
         return (row.id, row.status, *[""] * (len(HEADER) - 2))
-    ci = ("n/a (1 sample)" if s.us_per_step_ci_low is None else
-          f"{s.us_per_step_ci_low:.1f}-{s.us_per_step_ci_high:.1f}")
-    spread = s.get("sample_spread_iqr_pct")
-    spread = "n/a" if spread is None else f"{spread:.1f}"
-    ratio = "" if s.ratio_to_torch_loop is None else f"{s.ratio_to_torch_loop:.2f}"
+    places = numbers.decimals(s.us_per_step, numbers.COLUMN_FIGURES["time"])
+    ci = numbers.interval(s.us_per_step_ci_low, s.us_per_step_ci_high, places)
+    spread = numbers.number(s.get("sample_spread_iqr_pct"), numbers.COLUMN_FIGURES["percent"])
+    ratio = numbers.ratio(s.ratio_to_torch_loop)
     if s.ratio_ci_low is not None and row.variant != "torch-loop":
-        ratio += f" ({s.ratio_ci_low:.2f}-{s.ratio_ci_high:.2f})"
+        ratio_places = numbers.decimals(s.ratio_to_torch_loop, numbers.COLUMN_FIGURES["ratio"])
+        ratio += " " + numbers.interval(s.ratio_ci_low, s.ratio_ci_high, ratio_places)
         if s.get("ratio_method") in ("p10-processes", "processes"):
             ratio += " by process"
-    sd = "n/a (1 seed)" if s.test_accuracy_sd is None else f"{s.test_accuracy_sd:.4f}"
-    tta = s.time_to_accuracy_s_median
+    accuracy = numbers.ACCURACY_DECIMALS
+    sd = numbers.fixed(s.test_accuracy_sd, accuracy)
     peak, gpu = s.peak_rss_above_baseline_bytes, s.gpu_peak_bytes
-    peak_text = f"{peak / 2**20:.1f}" if peak is not None else "?"
+    mib = lambda value: numbers.number(None if value is None else value / 2**20,
+                                       numbers.COLUMN_FIGURES["memory"])
+    peak_text = mib(peak)
     if gpu is not None:
-        peak_text += f" (GPU {gpu / 2**20:.1f})"
-    first = f"{s.first_epoch_s:.3f}" + ("" if s.first_epoch_cold else " (warm)")
+        peak_text += f" (GPU {mib(gpu)})"
+    seconds = numbers.COLUMN_FIGURES["seconds"]
+    first = numbers.number(s.first_epoch_s, seconds) + ("" if s.first_epoch_cold else " (warm)")
     mark = "UNSTABLE" if s.unstable else ("partial" if row.status == "partial" else "")
-    median = s.get("us_per_step_median")  # a summary of format 2 has none
-    return (row.id, f"{s.us_per_step:.1f}", ci,
-            "" if median is None else f"{median:.1f}",
-            spread, ratio, first, f"{s.test_accuracy_mean:.4f} ± {sd}",
-            f"{tta:.2f}" if tta is not None else "not reached", peak_text, mark)
+    return (row.id, numbers.number(s.us_per_step), ci,
+            numbers.number(s.get("us_per_step_median")),  # a summary of format 2 has none
+            spread, ratio, first,
+            f"{numbers.fixed(s.test_accuracy_mean, accuracy)} ± {sd}",
+            numbers.number(s.time_to_accuracy_s_median, seconds), peak_text, mark)
 
 
 def side_by_side(run: Run) -> list[str]:
@@ -55,20 +59,23 @@ def side_by_side(run: Run) -> list[str]:
             lines.append(f"{r.id} unstable: {'; '.join(r.summary.unstable_reasons)}")
     bayes = next((r.summary.bayes_accuracy for r in rows if r.summary), None)
     if bayes is not None:
-        lines.append(f"(Bayes accuracy of the data: {bayes:.4f}; us/step {estimate.ESTIMATOR}: "
+        lines.append(f"(Bayes accuracy of the data: {numbers.fixed(bayes, 2)}; "
+                     f"µs/step {estimate.ESTIMATOR}: "
                      f"{estimate.ESTIMATOR_TEXT}, 95% two-level bootstrap CI (processes, then "
                      "samples); median: of the same samples; spread: their IQR/median; "
-                     "x torch loop: its p10 over torch loop's, the CI resampling both rows' "
+                     "× torch loop: its p10 over torch loop's, the CI resampling both rows' "
                      "processes and rounds together ('by process': rows sampled apart, "
                      "their processes paired); unstable: the CI "
                      f"reaches more than {estimate.UNSTABLE_HALF_WIDTH_PCT:g}% from the "
-                     "headline; peak: resident memory above the start of train_epoch)")
+                     "headline; peak: resident memory above the start of train_epoch; "
+                     f"{numbers.MISSING}: no value, e.g. an interval of 1 process, a target "
+                     "not reached)")
     resources = run.get("resources")  # format 3
     if resources is not None and resources.get("peak_resident_total_bytes") is not None:
         lines.append(f"(memory: the run's processes held at most "
-                     f"{resources.peak_resident_total_bytes / 2**30:.2f} GiB together, "
-                     f"resident; budget for one block's workers "
-                     f"{resources.memory_budget_bytes / 2**30:.2f} GiB)")
+                     f"{numbers.number(resources.peak_resident_total_bytes / 2**30)} GiB "
+                     f"together, resident; budget for one block's workers "
+                     f"{numbers.number(resources.memory_budget_bytes / 2**30)} GiB)")
     return lines
 
 

@@ -18,6 +18,7 @@ import math
 import pandas as pd
 
 from reports.document import LatexTable, Section
+from results import numbers
 
 #: the frameworks in the order the table shows them (implementation names)
 FRAMEWORKS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax", "numpy")
@@ -171,12 +172,14 @@ def best_cells(table: pd.DataFrame) -> list[tuple[str, ...]]:
             change = f"{change}; not measured: {r.not_measured}" if change else \
                 f"not measured: {r.not_measured}"
         cells.append((
-            r.framework, r.device, str(r.batch_size) + (
-                f", width {r.hidden_size}, {r.n_train} samples"
+            r.framework, r.device, numbers.grouped(r.batch_size, 0) + (
+                f", width {numbers.grouped(r.hidden_size, 0)}, "
+                f"{numbers.grouped(r.n_train, 0)} samples"
                 if "hidden_size" in table.columns else ""),
             f"{r.base_variant} ({r.base_tag})", _us(r.base_us_per_step, r.base_ci_low,
                                                    r.base_ci_high), _fixed(r.base_first_epoch_s, 2),
-            f"{r.best_variant} ({r.best_tag})" if isinstance(r.best_variant, str) else "—",
+            f"{r.best_variant} ({r.best_tag})" if isinstance(r.best_variant, str)
+            else numbers.MISSING,
             _us(r.best_us_per_step, r.best_ci_low, r.best_ci_high),
             _fixed(r.best_first_epoch_s, 2), _ratio(r.speedup), _ratio(r.ratio_to_floor),
             change))
@@ -203,13 +206,26 @@ def section(tidy: pd.DataFrame) -> Section | None:
     or None when its rows record no tag (older files) or no framework has a row."""
     if not tidy["tag"].notna().any():
         return None
-    table = best_table(tidy)
+    table = _measured_blocks(best_table(tidy))
     if not len(table):
         return None
     narrow, notes = best_latex_frame(table)
     return Section(key="best", title=TITLE, caption=CAPTION,
                    table=pd.DataFrame(best_cells(table), columns=list(HEADER)),
                    latex=[LatexTable(narrow, f"{TITLE}. {CAPTION_LATEX}", notes)])
+
+
+def _measured_blocks(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without the blocks (device and batch size) where no row was measured, such
+    as the CUDA rows of a machine without a GPU: a line of dashes per framework says nothing
+    that the caveats' one line about the skipped rows does not."""
+    if not len(table):
+        return table
+    identity = [c for c in ("device", "batch_size", "hidden_size", "n_train")
+                if c in table.columns]
+    measured = table["best_variant"].map(lambda v: isinstance(v, str))
+    keep = measured.groupby([table[c] for c in identity]).transform("any")
+    return table[keep]
 
 
 def best_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -228,9 +244,9 @@ def best_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             "Framework: course row / fastest row":
                 f"{r.framework} ({r.device}, b{r.batch_size}): {r.base_variant} / {best}",
             "µs/step course": _sig_or_dash(r.base_us_per_step),
-            "95% CI (course)": _interval(r.base_ci_low, r.base_ci_high),
+            "95% CI (course)": _interval(r.base_ci_low, r.base_ci_high, r.base_us_per_step),
             "µs/step fastest": _sig_or_dash(r.best_us_per_step),
-            "95% CI (fastest)": _interval(r.best_ci_low, r.best_ci_high),
+            "95% CI (fastest)": _interval(r.best_ci_low, r.best_ci_high, r.best_us_per_step),
             "Speedup": _ratio(r.speedup), "× jax-scan": _ratio(r.ratio_to_floor)})
         if r.note:
             notes.append(f"{best} ({r.device}, b{r.batch_size}): {r.note}.")
@@ -241,30 +257,22 @@ def best_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 
 def _sig_or_dash(value: float) -> str:
-    return "—" if math.isnan(value) else _sig(value)
+    return numbers.number(value)
 
 
-def _interval(low: float, high: float) -> str:
-    return "n/a" if math.isnan(low) or math.isnan(high) else f"{_sig(low)}–{_sig(high)}"
+def _interval(low: float, high: float, value: float = math.nan) -> str:
+    places = numbers.decimals(value if not math.isnan(value) else low, 3) \
+        if not numbers.is_missing(low) else 0
+    return numbers.interval(low, high, places)
 
 
 def _us(value, low, high) -> str:
-    if math.isnan(value):
-        return "—"
-    text = _sig(value)
-    if not (math.isnan(low) or math.isnan(high)):
-        text += f" [{_sig(low)}, {_sig(high)}]"
-    return text
-
-
-def _sig(value: float) -> str:
-    """Three significant figures, without exponent for the µs range shown here."""
-    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return numbers.with_interval(value, low, high)
 
 
 def _fixed(value: float, digits: int) -> str:
-    return "—" if math.isnan(value) else f"{value:.{digits}f}"
+    return numbers.number(value, numbers.COLUMN_FIGURES["seconds"])
 
 
 def _ratio(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:.2g}×" if value < 10 else f"{value:.0f}×"
+    return numbers.ratio(value)

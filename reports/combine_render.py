@@ -161,7 +161,7 @@ def latex_report(doc: dict) -> str:
     esc = latex.latex_escape
     body = [r"\documentclass[11pt,a4paper]{article}", *latex.LATEX_PACKAGES,
             r"\usepackage{lmodern}", r"\usepackage[margin=2cm]{geometry}",
-            r"\usepackage{graphicx}", rf"\title{{{esc(doc['title'])}}}", r"\date{}",
+            rf"\title{{{esc(doc['title'])}}}", r"\date{}",
             r"\author{}", r"\begin{document}", r"\maketitle",
             r"{\raggedright " + esc(doc["intro"]) + r"\par}"]
     for section in doc["sections"]:

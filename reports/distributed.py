@@ -9,11 +9,10 @@ single process. Every function here reads the result model (results.model.Run).
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from reports.document import LatexTable, Section
+from results import numbers
 from results.model import ABSENT, Row, Run, Summary
 
 TITLE = "Data parallel"
@@ -23,12 +22,12 @@ CAPTION = ("Each data-parallel row (N replicas, each a share b/N of the global b
            "step: the p10 of each process's steady epochs pooled (result format 3; the median "
            "over processes before) [95% bootstrap CI]. Speedup = single-process time / "
            "data-parallel time (per process pair); efficiency = speedup / N, the usual "
-           "T_1 / (N x T_N): an efficiency of 1 is N times the single process's speed, and "
+           "T_1 / (N × T_N): an efficiency of 1 is N times the single process's speed, and "
            "one of 1/N the same speed. Weight gap: the largest |weight difference| from the "
            "single process after the first seed's epochs, which float reduction order alone "
            "explains when it is near 1e-6 or below.")
-HEADER = ("Row", "Replicas x threads", "us/global step", "Samples/s", "Single-process row",
-          "Its threads", "Its us/step", "Its samples/s", "Speedup", "Efficiency",
+HEADER = ("Row", "Replicas × threads", "µs/global step", "Samples/s", "Single-process row",
+          "Its threads", "Its µs/step", "Its samples/s", "Speedup", "Efficiency",
           "Max weight gap")
 
 
@@ -48,15 +47,17 @@ def has_section(run: Run) -> bool:
 
 
 def _number(value, spec: str) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) \
-        else format(value, spec)
+    """``value`` in the one number style (results.numbers); ``spec`` "d" for a count, "e"
+    ones in scientific notation (a weight gap spans orders of magnitude)."""
+    if numbers.is_missing(value):
+        return numbers.MISSING
+    if spec == "d":
+        return numbers.grouped(value, 0)
+    return format(value, spec) if spec.endswith("e") else numbers.number(value)
 
 
 def _with_ci(value, low, high, spec: str) -> str:
-    text = _number(value, spec)
-    if low is None or high is None or text == "—":
-        return text
-    return f"{text} [{format(low, spec)}, {format(high, spec)}]"
+    return numbers.with_interval(value, low, high)
 
 
 def table(run: Run) -> pd.DataFrame:
@@ -77,7 +78,7 @@ def table(run: Run) -> pd.DataFrame:
         single = by_id.get(s.single_row)
         t = single.summary if single is not None and single.summary else Summary()
         lines.append([
-            row.id, f"{s.replicas} x {s.total_threads // s.replicas}",
+            row.id, f"{s.replicas} × {s.total_threads // s.replicas}",
             _with_ci(s.us_per_step, s.us_per_step_ci_low, s.us_per_step_ci_high, ".1f"),
             _with_ci(s.samples_per_s, s.samples_per_s_ci_low, s.samples_per_s_ci_high, ".0f"),
             s.single_row, _number(t.get("total_threads"), "d"),
@@ -97,19 +98,19 @@ def latex_table(table_: pd.DataFrame) -> pd.DataFrame:
     column that ``latex.to_latex`` sets under its number."""
     def split(cell: str) -> tuple[str, str]:
         value, _, interval = cell.partition(" [")
-        return value, interval.rstrip("]").replace(", ", "–") if interval else "n/a"
+        return value, "[" + interval if interval else numbers.MISSING
 
     records = []
     for line in table_.itertuples(index=False):
         cells = dict(zip(HEADER, line))
-        if cells["us/global step"] == "—":  # did not run: the reason in the second column
-            records.append({"Row": f"{cells['Row']} ({cells['Replicas x threads']})"})
+        if cells["µs/global step"] == "—":  # did not run: the reason in the second column
+            records.append({"Row": f"{cells['Row']} ({cells['Replicas × threads']})"})
             continue
         record = {"Row": cells["Row"],
-                  "Replicas x threads (twin's threads)":
-                      f"{cells['Replicas x threads']} ({cells['Its threads']})"}
-        for name, column in (("us/global step", "us/global step"),
-                             ("Twin's us/step", "Its us/step"), ("Speedup", "Speedup"),
+                  "Replicas × threads (twin's threads)":
+                      f"{cells['Replicas × threads']} ({cells['Its threads']})"}
+        for name, column in (("µs/global step", "µs/global step"),
+                             ("Twin's µs/step", "Its µs/step"), ("Speedup", "Speedup"),
                              ("Efficiency", "Efficiency")):
             record[name], record[f"95% CI ({name})"] = split(cells[column])
         record["Max weight gap"] = cells["Max weight gap"]

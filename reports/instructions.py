@@ -16,7 +16,7 @@ import pandas as pd
 
 from reports.document import Section
 from reports.tables import csv_text
-from results import cost_table
+from results import cost_table, numbers
 from results.cost_table import HEADER
 from results.cost_table import TITLE as TITLE  # the section's title, also the terminal's
 from results.model import Cost, Row, Run
@@ -96,7 +96,8 @@ def sentences(run: Run) -> list[str]:
     if failed:
         out.append(f"Not counted: {', '.join(failed)} (the table says why).")
     if run.get("cost_wall_s") is not None:
-        out.append(f"The cost processes took {run.cost_wall_s / 60:.1f} minutes of wall "
+        minutes = numbers.number(run.cost_wall_s / 60, 2)
+        out.append(f"The cost processes took {minutes} minutes of wall "
                    "time.")
     return out
 
@@ -127,7 +128,7 @@ def breakdown_figure(run: Run, footnote: dict):
                         label=category, edgecolor="white", linewidth=0.5)
                 left = [a + b for a, b in zip(left, widths)]
             for y, row in enumerate(part):
-                ax.annotate(f"{row.cost.instructions_per_step / 1e6:,.2f} M",
+                ax.annotate(f"{numbers.number(row.cost.instructions_per_step / 1e6)} M",
                             (left[y], y), xytext=(6, 0), textcoords="offset points",
                             va="center", fontsize=plots.FONT_PT)
             ax.set_yticks(range(len(part)), names)

@@ -28,6 +28,8 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "→": r"\textrightarrow{}", "†": r"\textdagger{}", "°": r"\textdegree{}",
                   "®": r"\textregistered{}", "©": r"\textcopyright{}", "€": r"\texteuro{}",
                   "\n": " ", "\r": " ", "\t": " ",
+                  # between digit groups (results.numbers): a thin space that never breaks
+                  "\u202f": r"\,",
                   # brackets: an \item or a command before them would read an optional argument
                   "[": "{[}", "]": "{]}"}
 # 1e-08, 2.5E+03: kept on one line.
@@ -63,7 +65,8 @@ def latex_escape(text) -> str:
 # What a fragment from ``to_latex`` needs in the preamble (also written atop report-tables.tex).
 LATEX_PACKAGES = (r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
                   r"\usepackage{textcomp}", r"\usepackage{booktabs}", r"\usepackage{array}",
-                  r"\usepackage{tabularx}")
+                  r"\usepackage{tabularx}", r"\usepackage{longtable}",
+                  r"\usepackage{graphicx}")
 
 
 # The text block that a fragment must fit at least: the standard article class at 10 pt
@@ -75,17 +78,85 @@ _ROW_MIN_EM = 10.0  # "keras-torch-fit-cpu-b1024" in two lines
 _COLUMN_GAP_EM = 0.8  # \tabcolsep of 4 pt on either side
 
 
-def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
-    """A booktabs table float as wide as the text block, never wider.
+# A table of more lines than this is a longtable (it breaks across pages) instead of a
+# float: the standard article's text height (550 pt) holds about 48 lines at \small, less
+# the caption's and the header's.
+LONG_TABLE_LINES = 34
 
-    The Row column is a ``tabularx`` X column (its names break after hyphens); every number
-    column is right-aligned with a width from its longest cell (0.5 em a character: the width
-    of a digit), and its header wraps. A table that would not fit the standard article's text
-    block is set one font size smaller, as often as needed. ``notes`` (plain text) are set
-    under the table. Needs the packages in ``LATEX_PACKAGES``.
+
+def _lines(table: pd.DataFrame, two_line_cells: bool) -> int:
+    """About how many lines ``table`` takes: a row's name breaks every ``_ROW_MIN_EM`` (0.5
+    em a character), a number with its interval under it takes two."""
+    return sum(max(2 if two_line_cells else 1,
+                   math.ceil(0.5 * len(str(name)) / _ROW_MIN_EM))
+               for name in table[table.columns[0]])
+
+
+def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
+    """A booktabs table as wide as the text block, never wider, then its notes as a
+    list.
+
+    Up to ``LONG_TABLE_LINES`` lines (``_lines``): a float (``table``) holding a
+    ``tabularx`` whose Row column is an X column (its names break after hyphens); longer:
+    a ``longtable`` that breaks across pages and repeats its header, its Row column the
+    width left over. Every number column is right-aligned with a width from its longest
+    cell (``_number_columns``), and its header wraps. A table that would not fit the
+    standard article's text block is set one font size smaller, as often as needed, and
+    one still too wide at the smallest size is scaled to the line (``\resizebox``).
+    ``notes`` (plain text) follow the table as an itemize list, outside the float, so that
+    no float grows beyond a page. Needs the packages in ``LATEX_PACKAGES``.
     """
-    # A "95% CI" column goes under the number it belongs to, as a second line in its cell:
-    # a column saved where the text block has none to spare.
+    headers, cells, specs, numbers_em = _number_columns(table)
+    total_em = _ROW_MIN_EM + numbers_em + _COLUMN_GAP_EM * (len(headers) + 1)
+    size = next((name for name, points in _LATEX_SIZES
+                 if total_em * points <= _LATEX_TEXT_EM * 10), _LATEX_SIZES[-1][0])
+    head = " & ".join([latex_escape(table.columns[0])] +
+                      [latex_escape(h) for h in headers]) + r" \\"
+    body = []
+    for i, name in enumerate(table[table.columns[0]]):
+        numbers = [value + (r"\par " + second if second else "")
+                   for value, second in (column_cells[i] for column_cells in cells)]
+        body.append(" & ".join([_breakable(name)] + numbers) + r" \\")
+    if _lines(table, any(second for column in cells for _, second in column)) > \
+            LONG_TABLE_LINES:
+        # The Row column takes what the number columns and the gaps (2 \tabcolsep each,
+        # 4 pt) leave of the line.
+        row_width = (rf"\dimexpr\linewidth-{numbers_em:.2f}em-"
+                     rf"{8 * (len(headers) + 1)}pt\relax")
+        lines = ["{" + size, r"\setlength{\tabcolsep}{4pt}",
+                 rf"\begin{{longtable}}{{@{{}}>{{\raggedright\arraybackslash}}"
+                 rf"p{{{row_width}}}{''.join(specs)}@{{}}}}",
+                 rf"\caption{{{latex_escape(caption)}}}\\", r"\toprule", head, r"\midrule",
+                 r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead",
+                 r"\bottomrule", r"\endlastfoot", *body, r"\end{longtable}", "}"]
+    elif total_em * _LATEX_SIZES[-1][1] > _LATEX_TEXT_EM * 10:
+        # The last resort: too wide even at the smallest size, the table is scaled down to
+        # the line (its Row column at its narrowest).
+        lines = [r"\begin{table}[htbp]", r"\centering",
+                 rf"\caption{{{latex_escape(caption)}}}", size, r"\setlength{\tabcolsep}{4pt}",
+                 r"\resizebox{\linewidth}{!}{%",
+                 rf"\begin{{tabular}}{{>{{\raggedright\arraybackslash}}"
+                 rf"p{{{_ROW_MIN_EM}em}}{''.join(specs)}}}", r"\toprule", head, r"\midrule",
+                 *body, r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
+    else:
+        lines = [r"\begin{table}[htbp]", r"\centering",
+                 rf"\caption{{{latex_escape(caption)}}}", size, r"\setlength{\tabcolsep}{4pt}",
+                 rf"\begin{{tabularx}}{{\linewidth}}{{X{''.join(specs)}}}", r"\toprule",
+                 head, r"\midrule", *body, r"\bottomrule", r"\end{tabularx}",
+                 r"\end{table}"]
+    if notes:
+        lines += [r"\begin{itemize}\small\raggedright",
+                  *(rf"\item {_breakable(n)}" for n in notes), r"\end{itemize}"]
+    return "\n".join(lines)
+
+
+def _number_columns(table: pd.DataFrame) -> tuple[list, list, list, float]:
+    """The columns after the first as LaTeX: their headers, their cells (each a pair: the
+    number and the line under it), their column specs and their total width in em (0.5 em
+    a character: the width of a digit; the header wraps into two lines at most).
+
+    A "95% CI" column goes under the number it belongs to, as a second line in its cell:
+    a column saved where the text block has none to spare."""
     headers, cells = [], []
     for column in table.columns[1:]:
         values = [latex_escape(v) for v in table[column]]
@@ -95,34 +166,16 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
             continue
         headers.append(str(column))
         cells.append([(v, "") for v in values])
-    specs, total_em = ["X"], _ROW_MIN_EM + _COLUMN_GAP_EM
+    specs, numbers_em = [], 0.0
     for header, column_cells in zip(headers, cells):
-        # The header wraps, into two lines at most where the numbers are narrower.
         longest_em = max([0.5 * len(_latex_visible(part)) for cell in column_cells
                           for part in cell] +
                          [max(_word_em(word) for word in header.split()),
                           0.5 * math.ceil(len(header) / 2)])
         width_em = longest_em + 0.3
-        total_em += width_em + _COLUMN_GAP_EM
+        numbers_em += width_em
         specs.append(rf">{{\raggedleft\arraybackslash}}p{{{width_em:.2f}em}}")
-    size = next((name for name, points in _LATEX_SIZES
-                 if total_em * points <= _LATEX_TEXT_EM * 10), _LATEX_SIZES[-1][0])
-    row_cell = lambda v: latex_escape(v).replace("-{}", r"-{}\allowbreak{}")
-    lines = [r"\begin{table}[htbp]", r"\centering", rf"\caption{{{latex_escape(caption)}}}",
-             size, r"\setlength{\tabcolsep}{4pt}",
-             rf"\begin{{tabularx}}{{\linewidth}}{{{''.join(specs)}}}", r"\toprule",
-             " & ".join([latex_escape(table.columns[0])] +
-                        [latex_escape(h) for h in headers]) + r" \\", r"\midrule"]
-    for i, name in enumerate(table[table.columns[0]]):
-        numbers = [value + (r"\par " + second if second else "")
-                   for value, second in (column_cells[i] for column_cells in cells)]
-        lines.append(" & ".join([row_cell(name)] + numbers) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabularx}"]
-    if notes:
-        lines.append(r"\par\smallskip\raggedright")
-        lines += [latex_escape(note) + r"\par" for note in notes]
-    lines.append(r"\end{table}")
-    return "\n".join(lines)
+    return headers, cells, specs, numbers_em
 
 
 def _word_em(word: str) -> float:
@@ -140,7 +193,7 @@ def _latex_visible(source: str) -> str:
 # -- a run's report ---------------------------------------------------------------------------
 
 # The sections that report-tables.tex holds: in report.tex floats without a heading.
-TABLE_SECTIONS = ("time", "accuracy", "memory", "best")
+TABLE_SECTIONS = ("headline", "best", "time", "accuracy", "memory")
 FRAGMENT_HEAD = "\n".join([
     "% sidebyside report tables, for \\input{report-tables.tex} in your own document.",
     "% Needs in the preamble:", *(f"%   {p}" for p in LATEX_PACKAGES), ""])
@@ -165,8 +218,9 @@ def _breakable(text: str) -> str:
 
 def _section(section: Section) -> list[str]:
     esc = latex_escape
-    if section.key in TABLE_SECTIONS:
-        return [line for table in _floats(section) for line in (table, "")]
+    if section.key in TABLE_SECTIONS:  # the float's caption names the section
+        lead = [esc(" ".join(section.sentences)), ""] if section.sentences else []
+        return lead + [line for table in _floats(section) for line in (table, "")]
     body = [rf"\section*{{{esc(section.title)}}}"]
     if section.sentences:
         body += [esc(" ".join(section.sentences)), ""]
@@ -177,8 +231,9 @@ def _section(section: Section) -> list[str]:
         body += [esc(section.caption), ""]
     body += [line for table in _floats(section) for line in (table, "")]
     if section.items:
-        body += [r"\begin{itemize}", *(rf"\item {esc(i)}" for i in section.items),
-                 r"\end{itemize}"]
+        # ragged right, ids breaking after hyphens: a list of row ids cannot be justified
+        body += [r"\begin{itemize}\raggedright", *(rf"\item {_breakable(i)}"
+                                                   for i in section.items), r"\end{itemize}"]
     return body
 
 
@@ -199,11 +254,18 @@ def _latex_footnote(note: dict) -> str:
 
 
 def tables_fragment(doc: Document) -> str:
-    """report-tables.tex: the floats of ``TABLE_SECTIONS``, with the packages they need in a
-    comment."""
-    floats = [table for section in doc.sections if section.key in TABLE_SECTIONS
-              for table in _floats(section)]
-    return FRAGMENT_HEAD + "\n\n".join(floats) + "\n"
+    """report-tables.tex: the caveats (the tables' notes refer to them) and the tables of
+    ``TABLE_SECTIONS`` with their notes, the packages they need in a comment."""
+    parts = []
+    for section in doc.sections:
+        if section.key == "caveats":
+            parts.append("\n".join([rf"\paragraph{{{latex_escape(section.title)}}}",
+                                    r"\begin{itemize}\small\raggedright",
+                                    *(rf"\item {_breakable(i)}" for i in section.items),
+                                    r"\end{itemize}"]))
+        elif section.key in TABLE_SECTIONS:
+            parts += _floats(section)
+    return FRAGMENT_HEAD + "\n\n".join(parts) + "\n"
 
 
 def report(doc: Document) -> str:
@@ -213,7 +275,6 @@ def report(doc: Document) -> str:
     subtitle = esc(doc.footnote["date"] + (f" — {SMOKE_NOTE}" if doc.smoke else ""))
     body = [r"\documentclass[11pt,a4paper]{article}", *LATEX_PACKAGES,
             r"\usepackage{lmodern}", r"\usepackage[margin=2cm]{geometry}",
-            r"\usepackage{graphicx}",
             rf"\title{{{esc(doc.title)}}}", rf"\date{{{subtitle}}}", r"\author{}",
             r"\begin{document}", r"\maketitle"]
     for section in doc.sections:

@@ -7,11 +7,10 @@ out when absent, so that the same code renders format-1 files and later formats.
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from reports.document import UNSTABLE_MARK, Section
+from reports.document import UNSTABLE_MARK, LatexTable, Section
+from results import numbers
 
 MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a note
 
@@ -23,7 +22,7 @@ CAPTIONS = {
             "interval (processes, then samples within them) and the median of the same "
             "samples beside it; median (result files of format 2): the median over processes "
             "of each one's median steady epoch, with a 95% bootstrap interval over processes. "
-            "IQR %: the spread over processes (n/a under 3). × torch loop: the ratio to the "
+            "IQR %: the spread over processes. × torch loop: the ratio to the "
             "course's PyTorch loop at the same device and batch size (1.00 is the same "
             "speed, 2.00 twice as slow): the row's p10 over torch loop's, its interval "
             "resampling the processes (and, where they were sampled together, the rounds) of "
@@ -36,17 +35,7 @@ CAPTIONS = {
 
 
 def _missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _fmt(value, spec: str) -> str:
-    if _missing(value):
-        return "–"
-    return format(value, spec)
-
-
-def _mib(value) -> str:
-    return _fmt(None if _missing(value) else value / 2**20, ".1f")
+    return numbers.is_missing(value)
 
 
 def _get(row, column):
@@ -54,29 +43,44 @@ def _get(row, column):
     return row[column] if column in row.index else None
 
 
-def _interval(low, high, spec: str, alone: str) -> str:
-    if _missing(low) or _missing(high):
-        return alone
-    return f"{format(low, spec)}–{format(high, spec)}"
+def _mib(value) -> str:
+    return numbers.number(None if _missing(value) else value / 2**20,
+                          numbers.COLUMN_FIGURES["memory"])
+
+
+def _time_cells(value, low, high, figures: int = numbers.COLUMN_FIGURES["time"]) -> tuple:
+    """A headline and its interval at the headline's decimals (results.numbers)."""
+    if _missing(value):
+        return numbers.MISSING, numbers.MISSING
+    places = numbers.decimals(float(value), figures)
+    return numbers.number(value, figures), numbers.interval(low, high, places)
+
+
+def _ratio_cells(value, low, high) -> tuple:
+    figures = numbers.COLUMN_FIGURES["ratio"]
+    if _missing(value):
+        return numbers.MISSING, numbers.MISSING
+    places = numbers.decimals(float(value), figures)
+    return numbers.ratio(value), numbers.interval(low, high, places)
 
 
 def _spread_cells(row, frame: pd.DataFrame) -> dict:
     if "spread_iqr_pct" in frame.columns:  # format 2: spread over processes
-        processes = _get(row, "processes_ok")
-        alone = "n/a (1 process)" if not _missing(processes) and processes == 1 else "n/a"
-        value = _get(row, "spread_iqr_pct")
-        return {"IQR %": alone if _missing(value) else format(value, ".1f")}
+        return {"IQR %": numbers.number(_get(row, "spread_iqr_pct"),
+                                        numbers.COLUMN_FIGURES["percent"])}
     rounds = _get(row, "steady_rounds")
-    if not _missing(rounds) and rounds <= 1:
-        return {"IQR s": "n/a (1 round)"}
-    return {"IQR s": _fmt(_get(row, "steady_epoch_s_iqr"), ".4f")}
+    if not _missing(rounds) and rounds <= 1:  # one round has no spread, not a spread of 0
+        return {"IQR s": numbers.MISSING}
+    return {"IQR s": numbers.number(_get(row, "steady_epoch_s_iqr"),
+                                    numbers.COLUMN_FIGURES["seconds"])}
 
 
-def _sd_cell(row) -> str:
-    seeds = _get(row, "n_seeds")
-    if not _missing(seeds) and seeds <= 1:
-        return "n/a (1 seed)"
-    return _fmt(_get(row, "test_accuracy_sd"), ".4f")
+def _seconds(value) -> str:
+    return numbers.number(value, numbers.COLUMN_FIGURES["seconds"])
+
+
+def _accuracy(value) -> str:
+    return numbers.fixed(value, numbers.ACCURACY_DECIMALS)
 
 
 def _unstable(row) -> bool:
@@ -103,30 +107,33 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for _, r in frame[frame["status"].isin(MEASURED_STATUSES)].iterrows():
         key = {"Row": _row_label(r)}
         # The estimator in the header: p10 since format 3, the median before.
-        time = key | {f"µs/step ({_get(r, 'estimator')})": _fmt(r["us_per_step"], ".1f")}
+        us, us_ci = _time_cells(r["us_per_step"], _get(r, "us_per_step_ci_low"),
+                                _get(r, "us_per_step_ci_high"))
+        time = key | {f"µs/step ({_get(r, 'estimator')})": us}
         if has_ci:
-            time["95% CI µs/step"] = _interval(r["us_per_step_ci_low"], r["us_per_step_ci_high"],
-                                               ".1f", "n/a (1 process)")
+            time["95% CI µs/step"] = us_ci
         if not _missing(_get(r, "us_per_step_median")):
-            time["Median µs/step"] = _fmt(r["us_per_step_median"], ".1f")
-        time |= {"Epoch s (median)": _fmt(r["steady_epoch_s_median"], ".4f")}
+            time["Median µs/step"] = numbers.number(r["us_per_step_median"])
+        time |= {"Epoch s (median)": _seconds(r["steady_epoch_s_median"])}
         time |= _spread_cells(r, frame)
+        ratio, ratio_ci = _ratio_cells(_get(r, ratio_column), _get(r, "ratio_ci_low"),
+                                       _get(r, "ratio_ci_high"))
         time |= {
-            "Samples/s": _fmt(r["samples_per_s"], ".0f"),
-            "First epoch s": _fmt(r["first_epoch_s"], ".3f"),
-            "× torch loop": _fmt(_get(r, ratio_column), ".2f"),
+            "Samples/s": numbers.number(r["samples_per_s"]),
+            "First epoch s": _seconds(r["first_epoch_s"]),
+            "× torch loop": ratio,
         }
         if has_ratio_ci:
-            time["95% CI ×"] = _interval(r["ratio_ci_low"], r["ratio_ci_high"], ".2f", "n/a")
+            time["95% CI ×"] = ratio_ci
         time_rows.append(time)
         reached = r["time_to_accuracy_reached_seeds"]
         acc_rows.append(key | {
-            "Test accuracy": _fmt(r["test_accuracy_mean"], ".4f"),
-            "SD": _sd_cell(r),
-            "Bayes": _fmt(r["bayes_accuracy"], ".4f"),
-            "Final loss": _fmt(r["final_loss_mean"], ".4f"),
-            "To target s": _fmt(r["time_to_accuracy_s_median"], ".2f")
-            if not _missing(reached) and reached else "not reached",
+            "Test accuracy": _accuracy(r["test_accuracy_mean"]),
+            "SD": _accuracy(_get(r, "test_accuracy_sd")),
+            "Bayes": _accuracy(r["bayes_accuracy"]),
+            "Final loss": _accuracy(r["final_loss_mean"]),
+            "To target s": _seconds(r["time_to_accuracy_s_median"])
+            if not _missing(reached) and reached else numbers.MISSING,
         })
         mem_rows.append(key | {
             "Peak RSS MiB": _mib(r["peak_rss_above_baseline_bytes"]),
@@ -143,32 +150,59 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def table_notes(frame: pd.DataFrame) -> list[str]:
-    """The lines under each table: rows not measured, one line per status and reason, then
-    the unstable rows with the suite's reasons. Plain text (escape it for the output format).
-    """
-    notes = []
-    others = frame[~frame["status"].isin(MEASURED_STATUSES)]
+    """The rows that are not in the tables, one line per status and reason: "skipped, 8
+    rows: a, b. Reason: ...". Plain text (escape it for the output format). The caveats
+    section (reports.caveats) says them once, with the unstable and partial rows."""
     groups: dict[tuple[str, str], list[str]] = {}
-    for _, r in others.iterrows():
+    for _, r in frame[~frame["status"].isin(MEASURED_STATUSES)].iterrows():
         groups.setdefault((str(r["status"]), str(r["reason"] or "")), []).append(str(r["row"]))
-    for (status, reason), rows in groups.items():
-        count = f"{status}, {len(rows)} row{'s' if len(rows) > 1 else ''}: "
-        notes.append(count + ", ".join(rows) + (f". Reason: {reason}" if reason else ""))
-    for _, r in frame[frame["status"].isin(MEASURED_STATUSES)].iterrows():
-        if _unstable(r):
-            reasons = _get(r, "unstable_reasons")
-            text = "; ".join(reasons) if isinstance(reasons, list | tuple) else (
-                "" if _missing(reasons) else str(reasons))
-            notes.append(f"{UNSTABLE_MARK} {r['row']} is unstable" +
-                         (f": {text}" if text else "") + " (treat its time with care)")
-        if r["status"] == "partial" and r["reason"]:
-            notes.append(f"{r['row']} is partial: {r['reason']}")
-    return notes
+    return [f"{status}, {len(rows)} row{'s' if len(rows) > 1 else ''}: " + ", ".join(rows)
+            + (f". Reason: {reason}" if reason else "")
+            for (status, reason), rows in groups.items()]
+
+
+# Why a cell of each table shows MISSING: said once under the table that has one.
+MISSING_REASONS = {
+    "Time": f"{numbers.MISSING}: no value. An interval needs 2 processes or more, the IQR 3 "
+            "processes (or 2 rounds); the torch loop's ratio to itself has no interval.",
+    "Accuracy": f"{numbers.MISSING}: no value. SD needs 2 seeds or more; To target s: no "
+                "seed reached the target accuracy in the epochs trained.",
+    "Memory": f"{numbers.MISSING}: no value. GPU peak: the row ran on the CPU.",
+}
+
+
+def missing_notes(name: str, table: pd.DataFrame) -> list[str]:
+    """The note that explains ``MISSING`` under table ``name``, when a cell shows it."""
+    shown = (table.astype(str) == numbers.MISSING).to_numpy().any() if len(table) else False
+    return [MISSING_REASONS[name]] if shown else []
 
 
 def sections(frame: pd.DataFrame) -> list[Section]:
-    """The three tables as the report's first sections, each with its caption and, under
-    it, the notes of ``table_notes``."""
-    notes = table_notes(frame)
-    return [Section(key=name.lower(), title=name, caption=CAPTIONS[name], table=table,
-                    notes=notes) for name, table in main_tables(frame).items()]
+    """The three tables as sections, each with its caption; the notes under each say what
+    its marks mean (``MISSING``, ``UNSTABLE_MARK``), the caveats themselves are said once
+    in reports.caveats."""
+    out = []
+    unstable = frame[frame["status"].isin(MEASURED_STATUSES)].apply(_unstable, axis=1) \
+        if len(frame) else pd.Series(dtype=bool)
+    for name, table in main_tables(frame).items():
+        notes = missing_notes(name, table)
+        if bool(unstable.any()):
+            notes.append(UNSTABLE_NOTE)
+        latex = None
+        if name == "Time":  # a printed page has no room for what the others follow from
+            narrow = table.drop(columns=[c for c in PRINT_LEAVES_OUT if c in table.columns])
+            latex = [LatexTable(narrow, None, [*notes, PRINT_NOTE])]
+        out.append(Section(key=name.lower(), title=name, caption=CAPTIONS[name], table=table,
+                           notes=notes, latex=latex))
+    return out
+
+
+# Time columns that a printed page leaves out: both follow from the time per step (the epoch's
+# steps and the batch size), and without them the table fits an article's text block.
+PRINT_LEAVES_OUT = ("Epoch s (median)", "Samples/s")
+PRINT_NOTE = ("Epoch s (median) and Samples/s, which follow from the time per step, are in "
+              "report.html, report.md and results.csv.")
+
+
+UNSTABLE_NOTE = (f"{UNSTABLE_MARK} (a shaded line on the web page): an unstable row, whose "
+                 "time is not pinned down; the Caveats section says which and why.")

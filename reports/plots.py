@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from reports import tables, text
+from results import numbers
 
 # The run's own plots, in the order the report shows them (``figures``).
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
@@ -147,7 +148,7 @@ def time_per_step(frame: pd.DataFrame, footnote: dict) -> Figure:
                 ax.plot([value], [y], linestyle="none", markersize=9,
                         markeredgecolor="black", **looks[row["variant"]])
                 # The label sits right of the interval, never on it.
-                ax.annotate(f"{value:,.0f}", (max(high, value), y), xytext=(6, 0),
+                ax.annotate(numbers.number(value), (max(high, value), y), xytext=(6, 0),
                             textcoords="offset points", va="center", fontsize=FONT_PT)
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())
@@ -273,7 +274,7 @@ def peak_memory(frame: pd.DataFrame, footnote: dict) -> Figure:
         y = list(range(len(ok)))
         ax.barh(y, mib.fillna(0), color=[looks[v]["color"] for v in ok["variant"]])
         for i, value in zip(y, mib):
-            ax.annotate(" n/a" if pd.isna(value) else f" {value:.1f}", (0 if pd.isna(value)
+            ax.annotate(" " + numbers.number(value), (0 if pd.isna(value)
                         else value, i), va="center", fontsize=FONT_PT)
         top = mib.max() if mib.notna().any() else 1
         ax.set_xlim(0, max(top * 1.15, 1))

@@ -1,11 +1,12 @@
 """A run's report as a document (reports.document.Document): the footnote a citation needs,
 then every report module's section, each built from the loaded run (results.model.Run).
 
-The sections, in the order every format shows them: the Time, Accuracy and Memory tables
-(reports.main_tables), the cost per step (reports.instructions, runs with ``--metric
-instructions``), each framework at its best (reports.best), the scaling of a sweep
-(reports.scaling_section), data parallelism (reports.distributed) and the flags; then the run's
-plots (reports.plots).
+The sections, in the order every format shows them: the headline, the PyTorch loop against
+Keras fit (reports.headline); the caveats, each said once (reports.caveats); each framework at
+its best (reports.best); the Time, Accuracy and Memory tables (reports.main_tables), the cost
+per step (reports.instructions, runs with ``--metric instructions``), the scaling of a sweep
+(reports.scaling_section), data parallelism (reports.distributed) and the flags; the appendix
+of per-process diagnostics (reports.diagnostics); then the run's plots (reports.plots).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import pandas as pd
 
 from reports import (
     best,
+    caveats,
+    diagnostics,
     distributed,
+    headline,
     instructions,
     main_tables,
     plots,
@@ -22,6 +26,7 @@ from reports import (
     tables,
 )
 from reports.document import Document, Section
+from results import numbers
 from results.epochs import describe as describe_epochs
 from results.model import ABSENT, Commit, Environment, Resources, Run
 
@@ -35,9 +40,11 @@ def run_document(run: Run) -> Document:
     its data files (reports.tables.run_tables's CSV files and each section's)."""
     tidy = tables.run_tables(run)
     note = footnote(run, tidy.frame)
-    parts = [*main_tables.sections(tidy.frame), instructions.section(run, note),
-             best.section(tidy.frame), scaling_section.section(run, note), distributed.section(run),
-             flags_section(run)]
+    parts = [headline.section(tidy.frame),
+             caveats.section(run, main_tables.table_notes(tidy.frame)),
+             best.section(tidy.frame), *main_tables.sections(tidy.frame),
+             instructions.section(run, note), scaling_section.section(run, note),
+             distributed.section(run), flags_section(run), diagnostics.section(run)]
     return Document(title=TITLE, footnote=note,
                     sections=[part for part in parts if part is not None],
                     figures=plots.figures(tidy.frame, tidy.curves, note), files=tidy.files,
@@ -83,8 +90,10 @@ def footnote(run: Run, frame: pd.DataFrame) -> dict:
         "epochs": describe_epochs(plan["epochs"], plan.get("min_steps") or 0,
                                   plan.get("batch_sizes") or (), plan["n_train"])
         if plan.get("batch_sizes") else str(plan["epochs"]),
-        "data": f"{plan['n_train']} training and {plan['n_test']} test samples, "
-                f"Bayes accuracy {fair['bayes_accuracy'].iloc[0]:.2f}" if len(fair) else "",
+        "data": f"{numbers.grouped(plan['n_train'], 0)} training and "
+                f"{numbers.grouped(plan['n_test'], 0)} test samples, "
+                f"Bayes accuracy {numbers.fixed(fair['bayes_accuracy'].iloc[0], 2)}" if len(fair)
+        else "",
         "hardware": f"{cpu}, {env.get('cpu_cores')} cores" + (f"; GPU {', '.join(gpus)}"
                                                                if gpus else ""),
         "threads": f"{plan['threads']} per framework",
@@ -94,13 +103,15 @@ def footnote(run: Run, frame: pd.DataFrame) -> dict:
         "commit": commit_text,
         "fairness": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fairness.items() if v),
         # since format 3: how the time was sampled, and the memory the workers held together
-        "sampling": (f"{plan.get('processes')} processes x {plan.get('rounds')} interleaved "
+        "sampling": (f"{plan.get('processes')} processes × {plan.get('rounds')} interleaved "
                      "one-epoch samples a row, p10" if run.resources is not ABSENT else ""),
         "peak resident memory": _gib((run.resources or Resources()).get(
             "peak_resident_total_bytes")),
+        "caveats": caveats.summary(run),
         "format": f"sidebyside result format {version}{made_with}",
     }
 
 
 def _gib(value) -> str:
-    return "" if value is None else f"{value / 2**30:.2f} GiB, all processes together"
+    return "" if value is None else \
+        f"{numbers.number(value / 2**30)} GiB, all processes together"

@@ -16,6 +16,7 @@ from reports.scaling import (
     NOT_WITHIN_SHORT,
     panel_title,
 )
+from results import numbers
 from results.model import Run
 
 TITLE = "Scaling"
@@ -43,18 +44,20 @@ def section(run: Run, footnote: dict) -> Section | None:
 
 
 def _axis_words(axis: str, value) -> str:
-    return {"batch": f"batch {int(value):,}", "hidden": f"width {int(value):,}",
-            "n_train": f"{int(value):,} training samples"}[axis]
+    text = numbers.grouped(int(value), 0)
+    return {"batch": f"batch {text}", "hidden": f"width {text}",
+            "n_train": f"{text} training samples"}[axis]
 
 
 def _grows_to(axis: str, value) -> str:
-    return {"batch": f"As the batch size grows to {int(value):,}",
-            "hidden": f"As the hidden width grows to {int(value):,}",
-            "n_train": f"As the training set grows to {int(value):,} samples"}[axis]
+    text = numbers.grouped(int(value), 0)
+    return {"batch": f"As the batch size grows to {text}",
+            "hidden": f"As the hidden width grows to {text}",
+            "n_train": f"As the training set grows to {text} samples"}[axis]
 
 
 def _times(ratio: float) -> str:
-    return f"{ratio:.1f} times" if ratio < 10 else f"{ratio:,.0f} times"
+    return f"{numbers.number(ratio, numbers.COLUMN_FIGURES['ratio'])} times"
 
 
 def _and(items: list[str]) -> str:
@@ -161,7 +164,8 @@ def _n_train_sentence(smallest, largest, fits: pd.DataFrame) -> str:
             return "an unknown slope"
         low, high = f"{values.min():.2f}", f"{values.max():.2f}"
         return f"a log-log slope of {low}" + ("" if low == high else f" to {high}")
-    return (f"As the training set grows from {int(smallest):,} to {int(largest):,} samples, "
+    return (f"As the training set grows from {numbers.grouped(int(smallest), 0)} to "
+            f"{numbers.grouped(int(largest), 0)} samples, "
             f"time per epoch grows with {spread(fits['epoch_time_loglog_slope'])} and the "
             f"whole process's peak memory, data included, with "
             f"{spread(fits['peak_memory_loglog_slope'])} (1: in proportion; 0: not at all); "
@@ -170,7 +174,7 @@ def _n_train_sentence(smallest, largest, fits: pd.DataFrame) -> str:
 
 def _us_words(us: float) -> str:
     """A fitted overhead in words: a fit can put a cost too small to measure under 0."""
-    return "under 1 µs" if us < 1 else f"{us:,.0f} µs"
+    return "under 1 µs" if us < 1 else f"{numbers.number(us)} µs"
 
 
 # -- the table --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from results import numbers
 from results.model import Cost, Row
 from results.summary import REFERENCE_VARIANT
 
@@ -97,12 +98,14 @@ def cost_lines(rows: Iterable[Row]) -> list[CostLine]:
 def cells(line: CostLine) -> tuple[str, ...]:
     """``line``'s cells under ``HEADER``, as text; a line without a count says why in its
     second cell."""
-    time_cell = "—" if line.us_per_step is None else f"{line.us_per_step:,.1f}"
+    time_cell = numbers.number(line.us_per_step)
     if not line.is_counted:
         reason = line.reason or line.status
         return (line.row, f"{line.status}: {reason}", "", "", time_cell,
                 *[""] * len(CATEGORIES))
-    return (line.row, f"{line.instructions_per_step:,.0f}",
-            "—" if line.spread_pct is None else f"{line.spread_pct:.2f}%",
-            "—" if line.ratio_to_torch_loop is None else f"{line.ratio_to_torch_loop:.2f}",
-            time_cell, *(f"{line.share_pct(c):.0f}%" for c in CATEGORIES))
+    percent = numbers.COLUMN_FIGURES["percent"]
+    spread = numbers.number(line.spread_pct, percent)
+    return (line.row, numbers.grouped(line.instructions_per_step, 0),
+            spread if spread == numbers.MISSING else spread + "%",
+            numbers.ratio(line.ratio_to_torch_loop), time_cell,
+            *(numbers.grouped(line.share_pct(c), 0) + "%" for c in CATEGORIES))

@@ -152,8 +152,10 @@ def unstable_reasons(time: dict, ok: list[dict]) -> list[str]:
         causes.append(f"only {time['samples']} samples")
     starved = [p for p in ok if p["cpu"]["starved"]]
     if starved:
-        causes.append(f"process {', '.join(str(p['index']) for p in starved)} starved of CPU "
-                      f"while training ({starved[0]['cpu']['starved_reason']})")
+        # Numbered from 1, as the progress lines number them ("process 1/3").
+        names = ", ".join(str(p["index"] + 1) for p in starved)
+        causes.append(f"process{'es' if len(starved) > 1 else ''} {names} starved of CPU "
+                      f"while training: {starved[0]['cpu']['starved_reason']}")
     return [f"{estimate.ESTIMATOR} {value:.1f} µs/step is not pinned down: its 95% interval "
             f"{low:.1f} to {high:.1f} reaches {time['half_width_pct']:.0f}% from it (above "
             f"±{estimate.UNSTABLE_HALF_WIDTH_PCT:g}%); " + "; ".join(causes)]

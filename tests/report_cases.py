@@ -149,3 +149,57 @@ def control_character_run() -> dict:
     run["environment"].update(cpu_model=CONTROL_TEXT,
                               command="pytest --benchmark --report-dir=/tmp/a\x1bb\nc/runs")
     return run
+
+
+# A default run's rows on a 2-core machine (µs per step at batch 32 and 1024, as measured
+# by `pytest --benchmark` on the development machine): what the realistic case plants.
+REALISTIC_US = {"torch-loop": (415, 588), "keras-tensorflow-fit": (1015, 8847),
+                "keras-tensorflow-fit-spe": (376, 5689), "keras-jax-fit": (198, 510),
+                "keras-jax-fit-spe": (83, 344), "keras-torch-fit": (2280, 2992),
+                "jax-scan": (7.45, 132), "numpy-loop": (66.9, 161)}
+BUSY_WARNING = ("the machine was busy before the run: its 2 CPUs were 100% busy in the "
+                "second before the run (above 25%; load average 2.36)")
+PARTIAL_ROW = "keras-torch-fit-cpu-b1024"
+
+
+def realistic_run() -> dict:
+    """A format-3 run like a default run on a busy 2-core machine: 16 CPU rows (8 variants
+    at batch 32 and 1024) of 3 processes with 15 samples each, the machine busy, some
+    processes starved of CPU (their samples burst: those rows come out unstable) and one
+    row partial (its third process crashed)."""
+    import numpy as np
+
+    from frameworks.variants import VARIANTS
+    from results import summary as summaries
+    from tests import format3
+
+    rng = np.random.default_rng(20)
+    rows = []
+    for b, batch in enumerate((32, 1024)):
+        for variant, times in REALISTIC_US.items():
+            busy = variant.startswith("keras") and (b == 0 or "jax" in variant)
+            groups = [format3.noisy_samples(rng, times[b], 15, process_cv=0.05 if busy else 0.003,
+                                            burst_share=0.5 if busy else 0.0, burst=0.8)
+                      for _ in range(3)]
+            row = format3.row(variant, groups, batch_size=batch)
+            spec = VARIANTS[variant]
+            row.update(implementation=spec.implementation, mode=spec.mode, tag=spec.tag,
+                       tuned_note=spec.note if spec.tag == "tuned" else "")
+            for process in row["processes"]:
+                process["cpu"].update(runqueue_wait_s=0.5 if busy else 0.01,
+                                      others_cores=1.3 if busy else 0.1)
+                if busy and process["index"] < 2:
+                    process["cpu"].update(starved=True, starved_reason=(
+                        "its threads waited 0.5 s for a CPU per second of training (above "
+                        "0.25) while other processes kept 1.30 cores busy"))
+            if row["id"] == PARTIAL_ROW:
+                lost = row["processes"][2]
+                lost.update(status="failed", reason="worker exited with status 1: "
+                                                    "RuntimeError: injected crash")
+                row.update(status="partial", reason="process 3: injected crash")
+                row["summary"] = summaries.summarize(row)
+            rows.append(row)
+    data = format3.run(rows)
+    data["warnings"] = [BUSY_WARNING]
+    data["environment"].update(busy_before=True, busy_reason=BUSY_WARNING[34:])
+    return data

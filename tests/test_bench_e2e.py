@@ -118,9 +118,9 @@ def test_terminal_shows_progress_and_the_side_by_side_table_only(quick_run):
     out = quick_run[0].stdout
     assert f"[1/{len(make_plan('quick').rows())}] torch-loop-cpu-b1024 process 1/1" in out
     assert "about" in out and "(estimate)" in out and "ETA" in out
-    assert "sidebyside" in out and "us/step" in out and "Bayes accuracy" in out
-    assert "us/step p10" in out and "n/a (1 seed)" in out
-    assert re.search(r"sampling \d+ rows x 5 rounds, interleaved", out)
+    assert "sidebyside" in out and "µs/step" in out and "Bayes accuracy" in out
+    assert "µs/step p10" in out and "± —" in out  # one seed: no SD, the one missing mark
+    assert re.search(r"sampling \d+ rows × 5 rounds, interleaved", out)
     assert "held at most" in out  # the run's peak total resident memory
     assert "benchmark: 8 tests" not in out and "Name (time in" not in out  # not pytest-benchmark's
 

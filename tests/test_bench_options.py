@@ -131,7 +131,7 @@ def test_bad_options_are_one_clear_sentence(kwargs, message):
         ({"processes": "-1"}, "--processes: expected one integer >= 1"),
         ({"processes": "1.5"}, "--processes: expected one integer >= 1"),
         ({"threads": "100000"}, f"--threads: expected one integer from 1 to {max_threads()} "
-                                "(4 x the"),
+                                "(4 × the"),
         ({"threads": str(max_threads() + 1)}, "--threads: expected one integer from 1 to"),
         ({"threads": "0"}, "--threads: expected one integer >= 1"),
         ({"threads": "1e3"}, "--threads: expected one integer >= 1"),

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -116,7 +117,8 @@ def test_a_starved_process_is_named_when_the_row_is_unstable_but_alone_does_not_
     assert summaries.summarize(row(processes=steady))["unstable"] is False
     wide = [process(0, 100), process(1, 200, starved=True), process(2, 60)]
     (reason,) = summaries.summarize(row(processes=wide))["unstable_reasons"]
-    assert "process 1 starved of CPU while training (its threads waited 0.50 s for a CPU)" \
+    # numbered from 1 (index 1 is the second process), the reason after a colon: no nesting
+    assert "process 2 starved of CPU while training: its threads waited 0.50 s for a CPU" \
         in reason
 
 
@@ -209,14 +211,16 @@ def run_of(records):
                             "commit": {"id": "abc", "dirty": False}}}
 
 
-def test_the_table_says_n_a_for_one_sample_and_one_seed_and_names_the_estimator():
+def test_the_table_shows_the_missing_mark_for_one_sample_and_one_seed_and_names_the_estimator():
     run = run_of([row(processes=[process(0, 100, samples_us=[100])]), row("torch-loop")])
     summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
     lines = side_by_side(Run.from_dict(run))
-    assert "us/step p10" in lines[0] and "median" in lines[0]
+    assert "µs/step p10" in lines[0] and "median" in lines[0] and "× torch loop" in lines[0]
+    assert not re.search(r"\bus\b|\bx torch", "\n".join(lines))
     numpy_line = next(line for line in lines if line.startswith("numpy-loop-cpu-b32"))
-    assert "n/a (1 sample)" in numpy_line and "n/a (1 seed)" in numpy_line
+    assert "— " in numpy_line and "± —" in numpy_line  # no interval, no SD
     assert "0.0000" not in numpy_line
+    assert any("—: no value" in line for line in lines)  # the mark is explained
     assert next(line for line in lines if line.startswith("torch-loop-cpu-b32")).split()[1] \
         == "not"  # "not run"
 

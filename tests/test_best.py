@@ -95,7 +95,7 @@ def test_markdown_shows_ratios_intervals_and_skips():
                       if line.startswith("| torch | cpu | 32 |"))
     # as a reader sees it: Markdown's backslash escapes (of the brackets) removed
     shown = re.sub(r"\\(.)", r"\1", torch_line)
-    assert "200 [190, 210]" in shown and "| 2× | 40× |" in torch_line
+    assert "200 [190, 210]" in shown and "| 2.00× | 40.0× |" in torch_line
     assert "torch.compile around the whole step" in torch_line
     assert "not measured: keras-torch-fit-spe" in text
     assert all(line.count("|") == 13 for line in text.splitlines() if line.startswith("| "))
@@ -130,7 +130,7 @@ def test_a_run_that_records_tags_gets_the_table_in_its_report(tmp_path):
     assert "## Each framework at its best" in md
     line = next(x for x in md.splitlines() if x.startswith("| torch | cpu | 32 |"))
     # 405 / 205 and 205 / 5.5, from the medians of the samples above
-    assert "| 2× | 37× | the whole step |" in line
+    assert "| 1.98× | 37.3× | the whole step |" in line
     assert "Each framework at its best" in (out / "report.html").read_text()
     for name in ("report.tex", "report-tables.tex"):
         tex = (out / name).read_text()
@@ -166,3 +166,17 @@ def test_an_older_file_without_tags_has_no_such_table(tmp_path):
                                      format2.run([format2.row("torch-loop", [400, 410, 405])])),
                        tmp_path / "report")
     assert "Each framework at its best" not in (out / "report.md").read_text()
+
+
+def test_the_section_leaves_out_a_device_where_nothing_was_measured():
+    from frameworks.variants import VARIANTS
+    from reports.best import section
+
+    frame = run_rows()
+    frame["tag"] = frame["variant"].map({name: v.tag for name, v in VARIANTS.items()})
+    cuda = frame.assign(device="cuda", status="skipped", reason="no NVIDIA GPU",
+                        us_per_step=math.nan)
+    shown = section(pd.concat([frame, cuda], ignore_index=True)).table
+    assert set(shown["device"]) == {"cpu"}  # no line of dashes per framework for CUDA
+    # a framework without a measured row beside measured ones keeps its line
+    assert "numpy" in set(shown["framework"])

@@ -141,7 +141,7 @@ def test_the_report_shows_the_cost_beside_the_time_and_where_it_goes(runs, tmp_p
     text = (folder / "report.md").read_text()
     assert f"## {instructions.TITLE}" in text
     assert "The cost processes took 7.0 minutes of wall time." in text
-    assert ("| numpy-loop-cpu-b32 | 652,800 | — | 0.41 | 134.6 | 40% | 40% | 5% | 5% | 10% |"
+    assert ("| numpy-loop-cpu-b32 | 652\u202f800 | — | 0.414× | 135 | 40% | 40% | 5% | 5% | 10% |"
             in text)
     assert "| JIT-compiled |" in text
     cost = pd.read_csv(folder / "cost.csv").set_index("row")
@@ -180,7 +180,7 @@ def test_the_terminal_cost_table_has_the_reports_cells(runs):
     assert len(terminal) == 4 + len(report)
     for line, (_, cells) in zip(terminal[4:], report.iterrows()):
         assert line == "| " + " | ".join(cells) + " |"
-    assert ("| numpy-loop-cpu-b32 | 652,800 | — | 0.41 | 134.6 | 40% | 40% | 5% | 5% | 10% |"
+    assert ("| numpy-loop-cpu-b32 | 652\u202f800 | — | 0.414× | 135 | 40% | 40% | 5% | 5% | 10% |"
             in terminal)
     assert cost_lines(Run.from_dict(json.loads(format2.FIXTURES.joinpath(
         "run2_old.json").read_text()))) == []  # no cost record: no table

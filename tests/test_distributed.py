@@ -225,7 +225,7 @@ def test_speedup_and_efficiency_pair_processes_with_the_single_process_twin():
     summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
     s = dp["summary"]
     assert s["speedup_vs_single"] == pytest.approx(0.5)
-    assert s["scaling_efficiency"] == pytest.approx(0.25)  # 100 / (2 x 200)
+    assert s["scaling_efficiency"] == pytest.approx(0.25)  # 100 / (2 × 200)
     assert s["speedup_ci_low"] <= 0.5 <= s["speedup_ci_high"]
     assert s["efficiency_ci_low"] == pytest.approx(s["speedup_ci_low"] / 2)
     assert s["max_weight_gap_vs_single"] == 5e-8
@@ -263,7 +263,7 @@ def test_the_report_section_appears_only_with_data_parallel_rows(tmp_path):
         assert ("Data parallel" in (out / "report.html").read_text()) == (name == "dp")
         assert ("Data parallel" in (out / "report.tex").read_text()) == (name == "dp")
     assert "data parallelism is slower than one process" in markdown
-    assert "| torch-ddp-cpu-b32 | 2 x 1 |" in markdown and "0.50" in markdown
+    assert "| torch-ddp-cpu-b32 | 2 × 1 |" in markdown and "0.50" in markdown
     _fits_the_page(out)
     # the verdicts' row ids may break after a hyphen (a list of six ids overflowed a line)
     assert r"torch-{}\allowbreak{}ddp-{}\allowbreak{}cpu" in (out / "report.tex").read_text()

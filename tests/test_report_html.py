@@ -2,6 +2,7 @@
 package; without it the browser tests skip), every table and plot present, nothing loaded
 from the network, skipped rows collapsed, a smoke run called one."""
 
+import html as html_module
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -57,7 +58,7 @@ class Page(HTMLParser):
 
 
 def check_page(page: Page) -> None:
-    assert page.tables == 3  # Time, Accuracy, Memory
+    assert page.tables == 3  # Time, Accuracy, Memory (a format-1 run has no tags: no headline)
     assert len(page.images) == len(PLOTS)
     for image in page.images:
         assert image["src"].startswith("data:image/png;base64,") and image.get("alt")
@@ -65,7 +66,8 @@ def check_page(page: Page) -> None:
     assert {"http-equiv": "Content-Security-Policy", "content": HTML_CSP} in page.meta
     text = " ".join(page.text)
     assert "smoke run" in text.lower()
-    assert text.count("skipped, 8 rows") == 3 and text.count(NO_GPU) == 3
+    # said once, among the caveats, not under each table
+    assert text.count("skipped, 8 rows") == 1 and text.count(NO_GPU) == 1
     assert len(page.rows) == 3 * (1 + 7)  # a header and the 7 measured rows; no CUDA row
     assert "torch-loop-cuda-b32" in text  # named once, in the note
     assert HOSTILE_NAME.split("\n")[0] in text  # escaped, shown as text
@@ -94,3 +96,67 @@ def test_chromium_takes_a_screenshot_of_the_page(report, tmp_path):
     shot = tmp_path / "page.png"
     chromium(report, tmp_path, f"--screenshot={shot}", "--window-size=1280,2000")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+
+# The page as a projector or a laptop shows it: 1280 px wide, the first 900 px visible.
+VIEWPORT_WIDTH_PX, FOLD_PX = 1280, 900
+# Appended to a copy of the page (without its policy, which forbids scripts): once laid out,
+# the page writes what the test reads into itself, for --dump-dom to print.
+_PROBE = ('<script>window.addEventListener("load",function(){'
+          'var e=document.scrollingElement,t=document.querySelector("table.results"),'
+          'o=document.createElement("pre");o.id="probe";o.textContent=JSON.stringify('
+          '{scrollWidth:e.scrollWidth,clientWidth:e.clientWidth,'
+          'firstTableTop:t?t.getBoundingClientRect().top:null,'
+          'firstHeading:document.querySelector("h2").textContent});'
+          'document.body.appendChild(o);});</script>')
+
+
+def layout(report, tmp_path) -> dict:
+    """What Chromium lays out for report.html at ``VIEWPORT_WIDTH_PX``: the page's scroll
+    and client widths, the first table's top (px) and the first section's heading."""
+    import json
+    import re
+
+    page = (report / "report.html").read_text()
+    page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page)
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "report.html").write_text(page.replace("</body>", _PROBE + "</body>"))
+    dom = chromium(probe, tmp_path, f"--window-size={VIEWPORT_WIDTH_PX},{FOLD_PX}",
+                   "--virtual-time-budget=5000", "--dump-dom").stdout
+    found = re.search(r'<pre id="probe">([^<]*)</pre>', dom)
+    assert found, dom[-2000:]
+    return json.loads(html_module.unescape(found.group(1)))
+
+
+@pytest.fixture(scope="module")
+def realistic_report(tmp_path_factory):
+    from reports.build import build_report
+    from tests.report_cases import realistic_run, write
+
+    folder = tmp_path_factory.mktemp("realistic-html")
+    return build_report(write(realistic_run(), folder, "results.json"), folder / "report")
+
+
+@needs_chromium
+def test_a_realistic_page_has_no_horizontal_scrollbar_at_1280_px(realistic_report, tmp_path):
+    measured = layout(realistic_report, tmp_path)
+    assert measured["scrollWidth"] <= measured["clientWidth"], measured
+
+
+@needs_chromium
+def test_the_headline_table_is_above_the_fold(realistic_report, tmp_path):
+    measured = layout(realistic_report, tmp_path)
+    assert measured["firstHeading"] == "PyTorch loop against Keras fit"
+    assert 0 < measured["firstTableTop"] < FOLD_PX, measured
+
+
+@needs_chromium
+def test_the_probe_sees_a_page_wider_than_the_window(tmp_path):
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    (wide / "report.html").write_text(
+        '<!DOCTYPE html><html><body><h2>x</h2><table class="results"><tr><td>'
+        '<div style="width:2000px">wide</div></td></tr></table></body></html>')
+    measured = layout(wide, tmp_path)
+    assert measured["scrollWidth"] > measured["clientWidth"], measured

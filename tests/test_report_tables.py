@@ -8,6 +8,7 @@ from reports import main_tables, markdown, tables
 from reports.build import build_report
 from reports.report import footnote
 from reports.tables import integer_columns
+from results.numbers import MISSING
 from tests.report_cases import (
     HOSTILE_NAME,
     NO_GPU,
@@ -35,30 +36,34 @@ def row_of(table, name):
 def test_format2_columns_show_the_ci_over_processes(frame):
     shown = main_tables.main_tables(with_format2_summary(frame))
     time = row_of(shown["Time"], "torch-loop-cpu-b32")
-    assert time["95% CI µs/step"] == "392.7–421.1"
+    assert time["µs/step (median)"] == "405" and time["95% CI µs/step"] == "[393, 421]"
     assert time["IQR %"] == "3.5"
-    assert time["× torch loop"] == "1.00" and time["95% CI ×"] == "0.95–1.05"
+    assert time["× torch loop"] == "1.00×" and time["95% CI ×"] == "[0.95, 1.05]"
     assert "IQR s" not in shown["Time"].columns
 
 
-def test_one_seed_and_one_process_say_n_a_instead_of_zero(frame):
+def test_one_seed_and_one_process_show_the_missing_mark_instead_of_zero(frame):
     summary = with_format2_summary(frame, processes=1, seeds=1)
     summary["test_accuracy_sd"] = None
     summary[["us_per_step_ci_low", "us_per_step_ci_high", "spread_iqr_pct"]] = None
     shown = main_tables.main_tables(summary)
     time = row_of(shown["Time"], "torch-loop-cpu-b32")
-    assert time["95% CI µs/step"] == "n/a (1 process)"
-    assert time["IQR %"] == "n/a (1 process)"
-    assert row_of(shown["Accuracy"], "torch-loop-cpu-b32")["SD"] == "n/a (1 seed)"
+    assert time["95% CI µs/step"] == time["IQR %"] == MISSING
+    assert row_of(shown["Accuracy"], "torch-loop-cpu-b32")["SD"] == MISSING
+    # the reason is said once, in a note under each table that shows the mark
+    assert main_tables.missing_notes("Time", shown["Time"]) == [
+        main_tables.MISSING_REASONS["Time"]]
+    assert "2 processes" in main_tables.MISSING_REASONS["Time"]
+    assert "2 seeds" in main_tables.missing_notes("Accuracy", shown["Accuracy"])[0]
 
 
-def test_one_round_says_n_a_in_a_format1_run(frame):
+def test_one_round_shows_the_missing_mark_in_a_format1_run(frame):
     one_round = frame.assign(steady_rounds=1, steady_epoch_s_iqr=0.0)
     assert row_of(main_tables.main_tables(one_round)["Time"], "numpy-loop-cpu-b32")["IQR s"] == \
-        "n/a (1 round)"
+        MISSING
 
 
-def test_unstable_rows_are_marked_with_the_reasons_underneath(frame):
+def test_unstable_rows_are_marked_and_the_mark_is_explained_once_under_each_table(frame):
     summary = with_format2_summary(frame)
     summary.loc[summary["row"] == "keras-jax-fit-cpu-b32", "unstable"] = True
     summary["unstable_reasons"] = [["spread 31% over processes"] if r == "keras-jax-fit-cpu-b32"
@@ -66,9 +71,12 @@ def test_unstable_rows_are_marked_with_the_reasons_underneath(frame):
     shown = main_tables.main_tables(summary)
     assert "keras-jax-fit-cpu-b32 †" in list(shown["Time"]["Row"])
     assert "torch-loop-cpu-b32" in list(shown["Time"]["Row"])
-    notes = main_tables.table_notes(summary)
-    assert "† keras-jax-fit-cpu-b32 is unstable: spread 31% over processes (treat its time " \
-           "with care)" in notes
+    sections = main_tables.sections(summary)
+    for section in sections:
+        assert section.notes.count(main_tables.UNSTABLE_NOTE) == 1
+        # the row's reasons are said in the caveats, not under each table
+        assert not any("spread 31%" in note for note in section.notes)
+    assert "shaded" in main_tables.UNSTABLE_NOTE and "Caveats" in main_tables.UNSTABLE_NOTE
 
 
 def test_skipped_rows_are_one_line_per_reason_not_a_row_each():

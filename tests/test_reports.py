@@ -15,7 +15,7 @@ from reports.compare import compare_runs
 from reports.compare_markdown import to_markdown as compare_markdown
 from reports.load import ReportError, load_results, load_run
 from reports.markdown import parse_markdown_table
-from results import atomic
+from results import atomic, numbers
 from tests.helpers import ROOT
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -70,10 +70,10 @@ def test_failed_rows_are_shown_as_failed_not_omitted(report):
     assert failed["status"].item() == "failed"
     assert "injected crash" in failed["reason"].item()
     markdown = (report / "report.md").read_text()
-    # Not a table row (its reason would widen every table): one note under each table.
+    # Not a table row (its reason would widen every table): one line among the caveats.
     assert "| keras-torch-fit-cpu-b1024 |" not in markdown
     assert markdown.count("- failed, 1 row: keras-torch-fit-cpu-b1024. Reason: worker exited "
-                          "with status 1: RuntimeError: injected crash") == 3
+                          "with status 1: RuntimeError: injected crash") == 1
     assert "keras-torch-fit-cpu-b1024" in (report / "report.html").read_text()
 
 
@@ -89,20 +89,21 @@ def test_markdown_tables_parse_back_into_the_same_numbers(report):
         if row["status"] != "ok":
             assert line["µs/step (median)"].startswith(row["status"])
             continue
-        assert float(line["µs/step (median)"]) == round(row["us_per_step"], 1)  # format 2
-        assert float(line["Epoch s (median)"]) == round(row["steady_epoch_s_median"], 4)
-        assert float(line["× torch loop"]) == round(row["time_ratio_to_torch_loop"], 2)
+        # format 2, in the one number style (results.numbers)
+        assert line["µs/step (median)"] == numbers.number(row["us_per_step"])
+        assert line["Epoch s (median)"] == numbers.number(row["steady_epoch_s_median"])
+        assert line["× torch loop"] == numbers.ratio(row["time_ratio_to_torch_loop"])
         checked += 1
     for line in tables["Accuracy"]:
         row = frame.loc[line["Row"]]
         if row["status"] == "ok":
-            assert float(line["Test accuracy"]) == round(row["test_accuracy_mean"], 4)
-            assert float(line["Bayes"]) == round(row["bayes_accuracy"], 4)
+            assert line["Test accuracy"] == numbers.fixed(row["test_accuracy_mean"], 3)
+            assert line["Bayes"] == numbers.fixed(row["bayes_accuracy"], 3)
     for line in tables["Memory"]:
         row = frame.loc[line["Row"]]
         if row["status"] == "ok":
-            assert float(line["Peak RSS MiB"]) == round(
-                row["peak_rss_above_baseline_bytes"] / 2**20, 1)
+            assert line["Peak RSS MiB"] == numbers.number(
+                row["peak_rss_above_baseline_bytes"] / 2**20)
     assert checked == len(frame[frame["status"] == "ok"]) > 0
 
 

@@ -17,6 +17,7 @@ from reports import scaling, scaling_plots, scaling_section
 from reports.build import build_report
 from reports.compare import compare_runs
 from reports.load import load_results
+from results import numbers
 from results import summary as summaries
 from tests import format2
 from tests.report_cases import as_run
@@ -287,8 +288,8 @@ def test_the_report_has_a_scaling_section_with_sentences_from_the_numbers(sweep_
     fits = pd.read_csv(sweep_report / "sweep_fit.csv")
     batch = fits[fits["axis"] == "batch"].set_index("variant")
     lowest = batch["overhead_us"].idxmin()
-    assert f"from {batch['overhead_us'].min():,.0f} µs ({lowest})" in markdown
-    assert "As the hidden width grows to 4,096, the gap between the slowest and the fastest " \
+    assert f"from {numbers.number(batch['overhead_us'].min())} µs ({lowest})" in markdown
+    assert "As the hidden width grows to 4\u202f096, the gap between the slowest and the fastest " \
         "row shrinks from" in markdown
     assert "<h2>Scaling</h2>" in (sweep_report / "report.html").read_text()
     latex = (sweep_report / "report.tex").read_text()
@@ -390,7 +391,8 @@ def n_train_points(planted=PLANTED):
 def test_the_training_set_grows_in_words_with_thousands_separators():
     points = n_train_points()
     text = " ".join(scaling_section.teacher_sentences(points, scaling.fit_table(points)))
-    assert "As the training set grows from 32 to 16,384 samples" in text
+    # groups of three digits by a narrow no-break space, as everywhere (results.numbers)
+    assert "As the training set grows from 32 to 16\u202f384 samples" in text
     assert "training samples grows" not in text and "16384" not in text
 
 

@@ -127,7 +127,7 @@ def test_a_format_2_run_builds_a_report(data, tmp_path):
     for name in ("results.csv", "report.md", "report.html", "time_per_step.png"):
         assert (out / name).stat().st_size > 0, name
     markdown = (out / "report.md").read_text()
-    assert "| torch-loop-cpu-b32 | 405.0 |" in markdown
+    assert "| torch-loop-cpu-b32 | 405 |" in markdown
     assert "format 2" in markdown.rsplit("---", 1)[1]
 
 

@@ -1,0 +1,107 @@
+"""What a reader must know before trusting the numbers, said once in plain words with what to
+do about it: a busy machine, unstable rows, partial rows and rows that were not measured.
+
+``section`` is the report's "Caveats" section (right after the headline); ``summary`` is its
+one-line form for the citation footnote ("12 rows unstable; machine busy"). The per-process
+values behind them (thread waits, load) are in the appendix (reports.diagnostics).
+"""
+
+from __future__ import annotations
+
+from reports.document import UNSTABLE_MARK, Section
+from results.estimate import UNSTABLE_HALF_WIDTH_PCT
+from results.model import Environment, Row, Run
+
+TITLE = "Caveats"
+WHAT_TO_DO_UNSTABLE = ("To pin them down: more samples (--processes, --rounds), a quieter "
+                       "machine, or --metric instructions, which counts instructions instead "
+                       "of timing and is not changed by other work.")
+
+
+def busy_reasons(run: Run) -> list[str]:
+    """Why the machine was busy, as the run recorded it (its warnings that say "busy", or
+    the environment's reason), without repeats; empty for a quiet machine."""
+    found = [w for w in run.get("warnings", []) or [] if "busy" in w and "unstable" not in w]
+    env = run.environment or Environment()
+    reason = env.get("busy_reason") if env.get("busy_before") else None
+    if reason and not any(reason in w for w in found):
+        found.insert(0, reason)
+    return list(dict.fromkeys(found))
+
+
+def unstable_rows(run: Run) -> list[Row]:
+    """The measured rows whose summary marks them unstable."""
+    return [r for r in run.rows if r.summary and r.summary.get("unstable")]
+
+
+def _starved(row: Row) -> list[int]:
+    """The 1-based numbers of the row's processes that other work starved of CPU."""
+    return [p.index + 1 for p in row.processes or []
+            if p.get("status") == "ok" and p.get("cpu") and p.cpu.get("starved")]
+
+
+def partial_rows(run: Run) -> list[Row]:
+    return [r for r in run.rows if r.status == "partial"]
+
+
+def _lost(row: Row) -> str:
+    """"process 2 failed: its reason" for each process of ``row`` that did not end ok."""
+    lost = [p for p in row.processes or [] if p.get("status") != "ok"]
+    if not lost:
+        return row.reason or "a process did not end"
+    return "; ".join(f"process {p.index + 1} of {len(row.processes)} {p.get('status')}"
+                     + (f": {p.reason.strip().splitlines()[-1]}" if p.get("reason") else "")
+                     for p in lost)
+
+
+def busy_item(run: Run) -> str | None:
+    reasons = busy_reasons(run)
+    if not reasons:
+        return None
+    return ("Busy machine: " + "; ".join(r.rstrip(".") for r in reasons)
+            + ". Other work takes CPU time from the timed rows, so their times are longer and "
+              "vary more. To measure again: close other programs or use a quiet machine.")
+
+
+def unstable_item(run: Run) -> str | None:
+    rows = unstable_rows(run)
+    if not rows:
+        return None
+    starved = [r.id for r in rows if _starved(r)]
+    count = f"{len(rows)} row{'s are' if len(rows) > 1 else ' is'}"
+    text = (f"{count} unstable, marked {UNSTABLE_MARK}: {', '.join(r.id for r in rows)}. "
+            f"Their 95% interval reaches more than {UNSTABLE_HALF_WIDTH_PCT:g}% from the "
+            "headline time, so that time is not pinned down; compare them only where the "
+            "difference is larger than their intervals.")
+    if starved:
+        text += (f" In {len(starved)} of them other work kept a process waiting for a CPU "
+                 "(the Diagnostics appendix has each process's values).")
+    return f"{text} {WHAT_TO_DO_UNSTABLE}"
+
+
+def partial_items(run: Run) -> list[str]:
+    return [f"{r.id} is partial: {_lost(r)}. Its numbers come from the processes that "
+            f"ended; to measure it whole, run it again alone (-k {r.id})."
+            for r in partial_rows(run)]
+
+
+def section(run: Run, not_measured: list[str]) -> Section | None:
+    """The caveats of ``run`` as one list (None when there are none): busy machine, unstable
+    rows, partial rows, then ``not_measured`` (reports.main_tables.table_notes)."""
+    items = [i for i in (busy_item(run), unstable_item(run)) if i]
+    items += partial_items(run) + list(not_measured)
+    if not items:
+        return None
+    return Section(key="caveats", title=TITLE, items=items)
+
+
+def summary(run: Run) -> str:
+    """The caveats in a few words for the citation footnote, e.g. "12 rows unstable; machine
+    busy; 1 row partial", or "" when there are none."""
+    parts = []
+    for rows, word in ((unstable_rows(run), "unstable"), (partial_rows(run), "partial")):
+        if rows:
+            parts.append(f"{len(rows)} row{'s' if len(rows) > 1 else ''} {word}")
+    if busy_reasons(run):
+        parts.append("machine busy")
+    return "; ".join(parts)

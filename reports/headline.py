@@ -1,0 +1,86 @@
+"""The report's headline: the course's comparison, the PyTorch loop against Keras ``fit`` on
+each backend, per device and batch size, with each row's time as a multiple of the loop's
+("× torch loop"). It opens every format of the report; the detail tables follow.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reports import main_tables
+from reports.document import UNSTABLE_MARK, Section
+from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _row_label, _time_cells
+from results import numbers
+from results.summary import REFERENCE_VARIANT
+
+TITLE = "PyTorch loop against Keras fit"
+CAPTION = ("The course's two ways of training the same network: the PyTorch loop and Keras "
+           "model.fit on each backend, at each batch size. µs/step: the time of one "
+           "training step (p10 of interleaved one-epoch samples, with its 95% interval); "
+           "× torch loop: the row's time over the loop's at the same device and batch size "
+           "(2× is twice as slow, 0.5× twice as fast).")
+
+
+MISSING_NOTE = (f"{numbers.MISSING}: no value. The torch loop's ratio to itself has no "
+                "interval, nor has a time measured by one process.")
+
+
+def _course_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The measured rows tagged course (the loop and each backend's fit), the loop first in
+    each device and batch size."""
+    if "tag" not in frame.columns:
+        return frame.iloc[0:0]
+    rows = frame[(frame["tag"] == "course") & frame["status"].isin(MEASURED_STATUSES)]
+    rows = rows.assign(_loop=rows["variant"] != REFERENCE_VARIANT)
+    return rows.sort_values(["device", "batch_size", "_loop"], kind="stable")
+
+
+def table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The headline table as display strings: Batch, Row, µs/step and its interval, ×
+    torch loop and its interval."""
+    records = []
+    for _, r in _course_rows(frame).iterrows():
+        us, us_ci = _time_cells(r["us_per_step"], r.get("us_per_step_ci_low"),
+                                r.get("us_per_step_ci_high"))
+        ratio, ratio_ci = _ratio_cells(r.get("ratio_to_torch_loop"), r.get("ratio_ci_low"),
+                                       r.get("ratio_ci_high"))
+        records.append({"Row": _row_label(r),
+                        "Batch": f"{numbers.grouped(r['batch_size'], 0)} ({r['device']})",
+                        f"µs/step ({r.get('estimator')})": us, "95% CI µs/step": us_ci,
+                        "× torch loop": ratio, "95% CI ×": ratio_ci})
+    return pd.DataFrame.from_records(records)
+
+
+def sentences(frame: pd.DataFrame) -> list[str]:
+    """One sentence per device and batch size: each Keras backend's fit as a multiple of
+    the loop's time, e.g. "At batch size 32 on cpu, a step of Keras fit takes 2.45× the
+    PyTorch loop's time with TensorFlow, 0.477× with JAX and 5.49× with torch."."""
+    out = []
+    for (device, batch), block in _course_rows(frame).groupby(["device", "batch_size"],
+                                                              sort=False):
+        fits = block[(block["variant"] != REFERENCE_VARIANT)
+                     & block["ratio_to_torch_loop"].map(lambda v: not numbers.is_missing(v))]
+        parts = [(numbers.ratio(r["ratio_to_torch_loop"]),
+                  str(r["implementation"]).removeprefix("keras-")) for _, r in fits.iterrows()]
+        if not parts:
+            continue
+        first = f"{parts[0][0]} the PyTorch loop's time with {parts[0][1]}"
+        rest = [f"{ratio} with {backend}" for ratio, backend in parts[1:]]
+        listed = ", ".join([first, *rest[:-1]]) + (f" and {rest[-1]}" if rest else "")
+        out.append(f"At batch size {numbers.grouped(batch, 0)} on {device}, a step of Keras "
+                   f"fit takes {listed}.")
+    return out
+
+
+def section(frame: pd.DataFrame) -> Section | None:
+    """The headline section, or None when the run has no course row with a ratio."""
+    if "ratio_to_torch_loop" not in frame.columns:
+        return None
+    shown = table(frame)
+    if not len(shown):
+        return None
+    notes = [MISSING_NOTE] if (shown.astype(str) == numbers.MISSING).to_numpy().any() else []
+    if shown["Row"].str.contains(UNSTABLE_MARK, regex=False).any():
+        notes.append(main_tables.UNSTABLE_NOTE)
+    return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,
+                   sentences=sentences(frame), notes=notes)

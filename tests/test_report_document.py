@@ -1,0 +1,170 @@
+"""The report as one document (reports.report.run_document) rendered to Markdown, LaTeX,
+HTML and the terminal: one number style in all four, the headline first, the diagnostics
+last, and every caveat said once, in plain words, with what to do about it."""
+
+import html as html_module
+import re
+
+import pytest
+
+from benchmarks.table import side_by_side
+from reports import html, latex, markdown
+from reports.document import UNSTABLE_MARK
+from reports.report import run_document
+from results import numbers
+from tests.report_cases import BUSY_WARNING, PARTIAL_ROW, as_run, realistic_run
+
+# A number as the one style writes it: digits in groups (U+202F between them), a point.
+NUMBER = re.compile(r"\d+(?:\u202f\d{3})*(?:\.\d+)?")
+
+
+@pytest.fixture(scope="module")
+def run():
+    return as_run(realistic_run())
+
+
+@pytest.fixture(scope="module")
+def doc(run):
+    return run_document(run)
+
+
+@pytest.fixture(scope="module")
+def rendered(doc):
+    """The document in each format, with every digit-group separator as U+202F (LaTeX's
+    thin space and HTML's character reference read back)."""
+    images = {name: b"" for name in doc.figures} | {
+        name: b"" for section in doc.sections for name in section.figures}
+    return {"markdown": markdown.report(doc),
+            "latex": latex.report(doc).replace(numbers.THOUSANDS_LATEX, numbers.THOUSANDS),
+            "html": html_module.unescape(html.report(doc, images))}
+
+
+def shown_numbers(text: str) -> set[str]:
+    """Every number in ``text`` as its digits (results.numbers.digits)."""
+    return {numbers.digits(match) for match in NUMBER.findall(text)}
+
+
+def _table_numbers(tables) -> list[tuple[str, str]]:
+    return [(cell, number) for table in tables
+            for cell in table.astype(str).to_numpy().ravel() for number in NUMBER.findall(cell)]
+
+
+def test_every_number_of_every_table_has_the_same_digits_in_each_format(doc, rendered):
+    found = {name: shown_numbers(text) for name, text in rendered.items()}
+    checked = 0
+    for section in doc.sections:
+        if section.table is None:
+            continue
+        screen = _table_numbers([section.table])
+        # A printed page may show fewer columns (section.latex), never other digits.
+        printed = _table_numbers([t.table for t in section.latex]) if section.latex \
+            else screen
+        for name, shown in (("markdown", screen), ("html", screen), ("latex", printed)):
+            for cell, number in shown:
+                assert numbers.digits(number) in found[name], (section.key, cell, name)
+                checked += 1
+        screen_digits = {numbers.digits(n) for _, n in screen}
+        for cell, number in printed:
+            assert numbers.digits(number) in screen_digits, (section.key, cell)
+    assert checked > 900  # the headline, best, Time, Accuracy, Memory, diagnostics
+
+
+def test_the_latex_source_groups_digits_with_thin_spaces_never_a_plain_space(doc):
+    source = latex.report(doc)
+    assert "\u202f" not in source and r"1\,024" in source
+    # "1 024" with a breakable space would read as two numbers
+    assert not re.search(r"\b1 024\b", source)
+
+
+def test_the_terminal_table_shows_the_same_digits_as_the_report(run, doc):
+    lines = side_by_side(run)
+    time = next(s for s in doc.sections if s.key == "time").table
+    for _, row in time.iterrows():
+        name = row["Row"].replace(UNSTABLE_MARK, "").strip()
+        line = next(line for line in lines if line.startswith(name + " "))
+        terminal = shown_numbers(line)
+        for column in ("µs/step (p10)", "95% CI µs/step", "× torch loop"):
+            for number in NUMBER.findall(row[column]):
+                assert numbers.digits(number) in terminal, (name, column, line)
+
+
+@pytest.mark.parametrize("name", ["markdown", "latex", "html", "terminal"])
+def test_micro_and_times_signs_everywhere_and_one_missing_symbol(name, run, rendered):
+    text = "\n".join(side_by_side(run)) if name == "terminal" else rendered[name]
+    if name == "latex":
+        text = text.replace(r"\textmu{}", "µ").replace(r"\texttimes{}", "×")
+    assert not re.search(r"\bus/|\bus per\b", text)
+    assert not re.search(r"\d\s?x\s|\bx torch", text)
+    assert "n/a" not in text and "–" not in text  # no en dash as a missing value or range
+    assert "µs/step" in text and "× torch loop" in text
+
+
+def test_the_headline_comes_first_and_the_diagnostics_last(doc, rendered):
+    keys = [section.key for section in doc.sections]
+    assert keys[0] == "headline" and keys[1] == "caveats" and keys[-1] == "diagnostics"
+    assert keys.index("best") < keys.index("time")
+    headline = doc.sections[0].table
+    # the loop and the three backends' fit at each batch size, with "× torch loop"
+    assert len(headline) == 8 and "× torch loop" in headline.columns
+    assert {r.split("-cpu-")[0] for r in headline["Row"].str.replace(UNSTABLE_MARK, "")} == {
+        "torch-loop", "keras-tensorflow-fit", "keras-jax-fit", "keras-torch-fit"}
+    text = rendered["markdown"]
+    assert text.index("## PyTorch loop against Keras fit") < text.index("## Time")
+    assert text.index("## Appendix: diagnostics") > text.index("## Memory")
+
+
+def _caveats(doc) -> list[str]:
+    return next(s for s in doc.sections if s.key == "caveats").items
+
+
+def test_the_busy_machine_is_said_once_with_what_to_do(doc, rendered):
+    busy = [item for item in _caveats(doc) if "busy" in item.lower()]
+    assert len(busy) == 1 and "quiet machine" in busy[0]
+    assert rendered["markdown"].count("its 2 CPUs were 100% busy") == 1
+    assert "machine busy" in doc.footnote["caveats"]
+
+
+def test_unstable_rows_are_named_once_with_why_and_what_to_do(run, doc, rendered):
+    unstable = [r.id for r in run.rows if r.summary and r.summary.unstable]
+    assert unstable
+    item = next(i for i in _caveats(doc) if "unstable" in i)
+    assert all(row_id in item for row_id in unstable)
+    for advice in ("--processes", "--rounds", "quieter machine", "--metric instructions"):
+        assert advice in item
+    text = rendered["markdown"]
+    # the suite's long reasons are not repeated under Time, Accuracy and Memory
+    for reason in (r.summary.unstable_reasons[0] for r in run.rows if r.summary.unstable):
+        assert reason not in text
+    assert text.count(item.split(":")[0]) == 1
+    assert doc.footnote["caveats"].startswith(f"{len(unstable)} rows unstable")
+
+
+def test_a_partial_row_says_which_process_was_lost_numbered_from_one(doc):
+    item = next(i for i in _caveats(doc) if PARTIAL_ROW in i and "partial" in i)
+    assert "process 3 of 3 failed" in item and "injected crash" in item
+    assert f"-k {PARTIAL_ROW}" in item
+    processes = next(s for s in doc.sections if s.key == "diagnostics").table["Process"]
+    assert set(processes) == {"1", "2", "3"}
+    assert "1 row partial" in doc.footnote["caveats"]
+
+
+def test_no_nested_brackets_in_any_note_or_caveat(doc):
+    lines = [*_caveats(doc), *(n for s in doc.sections for n in s.notes)]
+    for line in lines:
+        assert not re.search(r"\([^()]*\(", line), line
+
+
+def test_the_unstable_mark_and_its_shading_are_explained_on_the_page(doc, rendered):
+    page = rendered["html"]
+    assert 'class="unstable"' in page
+    assert "shaded" in page and f"{UNSTABLE_MARK} (a shaded line" in page
+    for key in ("headline", "time", "accuracy", "memory"):
+        notes = next(s for s in doc.sections if s.key == key).notes
+        assert sum(UNSTABLE_MARK in n for n in notes) == 1, key
+
+
+def test_the_citation_footnote_carries_the_caveats(rendered):
+    footer = rendered["markdown"].rsplit("---", 1)[1]
+    assert "caveats: 5 rows unstable; 1 row partial; machine busy" in footer or \
+        re.search(r"caveats: \d+ rows? unstable; 1 row partial; machine busy", footer)
+    assert BUSY_WARNING[:20] not in footer  # the footnote says it in a few words
