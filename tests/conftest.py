@@ -13,6 +13,7 @@ one after another, and the parity modules share one worker, which traces once.
 """
 
 import os
+import signal
 
 import pytest
 
@@ -87,6 +88,13 @@ def pytest_cmdline_main(config):
 
 
 def pytest_configure(config):
+    # A shell that starts a job in the background (`pytest &`, nohup in a script) leaves
+    # SIGINT ignored, and every process the tests start inherits that: the tests that send
+    # SIGINT to a run would then see it ignored. Ctrl-C as a user's terminal delivers it is
+    # what they test, so SIGINT gets Python's own handler back (children start with the
+    # default, which Python turns into KeyboardInterrupt).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if hasattr(config, "workerinput"):
         # The pytest runs that tests start (`pytest --benchmark` as a user runs it) inherit
         # this environment: pytest-benchmark reads PYTEST_XDIST_WORKER and switches itself

@@ -411,8 +411,9 @@ signum = getattr(signal, name)
 if moment == "comparing":
     real = reports.compare.compare_runs
     def compare_runs(*args, **kwargs):
-        real(*args, **kwargs)
+        comparison = real(*args, **kwargs)
         signal.raise_signal(signum)
+        return comparison  # reached only if the signal did not stop the command
     reports.compare.compare_runs = compare_runs
 else:
     real_fsync = os.fsync

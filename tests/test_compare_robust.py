@@ -143,5 +143,5 @@ def test_a_real_format_3_run_builds_a_report_that_names_its_estimator(tmp_path):
     out = build_report(format2.FIXTURES / "run3.json", tmp_path / "report")
     markdown = (out / "report.md").read_text()
     assert "| Row | µs/step (p10) | 95% CI µs/step | Median µs/step |" in markdown
-    assert "sampling: 3 processes x 15 interleaved one-epoch samples a row, p10" in markdown
+    assert "sampling: 3 processes × 15 interleaved one-epoch samples a row, p10" in markdown
     assert "peak resident memory: 5.29 GiB, all processes together" in markdown

@@ -4,6 +4,7 @@ module, without reports.load or tables.tidy: a golden file regenerated with UPDA
 is only trusted as far as these numbers agree with it."""
 
 import json
+import math
 import statistics
 
 import numpy as np
@@ -90,6 +91,19 @@ def _markdown_table(name: str) -> list[dict]:
     return parse_markdown_table(section.split("\n\n")[1])  # after the caption
 
 
+# The report's number style, as its docs state it (results/numbers.py, README "Reading the
+# report"), written out here again so that the goldens are checked against the rule and not
+# against the code that made them: three significant figures but never fewer than the
+# integer digits, at most four decimals, digits grouped by threes with a narrow no-break
+# space; accuracies to three decimals; ratios followed by ×.
+NNBSP = "\u202f"
+
+
+def sig3(value: float) -> str:
+    places = 0 if value == 0 else min(4, max(0, 2 - math.floor(math.log10(abs(value)))))
+    return f"{value:,.{places}f}".replace(",", NNBSP)
+
+
 def test_golden_report_md_shows_the_raw_numbers_rounded(expected):
     time = {line["Row"]: line for line in _markdown_table("Time")}
     accuracy = {line["Row"]: line for line in _markdown_table("Accuracy")}
@@ -97,16 +111,15 @@ def test_golden_report_md_shows_the_raw_numbers_rounded(expected):
     assert set(time) == set(accuracy) == set(memory) == set(expected)
     for row_id, n in expected.items():
         # the headline names its estimator: a format-1 file's is the median
-        assert time[row_id]["µs/step (median)"] == f"{n['us_per_step']:.1f}"
-        assert time[row_id]["Epoch s (median)"] == f"{n['steady_epoch_s_median']:.4f}"
-        assert time[row_id]["IQR s"] == f"{n['steady_epoch_s_iqr']:.4f}"
-        assert time[row_id]["Samples/s"] == f"{n['samples_per_s']:.0f}"
-        assert time[row_id]["× torch loop"] == f"{n['ratio']:.2f}"
-        assert accuracy[row_id]["Test accuracy"] == f"{n['test_accuracy_mean']:.4f}"
-        assert accuracy[row_id]["SD"] == f"{n['test_accuracy_sd']:.4f}"
-        assert accuracy[row_id]["Final loss"] == f"{n['final_loss_mean']:.4f}"
-        assert memory[row_id]["Peak RSS MiB"] == \
-            f"{n['peak_rss_above_baseline_bytes'] / 2**20:.1f}"
+        assert time[row_id]["µs/step (median)"] == sig3(n["us_per_step"])
+        assert time[row_id]["Epoch s (median)"] == sig3(n["steady_epoch_s_median"])
+        assert time[row_id]["IQR s"] == sig3(n["steady_epoch_s_iqr"])
+        assert time[row_id]["Samples/s"] == sig3(n["samples_per_s"])
+        assert time[row_id]["× torch loop"] == sig3(n["ratio"]) + "×"
+        assert accuracy[row_id]["Test accuracy"] == f"{n['test_accuracy_mean']:.3f}"
+        assert accuracy[row_id]["SD"] == f"{n['test_accuracy_sd']:.3f}"
+        assert accuracy[row_id]["Final loss"] == sig3(n["final_loss_mean"])
+        assert memory[row_id]["Peak RSS MiB"] == sig3(n["peak_rss_above_baseline_bytes"] / 2**20)
     # A format-1 file has one process per row: no interval column is invented for it.
     assert "95% CI" not in (GOLDEN / "report.md").read_text()
 
@@ -114,5 +127,5 @@ def test_golden_report_md_shows_the_raw_numbers_rounded(expected):
 def test_golden_report_tex_shows_the_same_rounded_numbers(expected):
     tex = (GOLDEN / "report.tex").read_text()
     for row_id, n in expected.items():
-        assert f"{n['us_per_step']:.1f}" in tex, row_id
-        assert f"{n['test_accuracy_mean']:.4f}" in tex, row_id
+        assert sig3(n["us_per_step"]).replace(NNBSP, r"\,") in tex, row_id
+        assert f"{n['test_accuracy_mean']:.3f}" in tex, row_id
