@@ -23,11 +23,20 @@ from results.model import CostProcess, Process, Summary
 # build; torch.compile's first epoch) and microseconds per step at small and large batches.
 # Measured on the 2-core development machine with the default preset; only an estimate,
 # refined by the ETA after every process.
-START_S = {"numpy": 0.5, "torch": 2.5, "keras-tensorflow": 5.0, "keras-jax": 4.0,
-           "keras-torch": 5.0}
+# A worker's start to "ready" without its seeds' training, seconds: imports, build, the
+# first epoch, as a quiet default run on the 2-core machine measured them (two starting at
+# once there).
+START_S = {"numpy": 1.0, "torch": 5.5, "keras-tensorflow": 10.0, "keras-jax": 10.0,
+           "keras-torch": 15.0, "jax": 5.0}
 EXTRA_FIRST_EPOCH_S = {"torch-compile": 15.0, "keras-tensorflow-fit-xla": 3.0,
                        "keras-jax-fit": 2.0}
 US_PER_STEP = {"small": 800.0, "large": 4000.0, "keras-fit-small": 2500.0}
+# A step of each implementation at a small (<= 128) and a large batch, µs: the medians of
+# a quiet default run on the 2-core development machine, rounded up (the ETA's scale; a
+# busy machine is slower, and the progress lines' ETA follows what it measures).
+US_PER_STEP_BY_IMPLEMENTATION = {
+    "numpy": (80.0, 180.0), "torch": (450.0, 650.0), "keras-tensorflow": (1000.0, 5500.0),
+    "keras-jax": (180.0, 450.0), "keras-torch": (2500.0, 2800.0), "jax": (10.0, 130.0)}
 
 
 def minutes(seconds: float) -> str:
@@ -173,7 +182,7 @@ class Coordinator:
         if outcome.status == "ok":
             kept = Process.from_dict(process)
             samples = kept.get("samples_epoch_s") or kept.steady_epoch_s
-            line += f": p10 {estimate.p10(samples) / kept.steps_per_epoch * 1e6:.1f} us/step"
+            line += f": p10 {estimate.p10(samples) / kept.steps_per_epoch * 1e6:.1f} µs/step"
             if kept.cpu.starved:
                 line += f" (starved: {kept.cpu.starved_reason})"
         elif outcome.reason:
@@ -210,7 +219,7 @@ class Coordinator:
         ci = ("" if s.us_per_step_ci_low is None else
               f" [{s.us_per_step_ci_low:.1f}, {s.us_per_step_ci_high:.1f}]")
         processes = f"{s.processes_ok} process{'' if s.processes_ok == 1 else 'es'}"
-        self._say(f"    {record['id']}: {s.estimator} {s.us_per_step:.1f}{ci} us/step "
+        self._say(f"    {record['id']}: {s.estimator} {s.us_per_step:.1f}{ci} µs/step "
                   f"(median {s.us_per_step_median:.1f}) over {processes}, "
                   f"first epoch {s.first_epoch_s:.2f} s, "
                   f"accuracy {s.test_accuracy_mean:.4f}")
@@ -228,7 +237,8 @@ class Coordinator:
 
     def estimate_s(self, rows) -> float:
         """About how long the workers of ``rows`` take, seconds: each start (import, build,
-        first epoch), shared among the workers that start at once, and every epoch."""
+        first epoch) and its seeds' training, shared among the workers that start at once,
+        and every sampled epoch, one at a time."""
         starting = len(self.plan.startup_cpu_slots(self.plan.threads))
         total = 0.0
         for row in rows:
@@ -238,17 +248,19 @@ class Coordinator:
             us = US_PER_STEP["small" if small else "large"]
             if small and row.implementation.startswith("keras") and "fit" in row.mode:
                 us = US_PER_STEP["keras-fit-small"]
+            if row.implementation in US_PER_STEP_BY_IMPLEMENTATION and row.device == "cpu":
+                us = US_PER_STEP_BY_IMPLEMENTATION[row.implementation][0 if small else 1]
             for index in range(self.plan.processes):
                 seeds = len(self.plan.seeds_for(index))
                 steps = -(-(row.n_train or self.plan.n_train) // row.batch_size)
                 trained = self.plan.epochs_for(row) * seeds
-                epochs = (trained + self.plan.rounds if schedule.is_resident(row)
-                          else max(trained, self.plan.rounds + 1))
                 start_s = (START_S.get(row.implementation, 3.0)
                            + EXTRA_FIRST_EPOCH_S.get(row.variant, 0.0))
-                if schedule.is_resident(row):
-                    start_s /= starting
-                total += start_s + epochs * steps * us / 1e6
+                if schedule.is_resident(row):  # starts and trains beside others, then sampled
+                    total += ((start_s + trained * steps * us / 1e6) / starting
+                              + self.plan.rounds * steps * us / 1e6)
+                else:
+                    total += start_s + max(trained, self.plan.rounds + 1) * steps * us / 1e6
         return total
 
     def _run_costs(self, rows) -> None:

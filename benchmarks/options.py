@@ -49,10 +49,9 @@ DEFAULT_VARIANTS = tuple(name for name, v in REGISTRY.items() if v.default)
 # Threads per framework unless --threads says otherwise: one. SimpleNet's matrices are too
 # small for a second thread to help, and a second thread makes every row hostage to the
 # rest of the machine: with the cores' default, a default run measured torch-loop b1024
-# at 43,139 us/step while another process ran (a few hundred when quiet; OpenMP's
-# threads wait for each other), and torch-loop b32 over 6 processes had a CV of 13.6%
-# with 2 threads, 1.6% with 1 thread pinned to one core.
-# --threads N (and --affinity none) is the all-cores configuration users run.
+# at 43,139 µs/step while another process ran (a few hundred when quiet; OpenMP's
+# threads wait for each other), and torch-loop b32 over 6 processes had a CV of 13.6% with 2
+# threads, 1.6% with 1 pinned. --threads N (and --affinity none) is what users run.
 DEFAULT_THREADS = 1
 
 PRESETS = {
@@ -99,21 +98,15 @@ PRESETS = {
                         rounds=3, n_train=10_000, n_test=2_000, worker_timeout_s=600.0,
                         processes=3, variants=DISTRIBUTED_VARIANTS),
 }
-# Why 15 rounds in the default preset: a row's headline is the p10 of its processes'
-# samples, and 3 processes x 15 one-epoch samples put about 4 samples below it. Each round
-# at batch 32 costs the sum of the 8 rows' epochs, about 1.3 s on the 2-core machine, so
-# 15 rounds x 3 process sets add about a minute to what the workers' starts and training
-# cost (a default run took 5 min 01 s with 3 steady epochs a process).
-# The sweep preset's sizes. A worker's start (imports, building, the first epoch) costs
-# seconds, so the preset's time is its number of points: a 6-point version (batch 32, 256,
-# 2048, 16384; width 256, 4096 at batch 256) took 12.5 minutes on the
-# 2-core machine with another engineer's work on the other core, and 599 of its 721
-# worker-seconds were starts (about 100 s a point for the 8 variants x 2 processes), 40 s the
-# 512 steps an epoch of batch 32. So 5 points: batch 64, 1024, 16384 (width 16) and width
-# 256, 4096 (at batch 1024; width 16 there is the batch sweep's point), about 10 minutes on
-# that busy machine by the same counts and less on a quiet one. The largest points are
-# compute-bound in that run: torch-loop's fit put its overhead at 954 us a step against
-# 187 ns a sample (3.1 ms at batch 16384) and 128 ns a parameter (6.3 ms at width 4096).
+# Why 15 rounds in the default preset: the headline is the p10 of the processes' samples,
+# and 3 x 15 one-epoch samples put about 4 below it; a round at batch 32 costs the 8 rows'
+# epochs, about 1.3 s here, so the rounds of 3 process sets add about a minute.
+# The sweep preset's sizes: its time is its number of points, since a worker's start costs
+# seconds. A 6-point version (batch 32, 256, 2048, 16384; width 256, 4096) took 12.5 min on
+# the 2-core machine with other work on it, 599 of its 721 worker-seconds starts. So 5
+# points: batch 64, 1024, 16384 (width 16) and width 256, 4096 (at batch 1024), about 10
+# minutes there. The largest are compute-bound: torch-loop's fit put its overhead at 954 µs
+# a step against 187 ns a sample (3.1 ms at batch 16384), 128 ns a parameter (6.3 ms at 4096).
 
 
 class OptionError(ValueError):

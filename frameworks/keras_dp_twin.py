@@ -15,7 +15,7 @@ trained under each backend's own data-parallel engine.
 Both need every global batch, the last one included, to divide by the number of replicas:
 jax refuses a batch it cannot shard evenly, and MirroredStrategy would average unequal
 slices' means (not the global mean; tests/test_distributed.py measures the difference). The
-benchmark skips such rows with that reason (``benchmarks.options.replica_skip_reason``).
+benchmark skips such rows with that reason (``benchmarks.plan.replica_skip_reason``).
 
 Beyond one machine: with ``KERAS_DISTRIBUTION_JOB_ADDRESSES``,
 ``KERAS_DISTRIBUTION_NUM_PROCESSES`` and ``KERAS_DISTRIBUTION_PROCESS_ID`` set,

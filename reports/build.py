@@ -2,8 +2,8 @@
 
 ``build_report`` reads the file into the result model (reports.load), makes the report
 document (reports.report: each report module hands back its section), renders it
-(reports.render, and every figure as PNG and SVG) and writes every file at once
-(results.atomic.write_folder).
+(reports.markdown, reports.latex, reports.html, and every figure as PNG and SVG) and
+writes every file at once (results.atomic.write_folder).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A report as a document: sections of tables, sentences, notes and figures, in one order that
-every renderer (reports.render: Markdown, LaTeX, HTML) follows.
+every renderer (reports/markdown.py, latex.py, html.py) follows.
 
 Each report module is entered with the run (results.model.Run, or a table made from it) and
 hands back a finished ``Section``, or None where the run has nothing for it; ``run_document``

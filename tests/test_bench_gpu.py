@@ -45,7 +45,7 @@ def test_the_gpu_script_parses_and_collects_the_cuda_rows():
     out = result.stdout
     assert "test_train[torch-loop-cuda-b32]" in out
     assert "test_train[keras-jax-fit-cuda-b1024]" in out
-    # issue 10's rows: every variant on cuda, the CUDA-graph one and the refused one too
+    # every variant on cuda, the CUDA-graph one and the refused one too
     for variant in VARIANTS:
         if variant != "numpy-loop":
             assert f"test_train[{variant}-cuda-b32]" in out, variant

@@ -34,7 +34,7 @@ def test_default_plan_has_the_course_rows_and_each_frameworks_fastest_gear():
 
 def test_full_plan_has_every_variant_on_both_devices_at_two_batch_sizes():
     rows = make_plan("full").rows()
-    # every variant but the data-parallel ones (their own preset, or --impl: issue 12)
+    # every variant but the data-parallel ones (their own preset, or --impl)
     single_process = [v for v in VARIANTS if TAGS[v] != "distributed"]
     # CUDA graphs run on CUDA only: no CPU row is made for them
     assert len([r for r in rows if r.device == "cpu"]) == (len(single_process) - 1) * 2

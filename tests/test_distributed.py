@@ -1,4 +1,4 @@
-"""Issue 12: data-parallel rows on each framework's own engine, in parity with one process.
+"""Data-parallel rows on each framework's own engine, in parity with one process.
 
 The parity tests start a process per engine (tests/dp_trace.py): the replicas must be made
 before jax or TensorFlow starts, which this pytest process has done long ago.

@@ -1,4 +1,4 @@
-"""Parity where the loss clip and Adam's edge cases are active (issue 8).
+"""Parity where the loss clip and Adam's edge cases are active.
 
 Each implementation (at its default mode) runs tests/parity_trace.py once, in its own
 process (shared with its other parity traces, tests/conftest.py), over every regime

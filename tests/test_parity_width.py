@@ -1,4 +1,4 @@
-"""Parity at the sweep's largest width (issue 11): the twins still compute one function.
+"""Parity at the sweep's largest width: the twins still compute one function.
 
 ``--sweep hidden=...`` and the sweep preset train SimpleNet at widths up to
 ``WIDEST`` (49,153 parameters instead of 193). Each implementation (its default mode)

@@ -1,4 +1,4 @@
-"""Sweeps (issue 11): the options, the rows' identity, the fit, the crossover and the outputs.
+"""Sweeps: the options, the rows' identity, the fit, the crossover and the outputs.
 
 The fits are checked on planted data: every process's µs per step is drawn from a known
 overhead + cost per unit × size with independent noise (a seeded generator), so the test

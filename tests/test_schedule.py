@@ -3,6 +3,8 @@
 
 from collections import Counter
 
+import pytest
+
 from benchmarks import schedule
 from benchmarks.options import Row, make_plan
 
@@ -70,3 +72,25 @@ def test_the_startup_is_said_in_the_result_file_words():
         "and trains its seeds; each then moves to CPU 1 and is sampled there alone")
     assert schedule.startup_text([[0, 1]]) == "one worker at a time, on CPU 0+1"
     assert schedule.startup_text([None]) == "one worker at a time"
+
+
+def test_the_estimate_shares_starts_and_training_among_workers_starting_at_once(monkeypatch):
+    """Two workers starting at once halve the starts and the seeds' training, not the
+    sampled rounds, which run one epoch at a time (Coordinator.estimate_s)."""
+    from benchmarks import coordinator
+
+    plan = make_plan("default", devices_here=("cpu",), impl="numpy")
+    row = plan.rows()[0]
+    us = coordinator.US_PER_STEP_BY_IMPLEMENTATION["numpy"][0 if row.batch_size <= 128 else 1]
+    steps = -(-plan.n_train // row.batch_size)
+    start = coordinator.START_S["numpy"] + plan.epochs_for(row) * steps * us / 1e6
+    rounds = plan.rounds * steps * us / 1e6
+
+    def estimate(slots):
+        monkeypatch.setattr(type(plan), "startup_cpu_slots", lambda self, threads=None: slots)
+        c = coordinator.Coordinator(plan, {}, [row], "/tmp", print, lambda: None)
+        return c.estimate_s([row])
+
+    processes = plan.processes
+    assert estimate([[1]]) == pytest.approx(processes * (start + rounds))
+    assert estimate([[1], [0]]) == pytest.approx(processes * (start / 2 + rounds))

@@ -24,7 +24,7 @@ from tests.parity_trace import SPEC, edge_inputs, forward_weights
 from tests.test_parity_edges import REGIME_IDS, REGIMES
 
 FIXTURE = Path(__file__).with_name("fixtures") / "parity_traces.npz"
-# The gap the issue reports from an AMD EPYC (AVX-512): Keras on TensorFlow against numpy,
+# The gap measured on an AMD EPYC (AVX-512): Keras on TensorFlow against numpy,
 # the outputs before the steps of test_parity_edges.py's lr=0.5 regime, on every rerun.
 AMD_LR05_OUTPUT_GAP = 1.07e-6
 
@@ -199,7 +199,7 @@ def test_recorded_traces_lie_within_their_bounds(recorded):
 
 
 def test_the_amd_gap_lies_within_its_bound(recorded):
-    """The issue's AMD gap (1.07e-6, above the former fixed 1e-6) against the output bound
+    """The AMD gap (1.07e-6, above the former fixed 1e-6) against the output bound
     of that case, computed from the same seeded data: the bound grows with the weights'
     gap before each step, so the smallest it can be (no gap) is what the AMD run got at
     least. It covers that gap at every output where a recorded kernel set shows its

@@ -1,4 +1,4 @@
-"""Issue 10's structure: a plumbing module per framework, tagged variants, load()'s errors."""
+"""The frameworks' structure: a plumbing module per framework, tagged variants, load()'s errors."""
 
 import inspect
 import re

@@ -31,7 +31,8 @@ def function_lengths(path: Path) -> list[tuple[int, str]]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="*", default=["reports", "results"])
+    parser.add_argument("folders", nargs="*",
+                        default=["frameworks", "benchmarks", "results", "reports"])
     parser.add_argument("--file-lines", type=int, default=400)
     parser.add_argument("--function-lines", type=int, default=60)
     args = parser.parse_args(argv)
