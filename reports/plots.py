@@ -198,7 +198,9 @@ def learning_curves(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict) -
     planned = _planned_seeds(footnote)
     with matplotlib.rc_context(STYLE):
         fig = _new_figure()
-        axes = fig.subplots(2, len(groups), sharey="row", sharex=True, squeeze=False)
+        # Each batch size trains its own number of epochs (results/epochs.py): a column
+        # shares its x axis, columns do not.
+        axes = fig.subplots(2, len(groups), sharey="row", sharex="col", squeeze=False)
         for col, (device, batch, part) in enumerate(groups):
             for _, row in part.iterrows():
                 mine = curves[curves["row"] == row["row"]]
@@ -212,6 +214,10 @@ def learning_curves(curves: pd.DataFrame, frame: pd.DataFrame, footnote: dict) -
                                     alpha=0.15, linewidth=0)
                     ax.plot(band.index, band["mean"], label=label, markersize=7, **look)
             bayes = part["bayes_accuracy"].iloc[0] if len(part) else None
+            target = part["target_accuracy"].iloc[0] if len(part) else None
+            if pd.notna(target):  # what "to target" in the tables means
+                axes[1][col].axhline(target, color="grey", linestyle=":", linewidth=1.5,
+                                     label=f"target accuracy {target:.2f}")
             if pd.notna(bayes):
                 axes[1][col].axhline(bayes, color="black", linestyle="--", linewidth=1,
                                      label=f"Bayes accuracy {bayes:.2f}")

@@ -176,3 +176,18 @@ def test_learning_curves_mark_a_lost_seed_and_count_epochs_in_whole_numbers(run)
     for ax in fig.axes[len(fig.axes) // 2:]:  # the accuracy row carries the epoch axis
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_learning_curves_give_each_batch_size_its_own_epoch_axis_and_the_target(drawn, run):
+    frame, _, _ = run
+    fig = drawn["learning_curves"]
+    loss_row = fig.axes[: len(fig.axes) // 2]
+    accuracy_row = fig.axes[len(fig.axes) // 2:]
+    assert len(accuracy_row) >= 2
+    # a column shares its x axis (loss above accuracy), two batch sizes do not
+    assert loss_row[0].get_shared_x_axes().joined(loss_row[0], accuracy_row[0])
+    assert not accuracy_row[0].get_shared_x_axes().joined(accuracy_row[0], accuracy_row[1])
+    target = frame["target_accuracy"].dropna().iloc[0]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert f"target accuracy {target:.2f}" in labels
+    assert any(line.get_ydata()[0] == target for line in accuracy_row[0].get_lines())
