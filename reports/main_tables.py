@@ -177,6 +177,23 @@ def missing_notes(name: str, table: pd.DataFrame) -> list[str]:
     return [MISSING_REASONS[name]] if shown else []
 
 
+def _target_sentence(frame: pd.DataFrame) -> str:
+    """The sentence that ends the Accuracy caption, e.g. " The target accuracy: 0.850 (the
+    Bayes accuracy 0.900 minus 0.050).", or "" where the run does not say: what "To target"
+    means, written beside the table."""
+    measured = frame[frame["status"].isin(MEASURED_STATUSES)] if len(frame) else frame
+    if "target_accuracy" not in measured.columns or measured["target_accuracy"].dropna().empty:
+        return ""
+    target = measured["target_accuracy"].dropna().iloc[0]
+    text = f" The target accuracy: {numbers.fixed(target, numbers.ACCURACY_DECIMALS)}"
+    bayes = measured["bayes_accuracy"].dropna() if "bayes_accuracy" in measured else []
+    if len(bayes):
+        gap = bayes.iloc[0] - target
+        text += (f" (the Bayes accuracy {numbers.fixed(bayes.iloc[0], numbers.ACCURACY_DECIMALS)}"
+                 f" minus {numbers.fixed(gap, numbers.ACCURACY_DECIMALS)})")
+    return text + "."
+
+
 def sections(frame: pd.DataFrame) -> list[Section]:
     """The three tables as sections, each with its caption; the notes under each say what
     its marks mean (``MISSING``, ``UNSTABLE_MARK``), the caveats themselves are said once
@@ -192,7 +209,8 @@ def sections(frame: pd.DataFrame) -> list[Section]:
         if name == "Time":  # a printed page has no room for what the others follow from
             narrow = table.drop(columns=[c for c in PRINT_LEAVES_OUT if c in table.columns])
             latex = [LatexTable(narrow, None, [*notes, PRINT_NOTE])]
-        out.append(Section(key=name.lower(), title=name, caption=CAPTIONS[name], table=table,
+        caption = CAPTIONS[name] + (_target_sentence(frame) if name == "Accuracy" else "")
+        out.append(Section(key=name.lower(), title=name, caption=caption, table=table,
                            notes=notes, latex=latex))
     return out
 

@@ -168,3 +168,16 @@ def test_the_citation_footnote_carries_the_caveats(rendered):
     assert "caveats: 5 rows unstable; 1 row partial; machine busy" in footer or \
         re.search(r"caveats: \d+ rows? unstable; 1 row partial; machine busy", footer)
     assert BUSY_WARNING[:20] not in footer  # the footnote says it in a few words
+
+
+def test_the_accuracy_table_says_what_its_target_is():
+    from reports.main_tables import sections
+    from reports.tables import tidy
+    from tests.report_cases import as_run, realistic_run
+
+    frame = tidy(as_run(realistic_run()))
+    accuracy = next(s for s in sections(frame) if s.key == "accuracy")
+    target = frame["target_accuracy"].dropna().iloc[0]
+    bayes = frame["bayes_accuracy"].dropna().iloc[0]
+    assert f"The target accuracy: {target:.3f} (the Bayes accuracy {bayes:.3f} minus " \
+           f"{bayes - target:.3f})." in accuracy.caption
