@@ -410,16 +410,34 @@ def _build_until_half_written(run: Path) -> subprocess.Popen:
     return process
 
 
+# `build` in a process of its own that sends itself a real signal once the first file of the
+# report stands in its temporary folder: the report is then half-written, whatever the
+# machine's speed (the files are written in a few milliseconds, too short a window to hit
+# from outside every time).
+_SIGNAL_DURING_BUILD = """
+import signal, sys
+import results.atomic as atomic
+from reports.cli import main
+
+signum = getattr(signal, sys.argv[1])
+real = atomic.write_text_atomic
+def write_text_atomic(*args, **kwargs):
+    real(*args, **kwargs)
+    signal.raise_signal(signum)
+atomic.write_text_atomic = write_text_atomic
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 @pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143),
                                                  ("SIGHUP", 129)])
 def test_a_signal_during_build_keeps_the_old_report_and_says_how_to_rebuild(
         tmp_path, signal_name, status):
-    import signal
-
     run = _run_folder(tmp_path)
     before = _snapshot(run)
-    process = _build_until_half_written(run)
-    process.send_signal(getattr(signal, signal_name))
+    process = subprocess.Popen([sys.executable, "-P", "-c", _SIGNAL_DURING_BUILD, signal_name,
+                                "build", str(run)], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
     out, err = process.communicate(timeout=120)
     assert process.returncode == status, err
     lines = err.strip().splitlines()
