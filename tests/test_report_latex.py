@@ -41,17 +41,23 @@ def test_report_tex_builds_as_is_without_overfull_boxes(report):
     assert not re.findall(r"(?i)warning", log), re.findall(r".*(?i:warning).*", log)
 
 
+def article_with_tables(report, folder) -> str:
+    """pdflatex's log of a plain article (course notes) in ``folder`` that \\inputs the
+    report-tables.tex of ``report`` with the packages that fragment names."""
+    shutil.copy(report / "report-tables.tex", folder)
+    (folder / "notes.tex").write_text("\n".join([
+        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\begin{document}", r"Course notes.", r"\input{report-tables.tex}",
+        r"\end{document}", ""]))
+    return pdflatex(folder, "notes.tex")
+
+
 @needs_pdflatex
 def test_the_tables_fragment_builds_with_the_packages_it_names(report, tmp_path):
     fragment = (report / "report-tables.tex").read_text()
     for package in latex.LATEX_PACKAGES:
         assert f"%   {package}" in fragment
-    shutil.copy(report / "report-tables.tex", tmp_path)
-    (tmp_path / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
-        r"\begin{document}", r"Course notes.", r"\input{report-tables.tex}",
-        r"\end{document}", ""]))
-    log = pdflatex(tmp_path, "notes.tex")
+    log = article_with_tables(report, tmp_path)
     assert "Overfull \\hbox" not in log
 
 
@@ -185,12 +191,7 @@ def test_a_realistic_runs_report_tex_fits_its_pages(realistic_report):
 
 @needs_pdflatex
 def test_a_plain_article_inputs_a_realistic_runs_tables(realistic_report, tmp_path):
-    shutil.copy(realistic_report / "report-tables.tex", tmp_path)
-    (tmp_path / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
-        r"\begin{document}", r"Course notes.", r"\input{report-tables.tex}",
-        r"\end{document}", ""]))
-    log = pdflatex(tmp_path, "notes.tex")
+    log = article_with_tables(realistic_report, tmp_path)
     assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
     assert "Float too large" not in log, re.findall(r".*Float too large.*", log)
 
