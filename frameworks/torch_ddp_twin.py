@@ -12,6 +12,7 @@ nccl on CUDA.
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -52,6 +53,17 @@ def init_process_group(device: str) -> None:
         # "cuda" is then this process's own GPU
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    atexit.register(_destroy_process_group)
+
+
+def _destroy_process_group() -> None:
+    """Leave the process group while the interpreter is still whole. A process that exits
+    without it can die of SIGABRT ("terminate called without an active exception"): gloo's
+    worker threads still hold tensors when the interpreter is torn down (PyTorch's
+    documentation, "Shutdown": call destroy_process_group once per process at the end).
+    Local to this process: every collective of this rank has completed by then."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shard(n: int, rank: int, world_size: int) -> slice:

@@ -338,8 +338,10 @@ def test_torch_ddp_takes_its_world_from_the_launcher_or_says_how_to_start_it(mon
     assert [shard(1, r, 2) for r in (0, 1)] == [slice(0, 0), slice(0, 1)]
 
 
-def test_torch_ddp_rows_start_under_torchrun_with_one_process_per_replica():
+def test_torch_ddp_rows_start_under_torchrun_with_one_process_per_replica(monkeypatch):
     from benchmarks.runner import torchrun_command, worker_env
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # as the shell may have set it
 
     plan = make_plan(impl="torch-ddp", replicas="3", threads="1")
     command = torchrun_command(plan)
