@@ -11,6 +11,7 @@ import pandas as pd
 
 from reports.document import UNSTABLE_MARK, LatexTable, Section
 from results import numbers
+from results.epochs import epochs_for
 
 MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a note
 
@@ -194,10 +195,64 @@ def _target_sentence(frame: pd.DataFrame) -> str:
     return text + "."
 
 
-def sections(frame: pd.DataFrame) -> list[Section]:
+def _epoch_counts(plan: dict, frame: pd.DataFrame) -> dict[tuple[int, int], int]:
+    """(batch size, training samples) -> the epochs its rows trained (results.epochs:
+    the plan's ``epochs``, more where ``min_steps`` asks for them), for the measured rows of
+    ``frame`` (the run's tidy table), else for the plan's batch sizes."""
+    epochs, min_steps = int(plan["epochs"]), int(plan.get("min_steps") or 0)
+    measured = frame[frame["status"].isin(MEASURED_STATUSES)]
+    if len(measured):
+        sizes = measured["n_train"] if "n_train" in measured.columns else [None] * len(measured)
+        pairs = sorted({(int(b), int(plan["n_train"] if _missing(n) else n))
+                        for b, n in zip(measured["batch_size"], sizes)})
+    else:
+        pairs = sorted((int(b), int(plan["n_train"])) for b in plan.get("batch_sizes") or ())
+    return {pair: epochs_for(epochs, min_steps, *pair) for pair in pairs}
+
+
+def _each(counts: dict[tuple[int, int], int]) -> str:
+    """"12 at batch size 32, 120 at batch size 1 024", each data size named where the rows
+    of a sweep differ in it."""
+    several_sizes = len({n for _, n in counts}) > 1
+    return ", ".join(
+        f"{numbers.grouped(count, 0)} at batch size {numbers.grouped(batch, 0)}"
+        + (f" on {numbers.grouped(n, 0)} samples" if several_sizes else "")
+        for (batch, n), count in counts.items())
+
+
+def epochs_text(plan: dict, frame: pd.DataFrame) -> str:
+    """The epochs each row trained, in the one number style: "3" for one count for all,
+    "12 at batch size 32, 120 at batch size 1 024 (at least 12 epochs and 1 200 steps)"
+    where the plan's ``min_steps`` gives batch sizes counts of their own. ``frame``: the
+    run's tidy table; "" where the plan records no epochs."""
+    if plan.get("epochs") is None:
+        return ""
+    counts = _epoch_counts(plan, frame)
+    if len(set(counts.values())) <= 1:
+        return numbers.grouped(next(iter(counts.values()), plan["epochs"]), 0)
+    return (f"{_each(counts)} (at least {numbers.grouped(plan['epochs'], 0)} epochs and "
+            f"{numbers.grouped(plan['min_steps'], 0)} steps)")
+
+
+def epochs_sentence(plan: dict, frame: pd.DataFrame) -> str:
+    """" Epochs trained: ..." for the Accuracy caption, with why a large batch trains more
+    epochs where it does; "" where the plan records no epochs."""
+    if plan.get("epochs") is None:
+        return ""
+    counts = _epoch_counts(plan, frame)
+    if len(set(counts.values())) <= 1:
+        return f" Epochs trained: {epochs_text(plan, frame)}."
+    return (f" Epochs trained: {_each(counts)}. Every row trains at least "
+            f"{numbers.grouped(plan['epochs'], 0)} epochs and "
+            f"{numbers.grouped(plan['min_steps'], 0)} Adam steps; a larger batch takes fewer "
+            "steps an epoch, so it trains more epochs to reach the target.")
+
+
+def sections(frame: pd.DataFrame, plan: dict | None = None) -> list[Section]:
     """The three tables as sections, each with its caption; the notes under each say what
     its marks mean (``MISSING``, ``UNSTABLE_MARK``), the caveats themselves are said once
-    in reports.caveats."""
+    in reports.caveats. ``plan``: the run's plan, whose epochs the Accuracy caption states
+    (``epochs_sentence``); None leaves them out."""
     out = []
     unstable = frame[frame["status"].isin(MEASURED_STATUSES)].apply(_unstable, axis=1) \
         if len(frame) else pd.Series(dtype=bool)
@@ -209,7 +264,8 @@ def sections(frame: pd.DataFrame) -> list[Section]:
         if name == "Time":  # a printed page has no room for what the others follow from
             narrow = table.drop(columns=[c for c in PRINT_LEAVES_OUT if c in table.columns])
             latex = [LatexTable(narrow, None, [*notes, PRINT_NOTE])]
-        caption = CAPTIONS[name] + (_target_sentence(frame) if name == "Accuracy" else "")
+        caption = CAPTIONS[name] + (_target_sentence(frame) + epochs_sentence(plan or {}, frame)
+                                    if name == "Accuracy" else "")
         out.append(Section(key=name.lower(), title=name, caption=caption, table=table,
                            notes=notes, latex=latex))
     return out

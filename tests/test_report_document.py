@@ -12,7 +12,7 @@ from reports import html, latex, markdown
 from reports.document import UNSTABLE_MARK
 from reports.report import run_document
 from results import numbers
-from tests.report_cases import BUSY_WARNING, PARTIAL_ROW, as_run, realistic_run
+from tests.report_cases import BUSY_WARNING, EPOCHS_TEXT, PARTIAL_ROW, as_run, realistic_run
 
 # A number as the one style writes it: digits in groups (U+202F between them), a point.
 NUMBER = re.compile(r"\d+(?:\u202f\d{3})*(?:\.\d+)?")
@@ -181,3 +181,21 @@ def test_the_accuracy_table_says_what_its_target_is():
     bayes = frame["bayes_accuracy"].dropna().iloc[0]
     assert f"The target accuracy: {target:.3f} (the Bayes accuracy {bayes:.3f} minus " \
            f"{bayes - target:.3f})." in accuracy.caption
+
+
+def _between(text: str, start: str, end: str) -> str:
+    """The part of ``text`` from ``start`` to the first ``end`` after it."""
+    at = text.index(start)
+    return text[at:text.index(end, at)]
+
+
+def test_the_epochs_of_each_batch_size_are_stated_beside_the_accuracy_table(doc, rendered):
+    accuracy = next(s for s in doc.sections if s.key == "accuracy")
+    assert f"Epochs trained: {EPOCHS_TEXT}." in accuracy.caption
+    beside = {"markdown": _between(rendered["markdown"], "## Accuracy", "| Row"),
+              "html": _between(rendered["html"], "<h2>Accuracy</h2>", "<table"),
+              "latex": _between(rendered["latex"], r"\caption{Accuracy.", r"\toprule")}
+    for name, text in beside.items():
+        assert EPOCHS_TEXT in text, name
+    # the citation footnote says it with the same digits
+    assert doc.footnote["epochs"].startswith(EPOCHS_TEXT)
