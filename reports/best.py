@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from reports.document import LatexTable, Section
+from reports.document import UNSTABLE_NOTE, LatexTable, Section, marked, shows_unstable_mark
 from results import numbers
 
 #: the frameworks in the order the table shows them (implementation names)
@@ -29,9 +29,9 @@ MEASURED = ("ok", "partial")  # statuses with a summary (partial: some processes
 COLUMNS = [
     "framework", "device", "batch_size",
     "base_variant", "base_tag", "base_us_per_step", "base_ci_low", "base_ci_high",
-    "base_first_epoch_s",
+    "base_first_epoch_s", "base_unstable",  # unstable: the suite could not pin the time down
     "best_variant", "best_tag", "best_us_per_step", "best_ci_low", "best_ci_high",
-    "best_first_epoch_s",
+    "best_first_epoch_s", "best_unstable",
     "speedup",            # base_us_per_step / best_us_per_step (>= 1)
     "ratio_to_floor",     # best_us_per_step / jax-scan's us_per_step, same device and batch
     "note",               # what the fastest row changes in the user's code ("" unless tuned)
@@ -147,6 +147,8 @@ def _side(prefix: str, rows: pd.DataFrame) -> dict:
            for name, column in [("us_per_step", "us_per_step"), ("ci_low", "us_per_step_ci_low"),
                                 ("ci_high", "us_per_step_ci_high"),
                                 ("first_epoch_s", "first_epoch_s")]}
+    unstable = None if row is None or "unstable" not in row.index else row["unstable"]
+    out[f"{prefix}_unstable"] = not numbers.is_missing(unstable) and bool(unstable)
     if prefix == "best":
         out |= {"best_variant": None if row is None else row["variant"],
                 "best_tag": None if row is None else row["tag"]}
@@ -176,11 +178,12 @@ def best_cells(table: pd.DataFrame) -> list[tuple[str, ...]]:
                 f", width {numbers.grouped(r.hidden_size, 0)}, "
                 f"{numbers.grouped(r.n_train, 0)} samples"
                 if "hidden_size" in table.columns else ""),
-            f"{r.base_variant} ({r.base_tag})", _us(r.base_us_per_step, r.base_ci_low,
-                                                   r.base_ci_high), _fixed(r.base_first_epoch_s, 2),
+            f"{r.base_variant} ({r.base_tag})",
+            marked(_us(r.base_us_per_step, r.base_ci_low, r.base_ci_high), r.base_unstable),
+            _fixed(r.base_first_epoch_s, 2),
             f"{r.best_variant} ({r.best_tag})" if isinstance(r.best_variant, str)
             else numbers.MISSING,
-            _us(r.best_us_per_step, r.best_ci_low, r.best_ci_high),
+            marked(_us(r.best_us_per_step, r.best_ci_low, r.best_ci_high), r.best_unstable),
             _fixed(r.best_first_epoch_s, 2), _ratio(r.speedup), _ratio(r.ratio_to_floor),
             change))
     return cells
@@ -210,9 +213,10 @@ def section(tidy: pd.DataFrame) -> Section | None:
     if not len(table):
         return None
     narrow, notes = best_latex_frame(table)
-    return Section(key="best", title=TITLE, caption=CAPTION,
-                   table=pd.DataFrame(best_cells(table), columns=list(HEADER)),
-                   latex=[LatexTable(narrow, f"{TITLE}. {CAPTION_LATEX}", notes)])
+    shown = pd.DataFrame(best_cells(table), columns=list(HEADER))
+    unstable = [UNSTABLE_NOTE] if shows_unstable_mark(shown) else []
+    return Section(key="best", title=TITLE, caption=CAPTION, table=shown, notes=unstable,
+                   latex=[LatexTable(narrow, f"{TITLE}. {CAPTION_LATEX}", notes + unstable)])
 
 
 def _measured_blocks(table: pd.DataFrame) -> pd.DataFrame:
@@ -243,9 +247,9 @@ def best_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         records.append({
             "Framework: course row / fastest row":
                 f"{r.framework} ({r.device}, b{r.batch_size}): {r.base_variant} / {best}",
-            "µs/step course": _sig_or_dash(r.base_us_per_step),
+            "µs/step course": marked(_sig_or_dash(r.base_us_per_step), r.base_unstable),
             "95% CI (course)": _interval(r.base_ci_low, r.base_ci_high, r.base_us_per_step),
-            "µs/step fastest": _sig_or_dash(r.best_us_per_step),
+            "µs/step fastest": marked(_sig_or_dash(r.best_us_per_step), r.best_unstable),
             "95% CI (fastest)": _interval(r.best_ci_low, r.best_ci_high, r.best_us_per_step),
             "Speedup": _ratio(r.speedup), "× jax-scan": _ratio(r.ratio_to_floor)})
         if r.note:

@@ -28,21 +28,21 @@ HTML_STYLE = (
     "text-align:right;vertical-align:bottom;font-variant-numeric:tabular-nums}"
     "table.results td:first-child,table.results th:first-child{text-align:left;"
     "white-space:nowrap}"
-    "table.results tr.unstable td{background:#fff4d6}"
+    "table.results td.unstable{background:#fff4d6}"
     "p.caption{color:#444;max-width:60em}ul.notes{color:#444;font-size:.95em}"
     ".smoke{background:#fde2e1;padding:.5em 1em;border-left:4px solid #c0392b}"
     "img{max-width:100%}dt{font-weight:bold}")
 
 
 def table(frame: pd.DataFrame) -> str:
-    """A table of display strings as HTML (class ``results``); a line whose first cell holds
-    ``UNSTABLE_MARK`` is shaded."""
+    """A table of display strings as HTML (class ``results``); a cell that holds
+    ``UNSTABLE_MARK`` (an unstable row's time) is shaded."""
     head = "".join(f'<th scope="col">{escape(str(c))}</th>' for c in frame.columns)
     rows = []
     for row in frame.itertuples(index=False):
-        cells = "".join(f"<td>{escape(str(v))}</td>" for v in row)
-        rows.append(f'<tr class="unstable">{cells}</tr>' if UNSTABLE_MARK in str(row[0])
-                    else f"<tr>{cells}</tr>")
+        cells = "".join(f'<td class="unstable">{escape(str(v))}</td>' if UNSTABLE_MARK in str(v)
+                        else f"<td>{escape(str(v))}</td>" for v in row)
+        rows.append(f"<tr>{cells}</tr>")
     return (f'<table class="results"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
 

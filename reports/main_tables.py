@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports.document import UNSTABLE_MARK, LatexTable, Section
+from reports.document import UNSTABLE_NOTE, LatexTable, Section, marked, shows_unstable_mark
 from results import numbers
 from results.epochs import epochs_for
 
@@ -89,15 +89,12 @@ def _unstable(row) -> bool:
     return not _missing(value) and bool(value)  # bool(pd.NA) raises: test missing first
 
 
-def _row_label(row) -> str:
-    return f"{row['row']} {UNSTABLE_MARK}" if _unstable(row) else str(row["row"])
-
-
 def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The three tables of the report (time, accuracy, memory) as display strings.
 
     Only measured rows (status ok or partial) are in the tables; ``table_notes`` lists the
-    others. A row marked unstable by the suite carries ``UNSTABLE_MARK`` after its name.
+    others. The time per step of a row marked unstable by the suite carries
+    ``UNSTABLE_MARK`` after it (``marked``); its accuracy and memory do not.
     Returns {"Time": DataFrame, "Accuracy": DataFrame, "Memory": DataFrame}, every cell a str.
     """
     has_ci = "us_per_step_ci_low" in frame.columns
@@ -106,11 +103,11 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
                     else "time_ratio_to_torch_loop")
     time_rows, acc_rows, mem_rows = [], [], []
     for _, r in frame[frame["status"].isin(MEASURED_STATUSES)].iterrows():
-        key = {"Row": _row_label(r)}
+        key = {"Row": str(r["row"])}
         # The estimator in the header: p10 since format 3, the median before.
         us, us_ci = _time_cells(r["us_per_step"], _get(r, "us_per_step_ci_low"),
                                 _get(r, "us_per_step_ci_high"))
-        time = key | {f"µs/step ({_get(r, 'estimator')})": us}
+        time = key | {f"µs/step ({_get(r, 'estimator')})": marked(us, _unstable(r))}
         if has_ci:
             time["95% CI µs/step"] = us_ci
         if not _missing(_get(r, "us_per_step_median")):
@@ -250,15 +247,14 @@ def epochs_sentence(plan: dict, frame: pd.DataFrame) -> str:
 
 def sections(frame: pd.DataFrame, plan: dict | None = None) -> list[Section]:
     """The three tables as sections, each with its caption; the notes under each say what
-    its marks mean (``MISSING``, ``UNSTABLE_MARK``), the caveats themselves are said once
+    its marks mean (``MISSING``; ``UNSTABLE_MARK``, which only times carry: under Time),
+    the caveats themselves are said once
     in reports.caveats. ``plan``: the run's plan, whose epochs the Accuracy caption states
     (``epochs_sentence``); None leaves them out."""
     out = []
-    unstable = frame[frame["status"].isin(MEASURED_STATUSES)].apply(_unstable, axis=1) \
-        if len(frame) else pd.Series(dtype=bool)
     for name, table in main_tables(frame).items():
         notes = missing_notes(name, table)
-        if bool(unstable.any()):
+        if shows_unstable_mark(table):  # Time's: the only one of the three with a time
             notes.append(UNSTABLE_NOTE)
         latex = None
         if name == "Time":  # a printed page has no room for what the others follow from
@@ -276,7 +272,3 @@ def sections(frame: pd.DataFrame, plan: dict | None = None) -> list[Section]:
 PRINT_LEAVES_OUT = ("Epoch s (median)", "Samples/s")
 PRINT_NOTE = ("Epoch s (median) and Samples/s, which follow from the time per step, are in "
               "report.html, report.md and results.csv.")
-
-
-UNSTABLE_NOTE = (f"{UNSTABLE_MARK} (a shaded line on the web page): an unstable row, whose "
-                 "time is not pinned down; the Caveats section says which and why.")

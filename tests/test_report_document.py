@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.table import side_by_side
 from reports import html, latex, markdown
-from reports.document import UNSTABLE_MARK
+from reports.document import UNSTABLE_MARK, UNSTABLE_NOTE
 from reports.report import run_document
 from results import numbers
 from tests.report_cases import BUSY_WARNING, EPOCHS_TEXT, PARTIAL_ROW, as_run, realistic_run
@@ -154,13 +154,46 @@ def test_no_nested_brackets_in_any_note_or_caveat(doc):
         assert not re.search(r"\([^()]*\(", line), line
 
 
-def test_the_unstable_mark_and_its_shading_are_explained_on_the_page(doc, rendered):
+def _marked_cells(table) -> set[tuple[int, int]]:
+    """(line, column position) of every cell of ``table`` that carries the unstable mark."""
+    cells = table.astype(str).to_numpy()
+    return {(i, j) for i in range(cells.shape[0]) for j in range(cells.shape[1])
+            if UNSTABLE_MARK in cells[i, j]}
+
+
+def _time_column(table) -> int:
+    return next(j for j, c in enumerate(table.columns) if c.startswith("µs/step"))
+
+
+def test_the_unstable_mark_sits_on_exactly_the_unstable_times(run, doc, rendered):
+    unstable = {r.id for r in run.rows if r.summary and r.summary.unstable}
+    sections = {s.key: s for s in doc.sections}
+    for key in ("headline", "time"):
+        table = sections[key].table
+        expected = {(i, _time_column(table)) for i, row in enumerate(table["Row"])
+                    if row in unstable}
+        assert expected and _marked_cells(table) == expected, key
+    # each framework at its best: the course row's time and the fastest row's, each where
+    # that row is unstable
+    best = sections["best"].table
+    expected = set()
+    for i, line in enumerate(best.astype(str).to_numpy()):
+        framework, device, batch, course, _, _, fastest = line[:7]
+        for j, name in ((4, course), (7, fastest)):
+            if f"{name.split(' (')[0]}-{device}-b{numbers.digits(batch)}" in unstable:
+                expected.add((i, j))
+    assert expected and _marked_cells(best) == expected
+    assert list(best.columns[[4, 7]]) == ["µs/step", "µs/step"]
+    for key in ("headline", "best", "time"):
+        assert sections[key].notes.count(UNSTABLE_NOTE) == 1, key
+        for printed in sections[key].latex or []:
+            assert _marked_cells(printed.table) and printed.notes.count(UNSTABLE_NOTE) == 1
+    for key in ("accuracy", "memory", "diagnostics"):  # no row's headline time there
+        assert not _marked_cells(sections[key].table), key
+        assert UNSTABLE_NOTE not in sections[key].notes, key
     page = rendered["html"]
-    assert 'class="unstable"' in page
-    assert "shaded" in page and f"{UNSTABLE_MARK} (a shaded line" in page
-    for key in ("headline", "time", "accuracy", "memory"):
-        notes = next(s for s in doc.sections if s.key == key).notes
-        assert sum(UNSTABLE_MARK in n for n in notes) == 1, key
+    assert '<td class="unstable">' in page and '<tr class="unstable">' not in page
+    assert page.count(UNSTABLE_NOTE) == 3  # under the headline, best and Time tables
 
 
 def test_the_citation_footnote_carries_the_caveats(rendered):
