@@ -9,6 +9,7 @@ puts them together. Modelled on pandas' ``Styler``: one table model, many render
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -28,6 +29,21 @@ SMOKE_NOTE = ("smoke run (quick preset): too few steps for accuracy or speed to 
 def plot_label(name: str) -> str:
     """A figure's name as its label: ``time_per_step`` is "Time per step"."""
     return name.replace("_", " ").capitalize()
+
+
+# A cell that shows a number: it starts with one (a sign, digits, infinity), as every
+# display string of results.numbers does ("1 024", "415 [415, 418]", "0.452×", "32 (cpu)").
+_NUMBER_CELL = re.compile(r"[-+]?[0-9∞]")
+
+
+def is_number_column(cells) -> bool:
+    """Whether a column of display strings holds numbers (right-aligned, so that digits line
+    up) rather than text (left-aligned, as text reads): every cell a number, ``MISSING`` or
+    empty, and one at least not empty (a column of ``MISSING`` alone is a column of numbers
+    that has none)."""
+    cells = [str(c) for c in cells]
+    shown = [c for c in cells if c not in (numbers.MISSING, "")]
+    return any(cells) and all(_NUMBER_CELL.match(c) for c in shown)
 
 
 def shows_unstable_mark(table: pd.DataFrame) -> bool:
