@@ -225,6 +225,7 @@ def _latex_visible(source: str) -> str:
 
 # -- a run's report ---------------------------------------------------------------------------
 
+CITE_TITLE = "How to cite these numbers"
 # The sections that report-tables.tex holds: in report.tex floats without a heading.
 TABLE_SECTIONS = ("headline", "best", "time", "accuracy", "memory")
 FRAGMENT_HEAD = "\n".join([
@@ -286,9 +287,17 @@ def _latex_footnote(note: dict) -> str:
                       r"\end{description}"])
 
 
+def cite_block(doc: Document) -> list[str]:
+    """How to cite the numbers: "Measured with sidebyside." and the footnote's labelled
+    values (``doc.footnote``): what ends report.tex and report-tables.tex, under the
+    heading ``CITE_TITLE``."""
+    return ["Measured with sidebyside.", _latex_footnote(doc.footnote)]
+
+
 def tables_fragment(doc: Document) -> str:
-    """report-tables.tex: the caveats (the tables' notes refer to them) and the tables of
-    ``TABLE_SECTIONS`` with their notes, the packages they need in a comment."""
+    """report-tables.tex: the caveats (the tables' notes refer to them), the tables of
+    ``TABLE_SECTIONS`` with their notes, and how to cite them (``cite_block``, as report.tex
+    ends), the packages they need in a comment."""
     parts = []
     for section in doc.sections:
         if section.key == "caveats":
@@ -298,6 +307,7 @@ def tables_fragment(doc: Document) -> str:
                                     r"\end{itemize}"]))
         elif section.key in TABLE_SECTIONS:
             parts += _floats(section)
+    parts.append("\n".join([rf"\paragraph{{{CITE_TITLE}}}", *cite_block(doc)]))
     return FRAGMENT_HEAD + "\n\n".join(parts) + "\n"
 
 
@@ -318,6 +328,6 @@ def report(doc: Document) -> str:
                  rf"\includegraphics[width=\linewidth,height=0.8\textheight,keepaspectratio]"
                  rf"{{{name}.png}}", rf"\caption{{{esc(plot_label(name))}}}",
                  r"\end{figure}"]
-    body += [r"\clearpage", r"\section*{How to cite these numbers}",
-             "Measured with sidebyside.", _latex_footnote(doc.footnote), r"\end{document}", ""]
+    body += [r"\clearpage", rf"\section*{{{CITE_TITLE}}}", *cite_block(doc),
+             r"\end{document}", ""]
     return "\n".join(body)

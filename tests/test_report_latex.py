@@ -189,6 +189,17 @@ def test_a_realistic_runs_report_tex_fits_its_pages(realistic_report):
     assert "Float too large" not in log, re.findall(r".*Float too large.*", log)
 
 
+def test_the_tables_fragment_says_how_to_cite_them_as_report_tex_does(realistic_report):
+    fragment = (realistic_report / "report-tables.tex").read_text()
+    report = (realistic_report / "report.tex").read_text()
+    cite = report[report.index(r"\section*{How to cite"):report.index(r"\end{document}")]
+    block = cite[cite.index("Measured with sidebyside."):]
+    assert r"\item[commit] aaaaaaaaaaaa" in block and r"\item[caveats] 5 rows unstable" in block
+    # the same lines, after the last table, under a heading an article can hold
+    assert fragment.endswith(block)
+    assert fragment.index(r"\paragraph{How to cite these numbers}") > fragment.rindex(r"\caption")
+
+
 @needs_pdflatex
 def test_a_plain_article_inputs_a_realistic_runs_tables(realistic_report, tmp_path):
     log = article_with_tables(realistic_report, tmp_path)
