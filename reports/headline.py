@@ -22,7 +22,7 @@ CAPTION = ("The course's two ways of training the same network: the PyTorch loop
 
 
 MISSING_NOTE = (f"{numbers.MISSING}: no value. The torch loop's ratio to itself has no "
-                "interval, nor has a time measured by one process.")
+                "interval.")
 
 
 def _course_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -80,7 +80,8 @@ def section(frame: pd.DataFrame) -> Section | None:
     shown = table(frame)
     if not len(shown):
         return None
-    notes = [MISSING_NOTE] if (shown.astype(str) == numbers.MISSING).to_numpy().any() else []
+    notes = [f"{MISSING_NOTE} {main_tables.interval_reason(frame)}"] \
+        if (shown.astype(str) == numbers.MISSING).to_numpy().any() else []
     if main_tables.shows_unstable_mark(shown):
         notes.append(main_tables.UNSTABLE_NOTE)
     return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,

@@ -159,20 +159,47 @@ def table_notes(frame: pd.DataFrame) -> list[str]:
             for (status, reason), rows in groups.items()]
 
 
+# Why a time has no 95% interval, by the estimator that made it (results/estimate.py for
+# p10, results/summary.py's bootstrap_median_ci for format 2's median): said as it is done.
+INTERVAL_REASONS = {
+    "p10": "A time's 95% interval resamples its processes and the samples within each (a "
+           "single process: its samples alone), so only a time of one sample has none.",
+    "median": "A time of result format 2, the median over processes, has its interval from "
+              "resampling the processes: none from one process.",
+}
+
+
+def interval_reason(frame: pd.DataFrame) -> str:
+    """Why a time of ``frame`` (the run's tidy table) may lack its interval: the sentences of
+    ``INTERVAL_REASONS`` for the estimators its measured rows used (p10 where none says)."""
+    measured = frame[frame["status"].isin(MEASURED_STATUSES)]
+    used = set(measured["estimator"].dropna()) if "estimator" in measured.columns else set()
+    return " ".join(text for name, text in INTERVAL_REASONS.items()
+                    if name in used or (name == "p10" and not used))
+
+
 # Why a cell of each table shows MISSING: said once under the table that has one.
 MISSING_REASONS = {
-    "Time": f"{numbers.MISSING}: no value. An interval needs 2 processes or more, the IQR 3 "
-            "processes (or 2 rounds); the torch loop's ratio to itself has no interval.",
+    "Time": f"{numbers.MISSING}: no value. The torch loop's ratio to itself has no "
+            "interval. IQR % needs 3 processes, IQR s (a format-1 file's) 2 rounds.",
     "Accuracy": f"{numbers.MISSING}: no value. SD needs 2 seeds or more; To target s: no "
                 "seed reached the target accuracy in the epochs trained.",
     "Memory": f"{numbers.MISSING}: no value. GPU peak: the row ran on the CPU.",
 }
 
 
-def missing_notes(name: str, table: pd.DataFrame) -> list[str]:
-    """The note that explains ``MISSING`` under table ``name``, when a cell shows it."""
+def missing_notes(name: str, table: pd.DataFrame, frame: pd.DataFrame | None = None
+                  ) -> list[str]:
+    """The note that explains ``MISSING`` under table ``name``, when a cell shows it; under
+    Time with why a time may lack its interval (``interval_reason`` of ``frame``, the run's
+    tidy table, where given and the table has an interval column)."""
     shown = (table.astype(str) == numbers.MISSING).to_numpy().any() if len(table) else False
-    return [MISSING_REASONS[name]] if shown else []
+    if not shown:
+        return []
+    reason = MISSING_REASONS[name]
+    if name == "Time" and frame is not None and any("CI" in str(c) for c in table.columns):
+        reason += " " + interval_reason(frame)
+    return [reason]
 
 
 def _target_sentence(frame: pd.DataFrame) -> str:
@@ -253,7 +280,7 @@ def sections(frame: pd.DataFrame, plan: dict | None = None) -> list[Section]:
     (``epochs_sentence``); None leaves them out."""
     out = []
     for name, table in main_tables(frame).items():
-        notes = missing_notes(name, table)
+        notes = missing_notes(name, table, frame)
         if shows_unstable_mark(table):  # Time's: the only one of the three with a time
             notes.append(UNSTABLE_NOTE)
         latex = None

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from benchmarks.table import side_by_side
-from reports import html, latex, markdown
+from reports import html, latex, main_tables, markdown
 from reports.document import UNSTABLE_MARK, UNSTABLE_NOTE
 from reports.report import run_document
 from results import numbers
@@ -232,3 +232,47 @@ def test_the_epochs_of_each_batch_size_are_stated_beside_the_accuracy_table(doc,
         assert EPOCHS_TEXT in text, name
     # the citation footnote says it with the same digits
     assert doc.footnote["epochs"].startswith(EPOCHS_TEXT)
+
+
+def quick_run(samples_of_first_row: int = 5) -> dict:
+    """A format-3 run as the quick preset makes it: one process a row, 5 samples each (the
+    first row ``samples_of_first_row``), the torch loop and two Keras fits at batch 1024."""
+    import numpy as np
+
+    from frameworks.variants import VARIANTS
+    from tests import format3
+
+    rng = np.random.default_rng(6)
+    rows = []
+    for i, variant in enumerate(("keras-jax-fit", "torch-loop", "keras-torch-fit")):
+        groups = [format3.noisy_samples(rng, 500.0, samples_of_first_row if i == 0 else 5)]
+        row = format3.row(variant, groups, batch_size=1024)
+        spec = VARIANTS[variant]
+        row.update(implementation=spec.implementation, mode=spec.mode, tag=spec.tag)
+        rows.append(row)
+    data = format3.run(rows)
+    data["plan"].update(processes=1, rounds=5, preset="quick")
+    return data
+
+
+def test_one_process_times_have_an_interval_and_the_notes_say_when_one_has_none():
+    from results import estimate
+
+    doc = run_document(as_run(quick_run()))
+    headline = doc.sections[0]
+    assert headline.key == "headline"
+    fits = headline.table[headline.table["Row"] != "torch-loop-cpu-b1024"]
+    # one process, five samples: the bootstrap resamples its samples (results/estimate.py)
+    assert (fits["95% CI µs/step"] != numbers.MISSING).all()
+    assert estimate.headline([[500.0, 510.0, 505.0]])["us_per_step_ci_low"] is not None
+    notes = {s.key: n for s in doc.sections for n in s.notes if n.startswith(numbers.MISSING)}
+    assert set(notes) >= {"headline", "time"}
+    for note in notes.values():
+        assert "one process" not in note and "2 processes" not in note, note
+    for key in ("headline", "time"):  # how the interval is made, as results/estimate.py does
+        assert main_tables.INTERVAL_REASONS["p10"] in notes[key]
+    # a row of one sample: the only time without an interval, as the note says
+    single = run_document(as_run(quick_run(samples_of_first_row=1)))
+    line = single.sections[0].table.set_index("Row").loc["keras-jax-fit-cpu-b1024"]
+    assert line["95% CI µs/step"] == numbers.MISSING
+    assert "only a time of one sample has none" in " ".join(single.sections[0].notes)

@@ -51,9 +51,11 @@ def test_one_seed_and_one_process_show_the_missing_mark_instead_of_zero(frame):
     assert time["95% CI µs/step"] == time["IQR %"] == MISSING
     assert row_of(shown["Accuracy"], "torch-loop-cpu-b32")["SD"] == MISSING
     # the reason is said once, in a note under each table that shows the mark
-    assert main_tables.missing_notes("Time", shown["Time"]) == [
-        main_tables.MISSING_REASONS["Time"]]
-    assert "2 processes" in main_tables.MISSING_REASONS["Time"]
+    # a format-2 time (the median over processes): its interval needs 2 processes
+    assert main_tables.missing_notes("Time", shown["Time"], summary) == [
+        f"{main_tables.MISSING_REASONS['Time']} {main_tables.INTERVAL_REASONS['median']}"]
+    assert "none from one process" in main_tables.INTERVAL_REASONS["median"]
+    assert "IQR % needs 3 processes" in main_tables.MISSING_REASONS["Time"]
     assert "2 seeds" in main_tables.missing_notes("Accuracy", shown["Accuracy"])[0]
 
 
