@@ -296,11 +296,15 @@ def cite_block(doc: Document) -> list[str]:
 
 def tables_fragment(doc: Document) -> str:
     """report-tables.tex: the caveats (the tables' notes refer to them), the tables of
-    ``TABLE_SECTIONS`` with their notes, and how to cite them (``cite_block``, as report.tex
+    ``TABLE_SECTIONS`` with their notes (for a run of which nothing was measured, the
+    sentence that says so), and how to cite them (``cite_block``, as report.tex
     ends), the packages they need in a comment."""
     parts = []
     for section in doc.sections:
-        if section.key == "caveats":
+        if section.key == "nothing":  # a run of which no row was measured: its one sentence
+            parts.append(rf"\paragraph{{{latex_escape(section.title)}}} "
+                         + _breakable(" ".join(section.sentences)))
+        elif section.key == "caveats":
             parts.append("\n".join([rf"\paragraph{{{latex_escape(section.title)}}}",
                                     r"\begin{itemize}\small\raggedright",
                                     *(rf"\item {_breakable(i)}" for i in section.items),

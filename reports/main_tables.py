@@ -159,6 +159,30 @@ def table_notes(frame: pd.DataFrame) -> list[str]:
             for (status, reason), rows in groups.items()]
 
 
+# A row's status as the verb of "8 rows were ...".
+_STATUS_WORDS = {"skipped": "skipped", "failed": "failed", "timeout": "stopped at the time "
+                 "limit", "not run": "not run"}
+NOTHING_TITLE = "Nothing measured"
+
+
+def nothing_measured(frame: pd.DataFrame) -> str:
+    """One sentence for a run of which no row was measured, saying why: "Nothing was
+    measured, so this report has no tables or plots: all 8 rows were skipped, for this
+    reason: no NVIDIA GPU on this machine." (each status and reason once). Plain text."""
+    groups: dict[tuple[str, str], int] = {}
+    for status, reason in zip(frame["status"], frame["reason"]):
+        key = (str(status), str(reason or "").strip().rstrip("."))
+        groups[key] = groups.get(key, 0) + 1
+    parts = []
+    for (status, reason), count in groups.items():
+        rows = (f"all {count} rows were" if len(groups) == 1 and count > 1 else
+                f"{count} row{'s were' if count > 1 else ' was'}")
+        parts.append(f"{rows} {_STATUS_WORDS.get(status, status)}"
+                     + (f", for this reason: {reason}" if reason else ""))
+    return ("Nothing was measured, so this report has no tables or plots: "
+            + "; ".join(parts) + ".")
+
+
 # Why a time has no 95% interval, by the estimator that made it (results/estimate.py for
 # p10, results/summary.py's bootstrap_median_ci for format 2's median): said as it is done.
 INTERVAL_REASONS = {

@@ -36,9 +36,17 @@ FLAGS_CAPTION = ("Settings that differ between rows on one device (the compariso
 
 def run_document(run: Run) -> Document:
     """The report of ``run``: its sections (those the run has something for), its plots and
-    its data files (reports.tables.run_tables's CSV files and each section's)."""
+    its data files (reports.tables.run_tables's CSV files and each section's). A run of
+    which no row was measured gets one section instead, that says so and why
+    (reports.main_tables.nothing_measured), and no plots."""
     tidy = tables.run_tables(run)
     note = footnote(run, tidy.frame)
+    if not tidy.frame["status"].isin(main_tables.MEASURED_STATUSES).any():
+        # Empty tables and plots of nothing would look like a finished report: one sentence
+        # says what happened instead (and no smoke run's warning, which says rows ran).
+        nothing = Section(key="nothing", title=main_tables.NOTHING_TITLE,
+                          sentences=[main_tables.nothing_measured(tidy.frame)])
+        return Document(title=TITLE, footnote=note, sections=[nothing], files=tidy.files)
     parts = [headline.section(tidy.frame),
              caveats.section(run, main_tables.table_notes(tidy.frame)),
              best.section(tidy.frame), *main_tables.sections(tidy.frame, run.plan),

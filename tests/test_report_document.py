@@ -276,3 +276,29 @@ def test_one_process_times_have_an_interval_and_the_notes_say_when_one_has_none(
     line = single.sections[0].table.set_index("Row").loc["keras-jax-fit-cpu-b1024"]
     assert line["95% CI µs/step"] == numbers.MISSING
     assert "only a time of one sample has none" in " ".join(single.sections[0].notes)
+
+
+def test_a_run_that_measured_nothing_says_so_and_why_in_one_sentence_without_tables():
+    from reports.build import report_files
+    from reports.main_tables import nothing_measured
+    from reports.tables import tidy
+    from tests.report_cases import NO_GPU, run_without_gpu
+
+    data = run_without_gpu()  # as `--device cuda` alone on a machine without a GPU
+    data["rows"] = [row for row in data["rows"] if row["device"] == "cuda"]
+    run = as_run(data)
+    sentence = ("Nothing was measured, so this report has no tables or plots: all 8 rows were "
+                f"skipped, for this reason: {NO_GPU}.")
+    assert nothing_measured(tidy(run)) == sentence
+    files = report_files(run)
+    assert not [name for name in files if name.endswith((".png", ".svg"))]
+    shown = {"report.md": files["report.md"], "report.html": html_module.unescape(
+        files["report.html"]), "report.tex": files["report.tex"],
+        "report-tables.tex": files["report-tables.tex"]}
+    for name, text in shown.items():
+        plain = text.replace("-{}", "-").replace(r"\allowbreak{}", "").replace(r"\_", "_")
+        assert plain.count(sentence) == 1, name
+        for table in ("| Row", "<table", r"\begin{table", r"\begin{tabular",
+                      r"\begin{longtable"):
+            assert table not in text, (name, table)
+        assert "smoke run" not in text.lower(), name  # nothing ran, not even as a smoke test

@@ -320,3 +320,16 @@ def test_a_table_too_wide_at_the_smallest_size_is_scaled_to_the_line(tmp_path):
         r"\end{document}", ""]))
     log = pdflatex(tmp_path, "notes.tex")
     assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
+
+
+@needs_pdflatex
+def test_a_run_that_measured_nothing_builds_its_one_sentence(tmp_path):
+    from reports.build import build_report
+    from tests.report_cases import run_without_gpu, write
+
+    data = run_without_gpu()
+    data["rows"] = [row for row in data["rows"] if row["device"] == "cuda"]
+    folder = build_report(write(data, tmp_path, "results.json"), tmp_path / "report")
+    for log in (pdflatex(folder), article_with_tables(folder, tmp_path)):
+        assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
+    assert "Nothing was measured" in (folder / "report-tables.tex").read_text()
