@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from reports.document import LatexTable, Section
+from reports.document import UNSTABLE_NOTE, LatexTable, Section, marked, shows_unstable_mark
 from results import numbers
 
 #: the frameworks in the order the table shows them (implementation names)
@@ -29,9 +29,9 @@ MEASURED = ("ok", "partial")  # statuses with a summary (partial: some processes
 COLUMNS = [
     "framework", "device", "batch_size",
     "base_variant", "base_tag", "base_us_per_step", "base_ci_low", "base_ci_high",
-    "base_first_epoch_s",
+    "base_first_epoch_s", "base_unstable",  # unstable: the suite could not pin the time down
     "best_variant", "best_tag", "best_us_per_step", "best_ci_low", "best_ci_high",
-    "best_first_epoch_s",
+    "best_first_epoch_s", "best_unstable",
     "speedup",            # base_us_per_step / best_us_per_step (>= 1)
     "ratio_to_floor",     # best_us_per_step / jax-scan's us_per_step, same device and batch
     "note",               # what the fastest row changes in the user's code ("" unless tuned)
@@ -147,6 +147,8 @@ def _side(prefix: str, rows: pd.DataFrame) -> dict:
            for name, column in [("us_per_step", "us_per_step"), ("ci_low", "us_per_step_ci_low"),
                                 ("ci_high", "us_per_step_ci_high"),
                                 ("first_epoch_s", "first_epoch_s")]}
+    unstable = None if row is None or "unstable" not in row.index else row["unstable"]
+    out[f"{prefix}_unstable"] = not numbers.is_missing(unstable) and bool(unstable)
     if prefix == "best":
         out |= {"best_variant": None if row is None else row["variant"],
                 "best_tag": None if row is None else row["tag"]}
@@ -158,45 +160,57 @@ def _number(value) -> float:
 
 
 HEADER = ("framework", "device", "batch", "course/idiomatic row", "µs/step", "first epoch s",
-          "fastest row", "µs/step", "first epoch s", "speedup", "× jax-scan", "what changes")
+          "fastest row", "µs/step", "first epoch s", "speedup", "× jax-scan")
 
 
 def best_cells(table: pd.DataFrame) -> list[tuple[str, ...]]:
     """``best_table``'s rows as display strings in ``HEADER``'s order: µs per step with 95%
-    intervals, first-epoch seconds, the speedup, the ratio to jax-scan and the tuned note."""
+    intervals, first-epoch seconds, the speedup and the ratio to jax-scan. What a fastest
+    row changes in the code, and what was not measured, are the notes under the table
+    (``best_notes``)."""
     cells = []
     for r in table.itertuples(index=False):
-        change = r.note or (f"(the {r.base_tag} row is the fastest)"
-                            if r.best_variant == r.base_variant else "")
-        if r.not_measured:
-            change = f"{change}; not measured: {r.not_measured}" if change else \
-                f"not measured: {r.not_measured}"
         cells.append((
             r.framework, r.device, numbers.grouped(r.batch_size, 0) + (
                 f", width {numbers.grouped(r.hidden_size, 0)}, "
                 f"{numbers.grouped(r.n_train, 0)} samples"
                 if "hidden_size" in table.columns else ""),
-            f"{r.base_variant} ({r.base_tag})", _us(r.base_us_per_step, r.base_ci_low,
-                                                   r.base_ci_high), _fixed(r.base_first_epoch_s, 2),
+            f"{r.base_variant} ({r.base_tag})",
+            marked(_us(r.base_us_per_step, r.base_ci_low, r.base_ci_high), r.base_unstable),
+            _fixed(r.base_first_epoch_s, 2),
             f"{r.best_variant} ({r.best_tag})" if isinstance(r.best_variant, str)
             else numbers.MISSING,
-            _us(r.best_us_per_step, r.best_ci_low, r.best_ci_high),
-            _fixed(r.best_first_epoch_s, 2), _ratio(r.speedup), _ratio(r.ratio_to_floor),
-            change))
+            marked(_us(r.best_us_per_step, r.best_ci_low, r.best_ci_high), r.best_unstable),
+            _fixed(r.best_first_epoch_s, 2), _ratio(r.speedup), _ratio(r.ratio_to_floor)))
     return cells
+
+
+def best_notes(table: pd.DataFrame) -> list[str]:
+    """The notes under ``best_table``'s table, plain text: what each tuned fastest row
+    changes in the code, once a variant ("keras-jax-fit-spe: model.compile(...)."), then
+    each framework's rows that were not measured, with their reasons."""
+    changes, missing = {}, []
+    for r in table.itertuples(index=False):
+        if r.note:
+            changes.setdefault(r.best_variant, f"{r.best_variant}: {r.note}.")
+        if r.not_measured:
+            missing.append(f"{r.framework} ({r.device}, b{r.batch_size}), not measured: "
+                           f"{r.not_measured}.")
+    return [*changes.values(), *dict.fromkeys(missing)]
 
 
 TITLE = "Each framework at its best"
 CAPTION = ("Per framework: its course row (or idiomatic, where the course has no lesson) "
            "beside its fastest row in this run, the speedup between them, the fastest "
            "row's ratio to jax-scan (the epoch as one compiled jax.lax.scan: what is left "
-           "when only the arithmetic is), and what the fastest row changes in the code. "
+           "when only the arithmetic is). Under the table: what each fastest row changes "
+           "in the code. "
            "µs/step: each row's headline, by the estimator named in the Time table "
            "(p10 since result format 3, the median over processes before).")
 CAPTION_LATEX = ("Per framework: its course row (or idiomatic, where the course has no "
                  "lesson) and its fastest row in this run, each with its time per step, "
                  "the speedup between them, and the fastest row's ratio to jax-scan (the "
-                 "epoch as one compiled jax.lax.scan). Under the table: what the fastest "
+                 "epoch as one compiled jax.lax.scan). Under the table: what each fastest "
                  "row changes in the code. Times by the estimator named in the Time table "
                  "(p10 since result format 3, the median over processes before).")
 
@@ -210,8 +224,9 @@ def section(tidy: pd.DataFrame) -> Section | None:
     if not len(table):
         return None
     narrow, notes = best_latex_frame(table)
-    return Section(key="best", title=TITLE, caption=CAPTION,
-                   table=pd.DataFrame(best_cells(table), columns=list(HEADER)),
+    shown = pd.DataFrame(best_cells(table), columns=list(HEADER))
+    notes += [UNSTABLE_NOTE] if shows_unstable_mark(shown) else []
+    return Section(key="best", title=TITLE, caption=CAPTION, table=shown, notes=notes,
                    latex=[LatexTable(narrow, f"{TITLE}. {CAPTION_LATEX}", notes)])
 
 
@@ -229,31 +244,26 @@ def _measured_blocks(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """``best_table``'s result narrowed for a LaTeX page, and the notes to set under it.
+    """``best_table``'s result narrowed for a LaTeX page, and the notes to set under it
+    (``best_notes``).
 
-    The twelve columns of ``HEADER`` do not fit a text block, so the frame has five: the
+    The eleven columns of ``HEADER`` do not fit a text block, so the frame has five: the
     framework, device, batch size and both rows' names in the first (``latex.to_latex``
     breaks it at hyphens), then each side's µs per step with its 95% interval, the speedup
-    and the ratio to jax-scan. What the fastest row changes and what was not measured
-    become the notes. First-epoch seconds stay in report.md and report.html.
+    and the ratio to jax-scan. First-epoch seconds stay in report.md and report.html.
     """
-    records, notes = [], []
+    records = []
     for r in table.itertuples(index=False):
         best = r.best_variant if isinstance(r.best_variant, str) else "none measured"
         records.append({
             "Framework: course row / fastest row":
                 f"{r.framework} ({r.device}, b{r.batch_size}): {r.base_variant} / {best}",
-            "µs/step course": _sig_or_dash(r.base_us_per_step),
+            "µs/step course": marked(_sig_or_dash(r.base_us_per_step), r.base_unstable),
             "95% CI (course)": _interval(r.base_ci_low, r.base_ci_high, r.base_us_per_step),
-            "µs/step fastest": _sig_or_dash(r.best_us_per_step),
+            "µs/step fastest": marked(_sig_or_dash(r.best_us_per_step), r.best_unstable),
             "95% CI (fastest)": _interval(r.best_ci_low, r.best_ci_high, r.best_us_per_step),
             "Speedup": _ratio(r.speedup), "× jax-scan": _ratio(r.ratio_to_floor)})
-        if r.note:
-            notes.append(f"{best} ({r.device}, b{r.batch_size}): {r.note}.")
-        if r.not_measured:
-            notes.append(f"{r.framework} ({r.device}, b{r.batch_size}), not measured: "
-                         f"{r.not_measured}.")
-    return pd.DataFrame.from_records(records), list(dict.fromkeys(notes))
+    return pd.DataFrame.from_records(records), best_notes(table)
 
 
 def _sig_or_dash(value: float) -> str:

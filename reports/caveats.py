@@ -69,7 +69,8 @@ def unstable_item(run: Run) -> str | None:
         return None
     starved = [r.id for r in rows if _starved(r)]
     count = f"{len(rows)} row{'s are' if len(rows) > 1 else ' is'}"
-    text = (f"{count} unstable, marked {UNSTABLE_MARK}: {', '.join(r.id for r in rows)}. "
+    text = (f"{count} unstable, {UNSTABLE_MARK} after {'their' if len(rows) > 1 else 'its'} "
+            f"time per step: {', '.join(r.id for r in rows)}. "
             f"Their 95% interval reaches more than {UNSTABLE_HALF_WIDTH_PCT:g}% from the "
             "headline time, so that time is not pinned down; compare them only where the "
             "difference is larger than their intervals.")

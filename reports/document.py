@@ -9,12 +9,19 @@ puts them together. Modelled on pandas' ``Styler``: one table model, many render
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-# After a row's name in a table: the suite marked the row unstable (a line shaded in HTML).
+from results import numbers
+
+# After a time per step: the suite marked its row unstable, the time not pinned down (a
+# shaded cell in HTML). Said under each table that shows it (UNSTABLE_NOTE).
 UNSTABLE_MARK = "†"
+UNSTABLE_NOTE = (f"{UNSTABLE_MARK} after a time per step, its cell shaded on the web page: the "
+                 "row is unstable, that time not pinned down; the Caveats section says which "
+                 "rows and why.")
 SMOKE_NOTE = ("smoke run (quick preset): too few steps for accuracy or speed to mean anything; "
               "it only shows that every row runs")
 
@@ -22,6 +29,37 @@ SMOKE_NOTE = ("smoke run (quick preset): too few steps for accuracy or speed to 
 def plot_label(name: str) -> str:
     """A figure's name as its label: ``time_per_step`` is "Time per step"."""
     return name.replace("_", " ").capitalize()
+
+
+# A cell that shows a number: it starts with one (a sign, digits, infinity), as every
+# display string of results.numbers does ("1 024", "415 [415, 418]", "0.452×", "32 (cpu)").
+_NUMBER_CELL = re.compile(r"[-+]?[0-9∞]")
+
+
+def is_number_column(cells) -> bool:
+    """Whether a column of display strings holds numbers (right-aligned, so that digits line
+    up) rather than text (left-aligned, as text reads): every cell a number, ``MISSING`` or
+    empty, and one at least not empty (a column of ``MISSING`` alone is a column of numbers
+    that has none)."""
+    cells = [str(c) for c in cells]
+    shown = [c for c in cells if c not in (numbers.MISSING, "")]
+    return any(cells) and all(_NUMBER_CELL.match(c) for c in shown)
+
+
+def shows_unstable_mark(table: pd.DataFrame) -> bool:
+    """Whether a cell of ``table`` (display strings) carries ``UNSTABLE_MARK``."""
+    return bool(table.map(lambda cell: UNSTABLE_MARK in str(cell)).to_numpy().any()) \
+        if len(table) else False
+
+
+def marked(time: str, unstable: bool) -> str:
+    """A time's display string (a value, or "value [low, high]") with ``UNSTABLE_MARK``
+    after the value where its row is unstable: the mark sits on the number that is not
+    pinned down, not on the row's other columns (its accuracy, its memory)."""
+    if not unstable or time == numbers.MISSING:
+        return time
+    value, bracket, interval = time.partition(" [")
+    return f"{value} {UNSTABLE_MARK}{bracket}{interval}"
 
 
 @dataclasses.dataclass

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from reports import main_tables
-from reports.document import UNSTABLE_MARK, Section
-from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _row_label, _time_cells
+from reports.document import Section
+from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _time_cells, _unstable, marked
 from results import numbers
 from results.summary import REFERENCE_VARIANT
 
@@ -22,7 +22,7 @@ CAPTION = ("The course's two ways of training the same network: the PyTorch loop
 
 
 MISSING_NOTE = (f"{numbers.MISSING}: no value. The torch loop's ratio to itself has no "
-                "interval, nor has a time measured by one process.")
+                "interval.")
 
 
 def _course_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -44,9 +44,10 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
                                 r.get("us_per_step_ci_high"))
         ratio, ratio_ci = _ratio_cells(r.get("ratio_to_torch_loop"), r.get("ratio_ci_low"),
                                        r.get("ratio_ci_high"))
-        records.append({"Row": _row_label(r),
+        records.append({"Row": str(r["row"]),
                         "Batch": f"{numbers.grouped(r['batch_size'], 0)} ({r['device']})",
-                        f"µs/step ({r.get('estimator')})": us, "95% CI µs/step": us_ci,
+                        f"µs/step ({r.get('estimator')})": marked(us, _unstable(r)),
+                        "95% CI µs/step": us_ci,
                         "× torch loop": ratio, "95% CI ×": ratio_ci})
     return pd.DataFrame.from_records(records)
 
@@ -79,8 +80,9 @@ def section(frame: pd.DataFrame) -> Section | None:
     shown = table(frame)
     if not len(shown):
         return None
-    notes = [MISSING_NOTE] if (shown.astype(str) == numbers.MISSING).to_numpy().any() else []
-    if shown["Row"].str.contains(UNSTABLE_MARK, regex=False).any():
+    notes = [f"{MISSING_NOTE} {main_tables.interval_reason(frame)}"] \
+        if (shown.astype(str) == numbers.MISSING).to_numpy().any() else []
+    if main_tables.shows_unstable_mark(shown):
         notes.append(main_tables.UNSTABLE_NOTE)
     return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,
                    sentences=sentences(frame), notes=notes)

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 
 import pandas as pd
 
-from reports.document import SMOKE_NOTE, UNSTABLE_MARK, Document, Section, plot_label
+from reports.document import (
+    SMOKE_NOTE,
+    UNSTABLE_MARK,
+    Document,
+    Section,
+    is_number_column,
+    plot_label,
+)
 from reports.text import plain_text
 
 
@@ -28,23 +36,44 @@ HTML_STYLE = (
     "text-align:right;vertical-align:bottom;font-variant-numeric:tabular-nums}"
     "table.results td:first-child,table.results th:first-child{text-align:left;"
     "white-space:nowrap}"
-    "table.results tr.unstable td{background:#fff4d6}"
+    "table.results .text{text-align:left}"
+    "table.results .ci{white-space:nowrap}"
+    "table.results td.unstable{background:#fff4d6}"
     "p.caption{color:#444;max-width:60em}ul.notes{color:#444;font-size:.95em}"
     ".smoke{background:#fde2e1;padding:.5em 1em;border-left:4px solid #c0392b}"
     "img{max-width:100%}dt{font-weight:bold}")
 
 
 def table(frame: pd.DataFrame) -> str:
-    """A table of display strings as HTML (class ``results``); a line whose first cell holds
-    ``UNSTABLE_MARK`` is shaded."""
-    head = "".join(f'<th scope="col">{escape(str(c))}</th>' for c in frame.columns)
+    """A table of display strings as HTML (class ``results``): a column of numbers
+    right-aligned, one of text (``is_number_column``) left-aligned (class ``text``), every
+    "[low, high]" interval in a span that never breaks across lines (class ``ci``), and a
+    cell that holds ``UNSTABLE_MARK`` (an unstable row's time) shaded."""
+    kinds = [[] if is_number_column(frame.iloc[:, j]) else ["text"]
+             for j in range(frame.shape[1])]
+    head = "".join(f'<th scope="col"{_class(kinds[j])}>{escape(str(c))}</th>'
+                   for j, c in enumerate(frame.columns))
     rows = []
     for row in frame.itertuples(index=False):
-        cells = "".join(f"<td>{escape(str(v))}</td>" for v in row)
-        rows.append(f'<tr class="unstable">{cells}</tr>' if UNSTABLE_MARK in str(row[0])
-                    else f"<tr>{cells}</tr>")
+        cells = "".join(
+            f"<td{_class(kinds[j] + (['unstable'] if UNSTABLE_MARK in str(v) else []))}>"
+            f"{_cell(v)}</td>" for j, v in enumerate(row))
+        rows.append(f"<tr>{cells}</tr>")
     return (f'<table class="results"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+# An interval as results.numbers writes it: "[low, high]", its ends without brackets.
+_INTERVAL = re.compile(r"\[[^\[\]]*\]")
+
+
+def _cell(value) -> str:
+    """A cell's escaped text, each interval in a span that keeps it on one line."""
+    return _INTERVAL.sub(lambda m: f'<span class="ci">{m.group()}</span>', escape(str(value)))
+
+
+def _class(names: list[str]) -> str:
+    return f' class="{" ".join(names)}"' if names else ""
 
 
 def image(png: bytes, label: str) -> str:

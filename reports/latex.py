@@ -78,10 +78,17 @@ _ROW_MIN_EM = 10.0  # "keras-torch-fit-cpu-b1024" in two lines
 _COLUMN_GAP_EM = 0.8  # \tabcolsep of 4 pt on either side
 
 
-# A table of more lines than this is a longtable (it breaks across pages) instead of a
-# float: the standard article's text height (550 pt) holds about 48 lines at \small, less
-# the caption's and the header's.
-LONG_TABLE_LINES = 34
+# The page a fragment must fit at least: the standard article class at 10 pt, whose text
+# block is 550 pt high. A table whose float (caption, table and notes together) would take
+# more than ``_FLOAT_BUDGET_PT`` of it is a longtable instead, which breaks across pages:
+# a float cannot, and one taller than the page is "Float too large" (it runs under the page
+# number). The budget keeps a margin for the estimate's error.
+_TEXT_HEIGHT_PT = 550.0
+_FLOAT_BUDGET_PT = 0.9 * _TEXT_HEIGHT_PT
+# About how many characters a line of the text block holds: a caption at 10 pt, a note at
+# \footnotesize (8 pt); counted short (about 0.5 em a character) so that heights come out
+# high rather than low.
+_CAPTION_CHARS, _NOTE_CHARS = 70, 85
 
 
 def _lines(table: pd.DataFrame, two_line_cells: bool) -> int:
@@ -92,24 +99,48 @@ def _lines(table: pd.DataFrame, two_line_cells: bool) -> int:
                for name in table[table.columns[0]])
 
 
-def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
-    """A booktabs table as wide as the text block, never wider, then its notes as a
-    list.
+def _height_pt(body_lines: int, size_pt: int, caption: str, notes) -> float:
+    """About how tall a float of ``body_lines`` lines at ``size_pt`` is in the standard
+    article, with its ``caption`` (10 pt) and ``notes`` (8 pt), in points: a line is 1.2
+    times its font size, the header takes three lines, the rules and the gaps about 30 pt."""
+    caption_lines = math.ceil(len(caption) / _CAPTION_CHARS)
+    note_lines = sum(math.ceil(len(n) / _NOTE_CHARS) for n in notes)
+    return ((body_lines + 3) * 1.2 * size_pt + caption_lines * 12 + note_lines * 9.5
+            + 30 + 2 * len(notes))
 
-    Up to ``LONG_TABLE_LINES`` lines (``_lines``): a float (``table``) holding a
-    ``tabularx`` whose Row column is an X column (its names break after hyphens); longer:
-    a ``longtable`` that breaks across pages and repeats its header, its Row column the
-    width left over. Every number column is right-aligned with a width from its longest
-    cell (``_number_columns``), and its header wraps. A table that would not fit the
-    standard article's text block is set one font size smaller, as often as needed, and
-    one still too wide at the smallest size is scaled to the line (``\resizebox``).
-    ``notes`` (plain text) follow the table as an itemize list, outside the float, so that
-    no float grows beyond a page. Needs the packages in ``LATEX_PACKAGES``.
+
+def notes_block(notes) -> list[str]:
+    """``notes`` (plain text) as the lines that end a table, inside its float or its
+    longtable's last foot, so that they are always set on the page of the table they explain
+    (the convention of threeparttable's tablenotes, which only texlive-latex-extra has): a
+    bulleted paragraph each at \footnotesize, ragged right, row ids breaking after hyphens.
+    Paragraphs rather than a list, because a list inside a table cell adds space above it."""
+    if not notes:
+        return []
+    return [r"\par\smallskip{\footnotesize\raggedright\setlength{\parindent}{0pt}"
+            r"\setlength{\parskip}{1pt}",
+            *(rf"\hangindent=1em\textbullet~{_breakable(n)}\par" for n in notes), "}"]
+
+
+def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
+    """A booktabs table as wide as the text block, never wider, its notes under it on the
+    same page.
+
+    A float (``table``) holding a ``tabularx`` whose Row column is an X column (its names
+    break after hyphens), its notes inside the float after the table; where that float
+    would not fit well within a page of the standard article (``_height_pt``,
+    ``_FLOAT_BUDGET_PT``): a ``longtable`` that breaks across pages and repeats its header,
+    its Row column the width left over, its notes in its last foot (set with the table's
+    last lines). Every number column is right-aligned with a width from its longest cell
+    (``_number_columns``), and its header wraps. A table that would not fit the standard
+    article's text block is set one font size smaller, as often as needed, and one still too
+    wide at the smallest size is scaled to the line (``\resizebox``). ``notes`` are plain
+    text (``notes_block``). Needs the packages in ``LATEX_PACKAGES``.
     """
     headers, cells, specs, numbers_em = _number_columns(table)
     total_em = _ROW_MIN_EM + numbers_em + _COLUMN_GAP_EM * (len(headers) + 1)
-    size = next((name for name, points in _LATEX_SIZES
-                 if total_em * points <= _LATEX_TEXT_EM * 10), _LATEX_SIZES[-1][0])
+    size, size_pt = next(((name, points) for name, points in _LATEX_SIZES
+                          if total_em * points <= _LATEX_TEXT_EM * 10), _LATEX_SIZES[-1])
     head = " & ".join([latex_escape(table.columns[0])] +
                       [latex_escape(h) for h in headers]) + r" \\"
     body = []
@@ -117,18 +148,22 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
         numbers = [value + (r"\par " + second if second else "")
                    for value, second in (column_cells[i] for column_cells in cells)]
         body.append(" & ".join([_breakable(name)] + numbers) + r" \\")
-    if _lines(table, any(second for column in cells for _, second in column)) > \
-            LONG_TABLE_LINES:
+    body_lines = _lines(table, any(second for column in cells for _, second in column))
+    if _height_pt(body_lines, size_pt, caption, notes) > _FLOAT_BUDGET_PT:
         # The Row column takes what the number columns and the gaps (2 \tabcolsep each,
         # 4 pt) leave of the line.
         row_width = (rf"\dimexpr\linewidth-{numbers_em:.2f}em-"
                      rf"{8 * (len(headers) + 1)}pt\relax")
+        # The notes span every column of the last foot, at the full line.
+        foot = ([rf"\multicolumn{{{len(headers) + 1}}}{{@{{}}p{{\linewidth}}@{{}}}}{{%",
+                 *notes_block(notes), r"}\\"] if notes else [])
         lines = ["{" + size, r"\setlength{\tabcolsep}{4pt}",
+                 r"\setlength{\LTcapwidth}{\linewidth}",
                  rf"\begin{{longtable}}{{@{{}}>{{\raggedright\arraybackslash}}"
                  rf"p{{{row_width}}}{''.join(specs)}@{{}}}}",
                  rf"\caption{{{latex_escape(caption)}}}\\", r"\toprule", head, r"\midrule",
                  r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead",
-                 r"\bottomrule", r"\endlastfoot", *body, r"\end{longtable}", "}"]
+                 r"\bottomrule", *foot, r"\endlastfoot", *body, r"\end{longtable}", "}"]
     elif total_em * _LATEX_SIZES[-1][1] > _LATEX_TEXT_EM * 10:
         # The last resort: too wide even at the smallest size, the table is scaled down to
         # the line (its Row column at its narrowest).
@@ -137,16 +172,14 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
                  r"\resizebox{\linewidth}{!}{%",
                  rf"\begin{{tabular}}{{>{{\raggedright\arraybackslash}}"
                  rf"p{{{_ROW_MIN_EM}em}}{''.join(specs)}}}", r"\toprule", head, r"\midrule",
-                 *body, r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
+                 *body, r"\bottomrule", r"\end{tabular}}", *notes_block(notes),
+                 r"\end{table}"]
     else:
         lines = [r"\begin{table}[htbp]", r"\centering",
                  rf"\caption{{{latex_escape(caption)}}}", size, r"\setlength{\tabcolsep}{4pt}",
                  rf"\begin{{tabularx}}{{\linewidth}}{{X{''.join(specs)}}}", r"\toprule",
                  head, r"\midrule", *body, r"\bottomrule", r"\end{tabularx}",
-                 r"\end{table}"]
-    if notes:
-        lines += [r"\begin{itemize}\small\raggedright",
-                  *(rf"\item {_breakable(n)}" for n in notes), r"\end{itemize}"]
+                 *notes_block(notes), r"\end{table}"]
     return "\n".join(lines)
 
 
@@ -192,6 +225,7 @@ def _latex_visible(source: str) -> str:
 
 # -- a run's report ---------------------------------------------------------------------------
 
+CITE_TITLE = "How to cite these numbers"
 # The sections that report-tables.tex holds: in report.tex floats without a heading.
 TABLE_SECTIONS = ("headline", "best", "time", "accuracy", "memory")
 FRAGMENT_HEAD = "\n".join([
@@ -253,18 +287,31 @@ def _latex_footnote(note: dict) -> str:
                       r"\end{description}"])
 
 
+def cite_block(doc: Document) -> list[str]:
+    """How to cite the numbers: "Measured with sidebyside." and the footnote's labelled
+    values (``doc.footnote``): what ends report.tex and report-tables.tex, under the
+    heading ``CITE_TITLE``."""
+    return ["Measured with sidebyside.", _latex_footnote(doc.footnote)]
+
+
 def tables_fragment(doc: Document) -> str:
-    """report-tables.tex: the caveats (the tables' notes refer to them) and the tables of
-    ``TABLE_SECTIONS`` with their notes, the packages they need in a comment."""
+    """report-tables.tex: the caveats (the tables' notes refer to them), the tables of
+    ``TABLE_SECTIONS`` with their notes (for a run of which nothing was measured, the
+    sentence that says so), and how to cite them (``cite_block``, as report.tex
+    ends), the packages they need in a comment."""
     parts = []
     for section in doc.sections:
-        if section.key == "caveats":
+        if section.key == "nothing":  # a run of which no row was measured: its one sentence
+            parts.append(rf"\paragraph{{{latex_escape(section.title)}}} "
+                         + _breakable(" ".join(section.sentences)))
+        elif section.key == "caveats":
             parts.append("\n".join([rf"\paragraph{{{latex_escape(section.title)}}}",
                                     r"\begin{itemize}\small\raggedright",
                                     *(rf"\item {_breakable(i)}" for i in section.items),
                                     r"\end{itemize}"]))
         elif section.key in TABLE_SECTIONS:
             parts += _floats(section)
+    parts.append("\n".join([rf"\paragraph{{{CITE_TITLE}}}", *cite_block(doc)]))
     return FRAGMENT_HEAD + "\n\n".join(parts) + "\n"
 
 
@@ -285,6 +332,6 @@ def report(doc: Document) -> str:
                  rf"\includegraphics[width=\linewidth,height=0.8\textheight,keepaspectratio]"
                  rf"{{{name}.png}}", rf"\caption{{{esc(plot_label(name))}}}",
                  r"\end{figure}"]
-    body += [r"\clearpage", r"\section*{How to cite these numbers}",
-             "Measured with sidebyside.", _latex_footnote(doc.footnote), r"\end{document}", ""]
+    body += [r"\clearpage", rf"\section*{{{CITE_TITLE}}}", *cite_block(doc),
+             r"\end{document}", ""]
     return "\n".join(body)

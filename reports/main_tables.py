@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports.document import UNSTABLE_MARK, LatexTable, Section
+from reports.document import UNSTABLE_NOTE, LatexTable, Section, marked, shows_unstable_mark
 from results import numbers
+from results.epochs import epochs_for
 
 MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a note
 
@@ -88,15 +89,12 @@ def _unstable(row) -> bool:
     return not _missing(value) and bool(value)  # bool(pd.NA) raises: test missing first
 
 
-def _row_label(row) -> str:
-    return f"{row['row']} {UNSTABLE_MARK}" if _unstable(row) else str(row["row"])
-
-
 def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The three tables of the report (time, accuracy, memory) as display strings.
 
     Only measured rows (status ok or partial) are in the tables; ``table_notes`` lists the
-    others. A row marked unstable by the suite carries ``UNSTABLE_MARK`` after its name.
+    others. The time per step of a row marked unstable by the suite carries
+    ``UNSTABLE_MARK`` after it (``marked``); its accuracy and memory do not.
     Returns {"Time": DataFrame, "Accuracy": DataFrame, "Memory": DataFrame}, every cell a str.
     """
     has_ci = "us_per_step_ci_low" in frame.columns
@@ -105,11 +103,11 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
                     else "time_ratio_to_torch_loop")
     time_rows, acc_rows, mem_rows = [], [], []
     for _, r in frame[frame["status"].isin(MEASURED_STATUSES)].iterrows():
-        key = {"Row": _row_label(r)}
+        key = {"Row": str(r["row"])}
         # The estimator in the header: p10 since format 3, the median before.
         us, us_ci = _time_cells(r["us_per_step"], _get(r, "us_per_step_ci_low"),
                                 _get(r, "us_per_step_ci_high"))
-        time = key | {f"µs/step ({_get(r, 'estimator')})": us}
+        time = key | {f"µs/step ({_get(r, 'estimator')})": marked(us, _unstable(r))}
         if has_ci:
             time["95% CI µs/step"] = us_ci
         if not _missing(_get(r, "us_per_step_median")):
@@ -161,20 +159,71 @@ def table_notes(frame: pd.DataFrame) -> list[str]:
             for (status, reason), rows in groups.items()]
 
 
+# A row's status as the verb of "8 rows were ...".
+_STATUS_WORDS = {"skipped": "skipped", "failed": "failed", "timeout": "stopped at the time "
+                 "limit", "not run": "not run"}
+NOTHING_TITLE = "Nothing measured"
+
+
+def nothing_measured(frame: pd.DataFrame) -> str:
+    """One sentence for a run of which no row was measured, saying why: "Nothing was
+    measured, so this report has no tables or plots: all 8 rows were skipped, for this
+    reason: no NVIDIA GPU on this machine." (each status and reason once). Plain text."""
+    groups: dict[tuple[str, str], int] = {}
+    for status, reason in zip(frame["status"], frame["reason"]):
+        key = (str(status), str(reason or "").strip().rstrip("."))
+        groups[key] = groups.get(key, 0) + 1
+    parts = []
+    for (status, reason), count in groups.items():
+        rows = (f"all {count} rows were" if len(groups) == 1 and count > 1 else
+                f"{count} row{'s were' if count > 1 else ' was'}")
+        parts.append(f"{rows} {_STATUS_WORDS.get(status, status)}"
+                     + (f", for this reason: {reason}" if reason else ""))
+    return ("Nothing was measured, so this report has no tables or plots: "
+            + "; ".join(parts) + ".")
+
+
+# Why a time has no 95% interval, by the estimator that made it (results/estimate.py for
+# p10, results/summary.py's bootstrap_median_ci for format 2's median): said as it is done.
+INTERVAL_REASONS = {
+    "p10": "A time's 95% interval resamples its processes and the samples within each (a "
+           "single process: its samples alone), so only a time of one sample has none.",
+    "median": "A time of result format 2, the median over processes, has its interval from "
+              "resampling the processes: none from one process.",
+}
+
+
+def interval_reason(frame: pd.DataFrame) -> str:
+    """Why a time of ``frame`` (the run's tidy table) may lack its interval: the sentences of
+    ``INTERVAL_REASONS`` for the estimators its measured rows used (p10 where none says)."""
+    measured = frame[frame["status"].isin(MEASURED_STATUSES)]
+    used = set(measured["estimator"].dropna()) if "estimator" in measured.columns else set()
+    return " ".join(text for name, text in INTERVAL_REASONS.items()
+                    if name in used or (name == "p10" and not used))
+
+
 # Why a cell of each table shows MISSING: said once under the table that has one.
 MISSING_REASONS = {
-    "Time": f"{numbers.MISSING}: no value. An interval needs 2 processes or more, the IQR 3 "
-            "processes (or 2 rounds); the torch loop's ratio to itself has no interval.",
+    "Time": f"{numbers.MISSING}: no value. The torch loop's ratio to itself has no "
+            "interval. IQR % needs 3 processes, IQR s (a format-1 file's) 2 rounds.",
     "Accuracy": f"{numbers.MISSING}: no value. SD needs 2 seeds or more; To target s: no "
                 "seed reached the target accuracy in the epochs trained.",
     "Memory": f"{numbers.MISSING}: no value. GPU peak: the row ran on the CPU.",
 }
 
 
-def missing_notes(name: str, table: pd.DataFrame) -> list[str]:
-    """The note that explains ``MISSING`` under table ``name``, when a cell shows it."""
+def missing_notes(name: str, table: pd.DataFrame, frame: pd.DataFrame | None = None
+                  ) -> list[str]:
+    """The note that explains ``MISSING`` under table ``name``, when a cell shows it; under
+    Time with why a time may lack its interval (``interval_reason`` of ``frame``, the run's
+    tidy table, where given and the table has an interval column)."""
     shown = (table.astype(str) == numbers.MISSING).to_numpy().any() if len(table) else False
-    return [MISSING_REASONS[name]] if shown else []
+    if not shown:
+        return []
+    reason = MISSING_REASONS[name]
+    if name == "Time" and frame is not None and any("CI" in str(c) for c in table.columns):
+        reason += " " + interval_reason(frame)
+    return [reason]
 
 
 def _target_sentence(frame: pd.DataFrame) -> str:
@@ -194,22 +243,76 @@ def _target_sentence(frame: pd.DataFrame) -> str:
     return text + "."
 
 
-def sections(frame: pd.DataFrame) -> list[Section]:
+def _epoch_counts(plan: dict, frame: pd.DataFrame) -> dict[tuple[int, int], int]:
+    """(batch size, training samples) -> the epochs its rows trained (results.epochs:
+    the plan's ``epochs``, more where ``min_steps`` asks for them), for the measured rows of
+    ``frame`` (the run's tidy table), else for the plan's batch sizes."""
+    epochs, min_steps = int(plan["epochs"]), int(plan.get("min_steps") or 0)
+    measured = frame[frame["status"].isin(MEASURED_STATUSES)]
+    if len(measured):
+        sizes = measured["n_train"] if "n_train" in measured.columns else [None] * len(measured)
+        pairs = sorted({(int(b), int(plan["n_train"] if _missing(n) else n))
+                        for b, n in zip(measured["batch_size"], sizes)})
+    else:
+        pairs = sorted((int(b), int(plan["n_train"])) for b in plan.get("batch_sizes") or ())
+    return {pair: epochs_for(epochs, min_steps, *pair) for pair in pairs}
+
+
+def _each(counts: dict[tuple[int, int], int]) -> str:
+    """"12 at batch size 32, 120 at batch size 1 024", each data size named where the rows
+    of a sweep differ in it."""
+    several_sizes = len({n for _, n in counts}) > 1
+    return ", ".join(
+        f"{numbers.grouped(count, 0)} at batch size {numbers.grouped(batch, 0)}"
+        + (f" on {numbers.grouped(n, 0)} samples" if several_sizes else "")
+        for (batch, n), count in counts.items())
+
+
+def epochs_text(plan: dict, frame: pd.DataFrame) -> str:
+    """The epochs each row trained, in the one number style: "3" for one count for all,
+    "12 at batch size 32, 120 at batch size 1 024 (at least 12 epochs and 1 200 steps)"
+    where the plan's ``min_steps`` gives batch sizes counts of their own. ``frame``: the
+    run's tidy table; "" where the plan records no epochs."""
+    if plan.get("epochs") is None:
+        return ""
+    counts = _epoch_counts(plan, frame)
+    if len(set(counts.values())) <= 1:
+        return numbers.grouped(next(iter(counts.values()), plan["epochs"]), 0)
+    return (f"{_each(counts)} (at least {numbers.grouped(plan['epochs'], 0)} epochs and "
+            f"{numbers.grouped(plan['min_steps'], 0)} steps)")
+
+
+def epochs_sentence(plan: dict, frame: pd.DataFrame) -> str:
+    """" Epochs trained: ..." for the Accuracy caption, with why a large batch trains more
+    epochs where it does; "" where the plan records no epochs."""
+    if plan.get("epochs") is None:
+        return ""
+    counts = _epoch_counts(plan, frame)
+    if len(set(counts.values())) <= 1:
+        return f" Epochs trained: {epochs_text(plan, frame)}."
+    return (f" Epochs trained: {_each(counts)}. Every row trains at least "
+            f"{numbers.grouped(plan['epochs'], 0)} epochs and "
+            f"{numbers.grouped(plan['min_steps'], 0)} Adam steps; a larger batch takes fewer "
+            "steps an epoch, so it trains more epochs to reach the target.")
+
+
+def sections(frame: pd.DataFrame, plan: dict | None = None) -> list[Section]:
     """The three tables as sections, each with its caption; the notes under each say what
-    its marks mean (``MISSING``, ``UNSTABLE_MARK``), the caveats themselves are said once
-    in reports.caveats."""
+    its marks mean (``MISSING``; ``UNSTABLE_MARK``, which only times carry: under Time),
+    the caveats themselves are said once
+    in reports.caveats. ``plan``: the run's plan, whose epochs the Accuracy caption states
+    (``epochs_sentence``); None leaves them out."""
     out = []
-    unstable = frame[frame["status"].isin(MEASURED_STATUSES)].apply(_unstable, axis=1) \
-        if len(frame) else pd.Series(dtype=bool)
     for name, table in main_tables(frame).items():
-        notes = missing_notes(name, table)
-        if bool(unstable.any()):
+        notes = missing_notes(name, table, frame)
+        if shows_unstable_mark(table):  # Time's: the only one of the three with a time
             notes.append(UNSTABLE_NOTE)
         latex = None
         if name == "Time":  # a printed page has no room for what the others follow from
             narrow = table.drop(columns=[c for c in PRINT_LEAVES_OUT if c in table.columns])
             latex = [LatexTable(narrow, None, [*notes, PRINT_NOTE])]
-        caption = CAPTIONS[name] + (_target_sentence(frame) if name == "Accuracy" else "")
+        caption = CAPTIONS[name] + (_target_sentence(frame) + epochs_sentence(plan or {}, frame)
+                                    if name == "Accuracy" else "")
         out.append(Section(key=name.lower(), title=name, caption=caption, table=table,
                            notes=notes, latex=latex))
     return out
@@ -220,7 +323,3 @@ def sections(frame: pd.DataFrame) -> list[Section]:
 PRINT_LEAVES_OUT = ("Epoch s (median)", "Samples/s")
 PRINT_NOTE = ("Epoch s (median) and Samples/s, which follow from the time per step, are in "
               "report.html, report.md and results.csv.")
-
-
-UNSTABLE_NOTE = (f"{UNSTABLE_MARK} (a shaded line on the web page): an unstable row, whose "
-                 "time is not pinned down; the Caveats section says which and why.")

@@ -8,7 +8,7 @@ import re
 
 import pandas as pd
 
-from reports.document import SMOKE_NOTE, Document, Section, plot_label
+from reports.document import SMOKE_NOTE, Document, Section, is_number_column, plot_label
 from reports.text import plain_text
 
 # Characters that GitHub Markdown would read as markup inside a table cell (raw HTML, math,
@@ -26,11 +26,13 @@ def markdown_escape(text) -> str:
 
 def to_markdown(table: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table of display strings: a header line, the first column
-    left-aligned and the others right-aligned, every cell through ``markdown_escape`` (no
-    extra dependency: pandas's needs tabulate)."""
+    and every column of text left-aligned, the columns of numbers right-aligned
+    (``is_number_column``), every cell through ``markdown_escape`` (no extra dependency:
+    pandas's needs tabulate)."""
     header = list(table.columns)
+    right = [i > 0 and is_number_column(table.iloc[:, i]) for i in range(len(header))]
     lines = ["| " + " | ".join(markdown_escape(h) for h in header) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+             "|" + "|".join("---:" if r else "---" for r in right) + "|"]
     # by position: two columns may share a name ("µs/step" of two rows side by side)
     for row in table.itertuples(index=False):
         lines.append("| " + " | ".join(markdown_escape(cell) for cell in row) + " |")

@@ -27,7 +27,6 @@ from reports import (
 )
 from reports.document import Document, Section
 from results import numbers
-from results.epochs import describe as describe_epochs
 from results.model import ABSENT, Commit, Environment, Resources, Run
 
 TITLE = "sidebyside: SimpleNet in Keras and PyTorch"
@@ -37,12 +36,20 @@ FLAGS_CAPTION = ("Settings that differ between rows on one device (the compariso
 
 def run_document(run: Run) -> Document:
     """The report of ``run``: its sections (those the run has something for), its plots and
-    its data files (reports.tables.run_tables's CSV files and each section's)."""
+    its data files (reports.tables.run_tables's CSV files and each section's). A run of
+    which no row was measured gets one section instead, that says so and why
+    (reports.main_tables.nothing_measured), and no plots."""
     tidy = tables.run_tables(run)
     note = footnote(run, tidy.frame)
+    if not tidy.frame["status"].isin(main_tables.MEASURED_STATUSES).any():
+        # Empty tables and plots of nothing would look like a finished report: one sentence
+        # says what happened instead (and no smoke run's warning, which says rows ran).
+        nothing = Section(key="nothing", title=main_tables.NOTHING_TITLE,
+                          sentences=[main_tables.nothing_measured(tidy.frame)])
+        return Document(title=TITLE, footnote=note, sections=[nothing], files=tidy.files)
     parts = [headline.section(tidy.frame),
              caveats.section(run, main_tables.table_notes(tidy.frame)),
-             best.section(tidy.frame), *main_tables.sections(tidy.frame),
+             best.section(tidy.frame), *main_tables.sections(tidy.frame, run.plan),
              instructions.section(run, note), scaling_section.section(run, note),
              distributed.section(run), flags_section(run), diagnostics.section(run)]
     return Document(title=TITLE, footnote=note,
@@ -87,9 +94,7 @@ def footnote(run: Run, frame: pd.DataFrame) -> dict:
         "date": started[:19].replace("T", " ") + " UTC",
         "command": env.get("command", ""),
         "seeds": ", ".join(str(s) for s in plan["seeds"]),
-        "epochs": describe_epochs(plan["epochs"], plan.get("min_steps") or 0,
-                                  plan.get("batch_sizes") or (), plan["n_train"])
-        if plan.get("batch_sizes") else str(plan["epochs"]),
+        "epochs": main_tables.epochs_text(plan, frame),
         "data": f"{numbers.grouped(plan['n_train'], 0)} training and "
                 f"{numbers.grouped(plan['n_test'], 0)} test samples, "
                 f"Bayes accuracy {numbers.fixed(fair['bayes_accuracy'].iloc[0], 2)}" if len(fair)

@@ -160,13 +160,15 @@ REALISTIC_US = {"torch-loop": (415, 588), "keras-tensorflow-fit": (1015, 8847),
 BUSY_WARNING = ("the machine was busy before the run: its 2 CPUs were 100% busy in the "
                 "second before the run (above 25%; load average 2.36)")
 PARTIAL_ROW = "keras-torch-fit-cpu-b1024"
+EPOCHS_TEXT = "12 at batch size 32, 120 at batch size 1\u202f024"
 
 
 def realistic_run() -> dict:
     """A format-3 run like a default run on a busy 2-core machine: 16 CPU rows (8 variants
     at batch 32 and 1024) of 3 processes with 15 samples each, the machine busy, some
-    processes starved of CPU (their samples burst: those rows come out unstable) and one
-    row partial (its third process crashed)."""
+    processes starved of CPU (their samples burst: those rows come out unstable), one
+    row partial (its third process crashed) and epochs per batch size as a default run's
+    (``EPOCHS_TEXT``)."""
     import numpy as np
 
     from frameworks.variants import VARIANTS
@@ -200,6 +202,9 @@ def realistic_run() -> dict:
                 row["summary"] = summaries.summarize(row)
             rows.append(row)
     data = format3.run(rows)
+    # a default run's rule (results/epochs.py) on this run's 1 024 samples: 12 epochs at
+    # batch 32 (32 steps each), 120 at batch 1024 (one step each)
+    data["plan"].update(epochs=12, min_steps=120)
     data["warnings"] = [BUSY_WARNING]
     data["environment"].update(busy_before=True, busy_reason=BUSY_WARNING[34:])
     return data

@@ -8,11 +8,11 @@ import re
 import pytest
 
 from benchmarks.table import side_by_side
-from reports import html, latex, markdown
-from reports.document import UNSTABLE_MARK
+from reports import html, latex, main_tables, markdown
+from reports.document import UNSTABLE_MARK, UNSTABLE_NOTE
 from reports.report import run_document
 from results import numbers
-from tests.report_cases import BUSY_WARNING, PARTIAL_ROW, as_run, realistic_run
+from tests.report_cases import BUSY_WARNING, EPOCHS_TEXT, PARTIAL_ROW, as_run, realistic_run
 
 # A number as the one style writes it: digits in groups (U+202F between them), a point.
 NUMBER = re.compile(r"\d+(?:\u202f\d{3})*(?:\.\d+)?")
@@ -154,13 +154,46 @@ def test_no_nested_brackets_in_any_note_or_caveat(doc):
         assert not re.search(r"\([^()]*\(", line), line
 
 
-def test_the_unstable_mark_and_its_shading_are_explained_on_the_page(doc, rendered):
+def _marked_cells(table) -> set[tuple[int, int]]:
+    """(line, column position) of every cell of ``table`` that carries the unstable mark."""
+    cells = table.astype(str).to_numpy()
+    return {(i, j) for i in range(cells.shape[0]) for j in range(cells.shape[1])
+            if UNSTABLE_MARK in cells[i, j]}
+
+
+def _time_column(table) -> int:
+    return next(j for j, c in enumerate(table.columns) if c.startswith("µs/step"))
+
+
+def test_the_unstable_mark_sits_on_exactly_the_unstable_times(run, doc, rendered):
+    unstable = {r.id for r in run.rows if r.summary and r.summary.unstable}
+    sections = {s.key: s for s in doc.sections}
+    for key in ("headline", "time"):
+        table = sections[key].table
+        expected = {(i, _time_column(table)) for i, row in enumerate(table["Row"])
+                    if row in unstable}
+        assert expected and _marked_cells(table) == expected, key
+    # each framework at its best: the course row's time and the fastest row's, each where
+    # that row is unstable
+    best = sections["best"].table
+    expected = set()
+    for i, line in enumerate(best.astype(str).to_numpy()):
+        framework, device, batch, course, _, _, fastest = line[:7]
+        for j, name in ((4, course), (7, fastest)):
+            if f"{name.split(' (')[0]}-{device}-b{numbers.digits(batch)}" in unstable:
+                expected.add((i, j))
+    assert expected and _marked_cells(best) == expected
+    assert list(best.columns[[4, 7]]) == ["µs/step", "µs/step"]
+    for key in ("headline", "best", "time"):
+        assert sections[key].notes.count(UNSTABLE_NOTE) == 1, key
+        for printed in sections[key].latex or []:
+            assert _marked_cells(printed.table) and printed.notes.count(UNSTABLE_NOTE) == 1
+    for key in ("accuracy", "memory", "diagnostics"):  # no row's headline time there
+        assert not _marked_cells(sections[key].table), key
+        assert UNSTABLE_NOTE not in sections[key].notes, key
     page = rendered["html"]
-    assert 'class="unstable"' in page
-    assert "shaded" in page and f"{UNSTABLE_MARK} (a shaded line" in page
-    for key in ("headline", "time", "accuracy", "memory"):
-        notes = next(s for s in doc.sections if s.key == key).notes
-        assert sum(UNSTABLE_MARK in n for n in notes) == 1, key
+    assert '<td class="unstable">' in page and '<tr class="unstable">' not in page
+    assert page.count(UNSTABLE_NOTE) == 3  # under the headline, best and Time tables
 
 
 def test_the_citation_footnote_carries_the_caveats(rendered):
@@ -181,3 +214,91 @@ def test_the_accuracy_table_says_what_its_target_is():
     bayes = frame["bayes_accuracy"].dropna().iloc[0]
     assert f"The target accuracy: {target:.3f} (the Bayes accuracy {bayes:.3f} minus " \
            f"{bayes - target:.3f})." in accuracy.caption
+
+
+def _between(text: str, start: str, end: str) -> str:
+    """The part of ``text`` from ``start`` to the first ``end`` after it."""
+    at = text.index(start)
+    return text[at:text.index(end, at)]
+
+
+def test_the_epochs_of_each_batch_size_are_stated_beside_the_accuracy_table(doc, rendered):
+    accuracy = next(s for s in doc.sections if s.key == "accuracy")
+    assert f"Epochs trained: {EPOCHS_TEXT}." in accuracy.caption
+    beside = {"markdown": _between(rendered["markdown"], "## Accuracy", "| Row"),
+              "html": _between(rendered["html"], "<h2>Accuracy</h2>", "<table"),
+              "latex": _between(rendered["latex"], r"\caption{Accuracy.", r"\toprule")}
+    for name, text in beside.items():
+        assert EPOCHS_TEXT in text, name
+    # the citation footnote says it with the same digits
+    assert doc.footnote["epochs"].startswith(EPOCHS_TEXT)
+
+
+def quick_run(samples_of_first_row: int = 5) -> dict:
+    """A format-3 run as the quick preset makes it: one process a row, 5 samples each (the
+    first row ``samples_of_first_row``), the torch loop and two Keras fits at batch 1024."""
+    import numpy as np
+
+    from frameworks.variants import VARIANTS
+    from tests import format3
+
+    rng = np.random.default_rng(6)
+    rows = []
+    for i, variant in enumerate(("keras-jax-fit", "torch-loop", "keras-torch-fit")):
+        groups = [format3.noisy_samples(rng, 500.0, samples_of_first_row if i == 0 else 5)]
+        row = format3.row(variant, groups, batch_size=1024)
+        spec = VARIANTS[variant]
+        row.update(implementation=spec.implementation, mode=spec.mode, tag=spec.tag)
+        rows.append(row)
+    data = format3.run(rows)
+    data["plan"].update(processes=1, rounds=5, preset="quick")
+    return data
+
+
+def test_one_process_times_have_an_interval_and_the_notes_say_when_one_has_none():
+    from results import estimate
+
+    doc = run_document(as_run(quick_run()))
+    headline = doc.sections[0]
+    assert headline.key == "headline"
+    fits = headline.table[headline.table["Row"] != "torch-loop-cpu-b1024"]
+    # one process, five samples: the bootstrap resamples its samples (results/estimate.py)
+    assert (fits["95% CI µs/step"] != numbers.MISSING).all()
+    assert estimate.headline([[500.0, 510.0, 505.0]])["us_per_step_ci_low"] is not None
+    notes = {s.key: n for s in doc.sections for n in s.notes if n.startswith(numbers.MISSING)}
+    assert set(notes) >= {"headline", "time"}
+    for note in notes.values():
+        assert "one process" not in note and "2 processes" not in note, note
+    for key in ("headline", "time"):  # how the interval is made, as results/estimate.py does
+        assert main_tables.INTERVAL_REASONS["p10"] in notes[key]
+    # a row of one sample: the only time without an interval, as the note says
+    single = run_document(as_run(quick_run(samples_of_first_row=1)))
+    line = single.sections[0].table.set_index("Row").loc["keras-jax-fit-cpu-b1024"]
+    assert line["95% CI µs/step"] == numbers.MISSING
+    assert "only a time of one sample has none" in " ".join(single.sections[0].notes)
+
+
+def test_a_run_that_measured_nothing_says_so_and_why_in_one_sentence_without_tables():
+    from reports.build import report_files
+    from reports.main_tables import nothing_measured
+    from reports.tables import tidy
+    from tests.report_cases import NO_GPU, run_without_gpu
+
+    data = run_without_gpu()  # as `--device cuda` alone on a machine without a GPU
+    data["rows"] = [row for row in data["rows"] if row["device"] == "cuda"]
+    run = as_run(data)
+    sentence = ("Nothing was measured, so this report has no tables or plots: all 8 rows were "
+                f"skipped, for this reason: {NO_GPU}.")
+    assert nothing_measured(tidy(run)) == sentence
+    files = report_files(run)
+    assert not [name for name in files if name.endswith((".png", ".svg"))]
+    shown = {"report.md": files["report.md"], "report.html": html_module.unescape(
+        files["report.html"]), "report.tex": files["report.tex"],
+        "report-tables.tex": files["report-tables.tex"]}
+    for name, text in shown.items():
+        plain = text.replace("-{}", "-").replace(r"\allowbreak{}", "").replace(r"\_", "_")
+        assert plain.count(sentence) == 1, name
+        for table in ("| Row", "<table", r"\begin{table", r"\begin{tabular",
+                      r"\begin{longtable"):
+            assert table not in text, (name, table)
+        assert "smoke run" not in text.lower(), name  # nothing ran, not even as a smoke test

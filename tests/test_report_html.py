@@ -107,13 +107,22 @@ _PROBE = ('<script>window.addEventListener("load",function(){'
           'o=document.createElement("pre");o.id="probe";o.textContent=JSON.stringify('
           '{scrollWidth:e.scrollWidth,clientWidth:e.clientWidth,'
           'firstTableTop:t?t.getBoundingClientRect().top:null,'
-          'firstHeading:document.querySelector("h2").textContent});'
+          'firstHeading:document.querySelector("h2").textContent,'
+          # every interval, and how many lines each takes (an inline box that wraps has a
+          # rectangle per line)
+          'intervalLines:[].map.call(document.querySelectorAll("table.results .ci"),'
+          'function(s){return s.getClientRects().length}),'
+          # each table's first body line: every cell's text and its computed alignment
+          'firstLines:[].map.call(document.querySelectorAll("table.results"),function(t){'
+          'return [].map.call(t.querySelectorAll("tbody tr:first-child td"),function(c){'
+          'return [c.textContent,getComputedStyle(c).textAlign]})})});'
           'document.body.appendChild(o);});</script>')
 
 
 def layout(report, tmp_path) -> dict:
     """What Chromium lays out for report.html at ``VIEWPORT_WIDTH_PX``: the page's scroll
-    and client widths, the first table's top (px) and the first section's heading."""
+    and client widths, the first table's top (px), the first section's heading, the lines
+    each interval takes and each table's first line as [text, text-align] per cell."""
     import json
     import re
 
@@ -160,3 +169,17 @@ def test_the_probe_sees_a_page_wider_than_the_window(tmp_path):
         '<div style="width:2000px">wide</div></td></tr></table></body></html>')
     measured = layout(wide, tmp_path)
     assert measured["scrollWidth"] > measured["clientWidth"], measured
+
+
+@needs_chromium
+def test_text_reads_left_numbers_line_up_right_and_no_interval_breaks(realistic_report,
+                                                                       tmp_path):
+    measured = layout(realistic_report, tmp_path)
+    lines = measured["intervalLines"]
+    assert len(lines) > 50 and set(lines) == {1}, lines  # each interval on one line
+    best = measured["firstLines"][1]  # each framework at its best, after the headline
+    assert [text for text, _ in best][:4] == ["torch", "cpu", "32", "torch-loop (course)"]
+    for text, align in best:
+        number = text[0].isdigit() or text == "—"
+        assert align == ("right" if number else "left"), (text, align)
+    assert measured["scrollWidth"] <= measured["clientWidth"], measured

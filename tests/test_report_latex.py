@@ -189,6 +189,17 @@ def test_a_realistic_runs_report_tex_fits_its_pages(realistic_report):
     assert "Float too large" not in log, re.findall(r".*Float too large.*", log)
 
 
+def test_the_tables_fragment_says_how_to_cite_them_as_report_tex_does(realistic_report):
+    fragment = (realistic_report / "report-tables.tex").read_text()
+    report = (realistic_report / "report.tex").read_text()
+    cite = report[report.index(r"\section*{How to cite"):report.index(r"\end{document}")]
+    block = cite[cite.index("Measured with sidebyside."):]
+    assert r"\item[commit] aaaaaaaaaaaa" in block and r"\item[caveats] 5 rows unstable" in block
+    # the same lines, after the last table, under a heading an article can hold
+    assert fragment.endswith(block)
+    assert fragment.index(r"\paragraph{How to cite these numbers}") > fragment.rindex(r"\caption")
+
+
 @needs_pdflatex
 def test_a_plain_article_inputs_a_realistic_runs_tables(realistic_report, tmp_path):
     log = article_with_tables(realistic_report, tmp_path)
@@ -196,13 +207,88 @@ def test_a_plain_article_inputs_a_realistic_runs_tables(realistic_report, tmp_pa
     assert "Float too large" not in log, re.findall(r".*Float too large.*", log)
 
 
-def test_notes_follow_the_table_as_a_list_outside_the_float(realistic_report):
+def test_notes_are_set_inside_the_float_or_the_longtables_last_foot(realistic_report):
     tex = (realistic_report / "report.tex").read_text()
-    for float_text in re.findall(r"\\begin\{table\}.*?\\end\{table\}", tex, re.DOTALL):
-        assert r"\item" not in float_text and r"\par\smallskip" not in float_text
-    assert re.search(r"\\end\{table\}\n\\begin\{itemize\}\\small", tex)
+    floats = re.findall(r"\\begin\{table\}.*?\\end\{table\}", tex, re.DOTALL)
+    assert floats and any(r"\textbullet" in f for f in floats)
+    for float_text in floats:  # inside the float, after the table
+        if r"\textbullet" in float_text:
+            assert float_text.index(r"\textbullet") > float_text.index(r"\bottomrule")
+    assert not re.search(r"\\end\{table\}\n\\begin\{itemize\}", tex)
+    longtables = re.findall(r"\\begin\{longtable\}.*?\\end\{longtable\}", tex, re.DOTALL)
+    for table in longtables:
+        if r"\textbullet" in table:
+            foot = table[table.index(r"\endhead"):table.index(r"\endlastfoot")]
+            assert table.count(r"\textbullet") == foot.count(r"\textbullet")
     # the appendix's 47 process lines break across pages
     assert re.search(r"\\begin\{longtable\}.*\n\\caption\{Appendix: diagnostics", tex)
+
+
+needs_pdftotext = pytest.mark.skipif(shutil.which("pdftotext") is None,
+                                     reason="pdftotext (poppler-utils) is not installed")
+
+
+def _marked_document():
+    """The realistic run's document with a mark after each printed table's last line
+    (``RR<k>RR``) and after its notes (``QQ<k>QQ``), k counting the tables from 1 as LaTeX
+    numbers them; marks of letters and digits, which TeX never hyphenates."""
+    from reports.report import run_document
+    from tests.report_cases import realistic_run
+
+    doc = run_document(as_run(realistic_run()))
+    k = 0
+    for section in doc.sections:
+        if section.table is None and not section.latex:
+            continue
+        if section.latex is None:  # the screen's table is the printed one: print a copy
+            section.latex = [latex.LatexTable(section.table, None, list(section.notes))]
+        for table in section.latex:
+            k += 1
+            table.table = table.table.copy()
+            table.table.iloc[-1, 0] = f"{table.table.iloc[-1, 0]} RR{k}RR"
+            table.notes = [*table.notes, f"QQ{k}QQ"]
+    return doc, k
+
+
+def _pages_of(pdf) -> list[str]:
+    text = subprocess.run(["pdftotext", "-layout", pdf.name, "-"], cwd=pdf.parent,
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+    return text.split("\f")
+
+
+def _page(pages: list[str], mark: str) -> int:
+    found = [i for i, page in enumerate(pages) if mark in page]
+    assert len(found) == 1, (mark, found)
+    return found[0]
+
+
+@needs_pdflatex
+@needs_pdftotext
+@pytest.mark.parametrize("where", ["report.tex", "an article that inputs report-tables.tex"])
+def test_every_tables_notes_are_on_the_page_of_the_table(realistic_report, tmp_path, where):
+    doc, count = _marked_document()
+    if where == "report.tex":
+        shutil.copytree(realistic_report, tmp_path, dirs_exist_ok=True)
+        (tmp_path / "report.tex").write_text(latex.report(doc))
+        log, pdf = pdflatex(tmp_path), tmp_path / "report.pdf"
+    else:
+        folder = tmp_path / "fragment"
+        folder.mkdir()
+        (folder / "report-tables.tex").write_text(latex.tables_fragment(doc))
+        log, pdf = article_with_tables(folder, tmp_path), tmp_path / "notes.pdf"
+        count = sum(len(s.latex) for s in doc.sections if s.key in latex.TABLE_SECTIONS)
+    assert "Float too large" not in log and overfull_over_slack(log) == []
+    source = pdf.with_suffix(".tex").read_text() + (
+        "" if where == "report.tex" else (folder / "report-tables.tex").read_text())
+    kinds = re.findall(r"\\begin\{(table|longtable)\}", source)
+    assert len(kinds) == count and "table" in kinds and "longtable" in kinds
+    pages = _pages_of(pdf)
+    for k, kind in enumerate(kinds, start=1):
+        caption, last_line = _page(pages, f"Table {k}:"), _page(pages, f"RR{k}RR")
+        # A float's caption, table and notes share its page; a longtable may run over
+        # pages, and its notes stay with its last line.
+        assert _page(pages, f"QQ{k}QQ") == last_line, (k, kind)
+        assert caption == last_line if kind == "table" else caption <= last_line, (k, kind)
 
 
 def test_a_long_table_breaks_across_pages_instead_of_floating():
@@ -213,7 +299,8 @@ def test_a_long_table_breaks_across_pages_instead_of_floating():
     source = latex.to_latex(table, "Sixty rows", ["a note"])
     assert r"\begin{longtable}" in source and r"\begin{table}" not in source
     assert r"\endhead" in source  # the header repeats on every page
-    assert source.index(r"\end{longtable}") < source.index(r"\item a note")
+    # the notes in the last foot: set with the table's last line, on its page
+    assert source.index(r"\bottomrule") < source.index("a note") < source.index(r"\endlastfoot")
     short = latex.to_latex(table.head(5), "Five rows")
     assert r"\begin{tabularx}{\linewidth}" in short and "longtable" not in short
 
@@ -233,3 +320,16 @@ def test_a_table_too_wide_at_the_smallest_size_is_scaled_to_the_line(tmp_path):
         r"\end{document}", ""]))
     log = pdflatex(tmp_path, "notes.tex")
     assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
+
+
+@needs_pdflatex
+def test_a_run_that_measured_nothing_builds_its_one_sentence(tmp_path):
+    from reports.build import build_report
+    from tests.report_cases import run_without_gpu, write
+
+    data = run_without_gpu()
+    data["rows"] = [row for row in data["rows"] if row["device"] == "cuda"]
+    folder = build_report(write(data, tmp_path, "results.json"), tmp_path / "report")
+    for log in (pdflatex(folder), article_with_tables(folder, tmp_path)):
+        assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
+    assert "Nothing was measured" in (folder / "report-tables.tex").read_text()

@@ -51,9 +51,11 @@ def test_one_seed_and_one_process_show_the_missing_mark_instead_of_zero(frame):
     assert time["95% CI µs/step"] == time["IQR %"] == MISSING
     assert row_of(shown["Accuracy"], "torch-loop-cpu-b32")["SD"] == MISSING
     # the reason is said once, in a note under each table that shows the mark
-    assert main_tables.missing_notes("Time", shown["Time"]) == [
-        main_tables.MISSING_REASONS["Time"]]
-    assert "2 processes" in main_tables.MISSING_REASONS["Time"]
+    # a format-2 time (the median over processes): its interval needs 2 processes
+    assert main_tables.missing_notes("Time", shown["Time"], summary) == [
+        f"{main_tables.MISSING_REASONS['Time']} {main_tables.INTERVAL_REASONS['median']}"]
+    assert "none from one process" in main_tables.INTERVAL_REASONS["median"]
+    assert "IQR % needs 3 processes" in main_tables.MISSING_REASONS["Time"]
     assert "2 seeds" in main_tables.missing_notes("Accuracy", shown["Accuracy"])[0]
 
 
@@ -63,17 +65,21 @@ def test_one_round_shows_the_missing_mark_in_a_format1_run(frame):
         MISSING
 
 
-def test_unstable_rows_are_marked_and_the_mark_is_explained_once_under_each_table(frame):
+def test_an_unstable_rows_time_is_marked_and_explained_under_the_time_table_only(frame):
     summary = with_format2_summary(frame)
     summary.loc[summary["row"] == "keras-jax-fit-cpu-b32", "unstable"] = True
     summary["unstable_reasons"] = [["spread 31% over processes"] if r == "keras-jax-fit-cpu-b32"
                                    else [] for r in summary["row"]]
     shown = main_tables.main_tables(summary)
-    assert "keras-jax-fit-cpu-b32 †" in list(shown["Time"]["Row"])
-    assert "torch-loop-cpu-b32" in list(shown["Time"]["Row"])
-    sections = main_tables.sections(summary)
-    for section in sections:
-        assert section.notes.count(main_tables.UNSTABLE_NOTE) == 1
+    time = shown["Time"].set_index("Row")
+    assert time.loc["keras-jax-fit-cpu-b32", "µs/step (median)"].endswith(" †")
+    assert "†" not in time.loc["torch-loop-cpu-b32", "µs/step (median)"]
+    # one cell: the time per step, not the row's name, its ratio, its accuracy or memory
+    assert (shown["Time"].map(lambda c: "†" in c).to_numpy().sum()) == 1
+    for name in ("Accuracy", "Memory"):
+        assert not main_tables.shows_unstable_mark(shown[name]), name
+    for section in main_tables.sections(summary):
+        assert section.notes.count(main_tables.UNSTABLE_NOTE) == (section.key == "time")
         # the row's reasons are said in the caveats, not under each table
         assert not any("spread 31%" in note for note in section.notes)
     assert "shaded" in main_tables.UNSTABLE_NOTE and "Caveats" in main_tables.UNSTABLE_NOTE
