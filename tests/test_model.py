@@ -130,3 +130,11 @@ def _our_imports(path: Path) -> set[str]:
 def test_the_result_model_imports_nothing_of_ours_but_itself():
     for path in sorted((ROOT / "results").glob("*.py")):
         assert _our_imports(path) <= {"results"}, path.name
+
+
+def test_benchmarks_and_reports_do_not_import_each_other():
+    # Both read and write runs through results/; neither knows the other (lazy imports
+    # inside functions count too: ast.walk sees every import statement).
+    for folder, other in (("benchmarks", "reports"), ("reports", "benchmarks")):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            assert other not in _our_imports(path), f"{folder}/{path.name} imports {other}"

@@ -27,7 +27,11 @@ Usage (from the repository root, the project importable)::
 RESULT defaults to tests/fixtures/run3.json (a format-3 file); ``--list`` prints every stop;
 ``--calls-only`` leaves out the returns (a module is then revisited only when a call enters
 it again, as when two modules call back and forth). Prints the number of stops, the returns
-to a module already left, and the visits per module.
+to a module already left, and the visits per module; then the *call-backs*: calls (kept as
+above) from one module into another that is already on the call stack beneath it, as when
+A calls B and B calls back into A. A driver that calls its stages one after another returns
+to itself once per stage, which the count of returns counts and this one does not: the
+call-backs are the back and forth between modules that a pipeline does not have.
 """
 
 from __future__ import annotations
@@ -56,9 +60,11 @@ def _module(filename: str) -> str | None:
     return relative.as_posix() if relative.parts[0] in PACKAGES else None
 
 
-def trace(result: Path, calls_only: bool = False) -> list[str]:
+def trace(result: Path, calls_only: bool = False,
+          callbacks: list[str] | None = None) -> list[str]:
     """The path (module per stop) of one report build of ``result``; with ``calls_only``,
-    only the stops made by a call (a return to the caller is no stop then)."""
+    only the stops made by a call (a return to the caller is no stop then). Each call-back
+    (see the module's docstring) is appended to ``callbacks`` as "caller -> callee:function"."""
     import importlib
     import pkgutil
 
@@ -88,6 +94,9 @@ def trace(result: Path, calls_only: bool = False) -> list[str]:
                 frame.f_code not in seen
             if keep:
                 seen.add(frame.f_code)
+            if keep and callbacks is not None and stack and stack[-1] != module \
+                    and module in stack:
+                callbacks.append(f"{stack[-1]} -> {module}:{frame.f_code.co_name}")
             kept.append(keep)
             stack.append(module)
             if keep:
@@ -122,7 +131,8 @@ def main(argv=None) -> int:
     parser.add_argument("--calls-only", action="store_true",
                         help="count only the stops where a call enters a module")
     args = parser.parse_args(argv)
-    path = trace(Path(args.result), args.calls_only)
+    callbacks: list[str] = []
+    path = trace(Path(args.result), args.calls_only, callbacks)
     visits = collections.Counter(path)
     if args.list:
         for module in path:
@@ -131,6 +141,9 @@ def main(argv=None) -> int:
     print(f"returns to a module already left: {len(path) - len(visits)}")
     for module, count in visits.most_common():
         print(f"  {count:3d}  {module}")
+    print(f"call-backs into a module on the stack: {len(callbacks)}")
+    for callback in callbacks:
+        print(f"  {callback}")
     return 0
 
 
