@@ -3,7 +3,7 @@
 A run made with ``--sweep AXIS=...`` (or the ``sweep`` preset) measures every row at several
 sizes along one axis at a time: the batch size, SimpleNet's hidden width or the training
 samples (``plan.sweeps`` of results.json). Everything here reads only the loaded run
-(reports.load.load_run, the result model), so ``reports build`` makes the same files again:
+(results.load.load_run, the result model), so ``reports build`` makes the same files again:
 
 - ``sweep_points``: one line per axis, point and row (``sweep.csv``);
 - ``fit_table``: per variant, device and axis, a robust fit of

@@ -245,7 +245,7 @@ RUN = obj(
     cost_wall_s=opt(SECONDS, null=False))
 
 # Format 1: the ``sidebyside`` section inside pytest-benchmark's JSON, and the benchmarks'
-# ``extra_info`` that the conversion (reports.load) reads.
+# ``extra_info`` that the conversion (results.load) reads.
 FORMAT_1_EXTRA_INFO = obj(
     row=opt(STRING, null=False), steps_per_epoch=opt(POSITIVE_INT), n_train=opt(POSITIVE_INT),
     seeds=opt(list_of(INTEGER)), first_epoch_s=opt(TIMING), import_s=opt(SECONDS),

@@ -18,8 +18,8 @@ import pytest
 from reports import compare as compare_module
 from reports import compare_markdown, plots, scaling
 from reports.build import report_files
-from reports.load import ReportError, checked, load_results
 from results.atomic import write_folder
+from results.load import UnreadableResult, checked, load_results
 from tests import format2
 from tests.report_cases import as_run
 
@@ -136,7 +136,7 @@ def test_every_field_broken_is_one_sentence_or_a_whole_report(name, tmp_path, qu
             undo = _apply(base, place, mutation)  # checked in place, then undone: fast
             try:
                 checked(base, "results.json")
-            except ReportError as err:
+            except UnreadableResult as err:
                 message = str(err)
                 assert "\n" not in message and any(
                     why in message for why in ("damaged result file", "JSON from",
@@ -166,7 +166,7 @@ def _render_groups(base, places, mutation, tmp_path) -> list:
     path.write_text(json.dumps(data))
     try:
         loaded = load_results(path)
-    except ReportError:
+    except UnreadableResult:
         if len(places) == 1:
             return []  # refused together with nothing else: also fine
         half = len(places) // 2

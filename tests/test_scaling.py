@@ -16,9 +16,9 @@ from benchmarks import options as opts
 from reports import scaling, scaling_plots, scaling_section
 from reports.build import build_report
 from reports.compare import compare_runs
-from reports.load import load_results
 from results import numbers
 from results import summary as summaries
+from results.load import load_results
 from tests import format2
 from tests.report_cases import as_run
 from tests.test_bench_e2e import run_pytest
@@ -309,9 +309,10 @@ def test_a_sweep_run_file_loads_and_a_damaged_size_is_refused(tmp_path):
     run = sweep_run()
     assert load_results(format2.write(tmp_path / "ok.json", run))["plan"]["sweeps"]
     run["rows"][0]["hidden_size"] = -3
-    from reports.load import ReportError
+    from results.load import UnreadableResult
 
-    with pytest.raises(ReportError, match=r"rows\[0\].hidden_size is -3, but it must be at least"):
+    with pytest.raises(UnreadableResult,
+                       match=r"rows\[0\].hidden_size is -3, but it must be at least"):
         load_results(format2.write(tmp_path / "bad.json", run))
 
 

@@ -10,8 +10,8 @@ import pytest
 from benchmarks import options as opts
 from benchmarks import shard as shards
 from reports.cli import main as reports_main
-from reports.load import load_results
 from reports.merge import merge
+from results.load import load_results
 from tests import format2
 from tests.test_bench_e2e import run_pytest
 
