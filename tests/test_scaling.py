@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import options as opts
+from benchmarks.plan import SINGLE_TWINS, Row
 from reports import scaling, scaling_plots, scaling_section
 from reports.build import build_report
 from reports.compare import compare_runs
@@ -40,7 +41,7 @@ def sweep_row(variant, batch, width, samples, peak_bytes):
     row = format2.row(variant, samples)
     steps = -(-N_TRAIN // batch)
     median = float(np.median(samples))
-    row["id"] = opts.Row(*variant.rsplit("-", 1), "cpu", batch, width).id
+    row["id"] = Row(*variant.rsplit("-", 1), "cpu", batch, width).id
     row |= {"batch_size": batch, "hidden_size": width, "n_train": N_TRAIN}
     for process, sample in zip(row["processes"], samples):
         process |= {"batch_size": batch, "steps_per_epoch": steps, "n_train": N_TRAIN,
@@ -156,7 +157,7 @@ def test_a_row_is_paired_with_torch_loop_of_its_own_width():
     for row in rows:
         for process in row["processes"]:
             process |= {"target_accuracy": 0.85, "bayes_accuracy": 0.9}
-    summaries.summarize_all(rows, opts.SINGLE_TWINS)
+    summaries.summarize_all(rows, SINGLE_TWINS)
     assert rows[2]["summary"]["ratio_to_torch_loop"] == pytest.approx(2.0)
 
 
