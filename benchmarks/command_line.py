@@ -10,9 +10,9 @@ import pytest
 from benchmarks import options as opts
 from benchmarks import shard as shards
 from benchmarks.plan import TARGET_GAP, VARIANTS, Plan
-from benchmarks.run_folder import DEFAULT_RUNS_DIR
 from benchmarks.runner import machine_devices
 from results.atomic import new_file_problem
+from results.format import DEFAULT_RUNS_DIR
 
 # (the option, its help; a flag where ``store_true``), in the order `pytest --help` shows
 # them. Every other option takes one value (METAVARS) or, --sweep, one per axis.

@@ -18,11 +18,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.run_folder import RESULTS_NAME
 from results import load, model
+from results.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 
-#: Where run folders go unless ``report_dir`` says otherwise (as ``--report-dir``).
-DEFAULT_REPORT_DIR = "sidebyside-runs"
 #: The height of the inline report, in CSS pixels; it scrolls inside.
 FRAME_HEIGHT_PX = 640
 #: Lines of pytest's output kept for a run that made no report.
@@ -49,7 +47,7 @@ class Run:
         Read and checked as the reports read it (results.load.load_run): raises
         results.load.UnreadableResult, one sentence, for a file that breaks the format (one
         written by this run never does)."""
-        path = self.run_dir / RESULTS_NAME if self.run_dir else None
+        path = self.run_dir / RESULTS_FILE_NAME if self.run_dir else None
         if path is None or not path.is_file():
             return None
         return load.load_run(path)
@@ -88,7 +86,7 @@ def _run_dirs(root: Path) -> set[Path]:
     return {p for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
 
 
-def run(preset: str = "quick", *options: str, report_dir: str | Path = DEFAULT_REPORT_DIR,
+def run(preset: str = "quick", *options: str, report_dir: str | Path = DEFAULT_RUNS_DIR,
         echo: bool = True) -> Run:
     """``pytest --benchmark --preset PRESET OPTIONS...`` with the run folder under
     ``report_dir``; the ``Run``. ``options`` are the command line's (README, "Options"),

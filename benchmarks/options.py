@@ -14,7 +14,6 @@ from benchmarks.plan import (
     DEVICES,
     DISTRIBUTED_VARIANTS,
     SINGLE_TWINS,
-    SWEEP_AXES,
     TAGS,
     VARIANTS,
     Plan,
@@ -23,6 +22,7 @@ from frameworks import IMPLEMENTATIONS
 from frameworks.spec import SEED_MAX, SimpleNetSpec
 from frameworks.variants import VARIANTS as REGISTRY
 from results.epochs import epochs_for
+from results.schema import SWEEP_AXES
 
 # The default preset's variants: every course row and each framework's fastest gear.
 DEFAULT_VARIANTS = tuple(name for name, v in REGISTRY.items() if v.default)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from reports.errors import USER_ERRORS, ReportError
 from results.atomic import new_file_problem, write_new_file
+from results.format import DEFAULT_RUNS_DIR
 from results.load import load_run, result_path
 
 PROG = "python -m reports"
@@ -38,7 +39,7 @@ def _add_build(sub) -> None:
     build.add_argument("--out", metavar="DIR",
                        help="the report folder (default: the run folder of a results.json; "
                             "any other result file, such as an edited copy, gets a new "
-                            "folder named after it under ./sidebyside-runs, never another "
+                            f"folder named after it under ./{DEFAULT_RUNS_DIR}, never another "
                             "run's); a folder holding another result file is refused")
 
 

@@ -21,7 +21,10 @@ DAY_US = MAX_TIMING_S * 1e6
 
 ROW_STATUSES = ("ok", "partial", "skipped", "failed", "timeout", "not run")
 PROCESS_STATUSES = ("ok", "failed", "timeout", "skipped")
-SWEEP_AXES = ("batch", "hidden", "n_train")  # reports.scaling.AXES, benchmarks' --sweep
+# What a sweep can vary (plan.sweeps; `--sweep AXIS=...`), one axis at a time: the axis's
+# name and the row field it sets. The planner, the loader's check and the Scaling section
+# all read this one table.
+SWEEP_AXES = {"batch": "batch_size", "hidden": "hidden_size", "n_train": "n_train"}
 
 
 class Damaged(Exception):
