@@ -9,9 +9,10 @@ import pytest
 
 from benchmarks import options as opts
 from benchmarks import shard as shards
-from benchmarks.run_folder import DEFAULT_RUNS_DIR
+from benchmarks.plan import TARGET_GAP, VARIANTS, Plan
 from benchmarks.runner import machine_devices
 from results.atomic import new_file_problem
+from results.format import DEFAULT_RUNS_DIR
 
 # (the option, its help; a flag where ``store_true``), in the order `pytest --help` shows
 # them. Every other option takes one value (METAVARS) or, --sweep, one per axis.
@@ -24,7 +25,7 @@ OPTIONS = (
                  "width sweeps for the Scaling section; distributed: the data-parallel rows "
                  "beside their single-process twins)"),
     ("--impl", "implementations or variants, comma-separated: "
-               f"{', '.join(opts.VARIANTS)}; or an implementation's name for all its modes "
+               f"{', '.join(VARIANTS)}; or an implementation's name for all its modes "
                "but the data-parallel ones (default: the preset's); a data-parallel variant "
                "brings its single-process twin"),
     ("--device", "cpu, cuda (default: both; CUDA rows are skipped with the reason where "
@@ -52,7 +53,7 @@ OPTIONS = (
     ("--threads", f"threads per framework (default {opts.DEFAULT_THREADS}; at most "
                   f"{opts.THREADS_PER_CORE_MAX} x the cores: {opts.max_threads()} here)"),
     ("--target-accuracy", "test accuracy for time-to-accuracy (default: Bayes accuracy - "
-                          f"{opts.TARGET_GAP})"),
+                          f"{TARGET_GAP})"),
     ("--worker-timeout", "a worker process is stopped after this long and its row failed "
                          "(seconds, more than 0 and at most a week)"),
     ("--metric", "time (default), or instructions: also count each CPU row's training step "
@@ -96,7 +97,7 @@ def add_options(parser) -> None:
                             **({"default": DEFAULTS[option]} if option in DEFAULTS else {}))
 
 
-def plan_and_shard(config) -> tuple[opts.Plan, shards.Shard | None]:
+def plan_and_shard(config) -> tuple[Plan, shards.Shard | None]:
     """The run's Plan and its part (``--shard``) from the options; pytest.UsageError (one
     sentence) for a wrong value, a shard count above the plan's groups of rows, and a plan
     without rows."""

@@ -15,7 +15,8 @@ import dataclasses
 import json
 import sys
 
-from benchmarks.options import TARGET_GAP, OptionError, make_plan
+from benchmarks.options import OptionError, make_plan
+from benchmarks.plan import TARGET_GAP
 
 
 def job_for(impl: str, preset: str = "distributed", **overrides) -> dict:

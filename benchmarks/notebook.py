@@ -6,24 +6,21 @@
 ``run`` starts ``pytest --benchmark`` in a process of its own, exactly as the command line
 does (the benchmark is a pytest plugin, and every row runs in worker processes anyway),
 streams its progress into the cell's output, and returns a ``Run`` whose ``_repr_html_``
-is the run's report.html. Its results are read through the shared result model
-(results.model), as every other reader reads them.
+is the run's report.html. Its results are read by the checked reader of result files
+(results.load), as every other reader reads them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
-import json
 import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.run_folder import RESULTS_NAME
-from results import model
+from results import load, model
+from results.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
 
-#: Where run folders go unless ``report_dir`` says otherwise (as ``--report-dir``).
-DEFAULT_REPORT_DIR = "sidebyside-runs"
 #: The height of the inline report, in CSS pixels; it scrolls inside.
 FRAME_HEIGHT_PX = 640
 #: Lines of pytest's output kept for a run that made no report.
@@ -47,12 +44,13 @@ class Run:
     @property
     def result_model(self) -> model.Run | None:
         """results.json as the shared result model (results.model.Run), or None without one.
-        Raises results.model.UnreadableVersion for a file of a format this version does not
-        read (one written by this run never is)."""
-        path = self.run_dir / RESULTS_NAME if self.run_dir else None
+        Read and checked as the reports read it (results.load.load_run): raises
+        results.load.UnreadableResult, one sentence, for a file that breaks the format (one
+        written by this run never does)."""
+        path = self.run_dir / RESULTS_FILE_NAME if self.run_dir else None
         if path is None or not path.is_file():
             return None
-        return model.Run.from_dict(json.loads(path.read_text()))
+        return load.load_run(path)
 
     @property
     def results(self) -> dict | None:
@@ -88,7 +86,7 @@ def _run_dirs(root: Path) -> set[Path]:
     return {p for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
 
 
-def run(preset: str = "quick", *options: str, report_dir: str | Path = DEFAULT_REPORT_DIR,
+def run(preset: str = "quick", *options: str, report_dir: str | Path = DEFAULT_RUNS_DIR,
         echo: bool = True) -> Run:
     """``pytest --benchmark --preset PRESET OPTIONS...`` with the run folder under
     ``report_dir``; the ``Run``. ``options`` are the command line's (README, "Options"),

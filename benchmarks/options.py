@@ -10,37 +10,19 @@ from __future__ import annotations
 import math
 import os
 
-# The plan's names, importable from here too: the code that plans a run reads them beside
-# make_plan.
-from benchmarks.plan import (  # noqa: F401
+from benchmarks.plan import (
     DEVICES,
-    DISTRIBUTED_NOTES,
     DISTRIBUTED_VARIANTS,
-    HIDDEN_SIZE,
-    MAX_STARTING_WORKERS,
-    SINGLE_MODES,
     SINGLE_TWINS,
-    SWEEP_AXES,
     TAGS,
-    TARGET_GAP,
-    TUNED_NOTES,
     VARIANTS,
     Plan,
-    Row,
-    is_data_parallel,
-    launcher,
-    replica_skip_reason,
-    single_mode,
-    tag,
-    threads_per_process,
-    total_threads,
-    twin_mode,
 )
 from frameworks import IMPLEMENTATIONS
 from frameworks.spec import SEED_MAX, SimpleNetSpec
-from frameworks.variants import TAG_NAMES as TAG_NAMES  # re-exported: the tags in table order
 from frameworks.variants import VARIANTS as REGISTRY
 from results.epochs import epochs_for
+from results.schema import SWEEP_AXES
 
 # The default preset's variants: every course row and each framework's fastest gear.
 DEFAULT_VARIANTS = tuple(name for name, v in REGISTRY.items() if v.default)

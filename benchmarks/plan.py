@@ -23,9 +23,6 @@ DEVICES = ("cpu", "cuda")
 # SimpleNet's hidden width as the course has it (193 parameters); a row at another width
 # (a --sweep hidden=... point) says so in its id.
 HIDDEN_SIZE = SimpleNetSpec.hidden_size
-# What --sweep can vary to find where the frameworks' difference vanishes, one axis at a
-# time: the axis's name on the command line and the Row field it sets.
-SWEEP_AXES = {"batch": "batch_size", "hidden": "hidden_size", "n_train": "n_train"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,8 +86,8 @@ class Plan:
     preset: str = "default"
     processes: int = 1  # worker processes per row (sets of resident workers, one per block)
     affinity: str = "auto"  # "auto", "none" or a CPU list such as "0" or "0,1"
-    # ((axis, (value, ...)), ...): SWEEP_AXES swept one at a time, each with the other two at
-    # the plan's values (batch_sizes, HIDDEN_SIZE, n_train); empty: no sweep.
+    # ((axis, (value, ...)), ...): results.schema.SWEEP_AXES swept one at a time, each with
+    # the other two at the plan's values (batch_sizes, HIDDEN_SIZE, n_train); empty: no sweep.
     sweeps: tuple[tuple[str, tuple[int, ...]], ...] = ()
     replicas: int = 2  # replicas of a data-parallel row (--replicas)
     # "time", or "instructions": the CPU rows' steps are also counted under callgrind

@@ -29,7 +29,6 @@ from benchmarks.coordinator import Coordinator, check_valgrind
 from benchmarks.plan import Plan, Row
 from benchmarks.run_folder import (
     EXPORT_NAME,
-    RESULTS_NAME,
     build_report,
     make_run_dir,
     make_scratch,
@@ -41,6 +40,7 @@ from benchmarks.runner import ROOT
 from benchmarks.table import cost_lines, side_by_side
 from results import estimate, model
 from results.atomic import shell_quoted as _quoted
+from results.format import RESULTS_FILE_NAME
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
@@ -150,7 +150,7 @@ class Suite:
             return
         try:
             self.run_dir = make_run_dir(runs_dir, self.started)
-            self.results_path = self.run_dir / RESULTS_NAME
+            self.results_path = self.run_dir / RESULTS_FILE_NAME
             res.write_results(self.results_path, self.run)  # the check: it can be written
         except OSError as err:
             why = ("it is a file, not a folder" if runs_dir.exists() and not runs_dir.is_dir()

@@ -25,13 +25,10 @@ from results import format as result_format
 from results.atomic import shell_quoted, write_new_file
 from results.model import Run
 
-RESULTS_NAME = result_format.RESULTS_FILE_NAME
 EXPORT_NAME = "benchmark.json"
 # The console script (pyproject.toml [project.scripts]); `python -m reports` would import a
 # reports.py of the current folder instead of ours (README, "Installing").
 REBUILD_COMMAND = "sidebyside-reports build"
-# Relative, so under the current working directory: never inside the installed package.
-DEFAULT_RUNS_DIR = Path(result_format.DEFAULT_RUNS_DIR)
 # The prefix of the reports' one-sentence errors (reports/cli.py, run as `python -m reports`).
 _REPORTS_ERROR_PREFIX = "python -m reports: error: "
 # How long a report build that was interrupted gets to remove its staging folder.
@@ -76,7 +73,7 @@ def save_results(path: Path, run: dict, fallbacks=None) -> tuple[Path, str | Non
     for folder in fallbacks or (Path.home(), Path(tempfile.gettempdir()), Path("/dev/shm")):
         try:
             fallback = Path(tempfile.mkdtemp(prefix="sidebyside-results-", dir=folder))
-            moved = res.write_results(fallback / RESULTS_NAME, run)
+            moved = res.write_results(fallback / result_format.RESULTS_FILE_NAME, run)
         except OSError:
             continue
         return moved, (f"the results could not be saved in {path.parent} ({why}); they are "

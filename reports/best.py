@@ -19,12 +19,16 @@ import pandas as pd
 
 from reports.document import UNSTABLE_NOTE, LatexTable, Section, marked, shows_unstable_mark
 from results import numbers
+from results.schema import SWEEP_AXES
 
 #: the frameworks in the order the table shows them (implementation names)
 FRAMEWORKS = ("torch", "keras-tensorflow", "keras-jax", "keras-torch", "jax", "numpy")
 #: the floor every fastest row is compared with: the epoch as one jax.lax.scan
 FLOOR_VARIANT = "jax-scan"
 MEASURED = ("ok", "partial")  # statuses with a summary (partial: some processes failed)
+# The columns that tell one block of compared rows from another: the device and the sizes
+# that a sweep varies (one batch size, and in a sweep's run one width and data size).
+BLOCK_FIELDS = ("device", *SWEEP_AXES.values())
 
 COLUMNS = [
     "framework", "device", "batch_size",
@@ -77,9 +81,7 @@ def best_table(tidy: pd.DataFrame) -> pd.DataFrame:
     frame = _comparable(tidy)
     measured = frame[frame["status"].isin(MEASURED) & frame["us_per_step"].notna()]
     records = []
-    # A block: one device and batch size (and in a sweep's run one width and data size).
-    identity = [c for c in ("device", "batch_size", "hidden_size", "n_train")
-                if c in frame.columns]
+    identity = [c for c in BLOCK_FIELDS if c in frame.columns]
     for key in frame[identity].drop_duplicates().itertuples(index=False):
         wanted = pd.Series(key, index=identity)
         block = frame[(frame[identity] == wanted).all(axis=1)]
@@ -236,8 +238,7 @@ def _measured_blocks(table: pd.DataFrame) -> pd.DataFrame:
     that the caveats' one line about the skipped rows does not."""
     if not len(table):
         return table
-    identity = [c for c in ("device", "batch_size", "hidden_size", "n_train")
-                if c in table.columns]
+    identity = [c for c in BLOCK_FIELDS if c in table.columns]
     measured = table["best_variant"].map(lambda v: isinstance(v, str))
     keep = measured.groupby([table[c] for c in identity]).transform("any")
     return table[keep]

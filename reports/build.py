@@ -1,6 +1,6 @@
 """Turn one result file into its report folder: the pipeline from the file to the files.
 
-``build_report`` reads the file into the result model (reports.load), makes the report
+``build_report`` reads the file into the result model (results.load), makes the report
 document (reports.report: each report module hands back its section), renders it
 (reports.markdown, reports.latex, reports.html, and every figure as PNG and SVG) and
 writes every file at once (results.atomic.write_folder).
@@ -13,10 +13,11 @@ from pathlib import Path
 
 from reports import html, latex, markdown, plots
 from reports.document import Document
-from reports.load import ReportError, load_run
+from reports.errors import ReportError
 from reports.report import run_document
 from results.atomic import write_folder
 from results.format import DEFAULT_RUNS_DIR, RESULTS_FILE_NAME
+from results.load import load_run
 from results.model import Run
 
 

@@ -11,8 +11,10 @@ import signal
 import sys
 from pathlib import Path
 
-from reports.load import ReportError, load_run, result_path
+from reports.errors import USER_ERRORS, ReportError
 from results.atomic import new_file_problem, write_new_file
+from results.format import DEFAULT_RUNS_DIR
+from results.load import load_run, result_path
 
 PROG = "python -m reports"
 CONSOLE_PROG = "sidebyside-reports"  # the console script (pyproject.toml [project.scripts])
@@ -37,7 +39,7 @@ def _add_build(sub) -> None:
     build.add_argument("--out", metavar="DIR",
                        help="the report folder (default: the run folder of a results.json; "
                             "any other result file, such as an edited copy, gets a new "
-                            "folder named after it under ./sidebyside-runs, never another "
+                            f"folder named after it under ./{DEFAULT_RUNS_DIR}, never another "
                             "run's); a folder holding another result file is refused")
 
 
@@ -148,7 +150,7 @@ def main(argv=None, prog: str = PROG) -> int:
         if args.command == "combine":
             return _combine(args, prog)
         return _compare(args, prog)
-    except ReportError as err:
+    except USER_ERRORS as err:
         print(f"{prog}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:
@@ -207,7 +209,7 @@ def _interrupted(args, prog: str, err: KeyboardInterrupt) -> int:
     else:
         try:
             source = result_path(args.result)
-        except ReportError:
+        except USER_ERRORS:
             source = args.result
         print(f"{prog}: interrupted by {name}: the report was not written and any earlier "
               f"one is as it was; {source} is intact, and `{prog} build "
@@ -227,7 +229,7 @@ def _build(args, prog: str = PROG) -> int:
             parent = parent.parent
     try:
         out = build_report(args.result, args.out)
-    except (OSError, ReportError, KeyboardInterrupt) as err:
+    except (OSError, *USER_ERRORS, KeyboardInterrupt) as err:
         for folder in made:  # innermost first; a folder that is not empty stays
             try:
                 folder.rmdir()

@@ -46,9 +46,10 @@ from reports.combine_tables import (
     teacher_sentence,
 )
 from reports.document import UNSTABLE_MARK
-from reports.load import ReportError, load_run
+from reports.errors import USER_ERRORS, ReportError
 from results.atomic import write_folder
 from results.format import RESULTS_FILE_NAME
+from results.load import load_run
 from results.model import Environment, Run
 
 TITLE = "sidebyside: runs side by side"
@@ -114,7 +115,7 @@ def load_inputs(paths: list[str]) -> tuple[list[tuple[Run, int]], list[str], boo
         for file in files:
             try:
                 run = load_run(file)
-            except ReportError as err:
+            except USER_ERRORS as err:
                 problems.append(str(err))
                 continue
             key = run_id(run)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from reports import latex
 from reports.document import UNSTABLE_MARK
-from reports.load import ReportError
+from reports.errors import ReportError
 from results.model import Environment, Row, Run, Summary
 from results.summary import REFERENCE_VARIANT
 

@@ -26,9 +26,9 @@ from reports.compare_rule import (
     processes_needed,
     verdict,
 )
-from reports.format1 import FORMAT_1_NOTE
 from reports.run_versions import version_note
 from results.estimate import ESTIMATOR
+from results.format1 import FORMAT_1_NOTE
 from results.model import ABSENT, Commit, Environment, Run
 
 COST_COLUMNS = ("metric", "time_ratio", "old_instructions_per_step",
@@ -189,7 +189,7 @@ def _judged(rows: pd.DataFrame, delta_pct: float, threshold_pct: float) -> pd.Da
 def compare_runs(old: Run, new: Run, delta_pct: float = 5.0, alpha: float = 0.05,
                  threshold_pct: float | None = None,
                  n_resamples: int = N_RESAMPLES, machine_factor: bool = True) -> Comparison:
-    """Compare two loaded runs (reports.load.load_run) row by row.
+    """Compare two loaded runs (results.load.load_run) row by row.
 
     ``delta_pct``: the smallest change that matters, percent; ``threshold_pct`` (default
     ``delta_pct``): a "slower" row beyond it is a regression; ``alpha``: the family-wise

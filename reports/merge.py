@@ -19,9 +19,10 @@ import shlex
 import uuid
 from pathlib import Path
 
-from reports.load import ReportError, load_run, parse_run
+from reports.errors import ReportError
 from results.atomic import write_folder
 from results.format import RESULTS_FILE_NAME
+from results.load import load_run, parse_run
 from results.model import ABSENT, Commit, Machine, MergedPart, Run
 
 # Plan fields that may differ between parts of one plan: the plugin turns --affinity auto

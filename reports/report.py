@@ -72,7 +72,7 @@ def is_smoke_run(run: Run) -> bool:
 
 def footnote(run: Run, frame: pd.DataFrame) -> dict:
     """Everything a citation of this run needs, as labelled strings (a format-1 file is read
-    as reports.load converts it: its machine and commit in the environment). ``frame``: the
+    as results.load converts it: its machine and commit in the environment). ``frame``: the
     run's tidy table (reports.tables.tidy)."""
     plan, env = run.plan, run.environment or Environment()
     commit = env.commit or Commit()

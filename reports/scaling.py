@@ -3,7 +3,7 @@
 A run made with ``--sweep AXIS=...`` (or the ``sweep`` preset) measures every row at several
 sizes along one axis at a time: the batch size, SimpleNet's hidden width or the training
 samples (``plan.sweeps`` of results.json). Everything here reads only the loaded run
-(reports.load.load_run, the result model), so ``reports build`` makes the same files again:
+(results.load.load_run, the result model), so ``reports build`` makes the same files again:
 
 - ``sweep_points``: one line per axis, point and row (``sweep.csv``);
 - ``fit_table``: per variant, device and axis, a robust fit of
@@ -30,13 +30,16 @@ import pandas as pd
 
 from reports import tables
 from results.model import Memory, Row, Run, Summary
+from results.schema import SWEEP_AXES
 
-# axis -> (the row field it sets, the fit's size column, the unit of one size, its words)
-AXES = {
-    "batch": ("batch_size", "batch_size", "sample", "batch size"),
-    "hidden": ("hidden_size", "n_parameters", "parameter", "hidden width"),
-    "n_train": ("n_train", "n_train", "training sample", "training samples"),
+# axis -> (the row field it sets, the fit's size column, the unit of one size, its words);
+# the axes and their fields are results.schema.SWEEP_AXES.
+_AXIS_WORDS = {
+    "batch": ("batch_size", "sample", "batch size"),
+    "hidden": ("n_parameters", "parameter", "hidden width"),
+    "n_train": ("n_train", "training sample", "training samples"),
 }
+AXES = {axis: (field, *_AXIS_WORDS[axis]) for axis, field in SWEEP_AXES.items()}
 # A framework has caught up at a point when its fastest row there is at most this much
 # slower than the fastest row of all: the crossover's definition, which the report's
 # caption and sentences state as 10%.
@@ -64,8 +67,8 @@ FIT_COLUMNS = ["variant", "implementation", "device", "axis", "unit", "batch_siz
                "within_from"]
 # The fixed sizes that tell one series of an axis from another (the width sweep at batch
 # 32 and at batch 1024, say); the swept one is left empty in sweep_fit.csv.
-CONTEXT = {"batch": ("hidden_size", "n_train"), "hidden": ("batch_size", "n_train"),
-           "n_train": ("batch_size", "hidden_size")}
+CONTEXT = {axis: tuple(field for other, field in SWEEP_AXES.items() if other != axis)
+           for axis in SWEEP_AXES}
 DEFAULT_HIDDEN_SIZE = tables.DEFAULT_HIDDEN_SIZE
 
 

@@ -67,7 +67,7 @@ def tidy(run: Run) -> pd.DataFrame:
     sweep's run (``plan.sweeps`` not empty) has SWEEP_ROW_COLUMNS after ``batch_size``.
     Integer columns are pandas nullable Int64, `unstable`/`first_epoch_cold` nullable boolean,
     so a missing value stays missing instead of turning 29 into 29.0. A file converted from
-    format 1 (``converted_from_format_version``, set by reports.load) has no
+    format 1 (``converted_from_format_version``, set by results.load) has no
     FORMAT_2_ONLY_COLUMNS.
     """
     records = []

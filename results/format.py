@@ -10,7 +10,7 @@ RESULTS_FORMAT = "sidebyside-run"
 
 # History of `format_version`:
 #   1: the `sidebyside` section inside pytest-benchmark's JSON (one worker process per row,
-#      rounds as samples). Still read: converted to format 2 on loading (reports/load.py).
+#      rounds as samples). Still read: converted to format 2 on loading (results/load.py).
 #   2: a file of its own, results.json; several worker processes per row; a process is one
 #      sample.
 #      Fields added since, without a change of meaning: rows' tag and tuned_note (each

@@ -8,7 +8,7 @@ from the file is ``ABSENT``; ``Run.from_dict(d).to_dict() == d`` with the same k
 files of every format.
 
 The format version is checked here once (``check_version``). A format-1 file is converted
-to format 2's layout by reports/format1.py before it becomes a ``Run``.
+to format 2's layout by results/format1.py before it becomes a ``Run``.
 """
 
 from __future__ import annotations
@@ -368,7 +368,7 @@ class Run(Record):
     merged_from: list
     resources: Resources
     cost_wall_s: float
-    # the file it was read from (reports.load), not a field of the file
+    # the file it was read from (results.load), not a field of the file
     path: str | None = dataclasses.field(default=None, compare=False, kw_only=True,
                                          metadata={"json": False})
 

@@ -21,7 +21,10 @@ DAY_US = MAX_TIMING_S * 1e6
 
 ROW_STATUSES = ("ok", "partial", "skipped", "failed", "timeout", "not run")
 PROCESS_STATUSES = ("ok", "failed", "timeout", "skipped")
-SWEEP_AXES = ("batch", "hidden", "n_train")  # reports.scaling.AXES, benchmarks' --sweep
+# What a sweep can vary (plan.sweeps; `--sweep AXIS=...`), one axis at a time: the axis's
+# name and the row field it sets. The planner, the loader's check and the Scaling section
+# all read this one table.
+SWEEP_AXES = {"batch": "batch_size", "hidden": "hidden_size", "n_train": "n_train"}
 
 
 class Damaged(Exception):
@@ -245,7 +248,7 @@ RUN = obj(
     cost_wall_s=opt(SECONDS, null=False))
 
 # Format 1: the ``sidebyside`` section inside pytest-benchmark's JSON, and the benchmarks'
-# ``extra_info`` that the conversion (reports.load) reads.
+# ``extra_info`` that the conversion (results.load) reads.
 FORMAT_1_EXTRA_INFO = obj(
     row=opt(STRING, null=False), steps_per_epoch=opt(POSITIVE_INT), n_train=opt(POSITIVE_INT),
     seeds=opt(list_of(INTEGER)), first_epoch_s=opt(TIMING), import_s=opt(SECONDS),

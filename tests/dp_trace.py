@@ -20,7 +20,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from benchmarks.options import VARIANTS, single_mode  # noqa: E402
+from benchmarks.plan import VARIANTS, single_mode  # noqa: E402
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec, initial_weights, load, make_dataset  # noqa: E402
 from frameworks.backends import backend  # noqa: E402
 

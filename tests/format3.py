@@ -10,7 +10,7 @@ import copy
 
 import numpy as np
 
-from benchmarks import options as opts
+from benchmarks.plan import SINGLE_TWINS
 from results import summary as summaries
 from tests import format2
 
@@ -46,7 +46,7 @@ def run(rows: list[dict], commit: str = "a" * 40) -> dict:
     """A complete format-3 run around ``rows``."""
     data = format2.run(copy.deepcopy(rows), commit=commit)
     data["format_version"] = 3
-    summaries.summarize_all(data["rows"], opts.SINGLE_TWINS)
+    summaries.summarize_all(data["rows"], SINGLE_TWINS)
     data["resources"] = {"memory_budget_bytes": 6 * 2**30,
                          "peak_resident_total_bytes": 3 * 2**30,
                          "memory_method": "psutil", "interleaving": "random order per round",

@@ -2,7 +2,7 @@
 without a GPU, with names and a footnote that every output format must escape.
 
 The cases are made from the format-1 fixture (tests/fixtures/run_old.json) and returned as
-the reports read them: converted to format 2 by ``reports.load.load_results`` (the only way
+the reports read them: converted to format 2 by ``results.load.load_results`` (the only way
 rendering code ever sees a run), with ``_path`` set to the file it was read from.
 """
 
@@ -11,7 +11,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from reports.load import load_results
+from results.load import load_results
 from results.model import Run
 
 FIXTURES = Path(__file__).with_name("fixtures")

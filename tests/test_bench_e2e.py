@@ -12,7 +12,8 @@ import time
 import psutil
 import pytest
 
-from benchmarks.options import TAGS, VARIANTS, make_plan
+from benchmarks.options import make_plan
+from benchmarks.plan import TAGS, VARIANTS
 from benchmarks.worker_steps import FAULT_ENV
 from results.format import RESULTS_FORMAT_VERSION
 from tests.helpers import ROOT, framework_env

@@ -4,7 +4,8 @@ import subprocess
 import sys
 
 from benchmarks.memory import GpuPeak
-from benchmarks.options import VARIANTS, Row, make_plan
+from benchmarks.options import make_plan
+from benchmarks.plan import VARIANTS, Row
 from benchmarks.runner import worker_env
 from tests.helpers import ROOT, framework_env
 

@@ -7,13 +7,11 @@ from benchmarks.options import (
     MAX_PROCESSES,
     MAX_WORKER_TIMEOUT_S,
     PRESETS,
-    TAGS,
-    VARIANTS,
     OptionError,
-    Row,
     make_plan,
     max_threads,
 )
+from benchmarks.plan import TAGS, VARIANTS, Row
 
 
 def test_default_plan_has_the_course_rows_and_each_frameworks_fastest_gear():
@@ -190,12 +188,12 @@ def test_unknown_impl_lists_every_valid_name():
 
 
 def test_variants_are_exactly_the_registrys_modes():
-    from benchmarks.options import SINGLE_TWINS
+    from benchmarks.plan import SINGLE_TWINS
     from frameworks import IMPLEMENTATIONS
 
     registry = {(name, mode) for name, impl in IMPLEMENTATIONS.items() for mode in impl.modes}
     # a data-parallel row's single-process twin is a row, not a mode: its twin trains in
-    # the course's mode (benchmarks.options.SINGLE_MODES)
+    # the course's mode (benchmarks.plan.SINGLE_MODES)
     assert {VARIANTS[v] for v in VARIANTS if v not in SINGLE_TWINS.values()} == registry
 
 

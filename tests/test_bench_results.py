@@ -7,10 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from benchmarks import options as opts
 from benchmarks import results as res
 from benchmarks.export import benchmark_json
-from benchmarks.options import Row
+from benchmarks.plan import SINGLE_TWINS, Row
 from benchmarks.table import side_by_side
 from results import format as result_format
 from results import summary as summaries
@@ -125,7 +124,7 @@ def test_a_starved_process_is_named_when_the_row_is_unstable_but_alone_does_not_
 def test_the_ratio_to_torch_loop_pairs_processes_by_index():
     torch = row("torch-loop", [process(i, us) for i, us in enumerate([100, 200, 100])])
     other = row("numpy-loop", [process(i, us) for i, us in enumerate([50, 100, 50])])
-    summaries.summarize_all([torch, other], opts.SINGLE_TWINS)
+    summaries.summarize_all([torch, other], SINGLE_TWINS)
     s = other["summary"]
     # Each pair is 0.5, though the processes' own times differ by 2x: drawn together, the
     # slow process of each row moves both, and only the spread of the epochs within a
@@ -146,7 +145,7 @@ def test_the_ratio_to_torch_loop_pairs_samples_taken_in_the_same_round():
                                for i, r in enumerate(rounds)])
     other = row("numpy-loop", [process(i, 50, samples_us=[x / 2 for x in r], sampled_with=ids)
                                for i, r in enumerate(rounds)])
-    summaries.summarize_all([torch, other], opts.SINGLE_TWINS)
+    summaries.summarize_all([torch, other], SINGLE_TWINS)
     s = other["summary"]
     assert s["ratio_method"] == "p10-rounds"
     assert s["ratio_to_torch_loop"] == pytest.approx(0.5)
@@ -156,7 +155,7 @@ def test_the_ratio_to_torch_loop_pairs_samples_taken_in_the_same_round():
                                        sampled_with=ids[1:]) for i, r in enumerate(rounds)])
     torch_apart = row("torch-loop", [process(i, 100, samples_us=r, sampled_with=ids[:1])
                                      for i, r in enumerate(rounds)])
-    summaries.summarize_all([torch_apart, apart], opts.SINGLE_TWINS)
+    summaries.summarize_all([torch_apart, apart], SINGLE_TWINS)
     assert apart["summary"]["ratio_method"] == "p10-processes"
 
 
@@ -213,7 +212,7 @@ def run_of(records):
 
 def test_the_table_shows_the_missing_mark_for_one_sample_and_one_seed_and_names_the_estimator():
     run = run_of([row(processes=[process(0, 100, samples_us=[100])]), row("torch-loop")])
-    summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
+    summaries.summarize_all(run["rows"], SINGLE_TWINS)
     lines = side_by_side(Run.from_dict(run))
     assert "µs/step p10" in lines[0] and "median" in lines[0] and "× torch loop" in lines[0]
     assert not re.search(r"\bus\b|\bx torch", "\n".join(lines))
@@ -227,7 +226,7 @@ def test_the_table_shows_the_missing_mark_for_one_sample_and_one_seed_and_names_
 
 def test_the_table_marks_unstable_rows_and_gives_the_reason():
     run = run_of([row(processes=[process(i, us) for i, us in enumerate([100, 150, 70])])])
-    summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
+    summaries.summarize_all(run["rows"], SINGLE_TWINS)
     lines = side_by_side(Run.from_dict(run))
     assert lines[2].endswith("UNSTABLE")
     assert any(line.startswith("numpy-loop-cpu-b32 unstable: p10") for line in lines)
@@ -236,7 +235,7 @@ def test_the_table_marks_unstable_rows_and_gives_the_reason():
 def test_the_export_has_one_round_per_ok_process_in_pytest_benchmarks_layout():
     run = run_of([row(processes=[process(0, 100), process(1, 120), process(2, 1, status="failed")]),
                   row("torch-loop")])
-    summaries.summarize_all(run["rows"], opts.SINGLE_TWINS)
+    summaries.summarize_all(run["rows"], SINGLE_TWINS)
     data = benchmark_json(Run.from_dict(run))
     (bench,) = data["benchmarks"]
     assert bench["name"] == "test_train[numpy-loop-cpu-b32]"

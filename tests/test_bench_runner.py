@@ -9,7 +9,8 @@ import pytest
 
 from benchmarks import results as res
 from benchmarks import runner
-from benchmarks.options import Row, make_plan
+from benchmarks.options import make_plan
+from benchmarks.plan import Row
 from benchmarks.runner import EXIT_GRACE_S, run_process, run_row
 from benchmarks.timing import timed_epoch
 from benchmarks.worker_steps import FAULT_ENV, slow_factor

@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import pytest
 
-from benchmarks.options import TUNED_NOTES
+from benchmarks.plan import TUNED_NOTES
 from reports.best import HEADER, base_variant, best_cells, best_notes, best_table
 from reports.markdown import to_markdown
 

@@ -15,8 +15,8 @@ import pytest
 from reports import combine as combine_module
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
-from reports.load import load_results, load_run
 from results.format import RESULTS_FORMAT_VERSION
+from results.load import load_results, load_run
 from tests import format2
 from tests.test_report_html import Page, needs_chromium
 from tests.test_report_latex import needs_pdflatex, pdflatex

@@ -13,7 +13,7 @@ from reports.cli import main as reports_main
 from reports.compare import compare_runs
 from reports.compare_markdown import to_markdown
 from reports.compare_rule import bootstrap_ratio_ci, holm, processes_needed, welch_log_p
-from reports.load import load_run
+from results.load import load_run
 from tests import format2
 from tests.report_cases import as_run
 

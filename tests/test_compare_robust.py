@@ -118,7 +118,7 @@ def test_the_csv_keeps_its_columns_and_says_the_estimator(tmp_path):
 
 
 def test_a_real_format_3_run_against_itself_and_against_a_planted_slowdown():
-    from reports.load import load_results
+    from results.load import load_results
 
     old = load_results(format2.FIXTURES / "run3.json")
     # Measured at load average 10 on 2 cores: most rows' intervals are wide, so a run against

@@ -12,7 +12,8 @@ import textwrap
 import pytest
 
 from benchmarks import callgrind, cost, cost_worker
-from benchmarks.options import OptionError, Row, make_plan
+from benchmarks.options import OptionError, make_plan
+from benchmarks.plan import Row
 from reports import instructions
 from results import model
 from tests.helpers import ROOT, framework_env, run_python

@@ -11,7 +11,7 @@ from reports.build import build_report
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
 from reports.compare_markdown import to_markdown
-from reports.load import ReportError, load_results, load_run
+from results.load import UnreadableResult, load_results, load_run
 from results.model import Row
 from tests import format2
 
@@ -163,7 +163,7 @@ def test_a_damaged_cost_record_is_refused_naming_its_field(runs):
     row = next(i for i, r in enumerate(data["rows"]) if r["id"] == "numpy-loop-cpu-b32")
     data["rows"][row]["cost"]["status"] = "fine"
     runs[0].write_text(json.dumps(data))
-    with pytest.raises(ReportError, match=rf"rows\[{row}\]\.cost\.status"):
+    with pytest.raises(UnreadableResult, match=rf"rows\[{row}\]\.cost\.status"):
         load_results(runs[0])
 
 

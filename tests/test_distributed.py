@@ -14,8 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import options as opts
-from benchmarks.options import OptionError, Row, make_plan
+from benchmarks.options import OptionError, make_plan
+from benchmarks.plan import (
+    DISTRIBUTED_NOTES,
+    DISTRIBUTED_VARIANTS,
+    SINGLE_TWINS,
+    TAGS,
+    VARIANTS,
+    Row,
+    is_data_parallel,
+    replica_skip_reason,
+    threads_per_process,
+    total_threads,
+)
 from frameworks import SimpleNetSpec, initial_weights, load, make_dataset
 from frameworks.base import batch_slices
 from results import summary as summaries
@@ -108,7 +119,7 @@ def test_mirrored_strategy_averages_replica_means_so_an_uneven_last_batch_is_ski
     # batch of 1 row counts half. This is why such rows are skipped (replica_skip_reason).
     assert _gap(traces["keras-tensorflow-mirrored"], ONE_ROW) > 10 * parity_bound(ONE_ROW)[0].max()
     plan = make_plan("quick", n_train="1001", batch_size="100")
-    reason = opts.replica_skip_reason(Row("keras-tensorflow", "mirrored", "cpu", 100), plan)
+    reason = replica_skip_reason(Row("keras-tensorflow", "mirrored", "cpu", 100), plan)
     assert "batches of 100 and 1" in reason
 
 
@@ -125,18 +136,18 @@ def _plan(**kwargs):
 ])
 def test_rows_that_cannot_have_n_replicas_are_skipped_with_one_sentence(n_train, batch, skipped):
     plan = _plan(n_train=n_train, batch_size=batch)
-    reasons = {row.variant: opts.replica_skip_reason(row, plan) for row in plan.rows()}
-    assert {v for v, reason in reasons.items() if reason and opts.is_data_parallel(v)} == skipped
+    reasons = {row.variant: replica_skip_reason(row, plan) for row in plan.rows()}
+    assert {v for v, reason in reasons.items() if reason and is_data_parallel(v)} == skipped
     for reason in filter(None, reasons.values()):
         assert reason.count(". ") == 0 and "--" in reason  # one sentence naming the option
-    for dp, single in opts.SINGLE_TWINS.items():  # a twin is skipped with its row
+    for dp, single in SINGLE_TWINS.items():  # a twin is skipped with its row
         assert reasons[single] == (reasons[dp] and
                                    f"its data-parallel row is skipped: {reasons[dp]}")
 
 
 def test_the_skip_advice_says_every_global_batch_the_last_included_must_divide():
     plan = _plan(n_train="1000", batch_size="125", replicas="3")
-    reasons = {row.variant: opts.replica_skip_reason(row, plan) for row in plan.rows()}
+    reasons = {row.variant: replica_skip_reason(row, plan) for row in plan.rows()}
     assert reasons["torch-ddp"] is None and reasons["torch-ddp-single"] is None
     assert "every global batch, the last one (--n-train modulo --batch-size) included, " \
            "divides by 3" in reasons["keras-jax-dp"]
@@ -176,26 +187,26 @@ def test_bad_replicas_on_the_command_line_exit_non_zero_without_a_traceback(tmp_
 
 def test_data_parallel_rows_are_in_no_preset_but_their_own_and_bring_their_twins():
     for preset in ("default", "quick", "gpu", "full"):
-        assert not set(make_plan(preset).variants) & set(opts.DISTRIBUTED_VARIANTS), preset
-    assert make_plan("distributed").variants == opts.DISTRIBUTED_VARIANTS
+        assert not set(make_plan(preset).variants) & set(DISTRIBUTED_VARIANTS), preset
+    assert make_plan("distributed").variants == DISTRIBUTED_VARIANTS
     assert "torch-ddp" not in make_plan(impl="torch").variants
     assert make_plan(impl="torch-ddp").variants == ("torch-ddp", "torch-ddp-single")
     assert make_plan(replicas="3").replicas == 3 and make_plan().replicas == 2
-    assert all(opts.TAGS[v] == "distributed" and opts.DISTRIBUTED_NOTES[v]
-               for v in opts.DISTRIBUTED_VARIANTS)
+    assert all(TAGS[v] == "distributed" and DISTRIBUTED_NOTES[v]
+               for v in DISTRIBUTED_VARIANTS)
 
 
 def test_a_data_parallel_row_and_its_twin_get_the_same_total_threads():
     plan = make_plan(impl="torch-ddp,keras-jax-dp,keras-tensorflow-mirrored", threads="1",
                      replicas="2")
     by_variant = {row.variant: row for row in plan.rows()}
-    for dp, single in opts.SINGLE_TWINS.items():
-        assert (opts.total_threads(by_variant[dp], plan)
-                == opts.total_threads(by_variant[single], plan) == 2)
-        assert opts.threads_per_process(by_variant[single], plan) == 2
+    for dp, single in SINGLE_TWINS.items():
+        assert (total_threads(by_variant[dp], plan)
+                == total_threads(by_variant[single], plan) == 2)
+        assert threads_per_process(by_variant[single], plan) == 2
     # one process per replica (torch), one device per replica (jax): one thread each
-    assert opts.threads_per_process(by_variant["torch-ddp"], plan) == 1
-    assert opts.threads_per_process(by_variant["keras-jax-dp"], plan) == 1
+    assert threads_per_process(by_variant["torch-ddp"], plan) == 1
+    assert threads_per_process(by_variant["keras-jax-dp"], plan) == 1
     allowed = sorted(os.sched_getaffinity(0))
     assert plan.cpus_for_worker(2) == allowed[-min(2, len(allowed)):]
 
@@ -210,7 +221,7 @@ def _dp_process(index, us_per_step, gap=None, replicas=2):
 
 
 def _record(variant, processes):
-    impl, mode = opts.VARIANTS[variant]
+    impl, mode = VARIANTS[variant]
     return {"id": f"{variant}-cpu-b32", "variant": variant, "implementation": impl,
             "mode": mode, "device": "cpu", "batch_size": 32, "status": "ok", "reason": "",
             "stderr_tail": "", "processes": processes, "summary": None}
@@ -222,7 +233,7 @@ def test_speedup_and_efficiency_pair_processes_with_the_single_process_twin():
                                _dp_process(2, 300, 5e-8)])
     single = _record("torch-ddp-single", [_dp_process(i, us, replicas=1)
                                           for i, us in enumerate([100, 120, 90])])
-    summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
+    summaries.summarize_all([dp, single], SINGLE_TWINS)
     s = dp["summary"]
     assert s["speedup_vs_single"] == pytest.approx(0.5)
     assert s["scaling_efficiency"] == pytest.approx(0.25)  # 100 / (2 × 200)
@@ -241,7 +252,7 @@ def test_speedup_and_efficiency_pair_processes_with_the_single_process_twin():
 def test_rows_of_other_runs_gain_no_data_parallel_fields():
     row = _record("torch-loop", [format2.process(0, 100) | {"target_accuracy": 0.85,
                                                              "bayes_accuracy": 0.9}])
-    summaries.summarize_all([row], opts.SINGLE_TWINS)
+    summaries.summarize_all([row], SINGLE_TWINS)
     assert "replicas" not in row["summary"] and "speedup_vs_single" not in row["summary"]
 
 
@@ -253,7 +264,7 @@ def test_the_report_section_appears_only_with_data_parallel_rows(tmp_path):
     assert distributed.section(Run.from_dict(plain)) is None
     dp = _record("torch-ddp", [_dp_process(i, 200, 3e-8) for i in range(3)])
     single = _record("torch-ddp-single", [_dp_process(i, 100, replicas=1) for i in range(3)])
-    summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
+    summaries.summarize_all([dp, single], SINGLE_TWINS)
     run = format2.run([format2.row("torch-loop", [100, 110, 105])])
     run["rows"] += [dp, single]
     for name, data in (("plain", plain), ("dp", run)):
@@ -420,7 +431,7 @@ def test_the_data_parallel_verdict_rests_on_the_speedups_interval(dp_us, single_
     dp = _record("torch-ddp", [_dp_process(i, us) for i, us in enumerate(dp_us)])
     single = _record("torch-ddp-single",
                      [_dp_process(i, us, replicas=1) for i, us in enumerate(single_us)])
-    summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
+    summaries.summarize_all([dp, single], SINGLE_TWINS)
     assert distributed.speedup_verdict(Summary.from_dict(dp["summary"])) == called
     run = format2.run([])
     run["rows"] = [dp, single]

@@ -1,6 +1,6 @@
 """The golden report files (tests/fixtures/golden/), checked against numbers recomputed here
 from the raw format-1 fixture (tests/fixtures/run_old.json) with numpy and the statistics
-module, without reports.load or tables.tidy: a golden file regenerated with UPDATE_GOLDEN=1
+module, without results.load or tables.tidy: a golden file regenerated with UPDATE_GOLDEN=1
 is only trusted as far as these numbers agree with it."""
 
 import json

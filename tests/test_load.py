@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from reports import load as load_module
 from reports.cli import main as reports_main
-from reports.format1 import FORMAT_1_NOTE
-from reports.load import MAX_RESULT_BYTES, ReportError, load_results
+from results import load as load_module
 from results.format import RESULTS_FORMAT_VERSION
+from results.format1 import FORMAT_1_NOTE
+from results.load import MAX_RESULT_BYTES, UnreadableResult, load_results
 from tests import format2
 from tests.helpers import ROOT
 from tests.report_cases import as_run
@@ -221,7 +221,7 @@ def test_every_bad_case_is_listed(tmp_path):
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_a_bad_file_is_one_sentence_exit_2_and_nothing_written(tmp_path, capsys, case):
     path, message = _bad_inputs(tmp_path)[case]
-    with pytest.raises(ReportError, match=None) as err:
+    with pytest.raises(UnreadableResult, match=None) as err:
         load_results(path)
     assert message in str(err.value) and "\n" not in str(err.value)
     good = format2.write(tmp_path / "good.json", good_run())
@@ -246,7 +246,7 @@ def test_the_size_is_checked_before_the_file_is_read(tmp_path, monkeypatch):
         raise AssertionError("read before the size check")
 
     monkeypatch.setattr(load_module.Path, "read_bytes", never)
-    with pytest.raises(ReportError, match="too large"):
+    with pytest.raises(UnreadableResult, match="too large"):
         load_results(huge)
 
 
@@ -298,7 +298,7 @@ def test_build_out_in_a_read_only_folder_is_one_sentence(tmp_path, capsys, monke
 def test_the_pytest_benchmark_export_beside_a_result_file_points_to_it(tmp_path):
     format2.write(tmp_path / "results.json", good_run())
     (tmp_path / "benchmark.json").write_text('{"benchmarks": [], "version": "5.3.1"}')
-    with pytest.raises(ReportError, match="give the run's result file, .*results.json"):
+    with pytest.raises(UnreadableResult, match="give the run's result file, .*results.json"):
         load_results(tmp_path / "benchmark.json")
 
 
@@ -360,7 +360,7 @@ def test_any_field_missing_or_of_a_wrong_type_is_refused_or_read_without_error(t
             path.write_text(json.dumps(data))
             try:
                 loaded = load_results(path)
-            except ReportError as err:
+            except UnreadableResult as err:
                 assert "\n" not in str(err)
                 refused += 1
                 continue
@@ -399,7 +399,7 @@ def test_a_key_twice_in_one_object_is_refused_in_one_sentence(tmp_path):
                                           '"format_version": 2', 1)
     path = tmp_path / "results.json"
     path.write_text(text)
-    with pytest.raises(ReportError, match="the key 'format_version' appears twice") as err:
+    with pytest.raises(UnreadableResult, match="the key 'format_version' appears twice") as err:
         load_results(path)
     assert "\n" not in str(err.value)
 
@@ -426,7 +426,7 @@ def test_a_lone_surrogate_in_a_string_is_replaced_so_that_reports_can_be_written
 ])
 def test_a_field_of_the_wrong_type_is_named_by_its_json_path(tmp_path, change, message):
     path = _format_2(tmp_path, "results.json", change)
-    with pytest.raises(ReportError) as err:
+    with pytest.raises(UnreadableResult) as err:
         load_results(path)
     assert message in str(err.value) and "\n" not in str(err.value)
 
@@ -434,5 +434,5 @@ def test_a_field_of_the_wrong_type_is_named_by_its_json_path(tmp_path, change, m
 def test_a_format_1_row_without_samples_is_refused_in_one_sentence(tmp_path):
     path = _format_1(tmp_path, "benchmark.json",
                      lambda d: d["benchmarks"][0]["stats"].update(data=[]))
-    with pytest.raises(ReportError, match=r"benchmarks\[0\]\.stats\.data is empty"):
+    with pytest.raises(UnreadableResult, match=r"benchmarks\[0\]\.stats\.data is empty"):
         load_results(path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.load import ReportError, load_results, load_run
+from results.load import UnreadableResult, load_results, load_run
 from results.model import (
     ABSENT,
     Process,
@@ -106,7 +106,7 @@ def test_an_unknown_format_version_is_one_sentence_naming_it(version, tmp_path):
     with pytest.raises(UnreadableVersion, match="is not one this version"):
         Run.from_dict(data)
     path = format2.write(tmp_path / "results.json", data)
-    with pytest.raises(ReportError) as loaded:
+    with pytest.raises(UnreadableResult) as loaded:
         load_run(path)
     assert str(loaded.value) == f"{path}: {message}"
 

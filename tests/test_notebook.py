@@ -2,8 +2,14 @@
 would run it, and what Jupyter would show."""
 
 import html
+import json
+
+import pytest
 
 from benchmarks.notebook import Run, run
+from results.format import RESULTS_FILE_NAME
+from results.load import UnreadableResult
+from tests.format2 import FIXTURES
 from tests.helpers import QUIET_ENV
 
 
@@ -40,3 +46,19 @@ def test_a_failed_run_shows_its_output_not_a_traceback(tmp_path, monkeypatch):
     assert "Traceback" not in result.output
     assert repr(result) == f"Run(returncode={result.returncode}, report='no run folder')"
     assert isinstance(result, Run)
+
+
+def test_its_results_are_read_by_the_checked_reader(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    data = json.loads((FIXTURES / "run3.json").read_text())
+    (run_dir / RESULTS_FILE_NAME).write_text(json.dumps(data))
+    result = Run(0, "", run_dir)
+    assert result.result_model.to_dict() == data and result.results == data
+    # A damaged file is one sentence naming the field, as the reports say it, not a KeyError
+    # or a model built from a half-read file.
+    del data["rows"][0]["processes"][0]["status"]
+    (run_dir / RESULTS_FILE_NAME).write_text(json.dumps(data))
+    with pytest.raises(UnreadableResult, match=r"rows\[0\]\.processes\[0\]\.status"):
+        result.result_model  # noqa: B018
+    assert Run(0, "", None).result_model is None

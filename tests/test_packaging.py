@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from reports.build import DEFAULT_RUNS_DIR, build_report
+from reports.build import build_report
+from results.format import DEFAULT_RUNS_DIR
 from tests.helpers import QUIET_ENV, ROOT
 from tests.report_cases import run_without_gpu, write
 

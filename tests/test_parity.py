@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks.options import TAGS, VARIANTS
+from benchmarks.plan import TAGS, VARIANTS
 from frameworks import (
     IMPLEMENTATIONS,
     ModeUnsupported,

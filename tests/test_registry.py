@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import options as opts
+from benchmarks.plan import Row, launcher
 from frameworks import IMPLEMENTATIONS
 from frameworks.variants import LAUNCHERS, TAG_NAMES, VARIANTS, Variant, data_parallel_of, variant
 from tests.fixtures.make_variant_tables import dump
@@ -57,10 +57,10 @@ def test_the_default_preset_has_every_course_row_and_a_row_of_every_implementati
 def test_only_torch_ddp_has_a_launcher_of_its_own():
     assert {v.name for v in VARIANTS.values() if v.launcher != "worker"} == {"torch-ddp"}
     assert VARIANTS["torch-ddp"].process_per_replica
-    ddp = opts.Row("torch", "ddp", "cpu", 32)
-    assert opts.launcher(ddp) == "torchrun"
-    assert opts.launcher(opts.Row("torch", "ddp-single", "cpu", 32)) == "worker"
-    assert opts.launcher(opts.Row("torch", "not-a-mode", "cpu", 32)) == "worker"
+    ddp = Row("torch", "ddp", "cpu", 32)
+    assert launcher(ddp) == "torchrun"
+    assert launcher(Row("torch", "ddp-single", "cpu", 32)) == "worker"
+    assert launcher(Row("torch", "not-a-mode", "cpu", 32)) == "worker"
 
 
 def test_an_unknown_variant_names_the_choices():

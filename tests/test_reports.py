@@ -13,9 +13,9 @@ from reports.build import build_report
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
 from reports.compare_markdown import to_markdown as compare_markdown
-from reports.load import ReportError, load_results, load_run
 from reports.markdown import parse_markdown_table
 from results import atomic, numbers
+from results.load import UnreadableResult, load_results, load_run
 from tests.helpers import ROOT
 
 FIXTURES = Path(__file__).with_name("fixtures")
@@ -183,7 +183,7 @@ def bad_inputs(tmp_path):
                                   "unknown version", "binary"])
 def test_bad_input_is_one_sentence_and_exit_status_2(tmp_path, capsys, monkeypatch, case):
     path, message = bad_inputs(tmp_path)[case]
-    with pytest.raises(ReportError, match=message):
+    with pytest.raises(UnreadableResult, match=message):
         load_results(path)
     # The command's main() in this process (a traceback would fail the test here); its exit
     # status through `python -m reports`, in a fresh interpreter: the test below.

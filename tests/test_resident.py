@@ -4,7 +4,8 @@ epoch at a time on request; a worker that fails anywhere is one outcome, never a
 import sys
 import textwrap
 
-from benchmarks.options import Row, make_plan
+from benchmarks.options import make_plan
+from benchmarks.plan import Row
 from benchmarks.resident import ResidentWorker
 
 ROW = Row("numpy", "loop", "cpu", 256)

@@ -18,8 +18,8 @@ import pytest
 from reports import compare as compare_module
 from reports import compare_markdown, plots, scaling
 from reports.build import report_files
-from reports.load import ReportError, checked, load_results
 from results.atomic import write_folder
+from results.load import UnreadableResult, checked, load_results
 from tests import format2
 from tests.report_cases import as_run
 
@@ -35,13 +35,13 @@ def _sweep_run() -> dict:
 
 
 def _distributed_run() -> dict:
-    from benchmarks import options as opts
+    from benchmarks.plan import SINGLE_TWINS
     from results import summary as summaries
     from tests.test_distributed import _dp_process, _record
 
     dp = _record("torch-ddp", [_dp_process(i, 200, 3e-8) for i in range(2)])
     single = _record("torch-ddp-single", [_dp_process(i, 100, replicas=1) for i in range(2)])
-    summaries.summarize_all([dp, single], opts.SINGLE_TWINS)
+    summaries.summarize_all([dp, single], SINGLE_TWINS)
     run = format2.run([format2.row("torch-loop", [100, 110])])
     run["rows"] += [dp, single]
     return json.loads(json.dumps(run))
@@ -136,7 +136,7 @@ def test_every_field_broken_is_one_sentence_or_a_whole_report(name, tmp_path, qu
             undo = _apply(base, place, mutation)  # checked in place, then undone: fast
             try:
                 checked(base, "results.json")
-            except ReportError as err:
+            except UnreadableResult as err:
                 message = str(err)
                 assert "\n" not in message and any(
                     why in message for why in ("damaged result file", "JSON from",
@@ -166,7 +166,7 @@ def _render_groups(base, places, mutation, tmp_path) -> list:
     path.write_text(json.dumps(data))
     try:
         loaded = load_results(path)
-    except ReportError:
+    except UnreadableResult:
         if len(places) == 1:
             return []  # refused together with nothing else: also fine
         half = len(places) // 2

@@ -13,12 +13,15 @@ import pandas as pd
 import pytest
 
 from benchmarks import options as opts
+from benchmarks.options import OptionError
+from benchmarks.plan import SINGLE_TWINS, Row
 from reports import scaling, scaling_plots, scaling_section
 from reports.build import build_report
 from reports.compare import compare_runs
-from reports.load import load_results
 from results import numbers
 from results import summary as summaries
+from results.load import UnreadableResult, load_results
+from results.schema import SWEEP_AXES
 from tests import format2
 from tests.report_cases import as_run
 from tests.test_bench_e2e import run_pytest
@@ -40,7 +43,7 @@ def sweep_row(variant, batch, width, samples, peak_bytes):
     row = format2.row(variant, samples)
     steps = -(-N_TRAIN // batch)
     median = float(np.median(samples))
-    row["id"] = opts.Row(*variant.rsplit("-", 1), "cpu", batch, width).id
+    row["id"] = Row(*variant.rsplit("-", 1), "cpu", batch, width).id
     row |= {"batch_size": batch, "hidden_size": width, "n_train": N_TRAIN}
     for process, sample in zip(row["processes"], samples):
         process |= {"batch_size": batch, "steps_per_epoch": steps, "n_train": N_TRAIN,
@@ -156,7 +159,7 @@ def test_a_row_is_paired_with_torch_loop_of_its_own_width():
     for row in rows:
         for process in row["processes"]:
             process |= {"target_accuracy": 0.85, "bayes_accuracy": 0.9}
-    summaries.summarize_all(rows, opts.SINGLE_TWINS)
+    summaries.summarize_all(rows, SINGLE_TWINS)
     assert rows[2]["summary"]["ratio_to_torch_loop"] == pytest.approx(2.0)
 
 
@@ -309,9 +312,10 @@ def test_a_sweep_run_file_loads_and_a_damaged_size_is_refused(tmp_path):
     run = sweep_run()
     assert load_results(format2.write(tmp_path / "ok.json", run))["plan"]["sweeps"]
     run["rows"][0]["hidden_size"] = -3
-    from reports.load import ReportError
+    from results.load import UnreadableResult
 
-    with pytest.raises(ReportError, match=r"rows\[0\].hidden_size is -3, but it must be at least"):
+    with pytest.raises(UnreadableResult,
+                       match=r"rows\[0\].hidden_size is -3, but it must be at least"):
         load_results(format2.write(tmp_path / "bad.json", run))
 
 
@@ -432,3 +436,23 @@ def test_a_points_regime_agrees_with_its_fits_overhead_bound_size():
     # no measurable fixed cost (the fit under 0) is never overhead-bound, whatever the slope
     assert scaling.regime(-5.0, -0.001, 100) == "compute-bound"
     assert scaling.regime(5.0, -0.001, 100) == "overhead-bound"
+
+
+def test_every_sweep_axis_sets_the_row_field_of_the_one_table_of_axes(tmp_path):
+    """results.schema.SWEEP_AXES is the table that --sweep, the loader's check of plan.sweeps
+    and the Scaling section all read: each axis varies the row field it names there."""
+    for axis, field in SWEEP_AXES.items():
+        values = [3000, 4000] if axis == "n_train" else [512, 1024]  # quick: 2000 samples
+        plan = opts.make_plan("quick", impl="numpy", sweep=f"{axis}={values[0]},{values[1]}")
+        swept = [getattr(row, field) for row in plan.rows()]
+        assert swept == values, (axis, swept)
+        for other in set(SWEEP_AXES.values()) - {field}:  # the others stay at the plan's
+            assert len({getattr(row, other) for row in plan.rows()}) == 1, (axis, other)
+        assert scaling.AXES[axis][0] == field
+        assert field not in scaling.CONTEXT[axis] and len(scaling.CONTEXT[axis]) == 2
+    with pytest.raises(OptionError, match="choose from: batch, hidden, n_train"):
+        opts.make_plan("quick", impl="numpy", sweep="depth=2,3")
+    run = format2.run([format2.row("numpy-loop", [100.0, 110.0])])
+    run["plan"]["sweeps"] = {"depth": [2, 3]}
+    with pytest.raises(UnreadableResult, match="not one of batch, hidden, n_train"):
+        load_results(format2.write(tmp_path / "results.json", run))

@@ -6,7 +6,8 @@ from collections import Counter
 import pytest
 
 from benchmarks import schedule
-from benchmarks.options import Row, make_plan
+from benchmarks.options import make_plan
+from benchmarks.plan import Row
 
 
 def test_every_round_asks_every_worker_once_in_a_fresh_order():

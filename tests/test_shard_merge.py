@@ -9,16 +9,17 @@ import pytest
 
 from benchmarks import options as opts
 from benchmarks import shard as shards
+from benchmarks.plan import SINGLE_TWINS, TAGS, Plan, Row
 from reports.cli import main as reports_main
-from reports.load import load_results
 from reports.merge import merge
+from results.load import load_results
 from tests import format2
 from tests.test_bench_e2e import run_pytest
 
 PRESETS = ("default", "full", "sweep", "distributed")
 
 
-def _block(row: opts.Row) -> tuple:
+def _block(row: Row) -> tuple:
     return row.device, row.batch_size, row.hidden_size, row.n_train
 
 
@@ -38,7 +39,7 @@ def test_every_split_is_disjoint_makes_up_the_plan_and_keeps_compared_rows_toget
         for row in rows:
             if _block(row) in references:  # its "x torch loop" reference: the same part
                 assert owner[row] == references[_block(row)], (count, row.id)
-            twin = opts.SINGLE_TWINS.get(row.variant)
+            twin = SINGLE_TWINS.get(row.variant)
             if twin:  # a data-parallel row and its single-process twin: the same part
                 (single,) = [r for r in rows if r.variant == twin and _block(r) == _block(row)]
                 assert owner[row] == owner[single]
@@ -53,8 +54,8 @@ def test_without_torch_loop_a_block_is_a_row_or_a_data_parallel_pair():
     units = shards.blocks(plan)
     assert len(units) == len(plan.rows()) // 2 == 12
     for unit in units:
-        assert [r.variant for r in unit] in ([v, opts.SINGLE_TWINS[v]]
-                                             for v in opts.SINGLE_TWINS)
+        assert [r.variant for r in unit] in ([v, SINGLE_TWINS[v]]
+                                             for v in SINGLE_TWINS)
         assert len({_block(r) for r in unit}) == 1
 
 
@@ -103,7 +104,7 @@ def test_pytest_refuses_a_bad_shard_with_exit_4(tmp_path):
 
 # -- merging ---------------------------------------------------------------------------------
 
-def plan_run(plan: opts.Plan, cpu_model: str = "Intel Xeon") -> dict:
+def plan_run(plan: Plan, cpu_model: str = "Intel Xeon") -> dict:
     """A run of every row of ``plan`` without workers: CPU rows measured (planted numbers),
     CUDA rows skipped, as on a machine without a GPU."""
     rows = []
@@ -114,7 +115,7 @@ def plan_run(plan: opts.Plan, cpu_model: str = "Intel Xeon") -> dict:
             record = format2.row(row.variant, [100.0 + k, 110.0 + k, 105.0 + k],
                                  batch_size=row.batch_size)
         record.update(id=row.id, implementation=row.implementation, mode=row.mode,
-                      tag=opts.TAGS[row.variant])
+                      tag=TAGS[row.variant])
         rows.append(record)
     run = format2.run(rows)
     run["plan"] = json.loads(json.dumps(plan.to_dict()))
@@ -122,7 +123,7 @@ def plan_run(plan: opts.Plan, cpu_model: str = "Intel Xeon") -> dict:
     return run
 
 
-def write_parts(tmp_path, plan: opts.Plan, count: int, whole: dict | None = None,
+def write_parts(tmp_path, plan: Plan, count: int, whole: dict | None = None,
                 edit=None) -> list:
     """The ``count`` parts of ``whole`` (a run of ``plan``) as result files, each as the
     plugin writes it; ``edit(index, part)`` may change a part before it is written."""

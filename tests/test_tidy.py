@@ -10,7 +10,7 @@ import pytest
 
 from reports import main_tables, tables
 from reports.build import build_report
-from reports.load import load_results
+from results.load import load_results
 from tests import format2
 from tests.report_cases import as_run
 

@@ -5,10 +5,11 @@ import re
 
 import pytest
 
-from benchmarks.options import TAG_NAMES, TAGS, TUNED_NOTES, VARIANTS
+from benchmarks.plan import TAGS, TUNED_NOTES, VARIANTS
 from benchmarks.runner import nvidia_gpu_visible
 from frameworks import IMPLEMENTATIONS, SimpleNetSpec, load
 from frameworks.backends import INTERFACE, MODULES, backend
+from frameworks.variants import TAG_NAMES
 from tests.helpers import run_python
 
 
@@ -55,7 +56,7 @@ def test_every_variant_is_tagged_and_every_tuned_one_says_what_it_changes():
 
 
 def test_every_mode_of_the_registry_is_a_variant():
-    from benchmarks.options import SINGLE_TWINS
+    from benchmarks.plan import SINGLE_TWINS
 
     registered = {(name, mode) for name, impl in IMPLEMENTATIONS.items() for mode in impl.modes}
     # the single-process twins of data-parallel rows train in the course's mode
@@ -98,7 +99,8 @@ def test_cuda_without_a_gpu_is_one_documented_error_for_every_framework():
 
 def test_a_mode_the_framework_refuses_is_a_skipped_row_with_its_reason():
     """keras-torch fit-spe: Keras 3.15 refuses steps_per_execution on torch; the row says so."""
-    from benchmarks.options import Row, make_plan
+    from benchmarks.options import make_plan
+    from benchmarks.plan import Row
     from benchmarks.runner import run_process
 
     row = Row("keras-torch", "fit-spe", "cpu", 32)  # 32 steps per epoch: spe 32

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from benchmarks import accounting, timing, worker
-from benchmarks import options as opts
 from benchmarks import worker_steps as steps
-from benchmarks.options import TARGET_GAP, Row, make_plan
+from benchmarks.options import make_plan
+from benchmarks.plan import TARGET_GAP, Row
 from benchmarks.results import STARVED_OTHERS_CORES, STARVED_WAIT_PER_S
 from frameworks import IMPLEMENTATIONS, make_dataset
+from frameworks.variants import VARIANTS
 
 # The Process fields a worker writes for a resident row, in the order results.json has them.
 RECORD_FIELDS = [
@@ -203,7 +204,7 @@ def test_distributed_extras_for_a_single_process_twin_and_none_for_other_rows():
     assert steps.distributed_extras(setup, built, training, usage) is None
     plan = make_plan("quick", impl="torch-ddp", threads="2", replicas="3")
     twin_setup = dataclasses.replace(setup, row=Row("torch", "ddp-single", "cpu", 250),
-                                     plan=plan, variant=opts.REGISTRY["torch-ddp-single"])
+                                     plan=plan, variant=VARIANTS["torch-ddp-single"])
     extras = steps.distributed_extras(twin_setup, built, training, usage)
     assert extras == {"replicas": 1, "threads_per_process": 6, "total_threads": 6,
                       "memory_processes": 1, "max_weight_gap_vs_single": None}

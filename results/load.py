@@ -1,12 +1,13 @@
 """Read a run result file (docs/result_format.md), or say in one sentence why it can't be read.
 
 `load_run` returns the file as the result model (results.model.Run), checked: every field
-that the reports read is there with the right type, and every timing is a finite positive
+that a reader reads is there with the right type, and every timing is a finite positive
 number; `load_results` returns the same run as a dict in format 2's layout.
 A format-1 file (the `sidebyside` section inside pytest-benchmark's JSON) is converted to
-format 2 by reports.format1: each row becomes one process whose steady epochs are the
+format 2 by results.format1: each row becomes one process whose steady epochs are the
 rounds; such a file has `converted_from_format_version: 1` and the warning `FORMAT_1_NOTE`.
-This module and reports.format1 are the only parts of reports/ that read the file's JSON.
+This module and results.format1 are the only code that reads the file's JSON: the reports,
+`compare` and the notebook's ``Run`` all read a run through ``load_run``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import json
 import math
 from pathlib import Path
 
-from reports import format1
-from results import schema
+from results import format1, schema
 from results.format import READABLE_FORMAT_VERSIONS, RESULTS_FILE_NAME, RESULTS_FORMAT
 from results.model import Run, UnreadableVersion, check_version
 
@@ -25,12 +25,11 @@ from results.model import Run, UnreadableVersion, check_version
 # of hundreds of MB is refused before it is read into memory.
 MAX_RESULT_BYTES = 20 * 2**20
 
-MAX_TIMING_S = schema.MAX_TIMING_S
-ROW_STATUSES, PROCESS_STATUSES = schema.ROW_STATUSES, schema.PROCESS_STATUSES
 
 
-class ReportError(Exception):
-    """A user's input cannot be used; the message is one sentence for them."""
+class UnreadableResult(Exception):
+    """A result file cannot be read; the message is one sentence for the user, naming the
+    file and what is wrong with it."""
 
 
 _Damaged = schema.Damaged  # a field missing or of the wrong type; the message names it
@@ -39,7 +38,7 @@ _Damaged = schema.Damaged  # a field missing or of the wrong type; the message n
 def load_results(path: str | Path) -> dict:
     """The checked content of a result file as JSON data in format 2's layout, with `_path`
     added: the ``load_run`` model's ``to_dict``, for scripts that edit a result file (the
-    reports themselves read the model). Raises ReportError as ``load_run`` does."""
+    reports themselves read the model). Raises UnreadableResult as ``load_run`` does."""
     run = load_run(path)
     data = run.to_dict()
     data["_path"] = run.path
@@ -50,7 +49,7 @@ def load_run(path: str | Path) -> Run:
     """The checked run of a result file (results.model.Run, its ``path`` set).
 
     ``path`` is a results.json, a format-1 benchmark.json, or a run folder holding one.
-    Raises ReportError (one sentence) for: no such file, a file over MAX_RESULT_BYTES,
+    Raises UnreadableResult (one sentence) for: no such file, a file over MAX_RESULT_BYTES,
     not JSON, JSON of another tool, an unknown format version, a damaged file (a field
     missing or of the wrong type), NaN/Infinity anywhere, or a timing that is not > 0.
     """
@@ -58,8 +57,8 @@ def load_run(path: str | Path) -> Run:
     try:
         size_bytes = path.stat().st_size
         if size_bytes > MAX_RESULT_BYTES:
-            raise ReportError(f"{path}: {size_bytes:,} bytes is too large for a result file "
-                              f"(at most {MAX_RESULT_BYTES:,}; real ones are tens of KB)")
+            raise UnreadableResult(f"{path}: {size_bytes:,} bytes is too large for a result file "
+                                   f"(at most {MAX_RESULT_BYTES:,}; real ones are tens of KB)")
         raw = path.read_bytes()
         # UTF-8, with or without the byte order mark that Windows editors add; UTF-16 and
         # UTF-32 (an editor's "Unicode") as RFC 8259's predecessor allowed, told by json.
@@ -67,34 +66,34 @@ def load_run(path: str | Path) -> Run:
                           else json.detect_encoding(raw))
         text = text.removeprefix("\ufeff")
     except UnicodeDecodeError:
-        raise ReportError(f"{path}: not a text file in UTF-8 (or UTF-16/32), so not a sidebyside "
-                          f"result file") from None
+        raise UnreadableResult(f"{path}: not a text file in UTF-8 (or UTF-16/32), so not a "
+                               f"sidebyside result file") from None
     except OSError as err:
-        raise ReportError(f"{path}: cannot be read ({err.strerror})") from None
+        raise UnreadableResult(f"{path}: cannot be read ({err.strerror})") from None
     return parse_run(text, path)
 
 
 def parse_run(text: str, path: str | Path) -> Run:
     """The checked run of a result file's ``text`` (its ``path`` set to ``path``, which the
-    messages name). Raises ReportError (one sentence) as ``load_run`` does."""
+    messages name). Raises UnreadableResult (one sentence) as ``load_run`` does."""
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
                           parse_int=_bounded_int, object_pairs_hook=_unique_keys)
     except _DuplicateKey as err:
-        raise ReportError(f"{path}: the key {err} appears twice in one object, so it is "
-                          f"not clear which value counts; the file is damaged") from None
+        raise UnreadableResult(f"{path}: the key {err} appears twice in one object, so it is "
+                               f"not clear which value counts; the file is damaged") from None
     except _NonFinite as err:
-        raise ReportError(f"{path}: holds {err}, not a finite number; a result file never "
-                          "has NaN or Infinity, so it is damaged") from None
+        raise UnreadableResult(f"{path}: holds {err}, not a finite number; a result file never "
+                               "has NaN or Infinity, so it is damaged") from None
     except _HugeInteger as err:
-        raise ReportError(f"{path}: holds the integer {err}, too large for any field of a "
-                          "result file, so it is damaged") from None
+        raise UnreadableResult(f"{path}: holds the integer {err}, too large for any field of a "
+                               "result file, so it is damaged") from None
     except json.JSONDecodeError as err:
-        raise ReportError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+        raise UnreadableResult(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
     except ValueError as err:  # e.g. an integer beyond Python's digit limit
-        raise ReportError(f"{path}: not a valid result file ({err})") from None
+        raise UnreadableResult(f"{path}: not a valid result file ({err})") from None
     except RecursionError:
-        raise ReportError(f"{path}: JSON nested too deeply for a result file") from None
+        raise UnreadableResult(f"{path}: JSON nested too deeply for a result file") from None
     if "\\ud" in text.lower():  # a \uD800-style escape: maybe a lone surrogate
         data = _without_lone_surrogates(data)
     run = Run.from_dict(checked(data, path))
@@ -118,29 +117,30 @@ def _without_lone_surrogates(value):
 def checked(data, path: str | Path) -> dict:
     """Parsed JSON ``data`` of the file ``path`` as a checked format-2 dict (a format-2
     file's own dict, a format-1 file's conversion); ``data`` itself is not changed. Raises
-    ReportError (one sentence naming the field) where it breaks docs/result_format.md."""
+    UnreadableResult (one sentence naming the field) where it breaks docs/result_format.md."""
     try:
         data = _to_format_2(Path(path), data)
         _check_format_2(data)
     except _Damaged as err:
-        raise ReportError(f"{path}: damaged result file: {err}") from None
+        raise UnreadableResult(f"{path}: damaged result file: {err}") from None
     return data
 
 
 def result_path(path: str | Path) -> Path:
     """The result file that ``path`` names: ``path`` itself, or the results.json (else the
-    format-1 benchmark.json) of a run folder. Raises ReportError (one sentence) when there
+    format-1 benchmark.json) of a run folder. Raises UnreadableResult (one sentence) when there
     is none."""
     path = Path(path)
     if path.is_dir():
         for name in (RESULTS_FILE_NAME, "benchmark.json"):  # format 2, then format 1
             if (path / name).is_file():
                 return path / name
-        raise ReportError(f"{path}: a folder without {RESULTS_FILE_NAME}; give a result file")
+        raise UnreadableResult(f"{path}: a folder without {RESULTS_FILE_NAME}; give a result "
+                               "file")
     if not path.exists():
-        raise ReportError(f"{path}: no such file")
+        raise UnreadableResult(f"{path}: no such file")
     if not path.is_file():
-        raise ReportError(f"{path}: not a regular file; give a result file")
+        raise UnreadableResult(f"{path}: not a regular file; give a result file")
     return path
 
 
@@ -196,13 +196,13 @@ def _to_format_2(path: Path, data) -> dict:
     beside = path.parent / RESULTS_FILE_NAME
     if path.name != RESULTS_FILE_NAME and beside.is_file() and isinstance(data, dict) and \
             "benchmarks" in data:
-        raise ReportError(f"{path}: the pytest-benchmark export of a run; give the run's "
-                          f"result file, {beside}")
+        raise UnreadableResult(f"{path}: the pytest-benchmark export of a run; give the run's "
+                               f"result file, {beside}")
     if not isinstance(data, dict) or "sidebyside" not in data:
         made_by = ("pytest-benchmark without sidebyside"
                    if isinstance(data, dict) and "benchmarks" in data else "another tool")
-        raise ReportError(f"{path}: JSON from {made_by}, not a result file of "
-                          "`pytest --benchmark` in this repository")
+        raise UnreadableResult(f"{path}: JSON from {made_by}, not a result file of "
+                               "`pytest --benchmark` in this repository")
     section = data["sidebyside"]
     _version(path, section.get("format_version") if isinstance(section, dict) else None, (1,))
     schema.check(data, schema.FORMAT_1)
@@ -213,7 +213,7 @@ def _version(path: Path, version, readable: tuple) -> None:
     try:
         check_version(version, readable)
     except UnreadableVersion as err:
-        raise ReportError(f"{path}: {err}") from None
+        raise UnreadableResult(f"{path}: {err}") from None
 
 
 # -- checking format 2 ------------------------------------------------------------------

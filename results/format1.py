@@ -1,7 +1,7 @@
 """Format 1 read as format 2 (docs/result_format.md): the `sidebyside` section inside
 pytest-benchmark's JSON, converted so that the reports read one layout. Each row becomes one
 process whose steady epochs are the rounds; the run gets ``converted_from_format_version: 1``
-and the warning ``FORMAT_1_NOTE``. Part of the loading adapter (reports.load), which checks
+and the warning ``FORMAT_1_NOTE``. Part of the loading adapter (results.load), which checks
 the result against format 2's contract afterwards.
 """
 
