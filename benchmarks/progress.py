@@ -87,6 +87,17 @@ def groups(parts: list[list], budget_gib: float) -> str:
     return line
 
 
+def estimate(quiet_s: float, factor: float, load1: float | None, cores: int) -> str:
+    """The run's expected length: the quiet machine's estimate, and where the machine was
+    busy at the start (``factor``: coordinator.busy_factor, above 1.1) that estimate times
+    the factor, with the arithmetic."""
+    if factor <= 1.1 or load1 is None:
+        return f"about {duration(quiet_s)} (estimate)"
+    return (f"about {duration(quiet_s * factor)} at this load (estimate: "
+            f"{duration(quiet_s)} on a quiet machine × {numbers.number(factor, 2)} for a "
+            f"load average of {numbers.number(load1, 2)} on {counted(cores, 'CPU')})")
+
+
 def start(processes: int, estimate: str, groups_text: str) -> str:
     """The line before the first worker starts: how many processes, how long, which rows
     are sampled together (``groups``)."""

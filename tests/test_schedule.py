@@ -94,3 +94,49 @@ def test_the_estimate_shares_starts_and_training_among_workers_starting_at_once(
     processes = plan.processes
     assert estimate([[1]]) == pytest.approx(processes * (start + rounds))
     assert estimate([[1], [0]]) == pytest.approx(processes * (start / 2 + rounds))
+
+
+def test_a_rows_first_process_pays_for_the_equivalence_check_with_a_second_start(monkeypatch):
+    """The starts are means over a default run's three processes, one of which checked the
+    twin in a child that starts as the worker does: a start without the check is 3/4 of
+    the mean, the first process pays two. One process per row (the quick preset) then costs
+    1.5 mean starts a row, three processes three, as measured."""
+    from benchmarks import coordinator
+
+    def starts_s(processes):
+        plan = make_plan("default", devices_here=("cpu",), impl="torch-compile",
+                         processes=str(processes), affinity="none")
+        row = plan.rows()[0]
+        # no training and no rounds: the starts alone
+        monkeypatch.setitem(coordinator.US_PER_STEP_BY_IMPLEMENTATION, "torch", (0.0, 0.0))
+        return coordinator.Coordinator(plan, {}, [row], "/tmp", print,
+                                       lambda: None).estimate_s([row])
+
+    mean_start = coordinator.START_S["torch"] + coordinator.EXTRA_FIRST_EPOCH_S["torch-compile"]
+    assert mean_start == 20.5
+    assert starts_s(1) == pytest.approx(1.5 * 20.5)  # 15.375 twice
+    assert starts_s(3) == pytest.approx(3 * 20.5)  # 15.375 * 4: the measured mean, 3 times
+
+
+@pytest.mark.parametrize("load, cores, threads, factor", [
+    (None, 2, 1, 1.0),  # not measured
+    ({"load1": 0.1, "cpu_busy_pct": 5.0}, 2, 1, 1.0),  # quiet: the worker has a core
+    ({"load1": 2.41, "cpu_busy_pct": 100.0}, 2, 1, 1.705),  # (2.41 + 1) / 2
+    ({"load1": 0.5, "cpu_busy_pct": 100.0}, 2, 1, 1.5),  # the second's 2 busy CPUs win
+    ({"load1": 6.0, "cpu_busy_pct": None}, 2, 2, 4.0),  # (6 + 2) / 2
+    ({"load1": 3.0, "cpu_busy_pct": 50.0}, 8, 1, 1.0),  # 4 of 8 cores busy: room enough
+])
+def test_a_busy_machine_stretches_the_estimate_by_its_runnable_threads_per_core(
+        load, cores, threads, factor):
+    from benchmarks.coordinator import busy_factor
+
+    assert busy_factor(load, cores, threads) == pytest.approx(factor)
+
+
+def test_the_estimate_says_the_quiet_figure_and_the_factor_on_a_busy_machine():
+    from benchmarks import progress
+
+    assert progress.estimate(150.0, 1.0, 0.2, 2) == "about 2.5 min (estimate)"
+    assert progress.estimate(275.0, 1.705, 2.41, 2) == (
+        "about 7.8 min at this load (estimate: 4.6 min on a quiet machine × 1.7 for a load "
+        "average of 2.4 on 2 CPUs)")
