@@ -100,9 +100,11 @@ def estimate(quiet_s: float, factor: float, load1: float | None, cores: int) -> 
 
 def start(processes: int, estimate: str, groups_text: str) -> str:
     """The line before the first worker starts: how many processes, how long, which rows
-    are sampled together (``groups``)."""
+    are sampled together (``groups``; empty where every row runs its processes alone, as
+    data-parallel rows do)."""
+    together = f"; rows sampled together, in interleaved rounds: {groups_text}"
     return (f"sidebyside: {counted(processes, 'worker process', 'worker processes')}, "
-            f"{estimate}; rows sampled together, in interleaved rounds: {groups_text}")
+            f"{estimate}{together if groups_text else ''}")
 
 
 def starting(number: int, total: int, row_id: str, index: int, processes: int) -> str:

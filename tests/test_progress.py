@@ -52,6 +52,15 @@ def test_groups_say_rows_on_a_device_at_a_batch_and_why_a_comparison_was_split()
         "1 row on cpu at batch 64, width 16; 1 row on cpu at batch 64, width 256"
 
 
+def test_the_start_line_names_groups_only_where_rows_are_sampled_together():
+    assert progress.start(2, "about 7 s (estimate)", "2 rows on cpu at batch 1024") == (
+        "sidebyside: 2 worker processes, about 7 s (estimate); rows sampled together, in "
+        "interleaved rounds: 2 rows on cpu at batch 1024")
+    # data-parallel rows run their processes alone: no empty list after a colon
+    assert progress.start(1, "about 30 s (estimate)", progress.groups([], 6.5)) == \
+        "sidebyside: 1 worker process, about 30 s (estimate)"
+
+
 def test_a_finished_process_is_one_sentence_without_nested_brackets():
     starved = ("its threads waited 0.57 s for a CPU per second of training, more than 0.25 s, "
                "while other processes kept 0.95 cores busy")
