@@ -9,7 +9,6 @@ the CPU rows are then counted under callgrind (benchmarks/cost.py).
 
 from __future__ import annotations
 
-import os
 import time
 
 from benchmarks import progress, schedule
@@ -72,21 +71,22 @@ def start_without_check_s(row: Row) -> float:
     return measured * MEASURED_PROCESSES / (MEASURED_PROCESSES + 1)
 
 
-def busy_factor(load: dict | None, cores: int, threads: int) -> float:
-    """How many times longer a run takes at the load measured before it (results.json's
-    ``environment.load_before``) than on a quiet machine; 1 when it is quiet or unmeasured.
+def busy_factor(load: dict | None) -> float:
+    """How many times longer the run should take than on a quiet machine, from the load
+    measured before it (results.json's ``environment.load_before``): 1 plus the share of the
+    last 10 s in which a task waited for a CPU (/proc/pressure/cpu "some avg10"); 1 where
+    the kernel does not report it.
 
-    The other processes keep ``max(load1, cpu_busy_pct / 100 * cores)`` CPUs' worth of
-    threads runnable (the load average counts threads waiting for a CPU too; the second
-    of psutil sampling catches a load that the one-minute average has not caught up with).
-    The kernel shares the ``cores`` alike among runnable threads, so a worker of
-    ``threads`` threads gets ``cores / (others + threads)`` of what it asks for once they
-    outnumber the cores: the run takes ``(others + threads) / cores`` times as long.
+    A worker that arrives is held back about as often, so each second of its work waits
+    about that share of a second for a CPU (the wait per second that the workers record as
+    starved, benchmarks/accounting.py). Pressure rather than the load average: Linux's
+    autogroup shares the CPUs among sessions, not among runnable threads, and on the 2-core
+    development machine two runs of `pytest --benchmark --preset quick` took 7 min 30 s at
+    a load average of 2.4 (pressure 55%) and 7 min 26 s at 4.5 (pressure 86%), both 1.6
+    times the quiet estimate of 4.6 min.
     """
-    if not load:
-        return 1.0
-    others = max(load.get("load1") or 0.0, (load.get("cpu_busy_pct") or 0.0) / 100 * cores)
-    return max(1.0, (others + threads) / cores)
+    pressure = (load or {}).get("cpu_pressure_some_avg10")
+    return 1.0 if pressure is None else 1.0 + pressure / 100
 
 
 class Coordinator:
@@ -126,10 +126,9 @@ class Coordinator:
             "interleaving": schedule.INTERLEAVING_TEXT,
             "startup": schedule.startup_text(self.plan.startup_cpu_slots(self.plan.threads))}
         load = (self.run.get("environment") or {}).get("load_before")
-        cores = os.cpu_count() or 1
-        self._say(progress.start(len(rows) * processes, progress.estimate(
-            self.estimate_s(rows), busy_factor(load, cores, self.plan.threads),
-            (load or {}).get("load1"), cores), progress.groups(parts, budget / 2**30)))
+        self._say(progress.start(len(rows) * processes,
+                                 progress.estimate(self.estimate_s(rows), busy_factor(load)),
+                                 progress.groups(parts, budget / 2**30)))
         self._began, self._done_count, self._total = time.perf_counter(), 0, len(rows) * processes
         for index in range(processes):
             for part in parts:

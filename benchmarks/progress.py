@@ -87,15 +87,16 @@ def groups(parts: list[list], budget_gib: float) -> str:
     return line
 
 
-def estimate(quiet_s: float, factor: float, load1: float | None, cores: int) -> str:
-    """The run's expected length: the quiet machine's estimate, and where the machine was
-    busy at the start (``factor``: coordinator.busy_factor, above 1.1) that estimate times
+def estimate(quiet_s: float, factor: float) -> str:
+    """The run's expected length: the quiet machine's estimate and, where the machine was
+    busy at the start (``factor``: coordinator.busy_factor, above 1.1), that estimate times
     the factor, with the arithmetic."""
-    if factor <= 1.1 or load1 is None:
+    if factor <= 1.1:
         return f"about {duration(quiet_s)} (estimate)"
+    waited = numbers.number(100 * (factor - 1), 2)
     return (f"about {duration(quiet_s * factor)} at this load (estimate: "
-            f"{duration(quiet_s)} on a quiet machine × {numbers.number(factor, 2)} for a "
-            f"load average of {numbers.number(load1, 2)} on {counted(cores, 'CPU')})")
+            f"{duration(quiet_s)} on a quiet machine × {numbers.number(factor, 2)}, as tasks "
+            f"waited for a CPU {waited}% of the 10 s before the run)")
 
 
 def start(processes: int, estimate: str, groups_text: str) -> str:
