@@ -80,10 +80,12 @@ def busy_factor(load: dict | None) -> float:
     A worker that arrives is held back about as often, so each second of its work waits
     about that share of a second for a CPU (the wait per second that the workers record as
     starved, benchmarks/accounting.py). Pressure rather than the load average: Linux's
-    autogroup shares the CPUs among sessions, not among runnable threads, and on the 2-core
-    development machine two runs of `pytest --benchmark --preset quick` took 7 min 30 s at
-    a load average of 2.4 (pressure 55%) and 7 min 26 s at 4.5 (pressure 86%), both 1.6
-    times the quiet estimate of 4.6 min.
+    autogroup shares the CPUs among sessions, not among runnable threads. On the 2-core
+    development machine `pytest --benchmark --preset quick` (quiet estimate 4.6 min) took
+    7 min 30 s at a load average of 2.4 (pressure 55%: 7.1 min by this factor), 7 min 26 s
+    at 4.5 (86%: 8.5 min) and 3 min 58 s at 3.7 (19%: 5.4 min); the load average's own
+    factor, (load + 1) / 2, gave 13 min for the second. The machine's own variation is as
+    large as the correction: an estimate, refined by the ETA after every process.
     """
     pressure = (load or {}).get("cpu_pressure_some_avg10")
     return 1.0 if pressure is None else 1.0 + pressure / 100
