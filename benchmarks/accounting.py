@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from benchmarks import memory
 from benchmarks.results import STARVED_OTHERS_CORES, STARVED_WAIT_PER_S
+from results import numbers
 
 if TYPE_CHECKING:
     from benchmarks.timing import Epoch
@@ -168,10 +169,10 @@ def starved(usage: Usage, cpu: CpuWindow) -> Usage:
     waited, reason = usage.runqueue_wait_s, None
     if (waited is not None and waited / cpu.wall_s > STARVED_WAIT_PER_S
             and (others_cores is None or others_cores > STARVED_OTHERS_CORES)):
-        reason = (f"its threads waited {waited / cpu.wall_s:.2f} s for a CPU per "
-                  f"second of training (above {STARVED_WAIT_PER_S:g}) while other "
+        reason = (f"its threads waited {numbers.number(waited / cpu.wall_s, 2)} s for a CPU "
+                  f"per second of training, more than {STARVED_WAIT_PER_S:g} s, while other "
                   + ("processes used the CPUs" if others_cores is None else
-                     f"processes kept {others_cores:.2f} cores busy"))
+                     f"processes kept {numbers.number(others_cores, 2)} cores busy"))
     return dataclasses.replace(usage, others_cores=others_cores, starved_reason=reason)
 
 

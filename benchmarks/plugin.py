@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import command_line, interrupt, schedule
+from benchmarks import command_line, interrupt, progress, schedule
 from benchmarks import results as res
 from benchmarks import shard as shards
 from benchmarks.coordinator import Coordinator, check_valgrind
@@ -185,9 +185,9 @@ class Suite:
     def pytest_sessionstart(self, session):
         p, shard = self.plan, self.shard
         part = f" (part {shard.index} of {shard.count})" if shard else ""
-        self._say(f"sidebyside: {len(self.rows)} rows{part} × {p.processes} processes, preset "
-                  f"{p.preset}, epochs {p.epochs_text()} × seeds {list(p.seeds)}, {p.threads} "
-                  f"threads, affinity {p.affinity}; results in {_quoted(self.results_path)}")
+        self._say(progress.header(len(self.rows), p.processes, p.preset, p.epochs_text(),
+                                  p.seeds, p.threads, p.affinity, _quoted(self.results_path),
+                                  part))
         for warning in self.run["warnings"]:
             self._say(f"WARNING: {warning}")
 

@@ -32,7 +32,7 @@ import os
 import re
 from pathlib import Path
 
-from reports import combine_render
+from reports import combine_render, numbers
 from reports.combine_tables import (
     GROUP_CAPTION,
     Labelled,
@@ -203,9 +203,10 @@ def _side_by_side_document(runs: list[Labelled], delta_pct: float) -> dict:
                f"the 95% CI, and × torch loop (the row's time over the PyTorch loop's in "
                f"the same run). For every run after {runs[0].label}: its time over "
                f"{runs[0].label}'s with the 95% CI, and the verdict of compare: same if "
-               f"the interval lies within [{1 / band:.3f}, {band:.3f}], slower or faster "
-               f"if the test says so, else inconclusive. A dash: not measured in that "
-               f"run (the reason is under the table). {UNSTABLE_MARK}: unstable.")
+               f"the interval lies within {numbers.interval(1 / band, band, 3)}, slower or "
+               f"faster if the test says so, else inconclusive. {numbers.MISSING}: not "
+               f"measured in that run (the reason is under the table). {UNSTABLE_MARK}: "
+               "unstable.")
     section = {"title": "Side by side", "caption": caption, "table": flat_table(result, runs),
                "html": combine_render.html_grouped_table(result, runs),
                "latex": latex_tables(result, runs), "notes": result["notes"]}

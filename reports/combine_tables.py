@@ -10,7 +10,7 @@ import statistics
 
 import pandas as pd
 
-from reports import latex
+from reports import latex, numbers
 from reports.document import UNSTABLE_MARK
 from reports.errors import ReportError
 from results.model import Environment, Row, Run, Summary
@@ -19,7 +19,7 @@ from results.summary import REFERENCE_VARIANT
 # At most this many runs per LaTeX table: a column per run, and the text block holds four
 # at \small beside the row names (reports.latex.to_latex steps the font down beyond).
 LATEX_RUNS_PER_TABLE = 4
-DASH = "–"
+DASH = numbers.MISSING  # the one symbol for a missing value (results.numbers)
 
 
 @dataclasses.dataclass
@@ -182,14 +182,13 @@ def _record(run: Labelled, row_id: str, row: Row | None, compared: dict) -> dict
         "unstable": bool(summary.get("unstable"))}
 
 
-def _number(value, spec: str) -> str:
-    return DASH if value is None or pd.isna(value) else format(value, spec)
-
-
-def _interval(low, high, spec: str) -> str:
-    if low is None or high is None or pd.isna(low) or pd.isna(high):
-        return DASH
-    return f"{format(low, spec)}–{format(high, spec)}"
+def _interval(low, high, headline, figures: int = numbers.COLUMN_FIGURES["time"]) -> str:
+    """"[low, high]" at the decimals that show ``headline`` to ``figures`` figures, so that
+    an interval and its value read as one number (results.numbers); MISSING without
+    either end."""
+    if numbers.is_missing(headline):
+        return numbers.interval(low, high, 0)
+    return numbers.interval(low, high, numbers.decimals(float(headline), figures))
 
 
 def _cells(line: dict, first: bool) -> dict[str, str]:
@@ -201,14 +200,16 @@ def _cells(line: dict, first: bool) -> dict[str, str]:
             cells |= {"÷ first": "", "÷ first, 95% CI": "", "verdict": ""}
         return cells
     mark = f" {UNSTABLE_MARK}" if line["unstable"] else ""
-    cells = {"µs/step": _number(line["us_per_step"], ",.1f") + mark,
+    ratio = numbers.COLUMN_FIGURES["ratio"]
+    cells = {"µs/step": numbers.number(line["us_per_step"]) + mark,
              "95% CI": _interval(line["us_per_step_ci_low"], line["us_per_step_ci_high"],
-                                 ",.1f"),
-             "× torch loop": _number(line["ratio_to_torch_loop"], ".2f")}
+                                 line["us_per_step"]),
+             "× torch loop": numbers.ratio(line["ratio_to_torch_loop"])}
     if not first:
-        cells |= {"÷ first": _number(line["ratio_to_first"], ".3f"),
+        cells |= {"÷ first": numbers.ratio(line["ratio_to_first"]),
                   "÷ first, 95% CI": _interval(line["ratio_to_first_ci_low"],
-                                       line["ratio_to_first_ci_high"], ".3f"),
+                                               line["ratio_to_first_ci_high"],
+                                               line["ratio_to_first"], ratio),
                   "verdict": line["verdict"] if isinstance(line["verdict"], str) else DASH}
     return cells
 
@@ -328,18 +329,19 @@ def _plan_keys_differing(runs: list[Labelled]) -> list[str]:
 
 
 def group_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One group's lines as display strings."""
+    """One group's lines as display strings (results.numbers)."""
+    ratio = numbers.COLUMN_FIGURES["ratio"]
     return pd.DataFrame({
         "Row": frame["row"],
         "Runs": frame["runs"].astype(str),
-        "× torch loop, median": [_number(v, ".2f") for v in frame["ratio_median"]],
-        "middle half": [_interval(a, b, ".2f") if n >= 2 else DASH
-                        for a, b, n in zip(frame["ratio_q1"], frame["ratio_q3"],
-                                           frame["runs_with_ratio"])],
-        "range": [_interval(a, b, ".2f") if n >= 2 else DASH
-                  for a, b, n in zip(frame["ratio_min"], frame["ratio_max"],
-                                     frame["runs_with_ratio"])],
-        "µs/step, median": [_number(v, ",.1f") for v in frame["us_per_step_median"]],
+        "× torch loop, median": [numbers.ratio(v) for v in frame["ratio_median"]],
+        "middle half": [_interval(a, b, m, ratio) if n >= 2 else DASH
+                        for a, b, m, n in zip(frame["ratio_q1"], frame["ratio_q3"],
+                                              frame["ratio_median"], frame["runs_with_ratio"])],
+        "range": [_interval(a, b, m, ratio) if n >= 2 else DASH
+                  for a, b, m, n in zip(frame["ratio_min"], frame["ratio_max"],
+                                        frame["ratio_median"], frame["runs_with_ratio"])],
+        "µs/step, median": [numbers.number(v) for v in frame["us_per_step_median"]],
     }).reset_index(drop=True)
 
 
@@ -362,7 +364,8 @@ def teacher_sentence(machine: str, device: str, n_runs: int, frame: pd.DataFrame
         return None
     line = lines[0]
     return (f"On the {n_runs} runs on {machine} ({device}), {line['row']} took "
-            f"{line['ratio_q1']:.2g} to {line['ratio_q3']:.2g} times as long per step as the "
-            f"PyTorch loop (middle half of the runs; median {line['ratio_median']:.2g}).")
+            f"{numbers.number(line['ratio_q1'], 2)} to {numbers.number(line['ratio_q3'], 2)} "
+            "times as long per step as the PyTorch loop (middle half of the runs; median "
+            f"{numbers.number(line['ratio_median'], 2)}).")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports import instructions
+from reports import instructions, numbers
 from reports.compare import Comparison
 from reports.compare_rule import (
     CI_NAME,
@@ -52,8 +52,26 @@ def _rows(n: int, one: str = "had", many: str = "had") -> str:
     return f"1 row {one}" if n == 1 else f"{n} rows {many}"
 
 
-def _number(value, spec: str) -> str:
-    return "–" if value is None or pd.isna(value) else format(value, spec)
+# Below this a p value shows as "< 0.0001": the number style's four decimals would round it
+# to 0, which no test gives.
+_P_SHOWN_DOWN_TO = 1e-4
+
+
+def _p(value) -> str:
+    """A p value to two significant figures, "< 0.0001" below that, or MISSING."""
+    if numbers.is_missing(value):
+        return numbers.MISSING
+    if value < _P_SHOWN_DOWN_TO:
+        return f"< {numbers.fixed(_P_SHOWN_DOWN_TO, 4)}"
+    return numbers.number(value, 2)
+
+
+def _interval(low, high, headline) -> str:
+    """The ratio's interval at the decimals of its headline (results.numbers)."""
+    if numbers.is_missing(headline):
+        return numbers.interval(low, high, 3)
+    return numbers.interval(low, high,
+                            numbers.decimals(float(headline), numbers.COLUMN_FIGURES["ratio"]))
 
 
 def _rules(c: Comparison) -> list[str]:
@@ -64,7 +82,7 @@ def _rules(c: Comparison) -> list[str]:
     legacy_rule = (f"Rule ({FORMAT_2_ESTIMATOR} rows, result files of format 2): one sample "
                    f"per worker process (its µs/step). New/old: ratio of the medians; "
                    f"{CI_NAME}; p from {TEST_NAME}, adjusted by {CORRECTION_NAME}. Verdict: "
-                   f"same if the interval lies within [{1 / band:.3f}, {band:.3f}] "
+                   f"same if the interval lies within {numbers.interval(1 / band, band, 3)} "
                    f"(±{c.delta_pct:g}%); slower or faster if adjusted p < {c.alpha:g} and the "
                    "interval lies above or below 1; else inconclusive.")
     return ([robust_rule(c.delta_pct, c.alpha, c.robust_rows, c.machine_factor, c.normalised)]
@@ -72,20 +90,21 @@ def _rules(c: Comparison) -> list[str]:
 
 
 def _shown(rows: pd.DataFrame) -> pd.DataFrame:
-    """The table as shown: one line per row compared, numbers as display strings, and the
-    cost's columns beside the time where a row was judged on its instructions."""
+    """The table as shown: one line per row compared, numbers as display strings in the
+    reports' number style (results.numbers), and the cost's columns beside the time where a
+    row was judged on its instructions."""
     shown = pd.DataFrame({
         "Row": rows["row"],
-        "Old µs/step": rows["old_us_per_step"].map(lambda v: _number(v, ".1f")),
-        "New µs/step": rows["new_us_per_step"].map(lambda v: _number(v, ".1f")),
+        "Old µs/step": rows["old_us_per_step"].map(numbers.number),
+        "New µs/step": rows["new_us_per_step"].map(numbers.number),
         "Processes": [f"{a} / {b}" for a, b in zip(rows["old_processes"],
                                                  rows["new_processes"])],
         "Estimator": rows["estimator"],
-        "New/old": rows["ratio"].map(lambda v: _number(v, ".3f")),
-        "Interval": ["–" if pd.isna(lo) else f"{lo:.3f} – {hi:.3f}" for lo, hi in
-                     zip(rows["ci_low"], rows["ci_high"])],
-        "p (Holm)": rows["p_holm"].map(lambda v: _number(v, ".3g")),
-        "Verdict": [v + (" — REGRESSION" if r else "") for v, r in
+        "New/old": rows["ratio"].map(numbers.ratio),
+        "Interval": [_interval(lo, hi, r) for lo, hi, r in
+                     zip(rows["ci_low"], rows["ci_high"], rows["ratio"])],
+        "p (Holm)": rows["p_holm"].map(_p),
+        "Verdict": [v + (", REGRESSION" if r else "") for v, r in
                     zip(rows["verdict"], rows["regression"])],
         "Unstable": rows["unstable"],
         "Note": rows["note"],
@@ -93,11 +112,9 @@ def _shown(rows: pd.DataFrame) -> pd.DataFrame:
     if (rows["metric"] == "instructions").any():
         # The cost beside the time: the time's ratio stays visible where the cost decided.
         shown.insert(5, "Metric", rows["metric"])
-        shown.insert(6, "Old instr/step", rows["old_instructions_per_step"].map(
-            lambda v: _number(v, ",.0f")))
-        shown.insert(7, "New instr/step", rows["new_instructions_per_step"].map(
-            lambda v: _number(v, ",.0f")))
-        shown.insert(8, "Time new/old", rows["time_ratio"].map(lambda v: _number(v, ".3f")))
+        shown.insert(6, "Old instr/step", rows["old_instructions_per_step"].map(numbers.number))
+        shown.insert(7, "New instr/step", rows["new_instructions_per_step"].map(numbers.number))
+        shown.insert(8, "Time new/old", rows["time_ratio"].map(numbers.ratio))
     return shown
 
 

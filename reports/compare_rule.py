@@ -45,6 +45,7 @@ import warnings
 import numpy as np
 from scipy import stats
 
+from reports import numbers
 from results.estimate import (
     ESTIMATOR,
     ESTIMATOR_TEXT,
@@ -196,7 +197,8 @@ def robust_rule(delta_pct: float, alpha: float, rows: int, factor: float | None,
     """The rule of the robust path, in words, for under the table."""
     band = 1 + delta_pct / 100
     level = 100 * (1 - alpha / max(1, rows))
-    machine = (f"divided by the machine factor {factor:.3f} (the median ratio over the {rows} "
+    machine = (f"divided by the machine factor {numbers.number(factor, 3)} (the median ratio "
+               f"over the {rows} "
                "rows: how much slower or faster the new run's machine was on everything; a "
                "change that slows every row alike shows here, not in a verdict)"
                if factor is not None else
@@ -204,9 +206,11 @@ def robust_rule(delta_pct: float, alpha: float, rows: int, factor: float | None,
                else
                f"not normalised (a machine factor needs at least {MACHINE_FACTOR_MIN_ROWS} rows)")
     return (f"Rule ({ESTIMATOR} rows): new/old is the ratio of the rows' {ESTIMATOR} "
-            f"({ESTIMATOR_TEXT}), {machine}. Its {level:.4g}% interval ({ROBUST_CI_NAME}; "
+            f"({ESTIMATOR_TEXT}), {machine}. Its {numbers.number(level, 4)}% interval "
+            f"({ROBUST_CI_NAME}; "
             f"{100 * (1 - alpha):g}% family-wise over the {rows} rows, Bonferroni) decides: "
-            f"same if it lies within [{1 / band:.3f}, {band:.3f}] (±{delta_pct:g}%); slower "
+            f"same if it lies within {numbers.interval(1 / band, band, 3)} (±{delta_pct:g}%); "
+            "slower "
             "if it lies above 1; faster if below 1; inconclusive if it holds 1 and reaches "
             "beyond that band (the data cannot tell a change of "
             f"{delta_pct:g}% from none).")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 
-from results import estimate
+from results import estimate, numbers
 
 REFERENCE_VARIANT = "torch-loop"  # "× torch loop" is relative to the course's PyTorch loop
 
@@ -141,23 +141,27 @@ def unstable_reasons(time: dict, ok: list[dict]) -> list[str]:
         return []
     if time["samples"] < 2:
         return ["one sample only, so no interval: give more --rounds"]
-    causes = []
+    causes, pct = [], numbers.COLUMN_FIGURES["percent"]
     own = time["process_us_per_step"]
     if len(own) > 1:
-        causes.append(f"the processes' own {estimate.ESTIMATOR} range from {min(own):.1f} to "
-                      f"{max(own):.1f} µs/step ({100 * (max(own) / min(own) - 1):.0f}% apart)")
+        causes.append(f"the processes' own {estimate.ESTIMATOR} range from "
+                      f"{numbers.number(min(own))} to {numbers.number(max(own))} µs/step "
+                      f"({numbers.number(100 * (max(own) / min(own) - 1), pct)}% apart)")
     if time["sample_spread_iqr_pct"] is not None:
-        causes.append(f"samples vary by {time['sample_spread_iqr_pct']:.0f}% (IQR/median)")
+        causes.append(f"samples vary by {numbers.number(time['sample_spread_iqr_pct'], pct)}% "
+                      "(IQR/median)")
     if time["samples"] < 10:
         causes.append(f"only {time['samples']} samples")
     starved = [p for p in ok if p["cpu"]["starved"]]
     if starved:
-        # Numbered from 1, as the progress lines number them ("process 1/3").
+        # Numbered from 1, as the progress lines number them ("process 1 of 3").
         names = ", ".join(str(p["index"] + 1) for p in starved)
         causes.append(f"process{'es' if len(starved) > 1 else ''} {names} starved of CPU "
                       f"while training: {starved[0]['cpu']['starved_reason']}")
-    return [f"{estimate.ESTIMATOR} {value:.1f} µs/step is not pinned down: its 95% interval "
-            f"{low:.1f} to {high:.1f} reaches {time['half_width_pct']:.0f}% from it (above "
+    places = numbers.decimals(value, numbers.COLUMN_FIGURES["time"])
+    return [f"{estimate.ESTIMATOR} {numbers.number(value)} µs/step is not pinned down: its "
+            f"95% interval {numbers.interval(low, high, places)} reaches "
+            f"{numbers.number(time['half_width_pct'], pct)}% from it (above "
             f"±{estimate.UNSTABLE_HALF_WIDTH_PCT:g}%); " + "; ".join(causes)]
 
 

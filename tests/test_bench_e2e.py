@@ -117,11 +117,13 @@ def test_every_row_has_its_numbers_filled(quick_run):
 @slow
 def test_terminal_shows_progress_and_the_side_by_side_table_only(quick_run):
     out = quick_run[0].stdout
-    assert f"[1/{len(make_plan('quick').rows())}] torch-loop-cpu-b1024 process 1/1" in out
-    assert "about" in out and "(estimate)" in out and "ETA" in out
+    rows = len(make_plan('quick').rows())
+    assert f"[1/{rows}] torch-loop-cpu-b1024 process 1 of 1 starting ..." in out
+    assert "about" in out and "(estimate" in out and " left" in out
+    assert f"sidebyside: {rows} rows, 1 process each (preset quick); 2 epochs per seed" in out
     assert "sidebyside" in out and "µs/step" in out and "Bayes accuracy" in out
     assert "µs/step p10" in out and "± —" in out  # one seed: no SD, the one missing mark
-    assert re.search(r"sampling \d+ rows × 5 rounds, interleaved", out)
+    assert re.search(r"sampling \d+ rows in 5 interleaved rounds", out)
     assert "held at most" in out  # the run's peak total resident memory
     assert "benchmark: 8 tests" not in out and "Name (time in" not in out  # not pytest-benchmark's
 

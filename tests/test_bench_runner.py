@@ -295,6 +295,57 @@ Current thread 0x00007f15f2fa6ce3 (most recent call first):
 """
 
 
+# Tails as the frameworks write them, the formats taken from their issue trackers: harmless
+# warnings and information logs that say "failed" or "error" come before the real cause.
+# TensorFlow without a GPU: an E-level cuInit line and a W line, then the abseil CHECK that
+# killed the worker (tensorflow/tensorflow#37689, tsl's env.cc).
+TENSORFLOW_THREADS = """\
+2026-12-04 10:00:00.221260: E external/local_xla/xla/stream_executor/cuda/cuda_driver.cc:152] \
+failed call to cuInit: UNKNOWN ERROR (303)
+W0000 00:00:1764842400.221275 4242 gpu_device.cc:2341] Cannot dlopen some GPU libraries: \
+failed to load libcudnn.so.9
+WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+F0000 00:00:1764842401.294567 4242 env.cc:93] Check failed: ret == 0 (11 vs. 0)Thread \
+tf_numa_-1_Eigen creation via pthread_create() failed.
+*** Check failure stack trace: ***
+    @     0x7f15f2fa1a2b  absl::log_internal::LogMessageFatal::~LogMessageFatal()
+    @     0x7f15f2fa6ce3  cfunction_call
+"""
+# torch importing against the wrong numpy warns "Failed to initialize NumPy" (a UserWarning
+# with its source line under it; pytorch/pytorch#60252), then a native crash.
+TORCH_ABORT = """\
+/x/site-packages/torch/nn/modules/transformer.py:20: UserWarning: Failed to initialize \
+NumPy: _ARRAY_API not found (Triggered internally at /pytorch/torch/csrc/utils/tensor_numpy.cpp:84.)
+  device: torch.device = torch.device(torch._C._get_default_device()),
+Fatal Python error: Aborted
+
+Thread 0x00007f15f2fa6ce3 (most recent call first):
+  File "/x/site-packages/torch/optim/adam.py", line 166 in step
+"""
+# jax without a GPU: Python's logging at WARNING and abseil's I lines name failures
+# (jax-ml/jax#16995, google-deepmind/alphafold3#172); LLVM then runs out of memory.
+JAX_OOM = """\
+WARNING:jax._src.xla_bridge:CUDA backend failed to initialize: Unable to load CUDA. \
+(Set TF_CPP_MIN_LOG_LEVEL=0 and rerun for more info.)
+I1204 13:13:42.886529 139807170155648 xla_bridge.py:895] Unable to initialize backend \
+'tpu': INTERNAL: Failed to open libtpu.so: cannot open shared object file
+LLVM ERROR: out of memory
+Allocation failed
+"""
+# Only warnings and an error-level log: the E line is the best there is.
+ONLY_LOGS = """\
+W0000 00:00:1764842400.221275 4242 cpu_feature_guard.cc:210] failed to read a CPU flag
+E0000 00:00:1764842400.300000 4242 cuda_blas.cc:1418] Unable to register cuBLAS factory: \
+Attempting to register factory for plugin cuBLAS when one has already been registered
+"""
+# Nothing but warnings: the first that names a failure, since nothing better is there.
+ONLY_WARNINGS = """\
+W0000 00:00:1764842400.221275 4242 gpu_device.cc:2341] Cannot dlopen some GPU libraries.
+/x/site-packages/keras/src/backend.py:9: UserWarning: Failed to find a GPU, running on CPU
+  warnings.warn("Failed to find a GPU, running on CPU")
+"""
+
+
 @pytest.mark.parametrize(("tail", "line"), [
     (GLOG_CRASH, "F1204 10:00:01.123 4242 matmul_op.cc:77] Check failed: a.dim_size(1) == "
                  "b.dim_size(0) (16 vs. 10)"),
@@ -302,6 +353,16 @@ Current thread 0x00007f15f2fa6ce3 (most recent call first):
     (FAULTHANDLER_CRASH, "Fatal Python error: Segmentation fault"),
     ("loading\n    @ 0x7f15f2fa6ce3 cfunction_call\n", "loading"),  # no error named
     ("    @ 0x7f15f2fa6ce3 cfunction_call", "@ 0x7f15f2fa6ce3 cfunction_call"),
+    (TENSORFLOW_THREADS, "F0000 00:00:1764842401.294567 4242 env.cc:93] Check failed: ret == 0 "
+                         "(11 vs. 0)Thread tf_numa_-1_Eigen creation via pthread_create() "
+                         "failed."),
+    (TORCH_ABORT, "Fatal Python error: Aborted"),
+    (JAX_OOM, "LLVM ERROR: out of memory"),
+    (ONLY_LOGS, "E0000 00:00:1764842400.300000 4242 cuda_blas.cc:1418] Unable to register "
+                "cuBLAS factory: Attempting to register factory for plugin cuBLAS when one "
+                "has already been registered"),
+    (ONLY_WARNINGS, "/x/site-packages/keras/src/backend.py:9: UserWarning: Failed to find a "
+                    "GPU, running on CPU"),
 ])
 def test_a_failed_workers_reason_is_its_most_telling_line(tail, line):
     assert runner.telling_line(tail) == line

@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 from reports import combine as combine_module
+from reports import numbers
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
+from reports.markdown import parse_markdown_table
 from results.format import RESULTS_FORMAT_VERSION
 from results.load import load_results, load_run
 from tests import format2
@@ -130,10 +132,34 @@ def test_each_runs_ratio_to_the_first_has_compares_verdict(side_by_side, three_r
 def test_a_row_missing_or_failed_in_a_run_has_a_dash_and_a_reason(side_by_side):
     md = (side_by_side / "report.md").read_text()
     (line,) = [t for t in md.splitlines() if t.startswith("| numpy-loop-cpu-b32 |")]
-    assert "– not in run" in line and "134" not in line.split("|")[-8]
+    assert "— not in run" in line and "134" not in line.split("|")[-8]
     assert "- numpy-loop-cpu-b32 in colab: not in this run" in md
     (failed,) = [t for t in md.splitlines() if t.startswith("| keras-torch-fit-cpu-b1024 |")]
-    assert failed.count("– failed") == 3
+    assert failed.count("— failed") == 3
+
+
+def test_the_side_by_side_table_writes_each_number_in_the_reports_style(side_by_side):
+    md = (side_by_side / "report.md").read_text()
+    start = md.index("| Row |")
+    shown = {line["Row"]: line for line in
+             parse_markdown_table(md[start:md.index("\n\n", start)])}
+    csv = pd.read_csv(side_by_side / "combined.csv")
+    checked = 0
+    for record in csv.to_dict("records"):
+        if pd.isna(record["us_per_step"]):
+            continue
+        line, label = shown[record["row"]], record["run"]
+        assert line[f"{label}: µs/step"].split(" ")[0] == numbers.number(record["us_per_step"])
+        places = numbers.decimals(record["us_per_step"], 3)
+        assert line[f"{label}: 95% CI"] == numbers.interval(
+            record["us_per_step_ci_low"], record["us_per_step_ci_high"], places)
+        assert line[f"{label}: × torch loop"] == numbers.ratio(record["ratio_to_torch_loop"])
+        if not pd.isna(record["ratio_to_first"]):
+            assert line[f"{label}: ÷ first"] == numbers.ratio(record["ratio_to_first"])
+            assert line[f"{label}: ÷ first, 95% CI"].startswith("[")
+        checked += 1
+    assert checked > 10
+    assert "–" not in md  # one missing-value symbol; intervals in brackets
     # one note per row and reason, naming every run it holds for
     assert md.count("keras-torch-fit-cpu-b1024 in laptop, server, colab: failed: worker "
                     "exited with status 1") == 1

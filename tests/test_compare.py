@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import compare_rule
+from reports import compare_rule, numbers
 from reports.cli import main as reports_main
 from reports.compare import compare_runs
 from reports.compare_markdown import to_markdown
 from reports.compare_rule import bootstrap_ratio_ci, holm, processes_needed, welch_log_p
+from reports.markdown import parse_markdown_table
 from results.load import load_run
 from tests import format2
 from tests.report_cases import as_run
@@ -241,6 +242,32 @@ def test_compare_command_writes_csv_and_markdown(planted, tmp_path, capsys):
     assert {"row", "ratio", "ci_low", "ci_high", "verdict"} <= set(table.columns)
     assert table.set_index("row").loc["torch-loop-cpu-b32", "verdict"] == "slower"
     assert len(table) == 16
+    # the CSV stays machine-readable: plain floats, no formatting
+    assert all(table[c].dtype == float for c in ("ratio", "ci_low", "ci_high"))
+
+
+def test_compares_table_writes_its_numbers_in_the_reports_style(planted):
+    old, new = planted
+    comparison = compare_runs(load_run(old), load_run(new))
+    text = to_markdown(comparison, "old", "new")
+    table = text[text.index("| Row |"):]
+    shown = {line["Row"]: line for line in parse_markdown_table(table[:table.index("\n\n")])}
+    assert len(shown) == 16
+    for row in comparison.rows.to_dict("records"):
+        line = shown[row["row"]]
+        assert line["Old µs/step"] == numbers.number(row["old_us_per_step"])
+        assert line["New µs/step"] == numbers.number(row["new_us_per_step"])
+        assert line["New/old"] == numbers.ratio(row["ratio"])
+        places = numbers.decimals(row["ratio"], 3)
+        assert line["Interval"] == numbers.interval(row["ci_low"], row["ci_high"], places)
+        assert line["Interval"].startswith("[") and "–" not in line["Interval"]
+        p = row["p_holm"]
+        assert line["p (Holm)"] == ("< 0.0001" if p < 1e-4 else numbers.number(p, 2))
+    slowed = shown["torch-loop-cpu-b32"]["Verdict"]
+    assert slowed == "slower, REGRESSION"
+    # the rule under the table: its band as an interval in the same style (Markdown-escaped)
+    assert "same if the interval lies within \\[0.952, 1.050\\]" in text
+    assert "–" not in text  # one missing-value symbol, and no en-dash ranges
 
 
 @pytest.mark.parametrize("fail_above, status", [("20", 1), ("29", 1), ("31", 0), ("50", 0)])

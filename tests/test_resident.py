@@ -198,7 +198,7 @@ def test_workers_start_side_by_side_each_on_cpus_of_its_own_in_plan_order(tmp_pa
     # Progress lines: each worker announced in plan order, and its ready line names it.
     announced = [line.split()[1] for line in coordinator.lines if line.startswith("[")]
     assert announced == [row.id for row in rows]
-    assert sum(" ready in " in line for line in coordinator.lines) == 6
+    assert sum(" ready after " in line for line in coordinator.lines) == 6
 
 
 def test_startup_slots_one_at_a_time_on_listed_cpus_and_unpinned(monkeypatch):

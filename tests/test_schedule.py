@@ -95,3 +95,48 @@ def test_the_estimate_shares_starts_and_training_among_workers_starting_at_once(
     processes = plan.processes
     assert estimate([[1]]) == pytest.approx(processes * (start + rounds))
     assert estimate([[1], [0]]) == pytest.approx(processes * (start / 2 + rounds))
+
+
+def test_a_rows_first_process_pays_for_the_equivalence_check_with_a_second_start(monkeypatch):
+    """The starts are means over a default run's three processes, one of which checked the
+    twin in a child that starts as the worker does: a start without the check is 3/4 of
+    the mean, the first process pays two. One process per row (the quick preset) then costs
+    1.5 mean starts a row, three processes three, as measured."""
+    from benchmarks import coordinator
+
+    def starts_s(processes):
+        plan = make_plan("default", devices_here=("cpu",), impl="torch-compile",
+                         processes=str(processes), affinity="none")
+        row = plan.rows()[0]
+        # no training and no rounds: the starts alone
+        monkeypatch.setitem(coordinator.US_PER_STEP_BY_IMPLEMENTATION, "torch", (0.0, 0.0))
+        return coordinator.Coordinator(plan, {}, [row], "/tmp", print,
+                                       lambda: None).estimate_s([row])
+
+    mean_start = coordinator.START_S["torch"] + coordinator.EXTRA_FIRST_EPOCH_S["torch-compile"]
+    assert mean_start == 20.5
+    assert starts_s(1) == pytest.approx(1.5 * 20.5)  # 15.375 twice
+    assert starts_s(3) == pytest.approx(3 * 20.5)  # 15.375 * 4: the measured mean, 3 times
+
+
+@pytest.mark.parametrize("load, factor", [
+    (None, 1.0),  # not measured
+    ({"load1": 0.1, "cpu_pressure_some_avg10": 0.0}, 1.0),  # quiet
+    ({"load1": 2.41, "cpu_pressure_some_avg10": 54.62}, 1.5462),  # the first quick run here
+    ({"load1": 4.51, "cpu_pressure_some_avg10": 86.37}, 1.8637),  # the second
+    ({"load1": 9.0, "cpu_pressure_some_avg10": None}, 1.0),  # no /proc/pressure: quiet figure
+])
+def test_a_busy_machine_stretches_the_estimate_by_the_share_of_time_tasks_waited(load, factor):
+    from benchmarks.coordinator import busy_factor
+
+    assert busy_factor(load) == pytest.approx(factor)
+
+
+def test_the_estimate_says_the_quiet_figure_and_the_factor_on_a_busy_machine():
+    from benchmarks import progress
+
+    assert progress.estimate(150.0, 1.0) == "about 2.5 min (estimate)"
+    assert progress.estimate(150.0, 1.08) == "about 2.5 min (estimate)"  # within the noise
+    assert progress.estimate(275.0, 1.5462) == (
+        "about 7.1 min at this load (estimate: 4.6 min on a quiet machine × 1.5, as tasks "
+        "waited for a CPU 55% of the 10 s before the run)")
