@@ -104,8 +104,12 @@ class Plan:
                                  row.n_train or self.n_train)
 
     def epochs_text(self) -> str:
-        """The plan's epochs in words, e.g. "12 at batch 32, 120 at batch 1024 (...)"."""
-        return epochs.describe(self.epochs, self.min_steps, self.batch_sizes, self.n_train)
+        """The plan's epochs in words, e.g. "12 at batch size 32, 120 at batch size 1 024
+        (...)" (results.epochs.describe)."""
+        counts = {(batch, self.n_train): epochs.epochs_for(self.epochs, self.min_steps, batch,
+                                                           self.n_train)
+                  for batch in self.batch_sizes}
+        return epochs.describe(self.epochs, self.min_steps, counts)
 
     def seeds_for(self, index: int) -> tuple[int, ...]:
         """The seeds process ``index`` trains: spread over the processes, at least one each.

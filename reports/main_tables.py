@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports.document import UNSTABLE_NOTE, LatexTable, Section, marked, shows_unstable_mark
-from results import numbers
+from results import epochs, numbers
 from results.epochs import epochs_for
 
 MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a note
@@ -258,16 +258,6 @@ def _epoch_counts(plan: dict, frame: pd.DataFrame) -> dict[tuple[int, int], int]
     return {pair: epochs_for(epochs, min_steps, *pair) for pair in pairs}
 
 
-def _each(counts: dict[tuple[int, int], int]) -> str:
-    """"12 at batch size 32, 120 at batch size 1 024", each data size named where the rows
-    of a sweep differ in it."""
-    several_sizes = len({n for _, n in counts}) > 1
-    return ", ".join(
-        f"{numbers.grouped(count, 0)} at batch size {numbers.grouped(batch, 0)}"
-        + (f" on {numbers.grouped(n, 0)} samples" if several_sizes else "")
-        for (batch, n), count in counts.items())
-
-
 def epochs_text(plan: dict, frame: pd.DataFrame) -> str:
     """The epochs each row trained, in the one number style: "3" for one count for all,
     "12 at batch size 32, 120 at batch size 1 024 (at least 12 epochs and 1 200 steps)"
@@ -275,11 +265,8 @@ def epochs_text(plan: dict, frame: pd.DataFrame) -> str:
     run's tidy table; "" where the plan records no epochs."""
     if plan.get("epochs") is None:
         return ""
-    counts = _epoch_counts(plan, frame)
-    if len(set(counts.values())) <= 1:
-        return numbers.grouped(next(iter(counts.values()), plan["epochs"]), 0)
-    return (f"{_each(counts)} (at least {numbers.grouped(plan['epochs'], 0)} epochs and "
-            f"{numbers.grouped(plan['min_steps'], 0)} steps)")
+    return epochs.describe(int(plan["epochs"]), int(plan.get("min_steps") or 0),
+                           _epoch_counts(plan, frame))
 
 
 def epochs_sentence(plan: dict, frame: pd.DataFrame) -> str:
@@ -290,7 +277,7 @@ def epochs_sentence(plan: dict, frame: pd.DataFrame) -> str:
     counts = _epoch_counts(plan, frame)
     if len(set(counts.values())) <= 1:
         return f" Epochs trained: {epochs_text(plan, frame)}."
-    return (f" Epochs trained: {_each(counts)}. Every row trains at least "
+    return (f" Epochs trained: {epochs.each(counts)}. Every row trains at least "
             f"{numbers.grouped(plan['epochs'], 0)} epochs and "
             f"{numbers.grouped(plan['min_steps'], 0)} Adam steps; a larger batch takes fewer "
             "steps an epoch, so it trains more epochs to reach the target.")

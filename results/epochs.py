@@ -11,11 +11,13 @@ preset asks for at least 12 epochs and at least 1,200 steps, which covers both w
 quarter to spare: 12 epochs at batch 32, 120 at batch 1024.
 
 Result files before ``min_steps`` existed read it as 0: their epochs are ``plan.epochs``.
-Pure integer arithmetic, importing nothing of ours: the planner, the worker and the reports
-all use it.
+Pure integer arithmetic and its words, importing nothing of ours but results.numbers: the
+planner, the worker and the reports all use it.
 """
 
 from __future__ import annotations
+
+from results import numbers
 
 
 def steps_per_epoch(batch_size: int, n_train: int) -> int:
@@ -34,11 +36,22 @@ def epochs_for(epochs: int, min_steps: int, batch_size: int, n_train: int) -> in
     return max(epochs, -(-min_steps // per_epoch))
 
 
-def describe(epochs: int, min_steps: int, batch_sizes, n_train: int) -> str:
-    """The plan's epochs in words: "3" for a fixed count, "12 at batch 32, 120 at batch 1024
-    (at least 12 epochs and 1200 steps)" where the rule gives batch sizes different counts."""
-    counts = {batch: epochs_for(epochs, min_steps, batch, n_train) for batch in batch_sizes}
+def each(counts: dict[tuple[int, int], int]) -> str:
+    """"12 at batch size 32, 120 at batch size 1 024" for ``counts`` ((batch size, training
+    samples) -> epochs), each training set's size named where the counts differ in it; the
+    numbers in the reports' style (results.numbers)."""
+    several_sizes = len({n for _, n in counts}) > 1
+    return ", ".join(
+        f"{numbers.grouped(count, 0)} at batch size {numbers.grouped(batch, 0)}"
+        + (f" on {numbers.grouped(n, 0)} samples" if several_sizes else "")
+        for (batch, n), count in counts.items())
+
+
+def describe(epochs: int, min_steps: int, counts: dict[tuple[int, int], int]) -> str:
+    """The epochs in words: "3" where every row trains the same count, else "12 at batch size
+    32, 120 at batch size 1 024 (at least 12 epochs and 1 200 steps)". ``counts``:
+    (batch size, training samples) -> the epochs its rows train (``epochs_for``)."""
     if len(set(counts.values())) <= 1:
-        return str(next(iter(counts.values()), epochs))
-    each = ", ".join(f"{count} at batch {batch}" for batch, count in counts.items())
-    return f"{each} (at least {epochs} epochs and {min_steps} steps)"
+        return numbers.grouped(next(iter(counts.values()), epochs), 0)
+    return (f"{each(counts)} (at least {numbers.grouped(epochs, 0)} epochs and "
+            f"{numbers.grouped(min_steps, 0)} steps)")

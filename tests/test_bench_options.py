@@ -207,8 +207,8 @@ def test_the_default_plan_trains_each_batch_size_long_enough_and_epochs_override
     plan = make_plan("default")
     by_batch = {row.batch_size: plan.epochs_for(row) for row in plan.rows()}
     assert by_batch == {32: 12, 1024: 120}  # 12 epochs, and 1200 steps of 10 a epoch
-    assert plan.epochs_text() == ("12 at batch 32, 120 at batch 1024 "
-                                  "(at least 12 epochs and 1200 steps)")
+    assert plan.epochs_text() == ("12 at batch size 32, 120 at batch size 1\u202f024 "
+                                  "(at least 12 epochs and 1\u202f200 steps)")
     fixed = make_plan("default", epochs="5")
     assert {fixed.epochs_for(row) for row in fixed.rows()} == {5} and fixed.epochs_text() == "5"
     assert make_plan("quick").min_steps == 0  # the smoke run stays small

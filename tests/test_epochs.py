@@ -29,7 +29,15 @@ def test_a_batch_or_data_set_under_one_is_refused():
 
 
 def test_describe_says_each_batch_sizes_count_only_where_they_differ():
-    assert describe(3, 0, (32, 1024), 10_000) == "3"
-    assert describe(12, 1200, (32, 1024), 10_000) == (
-        "12 at batch 32, 120 at batch 1024 (at least 12 epochs and 1200 steps)")
-    assert describe(12, 1200, (32,), 10_000) == "12"
+    def counts(epochs, min_steps, batches, n_train=10_000):
+        return {(b, n_train): epochs_for(epochs, min_steps, b, n_train) for b in batches}
+
+    assert describe(3, 0, counts(3, 0, (32, 1024))) == "3"
+    assert describe(12, 1200, counts(12, 1200, (32, 1024))) == (
+        "12 at batch size 32, 120 at batch size 1\u202f024 "
+        "(at least 12 epochs and 1\u202f200 steps)")
+    assert describe(12, 1200, counts(12, 1200, (32,))) == "12"
+    # a sweep over training-set sizes names each size
+    assert describe(12, 1200, {(32, 1000): 38, (32, 10_000): 12}) == (
+        "38 at batch size 32 on 1\u202f000 samples, 12 at batch size 32 on 10\u202f000 samples "
+        "(at least 12 epochs and 1\u202f200 steps)")
