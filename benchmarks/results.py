@@ -15,6 +15,7 @@ import uuid
 from importlib import metadata
 from pathlib import Path
 
+from results import numbers
 from results.atomic import write_text_atomic
 
 # The format's name, version and history live in results/format.py, shared with the readers.
@@ -106,17 +107,21 @@ def load_now(sample_s: float = 0.0) -> dict:
     return load.to_dict()
 
 
+PERCENT = numbers.COLUMN_FIGURES["percent"]
+
+
 def busy_reason(load: dict, cores: int | None = None) -> str | None:
     """Why the machine counts as busy (one phrase), or None when it is quiet."""
     cores = cores or os.cpu_count() or 1
     busy = load.get("cpu_busy_pct")
     if busy is not None and busy > BUSY_CPU_PCT:
-        return (f"its {cores} CPUs were {busy:.0f}% busy in the second before the run "
-                f"(above {BUSY_CPU_PCT:g}%; load average {load['load1']:.2f})")
+        return (f"its {cores} CPUs were {numbers.number(busy, PERCENT)}% busy in the second "
+                f"before the run (above {numbers.number(BUSY_CPU_PCT, PERCENT)}%; load "
+                f"average {numbers.number(load['load1'])})")
     pressure = load["cpu_pressure_some_avg10"]
     if pressure is not None and pressure > BUSY_CPU_PRESSURE_PCT:
-        return (f"tasks waited for a CPU {pressure:.0f}% of the last 10 s "
-                f"(/proc/pressure/cpu, above {BUSY_CPU_PRESSURE_PCT:g}%)")
+        return (f"tasks waited for a CPU {numbers.number(pressure, PERCENT)}% of the last 10 s "
+                f"(/proc/pressure/cpu, above {numbers.number(BUSY_CPU_PRESSURE_PCT, PERCENT)}%)")
     return None
 
 

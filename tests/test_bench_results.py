@@ -200,6 +200,9 @@ def test_a_busy_machine_is_recognised_from_its_load():
     busy = quiet | {"load1": 3.9, "cpu_busy_pct": 55.0}
     assert "its 2 CPUs were 55% busy in the second before the run" in res.busy_reason(busy,
                                                                                      cores=2)
+    # in the reports' number style: two figures of a percentage, three of a load
+    assert "were 55% busy in the second before the run (above 25%; load average 3.86)" in \
+        res.busy_reason(busy | {"cpu_busy_pct": 55.4, "load1": 3.857}, cores=2)
     waiting = quiet | {"cpu_pressure_some_avg10": 45.0}
     assert "tasks waited for a CPU 45% of the last 10 s" in res.busy_reason(waiting, cores=2)
 
