@@ -103,6 +103,10 @@ def test_three_runs_side_by_side_in_every_format(side_by_side, three_runs):
     for label in ("laptop", "server", "colab"):
         assert f"{label}: µs/step" in header and f"{label}: × torch loop" in header
     assert "laptop: ÷ first" not in header and "colab: ÷ first" in header
+    # the caption names the estimator that the runs' times are (p10 since format 3, not the
+    # median) and says what the unstable mark and the shaded cell mean
+    assert "median µs" not in md and "p10 of the steady-state samples" in md
+    assert "† after a time, its cell shaded on the web page: the row was unstable" in md
     csv = pd.read_csv(side_by_side / "combined.csv")
     assert list(dict.fromkeys(csv["run"])) == ["laptop", "server", "colab"]
     # every run's own numbers, as it recorded them
