@@ -59,7 +59,7 @@ def side_by_side(run: Run) -> list[str]:
             lines.append(f"{r.id} unstable: {'; '.join(r.summary.unstable_reasons)}")
     bayes = next((r.summary.bayes_accuracy for r in rows if r.summary), None)
     if bayes is not None:
-        lines.append(f"(Bayes accuracy of the data: {numbers.fixed(bayes, 2)}; "
+        lines.append(f"(Bayes accuracy of the data: {numbers.fixed(bayes, numbers.ACCURACY_DECIMALS)}; "
                      f"µs/step {estimate.ESTIMATOR}: "
                      f"{estimate.ESTIMATOR_TEXT}, 95% two-level bootstrap CI (processes, then "
                      "samples); median: of the same samples; spread: their IQR/median; "
@@ -68,8 +68,8 @@ def side_by_side(run: Run) -> list[str]:
                      "their processes paired); unstable: the CI "
                      f"reaches more than {estimate.UNSTABLE_HALF_WIDTH_PCT:g}% from the "
                      "headline; peak: resident memory above the start of train_epoch; "
-                     f"{numbers.MISSING}: no value, e.g. an interval of 1 process, a target "
-                     "not reached)")
+                     f"{numbers.MISSING}: no value, e.g. the interval of a single sample, the SD "
+                     "of one seed, a target not reached)")
     resources = run.get("resources")  # format 3
     if resources is not None and resources.get("peak_resident_total_bytes") is not None:
         lines.append(f"(memory: the run's processes held at most "

@@ -225,7 +225,8 @@ def test_the_table_shows_the_missing_mark_for_one_sample_and_one_seed_and_names_
     numpy_line = next(line for line in lines if line.startswith("numpy-loop-cpu-b32"))
     assert "— " in numpy_line and "± —" in numpy_line  # no interval, no SD
     assert "0.0000" not in numpy_line
-    assert any("—: no value" in line for line in lines)  # the mark is explained
+    assert any("—: no value, e.g. the interval of a single sample, the SD of one seed" in line
+               for line in lines)  # the mark is explained, as the estimator makes it
     assert next(line for line in lines if line.startswith("torch-loop-cpu-b32")).split()[1] \
         == "not"  # "not run"
 
