@@ -16,7 +16,7 @@ from benchmarks import schedule
 from benchmarks.plan import SINGLE_TWINS, Plan, Row
 from benchmarks.resident import ResidentWorker
 from benchmarks.runner import nvidia_gpu_visible, run_process
-from results import estimate, summary
+from results import estimate, model, summary
 from results.model import CostProcess, Process, Summary
 
 # Rough seconds for the run-time estimate printed before a run: a worker's start (import,
@@ -206,7 +206,10 @@ class Coordinator:
         record["status"], record["reason"] = res.row_status(record, self.plan.processes)
         if stderr_tail:
             record["stderr_tail"] = stderr_tail
-        summary.summarize_all(self.run["rows"], SINGLE_TWINS)
+        rows = [model.Row.from_dict(r) for r in self.run["rows"]]
+        summary.summarize_all(rows, SINGLE_TWINS)
+        for r, row in zip(self.run["rows"], rows, strict=True):
+            r["summary"] = row.summary.to_dict() if row.summary else None
         self.run["flags"] = summary.flag_differences(
             {r["id"]: next(p["settings"] for p in r["processes"] if p["status"] == "ok")
              for r in self.run["rows"] if r["summary"]})

@@ -16,6 +16,7 @@ from benchmarks.timing import timed_epoch
 from benchmarks.worker_steps import FAULT_ENV, slow_factor
 from frameworks import SimpleNetSpec, make_dataset
 from results import format as result_format
+from results import model
 from results import summary as summaries
 
 ROW = Row("numpy", "loop", "cpu", 256)
@@ -262,12 +263,11 @@ def test_process_samples_feed_the_summary():
     record = res.new_row(ROW)
     for outcome in run_row(ROW, plan):
         record["processes"].append(outcome.record())
-    summary = summaries.summarize(record)
-    assert summary["processes_ok"] == 3
-    assert summary["spread_iqr_pct"] is not None
-    assert summary["us_per_step_ci_low"] <= summary["us_per_step"] <= \
-        summary["us_per_step_ci_high"]
-    assert summary["n_seeds"] == 1  # one seed, trained by every process, counted once
+    summary = summaries.summarize(model.Row.from_dict(record))
+    assert summary.processes_ok == 3
+    assert summary.spread_iqr_pct is not None
+    assert summary.us_per_step_ci_low <= summary.us_per_step <= summary.us_per_step_ci_high
+    assert summary.n_seeds == 1  # one seed, trained by every process, counted once
 
 
 # A worker killed by a C++ check: glog's fatal line, then its native stack, whose last line
