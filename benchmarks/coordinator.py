@@ -16,8 +16,8 @@ from benchmarks import schedule
 from benchmarks.plan import SINGLE_TWINS, Plan, Row
 from benchmarks.resident import ResidentWorker
 from benchmarks.runner import nvidia_gpu_visible, run_process
-from results import estimate, model, summary
-from results.model import CostProcess, Process, Summary
+from results import model, summary
+from results.model import Summary
 
 # Rough seconds for the run-time estimate printed before a run: a worker's start (import,
 # build; torch.compile's first epoch) and microseconds per step at small and large batches.
@@ -174,17 +174,15 @@ class Coordinator:
         """Keep one finished process of a row, and say how it went (with an ETA)."""
         self._done_count += 1
         process = outcome.record()
-        self._take(record, process, outcome.stderr_tail)
+        self._take(record, process.to_dict(), outcome.stderr_tail)
         eta = ((time.perf_counter() - self._began) / self._done_count
                * (self._total - self._done_count))
         line = (f"    {outcome.row.id} process {index + 1}: {outcome.status} in "
                 f"{outcome.wall_s:.1f} s")
         if outcome.status == "ok":
-            kept = Process.from_dict(process)
-            samples = kept.get("samples_epoch_s") or kept.steady_epoch_s
-            line += f": p10 {estimate.p10(samples) / kept.steps_per_epoch * 1e6:.1f} µs/step"
-            if kept.cpu.starved:
-                line += f" (starved: {kept.cpu.starved_reason})"
+            line += f": p10 {summary.process_us_per_step(process):.1f} µs/step"
+            if process.cpu.starved:
+                line += f" (starved: {process.cpu.starved_reason})"
         elif outcome.reason:
             line += f": {outcome.reason.splitlines()[0]}"
         self._say(f"{line}; ETA {minutes(eta)}")
@@ -279,19 +277,18 @@ class Coordinator:
         started = time.perf_counter()
 
         def heard(row, record, process):
-            self.record(row)["cost"] = record
-            kept = CostProcess.from_dict(process)
-            line = f"    cost {row.id} process {kept.index + 1}: {kept.status}"
-            if kept.status == "ok":
-                line += f", {kept.instructions_per_step:,.0f} instructions/step"
-            elif kept.reason:
-                line += f": {kept.reason.splitlines()[0]}"
-            self._say(f"{line} ({kept.wall_s:.0f} s)")
+            self.record(row)["cost"] = record.to_dict()
+            line = f"    cost {row.id} process {process.index + 1}: {process.status}"
+            if process.status == "ok":
+                line += f", {process.instructions_per_step:,.0f} instructions/step"
+            elif process.reason:
+                line += f": {process.reason.splitlines()[0]}"
+            self._say(f"{line} ({process.wall_s:.0f} s)")
             self._save()
 
         costs = cost.run_cost_pass(rows, self.plan, self.scratch, on_cost=heard,
                                    valgrind=self.valgrind)
         for row in rows:
-            self.record(row)["cost"] = costs[row.id]
+            self.record(row)["cost"] = costs[row.id].to_dict()
         self.run["cost_wall_s"] = time.perf_counter() - started
         self._save()
