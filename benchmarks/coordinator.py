@@ -17,7 +17,6 @@ from benchmarks.plan import SINGLE_TWINS, Plan, Row
 from benchmarks.resident import ResidentWorker
 from benchmarks.runner import nvidia_gpu_visible, run_process
 from results import model, summary
-from results.model import Summary
 
 # Rough seconds for the run-time estimate printed before a run: a worker's start (import,
 # build; torch.compile's first epoch) and microseconds per step at small and large batches.
@@ -60,19 +59,19 @@ def check_valgrind(plan: Plan, warnings: list[str]) -> str | None:
 
 class Coordinator:
     """Runs the schedule of ``rows`` and keeps each outcome in ``run`` (the results.json
-    dict, whose ``rows`` are ``rows``'s records in order): ``say(line)`` writes a progress
-    line, ``save()`` saves the run."""
+    being written, a results.model.Run whose ``rows`` are ``rows``'s records in order):
+    ``say(line)`` writes a progress line, ``save()`` saves the run."""
 
-    def __init__(self, plan: Plan, run: dict, rows: list[Row], scratch: str,
+    def __init__(self, plan: Plan, run: model.Run, rows: list[Row], scratch: str,
                  say, save, valgrind: str | None = None):
         self.plan, self.run, self.rows, self.scratch = plan, run, rows, scratch
         self._say, self._save, self.valgrind = say, save, valgrind
         # For the progress lines and the ETA: when the schedule began, processes done, in all.
         self._began, self._done_count, self._total = time.perf_counter(), 0, 0
 
-    def record(self, row: Row) -> dict:
+    def record(self, row: Row) -> model.Row:
         """``row``'s record in the run (a results.json row, being written)."""
-        return self.run["rows"][self.rows.index(row)]
+        return self.run.rows[self.rows.index(row)]
 
     def run_schedule(self, rows: list[Row]) -> None:
         """Every process of ``rows``: process set 0 of every block of rows, then set 1, ...
@@ -88,12 +87,12 @@ class Coordinator:
         budget = schedule.memory_budget_bytes()
         parts = [part for block in schedule.blocks(resident)
                  for part in schedule.split_block(block, budget)]
-        self.run["resources"] = {
-            "memory_budget_bytes": budget, "peak_resident_total_bytes": None,
-            "memory_method": schedule.RESIDENT_TOTAL_METHOD,
-            "sampled_together": [[row.id for row in part] for part in parts],
-            "interleaving": schedule.INTERLEAVING_TEXT,
-            "startup": schedule.startup_text(self.plan.startup_cpu_slots(self.plan.threads))}
+        self.run.resources = model.Resources(
+            memory_budget_bytes=budget, peak_resident_total_bytes=None,
+            memory_method=schedule.RESIDENT_TOTAL_METHOD,
+            sampled_together=[[row.id for row in part] for part in parts],
+            interleaving=schedule.INTERLEAVING_TEXT,
+            startup=schedule.startup_text(self.plan.startup_cpu_slots(self.plan.threads)))
         self._say(f"sidebyside: {len(rows) * processes} worker processes, about "
                   f"{minutes(self.estimate_s(rows))} (estimate); rows sampled together: "
                   + "; ".join(f"{len(part)} of {part[0].device} b{part[0].batch_size}"
@@ -104,7 +103,7 @@ class Coordinator:
                 self._run_part(part, index)
             for row in apart:
                 record = self.record(row)
-                if index and record["status"] == "skipped":
+                if index and record.status == "skipped":
                     continue  # a row that cannot run here will not run in later processes
                 self._say(f"[{self._done_count + 1}/{self._total}] {row.id} "
                           f"process {index + 1}/{processes} ...")
@@ -120,7 +119,7 @@ class Coordinator:
         ``plan.rounds`` rounds of one timed epoch each, alone, in a fresh random order every
         round (schedule.round_orders), and stop. Ctrl-C or SIGTERM kill every worker of the
         part."""
-        part = [row for row in part if not (index and self.record(row)["status"] == "skipped")]
+        part = [row for row in part if not (index and self.record(row).status == "skipped")]
         if not part:
             return
         ids = tuple(row.id for row in part)
@@ -170,11 +169,11 @@ class Coordinator:
                               "(imported, built, trained its seeds)")
                 self._note_memory()
 
-    def _done(self, record: dict, outcome, index: int) -> None:
+    def _done(self, record: model.Row, outcome, index: int) -> None:
         """Keep one finished process of a row, and say how it went (with an ETA)."""
         self._done_count += 1
         process = outcome.record()
-        self._take(record, process.to_dict(), outcome.stderr_tail)
+        self._take(record, process, outcome.stderr_tail)
         eta = ((time.perf_counter() - self._began) / self._done_count
                * (self._total - self._done_count))
         line = (f"    {outcome.row.id} process {index + 1}: {outcome.status} in "
@@ -192,40 +191,36 @@ class Coordinator:
     def _note_memory(self) -> None:
         """Keep the run's peak total resident memory (schedule.resident_total_bytes)."""
         total = schedule.resident_total_bytes()
-        resources = self.run["resources"]
-        if resources["peak_resident_total_bytes"] is None or \
-                total > resources["peak_resident_total_bytes"]:
-            resources["peak_resident_total_bytes"] = total
+        resources = self.run.resources
+        if resources.peak_resident_total_bytes is None or \
+                total > resources.peak_resident_total_bytes:
+            resources.peak_resident_total_bytes = total
 
-    def _take(self, record: dict, process: dict, stderr_tail: str) -> None:
+    def _take(self, record: model.Row, process: model.Process, stderr_tail: str) -> None:
         """Add ``process`` to the row's record, summarise every row again (the ratios to
         torch loop move with it) and save."""
-        record["processes"].append(process)
-        record["status"], record["reason"] = res.row_status(record, self.plan.processes)
+        record.processes.append(process)
+        record.status, record.reason = res.row_status(record, self.plan.processes)
         if stderr_tail:
-            record["stderr_tail"] = stderr_tail
-        rows = [model.Row.from_dict(r) for r in self.run["rows"]]
-        summary.summarize_all(rows, SINGLE_TWINS)
-        for r, row in zip(self.run["rows"], rows, strict=True):
-            r["summary"] = row.summary.to_dict() if row.summary else None
-        self.run["flags"] = summary.flag_differences(
-            {r["id"]: next(p["settings"] for p in r["processes"] if p["status"] == "ok")
-             for r in self.run["rows"] if r["summary"]})
+            record.stderr_tail = stderr_tail
+        summary.summarize_all(self.run.rows, SINGLE_TWINS)
+        self.run.flags = summary.flag_differences(
+            {r.id: r.ok_processes()[0].settings for r in self.run.rows if r.summary})
         self._save()
 
-    def _row_finished(self, record: dict) -> None:
-        if record["summary"] is None:
+    def _row_finished(self, record: model.Row) -> None:
+        s = record.summary
+        if s is None:
             return
-        s = Summary.from_dict(record["summary"])
         ci = ("" if s.us_per_step_ci_low is None else
               f" [{s.us_per_step_ci_low:.1f}, {s.us_per_step_ci_high:.1f}]")
         processes = f"{s.processes_ok} process{'' if s.processes_ok == 1 else 'es'}"
-        self._say(f"    {record['id']}: {s.estimator} {s.us_per_step:.1f}{ci} µs/step "
+        self._say(f"    {record.id}: {s.estimator} {s.us_per_step:.1f}{ci} µs/step "
                   f"(median {s.us_per_step_median:.1f}) over {processes}, "
                   f"first epoch {s.first_epoch_s:.2f} s, "
                   f"accuracy {s.test_accuracy_mean:.4f}")
         if s.unstable:
-            self._say(f"    UNSTABLE {record['id']}: {'; '.join(s.unstable_reasons)}")
+            self._say(f"    UNSTABLE {record.id}: {'; '.join(s.unstable_reasons)}")
 
     def _progress(self, row, index, message):
         if message.get("stage") == "quiet":
@@ -277,7 +272,7 @@ class Coordinator:
         started = time.perf_counter()
 
         def heard(row, record, process):
-            self.record(row)["cost"] = record.to_dict()
+            self.record(row).cost = record
             line = f"    cost {row.id} process {process.index + 1}: {process.status}"
             if process.status == "ok":
                 line += f", {process.instructions_per_step:,.0f} instructions/step"
@@ -289,6 +284,6 @@ class Coordinator:
         costs = cost.run_cost_pass(rows, self.plan, self.scratch, on_cost=heard,
                                    valgrind=self.valgrind)
         for row in rows:
-            self.record(row)["cost"] = costs[row.id].to_dict()
-        self.run["cost_wall_s"] = time.perf_counter() - started
+            self.record(row).cost = costs[row.id]
+        self.run.cost_wall_s = time.perf_counter() - started
         self._save()

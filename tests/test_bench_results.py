@@ -51,9 +51,9 @@ def process(index, us_per_step, *, status="ok", seeds=(0,), accuracy=0.8, starve
 def row(variant="numpy-loop", processes=(), batch=32):
     impl, mode = variant.rsplit("-", 1)
     record = res.new_row(Row(impl, mode, "cpu", batch))
-    record["processes"] = list(processes)
-    record["status"], record["reason"] = res.row_status(record, len(processes) or 1)
-    return model.Row.from_dict(record)
+    record.processes = [model.Process.from_dict(p) for p in processes]
+    record.status, record.reason = res.row_status(record, len(processes) or 1)
+    return record
 
 
 def test_the_row_time_is_the_p10_of_every_sample_with_a_two_level_interval():
@@ -186,8 +186,8 @@ def test_a_row_with_some_failed_processes_is_partial_and_summarized_from_the_res
 def test_the_writer_refuses_non_finite_numbers(tmp_path):
     with pytest.raises(result_format.NonFiniteNumber):
         result_format.dumps({"x": math.nan})
-    path = res.write_results(tmp_path / "results.json", {"x": 1.5})
-    assert json.loads(path.read_text()) == {"x": 1.5}
+    path = res.write_results(tmp_path / "results.json", Run(cost_wall_s=1.5))
+    assert json.loads(path.read_text()) == {"cost_wall_s": 1.5}
 
 
 def test_a_busy_machine_is_recognised_from_its_load():

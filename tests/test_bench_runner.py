@@ -16,7 +16,6 @@ from benchmarks.timing import timed_epoch
 from benchmarks.worker_steps import FAULT_ENV, slow_factor
 from frameworks import SimpleNetSpec, make_dataset
 from results import format as result_format
-from results import model
 from results import summary as summaries
 
 ROW = Row("numpy", "loop", "cpu", 256)
@@ -262,8 +261,8 @@ def test_process_samples_feed_the_summary():
     plan = make_plan("quick", n_train="1000", batch_size="256", epochs="2", processes="3")
     record = res.new_row(ROW)
     for outcome in run_row(ROW, plan):
-        record["processes"].append(outcome.record().to_dict())
-    summary = summaries.summarize(model.Row.from_dict(record))
+        record.processes.append(outcome.record())
+    summary = summaries.summarize(record)
     assert summary.processes_ok == 3
     assert summary.spread_iqr_pct is not None
     assert summary.us_per_step_ci_low <= summary.us_per_step <= summary.us_per_step_ci_high
