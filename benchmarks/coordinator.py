@@ -16,8 +16,7 @@ from benchmarks import results as res
 from benchmarks.plan import SINGLE_TWINS, Plan, Row, is_data_parallel
 from benchmarks.resident import ResidentWorker
 from benchmarks.runner import nvidia_gpu_visible, run_process
-from results import estimate, numbers, summary
-from results.model import CostProcess, Process, Summary
+from results import model, numbers, summary
 
 # Rough seconds for the run-time estimate printed before a run: a worker's start (import,
 # build; torch.compile's first epoch) and microseconds per step at small and large batches.
@@ -71,7 +70,7 @@ def start_without_check_s(row: Row) -> float:
     return measured * MEASURED_PROCESSES / (MEASURED_PROCESSES + 1)
 
 
-def busy_factor(load: dict | None) -> float:
+def busy_factor(load: model.Load | dict | None) -> float:
     """How many times longer the run should take than on a quiet machine, from the load
     measured before it (results.json's ``environment.load_before``): 1 plus the share of the
     last 10 s in which a task waited for a CPU (/proc/pressure/cpu "some avg10"); 1 where
@@ -93,19 +92,19 @@ def busy_factor(load: dict | None) -> float:
 
 class Coordinator:
     """Runs the schedule of ``rows`` and keeps each outcome in ``run`` (the results.json
-    dict, whose ``rows`` are ``rows``'s records in order): ``say(line)`` writes a progress
-    line, ``save()`` saves the run."""
+    being written, a results.model.Run whose ``rows`` are ``rows``'s records in order):
+    ``say(line)`` writes a progress line, ``save()`` saves the run."""
 
-    def __init__(self, plan: Plan, run: dict, rows: list[Row], scratch: str,
+    def __init__(self, plan: Plan, run: model.Run, rows: list[Row], scratch: str,
                  say, save, valgrind: str | None = None):
         self.plan, self.run, self.rows, self.scratch = plan, run, rows, scratch
         self._say, self._save, self.valgrind = say, save, valgrind
         # For the progress lines and the ETA: when the schedule began, processes done, in all.
         self._began, self._done_count, self._total = time.perf_counter(), 0, 0
 
-    def record(self, row: Row) -> dict:
+    def record(self, row: Row) -> model.Row:
         """``row``'s record in the run (a results.json row, being written)."""
-        return self.run["rows"][self.rows.index(row)]
+        return self.run.rows[self.rows.index(row)]
 
     def run_schedule(self, rows: list[Row]) -> None:
         """Every process of ``rows``: process set 0 of every block of rows, then set 1, ...
@@ -121,13 +120,13 @@ class Coordinator:
         budget = schedule.memory_budget_bytes()
         parts = [part for block in schedule.blocks(resident)
                  for part in schedule.split_block(block, budget)]
-        self.run["resources"] = {
-            "memory_budget_bytes": budget, "peak_resident_total_bytes": None,
-            "memory_method": schedule.RESIDENT_TOTAL_METHOD,
-            "sampled_together": [[row.id for row in part] for part in parts],
-            "interleaving": schedule.INTERLEAVING_TEXT,
-            "startup": schedule.startup_text(self.plan.startup_cpu_slots(self.plan.threads))}
-        load = (self.run.get("environment") or {}).get("load_before")
+        self.run.resources = model.Resources(
+            memory_budget_bytes=budget, peak_resident_total_bytes=None,
+            memory_method=schedule.RESIDENT_TOTAL_METHOD,
+            sampled_together=[[row.id for row in part] for part in parts],
+            interleaving=schedule.INTERLEAVING_TEXT,
+            startup=schedule.startup_text(self.plan.startup_cpu_slots(self.plan.threads)))
+        load = self.run.environment.load_before if self.run.environment is not None else None
         self._say(progress.start(len(rows) * processes,
                                  progress.estimate(self.estimate_s(rows), busy_factor(load)),
                                  progress.groups(parts, budget / 2**30)))
@@ -137,7 +136,7 @@ class Coordinator:
                 self._run_part(part, index)
             for row in apart:
                 record = self.record(row)
-                if index and record["status"] == "skipped":
+                if index and record.status == "skipped":
                     continue  # a row that cannot run here will not run in later processes
                 self._say(progress.starting(self._done_count + 1, self._total, row.id, index,
                                             processes))
@@ -153,7 +152,7 @@ class Coordinator:
         ``plan.rounds`` rounds of one timed epoch each, alone, in a fresh random order every
         round (schedule.round_orders), and stop. Ctrl-C or SIGTERM kill every worker of the
         part."""
-        part = [row for row in part if not (index and self.record(row)["status"] == "skipped")]
+        part = [row for row in part if not (index and self.record(row).status == "skipped")]
         if not part:
             return
         ids = tuple(row.id for row in part)
@@ -201,7 +200,7 @@ class Coordinator:
                                              time.perf_counter() - worker.started))
                 self._note_memory()
 
-    def _done(self, record: dict, outcome, index: int) -> None:
+    def _done(self, record: model.Row, outcome, index: int) -> None:
         """Keep one finished process of a row, and say how it went (with an ETA)."""
         self._done_count += 1
         process = outcome.record()
@@ -210,10 +209,8 @@ class Coordinator:
                * (self._total - self._done_count))
         us_per_step = starved_reason = None
         if outcome.status == "ok":
-            kept = Process.from_dict(process)
-            samples = kept.get("samples_epoch_s") or kept.steady_epoch_s
-            us_per_step = estimate.p10(samples) / kept.steps_per_epoch * 1e6
-            starved_reason = kept.cpu.starved_reason if kept.cpu.starved else None
+            us_per_step = summary.process_us_per_step(process)
+            starved_reason = process.cpu.starved_reason if process.cpu.starved else None
         self._say(progress.process_done(outcome.row.id, index, self.plan.processes,
                                         outcome.status, outcome.wall_s, eta, us_per_step,
                                         starved_reason, outcome.reason))
@@ -223,31 +220,30 @@ class Coordinator:
     def _note_memory(self) -> None:
         """Keep the run's peak total resident memory (schedule.resident_total_bytes)."""
         total = schedule.resident_total_bytes()
-        resources = self.run["resources"]
-        if resources["peak_resident_total_bytes"] is None or \
-                total > resources["peak_resident_total_bytes"]:
-            resources["peak_resident_total_bytes"] = total
+        resources = self.run.resources
+        if resources.peak_resident_total_bytes is None or \
+                total > resources.peak_resident_total_bytes:
+            resources.peak_resident_total_bytes = total
 
-    def _take(self, record: dict, process: dict, stderr_tail: str) -> None:
+    def _take(self, record: model.Row, process: model.Process, stderr_tail: str) -> None:
         """Add ``process`` to the row's record, summarise every row again (the ratios to
         torch loop move with it) and save."""
-        record["processes"].append(process)
-        record["status"], record["reason"] = res.row_status(record, self.plan.processes)
+        record.processes.append(process)
+        record.status, record.reason = res.row_status(record, self.plan.processes)
         if stderr_tail:
-            record["stderr_tail"] = stderr_tail
-        summary.summarize_all(self.run["rows"], SINGLE_TWINS)
-        self.run["flags"] = summary.flag_differences(
-            {r["id"]: next(p["settings"] for p in r["processes"] if p["status"] == "ok")
-             for r in self.run["rows"] if r["summary"]})
+            record.stderr_tail = stderr_tail
+        summary.summarize_all(self.run.rows, SINGLE_TWINS)
+        self.run.flags = summary.flag_differences(
+            {r.id: r.ok_processes()[0].settings for r in self.run.rows if r.summary})
         self._save()
 
-    def _row_finished(self, record: dict) -> None:
-        if record["summary"] is None:
+    def _row_finished(self, record: model.Row) -> None:
+        s = record.summary
+        if s is None:
             return
-        s = Summary.from_dict(record["summary"])
-        self._say(progress.row_done(record["id"], s))
+        self._say(progress.row_done(record.id, s))
         if s.unstable:
-            self._say(progress.unstable(record["id"], s.unstable_reasons))
+            self._say(progress.unstable(record.id, s.unstable_reasons))
 
     def _progress(self, row, index, message):
         if message.get("stage") == "quiet":
@@ -297,19 +293,18 @@ class Coordinator:
         started = time.perf_counter()
 
         def heard(row, record, process):
-            self.record(row)["cost"] = record
-            kept = CostProcess.from_dict(process)
-            line = f"    cost {row.id} process {kept.index + 1}: {kept.status}"
-            if kept.status == "ok":
-                line += f", {numbers.number(kept.instructions_per_step)} instructions/step"
-            elif kept.reason:
-                line += f": {kept.reason.splitlines()[0]}"
-            self._say(f"{line}, in {progress.duration(kept.wall_s)}")
+            self.record(row).cost = record
+            line = f"    cost {row.id} process {process.index + 1}: {process.status}"
+            if process.status == "ok":
+                line += f", {numbers.number(process.instructions_per_step)} instructions/step"
+            elif process.reason:
+                line += f": {process.reason.splitlines()[0]}"
+            self._say(f"{line}, in {progress.duration(process.wall_s)}")
             self._save()
 
         costs = cost.run_cost_pass(rows, self.plan, self.scratch, on_cost=heard,
                                    valgrind=self.valgrind)
         for row in rows:
-            self.record(row)["cost"] = costs[row.id]
-        self.run["cost_wall_s"] = time.perf_counter() - started
+            self.record(row).cost = costs[row.id]
+        self.run.cost_wall_s = time.perf_counter() - started
         self._save()

@@ -17,6 +17,7 @@ reads callgrind's output.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ import sys
 import time
 
 from benchmarks.callgrind import count_fields, dumps_by_trigger
+from results.model import Cost, CostProcess
 
 INSTALL_HINT = ("--metric instructions needs valgrind, which is not installed here: install "
                 "it with `apt-get install valgrind` (Debian, Ubuntu); the time rows run without it")
@@ -212,7 +214,7 @@ def cost_job(rows, plan, result_path: str) -> dict:
     counts = []
     for row in rows:
         steps, samples = counted_steps(row.batch_size, row.n_train or plan.n_train)
-        counts.append({"id": row.id, "row": _row_dict(row),
+        counts.append({"id": row.id, "row": dataclasses.asdict(row),
                        "n_train": row.n_train or plan.n_train,
                        "steps": steps, "samples": samples, "epochs": counted_epochs(row)})
     return {"counts": counts, "n_test": plan.n_test, "seed": plan.seeds[0],
@@ -257,12 +259,12 @@ def cost_records(rows, job: dict, index: int, wall_s: float, ended: tuple,
 
 def run_cost_pass(rows, plan, scratch_root: str, on_cost=None,
                   processes: int = COST_PROCESSES, workers: int = PARALLEL_COST_WORKERS,
-                  valgrind: str | None = None) -> dict[str, dict]:
+                  valgrind: str | None = None) -> dict[str, Cost]:
     """Count every row of ``rows`` in ``processes`` cost processes, ``workers`` at a time.
 
-    Returns each row id's ``Cost`` record (docs/result_format.md); a row the metric does
-    not apply to gets one with status "not applicable" and the reason. ``on_cost(row, cost,
-    process)`` hears each finished process, in this thread, with the row's record updated.
+    Returns each row id's results.model.Cost; a row the metric does not apply to gets one
+    with status "not applicable" and the reason. ``on_cost(row, cost, process)`` hears each
+    finished process (a Cost and its CostProcess), in this thread, with the row's updated.
     Two at a time by default: a count does not depend on what else runs, so both cores may
     work. Ctrl-C (KeyboardInterrupt) kills the cost workers running and passes through.
     """
@@ -307,14 +309,14 @@ def run_cost_pass(rows, plan, scratch_root: str, on_cost=None,
                     cost.update(summarize_cost(cost["processes"], family(row),
                                                row.variant))
                     if on_cost:
-                        on_cost(row, cost, record)
+                        on_cost(row, Cost.from_dict(cost), CostProcess.from_dict(record))
     except BaseException:
         for proc in list(live):
             _kill_group(proc)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return costs
+    return {row_id: Cost.from_dict(record) for row_id, record in costs.items()}
 
 
 def new_cost(row, plan, valgrind_version: str | None) -> dict:
@@ -329,12 +331,6 @@ def new_cost(row, plan, valgrind_version: str | None) -> dict:
 def counted_epochs(row) -> int:
     """How many times the counted epoch runs in the counted window (COUNTED_EPOCHS)."""
     return COUNTED_EPOCHS.get(row.variant, 1)
-
-
-def _row_dict(row) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(row)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -128,18 +128,18 @@ class Suite:
                                res.load_now(sample_s=1.0), shard)
         cores = os.cpu_count() or 1
         if plan.threads > cores:
-            self.run["warnings"].append(f"--threads {plan.threads} is above the {cores} cores "
-                                        "of this machine: the threads compete for cores")
-        if self.run["environment"]["busy_before"]:
-            self.run["warnings"].append("the machine was busy before the run: "
-                                        f"{self.run['environment']['busy_reason']}")
+            self.run.warnings.append(f"--threads {plan.threads} is above the {cores} cores "
+                                     "of this machine: the threads compete for cores")
+        if self.run.environment.busy_before:
+            self.run.warnings.append("the machine was busy before the run: "
+                                     f"{self.run.environment.busy_reason}")
             if plan.affinity == "auto":
                 # A pinned worker cannot move off a busy core (see Plan.cpus_for_worker).
                 self.plan = plan = dataclasses.replace(plan, affinity="none")
-                self.run["plan"]["affinity"] = "none"
-                self.run["warnings"].append("--affinity auto: workers not pinned, since the "
-                                            "machine is busy")
-        self.valgrind = check_valgrind(plan, self.run["warnings"])
+                self.run.plan["affinity"] = "none"
+                self.run.warnings.append("--affinity auto: workers not pinned, since the "
+                                         "machine is busy")
+        self.valgrind = check_valgrind(plan, self.run.warnings)
         self.collect_only = command_line.collects_only(config)
 
     def open(self, runs_dir: Path) -> None:
@@ -177,7 +177,7 @@ class Suite:
         self.selected = [row for row in self.rows if row.id in chosen]
         for row in self.rows:
             if row.id not in chosen:
-                self._record(row)["reason"] = "not selected (-k or a test id left it out)"
+                self._record(row).reason = "not selected (-k or a test id left it out)"
         if not self.selected and self.run_dir is not None:
             # nothing will run: no run folder of empty tables
             self._discard_run_dir("no row was selected, so nothing ran")
@@ -188,7 +188,7 @@ class Suite:
         self._say(progress.header(len(self.rows), p.processes, p.preset, p.epochs_text(),
                                   p.seeds, p.threads, p.affinity, _quoted(self.results_path),
                                   part))
-        for warning in self.run["warnings"]:
+        for warning in self.run.warnings:
             self._say(f"WARNING: {warning}")
 
     def pytest_keyboard_interrupt(self, excinfo):
@@ -225,18 +225,17 @@ class Suite:
         if self.interrupted_by is None and exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted_by = "SIGINT"
         run = self.run
-        if self.interrupted_by and not any(r["processes"] for r in run["rows"]):
+        if self.interrupted_by and not any(r.processes for r in run.rows):
             # stopped before the first worker ended: a run folder would hold nothing
             self._discard_run_dir(f"interrupted by {self.interrupted_by} before a worker "
                                   "finished, so nothing was measured")
             return
-        run["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        run["environment"]["load_after"] = res.load_now()
-        run["interrupted_by"] = self.interrupted_by
-        run["complete"] = self.interrupted_by is None and all(
-            r["status"] != "not run" for r in self._selected_records())
-        run["warnings"] += res.closing_warnings(model.Run.from_dict(run),
-                                                schedule.MEMORY_BUDGET_BYTES)
+        run.finished = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        run.environment.load_after = model.Load.from_dict(res.load_now())
+        run.interrupted_by = self.interrupted_by
+        run.complete = self.interrupted_by is None and all(
+            r.status != "not run" for r in self._selected_records())
+        run.warnings += res.closing_warnings(run, schedule.MEMORY_BUDGET_BYTES)
         self._save()
         if self.save_note is None:
             self._say(f"sidebyside: building the report in {self.run_dir} ...")
@@ -266,7 +265,7 @@ class Suite:
                           f"{rebuild_command(self.results_path)}", red=True)
             return
         tr.section("sidebyside")
-        run = model.Run.from_dict(self.run)
+        run = self.run
         for line in side_by_side(run) + cost_lines(run):  # cost: --metric instructions
             tr.write_line(line)
         for flag in run.flags:
@@ -305,7 +304,7 @@ class Suite:
             except Exception as err:  # a bug of the suite: recorded, the rows kept so far saved
                 self.interrupted_by = f"error: {type(err).__name__}: {err}"
                 raise
-        return model.Row.from_dict(self._record(row))
+        return self._record(row)
 
     # -- saving -------------------------------------------------------------------------
 
@@ -344,10 +343,10 @@ class Suite:
         self.run_dir = None
         shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def _record(self, row: Row) -> dict:
-        return self.run["rows"][self.rows.index(row)]
+    def _record(self, row: Row) -> model.Row:
+        return self.run.rows[self.rows.index(row)]
 
-    def _selected_records(self) -> list[dict]:
+    def _selected_records(self) -> list[model.Row]:
         return [self._record(row) for row in getattr(self, "selected", self.rows)]
 
     def _say(self, line):

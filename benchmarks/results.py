@@ -20,7 +20,7 @@ from results.atomic import write_text_atomic
 
 # The format's name, version and history live in results/format.py, shared with the readers.
 from results.format import RESULTS_FORMAT, RESULTS_FORMAT_VERSION, dumps  # noqa: F401
-from results.model import ABSENT, Load, Row, Run
+from results.model import ABSENT, Commit, Environment, Load, Row, Run, Shard
 
 # A process is "starved" when its threads spent this long waiting for a CPU per second of
 # training (run-queue wait summed over its threads, /proc/<pid>/task/*/schedstat): on a quiet
@@ -41,9 +41,9 @@ BUSY_CPU_PCT = 25.0
 BUSY_CPU_PRESSURE_PCT = 20.0
 
 
-def new_row(row, plan_n_train: int | None = None) -> dict:
-    """A planned row before anything ran (``row`` is a benchmarks.plan.Row), as the
-    result file holds it (results.model.Row's ``to_dict``).
+def new_row(row, plan_n_train: int | None = None) -> Row:
+    """A planned row before anything ran (``row`` is a benchmarks.plan.Row), as a
+    results.model.Row.
 
     ``n_train`` is the row's own (a sweep's point) or else ``plan_n_train``; left out when
     neither is known.
@@ -57,26 +57,26 @@ def new_row(row, plan_n_train: int | None = None) -> dict:
                tag=TAGS[row.variant],
                tuned_note=TUNED_NOTES.get(row.variant) or DISTRIBUTED_NOTES.get(row.variant, ""),
                status="not run", reason="the run ended before this row", stderr_tail="",
-               processes=[], summary=None).to_dict()
+               processes=[], summary=None)
 
 
-def row_status(row: dict, planned_processes: int) -> tuple[str, str]:
+def row_status(row: Row, planned_processes: int) -> tuple[str, str]:
     """The row's status and reason from its processes (docs/result_format.md's rules)."""
-    processes = row["processes"]
+    processes = row.processes
     if not processes:
-        return row["status"], row["reason"]
-    ok = [p for p in processes if p["status"] == "ok"]
-    bad = [p for p in processes if p["status"] not in ("ok", "skipped")]
+        return row.status, row.reason
+    ok = row.ok_processes()
+    bad = [p for p in processes if p.status not in ("ok", "skipped")]
     if len(ok) == len(processes):
         missing = planned_processes - len(ok)
         return ("ok", "") if not missing else (
             "partial", f"{missing} of {planned_processes} processes not run")
     if ok:
         return "partial", (f"{len(bad)} of {len(processes)} processes failed: "
-                           f"{bad[0]['reason'].splitlines()[0]}")
-    if all(p["status"] == "skipped" for p in processes):
-        return "skipped", processes[0]["reason"]
-    return bad[0]["status"], bad[0]["reason"]
+                           f"{bad[0].reason.splitlines()[0]}")
+    if all(p.status == "skipped" for p in processes):
+        return "skipped", processes[0].reason
+    return bad[0].status, bad[0].reason
 
 
 # -- the machine ------------------------------------------------------------------------------
@@ -125,16 +125,16 @@ def busy_reason(load: dict, cores: int | None = None) -> str | None:
     return None
 
 
-def _commit() -> dict:
+def _commit() -> Commit:
     root = Path(__file__).resolve().parents[1]
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10).stdout.strip() or None
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                cwd=root, capture_output=True, text=True, timeout=10)
-        return {"id": sha, "dirty": bool(dirty.stdout.strip()) if sha else None}
+        return Commit(id=sha, dirty=bool(dirty.stdout.strip()) if sha else None)
     except (OSError, subprocess.SubprocessError):
-        return {"id": None, "dirty": None}
+        return Commit(id=None, dirty=None)
 
 
 def _cpu_model() -> str:
@@ -158,43 +158,32 @@ def _versions() -> dict:
     return found
 
 
-def environment(command: list[str], load_before: dict) -> dict:
-    """The run's ``environment`` section (its ``load_after`` is filled at the end)."""
+def environment(command: list[str], load_before: dict) -> Environment:
+    """The run's ``environment`` section (its ``load_after`` is filled at the end);
+    ``load_before``: ``load_now``'s."""
     reason = busy_reason(load_before)
-    return {
-        "command": " ".join(command),
-        "python": sys.version.split()[0],
-        "os": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "commit": _commit(),
-        "versions": _versions(),
-        "load_before": load_before,
-        "load_after": None,
-        "busy_before": reason is not None,
-        "busy_reason": reason,
-    }
+    return Environment(
+        command=" ".join(command), python=sys.version.split()[0], os=platform.platform(),
+        machine=platform.machine(), cpu_model=_cpu_model(), cpu_cores=os.cpu_count(),
+        commit=_commit(), versions=_versions(), load_before=Load.from_dict(load_before),
+        load_after=None, busy_before=reason is not None, busy_reason=reason)
 
 
 # -- the run ----------------------------------------------------------------------------------
 
 
 def new_run(plan, rows, command: list[str], started: str, load_before: dict,
-            shard=None) -> dict:
-    """A run before any process ran, as results.json holds it: ``plan`` (a
-    benchmarks.plan.Plan) and its ``rows`` (the part that runs here, ``shard``), the
-    ``command`` line and the ``started`` time (ISO 8601)."""
-    run = {
-        "format": RESULTS_FORMAT, "format_version": RESULTS_FORMAT_VERSION,
-        "started": started, "finished": None, "complete": False, "interrupted_by": None,
-        "plan": plan.to_dict(), "environment": environment(command, load_before),
-        "rows": [new_row(row, plan.n_train) for row in rows], "flags": [], "warnings": [],
-        "run_id": uuid.uuid4().hex,
-    }
-    if shard is not None:
-        run["shard"] = shard.to_dict(plan)
-    return run
+            shard=None) -> Run:
+    """A run before any process ran (results.model.Run): ``plan`` (a benchmarks.plan.Plan)
+    and its ``rows`` (the part that runs here, ``shard``), the ``command`` line, the
+    ``started`` time (ISO 8601) and ``load_now``'s ``load_before``."""
+    return Run(
+        format=RESULTS_FORMAT, format_version=RESULTS_FORMAT_VERSION, started=started,
+        finished=None, complete=False, interrupted_by=None, plan=plan.to_dict(),
+        environment=environment(command, load_before),
+        rows=[new_row(row, plan.n_train) for row in rows], flags=[], warnings=[],
+        run_id=uuid.uuid4().hex,
+        shard=ABSENT if shard is None else Shard.from_dict(shard.to_dict(plan)))
 
 
 def closing_warnings(run: Run, default_budget_bytes: int) -> list[str]:
@@ -231,8 +220,9 @@ def closing_warnings(run: Run, default_budget_bytes: int) -> list[str]:
 # -- the file ---------------------------------------------------------------------------------
 
 
-def write_results(path: Path, run: dict) -> Path:
-    """Write ``run`` to ``path`` atomically (a reader sees the old file or the new one)."""
-    return write_text_atomic(path, dumps(run))
+def write_results(path: Path, run: Run) -> Path:
+    """Write ``run`` (results.model.Run) to ``path`` atomically (a reader sees the old file
+    or the new one)."""
+    return write_text_atomic(path, dumps(run.to_dict()))
 # -- fairness flags ---------------------------------------------------------------------------
 

@@ -59,8 +59,9 @@ def make_run_dir(runs_dir: Path, started) -> Path:
     raise FileExistsError(errno.EEXIST, "too many runs in one second", str(runs_dir))
 
 
-def save_results(path: Path, run: dict, fallbacks=None) -> tuple[Path, str | None]:
-    """Write ``run`` to ``path``; if that fails (a full disk, say), to a new folder elsewhere.
+def save_results(path: Path, run: Run, fallbacks=None) -> tuple[Path, str | None]:
+    """Write ``run`` (results.model.Run) to ``path``; if that fails (a full disk, say), to a
+    new folder elsewhere.
 
     Returns where the file is now and, when it moved or could not be written at all, one
     sentence for the user. ``fallbacks`` are the folders tried in turn (default: the home
@@ -82,12 +83,12 @@ def save_results(path: Path, run: dict, fallbacks=None) -> tuple[Path, str | Non
                   "or temporary folder; they are lost")
 
 
-def write_export(paths: list[Path], run: dict) -> list[str]:
+def write_export(paths: list[Path], run: Run) -> list[str]:
     """benchmark.json (for `pytest-benchmark compare`) at each of ``paths``, each a new file;
     returns one sentence per path that could not be written."""
     from benchmarks.export import benchmark_json
 
-    text = json.dumps(benchmark_json(Run.from_dict(run)), indent=1)
+    text = json.dumps(benchmark_json(run), indent=1)
     problems = []
     for path in paths:
         try:

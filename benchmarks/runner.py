@@ -26,6 +26,7 @@ from benchmarks.plan import (
     total_threads,
 )
 from results.format import without_non_finite
+from results.model import Process
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository (or the installed packages' folder)
 STDERR_TAIL_CHARS = 2000
@@ -61,15 +62,16 @@ class Outcome:
     samples_epoch_s: list = dataclasses.field(default_factory=list)  # as they arrive
     sampled_with: tuple[str, ...] | None = None  # a resident worker's round-mates' row ids
 
-    def record(self) -> dict:
-        """The ``Process`` entry of the result file."""
+    def record(self) -> Process:
+        """The process as the result file holds it (results.model.Process): the worker's
+        result line, read here once, with what the coordinator knows of the process."""
         base = {"index": self.index, "status": self.status, "reason": self.reason,
                 "wall_s": self.wall_s, "seeds": list(self.seeds),
                 "cold_cache": self.cold_cache}
         if self.sampled_with is not None:
             base["sampled_with"] = list(self.sampled_with)
         # The file holds no NaN or infinity: a diverged loss becomes null.
-        return without_non_finite((self.result or {}) | base)
+        return Process.from_dict(without_non_finite((self.result or {}) | base))
 
 
 # A launcher's variables in the coordinator's own environment (pytest run inside a torchrun,

@@ -59,7 +59,8 @@ def side_by_side(run: Run) -> list[str]:
             lines.append(f"{r.id} unstable: {'; '.join(r.summary.unstable_reasons)}")
     bayes = next((r.summary.bayes_accuracy for r in rows if r.summary), None)
     if bayes is not None:
-        lines.append(f"(Bayes accuracy of the data: {numbers.fixed(bayes, numbers.ACCURACY_DECIMALS)}; "
+        bayes_text = numbers.fixed(bayes, numbers.ACCURACY_DECIMALS)
+        lines.append(f"(Bayes accuracy of the data: {bayes_text}; "
                      f"µs/step {estimate.ESTIMATOR}: "
                      f"{estimate.ESTIMATOR_TEXT}, 95% two-level bootstrap CI (processes, then "
                      "samples); median: of the same samples; spread: their IQR/median; "

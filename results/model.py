@@ -321,9 +321,10 @@ class Resources(Record):
     memory_budget_bytes: int | None
     peak_resident_total_bytes: int | None
     memory_method: str | None
+    # in the order the suite writes them (benchmarks/coordinator.py)
+    sampled_together: list
     interleaving: str
     startup: str
-    sampled_together: list
 
 
 @record_type

@@ -12,9 +12,25 @@ import numpy as np
 
 from benchmarks.plan import SINGLE_TWINS
 from results import summary as summaries
+from results.model import Row
 from tests import format2
 
 STEPS_PER_EPOCH = format2.STEPS_PER_EPOCH
+
+
+def summary_of(record: dict) -> dict | None:
+    """The summary of the row ``record`` (a dict of the file), as the file holds it."""
+    summary = summaries.summarize(Row.from_dict(record))
+    return summary.to_dict() if summary else None
+
+
+def summarize_all(records: list[dict]) -> None:
+    """Fill the ``summary`` of every row of ``records`` (dicts of the file) in place, as the
+    suite's summarizer does for its rows (results.summary.summarize_all)."""
+    rows = [Row.from_dict(record) for record in records]
+    summaries.summarize_all(rows, SINGLE_TWINS)
+    for record, row in zip(records, rows, strict=True):
+        record["summary"] = row.summary.to_dict() if row.summary else None
 
 
 def noisy_samples(rng, base_us: float, rounds: int, process_cv: float = 0.01,
@@ -38,7 +54,7 @@ def row(variant: str, groups: list[list[float]], batch_size: int = 32,
         process["sampled_with"] = list(sampled_with or [record["id"]])
         # beyond the file's contract, what the worker hands the summarizer
         process["target_accuracy"], process["bayes_accuracy"] = 0.85, 0.9
-    record["summary"] = summaries.summarize(record)
+    record["summary"] = summary_of(record)
     return record
 
 
@@ -46,7 +62,7 @@ def run(rows: list[dict], commit: str = "a" * 40) -> dict:
     """A complete format-3 run around ``rows``."""
     data = format2.run(copy.deepcopy(rows), commit=commit)
     data["format_version"] = 3
-    summaries.summarize_all(data["rows"], SINGLE_TWINS)
+    summarize_all(data["rows"])
     data["resources"] = {"memory_budget_bytes": 6 * 2**30,
                          "peak_resident_total_bytes": 3 * 2**30,
                          "memory_method": "psutil", "interleaving": "random order per round",

@@ -172,7 +172,6 @@ def realistic_run() -> dict:
     import numpy as np
 
     from frameworks.variants import VARIANTS
-    from results import summary as summaries
     from tests import format3
 
     rng = np.random.default_rng(20)
@@ -199,7 +198,7 @@ def realistic_run() -> dict:
                 lost.update(status="failed", reason="worker exited with status 1: "
                                                     "RuntimeError: injected crash")
                 row.update(status="partial", reason="process 3: injected crash")
-                row["summary"] = summaries.summarize(row)
+                row["summary"] = format3.summary_of(row)
             rows.append(row)
     data = format3.run(rows)
     # a default run's rule (results/epochs.py) on this run's 1 024 samples: 12 epochs at

@@ -11,6 +11,7 @@ import pytest
 from benchmarks.interrupt import Terminated
 from benchmarks.plugin import Suite
 from benchmarks.run_folder import make_run_dir, save_results
+from results.model import Run
 
 STARTED = datetime.datetime(2026, 11, 29, 18, 0, 0, tzinfo=datetime.UTC)
 
@@ -37,7 +38,7 @@ def test_results_that_cannot_be_saved_go_elsewhere_and_say_where(tmp_path):
     blocked.write_text("")
     fallback = tmp_path / "fallback"
     fallback.mkdir()
-    path, note = save_results(blocked / "results.json", {"rows": [1]}, fallbacks=[fallback])
+    path, note = save_results(blocked / "results.json", Run(rows=[1]), fallbacks=[fallback])
     assert path.parent.parent == fallback
     assert json.loads(path.read_text()) == {"rows": [1]}
     assert note.startswith(f"the results could not be saved in {blocked} (")
@@ -46,7 +47,7 @@ def test_results_that_cannot_be_saved_go_elsewhere_and_say_where(tmp_path):
 
 
 def test_results_saved_where_asked_say_nothing(tmp_path):
-    path, note = save_results(tmp_path / "results.json", {"rows": []})
+    path, note = save_results(tmp_path / "results.json", Run(rows=[]))
     assert (path, note) == (tmp_path / "results.json", None)
 
 
@@ -56,7 +57,8 @@ def test_a_report_that_could_not_be_built_names_the_command_that_builds_it(tmp_p
     from tests import format2
 
     results = tmp_path / "results.json"
-    suite = SimpleNamespace(collect_only=False, run=format2.run([format2.row("numpy-loop", [100])]),
+    run = Run.from_dict(format2.run([format2.row("numpy-loop", [100])]))
+    suite = SimpleNamespace(collect_only=False, run=run,
                             interrupted_by=None, save_note=None, results_path=results,
                             run_dir=tmp_path, finish_interrupted_by=None,
                             report_dir=None, report_error="ValueError: no plots today")
@@ -232,7 +234,7 @@ def test_an_export_that_appeared_during_the_run_is_kept_and_the_run_says_so(tmp_
     theirs = tmp_path / "shared.json"
     theirs.write_text("the other run's export")
     said = []
-    suite = SimpleNamespace(run=format2.run([format2.row("numpy-loop", [100])]),
+    suite = SimpleNamespace(run=Run.from_dict(format2.run([format2.row("numpy-loop", [100])])),
                             run_dir=tmp_path / "run",
                             config=SimpleNamespace(getoption=lambda name, default=None: theirs),
                             _say=said.append)

@@ -12,6 +12,7 @@ from benchmarks.export import benchmark_json
 from benchmarks.plan import SINGLE_TWINS, Row
 from benchmarks.table import side_by_side
 from results import format as result_format
+from results import model
 from results import summary as summaries
 from results.model import Run
 
@@ -50,8 +51,8 @@ def process(index, us_per_step, *, status="ok", seeds=(0,), accuracy=0.8, starve
 def row(variant="numpy-loop", processes=(), batch=32):
     impl, mode = variant.rsplit("-", 1)
     record = res.new_row(Row(impl, mode, "cpu", batch))
-    record["processes"] = list(processes)
-    record["status"], record["reason"] = res.row_status(record, len(processes) or 1)
+    record.processes = [model.Process.from_dict(p) for p in processes]
+    record.status, record.reason = res.row_status(record, len(processes) or 1)
     return record
 
 
@@ -62,13 +63,13 @@ def test_the_row_time_is_the_p10_of_every_sample_with_a_two_level_interval():
     s = summaries.summarize(row(processes=[process(i, 100, samples_us=g)
                                            for i, g in enumerate(groups)]))
     pooled = np.concatenate(groups)
-    assert s["estimator"] == "p10" and s["samples"] == 60
-    assert s["us_per_step"] == pytest.approx(np.quantile(pooled, 0.1))
-    assert s["us_per_step_median"] == pytest.approx(np.median(pooled))
-    assert s["us_per_step_median"] > s["us_per_step"] + 10  # the median carries the noise
-    assert s["us_per_step_ci_low"] <= s["us_per_step"] <= s["us_per_step_ci_high"]
-    assert s["process_us_per_step"] == pytest.approx([np.quantile(g, 0.1) for g in groups])
-    assert s["spread_iqr_pct"] is not None and s["processes_ok"] == 3
+    assert s.estimator == "p10" and s.samples == 60
+    assert s.us_per_step == pytest.approx(np.quantile(pooled, 0.1))
+    assert s.us_per_step_median == pytest.approx(np.median(pooled))
+    assert s.us_per_step_median > s.us_per_step + 10  # the median carries the noise
+    assert s.us_per_step_ci_low <= s.us_per_step <= s.us_per_step_ci_high
+    assert s.process_us_per_step == pytest.approx([np.quantile(g, 0.1) for g in groups])
+    assert s.spread_iqr_pct is not None and s.processes_ok == 3
 
 
 def test_the_summary_is_reproducible():
@@ -78,24 +79,24 @@ def test_the_summary_is_reproducible():
 
 def test_one_process_has_an_interval_from_its_own_samples_but_no_spread_over_processes():
     s = summaries.summarize(row(processes=[process(0, 100, samples_us=[100, 101, 99, 103, 100])]))
-    assert s["us_per_step_ci_low"] <= s["us_per_step"] <= s["us_per_step_ci_high"]
-    assert s["spread_iqr_pct"] is None  # fewer than 3 processes
-    assert s["test_accuracy_sd"] is None  # one seed
+    assert s.us_per_step_ci_low <= s.us_per_step <= s.us_per_step_ci_high
+    assert s.spread_iqr_pct is None  # fewer than 3 processes
+    assert s.test_accuracy_sd is None  # one seed
 
 
 def test_one_sample_has_no_interval_and_is_unstable_for_it():
     s = summaries.summarize(row(processes=[process(0, 100, samples_us=[100])]))
-    assert s["us_per_step"] == pytest.approx(100)
-    assert s["us_per_step_ci_low"] is None and s["us_per_step_ci_high"] is None
-    assert s["unstable"] is True and "one sample only" in s["unstable_reasons"][0]
+    assert s.us_per_step == pytest.approx(100)
+    assert s.us_per_step_ci_low is None and s.us_per_step_ci_high is None
+    assert s.unstable is True and "one sample only" in s.unstable_reasons[0]
 
 
 def test_a_wide_interval_marks_the_row_unstable_and_names_the_process_spread():
     processes = [process(i, us, samples_us=[us, us * 1.01, us * 1.02, us * 1.1])
                  for i, us in enumerate([100, 150, 70])]
     s = summaries.summarize(row(processes=processes))
-    assert s["unstable"] is True
-    (reason,) = s["unstable_reasons"]
+    assert s.unstable is True
+    (reason,) = s.unstable_reasons
     assert "is not pinned down: its 95% interval [" in reason and "above ±5%" in reason
     # in the reports' number style: three figures, the interval at the headline's decimals
     assert "the processes' own p10 range from 70.2 to 150 µs/step (114% apart)" in reason
@@ -109,16 +110,16 @@ def test_processes_that_differ_no_longer_make_a_row_unstable_when_its_p10_is_pin
     processes = [process(i, 100, samples_us=[(100 if i % 2 else 112) + k / 10 for k in
                                              range(10)]) for i in range(20)]
     s = summaries.summarize(row(processes=processes))
-    assert s["spread_iqr_pct"] > 10
-    assert s["unstable"] is False and s["unstable_reasons"] == []
-    assert s["us_per_step"] == pytest.approx(100.5, abs=1)
+    assert s.spread_iqr_pct > 10
+    assert s.unstable is False and s.unstable_reasons == []
+    assert s.us_per_step == pytest.approx(100.5, abs=1)
 
 
 def test_a_starved_process_is_named_when_the_row_is_unstable_but_alone_does_not_mark_it():
     steady = [process(0, 100), process(1, 100, starved=True), process(2, 100)]
-    assert summaries.summarize(row(processes=steady))["unstable"] is False
+    assert summaries.summarize(row(processes=steady)).unstable is False
     wide = [process(0, 100), process(1, 200, starved=True), process(2, 60)]
-    (reason,) = summaries.summarize(row(processes=wide))["unstable_reasons"]
+    (reason,) = summaries.summarize(row(processes=wide)).unstable_reasons
     # numbered from 1 (index 1 is the second process), the reason after a colon: no nesting
     assert "process 2 starved of CPU while training: its threads waited 0.50 s for a CPU" \
         in reason
@@ -128,14 +129,14 @@ def test_the_ratio_to_torch_loop_pairs_processes_by_index():
     torch = row("torch-loop", [process(i, us) for i, us in enumerate([100, 200, 100])])
     other = row("numpy-loop", [process(i, us) for i, us in enumerate([50, 100, 50])])
     summaries.summarize_all([torch, other], SINGLE_TWINS)
-    s = other["summary"]
+    s = other.summary
     # Each pair is 0.5, though the processes' own times differ by 2x: drawn together, the
     # slow process of each row moves both, and only the spread of the epochs within a
     # process (0.99 to 1.2 of its time) widens the interval.
-    assert s["ratio_to_torch_loop"] == pytest.approx(0.5)
-    assert 0.5 * 0.99 / 1.2 <= s["ratio_ci_low"] <= 0.5 <= s["ratio_ci_high"] <= 0.5 * 1.2 / 0.99
-    assert torch["summary"]["ratio_to_torch_loop"] == 1.0
-    assert s["ratio_method"] == "p10-processes"  # no interleaved samples: paired by process
+    assert s.ratio_to_torch_loop == pytest.approx(0.5)
+    assert 0.5 * 0.99 / 1.2 <= s.ratio_ci_low <= 0.5 <= s.ratio_ci_high <= 0.5 * 1.2 / 0.99
+    assert torch.summary.ratio_to_torch_loop == 1.0
+    assert s.ratio_method == "p10-processes"  # no interleaved samples: paired by process
 
 
 def test_the_ratio_to_torch_loop_pairs_samples_taken_in_the_same_round():
@@ -149,47 +150,47 @@ def test_the_ratio_to_torch_loop_pairs_samples_taken_in_the_same_round():
     other = row("numpy-loop", [process(i, 50, samples_us=[x / 2 for x in r], sampled_with=ids)
                                for i, r in enumerate(rounds)])
     summaries.summarize_all([torch, other], SINGLE_TWINS)
-    s = other["summary"]
-    assert s["ratio_method"] == "p10-rounds"
-    assert s["ratio_to_torch_loop"] == pytest.approx(0.5)
-    assert s["ratio_ci_low"] == pytest.approx(0.5) and s["ratio_ci_high"] == pytest.approx(0.5)
+    s = other.summary
+    assert s.ratio_method == "p10-rounds"
+    assert s.ratio_to_torch_loop == pytest.approx(0.5)
+    assert s.ratio_ci_low == pytest.approx(0.5) and s.ratio_ci_high == pytest.approx(0.5)
     # Not sampled in the same rounds (another part of a split block): paired by process.
     apart = row("numpy-loop", [process(i, 50, samples_us=[x / 2 for x in r],
                                        sampled_with=ids[1:]) for i, r in enumerate(rounds)])
     torch_apart = row("torch-loop", [process(i, 100, samples_us=r, sampled_with=ids[:1])
                                      for i, r in enumerate(rounds)])
     summaries.summarize_all([torch_apart, apart], SINGLE_TWINS)
-    assert apart["summary"]["ratio_method"] == "p10-processes"
+    assert apart.summary.ratio_method == "p10-processes"
 
 
 def test_seeds_count_once_and_accuracy_spreads_over_them():
     processes = [process(0, 100, seeds=(0, 2)), process(1, 100, seeds=(1,)),
                  process(2, 100, seeds=(0,))]  # more processes than seeds: 0 again
     s = summaries.summarize(row(processes=processes))
-    assert s["n_seeds"] == 3
-    assert s["test_accuracy_mean"] == pytest.approx(0.81)
-    assert s["test_accuracy_sd"] == pytest.approx(0.01)
+    assert s.n_seeds == 3
+    assert s.test_accuracy_mean == pytest.approx(0.81)
+    assert s.test_accuracy_sd == pytest.approx(0.01)
 
 
 def test_first_epoch_comes_from_the_first_cold_process():
     s = summaries.summarize(row(processes=[process(0, 100), process(1, 300)]))
-    assert s["first_epoch_s"] == pytest.approx(2 * 100 * STEPS / 1e6)
-    assert s["first_epoch_cold"] is True
+    assert s.first_epoch_s == pytest.approx(2 * 100 * STEPS / 1e6)
+    assert s.first_epoch_cold is True
 
 
 def test_a_row_with_some_failed_processes_is_partial_and_summarized_from_the_rest():
     record = row(processes=[process(0, 100), process(1, 100, status="failed")])
-    assert record["status"] == "partial"
-    assert "1 of 2 processes failed: boom" == record["reason"]
-    assert summaries.summarize(record)["processes_ok"] == 1
+    assert record.status == "partial"
+    assert "1 of 2 processes failed: boom" == record.reason
+    assert summaries.summarize(record).processes_ok == 1
     assert summaries.summarize(row(processes=[process(0, 1, status="failed")])) is None
 
 
 def test_the_writer_refuses_non_finite_numbers(tmp_path):
     with pytest.raises(result_format.NonFiniteNumber):
         result_format.dumps({"x": math.nan})
-    path = res.write_results(tmp_path / "results.json", {"x": 1.5})
-    assert json.loads(path.read_text()) == {"x": 1.5}
+    path = res.write_results(tmp_path / "results.json", Run(cost_wall_s=1.5))
+    assert json.loads(path.read_text()) == {"cost_wall_s": 1.5}
 
 
 def test_a_busy_machine_is_recognised_from_its_load():
@@ -208,9 +209,12 @@ def test_a_busy_machine_is_recognised_from_its_load():
 
 
 def run_of(records):
+    """A run of the rows ``records``, summarized (as the file holds it)."""
+    summaries.summarize_all(records, SINGLE_TWINS)
     return {"format": result_format.RESULTS_FORMAT,
             "format_version": result_format.RESULTS_FORMAT_VERSION,
-            "started": "2026-11-29T18:00:00+00:00", "finished": None, "rows": records,
+            "started": "2026-11-29T18:00:00+00:00", "finished": None,
+            "rows": [record.to_dict() for record in records],
             "environment": {"machine": "x86_64", "python": "3.11", "os": "Linux",
                             "cpu_model": "cpu", "cpu_cores": 2,
                             "commit": {"id": "abc", "dirty": False}}}
@@ -218,7 +222,6 @@ def run_of(records):
 
 def test_the_table_shows_the_missing_mark_for_one_sample_and_one_seed_and_names_the_estimator():
     run = run_of([row(processes=[process(0, 100, samples_us=[100])]), row("torch-loop")])
-    summaries.summarize_all(run["rows"], SINGLE_TWINS)
     lines = side_by_side(Run.from_dict(run))
     assert "µs/step p10" in lines[0] and "median" in lines[0] and "× torch loop" in lines[0]
     assert not re.search(r"\bus\b|\bx torch", "\n".join(lines))
@@ -233,7 +236,6 @@ def test_the_table_shows_the_missing_mark_for_one_sample_and_one_seed_and_names_
 
 def test_the_table_marks_unstable_rows_and_gives_the_reason():
     run = run_of([row(processes=[process(i, us) for i, us in enumerate([100, 150, 70])])])
-    summaries.summarize_all(run["rows"], SINGLE_TWINS)
     lines = side_by_side(Run.from_dict(run))
     assert lines[2].endswith("UNSTABLE")
     assert any(line.startswith("numpy-loop-cpu-b32 unstable: p10") for line in lines)
@@ -242,7 +244,6 @@ def test_the_table_marks_unstable_rows_and_gives_the_reason():
 def test_the_export_has_one_round_per_ok_process_in_pytest_benchmarks_layout():
     run = run_of([row(processes=[process(0, 100), process(1, 120), process(2, 1, status="failed")]),
                   row("torch-loop")])
-    summaries.summarize_all(run["rows"], SINGLE_TWINS)
     data = benchmark_json(Run.from_dict(run))
     (bench,) = data["benchmarks"]
     assert bench["name"] == "test_train[numpy-loop-cpu-b32]"

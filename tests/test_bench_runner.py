@@ -33,7 +33,7 @@ def test_real_worker_measures_a_numpy_row_in_processes_that_share_the_seeds():
     progress = []
     outcomes = run_row(ROW, plan, on_progress=lambda row, index, m: progress.append((index, m)))
     assert [o.status for o in outcomes] == ["ok", "ok"], outcomes[0].reason
-    first, second = (o.record() for o in outcomes)
+    first, second = (o.record().to_dict() for o in outcomes)
     assert (first["index"], first["seeds"], first["cold_cache"]) == (0, [0, 2], True)
     assert (second["index"], second["seeds"], second["cold_cache"]) == (1, [1], False)
     # process 0: 3 epochs x 2 seeds, the first of them the first epoch: 5 steady, topped up to 6
@@ -147,7 +147,7 @@ def test_a_diverged_loss_is_recorded_as_null_so_the_results_can_be_written(tmp_p
         print('{"event": "result", "steady_epoch_s": [0.1], "per_seed": '
               '[{"final_loss": NaN, "test_accuracy": 0.5}], "x": [Infinity]}', flush=True)
     """)
-    record = run_process(ROW, make_plan("quick"), command=command).record()
+    record = run_process(ROW, make_plan("quick"), command=command).record().to_dict()
     assert record["per_seed"] == [{"final_loss": None, "test_accuracy": 0.5}]
     assert record["x"] == [None]
     result_format.dumps(record)  # would raise on a non-finite number
@@ -261,13 +261,12 @@ def test_process_samples_feed_the_summary():
     plan = make_plan("quick", n_train="1000", batch_size="256", epochs="2", processes="3")
     record = res.new_row(ROW)
     for outcome in run_row(ROW, plan):
-        record["processes"].append(outcome.record())
+        record.processes.append(outcome.record())
     summary = summaries.summarize(record)
-    assert summary["processes_ok"] == 3
-    assert summary["spread_iqr_pct"] is not None
-    assert summary["us_per_step_ci_low"] <= summary["us_per_step"] <= \
-        summary["us_per_step_ci_high"]
-    assert summary["n_seeds"] == 1  # one seed, trained by every process, counted once
+    assert summary.processes_ok == 3
+    assert summary.spread_iqr_pct is not None
+    assert summary.us_per_step_ci_low <= summary.us_per_step <= summary.us_per_step_ci_high
+    assert summary.n_seeds == 1  # one seed, trained by every process, counted once
 
 
 # A worker killed by a C++ check: glog's fatal line, then its native stack, whose last line

@@ -31,7 +31,7 @@ from frameworks import SimpleNetSpec, initial_weights, load, make_dataset
 from frameworks.base import batch_slices
 from results import summary as summaries
 from results.model import Run, Summary
-from tests import format2, tolerances
+from tests import format2, format3, tolerances
 from tests.helpers import ROOT, framework_env, run_two_at_a_time
 
 TRACE = Path(__file__).with_name("dp_trace.py")
@@ -233,7 +233,7 @@ def test_speedup_and_efficiency_pair_processes_with_the_single_process_twin():
                                _dp_process(2, 300, 5e-8)])
     single = _record("torch-ddp-single", [_dp_process(i, us, replicas=1)
                                           for i, us in enumerate([100, 120, 90])])
-    summaries.summarize_all([dp, single], SINGLE_TWINS)
+    format3.summarize_all([dp, single])
     s = dp["summary"]
     assert s["speedup_vs_single"] == pytest.approx(0.5)
     assert s["scaling_efficiency"] == pytest.approx(0.25)  # 100 / (2 × 200)
@@ -252,7 +252,7 @@ def test_speedup_and_efficiency_pair_processes_with_the_single_process_twin():
 def test_rows_of_other_runs_gain_no_data_parallel_fields():
     row = _record("torch-loop", [format2.process(0, 100) | {"target_accuracy": 0.85,
                                                              "bayes_accuracy": 0.9}])
-    summaries.summarize_all([row], SINGLE_TWINS)
+    format3.summarize_all([row])
     assert "replicas" not in row["summary"] and "speedup_vs_single" not in row["summary"]
 
 
@@ -264,7 +264,7 @@ def test_the_report_section_appears_only_with_data_parallel_rows(tmp_path):
     assert distributed.section(Run.from_dict(plain)) is None
     dp = _record("torch-ddp", [_dp_process(i, 200, 3e-8) for i in range(3)])
     single = _record("torch-ddp-single", [_dp_process(i, 100, replicas=1) for i in range(3)])
-    summaries.summarize_all([dp, single], SINGLE_TWINS)
+    format3.summarize_all([dp, single])
     run = format2.run([format2.row("torch-loop", [100, 110, 105])])
     run["rows"] += [dp, single]
     for name, data in (("plain", plain), ("dp", run)):
@@ -431,7 +431,7 @@ def test_the_data_parallel_verdict_rests_on_the_speedups_interval(dp_us, single_
     dp = _record("torch-ddp", [_dp_process(i, us) for i, us in enumerate(dp_us)])
     single = _record("torch-ddp-single",
                      [_dp_process(i, us, replicas=1) for i, us in enumerate(single_us)])
-    summaries.summarize_all([dp, single], SINGLE_TWINS)
+    format3.summarize_all([dp, single])
     assert distributed.speedup_verdict(Summary.from_dict(dp["summary"])) == called
     run = format2.run([])
     run["rows"] = [dp, single]

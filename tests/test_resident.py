@@ -29,7 +29,7 @@ def test_a_real_worker_trains_its_seeds_then_answers_each_sample_request(tmp_pat
         outcome = worker.finish()
     assert all(s is not None and s > 0 for s in seconds)
     assert outcome.status == "ok", outcome.reason
-    record = outcome.record()
+    record = outcome.record().to_dict()
     assert record["samples_epoch_s"] == seconds  # in the order they were asked for
     assert record["sample_round_position"] == [1, 0, 1]
     assert record["sampled_with"] == [ROW.id, "other"]
@@ -113,7 +113,7 @@ def test_a_worker_started_on_other_cpus_moves_every_thread_to_its_sampling_cpus(
     finally:
         outcome = worker.finish()
     assert outcome.status == "ok", outcome.reason
-    assert outcome.record()["affinity"] == sampling
+    assert outcome.record().affinity == sampling
 
 
 def test_wait_ready_in_slices_says_still_starting_then_ready(tmp_path):

@@ -35,13 +35,12 @@ def _sweep_run() -> dict:
 
 
 def _distributed_run() -> dict:
-    from benchmarks.plan import SINGLE_TWINS
-    from results import summary as summaries
+    from tests import format3
     from tests.test_distributed import _dp_process, _record
 
     dp = _record("torch-ddp", [_dp_process(i, 200, 3e-8) for i in range(2)])
     single = _record("torch-ddp-single", [_dp_process(i, 100, replicas=1) for i in range(2)])
-    summaries.summarize_all([dp, single], SINGLE_TWINS)
+    format3.summarize_all([dp, single])
     run = format2.run([format2.row("torch-loop", [100, 110])])
     run["rows"] += [dp, single]
     return json.loads(json.dumps(run))

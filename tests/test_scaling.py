@@ -14,15 +14,14 @@ import pytest
 
 from benchmarks import options as opts
 from benchmarks.options import OptionError
-from benchmarks.plan import SINGLE_TWINS, Row
+from benchmarks.plan import Row
 from reports import scaling, scaling_plots, scaling_section
 from reports.build import build_report
 from reports.compare import compare_runs
 from results import numbers
-from results import summary as summaries
 from results.load import UnreadableResult, load_results
 from results.schema import SWEEP_AXES
-from tests import format2
+from tests import format2, format3
 from tests.report_cases import as_run
 from tests.test_bench_e2e import run_pytest
 
@@ -159,7 +158,7 @@ def test_a_row_is_paired_with_torch_loop_of_its_own_width():
     for row in rows:
         for process in row["processes"]:
             process |= {"target_accuracy": 0.85, "bayes_accuracy": 0.9}
-    summaries.summarize_all(rows, SINGLE_TWINS)
+    format3.summarize_all(rows)
     assert rows[2]["summary"]["ratio_to_torch_loop"] == pytest.approx(2.0)
 
 
