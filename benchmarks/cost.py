@@ -226,7 +226,7 @@ def cost_records(rows, job: dict, index: int, wall_s: float, ended: tuple,
     """Each row id's ``CostProcess`` record of process ``index`` that ran ``job``: its count
     from ``dumps`` (callgrind.dumps_by_trigger) where the worker reached it, else why not.
     ``ended``: ("timeout" or the exit status, the time limit in seconds, stderr's tail)."""
-    from benchmarks.runner import telling_line
+    from benchmarks.failure import telling_line
 
     status, timeout_s, tail = ended
     try:

@@ -14,6 +14,7 @@ import tempfile
 import threading
 import time
 
+from benchmarks.failure import telling_line
 from benchmarks.plan import TARGET_GAP, Plan, Row, total_threads
 from benchmarks.runner import (
     EXIT_GRACE_S,
@@ -24,7 +25,6 @@ from benchmarks.runner import (
     nvidia_gpu_visible,
     pump_lines,
     take_message,
-    telling_line,
     worker_env,
 )
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from benchmarks import failure, runner
 from benchmarks import results as res
-from benchmarks import runner
 from benchmarks.options import make_plan
 from benchmarks.plan import Row
 from benchmarks.runner import EXIT_GRACE_S, run_process, run_row
@@ -364,7 +364,7 @@ W0000 00:00:1764842400.221275 4242 gpu_device.cc:2341] Cannot dlopen some GPU li
                     "GPU, running on CPU"),
 ])
 def test_a_failed_workers_reason_is_its_most_telling_line(tail, line):
-    assert runner.telling_line(tail) == line
+    assert failure.telling_line(tail) == line
 
 
 def test_a_crash_under_a_native_stack_gives_the_check_that_failed_and_keeps_the_tail(tmp_path):

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from benchmarks import progress
+from benchmarks import results as res
 from benchmarks.coordinator import Coordinator
 from benchmarks.options import make_plan
 from benchmarks.plan import Row
@@ -106,8 +107,9 @@ def test_the_coordinator_says_a_finished_rows_numbers_and_its_instability():
                               save=lambda: None)
     reason = ("p10 695 µs/step is not pinned down: its 95% interval [627, 833] reaches 20% "
               "from it (above ±5%); only 5 samples")
-    summary = _summary(unstable=True, unstable_reasons=[reason]).to_dict()
-    coordinator._row_finished({"id": "torch-loop-cpu-b1024", "summary": summary})
+    record = res.new_row(Row("torch", "loop", "cpu", 1024))
+    record.summary = _summary(unstable=True, unstable_reasons=[reason])
+    coordinator._row_finished(record)
     assert lines[0].startswith("    torch-loop-cpu-b1024 done: p10 14")
     assert lines[1] == (f"    UNSTABLE torch-loop-cpu-b1024: {reason}; to pin it down to ±5%: "
                         "more --rounds or --processes, or a quieter machine")
