@@ -40,7 +40,11 @@ def parity_traces(request, tmp_path_factory) -> dict[str, dict]:
     each installed twin."""
     session = request.session
     out_dir = tmp_path_factory.mktemp("parity")
-    env = framework_env(tmp_path_factory, TORCHINDUCTOR_CACHE_DIR=str(out_dir / "inductor"))
+    # Inductor compiles in a pool of worker processes by default, each of which imports torch
+    # (seconds of CPU apiece) to compile the few small kernels of this net: compiled in the
+    # tracing process itself, the same kernels cost about 10 s less CPU per session.
+    env = framework_env(tmp_path_factory, TORCHINDUCTOR_CACHE_DIR=str(out_dir / "inductor"),
+                        TORCHINDUCTOR_COMPILE_THREADS="1")
     return run_parity_traces(_requested(session, "TRACE_LABELS"),
                              _requested(session, "TRACE_REGIMES"), out_dir, env,
                              refused=_requested(session, "TRACE_REFUSED"))
