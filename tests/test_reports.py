@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -301,11 +302,22 @@ def test_control_characters_are_escaped_in_html_and_markdown(tmp_path):
 
 # -- where build writes, and never half of it -----------------------------------------------
 
-def _run_folder(tmp_path) -> Path:
-    run = tmp_path / "sidebyside-runs" / "20261201-100000"
+@pytest.fixture(scope="module")
+def built_run(tmp_path_factory) -> Path:
+    """A run folder of run2_new.json with its report, built once for the module (a build
+    draws every plot, seconds of CPU): the tests that change one get a copy of it."""
+    run = tmp_path_factory.mktemp("built") / "sidebyside-runs" / "20261201-100000"
     run.mkdir(parents=True)
     (run / "results.json").write_bytes((FIXTURES / "run2_new.json").read_bytes())
     build_report(run)
+    return run
+
+
+def _run_folder(tmp_path, built_run) -> Path:
+    """A copy of ``built_run`` (its files, their times kept) in a folder of its own under
+    ``tmp_path``, as a run leaves it."""
+    run = tmp_path / "sidebyside-runs" / built_run.name
+    shutil.copytree(built_run, run)
     return run
 
 
@@ -313,8 +325,9 @@ def _snapshot(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def test_an_edited_copy_beside_a_run_never_replaces_that_runs_report(tmp_path, monkeypatch):
-    run = _run_folder(tmp_path)
+def test_an_edited_copy_beside_a_run_never_replaces_that_runs_report(tmp_path, monkeypatch,
+                                                                     built_run):
+    run = _run_folder(tmp_path, built_run)
     before = _snapshot(run)
     edited = run.parent / "edited.json"
     data = json.loads((run / "results.json").read_text())
@@ -330,8 +343,8 @@ def test_an_edited_copy_beside_a_run_never_replaces_that_runs_report(tmp_path, m
         "20261201-100000", "edited", "edited-2", "edited.json"]
 
 
-def test_out_holding_another_runs_result_file_is_refused(tmp_path, capsys):
-    run = _run_folder(tmp_path)
+def test_out_holding_another_runs_result_file_is_refused(tmp_path, capsys, built_run):
+    run = _run_folder(tmp_path, built_run)
     before = _snapshot(run)
     other = tmp_path / "other.json"
     other.write_bytes((FIXTURES / "run2_old.json").read_bytes())
@@ -432,8 +445,8 @@ sys.exit(main(sys.argv[2:]))
 @pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143),
                                                  ("SIGHUP", 129)])
 def test_a_signal_during_build_keeps_the_old_report_and_says_how_to_rebuild(
-        tmp_path, signal_name, status):
-    run = _run_folder(tmp_path)
+        tmp_path, signal_name, status, built_run):
+    run = _run_folder(tmp_path, built_run)
     before = _snapshot(run)
     process = subprocess.Popen([sys.executable, "-P", "-c", _SIGNAL_DURING_BUILD, signal_name,
                                 "build", str(run)], cwd=ROOT, stdout=subprocess.PIPE,
@@ -448,12 +461,13 @@ def test_a_signal_during_build_keeps_the_old_report_and_says_how_to_rebuild(
     assert sorted(p.name for p in run.parent.iterdir()) == [run.name]
 
 
-def test_a_build_killed_outright_leaves_a_temporary_that_the_next_build_removes(tmp_path):
+def test_a_build_killed_outright_leaves_a_temporary_that_the_next_build_removes(tmp_path,
+                                                                                 built_run):
     """SIGKILL cannot be caught, so the killed build's staging folder stays; its name holds
     the build's pid, and the next build removes it once that process is gone."""
     import signal
 
-    run = _run_folder(tmp_path)
+    run = _run_folder(tmp_path, built_run)
     before = _snapshot(run)
     process = _build_until_half_written(run)
     process.send_signal(signal.SIGKILL)
@@ -481,8 +495,8 @@ def test_a_temporary_of_a_live_process_or_of_another_name_is_left_alone(tmp_path
         [live.name, other.name, unrelated.name, "results.json"])
 
 
-def test_two_builds_of_one_result_file_at_once_leave_one_whole_report(tmp_path):
-    run = _run_folder(tmp_path)
+def test_two_builds_of_one_result_file_at_once_leave_one_whole_report(tmp_path, built_run):
+    run = _run_folder(tmp_path, built_run)
     for p in list(run.iterdir()):
         if p.name != "results.json":
             p.unlink()
@@ -496,8 +510,9 @@ def test_two_builds_of_one_result_file_at_once_leave_one_whole_report(tmp_path):
     assert sorted(p.name for p in run.parent.iterdir()) == [run.name]
 
 
-def test_build_with_an_empty_out_is_refused_not_taken_for_the_default(tmp_path, capsys):
-    run = _run_folder(tmp_path)
+def test_build_with_an_empty_out_is_refused_not_taken_for_the_default(tmp_path, capsys,
+                                                                      built_run):
+    run = _run_folder(tmp_path, built_run)
     before = _snapshot(run)
     assert reports_main(["build", str(run), "--out", ""]) == 2
     assert capsys.readouterr().err.strip() == ("python -m reports: error: --out: expected a "
