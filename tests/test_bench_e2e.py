@@ -156,10 +156,10 @@ def test_processes_interleave_rows_and_a_crash_loses_no_other_row(tmp_path):
                         tmp_path, **{FAULT_ENV: "crash:torch-loop-cpu-b1024"})
     assert result.returncode == 1, result.stdout[-3000:]  # a failed row fails the run...
     data, _ = the_results(tmp_path)  # ...and the rest is saved
-    order = [line.split()[1:4:2] for line in result.stdout.splitlines()
-             if line.startswith("[") and " process " in line]
-    assert order == [["torch-loop-cpu-b1024", "1/2"], ["numpy-loop-cpu-b1024", "1/2"],
-                     ["torch-loop-cpu-b1024", "2/2"], ["numpy-loop-cpu-b1024", "2/2"]]
+    order = [list(m.groups()) for line in result.stdout.splitlines()
+             if (m := re.match(r"\[\d+/\d+\] (\S+) process (\d+ of \d+) starting", line))]
+    assert order == [["torch-loop-cpu-b1024", "1 of 2"], ["numpy-loop-cpu-b1024", "1 of 2"],
+                     ["torch-loop-cpu-b1024", "2 of 2"], ["numpy-loop-cpu-b1024", "2 of 2"]]
     rows = {r["id"]: r for r in data["rows"]}
     crashed, numpy = rows["torch-loop-cpu-b1024"], rows["numpy-loop-cpu-b1024"]
     assert crashed["status"] == "failed" and "injected crash" in crashed["reason"]

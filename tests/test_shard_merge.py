@@ -263,7 +263,7 @@ def test_a_small_real_split_run_merges_into_the_plan(tmp_path):
         runs = tmp_path / f"runs{index}"
         result = run_pytest([*args, "--shard", f"{index}/2", f"--report-dir={runs}"], tmp_path)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-        assert f"sidebyside: 2 rows (part {index} of 2) × 1 processes" in result.stdout
+        assert f"sidebyside: 2 rows (part {index} of 2), 1 process each" in result.stdout
         (path,) = runs.glob("*/results.json")
         part = load_results(path)
         assert part["shard"]["index"] == index and len(part["rows"]) == 2
