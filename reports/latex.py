@@ -311,7 +311,9 @@ def tables_fragment(doc: Document) -> str:
                                     r"\end{itemize}"]))
         elif section.key in TABLE_SECTIONS:
             parts += _floats(section)
-    parts.append("\n".join([rf"\paragraph{{{CITE_TITLE}}}", *cite_block(doc)]))
+    # The tables are set before the citation (and before the article goes on): floats would
+    # otherwise drift past it and split it from the numbers it cites.
+    parts.append("\n".join([r"\clearpage", rf"\paragraph{{{CITE_TITLE}}}", *cite_block(doc)]))
     return FRAGMENT_HEAD + "\n\n".join(parts) + "\n"
 
 
@@ -324,7 +326,13 @@ def report(doc: Document) -> str:
             r"\usepackage{lmodern}", r"\usepackage[margin=2cm]{geometry}",
             rf"\title{{{esc(doc.title)}}}", rf"\date{{{subtitle}}}", r"\author{}",
             r"\begin{document}", r"\maketitle"]
-    for section in doc.sections:
+    keys = [section.key for section in doc.sections]
+    last_table = max((i for i, key in enumerate(keys) if key in TABLE_SECTIONS), default=None)
+    for i, section in enumerate(doc.sections):
+        if last_table is not None and i == last_table + 1:
+            # LaTeX's floats may drift past a heading: the main tables are set before the
+            # sections after them (the appendix), not under their headings.
+            body.append(r"\clearpage")
         body += _section(section)
     figures = [*doc.figures, *(name for section in doc.sections for name in section.figures)]
     for name in figures:

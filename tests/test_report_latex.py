@@ -333,3 +333,29 @@ def test_a_run_that_measured_nothing_builds_its_one_sentence(tmp_path):
     for log in (pdflatex(folder), article_with_tables(folder, tmp_path)):
         assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
     assert "Nothing was measured" in (folder / "report-tables.tex").read_text()
+
+
+@needs_pdflatex
+@needs_pdftotext
+def test_the_tables_are_set_before_the_sections_after_them_and_before_the_citation(
+        realistic_report, tmp_path):
+    # Floats drift: without a barrier, Accuracy and Memory were set under the appendix's
+    # heading, and an article's tables past the citation that follows them.
+    shutil.copytree(realistic_report, tmp_path / "report", dirs_exist_ok=True)
+    pdflatex(tmp_path / "report")
+    pages = _pages_of(tmp_path / "report" / "report.pdf")
+    tex = (tmp_path / "report" / "report.tex").read_text()
+    tables = len(re.findall(r"\\caption\{", tex[:tex.index(r"\clearpage")]))
+    assert tables >= 5  # the headline, at its best, Time, Accuracy, Memory
+    after = re.search(r"\\section\*\{([^}]*)\}", tex[tex.index(r"\clearpage"):]).group(1)
+    heading = next(i for i, page in enumerate(pages) if re.search(rf"^\s*{re.escape(after)}",
+                                                                 page, re.M))
+    for k in range(1, tables + 1):
+        assert _page(pages, f"Table {k}:") < heading, (k, after)
+    log = article_with_tables(realistic_report, tmp_path)
+    assert "Float too large" not in log
+    pages = _pages_of(tmp_path / "notes.pdf")
+    cite = next(i for i, page in enumerate(pages) if "How to cite these numbers" in page)
+    fragment = (realistic_report / "report-tables.tex").read_text()
+    for k in range(1, fragment.count(r"\caption{") + 1):
+        assert _page(pages, f"Table {k}:") < cite, k
