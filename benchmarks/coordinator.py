@@ -287,8 +287,8 @@ class Coordinator:
 
         countable = [row for row in rows if cost.not_applicable_reason(row) is None]
         self._say(f"sidebyside: counting instructions per step under callgrind: "
-                  f"{progress.counted(len(countable), 'row')}, "
-                  f"{progress.counted(cost.COST_PROCESSES, 'process')} per variant, "
+                  f"{numbers.counted(len(countable), 'row')}, "
+                  f"{numbers.counted(cost.COST_PROCESSES, 'process')} per variant, "
                   f"{cost.PARALLEL_COST_WORKERS} at a time")
         started = time.perf_counter()
 

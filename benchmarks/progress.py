@@ -10,19 +10,9 @@ from __future__ import annotations
 from results import numbers
 from results.estimate import ESTIMATOR, UNSTABLE_HALF_WIDTH_PCT
 from results.model import Summary
+from results.numbers import counted
 
 SECONDS_FIGURES = numbers.COLUMN_FIGURES["seconds"]
-
-
-def counted(count: int, noun: str, plural: str | None = None) -> str:
-    """"1 row", "2 rows", "1 process", "3 processes": ``count`` with grouped digits and
-    ``noun`` in the number that agrees with it (``plural`` where adding "s" or "es" is
-    wrong)."""
-    if count == 1:
-        return f"1 {noun}"
-    if plural is None:
-        plural = noun + ("es" if noun.endswith(("s", "sh", "x")) else "s")
-    return f"{numbers.grouped(count, 0)} {plural}"
 
 
 def listed(items: list[str]) -> str:

@@ -37,7 +37,7 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
     else:
         lines += ["No row was measured in both runs.", ""]
     if c.skipped_in_both:
-        lines += [f"{len(c.skipped_in_both)} rows were skipped in both runs "
+        lines += [f"{_rows(len(c.skipped_in_both), 'was', 'were')} skipped in both runs "
                   f"({markdown_escape(', '.join(c.skipped_in_both))}).", ""]
     for title, items in [("Only in the old run", c.only_old), ("Only in the new run", c.only_new),
                          ("In both runs but not measured in both", c.not_compared),
@@ -49,7 +49,7 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
 
 
 def _rows(n: int, one: str = "had", many: str = "had") -> str:
-    return f"1 row {one}" if n == 1 else f"{n} rows {many}"
+    return f"1 row {one}" if n == 1 else f"{numbers.grouped(n, 0)} rows {many}"
 
 
 # Below this a p value shows as "< 0.0001": the number style's four decimals would round it

@@ -108,8 +108,7 @@ def footnote(run: Run, frame: pd.DataFrame) -> dict:
         "commit": commit_text,
         "fairness": "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in fairness.items() if v),
         # since format 3: how the time was sampled, and the memory the workers held together
-        "sampling": (f"{plan.get('processes')} processes × {plan.get('rounds')} interleaved "
-                     "one-epoch samples a row, p10" if run.resources is not ABSENT else ""),
+        "sampling": _sampling(plan) if run.resources is not ABSENT else "",
         "peak resident memory": _gib((run.resources or Resources()).get(
             "peak_resident_total_bytes")),
         "caveats": caveats.summary(run),
@@ -120,3 +119,12 @@ def footnote(run: Run, frame: pd.DataFrame) -> dict:
 def _gib(value) -> str:
     return "" if value is None else \
         f"{numbers.number(value / 2**30)} GiB, all processes together"
+
+
+def _sampling(plan: dict) -> str:
+    """"3 processes × 15 interleaved one-epoch samples a row, p10" (a count the plan does not
+    record is left out)."""
+    counts = [numbers.counted(n, noun) for n, noun in (
+        (plan.get("processes"), "process"), (plan.get("rounds"), "interleaved one-epoch sample"))
+        if n is not None]
+    return " × ".join(counts) + " a row, p10" if counts else ""

@@ -143,3 +143,14 @@ def digits(text: str) -> str:
     what must agree between two renderings of one number (tests compare these)."""
     plain = text.replace(THOUSANDS_LATEX, "").replace(THOUSANDS, "").replace("&#8239;", "")
     return "".join(ch for ch in plain if ch.isdigit() or ch in ".-")
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """"1 row", "2 rows", "1 process", "3 processes": ``count`` with grouped digits and
+    ``noun`` in the number that agrees with it (``plural`` where adding "s" or "es" is
+    wrong)."""
+    if count == 1:
+        return f"1 {noun}"
+    if plural is None:
+        plural = noun + ("es" if noun.endswith(("s", "sh", "x")) else "s")
+    return f"{grouped(count, 0)} {plural}"

@@ -10,6 +10,7 @@ from benchmarks import results as res
 from benchmarks.coordinator import Coordinator
 from benchmarks.options import make_plan
 from benchmarks.plan import Row
+from results import numbers
 from results.model import Summary
 
 NS = "\u202f"  # results.numbers.THOUSANDS
@@ -22,7 +23,7 @@ NS = "\u202f"  # results.numbers.THOUSANDS
     (2, "worker process", "2 worker processes"),
 ])
 def test_a_count_agrees_with_its_noun_and_groups_its_digits(count, noun, expected):
-    assert progress.counted(count, noun) == expected
+    assert numbers.counted(count, noun) == expected
 
 
 @pytest.mark.parametrize("seconds, expected", [
