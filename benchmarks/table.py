@@ -61,9 +61,9 @@ def side_by_side(run: Run) -> list[str]:
     if bayes is not None:
         bayes_text = numbers.fixed(bayes, numbers.ACCURACY_DECIMALS)
         lines.append(f"(Bayes accuracy of the data: {bayes_text}; "
-                     f"µs/step {estimate.ESTIMATOR}: "
-                     f"{estimate.ESTIMATOR_TEXT}, 95% two-level bootstrap CI (processes, then "
-                     "samples); median: of the same samples; spread: their IQR/median; "
+                     f"µs/step {estimate.ESTIMATOR_TEXT}, 95% two-level bootstrap CI "
+                     "(processes, then samples); median: of the same samples; spread: their "
+                     "IQR/median; "
                      "× torch loop: its p10 over torch loop's, the CI resampling both rows' "
                      "processes and rounds together ('by process': rows sampled apart, "
                      "their processes paired); unstable: the CI "

@@ -96,10 +96,17 @@ def section(run: Run, not_measured: list[str]) -> Section | None:
     return Section(key="caveats", title=TITLE, items=items)
 
 
+def is_smoke_run(run: Run) -> bool:
+    """True for a quick-preset run, whose numbers only show that every row runs."""
+    return (run.plan or {}).get("preset") == "quick"
+
+
 def summary(run: Run) -> str:
-    """The caveats in a few words for the citation footnote, e.g. "12 rows unstable; machine
-    busy; 1 row partial", or "" when there are none."""
-    parts = []
+    """The caveats in a few words for the citation footnote, e.g. "smoke run (quick preset);
+    12 rows unstable; machine busy; 1 row partial", or "" when there are none."""
+    # (a run of which no row was measured says so instead: nothing ran to be a smoke test)
+    measured = any(row.summary for row in run.rows)
+    parts = ["smoke run (quick preset)"] if is_smoke_run(run) and measured else []
     for rows, word in ((unstable_rows(run), "unstable"), (partial_rows(run), "partial")):
         if rows:
             parts.append(f"{len(rows)} row{'s' if len(rows) > 1 else ''} {word}")

@@ -299,7 +299,10 @@ def tables_fragment(doc: Document) -> str:
     ``TABLE_SECTIONS`` with their notes (for a run of which nothing was measured, the
     sentence that says so), and how to cite them (``cite_block``, as report.tex
     ends), the packages they need in a comment."""
-    parts = []
+    # A smoke run's numbers mean nothing: the fragment that a course's notes input says so
+    # first, as report.tex's title does.
+    parts = [rf"\paragraph{{Smoke run}} {_breakable(SMOKE_NOTE[0].upper() + SMOKE_NOTE[1:])}."]\
+        if doc.smoke else []
     for section in doc.sections:
         if section.key == "nothing":  # a run of which no row was measured: its one sentence
             parts.append(rf"\paragraph{{{latex_escape(section.title)}}} "

@@ -32,7 +32,9 @@ SLIDE_INCHES = (13.33, 7.5)  # a 16:9 slide
 # shipped with matplotlib >= 3.10), and a marker per implementation so that colour is never
 # the only cue.
 PALETTE = tuple(matplotlib.color_sequences["petroff10"])
-MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*", "h", "<")
+# Nine markers against ten colours: coprime lengths, so that the first 90 variants each get
+# a pair of their own (equal lengths repeat the pair at the eleventh).
+MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*", "h")
 FONT_PT = 12
 STYLE = {"font.size": FONT_PT, "axes.titlesize": FONT_PT + 1, "axes.labelsize": FONT_PT,
          "xtick.labelsize": FONT_PT, "ytick.labelsize": FONT_PT, "legend.fontsize": FONT_PT,

@@ -55,7 +55,7 @@ def run_document(run: Run) -> Document:
     return Document(title=TITLE, footnote=note,
                     sections=[part for part in parts if part is not None],
                     figures=plots.figures(tidy.frame, tidy.curves, note), files=tidy.files,
-                    smoke=is_smoke_run(run))
+                    smoke=caveats.is_smoke_run(run))
 
 
 def flags_section(run: Run) -> Section | None:
@@ -63,11 +63,6 @@ def flags_section(run: Run) -> Section | None:
     flags = run.get("flags", [])
     return Section(key="flags", title="Flags", caption=FLAGS_CAPTION, items=flags) \
         if flags else None
-
-
-def is_smoke_run(run: Run) -> bool:
-    """True for a quick-preset run, whose numbers only show that every row runs."""
-    return (run.plan or {}).get("preset") == "quick"
 
 
 def footnote(run: Run, frame: pd.DataFrame) -> dict:

@@ -224,6 +224,8 @@ def test_the_table_shows_the_missing_mark_for_one_sample_and_one_seed_and_names_
     run = run_of([row(processes=[process(0, 100, samples_us=[100])]), row("torch-loop")])
     lines = side_by_side(Run.from_dict(run))
     assert "µs/step p10" in lines[0] and "median" in lines[0] and "× torch loop" in lines[0]
+    assert any("µs/step p10: the 10th percentile" in line for line in lines)  # said once
+    assert not any("p10: p10" in line for line in lines)
     assert not re.search(r"\bus\b|\bx torch", "\n".join(lines))
     numpy_line = next(line for line in lines if line.startswith("numpy-loop-cpu-b32"))
     assert "— " in numpy_line and "± —" in numpy_line  # no interval, no SD

@@ -191,3 +191,13 @@ def test_learning_curves_give_each_batch_size_its_own_epoch_axis_and_the_target(
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert f"target accuracy {target:.2f}" in labels
     assert any(line.get_ydata()[0] == target for line in accuracy_row[0].get_lines())
+
+
+def test_no_two_of_many_variants_share_a_colour_and_a_marker():
+    import pandas as pd
+
+    # The quick preset plans 14 variants; a sweep of every implementation more.
+    frame = pd.DataFrame({"variant": [f"variant-{i}" for i in range(40)]})
+    looks = plots._looks(frame)
+    pairs = [(look["color"], look["marker"]) for look in looks.values()]
+    assert len(set(pairs)) == len(pairs) == 40

@@ -359,3 +359,18 @@ def test_the_tables_are_set_before_the_sections_after_them_and_before_the_citati
     fragment = (realistic_report / "report-tables.tex").read_text()
     for k in range(1, fragment.count(r"\caption{") + 1):
         assert _page(pages, f"Table {k}:") < cite, k
+
+
+def test_a_smoke_runs_tables_fragment_says_so_first_and_in_its_citation():
+    from reports.report import run_document
+    from tests.report_cases import realistic_run
+
+    data = realistic_run()
+    data["plan"]["preset"] = "quick"
+    fragment = latex.tables_fragment(run_document(as_run(data)))
+    assert fragment.index(r"\paragraph{Smoke run} Smoke run (quick preset)") \
+        < fragment.index(r"\caption")
+    cite = fragment[fragment.index("How to cite these numbers"):]
+    assert "smoke run (quick preset)" in cite
+    plain = latex.tables_fragment(run_document(as_run(realistic_run())))
+    assert "Smoke run" not in plain and "smoke run" not in plain
