@@ -101,6 +101,7 @@ class Coordinator:
         self._say, self._save, self.valgrind = say, save, valgrind
         # For the progress lines and the ETA: when the schedule began, processes done, in all.
         self._began, self._done_count, self._total = time.perf_counter(), 0, 0
+        self._estimated_s = self._credited_s = 0.0
 
     def record(self, row: Row) -> model.Row:
         """``row``'s record in the run (a results.json row, being written)."""
@@ -131,6 +132,10 @@ class Coordinator:
                                  progress.estimate(self.estimate_s(rows), busy_factor(load)),
                                  progress.groups(parts, budget / 2**30)))
         self._began, self._done_count, self._total = time.perf_counter(), 0, len(rows) * processes
+        # The ETA scales what the estimate says is left by how the estimate has fared so
+        # far: processes of a block all end together, after the block's whole time, so a
+        # count of processes would promise the rest at the first one's pace.
+        self._estimated_s, self._credited_s = self.estimate_s(rows), 0.0
         for index in range(processes):
             for part in parts:
                 self._run_part(part, index)
@@ -142,6 +147,7 @@ class Coordinator:
                                             processes))
                 outcome = run_process(row, self.plan, index, on_progress=self._progress,
                                       scratch_root=self.scratch)
+                self._credited_s += self.process_estimate_s(row, index)
                 self._done(record, outcome, index)
         if self.plan.metric == "instructions" and self.valgrind:
             self._run_costs(rows)
@@ -168,6 +174,7 @@ class Coordinator:
                 for position, i in enumerate(order):
                     live[i].sample(position)
                 self._note_memory()
+            self._credited_s += sum(self.process_estimate_s(row, index) for row in part)
             for worker in workers:
                 self._done(self.record(worker.row), worker.finish(), index)
         finally:
@@ -205,8 +212,7 @@ class Coordinator:
         self._done_count += 1
         process = outcome.record()
         self._take(record, process, outcome.stderr_tail)
-        eta = ((time.perf_counter() - self._began) / self._done_count
-               * (self._total - self._done_count))
+        eta = self.eta_s()
         us_per_step = starved_reason = None
         if outcome.status == "ok":
             us_per_step = summary.process_us_per_step(process)
@@ -216,6 +222,15 @@ class Coordinator:
                                         starved_reason, outcome.reason))
         if index == self.plan.processes - 1:
             self._row_finished(record)
+
+    def eta_s(self) -> float:
+        """Seconds left, about: what the estimate says is left, times how long the processes
+        done so far took over what the estimate gave them (the count of processes left at
+        the pace so far where nothing was estimated)."""
+        elapsed_s = time.perf_counter() - self._began
+        if self._credited_s > 0:
+            return elapsed_s / self._credited_s * max(self._estimated_s - self._credited_s, 0)
+        return elapsed_s / max(self._done_count, 1) * (self._total - self._done_count)
 
     def _note_memory(self) -> None:
         """Keep the run's peak total resident memory (schedule.resident_total_bytes)."""
@@ -253,32 +268,34 @@ class Coordinator:
                                             message["epoch_s"], message["test_accuracy"]))
 
     def estimate_s(self, rows) -> float:
-        """About how long the workers of ``rows`` take, seconds: each start (import, build,
-        first epoch) and its seeds' training, shared among the workers that start at once,
-        and every sampled epoch, one at a time."""
+        """About how long the workers of ``rows`` take, seconds (``process_estimate_s`` of
+        each of their processes)."""
+        return sum(self.process_estimate_s(row, index) for row in rows
+                   for index in range(self.plan.processes))
+
+    def process_estimate_s(self, row: Row, index: int) -> float:
+        """About how long process ``index`` of ``row`` takes, seconds: its start (import,
+        build, first epoch; the first process's equivalence check) and its seeds' training,
+        shared among the workers that start at once, and every sampled epoch, one at a
+        time; 0 for a CUDA row on a machine without a GPU."""
+        if row.device == "cuda" and not nvidia_gpu_visible():
+            return 0.0
         starting = len(self.plan.startup_cpu_slots(self.plan.threads))
-        total = 0.0
-        for row in rows:
-            if row.device == "cuda" and not nvidia_gpu_visible():
-                continue
-            small = row.batch_size <= 128
-            us = US_PER_STEP["small" if small else "large"]
-            if small and row.implementation.startswith("keras") and "fit" in row.mode:
-                us = US_PER_STEP["keras-fit-small"]
-            if row.implementation in US_PER_STEP_BY_IMPLEMENTATION and row.device == "cpu":
-                us = US_PER_STEP_BY_IMPLEMENTATION[row.implementation][0 if small else 1]
-            for index in range(self.plan.processes):
-                seeds = len(self.plan.seeds_for(index))
-                steps = -(-(row.n_train or self.plan.n_train) // row.batch_size)
-                trained = self.plan.epochs_for(row) * seeds
-                start_s = start_without_check_s(row) * (
-                    2 if index == 0 and not is_data_parallel(row.variant) else 1)
-                if schedule.is_resident(row):  # starts and trains beside others, then sampled
-                    total += ((start_s + trained * steps * us / 1e6) / starting
-                              + self.plan.rounds * steps * us / 1e6)
-                else:
-                    total += start_s + max(trained, self.plan.rounds + 1) * steps * us / 1e6
-        return total
+        small = row.batch_size <= 128
+        us = US_PER_STEP["small" if small else "large"]
+        if small and row.implementation.startswith("keras") and "fit" in row.mode:
+            us = US_PER_STEP["keras-fit-small"]
+        if row.implementation in US_PER_STEP_BY_IMPLEMENTATION and row.device == "cpu":
+            us = US_PER_STEP_BY_IMPLEMENTATION[row.implementation][0 if small else 1]
+        seeds = len(self.plan.seeds_for(index))
+        steps = -(-(row.n_train or self.plan.n_train) // row.batch_size)
+        trained = self.plan.epochs_for(row) * seeds
+        start_s = start_without_check_s(row) * (
+            2 if index == 0 and not is_data_parallel(row.variant) else 1)
+        if schedule.is_resident(row):  # starts and trains beside others, then sampled
+            return ((start_s + trained * steps * us / 1e6) / starting
+                    + self.plan.rounds * steps * us / 1e6)
+        return start_s + max(trained, self.plan.rounds + 1) * steps * us / 1e6
 
     def _run_costs(self, rows) -> None:
         """Count the rows' steps under callgrind, after every timed process; results.json is

@@ -140,3 +140,20 @@ def test_the_estimate_says_the_quiet_figure_and_the_factor_on_a_busy_machine():
     assert progress.estimate(275.0, 1.5462) == (
         "about 7.1 min at this load (estimate: 4.6 min on a quiet machine × 1.5, as tasks "
         "waited for a CPU 55% of the 10 s before the run)")
+
+
+def test_the_eta_scales_the_estimate_left_by_the_pace_so_far():
+    import time
+
+    from benchmarks.coordinator import Coordinator
+
+    c = Coordinator(make_plan("quick"), {"rows": []}, [], "", say=lambda line: None,
+                    save=lambda: None)
+    # A block of 8 of 48 processes ended together after 50 s, which the estimate gave 25 s
+    # (a slow machine): the rest, estimated at 75 s, takes about 150 s, not 40 processes at
+    # the first one's 50 s (the count's rule, which made a 5-minute run promise an hour).
+    c._began, c._done_count, c._total = time.perf_counter() - 50, 1, 48
+    c._estimated_s, c._credited_s = 100.0, 25.0
+    assert c.eta_s() == pytest.approx(150, rel=0.02)
+    c._credited_s = 0.0  # nothing estimated: the count of processes left, at the pace so far
+    assert c.eta_s() == pytest.approx(50 * 47, rel=0.02)
