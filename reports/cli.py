@@ -46,10 +46,14 @@ def _add_build(sub) -> None:
 def _add_compare(sub) -> None:
     compare = sub.add_parser(
         "compare", help="compare two runs row by row, with statistics",
-        description="Print, per row in both runs, NEW/OLD of the median µs/step over worker "
-        "processes with a 95% bootstrap confidence interval, Welch's t-test on the logs of "
-        "the per-process samples with Holm's correction across rows, and a verdict: slower, "
-        "faster, same (the interval within ±DELTA) or inconclusive, as Markdown.")
+        description="Print, per row in both runs, NEW/OLD of the row's time and a verdict: "
+        "slower, faster, same (the interval within ±DELTA) or inconclusive, as Markdown, with "
+        "the rule under the table. Rows sampled by resident workers (result format 3): the "
+        "p10 of the samples, divided by the machine factor (the median ratio over the rows), "
+        "with a two-level bootstrap interval at the level 1 - ALPHA/rows (Bonferroni). Rows "
+        "of format 2: the median over worker processes with a 95% bootstrap interval and "
+        "Welch's t-test on the logs, Holm's correction across rows. A row that both runs "
+        "counted with --metric instructions is judged on instructions per step.")
     compare.add_argument("old", help="the baseline result file (results.json or its folder)")
     compare.add_argument("new", help="the result file to judge")
     compare.add_argument("--delta", type=float, default=5.0, metavar="PCT",
@@ -63,8 +67,8 @@ def _add_compare(sub) -> None:
                               "ratio exceeds 1 + PCT/100, when a row measured in OLD was "
                               "not measured in NEW, or when no row was compared (for CI)")
     compare.add_argument("--alpha", type=float, default=0.05,
-                         help="family-wise significance level after Holm's correction "
-                              "(default 0.05)")
+                         help="family-wise significance level (Bonferroni's intervals, or "
+                              "Holm's correction for format-2 rows; default 0.05)")
     compare.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
     compare.add_argument("--markdown", metavar="FILE", help="also write the Markdown to a file")
 

@@ -586,3 +586,13 @@ def test_processes_needed_is_the_least_n_a_plain_scan_finds(cv, rows_tested):
                                   + stats.t.ppf(0.8, 2 * n - 2)) ** 2 * pooled / effect**2),
                     10_000)
     assert processes_needed(old, new, 5.0, 0.05, rows_tested) == expected
+
+
+def test_compare_help_describes_the_method_it_uses(capsys):
+    # The help once described only format 2's method (median, Welch, Holm), while a run of
+    # format 3 is judged on p10 with Bonferroni's intervals.
+    with pytest.raises(SystemExit):
+        reports_main(["compare", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "p10 of the samples" in text and "Bonferroni" in text and "machine factor" in text
+    assert "format 2: the median over worker processes" in text
