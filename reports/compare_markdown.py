@@ -19,6 +19,7 @@ from reports.markdown import markdown_escape
 from reports.markdown import to_markdown as table_markdown
 from results.estimate import ESTIMATOR
 from results.format import FORMAT_2_ESTIMATOR
+from results.numbers import counted
 
 
 def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
@@ -49,7 +50,8 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
 
 
 def _rows(n: int, one: str = "had", many: str = "had") -> str:
-    return f"1 row {one}" if n == 1 else f"{numbers.grouped(n, 0)} rows {many}"
+    """"1 row was", "3 rows were": the count (results.numbers.counted) and its verb."""
+    return f"{counted(n, 'row')} {one if n == 1 else many}"
 
 
 # Below this a p value shows as "< 0.0001": the number style's four decimals would round it
