@@ -46,14 +46,12 @@ def _add_build(sub) -> None:
 def _add_compare(sub) -> None:
     compare = sub.add_parser(
         "compare", help="compare two runs row by row, with statistics",
-        description="Print, per row in both runs, NEW/OLD of the row's time and a verdict: "
-        "slower, faster, same (the interval within ±DELTA) or inconclusive, as Markdown, with "
-        "the rule under the table. Rows sampled by resident workers (result format 3): the "
-        "p10 of the samples, divided by the machine factor (the median ratio over the rows), "
-        "with a two-level bootstrap interval at the level 1 - ALPHA/rows (Bonferroni). Rows "
-        "of format 2: the median over worker processes with a 95% bootstrap interval and "
-        "Welch's t-test on the logs, Holm's correction across rows. A row that both runs "
-        "counted with --metric instructions is judged on instructions per step.")
+        description="Per row in both runs, NEW/OLD and a verdict (slower, faster, same: the "
+        "interval within ±DELTA, or inconclusive) as Markdown, the rule under it. Format 3: "
+        "the p10 of the samples over the machine factor (the median ratio over the rows), a "
+        "two-level bootstrap interval at 1 - ALPHA/rows (Bonferroni). Format 2: the median "
+        "over worker processes, a 95% bootstrap interval, Welch's t-test on the logs with "
+        "Holm's correction. Rows both runs counted (--metric instructions): that count.")
     compare.add_argument("old", help="the baseline result file (results.json or its folder)")
     compare.add_argument("new", help="the result file to judge")
     compare.add_argument("--delta", type=float, default=5.0, metavar="PCT",

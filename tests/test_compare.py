@@ -595,4 +595,4 @@ def test_compare_help_describes_the_method_it_uses(capsys):
         reports_main(["compare", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "p10 of the samples" in text and "Bonferroni" in text and "machine factor" in text
-    assert "format 2: the median over worker processes" in text
+    assert "Format 2: the median over worker processes" in text
