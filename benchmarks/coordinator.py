@@ -127,22 +127,25 @@ class Coordinator:
             sampled_together=[[row.id for row in part] for part in parts],
             interleaving=schedule.INTERLEAVING_TEXT,
             startup=schedule.startup_text(self.plan.startup_cpu_slots(self.plan.threads)))
-        load = self.run.environment.load_before if self.run.environment is not None else None
-        self._say(progress.start(len(rows) * processes,
-                                 progress.estimate(self.estimate_s(rows), busy_factor(load)),
-                                 progress.groups(parts, budget / 2**30)))
-        self._began, self._done_count, self._total = time.perf_counter(), 0, len(rows) * processes
         # The ETA scales what the estimate says is left by how the estimate has fared so
         # far: processes of a block all end together, after the block's whole time, so a
         # count of processes would promise the rest at the first one's pace.
         self._estimated_s, self._credited_s = self.estimate_s(rows), 0.0
+        load = self.run.environment.load_before if self.run.environment is not None else None
+        self._say(progress.start(len(rows) * processes,
+                                 progress.estimate(self._estimated_s, busy_factor(load)),
+                                 progress.groups(parts, budget / 2**30)))
+        self._began, self._done_count, self._total = time.perf_counter(), 0, len(rows) * processes
         for index in range(processes):
             for part in parts:
                 self._run_part(part, index)
             for row in apart:
                 record = self.record(row)
                 if index and record.status == "skipped":
-                    continue  # a row that cannot run here will not run in later processes
+                    # a row that cannot run here will not run in later processes (done:
+                    # its share of the estimate is not left)
+                    self._credited_s += self.process_estimate_s(row, index)
+                    continue
                 self._say(progress.starting(self._done_count + 1, self._total, row.id, index,
                                             processes))
                 outcome = run_process(row, self.plan, index, on_progress=self._progress,
@@ -158,7 +161,9 @@ class Coordinator:
         ``plan.rounds`` rounds of one timed epoch each, alone, in a fresh random order every
         round (schedule.round_orders), and stop. Ctrl-C or SIGTERM kill every worker of the
         part."""
-        part = [row for row in part if not (index and self.record(row).status == "skipped")]
+        skipped = [row for row in part if index and self.record(row).status == "skipped"]
+        self._credited_s += sum(self.process_estimate_s(row, index) for row in skipped)
+        part = [row for row in part if row not in skipped]
         if not part:
             return
         ids = tuple(row.id for row in part)
