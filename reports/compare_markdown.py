@@ -19,7 +19,6 @@ from reports.markdown import markdown_escape
 from reports.markdown import to_markdown as table_markdown
 from results.estimate import ESTIMATOR
 from results.format import FORMAT_2_ESTIMATOR
-from results.numbers import counted
 
 
 def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
@@ -51,7 +50,7 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
 
 def _rows(n: int, one: str = "had", many: str = "had") -> str:
     """"1 row was", "3 rows were": the count (results.numbers.counted) and its verb."""
-    return f"{counted(n, 'row')} {one if n == 1 else many}"
+    return f"{numbers.counted(n, 'row')} {one if n == 1 else many}"
 
 
 # Below this a p value shows as "< 0.0001": the number style's four decimals would round it

@@ -10,6 +10,7 @@ from results.numbers import (  # noqa: F401
     THOUSANDS,
     THOUSANDS_LATEX,
     TIMES,
+    counted,
     decimals,
     digits,
     fixed,
