@@ -2,6 +2,7 @@
 file read right, the cost processes' plumbing (with a fake valgrind), its refusals, and one
 real count where valgrind is installed."""
 
+import json
 import os
 import re
 import shutil
@@ -464,17 +465,29 @@ def test_the_parser_agrees_with_callgrind_annotate(tmp_path):
 
 
 @needs_valgrind
-def test_a_real_count_repeats_and_two_percent_more_work_is_called_slower(tmp_path,
-                                                                          monkeypatch):
-    plan = make_plan("quick", impl="numpy-loop", batch_size="32", n_train="2000",
-                     metric="instructions")
-    (row,) = plan.rows()
-    base = cost.run_cost_pass([row], plan, str(tmp_path / "a"), processes=2)[row.id].to_dict()
+def test_a_real_count_repeats_and_two_percent_more_work_is_called_slower(tmp_path):
+    # Both passes in a fresh interpreter, as the plugin's process makes them: in the whole
+    # suite, state that an earlier module left in this pytest worker made the same two
+    # passes count +6.0% (twice, to the last digit) while this module alone counted +2%.
+    code = textwrap.dedent(f"""
+        import json, os
+        from benchmarks import cost, cost_worker
+        from benchmarks.options import make_plan
+        plan = make_plan("quick", impl="numpy-loop", batch_size="32", n_train="2000",
+                         metric="instructions")
+        (row,) = plan.rows()
+        base = cost.run_cost_pass([row], plan, {str(tmp_path / "a")!r}, processes=2)[row.id]
+        os.environ[cost_worker.FAULT_ENV] = f"work:{{row.id}}:0.02"
+        more = cost.run_cost_pass([row], plan, {str(tmp_path / "b")!r})[row.id]
+        print(json.dumps({{"base": base.to_dict(), "more": more.to_dict()}}))
+    """)
+    result = run_python(code, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    base, more = counts["base"], counts["more"]
     assert base["status"] == "ok", base
     assert base["spread_pct"] < 0.5
     assert base["by_category_per_step"]["interpreter"] > 0
-    monkeypatch.setenv(cost_worker.FAULT_ENV, f"work:{row.id}:0.02")
-    more = cost.run_cost_pass([row], plan, str(tmp_path / "b"))[row.id].to_dict()
     ratio = more["instructions_per_step"] / base["instructions_per_step"]
     # One batch in 50 more: +2.04% for this row here, +2.01% for torch-loop (README); the
     # bound above is loose (one run in the test suite gave +2.85%; why is not known yet).
