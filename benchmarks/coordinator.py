@@ -15,7 +15,7 @@ from benchmarks import progress, schedule
 from benchmarks import results as res
 from benchmarks.plan import SINGLE_TWINS, Plan, Row, is_data_parallel
 from benchmarks.resident import ResidentWorker
-from benchmarks.runner import nvidia_gpu_visible, run_process
+from benchmarks.runner import reason_not_to_start, run_process
 from results import model, numbers, summary
 
 # Rough seconds for the run-time estimate printed before a run: a worker's start (import,
@@ -282,8 +282,8 @@ class Coordinator:
         """About how long process ``index`` of ``row`` takes, seconds: its start (import,
         build, first epoch; the first process's equivalence check) and its seeds' training,
         shared among the workers that start at once, and every sampled epoch, one at a
-        time; 0 for a CUDA row on a machine without a GPU."""
-        if row.device == "cuda" and not nvidia_gpu_visible():
+        time; 0 for a row skipped before its worker starts (runner.reason_not_to_start)."""
+        if reason_not_to_start(row, self.plan):  # skipped before a worker starts
             return 0.0
         starting = len(self.plan.startup_cpu_slots(self.plan.threads))
         small = row.batch_size <= 128

@@ -17,6 +17,7 @@ from benchmarks.plan import (
     TAGS,
     VARIANTS,
     Plan,
+    known_refusal,
 )
 from frameworks import IMPLEMENTATIONS
 from frameworks.spec import SEED_MAX, SimpleNetSpec
@@ -255,13 +256,17 @@ _FIELD_OPTIONS = (
 
 def _variants(impl: str | None, preset_variants: tuple[str, ...] | None) -> tuple[str, ...]:
     """--impl's variants, or the preset's (every variant but the distributed ones when the
-    preset names none), in table order whatever order the user typed."""
+    preset names none), in table order whatever order the user typed. A preset's leave out
+    what the installed framework is known to refuse (``known_refusal``); --impl's keep it,
+    and its row is skipped with the reason before a worker starts."""
     if impl is not None:
         chosen = _names("--impl", impl, [*IMPLEMENTATIONS, *VARIANTS], _expand_impl)
     elif preset_variants is not None:
         chosen = preset_variants
     else:
         chosen = tuple(v for v in VARIANTS if TAGS[v] != "distributed")
+    if impl is None:  # a preset plans nothing the installed framework is known to refuse
+        chosen = tuple(v for v in chosen if known_refusal(v) is None)
     return tuple(v for v in VARIANTS if v in chosen)
 
 

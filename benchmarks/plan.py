@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from frameworks import IMPLEMENTATIONS
+from frameworks import IMPLEMENTATIONS, versions
 from frameworks.spec import SimpleNetSpec
 from frameworks.variants import VARIANTS as REGISTRY
 from frameworks.variants import data_parallel_of
@@ -262,6 +262,16 @@ def total_threads(row: Row, plan: Plan) -> int:
     """Threads over all of a row's processes: equal for a data-parallel row and its twin."""
     registered = REGISTRY.get(row.variant)
     return plan.threads * plan.replicas if registered and registered.distributed else plan.threads
+
+
+def known_refusal(variant: str) -> str | None:
+    """Why the installed framework refuses ``variant`` (one sentence: the framework's own
+    words and the version), where that is known without starting it
+    (``Variant.refused_through``; frameworks.versions.known_refusal); None otherwise. A preset
+    leaves such a variant out; asked for by name, its row is skipped before a worker starts
+    (it would cost a worker's imports and build, 20 s and more, to hear the same)."""
+    registered = REGISTRY.get(variant)
+    return versions.known_refusal(registered) if registered else None
 
 
 def replica_skip_reason(row: Row, plan: Plan) -> str | None:

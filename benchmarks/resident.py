@@ -22,8 +22,8 @@ from benchmarks.runner import (
     STDERR_TAIL_CHARS,
     Outcome,
     kill_group,
-    nvidia_gpu_visible,
     pump_lines,
+    reason_not_to_start,
     take_message,
     worker_env,
 )
@@ -78,9 +78,9 @@ class ResidentWorker:
         those before it says ready (worker.py), so that each timed sample still runs alone
         on the sampling CPUs."""
         row, plan = self.row, self.plan
-        if row.device == "cuda" and self.command is None and not nvidia_gpu_visible():
-            self._end_without_worker("no NVIDIA GPU on this machine (no driver, no "
-                                     "/dev/nvidiactl, no nvidia-smi)")
+        reason = reason_not_to_start(row, plan, self.command)
+        if reason:
+            self._end_without_worker(reason)
             return False
         cache = os.path.join(self.scratch_root, "cache", row.id)
         self.outcome.cold_cache = not os.path.isdir(cache)

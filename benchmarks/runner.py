@@ -20,6 +20,7 @@ from benchmarks.plan import (
     TARGET_GAP,
     Plan,
     Row,
+    known_refusal,
     launcher,
     replica_skip_reason,
     threads_per_process,
@@ -152,6 +153,20 @@ def machine_devices() -> tuple[str, ...]:
     return ("cpu", "cuda") if nvidia_gpu_visible() else ("cpu",)
 
 
+NO_GPU = "no NVIDIA GPU on this machine (no driver, no /dev/nvidiactl, no nvidia-smi)"
+
+
+def reason_not_to_start(row: Row, plan: Plan, command=None) -> str | None:
+    """Why ``row``'s worker is not started at all (one sentence, its skip reason), or None:
+    a CUDA row on a machine that shows no NVIDIA GPU (``command`` None: a test's own worker
+    command starts anyway), a variant the installed framework is known to refuse
+    (``known_refusal``), a data-parallel row its replicas cannot split
+    (``replica_skip_reason``). Each saves starting a framework only to hear the same."""
+    if row.device == "cuda" and command is None and not nvidia_gpu_visible():
+        return NO_GPU
+    return known_refusal(row.variant) or replica_skip_reason(row, plan)
+
+
 def run_process(row: Row, plan: Plan, index: int = 0, on_progress=None, command=None,
                 scratch_root: str | None = None) -> Outcome:
     """Run process ``index`` of ``row`` in a worker; never raises for the worker's sake.
@@ -164,13 +179,9 @@ def run_process(row: Row, plan: Plan, index: int = 0, on_progress=None, command=
     "quiet"`` message after every ``QUIET_PROGRESS_S`` without a word.
     """
     seeds = plan.seeds_for(index)
-    if row.device == "cuda" and command is None and not nvidia_gpu_visible():
-        # Saves starting a framework only to hear that it sees no GPU either.
-        return Outcome(row, "skipped", reason="no NVIDIA GPU on this machine (no driver, "
-                       "no /dev/nvidiactl, no nvidia-smi)", index=index, seeds=seeds)
-    replica_reason = replica_skip_reason(row, plan)
-    if replica_reason:
-        return Outcome(row, "skipped", reason=replica_reason, index=index, seeds=seeds)
+    reason = reason_not_to_start(row, plan, command)
+    if reason:
+        return Outcome(row, "skipped", reason=reason, index=index, seeds=seeds)
     with tempfile.TemporaryDirectory(prefix="sidebyside-", dir=scratch_root) as own:
         root = scratch_root or own
         scratch = tempfile.mkdtemp(prefix=f"{row.id}-p{index}-", dir=root)

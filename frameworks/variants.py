@@ -56,6 +56,11 @@ class Variant:
     # engines need every global batch to divide by the replicas: jax cannot shard an uneven
     # batch and MirroredStrategy would average the means of unequal slices.
     uneven_batches: bool = False
+    # Where a framework is known to refuse the variant: (module, the newest version known to
+    # refuse it, the framework's own words). The plan leaves such a variant out of a preset
+    # and skips it before starting a worker when asked for by name, while the installed
+    # version is at most that one; a newer release gets tried (the twin still checks).
+    refused_through: tuple[str, str, str] | None = None
 
     def __post_init__(self):
         if not self.train_mode:
@@ -110,9 +115,12 @@ VARIANTS: dict[str, Variant] = {variant.name: variant for variant in [
     Variant("keras-jax", "fit", "course", default=True),
     Variant("keras-jax", "fit-spe", "tuned", _SPE_NOTE, default=True),
     Variant("keras-torch", "fit", "course", default=True),
-    # No faster gear in the default preset for keras-torch: Keras refuses this one.
+    # No faster gear for keras-torch: Keras's torch trainer raises in make_train_function
+    # for steps_per_execution > 1 (keras/src/backend/torch/trainer.py), 3.10 to 3.15.1.
     Variant("keras-torch", "fit-spe", "tuned",
-            _SPE_NOTE + " (Keras refuses it on torch: the row is skipped)"),
+            _SPE_NOTE + " (Keras refuses it on torch: the row is skipped)",
+            refused_through=("keras", "3.15.1",
+                             "`steps_per_execution` must be 1 with the PyTorch backend")),
     Variant("jax", "loop", "idiomatic"),
     Variant("jax", "scan", "tuned",
             "the epoch's full batches stacked to (steps, batch, features) and run as one "

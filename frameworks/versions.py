@@ -74,3 +74,19 @@ def describe(modules) -> str:
     """The installed versions of ``modules``, e.g. ``"keras 3.13.2, tensorflow 2.20.0"``."""
     found = [(module, installed(module)) for module in modules]
     return ", ".join(f"{module} {dist[1] if dist else 'not installed'}" for module, dist in found)
+
+
+def known_refusal(variant) -> str | None:
+    """One sentence when the installed framework is known to refuse ``variant`` (a
+    frameworks.variants.Variant): its ``refused_through`` (module, the newest version known to
+    refuse it, the framework's own words) covers the installed version. None otherwise: no
+    known refusal, the module not installed (``Implementation.missing``'s to say), or a newer
+    release, which gets tried."""
+    if variant.refused_through is None:
+        return None
+    module, through, words = variant.refused_through
+    found = installed(module)
+    if found is None or parse(found[1]) > parse(through):
+        return None
+    return (f"{variant.implementation} cannot run {variant.mode}: {module.capitalize()} "
+            f"{found[1]} says {words} (every release up to {through} refuses it)")

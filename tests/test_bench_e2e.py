@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from benchmarks.options import make_plan
-from benchmarks.plan import TAGS, VARIANTS
+from benchmarks.plan import TAGS, VARIANTS, known_refusal
 from benchmarks.worker_steps import FAULT_ENV
 from results.format import RESULTS_FORMAT_VERSION
 from tests.helpers import ROOT, framework_env
@@ -71,16 +71,13 @@ def test_quick_preset_passes_and_measures_every_row(quick_run):
     assert data["complete"] is True and data["interrupted_by"] is None
     planned = [row.id for row in make_plan("quick").rows()]
     # every CPU variant (CUDA graphs have no CPU row; the data-parallel rows have a preset of
-    # their own); Keras refuses fit-spe on torch
+    # their own) but one the installed Keras is known to refuse (fit-spe on torch)
     assert planned == [f"{v}-cpu-b1024" for v in VARIANTS
-                       if v != "torch-compile-step-cudagraphs" and TAGS[v] != "distributed"]
-    refused = {"keras-torch-fit-spe-cpu-b1024"}
+                       if v != "torch-compile-step-cudagraphs" and TAGS[v] != "distributed"
+                       and not known_refusal(v)]
     assert [r["id"] for r in data["rows"]] == planned
     for row in data["rows"]:
-        if row["id"] in refused:
-            assert row["status"] == "skipped" and "steps_per_execution" in row["reason"]
-        else:
-            assert row["status"] == "ok", (row["id"], row["reason"])
+        assert row["status"] == "ok", (row["id"], row["reason"])
     assert data["flags"] == []
     assert data["plan"]["processes"] == 1
     # auto pins only on a quiet machine, and says so when it does not
@@ -94,9 +91,6 @@ def test_quick_preset_passes_and_measures_every_row(quick_run):
 def test_every_row_has_its_numbers_filled(quick_run):
     data, _ = the_results(quick_run[1])
     for row in data["rows"]:
-        if row["status"] == "skipped":  # keras-torch-fit-spe: Keras refuses it (its own test)
-            assert row["summary"] is None and row["id"] == "keras-torch-fit-spe-cpu-b1024"
-            continue
         s = row["summary"]
         for key in ("us_per_step", "samples_per_s", "first_epoch_s", "steady_epoch_s_median",
                     "test_accuracy_mean", "final_loss_mean", "bayes_accuracy",

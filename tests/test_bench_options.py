@@ -11,7 +11,8 @@ from benchmarks.options import (
     make_plan,
     max_threads,
 )
-from benchmarks.plan import TAGS, VARIANTS, Row
+from benchmarks.plan import TAGS, VARIANTS, Row, known_refusal
+from frameworks.variants import VARIANTS as VARIANTS_REGISTRY
 
 
 def test_default_plan_has_the_course_rows_and_each_frameworks_fastest_gear():
@@ -32,8 +33,9 @@ def test_default_plan_has_the_course_rows_and_each_frameworks_fastest_gear():
 
 def test_full_plan_has_every_variant_on_both_devices_at_two_batch_sizes():
     rows = make_plan("full").rows()
-    # every variant but the data-parallel ones (their own preset, or --impl)
-    single_process = [v for v in VARIANTS if TAGS[v] != "distributed"]
+    # every variant but the data-parallel ones (their own preset, or --impl) and those the
+    # installed Keras is known to refuse (keras-torch-fit-spe up to Keras 3.15.1)
+    single_process = [v for v in VARIANTS if TAGS[v] != "distributed" and not known_refusal(v)]
     # CUDA graphs run on CUDA only: no CPU row is made for them
     assert len([r for r in rows if r.device == "cpu"]) == (len(single_process) - 1) * 2
     assert not [r for r in rows if r.mode == "compile-step-cudagraphs" and r.device == "cpu"]
@@ -245,3 +247,30 @@ def test_the_plugin_plans_the_devices_the_machine_has_except_for_a_shard(monkeyp
     assert plan.devices == ("cpu", "cuda") and shard.index == 1
     monkeypatch.setattr(runner, "nvidia_gpu_visible", lambda: True)
     assert command_line.plan_and_shard(Config())[0].devices == ("cpu", "cuda")
+
+
+def test_a_preset_leaves_out_what_the_installed_keras_is_known_to_refuse(monkeypatch):
+    from benchmarks import runner
+    from frameworks import versions
+
+    refused = "keras-torch-fit-spe"
+    newest_refusing = VARIANTS_REGISTRY[refused].refused_through[1]
+    monkeypatch.setattr(versions, "installed", lambda module: ("keras", newest_refusing)
+                        if module == "keras" else None)
+    for preset in ("quick", "full"):
+        assert refused not in make_plan(preset).variants, preset
+        assert "keras-torch-fit" in make_plan(preset).variants, preset
+    # asked for by name it is planned, and skipped with Keras's words before a worker starts
+    plan = make_plan("quick", impl="keras-torch")
+    assert plan.variants == ("keras-torch-fit", refused)
+    row = Row("keras-torch", "fit-spe", "cpu", 1024)
+    outcome = runner.run_process(row, plan, command=["false"])  # never started
+    assert outcome.status == "skipped" and outcome.wall_s == 0.0
+    assert outcome.reason == (f"keras-torch cannot run fit-spe: Keras {newest_refusing} says "
+                              "`steps_per_execution` must be 1 with the PyTorch backend "
+                              f"(every release up to {newest_refusing} refuses it)")
+    assert "\n" not in outcome.reason
+    # a newer Keras is tried: the twin's own check says whether it still refuses
+    monkeypatch.setattr(versions, "installed", lambda module: ("keras", "99.0.0"))
+    assert refused in make_plan("quick").variants
+    assert runner.reason_not_to_start(row, plan) is None
