@@ -22,15 +22,9 @@ from results.atomic import write_text_atomic
 from results.format import RESULTS_FORMAT, RESULTS_FORMAT_VERSION, dumps  # noqa: F401
 from results.model import ABSENT, Commit, Environment, Load, Row, Run, Shard
 
-# A process is "starved" when its threads spent this long waiting for a CPU per second of
-# training (run-queue wait summed over its threads, /proc/<pid>/task/*/schedstat): on a quiet
-# machine this stays under 0.05; with one busy loop per core it exceeds 0.5.
-STARVED_WAIT_PER_S = 0.25
-# ... while other processes kept at least this many cores busy (the machine's busy CPU time
-# less the worker's own, per second of training): without that, the wait is the framework's
-# own threads queueing for the CPUs they were given (pools with more threads than CPUs),
-# not a busy machine.
-STARVED_OTHERS_CORES = 0.25
+# When a process counts as "starved" is said beside the readers, who state it (the diagnostics).
+from results.summary import STARVED_OTHERS_CORES, STARVED_WAIT_PER_S  # noqa: F401
+
 # The machine is "busy" when, over the second before the run, other work kept its CPUs this
 # busy (psutil.cpu_percent over all cores; a quiet machine sits near 0, one busy loop on
 # 2 cores gives 50). The load average is recorded but does not decide: it trails the last

@@ -11,13 +11,17 @@ import pandas as pd
 from reports.document import Section
 from results import numbers
 from results.model import Environment, Run
+from results.summary import STARVED_OTHERS_CORES, STARVED_WAIT_PER_S
 
 TITLE = "Appendix: diagnostics"
 CAPTION = ("Per process of each measured row: its own p10 time per step, the cores its "
            "threads used while training, how many seconds they waited for a CPU in all "
-           "(run-queue wait), and the cores other processes kept busy meanwhile; starved: "
-           "the suite judged that other work kept its threads waiting for a CPU (results.json "
-           "gives its reason: the wait per second of the timed window, against a threshold).")
+           "(run-queue wait), and the cores other processes kept busy meanwhile. Starved: "
+           f"its threads waited more than {numbers.number(STARVED_WAIT_PER_S, 2)} s for a CPU "
+           "per second of its training window while other processes kept more than "
+           f"{numbers.number(STARVED_OTHERS_CORES, 2)} cores busy, so other work, not the "
+           "framework's own threads, held the CPUs (results.json gives each starved "
+           "process's wait per second in its starved_reason).")
 
 
 def table(run: Run) -> pd.DataFrame:

@@ -269,6 +269,21 @@ def epochs_text(plan: dict, frame: pd.DataFrame) -> str:
                            _epoch_counts(plan, frame))
 
 
+def trained_text(plan: dict, frame: pd.DataFrame) -> str:
+    """What each seed trained and how many seeds, for a plot's subtitle: "2 epochs, 1 seed",
+    "12 to 120 epochs by batch size, 3 seeds" (``_epoch_counts``; the plan's ``seeds``);
+    "" where the plan records neither."""
+    parts = []
+    if plan.get("epochs") is not None:
+        counts = sorted(set(_epoch_counts(plan, frame).values())) or [int(plan["epochs"])]
+        parts.append(numbers.counted(counts[0], "epoch") if len(counts) == 1 else
+                     f"{numbers.grouped(counts[0], 0)} to {numbers.grouped(counts[-1], 0)} "
+                     "epochs by batch size")
+    if plan.get("seeds") is not None:
+        parts.append(numbers.counted(len(plan["seeds"]), "seed"))
+    return ", ".join(parts)
+
+
 def epochs_sentence(plan: dict, frame: pd.DataFrame) -> str:
     """" Epochs trained: ..." for the Accuracy caption, with why a large batch trains more
     epochs where it does; "" where the plan records no epochs."""

@@ -91,8 +91,10 @@ def _groups(frame: pd.DataFrame):
 
 
 def _subtitle(footnote: dict) -> str:
-    return _text(f"{footnote['hardware']} · {footnote['date']} · "
-                 f"epochs {footnote['epochs']} × seeds {footnote['seeds']}")
+    """The machine, the date and, where given (``trained``: reports.main_tables.trained_text,
+    "2 epochs, 3 seeds"), what each seed trained."""
+    parts = (footnote["hardware"], footnote["date"], footnote.get("trained"))
+    return _text(" · ".join(part for part in parts if part))
 
 
 def _title(fig: Figure, title: str, footnote: dict) -> None:
@@ -295,7 +297,8 @@ def peak_memory(frame: pd.DataFrame, footnote: dict) -> Figure:
 
 def figures(frame: pd.DataFrame, curves: pd.DataFrame, footnote: dict) -> dict[str, Figure]:
     """The run's own plots by name (``PLOTS``), from its tidy table and learning curves
-    (reports.tables) and its footnote (reports.report.footnote)."""
+    (reports.tables) and its footnote (reports.report.footnote; its ``trained``, where
+    given, says in each subtitle what each seed trained)."""
     return {"time_per_step": time_per_step(frame, footnote),
             "learning_curves": learning_curves(curves, frame, footnote),
             "accuracy_vs_time": accuracy_vs_time(curves, frame, footnote),

@@ -47,14 +47,16 @@ def run_document(run: Run) -> Document:
         nothing = Section(key="nothing", title=main_tables.NOTHING_TITLE,
                           sentences=[main_tables.nothing_measured(tidy.frame)])
         return Document(title=TITLE, footnote=note, sections=[nothing], files=tidy.files)
+    # the plots' subtitles: the footnote's machine and date, and what each seed trained
+    plot_note = note | {"trained": main_tables.trained_text(run.plan, tidy.frame)}
     parts = [headline.section(tidy.frame),
              caveats.section(run, main_tables.table_notes(tidy.frame)),
              best.section(tidy.frame), *main_tables.sections(tidy.frame, run.plan),
-             instructions.section(run, note), scaling_section.section(run, note),
+             instructions.section(run, plot_note), scaling_section.section(run, plot_note),
              distributed.section(run), flags_section(run), diagnostics.section(run)]
     return Document(title=TITLE, footnote=note,
                     sections=[part for part in parts if part is not None],
-                    figures=plots.figures(tidy.frame, tidy.curves, note), files=tidy.files,
+                    figures=plots.figures(tidy.frame, tidy.curves, plot_note), files=tidy.files,
                     smoke=caveats.is_smoke_run(run))
 
 

@@ -16,6 +16,17 @@ from results.model import Process, Row, Summary
 
 REFERENCE_VARIANT = "torch-loop"  # "× torch loop" is relative to the course's PyTorch loop
 
+# A process is "starved" (benchmarks/accounting.py judges it, the diagnostics say it) when
+# its threads spent this long waiting for a CPU per second of training (run-queue wait summed
+# over its threads, /proc/<pid>/task/*/schedstat): on a quiet machine this stays under 0.05;
+# with one busy loop per core it exceeds 0.5.
+STARVED_WAIT_PER_S = 0.25
+# ... while other processes kept at least this many cores busy (the machine's busy CPU time
+# less the worker's own, per second of training): without that, the wait is the framework's
+# own threads queueing for the CPUs they were given (pools with more threads than CPUs),
+# not a busy machine.
+STARVED_OTHERS_CORES = 0.25
+
 
 def process_samples_us(process: Process) -> list[float]:
     """A process's samples in µs per step: its interleaved one-epoch samples

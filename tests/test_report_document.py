@@ -302,3 +302,39 @@ def test_a_run_that_measured_nothing_says_so_and_why_in_one_sentence_without_tab
                       r"\begin{longtable"):
             assert table not in text, (name, table)
         assert "smoke run" not in text.lower(), name  # nothing ran, not even as a smoke test
+
+
+def test_the_diagnostics_say_what_starved_means_with_the_thresholds_the_suite_judges_by(doc):
+    from benchmarks import accounting
+    from results.summary import STARVED_OTHERS_CORES, STARVED_WAIT_PER_S
+
+    caption = next(s for s in doc.sections if s.key == "diagnostics").caption
+    assert (f"waited more than {STARVED_WAIT_PER_S:g} s for a CPU per second" in caption
+            and f"more than {STARVED_OTHERS_CORES:g} cores busy" in caption)
+    # the same numbers as the judgement itself (benchmarks/accounting.py)
+    assert accounting.STARVED_WAIT_PER_S == STARVED_WAIT_PER_S
+    assert accounting.STARVED_OTHERS_CORES == STARVED_OTHERS_CORES
+    assert "against a threshold" not in caption  # the threshold is given, not alluded to
+
+
+def test_every_plot_subtitle_counts_epochs_and_seeds_from_the_plan(run, doc):
+    # the realistic run: 12 epochs at batch 32, 120 at batch 1 024, the plan's seeds
+    seeds = len(run.plan["seeds"])
+    assert seeds > 1
+    expected = f"12 to 120 epochs by batch size, {seeds} seeds"
+    assert main_tables.trained_text(run.plan, tables_frame(run)) == expected
+    for name, figure in doc.figures.items():
+        subtitle = figure.get_suptitle()
+        assert subtitle.endswith(expected) and "× seeds" not in subtitle, (name, subtitle)
+    # one epoch count for all, one seed: singular nouns
+    data = quick_run()
+    data["plan"].update(epochs=2, seeds=[0])  # the quick preset's
+    single = run_document(as_run(data))
+    for name, figure in single.figures.items():
+        assert figure.get_suptitle().endswith("2 epochs, 1 seed"), name
+
+
+def tables_frame(run):
+    from reports.tables import tidy
+
+    return tidy(run)
