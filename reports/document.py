@@ -46,6 +46,20 @@ def is_number_column(cells) -> bool:
     return any(cells) and all(_NUMBER_CELL.match(c) for c in shown)
 
 
+def without_missing_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (display strings) without the columns in which every cell is ``MISSING``
+    or empty: a column with no value in any row (GPU peak on a CPU-only run) tells the
+    reader nothing. The first column (the rows' names) always stays; a table without rows
+    keeps its columns."""
+    if not len(table):
+        return table
+    # by position: two columns may share a name ("µs/step" of two rows side by side)
+    keep = [i for i in range(table.shape[1]) if i == 0 or any(
+        str(cell) not in (numbers.MISSING, "") for cell in table.iloc[:, i])]
+    return table.iloc[:, keep]
+
+
+
 def shows_unstable_mark(table: pd.DataFrame) -> bool:
     """Whether a cell of ``table`` (display strings) carries ``UNSTABLE_MARK``."""
     return bool(table.map(lambda cell: UNSTABLE_MARK in str(cell)).to_numpy().any()) \
@@ -110,3 +124,26 @@ class Document:
     figures: dict[str, Figure] = dataclasses.field(default_factory=dict)
     files: dict[str, str] = dataclasses.field(default_factory=dict)
     smoke: bool = False
+
+
+def _shows_missing(table: pd.DataFrame) -> bool:
+    return bool(len(table)) and bool((table.astype(str) == numbers.MISSING).to_numpy().any())
+
+
+def without_missing_columns_in(section: Section) -> Section:
+    """``section`` with ``without_missing_columns`` applied to its table and each printed
+    one, and, under a table that then shows no ``MISSING``, without the notes that explain
+    that mark (they start "—:"): every format shows the same columns."""
+    def notes(lines: list[str], table: pd.DataFrame) -> list[str]:
+        explains = f"{numbers.MISSING}:"
+        return lines if _shows_missing(table) else [n for n in lines
+                                                    if not n.startswith(explains)]
+
+    if section.table is None:
+        return section
+    table = without_missing_columns(section.table)
+    latex = None if section.latex is None else [
+        dataclasses.replace(t, table=(shown := without_missing_columns(t.table)),
+                            notes=notes(t.notes, shown)) for t in section.latex]
+    return dataclasses.replace(section, table=table, notes=notes(section.notes, table),
+                               latex=latex)

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports.document import UNSTABLE_NOTE, LatexTable, Section, marked, shows_unstable_mark
+from reports.document import (
+    UNSTABLE_NOTE,
+    LatexTable,
+    Section,
+    marked,
+    shows_unstable_mark,
+    without_missing_columns,
+)
 from results import epochs, numbers
 from results.epochs import epochs_for
 
@@ -23,7 +30,7 @@ CAPTIONS = {
             "interval (processes, then samples within them) and the median of the same "
             "samples beside it; median (result files of format 2): the median over processes "
             "of each one's median steady epoch, with a 95% bootstrap interval over processes. "
-            "IQR %: the spread over processes. × torch loop: the ratio to the "
+            "× torch loop: the ratio to the "
             "course's PyTorch loop at the same device and batch size (1.00 is the same "
             "speed, 2.00 twice as slow): the row's p10 over torch loop's, its interval "
             "resampling the processes (and, where they were sampled together, the rounds) of "
@@ -65,10 +72,25 @@ def _ratio_cells(value, low, high) -> tuple:
     return numbers.ratio(value), numbers.interval(low, high, places)
 
 
+# The Time table's two spreads, each the IQR over the median in percent but of other things:
+# said under the table where its column is shown (``spread_notes``). The terminal's
+# "spread %" (benchmarks/table.py) is SAMPLE_SPREAD's.
+PROCESS_IQR, SAMPLE_SPREAD = "Process IQR %", "Sample spread %"
+SPREADS = {
+    PROCESS_IQR: "the IQR/median of the processes' own times per step: how much a new "
+                 "process may differ (needs 3 processes).",
+    SAMPLE_SPREAD: "the IQR/median of all the row's one-epoch samples, every process's "
+                   "together: how much one epoch varies (needs 3 samples).",
+}
+
+
 def _spread_cells(row, frame: pd.DataFrame) -> dict:
+    percent = numbers.COLUMN_FIGURES["percent"]
     if "spread_iqr_pct" in frame.columns:  # format 2: spread over processes
-        return {"IQR %": numbers.number(_get(row, "spread_iqr_pct"),
-                                        numbers.COLUMN_FIGURES["percent"])}
+        cells = {PROCESS_IQR: numbers.number(_get(row, "spread_iqr_pct"), percent)}
+        if "sample_spread_iqr_pct" in frame.columns:  # format 3: and over the samples
+            cells[SAMPLE_SPREAD] = numbers.number(_get(row, "sample_spread_iqr_pct"), percent)
+        return cells
     rounds = _get(row, "steady_rounds")
     if not _missing(rounds) and rounds <= 1:  # one round has no spread, not a spread of 0
         return {"IQR s": numbers.MISSING}
@@ -130,7 +152,7 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "SD": _accuracy(_get(r, "test_accuracy_sd")),
             "Bayes": _accuracy(r["bayes_accuracy"]),
             "Final loss": _accuracy(r["final_loss_mean"]),
-            "To target s": _seconds(r["time_to_accuracy_s_median"])
+            TO_TARGET: _seconds(r["time_to_accuracy_s_median"])
             if not _missing(reached) and reached else numbers.MISSING,
         })
         mem_rows.append(key | {
@@ -202,13 +224,16 @@ def interval_reason(frame: pd.DataFrame) -> str:
                     if name in used or (name == "p10" and not used))
 
 
+TO_TARGET = "To target s"
+NO_TARGET_NOTE = (f"No seed of any row reached the target accuracy in the epochs trained, so "
+                  f"the table has no {TO_TARGET} column.")
 # Why a cell of each table shows MISSING: said once under the table that has one.
 MISSING_REASONS = {
     "Time": f"{numbers.MISSING}: no value. The torch loop's ratio to itself has no "
-            "interval. IQR % needs 3 processes, IQR s (a format-1 file's) 2 rounds.",
+            "interval.",
     "Accuracy": f"{numbers.MISSING}: no value. SD needs 2 seeds or more; To target s: no "
                 "seed reached the target accuracy in the epochs trained.",
-    "Memory": f"{numbers.MISSING}: no value. GPU peak: the row ran on the CPU.",
+    "Memory": f"{numbers.MISSING}: no value.",
 }
 
 
@@ -221,9 +246,20 @@ def missing_notes(name: str, table: pd.DataFrame, frame: pd.DataFrame | None = N
     if not shown:
         return []
     reason = MISSING_REASONS[name]
+    if name == "Memory" and "GPU peak MiB" in table.columns:
+        reason += " GPU peak: the row ran on the CPU."
+    if name == "Time" and "IQR s" in table.columns:
+        reason += " IQR s (a format-1 file's) needs 2 rounds."
     if name == "Time" and frame is not None and any("CI" in str(c) for c in table.columns):
         reason += " " + interval_reason(frame)
     return [reason]
+
+
+def spread_notes(table: pd.DataFrame) -> list[str]:
+    """What each spread column that ``table`` (the Time table) shows is (``SPREADS``), one
+    line, said once."""
+    shown = [f"{name}: {text}" for name, text in SPREADS.items() if name in table.columns]
+    return [" ".join(shown)] if shown else []
 
 
 def _target_sentence(frame: pd.DataFrame) -> str:
@@ -306,13 +342,24 @@ def sections(frame: pd.DataFrame, plan: dict | None = None) -> list[Section]:
     (``epochs_sentence``); None leaves them out."""
     out = []
     for name, table in main_tables(frame).items():
-        notes = missing_notes(name, table, frame)
+        # a column with no value in any row (GPU peak on a CPU run, a process IQR of one
+        # process) says nothing: left out, and its note with it
+        shown = without_missing_columns(table)
+        notes = (spread_notes(shown) if name == "Time" else []) + missing_notes(name, shown,
+                                                                                 frame)
+        if TO_TARGET in table.columns and TO_TARGET not in shown.columns:
+            notes.append(NO_TARGET_NOTE)  # the caption promises the column: say why not
+        table = shown
         if shows_unstable_mark(table):  # Time's: the only one of the three with a time
             notes.append(UNSTABLE_NOTE)
         latex = None
         if name == "Time":  # a printed page has no room for what the others follow from
-            narrow = table.drop(columns=[c for c in PRINT_LEAVES_OUT if c in table.columns])
-            latex = [LatexTable(narrow, None, [*notes, PRINT_NOTE])]
+            left_out = [c for c in PRINT_LEAVES_OUT if c in table.columns]
+            narrow = table.drop(columns=left_out)
+            # the printed notes define only the spreads the printed table shows
+            printed = spread_notes(narrow) + [n for n in notes if n not in spread_notes(table)]
+            latex = [LatexTable(narrow, None, printed + ([print_note(left_out)]
+                                                         if left_out else []))]
         caption = CAPTIONS[name] + (_target_sentence(frame) + epochs_sentence(plan or {}, frame)
                                     if name == "Accuracy" else "")
         out.append(Section(key=name.lower(), title=name, caption=caption, table=table,
@@ -320,8 +367,16 @@ def sections(frame: pd.DataFrame, plan: dict | None = None) -> list[Section]:
     return out
 
 
-# Time columns that a printed page leaves out: both follow from the time per step (the epoch's
-# steps and the batch size), and without them the table fits an article's text block.
-PRINT_LEAVES_OUT = ("Epoch s (median)", "Samples/s")
-PRINT_NOTE = ("Epoch s (median) and Samples/s, which follow from the time per step, are in "
-              "report.html, report.md and results.csv.")
+# Time columns that a printed page leaves out: the first two follow from the time per step
+# (the epoch's steps and the batch size), the third is beside the process IQR; without them
+# the table fits an article's text block.
+PRINT_LEAVES_OUT = ("Epoch s (median)", "Samples/s", SAMPLE_SPREAD)
+
+
+def print_note(left_out: list[str]) -> str:
+    """The printed Time table's note naming the columns it leaves out (``PRINT_LEAVES_OUT``
+    that the screen's table shows): "Epoch s (median), Samples/s and Sample spread % are in
+    report.html, report.md and results.csv." """
+    names = ", ".join(left_out[:-1]) + (" and " if len(left_out) > 1 else "") + left_out[-1]
+    return f"{names} {'is' if len(left_out) == 1 else 'are'} in report.html, report.md and " \
+        "results.csv."

@@ -25,7 +25,7 @@ from reports import (
     scaling_section,
     tables,
 )
-from reports.document import Document, Section
+from reports.document import Document, Section, without_missing_columns_in
 from results import numbers
 from results.model import ABSENT, Commit, Environment, Resources, Run
 
@@ -55,7 +55,9 @@ def run_document(run: Run) -> Document:
              instructions.section(run, plot_note), scaling_section.section(run, plot_note),
              distributed.section(run), flags_section(run), diagnostics.section(run)]
     return Document(title=TITLE, footnote=note,
-                    sections=[part for part in parts if part is not None],
+                    # a column with no value in any row is left out of every format
+                    sections=[without_missing_columns_in(part) for part in parts
+                              if part is not None],
                     figures=plots.figures(tidy.frame, tidy.curves, plot_note), files=tidy.files,
                     smoke=caveats.is_smoke_run(run))
 

@@ -338,3 +338,25 @@ def tables_frame(run):
     from reports.tables import tidy
 
     return tidy(run)
+
+
+def test_no_format_shows_a_column_without_a_value_in_any_row():
+    # the quick preset's run on a CPU: one process a row (no process IQR), no GPU
+    doc = run_document(as_run(quick_run()))
+    images = {name: b"" for name in doc.figures}
+    shown = {"markdown": markdown.report(doc), "html": html.report(doc, images),
+             "latex": latex.report(doc)}
+    for section in doc.sections:
+        for table in [section.table, *(t.table for t in section.latex or [])]:
+            if table is None or not len(table):
+                continue
+            for i, column in enumerate(table.columns):
+                cells = set(table.iloc[:, i].astype(str))
+                assert cells - {numbers.MISSING, ""}, (section.key, column)
+    for name, text in shown.items():
+        for column in ("GPU peak", "Process IQR"):
+            assert column not in text, (name, column)
+    memory = next(s for s in doc.sections if s.key == "memory")
+    assert not memory.notes  # no mark left to explain
+    time = next(s for s in doc.sections if s.key == "time")
+    assert main_tables.SAMPLE_SPREAD in time.table.columns

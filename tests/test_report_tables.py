@@ -37,7 +37,7 @@ def test_format2_columns_show_the_ci_over_processes(frame):
     shown = main_tables.main_tables(with_format2_summary(frame))
     time = row_of(shown["Time"], "torch-loop-cpu-b32")
     assert time["µs/step (median)"] == "405" and time["95% CI µs/step"] == "[393, 421]"
-    assert time["IQR %"] == "3.5"
+    assert time[main_tables.PROCESS_IQR] == "3.5"
     assert time["× torch loop"] == "1.00×" and time["95% CI ×"] == "[0.95, 1.05]"
     assert "IQR s" not in shown["Time"].columns
 
@@ -48,14 +48,14 @@ def test_one_seed_and_one_process_show_the_missing_mark_instead_of_zero(frame):
     summary[["us_per_step_ci_low", "us_per_step_ci_high", "spread_iqr_pct"]] = None
     shown = main_tables.main_tables(summary)
     time = row_of(shown["Time"], "torch-loop-cpu-b32")
-    assert time["95% CI µs/step"] == time["IQR %"] == MISSING
+    assert time["95% CI µs/step"] == time[main_tables.PROCESS_IQR] == MISSING
     assert row_of(shown["Accuracy"], "torch-loop-cpu-b32")["SD"] == MISSING
     # the reason is said once, in a note under each table that shows the mark
     # a format-2 time (the median over processes): its interval needs 2 processes
     assert main_tables.missing_notes("Time", shown["Time"], summary) == [
         f"{main_tables.MISSING_REASONS['Time']} {main_tables.INTERVAL_REASONS['median']}"]
     assert "none from one process" in main_tables.INTERVAL_REASONS["median"]
-    assert "IQR % needs 3 processes" in main_tables.MISSING_REASONS["Time"]
+    assert "needs 3 processes" in main_tables.SPREADS[main_tables.PROCESS_IQR]
     assert "2 seeds" in main_tables.missing_notes("Accuracy", shown["Accuracy"])[0]
 
 
@@ -152,3 +152,31 @@ def test_the_footnote_reads_a_format2_run(frame):
     assert note["commit"] == "0123456789ab"
     assert note["format"] == "sidebyside result format 2"
     assert note["seeds"] == "0, 1" and note["date"].startswith("2026-11-28")
+
+
+def test_a_column_without_a_value_in_any_row_is_left_out_with_its_note(frame):
+    # one process a row on the CPU: no process IQR, no GPU peak in any row
+    summary = with_format2_summary(frame, processes=1, seeds=1)
+    summary["spread_iqr_pct"] = None
+    summary["gpu_peak_bytes"] = None
+    sections = {s.key: s for s in main_tables.sections(summary)}
+    time, memory = sections["time"], sections["memory"]
+    assert main_tables.PROCESS_IQR not in time.table.columns
+    assert "GPU peak MiB" not in memory.table.columns
+    assert "Peak RSS MiB" in memory.table.columns  # a column with values stays
+    assert not any("GPU" in note for note in memory.notes)  # nothing left to explain
+    assert not any(main_tables.PROCESS_IQR in note for note in time.notes)
+    for printed in time.latex:
+        assert main_tables.PROCESS_IQR not in printed.table.columns
+    # with a value in one row, the column stays, the others' marks explained
+    summary.loc[summary.index[0], "gpu_peak_bytes"] = 2**20
+    memory = next(s for s in main_tables.sections(summary) if s.key == "memory")
+    assert "GPU peak MiB" in memory.table.columns and any("GPU" in n for n in memory.notes)
+
+
+def test_a_target_no_row_reached_leaves_its_column_out_and_says_so(frame):
+    summary = with_format2_summary(frame)
+    summary["time_to_accuracy_reached_seeds"] = 0
+    accuracy = next(s for s in main_tables.sections(summary) if s.key == "accuracy")
+    assert main_tables.TO_TARGET not in accuracy.table.columns
+    assert accuracy.notes.count(main_tables.NO_TARGET_NOTE) == 1
