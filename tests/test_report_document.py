@@ -79,9 +79,13 @@ def test_the_latex_source_groups_digits_with_thin_spaces_never_a_plain_space(doc
 def test_the_terminal_table_shows_the_same_digits_as_the_report(run, doc):
     lines = side_by_side(run)
     time = next(s for s in doc.sections if s.key == "time").table
+    variants = {r.id: r.variant for r in run.rows}
     for _, row in time.iterrows():
         name = row["Row"].replace(UNSTABLE_MARK, "").strip()
-        line = next(line for line in lines if line.startswith(name + " "))
+        # under its block's heading ("cpu, batch 32:"), named by its variant
+        heading = lines.index(f"cpu, batch {name.rsplit('-b', 1)[1]}:".replace(
+            "1024", "1\u202f024"))
+        line = next(line for line in lines[heading:] if line.startswith(variants[name] + " "))
         terminal = shown_numbers(line)
         for column in ("µs/step (p10)", "95% CI µs/step", "× torch loop"):
             for number in NUMBER.findall(row[column]):
@@ -360,3 +364,23 @@ def test_no_format_shows_a_column_without_a_value_in_any_row():
     assert not memory.notes  # no mark left to explain
     time = next(s for s in doc.sections if s.key == "time")
     assert main_tables.SAMPLE_SPREAD in time.table.columns
+
+
+def test_the_terminal_table_fits_120_columns_and_its_left_out_numbers_are_in_the_report(
+        run, doc, rendered):
+    lines = side_by_side(run)
+    blocks = len({(r.device, r.batch_size) for r in run.rows})
+    table = lines[:2 + blocks + len(run.rows)]
+    assert table[-1].split()[0] == run.rows[-1].variant  # the whole table, nothing more
+    assert max(len(line) for line in table) <= 120, max(table, key=len)
+    # what the terminal leaves out is in every report format
+    sections = {s.key: s.table for s in doc.sections}
+    for key, column in (("time", "Median µs/step"), ("time", "95% CI ×"),
+                        ("accuracy", "To target s"), ("memory", "Peak RSS MiB")):
+        for cell in sections[key][column]:
+            for number in NUMBER.findall(cell):
+                for name in ("markdown", "html"):
+                    assert numbers.digits(number) in shown_numbers(rendered[name]), \
+                        (key, column, name)
+    legend = next(line for line in lines if line.startswith("(Bayes accuracy"))
+    assert "spread %: the sample spread" in legend and "report.md's tables" in legend
