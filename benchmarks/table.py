@@ -22,8 +22,7 @@ def _cells(row: Row) -> tuple[str, ...]:
     spread = numbers.number(s.get("sample_spread_iqr_pct"), numbers.COLUMN_FIGURES["percent"])
     ratio = numbers.ratio(s.ratio_to_torch_loop)
     if s.ratio_ci_low is not None and row.variant != "torch-loop":
-        ratio_places = numbers.decimals(s.ratio_to_torch_loop, numbers.COLUMN_FIGURES["ratio"])
-        ratio += " " + numbers.interval(s.ratio_ci_low, s.ratio_ci_high, ratio_places)
+        ratio += " " + numbers.ratio_interval(s.ratio_ci_low, s.ratio_ci_high)
         if s.get("ratio_method") in ("p10-processes", "processes"):
             ratio += " by process"
     accuracy = numbers.ACCURACY_DECIMALS
