@@ -207,14 +207,13 @@ CAPTION = ("Per framework: its course row (or idiomatic, where the course has no
            "row's ratio to jax-scan (the epoch as one compiled jax.lax.scan: what is left "
            "when only the arithmetic is). Under the table: what each fastest row changes "
            "in the code. "
-           "µs/step: each row's headline, by the estimator named in the Time table "
-           "(p10 since result format 3, the median over processes before).")
+           "µs/step: each row's headline, by the estimator named in the Time table.")
 CAPTION_LATEX = ("Per framework: its course row (or idiomatic, where the course has no "
                  "lesson) and its fastest row in this run, each with its time per step, "
                  "the speedup between them, and the fastest row's ratio to jax-scan (the "
                  "epoch as one compiled jax.lax.scan). Under the table: what each fastest "
-                 "row changes in the code. Times by the estimator named in the Time table "
-                 "(p10 since result format 3, the median over processes before).")
+                 "row changes in the code. Times by the estimator named in the Time "
+                 "table.")
 
 
 def section(tidy: pd.DataFrame) -> Section | None:

@@ -35,7 +35,7 @@ def _add_build(sub) -> None:
                            description="Write results.csv, report.md, report.tex, plots "
                            "(PNG and SVG) and report.html for one result file.")
     build.add_argument("result", help="a results.json from `pytest --benchmark` (or its run "
-                                      "folder; a format-1 benchmark.json is read too)")
+                                      "folder; an older sidebyside's benchmark.json too)")
     build.add_argument("--out", metavar="DIR",
                        help="the report folder (default: the run folder of a results.json; "
                             "any other result file, such as an edited copy, gets a new "
@@ -45,13 +45,14 @@ def _add_build(sub) -> None:
 
 def _add_compare(sub) -> None:
     compare = sub.add_parser(
-        "compare", help="compare two runs row by row, with statistics",
+        "compare", help="compare two runs row by row, with statistics (plain text; "
+        "--markdown FILE: Markdown)",
         description="Per row in both runs, NEW/OLD and a verdict (slower, faster, same: the "
-        "interval within ±DELTA, or inconclusive) as Markdown, the rule under it. Format 3: "
-        "the p10 of the samples over the machine factor (the median ratio over the rows), a "
-        "two-level bootstrap interval at 1 - ALPHA/rows (Bonferroni). Format 2: the median "
-        "over worker processes, a 95% bootstrap interval, Welch's t-test on the logs with "
-        "Holm's correction. Rows both runs counted (--metric instructions): that count.")
+        "interval within ±DELTA, or inconclusive), the rule under it: the p10 of the samples "
+        "over the machine factor (the median ratio over the rows), a two-level bootstrap "
+        "interval at 1 - ALPHA/rows (Bonferroni); an older sidebyside's files: the median over "
+        "processes, Welch's t-test on the logs, Holm's correction. Rows both runs counted "
+        "(--metric instructions): that count.")
     compare.add_argument("old", help="the baseline result file (results.json or its folder)")
     compare.add_argument("new", help="the result file to judge")
     compare.add_argument("--delta", type=float, default=5.0, metavar="PCT",
@@ -66,9 +67,9 @@ def _add_compare(sub) -> None:
                               "not measured in NEW, or when no row was compared (for CI)")
     compare.add_argument("--alpha", type=float, default=0.05,
                          help="family-wise significance level (Bonferroni's intervals, or "
-                              "Holm's correction for format-2 rows; default 0.05)")
+                              "Holm's correction for median rows; default 0.05)")
     compare.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
-    compare.add_argument("--markdown", metavar="FILE", help="also write the Markdown to a file")
+    compare.add_argument("--markdown", metavar="FILE", help="also write it as Markdown")
 
 
 def _add_merge(sub) -> None:
@@ -322,21 +323,20 @@ def _compare(args, prog: str = PROG) -> int:
         problem = new_file_problem(value, purpose="for the comparison")
         if problem:
             raise ReportError(f"{option}: {problem}")
-    old, new = load_run(args.old), load_run(args.new)
-    comparison = compare_runs(old, new, delta_pct=args.delta, alpha=args.alpha,
-                              threshold_pct=args.threshold)
-    text = to_markdown(comparison, Path(args.old).as_posix(), Path(args.new).as_posix())
+    comparison = compare_runs(load_run(args.old), load_run(args.new), delta_pct=args.delta,
+                              alpha=args.alpha, threshold_pct=args.threshold)
+    names = Path(args.old).as_posix(), Path(args.new).as_posix()
     try:
         if args.csv:
             write_new_file(args.csv, comparison.rows.to_csv(index=False))
         if args.markdown:
-            write_new_file(args.markdown, text)
+            write_new_file(args.markdown, to_markdown(comparison, *names))
     except FileExistsError as err:
         raise ReportError(f"{err.filename} appeared while the runs were compared and is left "
                           f"as it was; give the name of a new file") from None
     except OSError as err:
         raise ReportError(f"the comparison could not be written ({_os_error(err)})") from None
-    _out(text)
+    _out(to_markdown(comparison, *names, plain=True))  # a terminal's or a pipe's: no escapes
     if args.fail_above is not None:
         return _gate(comparison, args.fail_above, prog)
     return 0

@@ -200,11 +200,12 @@ def _side_by_side_document(runs: list[Labelled], delta_pct: float) -> dict:
     result = side_by_side(runs, delta_pct)
     band = 1 + delta_pct / 100
     caption = (f"Per run: µs per training step by the run's headline estimator (p10 of the "
-               f"steady-state samples since result format 3, the median over worker processes "
-               f"before) with its 95% CI, and × torch loop (the row's time over the PyTorch "
-               f"loop's in the same run). For every run after {runs[0].label}: its time over "
+               f"steady-state samples; in a result file of an older sidebyside, the median "
+               f"over worker processes) with its 95% CI, and × torch loop (the row's time "
+               f"over the PyTorch loop's in the same run). For every run after "
+               f"{runs[0].label}: its time over "
                f"{runs[0].label}'s with the 95% CI, and the verdict of compare: same if "
-               f"the interval lies within {numbers.interval(1 / band, band, 3)}, slower or "
+               f"the interval lies within {numbers.ratio_interval(1 / band, band)}, slower or "
                f"faster if the test says so, else inconclusive. {numbers.MISSING}: not "
                f"measured in that run (the reason is under the table). {UNSTABLE_MARK} after a "
                "time, its cell shaded on the web page: the row was unstable in that run, its "

@@ -200,16 +200,14 @@ def _cells(line: dict, first: bool) -> dict[str, str]:
             cells |= {"÷ first": "", "÷ first, 95% CI": "", "verdict": ""}
         return cells
     mark = f" {UNSTABLE_MARK}" if line["unstable"] else ""
-    ratio = numbers.COLUMN_FIGURES["ratio"]
     cells = {"µs/step": numbers.number(line["us_per_step"]) + mark,
              "95% CI": _interval(line["us_per_step_ci_low"], line["us_per_step_ci_high"],
                                  line["us_per_step"]),
              "× torch loop": numbers.ratio(line["ratio_to_torch_loop"])}
     if not first:
         cells |= {"÷ first": numbers.ratio(line["ratio_to_first"]),
-                  "÷ first, 95% CI": _interval(line["ratio_to_first_ci_low"],
-                                               line["ratio_to_first_ci_high"],
-                                               line["ratio_to_first"], ratio),
+                  "÷ first, 95% CI": numbers.ratio_interval(line["ratio_to_first_ci_low"],
+                                                            line["ratio_to_first_ci_high"]),
                   "verdict": line["verdict"] if isinstance(line["verdict"], str) else DASH}
     return cells
 
@@ -330,17 +328,16 @@ def _plan_keys_differing(runs: list[Labelled]) -> list[str]:
 
 def group_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One group's lines as display strings (results.numbers)."""
-    ratio = numbers.COLUMN_FIGURES["ratio"]
     return pd.DataFrame({
         "Row": frame["row"],
         "Runs": frame["runs"].astype(str),
         "× torch loop, median": [numbers.ratio(v) for v in frame["ratio_median"]],
-        "middle half": [_interval(a, b, m, ratio) if n >= 2 else DASH
-                        for a, b, m, n in zip(frame["ratio_q1"], frame["ratio_q3"],
-                                              frame["ratio_median"], frame["runs_with_ratio"])],
-        "range": [_interval(a, b, m, ratio) if n >= 2 else DASH
-                  for a, b, m, n in zip(frame["ratio_min"], frame["ratio_max"],
-                                        frame["ratio_median"], frame["runs_with_ratio"])],
+        "middle half": [numbers.ratio_interval(a, b) if n >= 2 else DASH
+                        for a, b, n in zip(frame["ratio_q1"], frame["ratio_q3"],
+                                           frame["runs_with_ratio"])],
+        "range": [numbers.ratio_interval(a, b) if n >= 2 else DASH
+                  for a, b, n in zip(frame["ratio_min"], frame["ratio_max"],
+                                     frame["runs_with_ratio"])],
         "µs/step, median": [numbers.number(v) for v in frame["us_per_step_median"]],
     }).reset_index(drop=True)
 

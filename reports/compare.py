@@ -176,10 +176,10 @@ def _judged(rows: pd.DataFrame, delta_pct: float, threshold_pct: float) -> pd.Da
                           for v, r in zip(rows["verdict"], rows["ratio"])]
     for i in rows.index[(rows["verdict"] == "inconclusive") & (rows["metric"] == "time")]:
         needed = rows.at[i, "processes_needed"]
-        if not rows.at[i, "note"] and rows.at[i, "estimator"] == ESTIMATOR:
-            rows.at[i, "note"] = ("the interval holds 1 and reaches beyond "
-                                  f"±{delta_pct:g}%: more --rounds or --processes narrow it")
-        elif not rows.at[i, "note"] and needed is not None and not pd.isna(needed):
+        # A p10 row's "inconclusive" has one reason and one remedy, said once under the
+        # table (reports.compare_markdown); a median row's note is its own estimate.
+        if not rows.at[i, "note"] and rows.at[i, "estimator"] != ESTIMATOR \
+                and needed is not None and not pd.isna(needed):
             rows.at[i, "note"] = (f"about {int(needed)} processes per side would tell a "
                                   f"{delta_pct:g}% change from none")
     rows["processes_needed"] = rows["processes_needed"].astype("Int64")
@@ -239,26 +239,45 @@ def _unmatched(old: Run, new: Run, measured: set, resized: dict) -> dict:
 
 
 def _notes(old: Run, new: Run) -> list[str]:
-    """The comparison's notes: the versions first (every other difference may follow from
-    them), then each run's own."""
+    """The comparison's notes, each said once: the versions first (every other difference
+    may follow from them), then each run's own, then a busy machine (one note for both)."""
     versions = version_note(old, new)
-    return ([versions] if versions else []) + run_notes(old, "old") + run_notes(new, "new")
+    busy = busy_note(old, new)
+    first = [side for side, run in (("old", old), ("new", new))
+             if run.converted_from_format_version == 1]
+    format_1 = ([f"the {first[0]} run is {FORMAT_1_NOTE}"] if len(first) == 1 else
+                ["both runs are " + FORMAT_1_NOTE.replace("a result file", "result files", 1)]
+                if first else [])
+    return (([versions] if versions else []) + format_1 + run_notes(old, "old")
+            + run_notes(new, "new") + ([busy] if busy else []))
 
 
 def run_notes(run: Run, side: str) -> list[str]:
-    """What a reader of the comparison must know about a whole run: a format-1 file, an
-    interrupted run, a machine that was busy before the run began."""
+    """What a reader of the comparison must know about one run: that it was interrupted."""
     notes = []
-    if run.converted_from_format_version == 1:
-        notes.append(f"the {side} run is a format-1 file ({FORMAT_1_NOTE})")
     if run.complete is False:
         notes.append(f"the {side} run did not finish (interrupted by "
                      f"{run.get('interrupted_by') or 'an unknown cause'})")
-    env = run.environment or Environment()
-    if env.get("busy_before"):
-        notes.append(f"the machine was busy when the {side} run began "
-                     f"({env.get('busy_reason') or 'no reason recorded'})")
     return notes
+
+
+def busy_note(old: Run, new: Run) -> str | None:
+    """One note for a machine that was busy when either run began, with what to do about
+    it (None when neither was): a busy machine adds time to some rows and not others."""
+    reasons = {}
+    for side, run in (("old", old), ("new", new)):
+        env = run.environment or Environment()
+        if env.get("busy_before"):
+            reasons[side] = env.get("busy_reason") or "no reason recorded"
+    if not reasons:
+        return None
+    sides = " and ".join(reasons)
+    which = f"the {sides} run" if len(reasons) == 1 else "both runs"
+    said = (next(iter(reasons.values())) if len(set(reasons.values())) == 1
+            else "; ".join(f"{side} run: {reason}" for side, reason in reasons.items()))
+    return (f"the machine was busy when {which} began, so other work may have slowed some "
+            "rows: rerun on a quiet machine before trusting a slower or faster verdict. "
+            f"Recorded: {said}")
 
 
 def _flatten(prefix: str, value, out: dict) -> None:
@@ -269,8 +288,10 @@ def _flatten(prefix: str, value, out: dict) -> None:
         out[prefix] = value
 
 
-# Recorded per run but expected to differ between any two runs: not listed.
-_VOLATILE_ENVIRONMENT = ("load_before", "load_after", "commit", "cpu_model")
+# Recorded per run but expected to differ between any two runs: not listed. A busy machine
+# is said once in the notes (busy_note), not again as a difference.
+_VOLATILE_ENVIRONMENT = ("load_before", "load_after", "commit", "cpu_model", "busy_before",
+                         "busy_reason")
 
 
 def differences(old: Run, new: Run) -> list[str]:

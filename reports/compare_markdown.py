@@ -15,37 +15,63 @@ from reports.compare_rule import (
     VERDICTS,
     robust_rule,
 )
+from reports.document import is_number_column
 from reports.markdown import markdown_escape
 from reports.markdown import to_markdown as table_markdown
+from reports.text import plain_text
 from results.estimate import ESTIMATOR
 from results.format import FORMAT_2_ESTIMATOR
 
 
-def to_markdown(comparison: Comparison, old_name: str, new_name: str) -> str:
+def to_markdown(comparison: Comparison, old_name: str, new_name: str,
+                plain: bool = False) -> str:
     """The comparison as Markdown: method, one table line per row, then what was not compared.
-    ``old_name`` and ``new_name``: how the title names the two runs (their paths)."""
+    ``old_name`` and ``new_name``: how the title names the two runs (their paths).
+    ``plain``: the same as plain text for a terminal (what `compare` prints): no Markdown
+    escapes or heading marks, the table in aligned columns."""
     c = comparison
-    lines = [f"# sidebyside comparison: {markdown_escape(new_name)} against "
-             f"{markdown_escape(old_name)}", "",
+    esc = _plain if plain else markdown_escape
+    table = _plain_table if plain else table_markdown
+    heading = "" if plain else "# "
+    lines = [f"{heading}sidebyside comparison: {esc(new_name)} against {esc(old_name)}", "",
              "Each row's estimator is in the table; the rule that gives the verdicts is under "
              f"it. REGRESSION: slower by more than {c.threshold_pct:g}%.", ""]
-    lines += [f"Note: {markdown_escape(note)}." for note in c.notes] + ([""] if c.notes else [])
+    lines += [f"Note: {esc(note)}." for note in c.notes] + ([""] if c.notes else [])
     if len(c.rows):
-        lines += [table_markdown(_shown(c.rows)), ""]
-        lines += [line for rule in _rules(c) for line in (markdown_escape(rule), "")]
+        lines += [table(_shown(c.rows)), ""]
+        lines += [line for rule in _rules(c) for line in (esc(rule), "")]
         lines += _summary(c)
     else:
         lines += ["No row was measured in both runs.", ""]
     if c.skipped_in_both:
         lines += [f"{_rows(len(c.skipped_in_both), 'was', 'were')} skipped in both runs "
-                  f"({markdown_escape(', '.join(c.skipped_in_both))}).", ""]
+                  f"({esc(', '.join(c.skipped_in_both))}).", ""]
     for title, items in [("Only in the old run", c.only_old), ("Only in the new run", c.only_new),
                          ("In both runs but not measured in both", c.not_compared),
                          ("In both runs but at other sizes, so not compared", c.resized),
                          ("Environment and configuration differences", c.differences)]:
         if items:
-            lines += [f"## {title}", ""] + [f"- {markdown_escape(item)}" for item in items] + [""]
+            lines += [f"## {title}" if not plain else f"{title}:", ""]
+            lines += [f"- {esc(item)}" for item in items] + [""]
     return "\n".join(lines)
+
+
+def _plain(text) -> str:
+    """``text`` for the terminal: ``plain_text`` (no control characters) on one line."""
+    return " ".join(plain_text(text).splitlines())
+
+
+def _plain_table(table: pd.DataFrame) -> str:
+    """``table`` (display strings) as plain-text columns: the header, a rule of dashes, one
+    line per row; columns of numbers right-aligned (``is_number_column``), as in Markdown."""
+    header = [_plain(h) for h in table.columns]
+    body = [[_plain(cell) for cell in row] for row in table.itertuples(index=False)]
+    widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+    right = [i > 0 and is_number_column(table.iloc[:, i]) for i in range(len(header))]
+    lay = lambda line: "  ".join(cell.rjust(w) if r else cell.ljust(w)
+                                 for cell, w, r in zip(line, widths, right)).rstrip()
+    return "\n".join([lay(header), "  ".join("-" * w for w in widths)]
+                     + [lay(line) for line in body])
 
 
 def _rows(n: int, one: str = "had", many: str = "had") -> str:
@@ -67,23 +93,16 @@ def _p(value) -> str:
     return numbers.number(value, 2)
 
 
-def _interval(low, high, headline) -> str:
-    """The ratio's interval at the decimals of its headline (results.numbers)."""
-    if numbers.is_missing(headline):
-        return numbers.interval(low, high, 3)
-    return numbers.interval(low, high,
-                            numbers.decimals(float(headline), numbers.COLUMN_FIGURES["ratio"]))
-
-
 def _rules(c: Comparison) -> list[str]:
-    """The rules in words: the robust path's where rows were judged on it, format 2's where
-    rows were (or where no row was judged on the robust path)."""
+    """The rules in words: the robust path's where rows were judged on it, the older files'
+    median rule where rows were (or where no row was judged on the robust path)."""
     band = 1 + c.delta_pct / 100
     legacy = int((c.rows["estimator"] != ESTIMATOR).sum()) if len(c.rows) else 0
-    legacy_rule = (f"Rule ({FORMAT_2_ESTIMATOR} rows, result files of format 2): one sample "
-                   f"per worker process (its µs/step). New/old: ratio of the medians; "
+    legacy_rule = (f"Rule ({FORMAT_2_ESTIMATOR} rows, from result files of an older "
+                   "sidebyside): one sample per worker process (its µs/step). New/old: "
+                   "ratio of the medians; "
                    f"{CI_NAME}; p from {TEST_NAME}, adjusted by {CORRECTION_NAME}. Verdict: "
-                   f"same if the interval lies within {numbers.interval(1 / band, band, 3)} "
+                   f"same if the interval lies within {numbers.ratio_interval(1 / band, band)} "
                    f"(±{c.delta_pct:g}%); slower or faster if adjusted p < {c.alpha:g} and the "
                    "interval lies above or below 1; else inconclusive.")
     return ([robust_rule(c.delta_pct, c.alpha, c.robust_rows, c.machine_factor, c.normalised)]
@@ -102,14 +121,16 @@ def _shown(rows: pd.DataFrame) -> pd.DataFrame:
                                                  rows["new_processes"])],
         "Estimator": rows["estimator"],
         "New/old": rows["ratio"].map(numbers.ratio),
-        "Interval": [_interval(lo, hi, r) for lo, hi, r in
-                     zip(rows["ci_low"], rows["ci_high"], rows["ratio"])],
+        "Interval": [numbers.ratio_interval(lo, hi)
+                     for lo, hi in zip(rows["ci_low"], rows["ci_high"])],
         "p (Holm)": rows["p_holm"].map(_p),
         "Verdict": [v + (", REGRESSION" if r else "") for v, r in
                     zip(rows["verdict"], rows["regression"])],
         "Unstable": rows["unstable"],
         "Note": rows["note"],
     })
+    if not rows["note"].fillna("").astype(bool).any():
+        shown = shown.drop(columns="Note")  # a column of nothing: every row's note is empty
     if (rows["metric"] == "instructions").any():
         # The cost beside the time: the time's ratio stays visible where the cost decided.
         shown.insert(5, "Metric", rows["metric"])
@@ -130,6 +151,12 @@ def _summary(c: Comparison) -> list[str]:
                   f"{instructions.RULE}", ""]
     counts = c.rows["verdict"].value_counts()
     lines += ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", ""]
+    vague = c.rows[(c.rows["verdict"] == "inconclusive") & (c.rows["metric"] == "time")
+                   & (c.rows["estimator"] == ESTIMATOR)]
+    if len(vague):
+        lines += [f"{_rows(len(vague), 'was', 'were')} inconclusive on {ESTIMATOR}: each "
+                  f"interval holds 1 and reaches beyond ±{c.delta_pct:g}%; more --rounds or "
+                  "--processes narrow it.", ""]
     if c.too_few:
         lines += [f"{_rows(len(c.too_few))} too few processes for the test to ever "
                   f"reach its level (at least {MIN_SAMPLES_PER_SIDE} per side are needed) "

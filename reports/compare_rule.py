@@ -209,7 +209,7 @@ def robust_rule(delta_pct: float, alpha: float, rows: int, factor: float | None,
             f"({ESTIMATOR_TEXT}), {machine}. Its {numbers.number(level, 4)}% interval "
             f"({ROBUST_CI_NAME}; "
             f"{100 * (1 - alpha):g}% family-wise over the {rows} rows, Bonferroni) decides: "
-            f"same if it lies within {numbers.interval(1 / band, band, 3)} (±{delta_pct:g}%); "
+            f"same if it lies within {numbers.ratio_interval(1 / band, band)} (±{delta_pct:g}%); "
             "slower "
             "if it lies above 1; faster if below 1; inconclusive if it holds 1 and reaches "
             "beyond that band (the data cannot tell a change of "

@@ -19,9 +19,10 @@ TITLE = "Data parallel"
 CAPTION = ("Each data-parallel row (N replicas, each a share b/N of the global batch b) "
            "beside its single-process twin: the course's code in one process at the same "
            "global batch b, given the threads of all replicas together. Times are per global "
-           "step: the p10 of each process's steady epochs pooled (result format 3; the median "
-           "over processes before) [95% bootstrap CI]. Speedup = single-process time / "
-           "data-parallel time (per process pair); efficiency = speedup / N, the usual "
+           "step: the p10 of each process's steady epochs pooled (in a result file of an "
+           "older sidebyside, the median over processes) [95% bootstrap CI]. Speedup = "
+           "single-process time / data-parallel time (per process pair); efficiency = speedup "
+           "/ N, the usual "
            "T_1 / (N × T_N): an efficiency of 1 is N times the single process's speed, and "
            "one of 1/N the same speed. Weight gap: the largest |weight difference| from the "
            "single process after the first seed's epochs, which float reduction order alone "
@@ -57,6 +58,17 @@ def _number(value, spec: str) -> str:
 
 
 def _with_ci(value, low, high, spec: str) -> str:
+    """A value and its interval in the one number style: a time's interval at the time's
+    decimals; a rate (".0f": samples/s) and a ratio (".2f": speedup, efficiency) each end
+    to its own three figures, like every rate and ratio of the reports (results.numbers)."""
+    if spec == ".0f":
+        if numbers.is_missing(value) or numbers.is_missing(low) or numbers.is_missing(high):
+            return numbers.rate(value)
+        return f"{numbers.rate(value)} [{numbers.rate(low)}, {numbers.rate(high)}]"
+    if spec == ".2f":
+        text = numbers.number(value)
+        interval = numbers.ratio_interval(low, high)
+        return text if numbers.MISSING in (text, interval) else f"{text} {interval}"
     return numbers.with_interval(value, low, high)
 
 

@@ -28,9 +28,9 @@ CAPTIONS = {
             "that stay resident and are sampled in rounds interleaved with the other rows "
             "(robust to the time a busy machine adds), with its 95% two-level bootstrap "
             "interval (processes, then samples within them) and the median of the same "
-            "samples beside it; median (result files of format 2): the median over processes "
-            "of each one's median steady epoch, with a 95% bootstrap interval over processes. "
-            "× torch loop: the ratio to the "
+            "samples beside it; median (a result file of an older sidebyside): the median "
+            "over processes of each one's median steady epoch, with a 95% bootstrap interval "
+            "over processes. × torch loop: the ratio to the "
             "course's PyTorch loop at the same device and batch size (1.00 is the same "
             "speed, 2.00 twice as slow): the row's p10 over torch loop's, its interval "
             "resampling the processes (and, where they were sampled together, the rounds) of "
@@ -65,11 +65,9 @@ def _time_cells(value, low, high, figures: int = numbers.COLUMN_FIGURES["time"])
 
 
 def _ratio_cells(value, low, high) -> tuple:
-    figures = numbers.COLUMN_FIGURES["ratio"]
     if _missing(value):
         return numbers.MISSING, numbers.MISSING
-    places = numbers.decimals(float(value), figures)
-    return numbers.ratio(value), numbers.interval(low, high, places)
+    return numbers.ratio(value), numbers.ratio_interval(low, high)
 
 
 # The Time table's two spreads, each the IQR over the median in percent but of other things:
@@ -139,7 +137,7 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         ratio, ratio_ci = _ratio_cells(_get(r, ratio_column), _get(r, "ratio_ci_low"),
                                        _get(r, "ratio_ci_high"))
         time |= {
-            "Samples/s": numbers.number(r["samples_per_s"]),
+            "Samples/s": numbers.rate(r["samples_per_s"]),
             "First epoch s": _seconds(r["first_epoch_s"]),
             "× torch loop": ratio,
         }
@@ -210,8 +208,8 @@ def nothing_measured(frame: pd.DataFrame) -> str:
 INTERVAL_REASONS = {
     "p10": "A time's 95% interval resamples its processes and the samples within each (a "
            "single process: its samples alone), so only a time of one sample has none.",
-    "median": "A time of result format 2, the median over processes, has its interval from "
-              "resampling the processes: none from one process.",
+    "median": "A time from an older sidebyside's file, the median over processes, has its "
+              "interval from resampling the processes: none from one process.",
 }
 
 

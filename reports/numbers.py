@@ -18,7 +18,10 @@ from results.numbers import (  # noqa: F401
     interval,
     is_missing,
     number,
+    rate,
     ratio,
+    ratio_interval,
+    ratio_with_interval,
     to_latex,
     with_interval,
 )

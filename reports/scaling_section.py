@@ -180,7 +180,7 @@ def _us_words(us: float) -> str:
 # -- the table --------------------------------------------------------------------------------
 
 CAPTION = ("Per variant and swept axis: a robust straight-line fit (Theil-Sen over every "
-           "process: its p10 since result format 3, its median before) of µs per step = "
+           "process's time per step) of µs per step = "
            "overhead + cost per unit × size, with 95% bootstrap "
            "intervals over processes. Overhead-bound below: the size under which the fixed "
            "cost per step outweighs the cost that grows with the size (time stays flat). "

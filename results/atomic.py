@@ -216,8 +216,12 @@ class StagedFolder:
     def __enter__(self) -> Path:
         self.target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(self.target)
-        self._staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(self.target),
-                                              suffix=".tmp", dir=self.target.parent))
+        try:
+            self._staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(self.target),
+                                                  suffix=".tmp", dir=self.target.parent))
+        except OSError as err:
+            # The temporary folder is ours, not the user's: name the folder they asked for.
+            raise OSError(err.errno, err.strerror, str(self.target)) from None
         try:
             os.chmod(self._staging, 0o777 & ~_umask())  # mkdtemp's 0700 hides the reports
         except BaseException:

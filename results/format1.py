@@ -14,7 +14,8 @@ from results import schema
 from results.format import RESULTS_FORMAT
 from results.summary import REFERENCE_VARIANT
 
-FORMAT_1_NOTE = "format 1: one process per row, no interval"
+FORMAT_1_NOTE = ("a result file from the first version of sidebyside (format 1): one process "
+                 "per row, so no interval")
 MAX_TIMING_S = schema.MAX_TIMING_S
 _Damaged = schema.Damaged  # a field missing or of the wrong type; the message names it
 

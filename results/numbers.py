@@ -13,6 +13,12 @@ that one value reads the same everywhere:
   space), HTML and Markdown the character U+202F itself.
 - An interval is ``[low, high]`` with the decimals of its headline, so "14 767 [13 944,
   15 589]" reads as one number and its 95% interval.
+- A ratio and each end of its interval have three significant figures each
+  (``ratio_interval``): "6.53× [6.52, 12.3]", "0.827× [0.747, 2.24]". A ratio's interval
+  can span a decade, so the headline's decimals would give one end four figures ("12.30")
+  and the other three: every ratio, wherever it stands, reads with the same three.
+- A rate (samples/s) is rounded to its significant figures, integer digits too
+  (``rate``): "995 000", not "994 555", whose last digits are noise.
 - A missing value is one symbol, ``MISSING`` (an em dash); its reason goes in a note, not
   in the cell.
 - Units and operators: µs (U+00B5) and × (U+00D7), never "us" or "x".
@@ -35,7 +41,8 @@ TIMES = "×"
 MICRO = "µ"
 
 # Significant figures per kind of column.
-COLUMN_FIGURES = {"time": 3, "ratio": 3, "memory": 3, "seconds": 3, "percent": 2}
+COLUMN_FIGURES = {"time": 3, "ratio": 3, "memory": 3, "seconds": 3, "percent": 2,
+                  "rate": 3}
 # Accuracies are shown to a fixed number of decimals: they lie between 0 and 1 and are
 # compared with each other, so equal decimals matter more than figures.
 ACCURACY_DECIMALS = 3
@@ -127,6 +134,42 @@ def ratio(value, figures: int = COLUMN_FIGURES["ratio"], separator: str = THOUSA
     """"2.22×": a ratio to ``figures`` figures followed by the multiplication sign."""
     text = number(value, figures, separator)
     return text if text == MISSING else text + TIMES
+
+
+def ratio_interval(low, high, figures: int = COLUMN_FIGURES["ratio"],
+                   separator: str = THOUSANDS) -> str:
+    """"[0.747, 2.24]": each end of a ratio's interval to ``figures`` significant figures,
+    like the ratio itself (module docstring), or ``MISSING`` when either end is missing."""
+    if is_missing(low) or is_missing(high):
+        return MISSING
+    return f"[{number(low, figures, separator)}, {number(high, figures, separator)}]"
+
+
+def ratio_with_interval(value, low, high, figures: int = COLUMN_FIGURES["ratio"],
+                        separator: str = THOUSANDS) -> str:
+    """"6.53× [6.52, 12.3]": ``ratio`` and its ``ratio_interval``; the ratio alone when the
+    interval is missing, ``MISSING`` without a value."""
+    text = ratio(value, figures, separator)
+    if text == MISSING or is_missing(low) or is_missing(high):
+        return text
+    return f"{text} {ratio_interval(low, high, figures, separator)}"
+
+
+def rate(value, figures: int = COLUMN_FIGURES["rate"], separator: str = THOUSANDS) -> str:
+    """A rate such as samples per second rounded to ``figures`` significant figures, its
+    integer digits too ("995 000" for 994 555.2; 4.28 for 4.2849), or ``MISSING``.
+
+    Unlike ``number``, which never rounds digits before the point away (a time of 5 251 µs
+    is read to the microsecond), a rate's trailing digits are noise: samples/s is
+    n / time, no more precise than the time's three figures."""
+    if is_missing(value):
+        return MISSING
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return number(value, figures, separator)
+    magnitude = math.floor(math.log10(abs(value)))
+    value = round(value, figures - 1 - magnitude)
+    return grouped(value, decimals(value, figures), separator)
 
 
 def to_latex(text: str) -> str:

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -236,7 +237,12 @@ def test_compare_command_writes_csv_and_markdown(planted, tmp_path, capsys):
     assert reports_main(["compare", str(old), str(new), "--markdown", str(md),
                          "--csv", str(csv)]) == 0
     out = capsys.readouterr().out
-    assert md.read_text().strip() == out.strip()
+    comparison = compare_runs(load_run(old), load_run(new))
+    names = Path(old).as_posix(), Path(new).as_posix()
+    # the file is Markdown, escaped; standard output the same comparison as plain text
+    assert md.read_text().strip() == to_markdown(comparison, *names).strip()
+    assert out.strip() == to_markdown(comparison, *names, plain=True).strip()
+    assert "\\" not in out and "| Row |" not in out and "| Row |" in md.read_text()
     assert "Welch's t-test" in out and "Holm" in out and "REGRESSION" in out
     table = pd.read_csv(csv)
     assert {"row", "ratio", "ci_low", "ci_high", "verdict"} <= set(table.columns)
@@ -258,15 +264,14 @@ def test_compares_table_writes_its_numbers_in_the_reports_style(planted):
         assert line["Old µs/step"] == numbers.number(row["old_us_per_step"])
         assert line["New µs/step"] == numbers.number(row["new_us_per_step"])
         assert line["New/old"] == numbers.ratio(row["ratio"])
-        places = numbers.decimals(row["ratio"], 3)
-        assert line["Interval"] == numbers.interval(row["ci_low"], row["ci_high"], places)
+        assert line["Interval"] == numbers.ratio_interval(row["ci_low"], row["ci_high"])
         assert line["Interval"].startswith("[") and "–" not in line["Interval"]
         p = row["p_holm"]
         assert line["p (Holm)"] == ("< 0.0001" if p < 1e-4 else numbers.number(p, 2))
     slowed = shown["torch-loop-cpu-b32"]["Verdict"]
     assert slowed == "slower, REGRESSION"
     # the rule under the table: its band as an interval in the same style (Markdown-escaped)
-    assert "same if the interval lies within \\[0.952, 1.050\\]" in text
+    assert "same if the interval lies within \\[0.952, 1.05\\]" in text
     assert "–" not in text  # one missing-value symbol, and no en-dash ranges
 
 
@@ -344,7 +349,8 @@ def test_interrupted_runs_and_a_busy_machine_are_said(tmp_path):
     old["environment"].update(busy_before=True, busy_reason="load average 3.1 on 2 cores")
     text = to_markdown(compare_runs(as_run(old), as_run(new)), "a", "b")
     assert "the new run did not finish (interrupted by SIGTERM)" in text
-    assert "busy when the old run began (load average 3.1 on 2 cores)" in text
+    assert "busy when the old run began" in text
+    assert "Recorded: load average 3.1 on 2 cores." in text
 
 
 def test_fail_above_fails_when_a_row_measured_before_was_not_measured_now(tmp_path, capsys):
@@ -595,4 +601,4 @@ def test_compare_help_describes_the_method_it_uses(capsys):
         reports_main(["compare", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "p10 of the samples" in text and "Bonferroni" in text and "machine factor" in text
-    assert "Format 2: the median over worker processes" in text
+    assert "an older sidebyside's files: the median over processes" in text

@@ -38,7 +38,7 @@ def test_format2_columns_show_the_ci_over_processes(frame):
     time = row_of(shown["Time"], "torch-loop-cpu-b32")
     assert time["µs/step (median)"] == "405" and time["95% CI µs/step"] == "[393, 421]"
     assert time[main_tables.PROCESS_IQR] == "3.5"
-    assert time["× torch loop"] == "1.00×" and time["95% CI ×"] == "[0.95, 1.05]"
+    assert time["× torch loop"] == "1.00×" and time["95% CI ×"] == "[0.950, 1.05]"
     assert "IQR s" not in shown["Time"].columns
 
 
