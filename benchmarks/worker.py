@@ -165,5 +165,14 @@ def main() -> int:
     return 0
 
 
+def exit_process(status: int) -> None:
+    """Exit with ``status``; a rank of a torch-ddp row through ``exit_rank``, which skips the
+    interpreter's finalisation that gloo's threads can crash (frameworks/torch_ddp_twin.py)."""
+    ddp = sys.modules.get("frameworks.torch_ddp_twin")
+    if ddp is not None and "LOCAL_RANK" in os.environ:
+        ddp.exit_rank(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

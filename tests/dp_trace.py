@@ -54,3 +54,7 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    if "LOCAL_RANK" in os.environ:  # a torchrun rank: as the benchmark's worker ends one
+        from frameworks.torch_ddp_twin import exit_rank
+
+        exit_rank(0)

@@ -562,3 +562,51 @@ def test_every_job_option_has_a_help_text():
     names = {name for action in actions for name in action.option_strings}
     assert {"--impl", "--replicas", "--batch-size"} <= names
     assert [a.option_strings for a in actions if not a.help] == []
+
+
+def test_a_finished_rank_leaves_its_group_and_exits_with_its_status_without_finalising():
+    """exit_rank: the group left (a one-process gloo group, joined as torchrun would), what
+    was written flushed, the status kept, and the interpreter's finalisation skipped (an
+    atexit handler registered before it does not run), so that gloo's threads cannot abort
+    the process at exit."""
+    script = (
+        "import atexit, os, sys\n"
+        "os.environ.update(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', "
+        "MASTER_ADDR='127.0.0.1', MASTER_PORT=sys.argv[1])\n"
+        "atexit.register(lambda: print('finalised'))\n"
+        "import torch.distributed as dist\n"
+        "from frameworks.torch_ddp_twin import exit_rank, init_process_group\n"
+        "init_process_group('cpu')\n"
+        "assert dist.is_initialized()\n"
+        "print('trained', end='')\n"  # no newline: only a flush writes it
+        "sys.stderr.write('said')\n"
+        "exit_rank(3)\n"
+        "print('never')\n")
+    import socket
+
+    with socket.socket() as probe:  # a free port for the group's store
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = subprocess.run([sys.executable, "-c", script, str(port)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120,
+                          env=os.environ | {"PYTHONPATH": str(ROOT)})
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "trained" and done.stderr.endswith("said")
+
+
+def test_the_worker_ends_a_torch_ddp_rank_through_exit_rank(monkeypatch):
+    import types
+
+    from benchmarks import worker
+
+    seen = []
+    fake = types.SimpleNamespace(exit_rank=lambda status: seen.append(status))
+    monkeypatch.setitem(sys.modules, "frameworks.torch_ddp_twin", fake)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(SystemExit):  # the fake returns; the real one never does
+        worker.exit_process(0)
+    assert seen == [0]
+    monkeypatch.delenv("LOCAL_RANK")
+    with pytest.raises(SystemExit) as exit_info:  # not a rank: the plain way
+        worker.exit_process(2)
+    assert exit_info.value.code == 2 and seen == [0]
