@@ -284,45 +284,63 @@ _KIND_NAMES = {"string": "a string", "integer": "an integer", "number": "a numbe
 
 def check(value, field: Field, where: str = "") -> None:
     """Raise Damaged (naming the JSON path) where ``value`` breaks ``field``'s contract."""
-    name = where or "the file"
+    _check(value, field, where)
+
+
+def _path(where) -> str:
+    """The JSON path of ``where``: a path, or (the parent's ``where``, a key or a list
+    index). The walk passes the pair and spells the path only for a value it refuses: a
+    file's thousands of values would otherwise each format a path that is never shown."""
+    if isinstance(where, str):
+        return where
+    parent, key = where
+    parent = _path(parent)
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
+
+
+def _check(value, field: Field, where) -> None:
     if value is None:
         if field.null or field.kind == "any":
             return
-        raise Damaged(f"{name} is null, not {_KIND_NAMES[field.kind]}")
+        raise Damaged(f"{_path(where) or 'the file'} is null, not {_KIND_NAMES[field.kind]}")
     if not _is_kind(value, field.kind):
-        raise Damaged(f"{name} is {_describe(value)}, not {_KIND_NAMES[field.kind]}")
+        raise Damaged(f"{_path(where) or 'the file'} is {_describe(value)}, not "
+                      f"{_KIND_NAMES[field.kind]}")
     if field.kind in ("integer", "number"):
-        _check_number(value, field, name)
+        _check_number(value, field, where)
     elif field.kind == "string" and field.choices and value not in field.choices:
-        raise Damaged(f"{name} is {_short(value)}, not one of {', '.join(field.choices)}")
+        raise Damaged(f"{_path(where) or 'the file'} is {_short(value)}, not one of "
+                      f"{', '.join(field.choices)}")
     elif field.kind == "list":
         if field.non_empty and not value:
-            raise Damaged(f"{name} is empty")
+            raise Damaged(f"{_path(where) or 'the file'} is empty")
         for i, item in enumerate(value):
-            check(item, field.item, f"{where}[{i}]")
+            _check(item, field.item, (where, i))
     elif field.kind == "map":
         for key, item in value.items():
-            check(item, field.item, f"{where}.{key}" if where else key)
+            _check(item, field.item, (where, key))
     elif field.kind == "object":
         for key, inner in (field.fields or {}).items():
-            path = f"{where}.{key}" if where else key
             if key not in value:
                 if inner.optional:
                     continue
-                raise Damaged(f"{path} is missing")
-            check(value[key], inner, path)
+                raise Damaged(f"{_path((where, key))} is missing")
+            _check(value[key], inner, (where, key))
 
 
-def _check_number(value, field: Field, name: str) -> None:
+def _check_number(value, field: Field, where) -> None:
     if field.positive and not value > 0:
-        raise Damaged(f"the timing {name} is {value!r}, but timings must be numbers > 0")
+        raise Damaged(f"the timing {_path(where) or 'the file'} is {value!r}, but timings must "
+                      "be numbers > 0")
     if field.positive and field.high is not None and value > field.high:
-        raise Damaged(f"the timing {name} is {value!r}, longer than a day")
+        raise Damaged(f"the timing {_path(where) or 'the file'} is {value!r}, longer than a day")
     low, high = field.low, field.high
     if not field.positive and ((low is not None and value < low)
                                or (high is not None and value > high)):
         allowed = (f"at least {low:g}" if high is None else f"between {low:g} and {high:g}")
-        raise Damaged(f"{name} is {value!r}, but it must be {allowed}")
+        raise Damaged(f"{_path(where) or 'the file'} is {value!r}, but it must be {allowed}")
 
 
 def _is_kind(value, kind: str) -> bool:
