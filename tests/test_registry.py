@@ -76,6 +76,13 @@ def test_options_tables_and_rules_are_the_ones_options_held_before_the_registry(
     options.py when it held the tables itself."""
     before = json.loads(FIXTURE.read_text())
     now = dump()
+    # One intended change since: a preset leaves out a variant that the installed framework
+    # is known to refuse (plan.known_refusal); --impl still plans it.
+    from benchmarks.plan import known_refusal
+
+    refused = {name for name in before["VARIANTS"] if known_refusal(name)}
+    for preset, names in before["presets"].items():
+        before["presets"][preset] = [name for name in names if name not in refused]
     assert now.keys() == before.keys()
     for key in before:
         assert now[key] == before[key], key
