@@ -17,7 +17,14 @@ import math
 
 import pandas as pd
 
-from reports.document import UNSTABLE_NOTE, LatexTable, Section, marked, shows_unstable_mark
+from reports.document import (
+    UNSTABLE_MARK,
+    UNSTABLE_NOTE,
+    LatexTable,
+    Section,
+    marked,
+    shows_unstable_mark,
+)
 from results import numbers
 from results.schema import SWEEP_AXES
 
@@ -32,11 +39,14 @@ BLOCK_FIELDS = ("device", *SWEEP_AXES.values())
 
 COLUMNS = [
     "framework", "device", "batch_size",
-    "base_variant", "base_tag", "base_us_per_step", "base_ci_low", "base_ci_high",
+    "base_variant", "base_tag",
+    "base_planned",  # whether the run planned the base row here (its dashes are then a failure)
+    "base_row", "base_us_per_step", "base_ci_low", "base_ci_high",
     "base_first_epoch_s", "base_unstable",  # unstable: the suite could not pin the time down
-    "best_variant", "best_tag", "best_us_per_step", "best_ci_low", "best_ci_high",
+    "best_variant", "best_tag", "best_row", "best_us_per_step", "best_ci_low", "best_ci_high",
     "best_first_epoch_s", "best_unstable",
     "speedup",            # base_us_per_step / best_us_per_step (>= 1)
+    "speedup_ci_low", "speedup_ci_high",  # its 95% interval (with_speedup_intervals)
     "ratio_to_floor",     # best_us_per_step / jax-scan's us_per_step, same device and batch
     "note",               # what the fastest row changes in the user's code ("" unless tuned)
     "not_measured",       # "variant: reason" of this framework's rows that did not run
@@ -132,8 +142,11 @@ def _framework_record(frame: pd.DataFrame, framework: str, rows: pd.DataFrame,
     not_measured = rows[~rows.index.isin(mine.index)]
     record = {"framework": framework, "base_variant": base_name,
               "base_tag": tags.get(base_name) or _registry()[1][base_name],
+              # in this block's plan at all (else its dashes are the preset's choice)
+              "base_planned": bool((rows["variant"] == base_name).any()),
               **_side("base", base), **_side("best", best)}
     record["speedup"] = record["base_us_per_step"] / record["best_us_per_step"]
+    record["speedup_ci_low"] = record["speedup_ci_high"] = math.nan
     record["ratio_to_floor"] = record["best_us_per_step"] / floor_us
     record["note"] = notes.get(record["best_variant"], "") \
         if record["best_tag"] == "tuned" else ""
@@ -151,6 +164,7 @@ def _side(prefix: str, rows: pd.DataFrame) -> dict:
                                 ("first_epoch_s", "first_epoch_s")]}
     unstable = None if row is None or "unstable" not in row.index else row["unstable"]
     out[f"{prefix}_unstable"] = not numbers.is_missing(unstable) and bool(unstable)
+    out[f"{prefix}_row"] = None if row is None or "row" not in row.index else row["row"]
     if prefix == "best":
         out |= {"best_variant": None if row is None else row["variant"],
                 "best_tag": None if row is None else row["tag"]}
@@ -183,8 +197,37 @@ def best_cells(table: pd.DataFrame) -> list[tuple[str, ...]]:
             f"{r.best_variant} ({r.best_tag})" if isinstance(r.best_variant, str)
             else numbers.MISSING,
             marked(_us(r.best_us_per_step, r.best_ci_low, r.best_ci_high), r.best_unstable),
-            _fixed(r.best_first_epoch_s, 2), _ratio(r.speedup), _ratio(r.ratio_to_floor)))
+            _fixed(r.best_first_epoch_s, 2), _speedup(r), _ratio(r.ratio_to_floor)))
     return cells
+
+
+def _speedup(r) -> str:
+    """A row's speedup with its 95% interval where ``with_speedup_intervals`` gave one,
+    marked unstable where either time it divides is (its course row against itself is
+    exactly 1, however unstable the row)."""
+    text = numbers.ratio_with_interval(r.speedup, r.speedup_ci_low, r.speedup_ci_high)
+    same = r.base_variant == r.best_variant
+    return marked(text, not same and (r.base_unstable or r.best_unstable))
+
+
+def with_speedup_intervals(table: pd.DataFrame, run) -> pd.DataFrame:
+    """``table`` (``best_table``'s) with each speedup's 95% interval from ``run`` (the
+    results.model.Run it came from): the two rows' headline ratio bootstrapped from their
+    samples as the headline's "× torch loop" is (results.summary.ratio_to, which pairs
+    their processes, and their rounds where they were sampled together). Left NaN where
+    the two rows are one, a side is missing or they share no process."""
+    from results.summary import ratio_to
+
+    rows = {row.id: row for row in run.rows}
+    out = table.copy()
+    for i, r in out.iterrows():
+        base, best = rows.get(r["base_row"]), rows.get(r["best_row"])
+        if base is None or best is None or base is best:
+            continue
+        _, low, high, _ = ratio_to(base, base.ok_processes(), best)
+        out.loc[i, ["speedup_ci_low", "speedup_ci_high"]] = [
+            math.nan if low is None else low, math.nan if high is None else high]
+    return out
 
 
 def best_notes(table: pd.DataFrame) -> list[str]:
@@ -198,9 +241,19 @@ def best_notes(table: pd.DataFrame) -> list[str]:
         if r.not_measured:
             missing.append(f"{r.framework} ({r.device}, b{r.batch_size}), not measured: "
                            f"{r.not_measured}.")
+    unplanned = sorted({r.base_variant for r in table.itertuples(index=False)
+                        if not r.base_planned})
+    if unplanned:
+        rows = ", ".join(unplanned)
+        missing.append(f"{numbers.MISSING} for {rows}: not in this run's preset, so that "
+                       "row has no time and its framework no speedup; to measure it, run "
+                       f"with --impl {','.join(unplanned)} (or --preset full).")
     return [*changes.values(), *dict.fromkeys(missing)]
 
 
+UNSTABLE_SPEEDUP_NOTE = (f"{UNSTABLE_MARK} after a speedup: one of the two times it divides "
+                         "is unstable, so the speedup is not pinned down either; its interval "
+                         "says how far off it may be.")
 TITLE = "Each framework at its best"
 CAPTION = ("Per framework: its course row (or idiomatic, where the course has no lesson) "
            "beside its fastest row in this run, the speedup between them, the fastest "
@@ -216,17 +269,22 @@ CAPTION_LATEX = ("Per framework: its course row (or idiomatic, where the course 
                  "table.")
 
 
-def section(tidy: pd.DataFrame) -> Section | None:
+def section(tidy: pd.DataFrame, run=None) -> Section | None:
     """The report's "Each framework at its best" from the run's tidy table (reports.tables),
-    or None when its rows record no tag (older files) or no framework has a row."""
+    or None when its rows record no tag (older files) or no framework has a row. With the
+    ``run`` (results.model.Run) the table was made from, each speedup has its interval
+    (``with_speedup_intervals``)."""
     if not tidy["tag"].notna().any():
         return None
     table = _measured_blocks(best_table(tidy))
     if not len(table):
         return None
+    if run is not None:
+        table = with_speedup_intervals(table, run)
     narrow, notes = best_latex_frame(table)
     shown = pd.DataFrame(best_cells(table), columns=list(HEADER))
     notes += [UNSTABLE_NOTE] if shows_unstable_mark(shown) else []
+    notes += [UNSTABLE_SPEEDUP_NOTE] if shows_unstable_mark(shown[["speedup"]]) else []
     return Section(key="best", title=TITLE, caption=CAPTION, table=shown, notes=notes,
                    latex=[LatexTable(narrow, f"{TITLE}. {CAPTION_LATEX}", notes)])
 
@@ -262,7 +320,7 @@ def best_latex_frame(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             "95% CI (course)": _interval(r.base_ci_low, r.base_ci_high, r.base_us_per_step),
             "µs/step fastest": marked(_sig_or_dash(r.best_us_per_step), r.best_unstable),
             "95% CI (fastest)": _interval(r.best_ci_low, r.best_ci_high, r.best_us_per_step),
-            "Speedup": _ratio(r.speedup), "× jax-scan": _ratio(r.ratio_to_floor)})
+            "Speedup": _speedup(r), "× jax-scan": _ratio(r.ratio_to_floor)})
     return pd.DataFrame.from_records(records), best_notes(table)
 
 

@@ -63,6 +63,11 @@ def busy_item(run: Run) -> str | None:
               "vary more. To measure again: close other programs or use a quiet machine.")
 
 
+# Where a caveat sends the reader for each process's values: an appendix of report.md,
+# report.html and report.tex, but not of report-tables.tex (reports.latex says where it is).
+DIAGNOSTICS_POINTER = "the Diagnostics appendix"
+
+
 def unstable_item(run: Run) -> str | None:
     rows = unstable_rows(run)
     if not rows:
@@ -76,7 +81,7 @@ def unstable_item(run: Run) -> str | None:
             "difference is larger than their intervals.")
     if starved:
         text += (f" In {len(starved)} of them other work kept a process waiting for a CPU "
-                 "(the Diagnostics appendix has each process's values).")
+                 f"({DIAGNOSTICS_POINTER} has each process's values).")
     return f"{text} {WHAT_TO_DO_UNSTABLE}"
 
 

@@ -60,6 +60,20 @@ def without_missing_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 
+# A unit at the end of a column's header (or before its parenthesis): "First epoch s",
+# "Epoch s (median)", "Peak RSS MiB". A header that wraps in a narrow column must not leave
+# the unit alone on a line ("first / epoch / s"), so it is bound to the word before it.
+_HEADER_UNIT = re.compile(r" (s|ms|µs|µs/step|MiB|GiB|%)(?= \(|$)")
+NO_BREAK_SPACE = "\u00a0"
+
+
+def header_label(name) -> str:
+    """A column's header as every format shows it: its unit (s, µs/step, MiB, % ...) joined
+    to the word before it by ``NO_BREAK_SPACE`` (the "epoch s" of "First epoch s"), so that
+    a header wraps between words but never before its unit; other headers unchanged."""
+    return _HEADER_UNIT.sub(NO_BREAK_SPACE + r"\1", str(name))
+
+
 def shows_unstable_mark(table: pd.DataFrame) -> bool:
     """Whether a cell of ``table`` (display strings) carries ``UNSTABLE_MARK``."""
     return bool(table.map(lambda cell: UNSTABLE_MARK in str(cell)).to_numpy().any()) \

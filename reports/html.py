@@ -15,6 +15,7 @@ from reports.document import (
     UNSTABLE_MARK,
     Document,
     Section,
+    header_label,
     is_number_column,
     plot_label,
 )
@@ -51,7 +52,7 @@ def table(frame: pd.DataFrame) -> str:
     cell that holds ``UNSTABLE_MARK`` (an unstable row's time) shaded."""
     kinds = [[] if is_number_column(frame.iloc[:, j]) else ["text"]
              for j in range(frame.shape[1])]
-    head = "".join(f'<th scope="col"{_class(kinds[j])}>{escape(str(c))}</th>'
+    head = "".join(f'<th scope="col"{_class(kinds[j])}>{escape(header_label(c))}</th>'
                    for j, c in enumerate(frame.columns))
     rows = []
     for row in frame.itertuples(index=False):

@@ -15,7 +15,16 @@ import unicodedata
 
 import pandas as pd
 
-from reports.document import SMOKE_NOTE, Document, LatexTable, Section, plot_label
+from reports.caveats import DIAGNOSTICS_POINTER
+from reports.document import (
+    NO_BREAK_SPACE,
+    SMOKE_NOTE,
+    Document,
+    LatexTable,
+    Section,
+    header_label,
+    plot_label,
+)
 from reports.text import plain_text
 
 # Characters that LaTeX treats specially, and the symbols our tables and footnotes use.
@@ -30,6 +39,8 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "\n": " ", "\r": " ", "\t": " ",
                   # between digit groups (results.numbers): a thin space that never breaks
                   "\u202f": r"\,",
+                  # a header's unit bound to its word (reports.document.header_label)
+                  NO_BREAK_SPACE: "~",
                   # brackets: an \item or a command before them would read an optional argument
                   "[": "{[}", "]": "{]}"}
 # 1e-08, 2.5E+03: kept on one line.
@@ -63,8 +74,11 @@ def latex_escape(text) -> str:
 
 
 # What a fragment from ``to_latex`` needs in the preamble (also written atop report-tables.tex).
-LATEX_PACKAGES = (r"\usepackage[T1]{fontenc}", r"\usepackage[utf8]{inputenc}",
-                  r"\usepackage{textcomp}", r"\usepackage{booktabs}", r"\usepackage{array}",
+# lmodern: T1 with the default Computer Modern has only bitmap (Type 3) fonts, which print
+# blurred and copy out of the PDF garbled (ligatures lost, × as another letter).
+LATEX_PACKAGES = (r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",
+                  r"\usepackage[utf8]{inputenc}", r"\usepackage{textcomp}",
+                  r"\usepackage{booktabs}", r"\usepackage{array}",
                   r"\usepackage{tabularx}", r"\usepackage{longtable}",
                   r"\usepackage{graphicx}")
 
@@ -141,7 +155,7 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
     total_em = _ROW_MIN_EM + numbers_em + _COLUMN_GAP_EM * (len(headers) + 1)
     size, size_pt = next(((name, points) for name, points in _LATEX_SIZES
                           if total_em * points <= _LATEX_TEXT_EM * 10), _LATEX_SIZES[-1])
-    head = " & ".join([latex_escape(table.columns[0])] +
+    head = " & ".join([latex_escape(header_label(table.columns[0]))] +
                       [latex_escape(h) for h in headers]) + r" \\"
     body = []
     for i, name in enumerate(table[table.columns[0]]):
@@ -194,16 +208,16 @@ def _number_columns(table: pd.DataFrame) -> tuple[list, list, list, float]:
     for column in table.columns[1:]:
         values = [latex_escape(v) for v in table[column]]
         if str(column).startswith("95% CI") and headers:
-            headers[-1] += " (95% CI)"
+            headers[-1] += " (95%" + NO_BREAK_SPACE + "CI)"
             cells[-1] = [(above[0], value) for above, value in zip(cells[-1], values)]
             continue
-        headers.append(str(column))
+        headers.append(header_label(column))
         cells.append([(v, "") for v in values])
     specs, numbers_em = [], 0.0
     for header, column_cells in zip(headers, cells):
         longest_em = max([0.5 * len(_latex_visible(part)) for cell in column_cells
                           for part in cell] +
-                         [max(_word_em(word) for word in header.split()),
+                         [max(_word_em(word) for word in header.split(" ")),
                           0.5 * math.ceil(len(header) / 2)])
         width_em = longest_em + 0.3
         numbers_em += width_em
@@ -231,6 +245,9 @@ TABLE_SECTIONS = ("headline", "best", "time", "accuracy", "memory")
 FRAGMENT_HEAD = "\n".join([
     "% sidebyside report tables, for \\input{report-tables.tex} in your own document.",
     "% Needs in the preamble:", *(f"%   {p}" for p in LATEX_PACKAGES), ""])
+
+
+FRAGMENT_DIAGNOSTICS = f"{DIAGNOSTICS_POINTER} of report.tex and report.html"
 
 
 def _tables(section: Section) -> list[LatexTable]:
@@ -308,11 +325,15 @@ def tables_fragment(doc: Document) -> str:
             parts.append(rf"\paragraph{{{latex_escape(section.title)}}} "
                          + _breakable(" ".join(section.sentences)))
         elif section.key == "caveats":
+            # the appendix they point to is not in the fragment: say which file has it
+            items = [i.replace(DIAGNOSTICS_POINTER, FRAGMENT_DIAGNOSTICS) for i in section.items]
             parts.append("\n".join([rf"\paragraph{{{latex_escape(section.title)}}}",
                                     r"\begin{itemize}\small\raggedright",
-                                    *(rf"\item {_breakable(i)}" for i in section.items),
+                                    *(rf"\item {_breakable(i)}" for i in items),
                                     r"\end{itemize}"]))
         elif section.key in TABLE_SECTIONS:
+            # the headline's sentence before its table, as report.tex has it
+            parts += ([_breakable(" ".join(section.sentences))] if section.sentences else [])
             parts += _floats(section)
     # The tables are set before the citation (and before the article goes on): floats would
     # otherwise drift past it and split it from the numbers it cites.
@@ -326,7 +347,7 @@ def report(doc: Document) -> str:
     esc = latex_escape
     subtitle = esc(doc.footnote["date"] + (f" — {SMOKE_NOTE}" if doc.smoke else ""))
     body = [r"\documentclass[11pt,a4paper]{article}", *LATEX_PACKAGES,
-            r"\usepackage{lmodern}", r"\usepackage[margin=2cm]{geometry}",
+            r"\usepackage[margin=2cm]{geometry}",
             rf"\title{{{esc(doc.title)}}}", rf"\date{{{subtitle}}}", r"\author{}",
             r"\begin{document}", r"\maketitle"]
     keys = [section.key for section in doc.sections]

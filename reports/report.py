@@ -51,7 +51,7 @@ def run_document(run: Run) -> Document:
     plot_note = note | {"trained": main_tables.trained_text(run.plan, tidy.frame)}
     parts = [headline.section(tidy.frame),
              caveats.section(run, main_tables.table_notes(tidy.frame)),
-             best.section(tidy.frame), *main_tables.sections(tidy.frame, run.plan),
+             best.section(tidy.frame, run), *main_tables.sections(tidy.frame, run.plan),
              instructions.section(run, plot_note), scaling_section.section(run, plot_note),
              distributed.section(run), flags_section(run), diagnostics.section(run)]
     return Document(title=TITLE, footnote=note,

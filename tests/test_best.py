@@ -157,7 +157,7 @@ def _compiles_without_overfull_boxes(out):
     if shutil.which("pdflatex") is None:
         return  # test_report_latex.py skips with the reason; the text checks above still ran
     (out / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\documentclass{article}", *latex.LATEX_PACKAGES,
         r"\begin{document}", r"\input{report-tables.tex}", r"\end{document}", ""]))
     result = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
                              "notes.tex"], cwd=out, capture_output=True, timeout=180)

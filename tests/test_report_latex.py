@@ -46,7 +46,7 @@ def article_with_tables(report, folder) -> str:
     report-tables.tex of ``report`` with the packages that fragment names."""
     shutil.copy(report / "report-tables.tex", folder)
     (folder / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\documentclass{article}", *latex.LATEX_PACKAGES,
         r"\begin{document}", r"Course notes.", r"\input{report-tables.tex}",
         r"\end{document}", ""]))
     return pdflatex(folder, "notes.tex")
@@ -67,7 +67,7 @@ def test_format2_tables_with_their_intervals_fit_a_plain_article(tmp_path):
     floats = [latex.to_latex(table, name, main_tables.table_notes(frame))
               for name, table in main_tables.main_tables(frame).items()]
     (tmp_path / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\documentclass{article}", *latex.LATEX_PACKAGES,
         r"\begin{document}", *floats, r"\end{document}", ""]))
     log = pdflatex(tmp_path, "notes.tex")
     assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
@@ -158,7 +158,7 @@ def test_report_tex_with_control_characters_in_every_string_builds(control_repor
     assert (control_report / "report.pdf").read_bytes()[:5] == b"%PDF-"
     shutil.copy(control_report / "report-tables.tex", tmp_path)
     (tmp_path / "notes.tex").write_text("\n".join([
-        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\usepackage{lmodern}",
+        r"\documentclass{article}", *latex.LATEX_PACKAGES,
         r"\begin{document}", r"\input{report-tables.tex}", r"\end{document}", ""]))
     pdflatex(tmp_path, "notes.tex")
 
@@ -205,6 +205,31 @@ def test_a_plain_article_inputs_a_realistic_runs_tables(realistic_report, tmp_pa
     log = article_with_tables(realistic_report, tmp_path)
     assert overfull_over_slack(log) == [], re.findall(r"Overfull \\hbox.*", log)
     assert "Float too large" not in log, re.findall(r".*Float too large.*", log)
+    if shutil.which("pdffonts"):
+        # Type 3: bitmap fonts, which print blurred and copy out garbled ("keras-tensorow")
+        fonts = subprocess.run(["pdffonts", "notes.pdf"], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=60, check=True).stdout
+        assert len(fonts.splitlines()) > 2 and "Type 3" not in fonts, fonts
+
+
+def test_the_tables_fragment_has_the_headline_sentence_that_report_tex_has(realistic_report):
+    fragment = (realistic_report / "report-tables.tex").read_text()
+    report = (realistic_report / "report.tex").read_text()
+    sentence = next(line for line in report.splitlines() if "a step of Keras fit takes" in line)
+    assert sentence in fragment
+    assert fragment.index(sentence) < fragment.index(r"\caption")
+
+
+def test_the_tables_fragment_says_which_file_has_the_appendix_its_caveats_point_to():
+    from reports.caveats import DIAGNOSTICS_POINTER
+    from reports.document import Document, Section
+
+    item = f"1 row is unstable ({DIAGNOSTICS_POINTER} has each process's values)."
+    doc = Document(title="t", footnote={"date": "today"},
+                   sections=[Section(key="caveats", title="Caveats", items=[item])])
+    fragment = latex.tables_fragment(doc)
+    assert "Diagnostics appendix of report.tex and report.html has" in fragment
+    assert "the Diagnostics appendix has" in latex.report(doc)  # report.tex has it
 
 
 def test_notes_are_set_inside_the_float_or_the_longtables_last_foot(realistic_report):
