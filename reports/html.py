@@ -33,7 +33,7 @@ HTML_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 HTML_STYLE = (
     "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
     "table.results{border-collapse:collapse;margin:.5em 0}"
-    "table.results td,table.results th{padding:.25em .7em;border-bottom:1px solid #ccc;"
+    "table.results td,table.results th{padding:.25em .5em;border-bottom:1px solid #ccc;"
     "text-align:right;vertical-align:bottom;font-variant-numeric:tabular-nums}"
     "table.results td:first-child,table.results th:first-child{text-align:left;"
     "white-space:nowrap}"
