@@ -54,8 +54,9 @@ def test_groups_say_rows_on_a_device_at_a_batch_and_why_a_comparison_was_split()
     quick = [Row("torch", "loop", "cpu", 1024, n_train=2048) for _ in range(15)]
     line = progress.groups([quick[:8], quick[8:]], 6.5)
     # a batch size's digits are grouped like every number in the reports
-    assert line == (f"8 rows on cpu at batch 1{NS}024; 7 rows on cpu at batch 1{NS}024 (the rows of "
-                    "one comparison split into groups that fit the memory budget of 6.50 GiB)")
+    assert line == (f"8 rows on cpu at batch 1{NS}024; 7 rows on cpu at batch 1{NS}024 (the "
+                    "rows of one comparison split into groups that fit the memory budget of "
+                    "6.50 GiB)")
     # groups that differ in width or training samples say so; two comparisons are no split
     wide = [Row("numpy", "loop", "cpu", 64, hidden_size=16, n_train=10000),
             Row("numpy", "loop", "cpu", 64, hidden_size=256, n_train=10000)]
@@ -87,12 +88,14 @@ def test_a_finished_process_is_one_sentence_without_nested_brackets():
     assert failed == ("    jax-scan-cpu-b32 process 3 of 3: failed in 12.0 s: worker exited "
                       "with status 1: MemoryError; about 5.0 min left")
     last = progress.process_done("numpy-loop-cpu-b32", 0, 1, "ok", 1.5, 0.3, 68.1)
-    assert last == "    numpy-loop-cpu-b32 process 1 of 1: ok in 1.50 s, p10 68.1 µs/step; almost done"
+    assert last == ("    numpy-loop-cpu-b32 process 1 of 1: ok in 1.50 s, p10 68.1 µs/step; "
+                    "almost done")
 
 
 def test_a_seeds_accuracy_has_the_reports_decimals():
     line = progress.seed_trained(0, 2, 0.0012345, 0.48504)
-    assert line == "    seed 0 trained 2 epochs, the last in 0.00123 s; test accuracy 0.485"  # three figures
+    # a small time keeps its three significant figures
+    assert line == "    seed 0 trained 2 epochs, the last in 0.00123 s; test accuracy 0.485"
 
 
 def _summary(**changes) -> Summary:
