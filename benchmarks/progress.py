@@ -29,6 +29,19 @@ def duration(seconds: float) -> str:
     return f"{numbers.number(seconds / 60, 2)} min"
 
 
+# Below this many seconds left, "about 0 s left" (or "about 2 s") says less than "almost
+# done": the estimate is not that precise.
+ALMOST_DONE_S = 5.0
+
+
+def left(eta_s: float) -> str:
+    """The time left as the progress lines say it: "about 7 s left", "about 2.5 min left",
+    or "almost done" under ``ALMOST_DONE_S`` seconds."""
+    if eta_s < ALMOST_DONE_S:
+        return "almost done"
+    return f"about {duration(eta_s)} left"
+
+
 def seconds(value: float) -> str:
     """A measured time in seconds to the reports' figures ("6.20 s", "0.0126 s")."""
     return f"{numbers.number(value, SECONDS_FIGURES)} s"
@@ -63,9 +76,9 @@ def groups(parts: list[list], budget_gib: float) -> str:
     sizes = len({k[3] for k in keys}) > 1
     phrases = []
     for part, (device, batch, width, n_train) in zip(parts, keys):
-        text = f"{counted(len(part), 'row')} on {device} at batch {batch}"
+        text = f"{counted(len(part), 'row')} on {device} at batch {numbers.grouped(batch, 0)}"
         if widths:
-            text += f", width {width}"
+            text += f", width {numbers.grouped(width, 0)}"
         if sizes and n_train:
             text += f", {numbers.grouped(n_train, 0)} samples"
         phrases.append(text)
@@ -134,7 +147,7 @@ def process_done(row_id: str, index: int, processes: int, status: str, wall_s: f
         line += f": {reason.splitlines()[0]}"
     if starved_reason:
         line += f"; starved of CPU: {starved_reason}"
-    return f"{line}; about {duration(eta_s)} left"
+    return f"{line}; {left(eta_s)}"
 
 
 def row_done(row_id: str, s: Summary) -> str:

@@ -18,10 +18,17 @@ WHAT_TO_DO_UNSTABLE = ("To pin them down: more samples (--processes, --rounds), 
                        "of timing and is not changed by other work.")
 
 
+# How the run's warning opens (benchmarks/plugin.py); after "Busy machine:" it would say the
+# same thing twice, so the caveat keeps only what follows it.
+BUSY_PREFIX = "the machine was busy before the run: "
+
+
 def busy_reasons(run: Run) -> list[str]:
     """Why the machine was busy, as the run recorded it (its warnings that say "busy", or
-    the environment's reason), without repeats; empty for a quiet machine."""
-    found = [w for w in run.get("warnings", []) or [] if "busy" in w and "unstable" not in w]
+    the environment's reason) without ``BUSY_PREFIX`` and without repeats; empty for a
+    quiet machine."""
+    found = [w.removeprefix(BUSY_PREFIX) for w in run.get("warnings", []) or []
+             if "busy" in w and "unstable" not in w]
     env = run.environment or Environment()
     reason = env.get("busy_reason") if env.get("busy_before") else None
     if reason and not any(reason in w for w in found):

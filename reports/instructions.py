@@ -135,7 +135,7 @@ def breakdown_figure(run: Run, footnote: dict):
             ax.set_ylim(len(part) - 0.5, -0.5)
             ax.set_xlim(0, max(left) * 1.3)
             ax.set_xlabel("million instructions per training step")
-            ax.set_title(plots._text(f"{device.upper()}, batch {batch}"))
+            ax.set_title(plots._text(f"{device.upper()}, batch {numbers.grouped(batch, 0)}"))
             ax.grid(axis="x", color="0.9")
             ax.set_axisbelow(True)
         plots._legend_below(fig, axes)

@@ -83,9 +83,11 @@ def _groups(frame: pd.DataFrame):
     groups = []
     for key, part in ok.groupby(columns, sort=True):
         device, batch, *sizes = key
-        label = str(batch)
+        # digits grouped like every number in the reports ("batch 1 024")
+        label = numbers.grouped(int(batch), 0)
         if sizes:
-            label += f", width {sizes[0]}, {sizes[1]} samples"
+            label += (f", width {numbers.grouped(int(sizes[0]), 0)}, "
+                      f"{numbers.grouped(int(sizes[1]), 0)} samples")
         groups.append((device, label, part))
     return groups
 

@@ -6,7 +6,11 @@ that one value reads the same everywhere:
 
 - Significant figures, chosen per column (``COLUMN_FIGURES``): a time per step keeps 3
   (its interval is a few percent wide, so a fourth figure would be noise), a ratio 3, an
-  accuracy 3 decimals. The decimals follow from the value: 6.92, 416, 5 251.
+  accuracy 3 decimals. The decimals follow from the value: 6.92, 416, 5 251, and for
+  a small value as many as its figures need, up to six: a setup time of 0.000612 s keeps
+  its three figures (at four decimals it would read 0.0006, one figure). Below 0.0001 a
+  value keeps fewer figures (0.000012 at six decimals); such a value is below what the
+  clocks we read resolve, so its lost figures were noise.
 - Groups of three digits are separated by a narrow no-break space, never by a comma or a
   dot: the SI Brochure (BIPM, 9th edition, 2019, section 5.4.4) says so, and a comma would
   collide with the comma that separates an interval's ends. LaTeX gets ``\\,`` (a thin
@@ -46,8 +50,9 @@ COLUMN_FIGURES = {"time": 3, "ratio": 3, "memory": 3, "seconds": 3, "percent": 2
 # Accuracies are shown to a fixed number of decimals: they lie between 0 and 1 and are
 # compared with each other, so equal decimals matter more than figures.
 ACCURACY_DECIMALS = 3
-# A value at or above this many digits before the point shows no decimals at all.
-_MAX_DECIMALS = 4
+# The most decimals any number shows: enough for three significant figures down to 0.0001
+# (a tenth of a millisecond in a seconds column), where the clocks' resolution ends.
+_MAX_DECIMALS = 6
 
 
 def is_missing(value) -> bool:
@@ -61,7 +66,7 @@ def is_missing(value) -> bool:
 
 
 def decimals(value: float, figures: int) -> int:
-    """Decimals that show ``value`` to ``figures`` significant figures (0 to 4).
+    """Decimals that show ``value`` to ``figures`` significant figures (0 to 6).
 
     0 for values of ``figures`` digits or more before the point (5 251 at 3 figures, not
     5 250: digits before the point are never rounded away); 0 figures is an error.
@@ -83,7 +88,7 @@ def grouped(value: float, places: int, separator: str = THOUSANDS) -> str:
 
     "-" for a negative value (ASCII, so that it survives every format), "." as the
     decimal mark; groups only left of the point (ISO 80000-1 allows them right of it too,
-    but our decimals never run past four). Raises ValueError for NaN.
+    but our decimals never run past six). Raises ValueError for NaN.
     """
     if math.isnan(value):
         raise ValueError("a missing value has no digits: use MISSING")

@@ -274,3 +274,21 @@ def test_a_preset_leaves_out_what_the_installed_keras_is_known_to_refuse(monkeyp
     monkeypatch.setattr(versions, "installed", lambda module: ("keras", "99.0.0"))
     assert refused in make_plan("quick").variants
     assert runner.reason_not_to_start(row, plan) is None
+
+
+def test_the_readmes_option_table_names_every_preset_as_the_error_message_does():
+    """The README's `--preset` row lists each preset of benchmarks/options.py, in its order,
+    and describes each in its cell; the error for an unknown name lists the same ones."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `--preset ")]
+    listed = re.match(r"\| `--preset ([^`]+)`", row).group(1).split("\\|")
+    assert listed == list(PRESETS)
+    description = row.split(" | ", 1)[1]
+    for name in PRESETS:
+        assert f"{name}: " in description, name
+    with pytest.raises(OptionError) as error:
+        make_plan("no-such-preset")
+    assert str(error.value).endswith("choose from: " + ", ".join(listed))

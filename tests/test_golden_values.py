@@ -94,13 +94,13 @@ def _markdown_table(name: str) -> list[dict]:
 # The report's number style, as its docs state it (results/numbers.py, README "Reading the
 # report"), written out here again so that the goldens are checked against the rule and not
 # against the code that made them: three significant figures but never fewer than the
-# integer digits, at most four decimals, digits grouped by threes with a narrow no-break
-# space; accuracies to three decimals; ratios followed by ×.
+# integer digits, at most six decimals (three figures down to 0.0001 s), digits grouped by
+# threes with a narrow no-break space; accuracies to three decimals; ratios followed by ×.
 NNBSP = "\u202f"
 
 
 def sig3(value: float) -> str:
-    places = 0 if value == 0 else min(4, max(0, 2 - math.floor(math.log10(abs(value)))))
+    places = 0 if value == 0 else min(6, max(0, 2 - math.floor(math.log10(abs(value)))))
     return f"{value:,.{places}f}".replace(",", NNBSP)
 
 

@@ -12,7 +12,9 @@ NS = "\u202f"
 @pytest.mark.parametrize("value, figures, expected", [
     (6.9234, 3, 2), (416.2, 3, 0), (5250.9, 3, 0), (0.5551, 3, 3), (0.0123, 3, 4),
     (9.996, 3, 1),  # rounds to 10.0: one decimal, not two
-    (0.0, 3, 0), (12.0, 2, 0), (1.5, 1, 0), (0.000012, 3, 4),  # at most four decimals
+    (0.0, 3, 0), (12.0, 2, 0), (1.5, 1, 0),
+    (0.000612, 3, 6),  # a setup time in seconds keeps its three figures
+    (0.000012, 3, 6),  # at most six decimals
 ])
 def test_decimals_give_the_significant_figures(value, figures, expected):
     assert n.decimals(value, figures) == expected
@@ -25,7 +27,8 @@ def test_decimals_refuse_zero_figures():
 
 @pytest.mark.parametrize("value, expected", [
     (6.9234, "6.92"), (416.2, "416"), (5250.9, f"5{NS}251"), (14766.7, f"14{NS}767"),
-    (1234567.0, f"1{NS}234{NS}567"), (-2.5e-6, "0.0000"),  # rounds to zero: no sign
+    (1234567.0, f"1{NS}234{NS}567"), (-2.5e-8, "0.000000"),  # rounds to zero: no sign
+    (0.00061234, "0.000612"), (0.0006, "0.000600"),  # three figures, not "0.0006"
     (-1234.4, f"-1{NS}234"), (-0.0, "0"), (9.996, "10.0"),
 ])
 def test_number(value, expected):

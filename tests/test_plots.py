@@ -201,3 +201,18 @@ def test_no_two_of_many_variants_share_a_colour_and_a_marker():
     looks = plots._looks(frame)
     pairs = [(look["color"], look["marker"]) for look in looks.values()]
     assert len(set(pairs)) == len(pairs) == 40
+
+
+def test_panel_titles_group_a_batch_sizes_digits_like_the_reports(drawn, run):
+    """"CPU, batch 1 024" (U+202F between the groups, results.numbers.grouped), in every plot
+    that has a panel per batch size; the glyph is in the plots' font, so nothing is missing."""
+    frame, _, _ = run
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    assert 1024 in set(frame["batch_size"])
+    for name in ("time_per_step", "learning_curves", "accuracy_vs_time"):
+        titles = {ax.get_title() for ax in drawn[name].axes} - {""}
+        assert "CPU, batch 1\u202f024" in titles, (name, titles)
+        assert not any("1024" in title for title in titles), (name, titles)
+    font = get_font(findfont(FontProperties(family=matplotlib.rcParams["font.family"])))
+    assert font.get_char_index(0x202F) != 0

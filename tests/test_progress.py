@@ -32,6 +32,13 @@ def test_durations_are_whole_seconds_then_minutes_to_two_figures(seconds, expect
     assert progress.duration(seconds) == expected
 
 
+@pytest.mark.parametrize("seconds, expected", [
+    (0.0, "almost done"), (0.4, "almost done"), (4.9, "almost done"),
+    (5.0, "about 5 s left"), (150.0, "about 2.5 min left")])
+def test_the_time_left_never_reads_about_0_s(seconds, expected):
+    assert progress.left(seconds) == expected
+
+
 def test_the_quick_presets_header_is_singular_where_it_is_one():
     line = progress.header(15, 1, "quick", "2", (0,), 1, "none", "/r/results.json")
     assert line == ("sidebyside: 15 rows, 1 process each (preset quick); 2 epochs per seed, "
@@ -46,13 +53,19 @@ def test_the_quick_presets_header_is_singular_where_it_is_one():
 def test_groups_say_rows_on_a_device_at_a_batch_and_why_a_comparison_was_split():
     quick = [Row("torch", "loop", "cpu", 1024, n_train=2048) for _ in range(15)]
     line = progress.groups([quick[:8], quick[8:]], 6.5)
-    assert line == ("8 rows on cpu at batch 1024; 7 rows on cpu at batch 1024 (the rows of "
-                    "one comparison split into groups that fit the memory budget of 6.50 GiB)")
+    # a batch size's digits are grouped like every number in the reports
+    assert line == (f"8 rows on cpu at batch 1{NS}024; 7 rows on cpu at batch 1{NS}024 (the "
+                    "rows of one comparison split into groups that fit the memory budget of "
+                    "6.50 GiB)")
     # groups that differ in width or training samples say so; two comparisons are no split
     wide = [Row("numpy", "loop", "cpu", 64, hidden_size=16, n_train=10000),
             Row("numpy", "loop", "cpu", 64, hidden_size=256, n_train=10000)]
     assert progress.groups([[wide[0]], [wide[1]]], 6.5) == \
         "1 row on cpu at batch 64, width 16; 1 row on cpu at batch 64, width 256"
+    wider = [Row("numpy", "loop", "cpu", 64, hidden_size=4096, n_train=10000),
+             Row("numpy", "loop", "cpu", 64, hidden_size=16, n_train=10000)]
+    assert progress.groups([[wider[0]], [wider[1]]], 6.5) == \
+        f"1 row on cpu at batch 64, width 4{NS}096; 1 row on cpu at batch 64, width 16"
 
 
 def test_the_start_line_names_groups_only_where_rows_are_sampled_together():
@@ -74,11 +87,15 @@ def test_a_finished_process_is_one_sentence_without_nested_brackets():
                                    reason="worker exited with status 1: MemoryError\nmore")
     assert failed == ("    jax-scan-cpu-b32 process 3 of 3: failed in 12.0 s: worker exited "
                       "with status 1: MemoryError; about 5.0 min left")
+    last = progress.process_done("numpy-loop-cpu-b32", 0, 1, "ok", 1.5, 0.3, 68.1)
+    assert last == ("    numpy-loop-cpu-b32 process 1 of 1: ok in 1.50 s, p10 68.1 µs/step; "
+                    "almost done")
 
 
 def test_a_seeds_accuracy_has_the_reports_decimals():
     line = progress.seed_trained(0, 2, 0.0012345, 0.48504)
-    assert line == "    seed 0 trained 2 epochs, the last in 0.0012 s; test accuracy 0.485"
+    # a small time keeps its three significant figures
+    assert line == "    seed 0 trained 2 epochs, the last in 0.00123 s; test accuracy 0.485"
 
 
 def _summary(**changes) -> Summary:

@@ -117,6 +117,34 @@ def test_the_headline_comes_first_and_the_diagnostics_last(doc, rendered):
     assert text.index("## Appendix: diagnostics") > text.index("## Memory")
 
 
+def test_a_ratio_below_one_in_the_headline_sentence_also_says_how_many_times_as_fast(
+        doc, rendered):
+    """"0.452× the loop's time" makes the reader divide: a fit faster than the loop also
+    reads as a speed-up, 1 / ratio to three figures, with the same digits in every format."""
+    table = doc.sections[0].table
+    fits = table[~table["Row"].str.contains("torch-loop")]
+    ratios = [float(cell.removesuffix("×")) for cell in fits["× torch loop"]]
+    faster = [r for r in ratios if r < 1]
+    assert faster and len(faster) < len(ratios)  # the case holds both kinds
+    text = " ".join(doc.sections[0].sentences)
+    assert text.count("times as fast") == len(faster)
+    said = re.findall(r"([\d.]+)× (?:the PyTorch loop's time )?with \w+ \(([\d.]+) times "
+                      r"as fast\)", text)
+    assert sorted(float(ratio) for ratio, _ in said) == sorted(faster)
+    for sentence in doc.sections[0].sentences:
+        for ratio, speedup in re.findall(r"([\d.]+)× (?:the PyTorch loop's time )?with \w+ "
+                                         r"\(([\d.]+) times as fast\)", sentence):
+            # the speed-up from the unrounded ratio rounds to within one last figure of 1/shown
+            assert abs(float(speedup) - 1 / float(ratio)) <= 0.01 * float(speedup)
+        for name, page in rendered.items():
+            for number in NUMBER.findall(sentence):
+                assert numbers.digits(number) in shown_numbers(page), (name, number)
+    for ratio_text in fits["× torch loop"]:
+        if float(ratio_text.removesuffix("×")) >= 1:
+            assert f"{ratio_text} with" in text or f"{ratio_text} the PyTorch" in text
+            assert not re.search(re.escape(ratio_text) + r" with \w+ \(", text)
+
+
 def _caveats(doc) -> list[str]:
     return next(s for s in doc.sections if s.key == "caveats").items
 
@@ -124,6 +152,9 @@ def _caveats(doc) -> list[str]:
 def test_the_busy_machine_is_said_once_with_what_to_do(doc, rendered):
     busy = [item for item in _caveats(doc) if "busy" in item.lower()]
     assert len(busy) == 1 and "quiet machine" in busy[0]
+    # the reason follows its label without saying "busy machine" twice
+    assert busy[0].startswith("Busy machine: its 2 CPUs were 100% busy in the second before")
+    assert "machine was busy" not in rendered["markdown"]
     assert rendered["markdown"].count("its 2 CPUs were 100% busy") == 1
     assert "machine busy" in doc.footnote["caveats"]
 
