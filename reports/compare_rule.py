@@ -18,8 +18,8 @@ interleaved one-epoch samples) are judged on the robust estimator, the p10 of th
 - a row with fewer than ``MIN_PROCESSES_PER_SIDE`` processes in either run gets no verdict
   (``TOO_FEW_PROCESSES``) and no interval: with one process the bootstrap can resample only
   that process's samples, so the difference between processes (10 to 30% on the development
-  machine) is not in the interval, and two runs of one commit were called slower or faster
-  in 4 of 14 rows. Format 2's rule refuses such rows for the same reason.
+  machine) is not in the interval, and two `--preset quick` runs of one commit were called
+  slower or faster in 4 of 14 rows. Format 2's rule refuses such rows for the same reason.
 
 Rows of format-2 files (one sample per worker process) keep format 2's method:
 the unit of sampling is the worker process: each ok process of a row gives one sample, its
