@@ -52,7 +52,10 @@ def _add_compare(sub) -> None:
         "over the machine factor (the median ratio over the rows), a two-level bootstrap "
         "interval at 1 - ALPHA/rows (Bonferroni); an older sidebyside's files: the median over "
         "processes, Welch's t-test on the logs, Holm's correction. Rows both runs counted "
-        "(--metric instructions): that count.")
+        "(--metric instructions): that count. A p10 row with one process in a run gets no "
+        "verdict (\"too few processes\"): the difference between processes is not measured. "
+        "OLD and NEW of one run (the same file, or copies with one run_id) are refused with "
+        "status 2: there is nothing to compare.")
     compare.add_argument("old", help="the baseline result file (results.json or its folder)")
     compare.add_argument("new", help="the result file to judge")
     compare.add_argument("--delta", type=float, default=5.0, metavar="PCT",
@@ -295,7 +298,7 @@ def _out(text: str) -> None:
 
 
 def _compare(args, prog: str = PROG) -> int:
-    from reports.compare import compare_runs
+    from reports.compare import compare_runs, gate_failure, one_run_twice
     from reports.compare_markdown import to_markdown
 
     for name, value, smallest in (("--delta", args.delta, "> 0"),
@@ -323,7 +326,10 @@ def _compare(args, prog: str = PROG) -> int:
         problem = new_file_problem(value, purpose="for the comparison")
         if problem:
             raise ReportError(f"{option}: {problem}")
-    comparison = compare_runs(load_run(args.old), load_run(args.new), delta_pct=args.delta,
+    old_run, new_run = load_run(args.old), load_run(args.new)
+    if problem := one_run_twice(old_run, new_run):
+        raise ReportError(problem)
+    comparison = compare_runs(old_run, new_run, delta_pct=args.delta,
                               alpha=args.alpha, threshold_pct=args.threshold)
     names = Path(args.old).as_posix(), Path(args.new).as_posix()
     try:
@@ -338,29 +344,10 @@ def _compare(args, prog: str = PROG) -> int:
         raise ReportError(f"the comparison could not be written ({_os_error(err)})") from None
     _out(to_markdown(comparison, *names, plain=True))  # a terminal's or a pipe's: no escapes
     if args.fail_above is not None:
-        return _gate(comparison, args.fail_above, prog)
-    return 0
-
-
-def _gate(comparison, fail_above_pct: float, prog: str = PROG) -> int:
-    """The exit status of ``compare --fail-above``: 1 when a row is slower beyond the
-    threshold, when a row measured in the old run was not measured in the new one (a
-    crashed row must not pass a regression gate), or when no row could be compared."""
-    rows = comparison.rows
-    failing = rows[(rows["verdict"] == "slower") & (rows["ratio"] > 1 + fail_above_pct / 100)]
-    if len(failing):
-        print(f"{prog}: {len(failing)} row(s) slower by more than {fail_above_pct:g}% "
-              f"({', '.join(failing['row'])})", file=sys.stderr)
-        return 1
-    lost = [r for r in comparison.not_compared if "(old: ok" in r or "(old: partial" in r]
-    if lost:
-        print(f"{prog}: {len(lost)} row(s) measured in the old run were not measured in the "
-              f"new one ({', '.join(lost)})", file=sys.stderr)
-        return 1
-    if not len(rows):
-        print(f"{prog}: no row was measured in both runs, so --fail-above has nothing to "
-              f"pass", file=sys.stderr)
-        return 1
+        failure = gate_failure(comparison, args.fail_above)
+        if failure:
+            print(f"{prog}: {failure}", file=sys.stderr)
+            return 1
     return 0
 
 

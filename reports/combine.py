@@ -206,7 +206,9 @@ def _side_by_side_document(runs: list[Labelled], delta_pct: float) -> dict:
                f"{runs[0].label}: its time over "
                f"{runs[0].label}'s with the 95% CI, and the verdict of compare: same if "
                f"the interval lies within {numbers.ratio_interval(1 / band, band)}, slower or "
-               f"faster if the test says so, else inconclusive. {numbers.MISSING}: not "
+               f"faster if the test says so, else inconclusive (too few processes: a run "
+               f"had one process for the row, so the difference between processes is not "
+               f"measured and no verdict is given). {numbers.MISSING}: not "
                f"measured in that run (the reason is under the table). {UNSTABLE_MARK} after a "
                "time, its cell shaded on the web page: the row was unstable in that run, its "
                "time not pinned down (that run's report says why).")

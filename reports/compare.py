@@ -13,6 +13,7 @@ reports.compare_markdown writes the result as Markdown.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pandas as pd
 
@@ -220,6 +221,39 @@ def compare_runs(old: Run, new: Run, delta_pct: float = 5.0, alpha: float = 0.05
                       delta_pct=delta_pct, threshold_pct=threshold_pct, alpha=alpha,
                       machine_factor=factor, robust_rows=len(robust),
                       normalised=machine_factor)
+
+
+def gate_failure(comparison: Comparison, fail_above_pct: float) -> str | None:
+    """Why ``compare --fail-above`` fails, in one sentence, or None when it passes: a row
+    slower beyond the threshold, a row measured in the old run and not in the new one (a
+    crashed row must not pass a regression gate), or no row compared. Only a "slower"
+    verdict counts: a row without one ("inconclusive", "too few processes") never does."""
+    rows = comparison.rows
+    failing = rows[(rows["verdict"] == "slower") & (rows["ratio"] > 1 + fail_above_pct / 100)]
+    if len(failing):
+        return (f"{len(failing)} row(s) slower by more than {fail_above_pct:g}% "
+                f"({', '.join(failing['row'])})")
+    lost = [r for r in comparison.not_compared if "(old: ok" in r or "(old: partial" in r]
+    if lost:
+        return (f"{len(lost)} row(s) measured in the old run were not measured in the new "
+                f"one ({', '.join(lost)})")
+    if not len(rows):
+        return "no row was measured in both runs, so --fail-above has nothing to pass"
+    return None
+
+
+def one_run_twice(old: Run, new: Run) -> str | None:
+    """One sentence when ``old`` and ``new`` are one run (the same file, or copies with one
+    ``run_id``), where every row would be "inconclusive" or "same" and say nothing; else
+    None. The runs are read by results.load.load_run, which sets their ``path``."""
+    if old.path and new.path and os.path.samefile(old.path, new.path):
+        said = f"the same result file ({old.path})"
+    elif old.get("run_id") and old.get("run_id") == new.get("run_id"):
+        said = f"copies of one run (run_id {old.get('run_id')})"
+    else:
+        return None
+    return (f"OLD and NEW are {said}: a run compared with itself has no difference to "
+            "find; give the result files of two runs")
 
 
 def _unmatched(old: Run, new: Run, measured: set, resized: dict) -> dict:

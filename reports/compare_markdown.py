@@ -10,8 +10,10 @@ from reports.compare import Comparison
 from reports.compare_rule import (
     CI_NAME,
     CORRECTION_NAME,
+    MIN_PROCESSES_PER_SIDE,
     MIN_SAMPLES_PER_SIDE,
     TEST_NAME,
+    TOO_FEW_PROCESSES,
     VERDICTS,
     robust_rule,
 )
@@ -129,8 +131,12 @@ def _shown(rows: pd.DataFrame) -> pd.DataFrame:
         "Unstable": rows["unstable"],
         "Note": rows["note"],
     })
-    if not rows["note"].fillna("").astype(bool).any():
-        shown = shown.drop(columns="Note")  # a column of nothing: every row's note is empty
+    # A column of nothing (every cell missing or empty: a p value where every row is judged
+    # on p10, which has none; a note or an instability no row has) is left out; the CSV
+    # keeps every column, so that its columns stay the same from file to file.
+    empty = [name for name in shown.columns
+             if shown[name].fillna("").isin(["", numbers.MISSING]).all()]
+    shown = shown.drop(columns=empty)
     if (rows["metric"] == "instructions").any():
         # The cost beside the time: the time's ratio stays visible where the cost decided.
         shown.insert(5, "Metric", rows["metric"])
@@ -150,7 +156,15 @@ def _summary(c: Comparison) -> list[str]:
                   f"per step (both runs counted them), the rest on time. "
                   f"{instructions.RULE}", ""]
     counts = c.rows["verdict"].value_counts()
-    lines += ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", ""]
+    lines += ["Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS
+                                       if v != TOO_FEW_PROCESSES or counts.get(v, 0))
+              + ".", ""]
+    few = int((c.rows["verdict"] == TOO_FEW_PROCESSES).sum())
+    if few:
+        lines += [f"{_rows(few)} fewer than {MIN_PROCESSES_PER_SIDE} processes in a run "
+                  f"(verdict \"{TOO_FEW_PROCESSES}\"): the difference between processes is "
+                  "not measured, so no verdict and no interval; run with --processes "
+                  f"{MIN_PROCESSES_PER_SIDE} or more (the default preset runs 3).", ""]
     vague = c.rows[(c.rows["verdict"] == "inconclusive") & (c.rows["metric"] == "time")
                    & (c.rows["estimator"] == ESTIMATOR)]
     if len(vague):

@@ -15,6 +15,11 @@ interleaved one-epoch samples) are judged on the robust estimator, the p10 of th
 - verdict: **same** when the interval lies within [1/(1+Δ), 1+Δ]; else **slower** when it
   lies above 1, **faster** when below 1; **inconclusive** only when it holds 1 and reaches
   beyond the band, i.e. the data cannot tell a change of Δ from none.
+- a row with fewer than ``MIN_PROCESSES_PER_SIDE`` processes in either run gets no verdict
+  (``TOO_FEW_PROCESSES``) and no interval: with one process the bootstrap can resample only
+  that process's samples, so the difference between processes (10 to 30% on the development
+  machine) is not in the interval, and two `--preset quick` runs of one commit were called
+  slower or faster in 4 of 14 rows. Format 2's rule refuses such rows for the same reason.
 
 Rows of format-2 files (one sample per worker process) keep format 2's method:
 the unit of sampling is the worker process: each ok process of a row gives one sample, its
@@ -66,7 +71,11 @@ ROBUST_RESAMPLES = 4000
 BOOTSTRAP_VALUES_PER_BATCH = 1_000_000  # bounds the bootstrap's memory: batch x samples
 MIN_SAMPLES_PER_SIDE = 2  # Welch's t needs a variance on each side
 POWER = 0.8  # for the processes-needed estimate
-VERDICTS = ("slower", "faster", "same", "inconclusive")
+# The robust path's verdict for a row with too few processes in a run (module docstring):
+# neither a change nor its absence can be said.
+TOO_FEW_PROCESSES = "too few processes"
+MIN_PROCESSES_PER_SIDE = 2
+VERDICTS = ("slower", "faster", "same", "inconclusive", TOO_FEW_PROCESSES)
 # The robust path (module docstring): at least this many rows give a machine factor (the
 # median of fewer rows is too easily one row's own change).
 MACHINE_FACTOR_MIN_ROWS = 4
@@ -264,14 +273,16 @@ def compare_robust(old_groups: dict, new_groups: dict, names: list[str], delta_p
     for i, name in enumerate(names):
         a, b = old_groups[name], new_groups[name]
         low, high = percentile_interval(draws[i], confidence)
-        note = ""
-        if min(len(pooled(a)), len(pooled(b))) < 2:
+        verdict_ = robust_verdict(low, high, delta_pct)
+        if min(len(a), len(b)) < MIN_PROCESSES_PER_SIDE:
+            # An interval of one process's samples leaves out the variation between
+            # processes: shown, it would look like a measured one.
             low = high = math.nan
-            note = "too few samples for an interval (fewer than 2 on a side)"
+            verdict_ = TOO_FEW_PROCESSES
         records.append({
             "row": name, "old_us_per_step": p10(pooled(a)), "new_us_per_step": p10(pooled(b)),
             "old_processes": len(a), "new_processes": len(b), "ratio": float(normalised[i]),
             "raw_ratio": float(ratios[i]), "ci_low": low, "ci_high": high,
-            "p_value": math.nan, "p_holm": math.nan, "note": note, "estimator": ESTIMATOR,
-            "verdict": robust_verdict(low, high, delta_pct)})
+            "p_value": math.nan, "p_holm": math.nan, "note": "", "estimator": ESTIMATOR,
+            "verdict": verdict_})
     return records, factor

@@ -4,6 +4,7 @@ the two-level interval and the printed rule, on planted runs whose answers are k
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from reports.compare import compare_runs
@@ -145,3 +146,89 @@ def test_a_real_format_3_run_builds_a_report_that_names_its_estimator(tmp_path):
     assert "| Row | µs/step (p10) | 95% CI µs/step | Median µs/step |" in markdown
     assert "sampling: 3 processes × 15 interleaved one-epoch samples a row, p10" in markdown
     assert "peak resident memory: 5.29 GiB, all processes together" in markdown
+
+
+@pytest.mark.parametrize("processes, called", [(1, False), (3, True)])
+def test_a_planted_slowdown_is_called_slower_only_with_processes_to_tell_it_apart(
+        processes, called):
+    # One process per row (the quick preset): the interval would hold only that process's
+    # samples, so the difference between processes is not in it and a verdict would claim
+    # more than was measured; with three the same planted 1.3x is slower.
+    old = sixteen_rows(1, processes=processes)
+    new = sixteen_rows(2, processes=processes, change={SLOWED: 1.3})
+    for a, b, direction in ((old, new, "slower"), (new, old, "faster")):
+        rows = compare_runs(as_run(a), as_run(b)).rows.set_index("row")
+        if called:
+            assert rows.loc[SLOWED, "verdict"] == direction
+        else:
+            assert set(rows["verdict"]) == {"too few processes"}
+            assert not rows["regression"].any()
+            assert rows["ci_low"].isna().all() and rows["ci_high"].isna().all()
+            assert rows.loc[SLOWED, "ratio"] == pytest.approx(1.3 if a is old else 1 / 1.3,
+                                                              rel=0.05)
+
+
+def test_a_row_with_one_process_in_one_run_gets_no_verdict_and_the_reason_once(tmp_path):
+    from benchmarks.options import PRESETS
+    from reports.cli import main as reports_main
+
+    old = sixteen_rows(3)
+    new = sixteen_rows(4, change={SLOWED: 1.3})
+    one = [r for r in new["rows"] if r["id"] in (SLOWED, "numpy-loop-cpu-b32")]
+    for row in one:
+        row["processes"] = row["processes"][:1]
+    format3.summarize_all(new["rows"])
+    old_path = format2.write(tmp_path / "old.json", old)
+    new_path = format2.write(tmp_path / "new.json", new)
+    csv, md = tmp_path / "c.csv", tmp_path / "c.md"
+    assert reports_main(["compare", str(old_path), str(new_path), "--csv", str(csv),
+                         "--markdown", str(md), "--fail-above", "5"]) == 0  # no regression
+    table = pd.read_csv(csv).set_index("row")
+    assert table.loc[[SLOWED, "numpy-loop-cpu-b32"], "verdict"].tolist() == [
+        "too few processes"] * 2
+    assert "too few processes" not in set(table.drop([SLOWED, "numpy-loop-cpu-b32"])["verdict"])
+    c = compare_runs(as_run(old), as_run(new))
+    reason = (f"2 rows had fewer than 2 processes in a run (verdict \"too few processes\"): "
+              "the difference between processes is not measured, so no verdict and no "
+              f"interval; run with --processes 2 or more (the default preset runs "
+              f"{PRESETS['default']['processes']}).")
+    for text in (to_markdown(c, "old", "new", plain=True), md.read_text()):
+        assert text.count("the difference between processes is not measured") == 1
+        assert "2 too few processes." in text
+    assert reason in to_markdown(c, "old", "new", plain=True)
+
+
+def test_a_column_with_nothing_in_it_is_left_out_of_the_table_but_not_the_csv(tmp_path):
+    from reports.cli import main as reports_main
+    from reports.markdown import parse_markdown_table
+
+    old = format2.write(tmp_path / "old.json", sixteen_rows(6))
+    new = format2.write(tmp_path / "new.json", sixteen_rows(7, change={SLOWED: 1.3}))
+    csv, md = tmp_path / "c.csv", tmp_path / "c.md"
+    assert reports_main(["compare", str(old), str(new), "--csv", str(csv), "--markdown",
+                         str(md)]) == 0
+    text = md.read_text()
+    header = text[text.index("| Row |"):]
+    shown = parse_markdown_table(header[:header.index("\n\n")])
+    # p10 rows have no p value, and no row here has a note or an instability
+    assert not {"p (Holm)", "Note", "Unstable"} & set(shown[0])
+    assert {"Row", "New/old", "Interval", "Verdict"} <= set(shown[0])
+    assert {"p_value", "p_holm", "note", "unstable"} <= set(pd.read_csv(csv).columns)
+
+
+def test_a_run_compared_with_itself_is_refused_in_one_sentence(tmp_path, capsys):
+    from reports.cli import main as reports_main
+
+    data = sixteen_rows(8)
+    data["run_id"] = "0" * 32
+    path = format2.write(tmp_path / "run.json", data)
+    copy_path = format2.write(tmp_path / "copy.json", data)
+    for args, said in (([path, path], "the same result file"),
+                       ([path, tmp_path / "." / "run.json"], "the same result file"),
+                       ([path, copy_path], "copies of one run (run_id " + "0" * 32)):
+        assert reports_main(["compare", *map(str, args)]) == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1
+    other = dict(data, run_id="1" * 32)
+    assert reports_main(["compare", str(path),
+                         str(format2.write(tmp_path / "other.json", other))]) == 0
