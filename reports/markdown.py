@@ -9,11 +9,9 @@ import re
 import pandas as pd
 
 from reports.document import (
-    NO_BREAK_SPACE,
     SMOKE_NOTE,
     Document,
     Section,
-    header_label,
     is_number_column,
     plot_label,
 )
@@ -39,7 +37,9 @@ def to_markdown(table: pd.DataFrame) -> str:
     pandas's needs tabulate)."""
     header = list(table.columns)
     right = [i > 0 and is_number_column(table.iloc[:, i]) for i in range(len(header))]
-    lines = ["| " + " | ".join(markdown_escape(header_label(h)) for h in header) + " |",
+    # Headers as named, plain spaces (no header_label): a Markdown file is read and searched
+    # as text, and where it is rendered the renderer decides how a header wraps.
+    lines = ["| " + " | ".join(markdown_escape(h) for h in header) + " |",
              "|" + "|".join("---:" if r else "---" for r in right) + "|"]
     # by position: two columns may share a name ("µs/step" of two rows side by side)
     for row in table.itertuples(index=False):
@@ -59,8 +59,7 @@ def parse_markdown_table(text: str) -> list[dict]:
     # Separators are " | "; an escaped pipe always has its backslash right before it.
     split = lambda line: [_markdown_unescape(c.strip())
                           for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
-    # headers by their names: a unit bound to its word (header_label) reads back as a space
-    header = [h.replace(NO_BREAK_SPACE, " ") for h in split(lines[0])]
+    header = split(lines[0])
     return [dict(zip(header, split(line))) for line in lines[2:]]
 
 
