@@ -50,8 +50,13 @@ def _load_sentences(run: Run) -> list[str]:
     for when, key in (("before", "load_before"), ("after", "load_after")):
         load = env.get(key)
         if load and load.get("cpu_busy_pct") is not None:
+            # One second's sample (benchmarks/results.load_now): said as such, with the
+            # minute's load average beside it, so that a quiet second is not read as a quiet
+            # machine.
+            average = (f" (load average {numbers.number(load.load1, 2)} over the minute "
+                       f"{when} it)" if load.get("load1") is not None else "")
             out.append(f"The machine's CPUs were {numbers.number(load.cpu_busy_pct, 2)}% busy "
-                       f"{when} the run.")
+                       f"in the second {when} the run{average}.")
     return out
 
 

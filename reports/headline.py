@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports import main_tables
-from reports.document import Section
+from reports.document import UNSTABLE_MARK, Section
 from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _time_cells, _unstable, marked
 from results import numbers
 from results.summary import REFERENCE_VARIANT
@@ -23,6 +23,9 @@ CAPTION = ("The course's two ways of training the same network: the PyTorch loop
 
 MISSING_NOTE = (f"{numbers.MISSING}: no value. The torch loop's ratio to itself has no "
                 "interval.")
+UNSTABLE_RATIO_NOTE = (f"{UNSTABLE_MARK} after a ratio: the row's time or the torch loop's is "
+                       "unstable, so the ratio is not pinned down either; its interval says "
+                       "how far off it may be.")
 
 
 def _course_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -35,11 +38,24 @@ def _course_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(["device", "batch_size", "_loop"], kind="stable")
 
 
+def _ratio_unstable(rows: pd.DataFrame) -> pd.Series:
+    """Per course row (``_course_rows``), whether its "× torch loop" rests on an unstable
+    time: its own or the torch loop's at the same device and batch size (the ratio divides
+    the two). The loop's own ratio (1.00×, exact) never."""
+    loop = {(r["device"], r["batch_size"]): _unstable(r) for _, r in rows.iterrows()
+            if r["variant"] == REFERENCE_VARIANT}
+    return pd.Series([r["variant"] != REFERENCE_VARIANT
+                      and (_unstable(r) or loop.get((r["device"], r["batch_size"]), False))
+                      for _, r in rows.iterrows()], index=rows.index, dtype=bool)
+
+
 def table(frame: pd.DataFrame) -> pd.DataFrame:
     """The headline table as display strings: Batch, Row, µs/step and its interval, ×
     torch loop and its interval."""
     records = []
-    for _, r in _course_rows(frame).iterrows():
+    rows = _course_rows(frame)
+    shaky = _ratio_unstable(rows)
+    for index, r in rows.iterrows():
         us, us_ci = _time_cells(r["us_per_step"], r.get("us_per_step_ci_low"),
                                 r.get("us_per_step_ci_high"))
         ratio, ratio_ci = _ratio_cells(r.get("ratio_to_torch_loop"), r.get("ratio_ci_low"),
@@ -48,7 +64,7 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
                         "Batch": f"{numbers.grouped(r['batch_size'], 0)} ({r['device']})",
                         f"µs/step ({r.get('estimator')})": marked(us, _unstable(r)),
                         "95% CI µs/step": us_ci,
-                        "× torch loop": ratio, "95% CI ×": ratio_ci})
+                        "× torch loop": marked(ratio, shaky[index]), "95% CI ×": ratio_ci})
     return pd.DataFrame.from_records(records)
 
 
@@ -68,14 +84,15 @@ def sentences(frame: pd.DataFrame) -> list[str]:
     PyTorch loop's time with TensorFlow, 0.477× with JAX (2.10 times as fast) and 5.49×
     with torch."; a ratio below 1.00× is also said as a speed-up (``_as_fast``)."""
     out = []
-    for (device, batch), block in _course_rows(frame).groupby(["device", "batch_size"],
-                                                              sort=False):
+    rows = _course_rows(frame)
+    shaky = _ratio_unstable(rows)
+    for (device, batch), block in rows.groupby(["device", "batch_size"], sort=False):
         fits = block[(block["variant"] != REFERENCE_VARIANT)
                      & block["ratio_to_torch_loop"].map(lambda v: not numbers.is_missing(v))]
-        parts = [(numbers.ratio(r["ratio_to_torch_loop"]),
+        parts = [(marked(numbers.ratio(r["ratio_to_torch_loop"]), shaky[index]),
                   str(r["implementation"]).removeprefix("keras-")
                   + _as_fast(float(r["ratio_to_torch_loop"])))
-                 for _, r in fits.iterrows()]
+                 for index, r in fits.iterrows()]
         if not parts:
             continue
         first = f"{parts[0][0]} the PyTorch loop's time with {parts[0][1]}"
@@ -95,7 +112,9 @@ def section(frame: pd.DataFrame) -> Section | None:
         return None
     notes = [f"{MISSING_NOTE} {main_tables.interval_reason(frame)}"] \
         if (shown.astype(str) == numbers.MISSING).to_numpy().any() else []
-    if main_tables.shows_unstable_mark(shown):
+    if main_tables.shows_unstable_mark(shown[[c for c in shown.columns if c != "× torch loop"]]):
         notes.append(main_tables.UNSTABLE_NOTE)
+    if main_tables.shows_unstable_mark(shown[["× torch loop"]]):
+        notes.append(UNSTABLE_RATIO_NOTE)
     return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,
                    sentences=sentences(frame), notes=notes)
