@@ -274,9 +274,9 @@ class Suite:
             tr.write_line(f"WARNING: {warning}", yellow=True)
         if any(r.summary and r.summary.unstable for r in run.rows):
             tr.write_line(f"WARNING: the rows marked UNSTABLE have a headline time whose 95% "
-                          f"interval is wider than ±{estimate.UNSTABLE_HALF_WIDTH_PCT:g}% (the "
-                          "reason is beside each): give more --rounds (samples) or --processes, "
-                          "or rerun on a quieter machine", yellow=True)
+                          f"interval is wider than ±{estimate.UNSTABLE_HALF_WIDTH_PCT:g}% (each "
+                          "one's reason is under the table): give more --rounds (samples) or "
+                          "--processes, or rerun on a quieter machine", yellow=True)
         if self.interrupted_by:
             tr.write_line(f"interrupted by {self.interrupted_by}: everything measured until "
                           f"then is saved in {_quoted(self.results_path)}", red=True)

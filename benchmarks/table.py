@@ -4,6 +4,7 @@ short side-by-side table, and with ``--metric instructions`` the cost table."""
 from __future__ import annotations
 
 import re
+import textwrap
 
 from results import cost_table, estimate, numbers
 from results.model import Row, Run
@@ -115,7 +116,10 @@ def _legend(rows: list[Row], shown: list[str]) -> list[str]:
               "one seed",
               "the median, the ratio's interval, time to target and memory: report.md's "
               "tables"]
-    return [f"({'; '.join(parts)})"]
+    # wrapped to the table's width (WIDTH): one line of 900 characters runs off a
+    # terminal and breaks mid-word where the terminal wraps it
+    return textwrap.wrap(f"({'; '.join(parts)})", width=WIDTH, break_long_words=False,
+                         break_on_hyphens=False)
 
 
 # What a terminal must not be given raw in a cell: control characters (escape sequences

@@ -246,6 +246,11 @@ def test_the_table_marks_unstable_rows_and_gives_the_reason():
     assert max(len(line) for line in lines[:4]) <= 120
     assert lines[3].startswith("numpy-loop ") and lines[3].endswith("UNSTABLE")
     assert any(line.startswith("numpy-loop-cpu-b32 unstable: p10") for line in lines)
+    # the legend too fits the table's width, wrapped between words
+    legend = lines[next(i for i, line in enumerate(lines) if line.startswith("(Bayes")):]
+    assert len(legend) > 1 and max(len(line) for line in legend) <= 120
+    assert " ".join(legend).startswith("(Bayes accuracy of the data") \
+        and " ".join(legend).rstrip().endswith(")")
 
 
 def test_the_export_has_one_round_per_ok_process_in_pytest_benchmarks_layout():
