@@ -36,7 +36,7 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str,
     table = _plain_table if plain else table_markdown
     heading = "" if plain else "# "
     lines = [f"{heading}sidebyside comparison: {esc(new_name)} against {esc(old_name)}", ""]
-    if not len(c.rows) or c.judged.any():
+    if not len(c.rows) or (c.rows["verdict"] != TOO_FEW_PROCESSES).any():
         # Where no row could be judged (every row had one process in a run) no rule gave a
         # verdict, and no row can be a REGRESSION: the reason under the table says why.
         lines += ["Each row's estimator is in the table; the rule that gives the verdicts is "
@@ -100,12 +100,13 @@ def _p(value) -> str:
 
 def _rules(c: Comparison) -> list[str]:
     """The rules in words: the robust path's where rows were judged on it, the older files'
-    median rule where rows were; a rule that judged no row (each had too few processes, or
-    was decided on instructions) is left out."""
+    median rule where rows were. The robust rule is left out where it judged no row (each
+    had too few processes, or was decided on instructions); the median rule's untested rows
+    are its "inconclusive", which it explains."""
     band = 1 + c.delta_pct / 100
-    by_rule = c.judged & (c.rows["metric"] == "time")
-    robust = bool((by_rule & (c.rows["estimator"] == ESTIMATOR)).any())
-    legacy = bool((by_rule & (c.rows["estimator"] != ESTIMATOR)).any())
+    robust = bool((c.judged & (c.rows["metric"] == "time")
+                   & (c.rows["estimator"] == ESTIMATOR)).any())
+    legacy = bool((c.rows["estimator"] != ESTIMATOR).any())
     legacy_rule = (f"Rule ({FORMAT_2_ESTIMATOR} rows, from result files of an older "
                    "sidebyside): one sample per worker process (its µs/step). New/old: "
                    "ratio of the medians; "

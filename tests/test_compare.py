@@ -285,32 +285,9 @@ def test_fail_above_fails_only_on_a_slower_verdict_beyond_its_threshold(planted,
 
 
 def test_fail_above_does_not_fail_on_an_inconclusive_slowdown(tmp_path):
-    # beside a row judged "same": a gate with no verdict at all fails (the next test)
-    same = format2.row("torch-loop", [100, 101, 99])
-    old = format2.write(tmp_path / "o.json", format2.run([format2.row("numpy-loop", [100]),
-                                                          same]))
-    new = format2.write(tmp_path / "n.json", format2.run([format2.row("numpy-loop", [200]),
-                                                          same]))
+    old = format2.write(tmp_path / "o.json", format2.run([format2.row("numpy-loop", [100])]))
+    new = format2.write(tmp_path / "n.json", format2.run([format2.row("numpy-loop", [200])]))
     assert reports_main(["compare", str(old), str(new), "--fail-above", "5"]) == 0
-
-
-@pytest.mark.parametrize("old_times, new_times, said", [
-    ([[100]], [[200]], "every row had fewer than 2 processes in a run; compare runs made with "
-                       "--processes 2 or more"),
-    ([[100], [100, 160, 70]], [[200], [110, 60, 180]],
-     "no row got a slower, faster or same verdict (1 row with fewer than 2 processes in a "
-     "run, the rest inconclusive)")])
-def test_fail_above_fails_when_no_row_got_a_verdict(tmp_path, capsys, old_times, new_times,
-                                                    said):
-    variants = ("numpy-loop", "torch-loop")
-    old, new = (format2.write(tmp_path / f"{side}.json", format2.run(
-        [format2.row(v, t) for v, t in zip(variants, times)]))
-        for side, times in (("o", old_times), ("n", new_times)))
-    assert reports_main(["compare", str(old), str(new)]) == 0
-    capsys.readouterr()
-    assert reports_main(["compare", str(old), str(new), "--fail-above", "5"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and said in err[0] and "no row could be judged" in err[0]
 
 
 @pytest.mark.parametrize("option, value", [
@@ -625,4 +602,4 @@ def test_compare_help_describes_the_method_it_uses(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "p10 of the samples" in text and "Bonferroni" in text and "machine factor" in text
     assert "an older sidebyside's files: the median over processes" in text
-    assert "or when no row got a slower, faster or same verdict" in text
+    assert "or when every row is a p10 row and none got a slower, faster or same verdict" in text

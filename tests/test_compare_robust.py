@@ -286,3 +286,17 @@ def test_fail_above_fails_when_no_row_could_be_judged(tmp_path, capsys):
     assert len(err) == 1 and err[0].endswith(
         ": no row could be judged: every row had fewer than 2 processes in a run; compare "
         "runs made with --processes 2 or more")
+
+
+def test_fail_above_with_no_slower_faster_or_same_row_says_what_the_rows_had():
+    from reports.compare import gate_failure
+
+    c = compare_runs(*map(as_run, quick_pair()))
+    # one row as a run of three processes would leave it: inconclusive, judged by the rule
+    c.rows.loc[0, ["old_processes", "new_processes", "verdict"]] = [3, 3, "inconclusive"]
+    assert gate_failure(c, 5) == (
+        "no row could be judged: no row got a slower, faster or same verdict (15 rows with "
+        "fewer than 2 processes in a run, the rest inconclusive); compare runs made with more "
+        "--processes or --rounds")
+    c.rows.loc[1, "verdict"] = "same"
+    assert gate_failure(c, 5) is None
