@@ -67,7 +67,9 @@ def _add_compare(sub) -> None:
     compare.add_argument("--fail-above", type=float, metavar="PCT",
                          help="exit with status 1 when a row's verdict is \"slower\" and its "
                               "ratio exceeds 1 + PCT/100, when a row measured in OLD was "
-                              "not measured in NEW, or when no row was compared (for CI)")
+                              "not measured in NEW, when no row was compared, or when every "
+                              "row is a p10 row and none got a slower, faster or same "
+                              "verdict (e.g. one process a row), for CI")
     compare.add_argument("--alpha", type=float, default=0.05,
                          help="family-wise significance level (Bonferroni's intervals, or "
                               "Holm's correction for median rows; default 0.05)")

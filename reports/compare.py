@@ -15,10 +15,12 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
 import pandas as pd
 
-from reports import instructions
+from reports import instructions, numbers
 from reports.compare_rule import (
+    MIN_PROCESSES_PER_SIDE,
     N_RESAMPLES,
     ROBUST_RESAMPLES,
     compare_robust,
@@ -72,6 +74,18 @@ class Comparison:
     machine_factor: float | None = None
     robust_rows: int = 0
     normalised: bool = True  # compare_runs's machine_factor: whether a factor was asked for
+
+    @property
+    def judged(self) -> pd.Series:
+        """Per row (bool, aligned with ``rows``), whether a rule could judge it: a row decided
+        on its instructions, or one judged on time with at least MIN_PROCESSES_PER_SIDE
+        processes in both runs (with fewer, a p10 row is "too few processes" and a median row
+        has no test)."""
+        rows = self.rows
+        fewest = np.minimum(rows["old_processes"].to_numpy(dtype=float),
+                            rows["new_processes"].to_numpy(dtype=float))
+        return pd.Series((rows["metric"] == "instructions").to_numpy()
+                         | (fewest >= MIN_PROCESSES_PER_SIDE), index=rows.index, dtype=bool)
 
     @property
     def too_few(self) -> list[str]:
@@ -223,11 +237,18 @@ def compare_runs(old: Run, new: Run, delta_pct: float = 5.0, alpha: float = 0.05
                       normalised=machine_factor)
 
 
+# The verdicts that say something about a change; a gate needs at least one of them.
+DECIDED = ("slower", "faster", "same")
+
+
 def gate_failure(comparison: Comparison, fail_above_pct: float) -> str | None:
     """Why ``compare --fail-above`` fails, in one sentence, or None when it passes: a row
     slower beyond the threshold, a row measured in the old run and not in the new one (a
-    crashed row must not pass a regression gate), or no row compared. Only a "slower"
-    verdict counts: a row without one ("inconclusive", "too few processes") never does."""
+    crashed row must not pass a regression gate), no row compared, or, where every row was
+    sampled by resident workers (p10), no row with a slower, faster or same verdict (a gate
+    that passes having judged nothing, e.g. two runs of one process a row, would pass any
+    change). Only a "slower" verdict fails a row: a row
+    without one ("inconclusive", "too few processes") never does."""
     rows = comparison.rows
     failing = rows[(rows["verdict"] == "slower") & (rows["ratio"] > 1 + fail_above_pct / 100)]
     if len(failing):
@@ -239,6 +260,18 @@ def gate_failure(comparison: Comparison, fail_above_pct: float) -> str | None:
                 f"one ({', '.join(lost)})")
     if not len(rows):
         return "no row was measured in both runs, so --fail-above has nothing to pass"
+    # Older files' rows (format 1 or 2) keep their gate: their untested rows were always
+    # "inconclusive" and passed, and CI set up on them is not failed by this.
+    if not rows["verdict"].isin(DECIDED).any() and (rows["estimator"] == ESTIMATOR).all():
+        few = int((~comparison.judged).sum())
+        if few == len(rows):
+            return (f"no row could be judged: every row had fewer than "
+                    f"{MIN_PROCESSES_PER_SIDE} processes in a run; compare runs made with "
+                    f"--processes {MIN_PROCESSES_PER_SIDE} or more")
+        return (f"no row could be judged: no row got a slower, faster or same verdict "
+                f"({numbers.counted(few, 'row')} with fewer than {MIN_PROCESSES_PER_SIDE} "
+                f"processes in a run, the rest inconclusive); compare runs made with more "
+                f"--processes or --rounds")
     return None
 
 

@@ -35,9 +35,12 @@ def to_markdown(comparison: Comparison, old_name: str, new_name: str,
     esc = _plain if plain else markdown_escape
     table = _plain_table if plain else table_markdown
     heading = "" if plain else "# "
-    lines = [f"{heading}sidebyside comparison: {esc(new_name)} against {esc(old_name)}", "",
-             "Each row's estimator is in the table; the rule that gives the verdicts is under "
-             f"it. REGRESSION: slower by more than {c.threshold_pct:g}%.", ""]
+    lines = [f"{heading}sidebyside comparison: {esc(new_name)} against {esc(old_name)}", ""]
+    if not len(c.rows) or (c.rows["verdict"] != TOO_FEW_PROCESSES).any():
+        # Where no row could be judged (every row had one process in a run) no rule gave a
+        # verdict, and no row can be a REGRESSION: the reason under the table says why.
+        lines += ["Each row's estimator is in the table; the rule that gives the verdicts is "
+                  f"under it. REGRESSION: slower by more than {c.threshold_pct:g}%.", ""]
     lines += [f"Note: {esc(note)}." for note in c.notes] + ([""] if c.notes else [])
     if len(c.rows):
         lines += [table(_shown(c.rows)), ""]
@@ -97,9 +100,13 @@ def _p(value) -> str:
 
 def _rules(c: Comparison) -> list[str]:
     """The rules in words: the robust path's where rows were judged on it, the older files'
-    median rule where rows were (or where no row was judged on the robust path)."""
+    median rule where rows were. The robust rule is left out where it judged no row (each
+    had too few processes, or was decided on instructions); the median rule's untested rows
+    are its "inconclusive", which it explains."""
     band = 1 + c.delta_pct / 100
-    legacy = int((c.rows["estimator"] != ESTIMATOR).sum()) if len(c.rows) else 0
+    robust = bool((c.judged & (c.rows["metric"] == "time")
+                   & (c.rows["estimator"] == ESTIMATOR)).any())
+    legacy = bool((c.rows["estimator"] != ESTIMATOR).any())
     legacy_rule = (f"Rule ({FORMAT_2_ESTIMATOR} rows, from result files of an older "
                    "sidebyside): one sample per worker process (its µs/step). New/old: "
                    "ratio of the medians; "
@@ -108,7 +115,7 @@ def _rules(c: Comparison) -> list[str]:
                    f"(±{c.delta_pct:g}%); slower or faster if adjusted p < {c.alpha:g} and the "
                    "interval lies above or below 1; else inconclusive.")
     return ([robust_rule(c.delta_pct, c.alpha, c.robust_rows, c.machine_factor, c.normalised)]
-            if c.robust_rows else []) + ([legacy_rule] if legacy or not c.robust_rows else [])
+            if robust else []) + ([legacy_rule] if legacy else [])
 
 
 def _shown(rows: pd.DataFrame) -> pd.DataFrame:
@@ -177,8 +184,13 @@ def _summary(c: Comparison) -> list[str]:
                   "and count as inconclusive.", ""]
     unstable = c.rows[c.rows["unstable"] != ""]
     if len(unstable):
+        # Only an interval in the table can carry the instability: a row without one (too
+        # few processes) is not pointed at one.
+        with_interval = int(unstable["ci_low"].notna().sum())
+        carried = ("" if not with_interval else "; their intervals above carry that"
+                   if with_interval == len(unstable)
+                   else "; the intervals above carry that where a row has one")
         lines += [f"{_rows(len(unstable), 'was', 'were')} unstable in a run (p10 rows: "
                   "an interval wider than ±5% around the headline; median rows: spread "
-                  "over processes or starved workers); their intervals above carry that.",
-                  ""]
+                  f"over processes or starved workers){carried}.", ""]
     return lines

@@ -602,3 +602,4 @@ def test_compare_help_describes_the_method_it_uses(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "p10 of the samples" in text and "Bonferroni" in text and "machine factor" in text
     assert "an older sidebyside's files: the median over processes" in text
+    assert "or when every row is a p10 row and none got a slower, faster or same verdict" in text

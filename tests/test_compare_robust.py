@@ -232,3 +232,71 @@ def test_a_run_compared_with_itself_is_refused_in_one_sentence(tmp_path, capsys)
     other = dict(data, run_id="1" * 32)
     assert reports_main(["compare", str(path),
                          str(format2.write(tmp_path / "other.json", other))]) == 0
+
+
+def quick_pair(processes=1):
+    """Two runs as two `--preset quick` runs make them (one process a row), a planted 1.3x
+    slowdown in SLOWED and the first three rows unstable in the new run."""
+    old = sixteen_rows(1, processes=processes)
+    new = sixteen_rows(2, processes=processes, change={SLOWED: 1.3})
+    for row in new["rows"][:3]:
+        row["summary"]["unstable"] = True
+    return old, new
+
+
+def test_one_process_runs_print_no_rule_that_judged_no_row_and_keep_the_reason():
+    c = compare_runs(*map(as_run, quick_pair()))
+    assert set(c.rows["verdict"]) == {"too few processes"} and not c.judged.any()
+    for text in (to_markdown(c, "old", "new", plain=True), to_markdown(c, "old", "new")):
+        assert "Rule (" not in text and "decides" not in text
+        assert "REGRESSION" not in text and "the rule that gives the verdicts" not in text
+        assert "16 rows had fewer than 2 processes in a run" in text
+        assert "16 too few processes." in text
+
+
+def test_unstable_rows_are_pointed_at_intervals_only_where_the_table_has_them():
+    one = to_markdown(compare_runs(*map(as_run, quick_pair())), "old", "new", plain=True)
+    assert "3 rows were unstable in a run" in one and "Interval" not in one
+    said = next(line for line in one.splitlines() if "unstable in a run" in line)
+    assert said.endswith("starved workers).")  # no interval to point at
+    three = to_markdown(compare_runs(*map(as_run, quick_pair(processes=3))), "old", "new",
+                        plain=True)
+    assert "3 rows were unstable in a run" in three and "Interval" in three
+    assert "starved workers); their intervals above carry that." in three
+    # one unstable row with an interval, one without: each is said as it is
+    old, new = quick_pair(processes=3)
+    new["rows"][0]["processes"] = new["rows"][0]["processes"][:1]
+    format3.summarize_all(new["rows"])
+    for row in new["rows"][:2]:
+        row["summary"]["unstable"] = True
+    mixed = to_markdown(compare_runs(as_run(old), as_run(new)), "old", "new", plain=True)
+    assert "2 rows were unstable in a run" in mixed
+    assert "starved workers); the intervals above carry that where a row has one." in mixed
+
+
+def test_fail_above_fails_when_no_row_could_be_judged(tmp_path, capsys):
+    from reports.cli import main as reports_main
+
+    old, new = (format2.write(tmp_path / f"{side}.json", data)
+                for side, data in zip(("old", "new"), quick_pair()))
+    assert reports_main(["compare", str(old), str(new)]) == 0  # no gate: a report, as before
+    capsys.readouterr()
+    assert reports_main(["compare", str(old), str(new), "--fail-above", "5"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(
+        ": no row could be judged: every row had fewer than 2 processes in a run; compare "
+        "runs made with --processes 2 or more")
+
+
+def test_fail_above_with_no_slower_faster_or_same_row_says_what_the_rows_had():
+    from reports.compare import gate_failure
+
+    c = compare_runs(*map(as_run, quick_pair()))
+    # one row as a run of three processes would leave it: inconclusive, judged by the rule
+    c.rows.loc[0, ["old_processes", "new_processes", "verdict"]] = [3, 3, "inconclusive"]
+    assert gate_failure(c, 5) == (
+        "no row could be judged: no row got a slower, faster or same verdict (15 rows with "
+        "fewer than 2 processes in a run, the rest inconclusive); compare runs made with more "
+        "--processes or --rounds")
+    c.rows.loc[1, "verdict"] = "same"
+    assert gate_failure(c, 5) is None
