@@ -268,10 +268,11 @@ def gate_failure(comparison: Comparison, fail_above_pct: float) -> str | None:
             return (f"no row could be judged: every row had fewer than "
                     f"{MIN_PROCESSES_PER_SIDE} processes in a run; compare runs made with "
                     f"--processes {MIN_PROCESSES_PER_SIDE} or more")
+        why = (f"{numbers.counted(few, 'row')} with fewer than {MIN_PROCESSES_PER_SIDE} "
+               f"processes in a run, the rest inconclusive" if few else
+               "every row inconclusive")
         return (f"no row could be judged: no row got a slower, faster or same verdict "
-                f"({numbers.counted(few, 'row')} with fewer than {MIN_PROCESSES_PER_SIDE} "
-                f"processes in a run, the rest inconclusive); compare runs made with more "
-                f"--processes or --rounds")
+                f"({why}); compare runs made with more --processes or --rounds")
     return None
 
 

@@ -298,5 +298,11 @@ def test_fail_above_with_no_slower_faster_or_same_row_says_what_the_rows_had():
         "no row could be judged: no row got a slower, faster or same verdict (15 rows with "
         "fewer than 2 processes in a run, the rest inconclusive); compare runs made with more "
         "--processes or --rounds")
+    # every row judged by the rule and none decided: said without "0 rows"
+    every = compare_runs(*map(as_run, quick_pair()))
+    every.rows[["old_processes", "new_processes", "verdict"]] = [3, 3, "inconclusive"]
+    assert gate_failure(every, 5) == (
+        "no row could be judged: no row got a slower, faster or same verdict (every row "
+        "inconclusive); compare runs made with more --processes or --rounds")
     c.rows.loc[1, "verdict"] = "same"
     assert gate_failure(c, 5) is None
