@@ -168,16 +168,25 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
         # 4 pt) leave of the line.
         row_width = (rf"\dimexpr\linewidth-{numbers_em:.2f}em-"
                      rf"{8 * (len(headers) + 1)}pt\relax")
-        # The notes span every column of the last foot, at the full line.
-        foot = ([rf"\multicolumn{{{len(headers) + 1}}}{{@{{}}p{{\linewidth}}@{{}}}}{{%",
-                 *notes_block(notes), r"}\\"] if notes else [])
+        # The last row never starts a page alone: the row before it and, where there are
+        # notes, the last row itself hold on to what follows (longtable's "\\*").
+        held = {len(body) - 2, len(body) - 1} if notes else {len(body) - 2}
+        body = [row[:-2] + r"\\*" if i in held else row for i, row in enumerate(body)]
+        # The closing rule and the notes are one row that spans every column, at the full
+        # line, held to the last rows: set in the body, not in a last foot, because
+        # longtable puts a last foot taller than its foot (and the rows before it) back on
+        # the page after its own output, where a page break repeats no header.
+        end = ([rf"\multicolumn{{{len(headers) + 1}}}{{@{{}}p{{\linewidth}}@{{}}}}{{%",
+                r"\vspace{\aboverulesep}\hrule height\heavyrulewidth"
+                r"\vspace{\belowrulesep}", *notes_block(notes), r"}\\"]
+               if notes else [r"\bottomrule"])
         lines = ["{" + size, r"\setlength{\tabcolsep}{4pt}",
                  r"\setlength{\LTcapwidth}{\linewidth}",
                  rf"\begin{{longtable}}{{@{{}}>{{\raggedright\arraybackslash}}"
                  rf"p{{{row_width}}}{''.join(specs)}@{{}}}}",
                  rf"\caption{{{latex_escape(caption)}}}\\", r"\toprule", head, r"\midrule",
                  r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead",
-                 r"\bottomrule", *foot, r"\endlastfoot", *body, r"\end{longtable}", "}"]
+                 *body, *end, r"\end{longtable}", "}"]
     elif total_em * _LATEX_SIZES[-1][1] > _LATEX_TEXT_EM * 10:
         # The last resort: too wide even at the smallest size, the table is scaled down to
         # the line (its Row column at its narrowest).
