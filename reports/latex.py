@@ -25,6 +25,7 @@ from reports.document import (
     header_label,
     plot_label,
 )
+from reports.latex_longtable import longtable
 from reports.text import plain_text
 
 # Characters that LaTeX treats specially, and the symbols our tables and footnotes use.
@@ -125,7 +126,7 @@ def _height_pt(body_lines: int, size_pt: int, caption: str, notes) -> float:
 
 def notes_block(notes) -> list[str]:
     """``notes`` (plain text) as the lines that end a table, inside its float or its
-    longtable's last foot, so that they are always set on the page of the table they explain
+    longtable's last row, so that they are always set on the page of the table they explain
     (the convention of threeparttable's tablenotes, which only texlive-latex-extra has): a
     bulleted paragraph each at \footnotesize, ragged right, row ids breaking after hyphens.
     Paragraphs rather than a list, because a list inside a table cell adds space above it."""
@@ -144,8 +145,8 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
     break after hyphens), its notes inside the float after the table; where that float
     would not fit well within a page of the standard article (``_height_pt``,
     ``_FLOAT_BUDGET_PT``): a ``longtable`` that breaks across pages and repeats its header,
-    its Row column the width left over, its notes in its last foot (set with the table's
-    last lines). Every number column is right-aligned with a width from its longest cell
+    its Row column the width left over, its notes held to its last rows (``longtable``).
+    Every number column is right-aligned with a width from its longest cell
     (``_number_columns``), and its header wraps. A table that would not fit the standard
     article's text block is set one font size smaller, as often as needed, and one still too
     wide at the smallest size is scaled to the line (``\resizebox``). ``notes`` are plain
@@ -168,25 +169,9 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
         # 4 pt) leave of the line.
         row_width = (rf"\dimexpr\linewidth-{numbers_em:.2f}em-"
                      rf"{8 * (len(headers) + 1)}pt\relax")
-        # The last row never starts a page alone: the row before it and, where there are
-        # notes, the last row itself hold on to what follows (longtable's "\\*").
-        held = {len(body) - 2, len(body) - 1} if notes else {len(body) - 2}
-        body = [row[:-2] + r"\\*" if i in held else row for i, row in enumerate(body)]
-        # The closing rule and the notes are one row that spans every column, at the full
-        # line, held to the last rows: set in the body, not in a last foot, because
-        # longtable puts a last foot taller than its foot (and the rows before it) back on
-        # the page after its own output, where a page break repeats no header.
-        end = ([rf"\multicolumn{{{len(headers) + 1}}}{{@{{}}p{{\linewidth}}@{{}}}}{{%",
-                r"\vspace{\aboverulesep}\hrule height\heavyrulewidth"
-                r"\vspace{\belowrulesep}", *notes_block(notes), r"}\\"]
-               if notes else [r"\bottomrule"])
-        lines = ["{" + size, r"\setlength{\tabcolsep}{4pt}",
-                 r"\setlength{\LTcapwidth}{\linewidth}",
-                 rf"\begin{{longtable}}{{@{{}}>{{\raggedright\arraybackslash}}"
-                 rf"p{{{row_width}}}{''.join(specs)}@{{}}}}",
-                 rf"\caption{{{latex_escape(caption)}}}\\", r"\toprule", head, r"\midrule",
-                 r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead",
-                 *body, *end, r"\end{longtable}", "}"]
+        lines = longtable(size, rf"@{{}}>{{\raggedright\arraybackslash}}p{{{row_width}}}"
+                                rf"{''.join(specs)}@{{}}", latex_escape(caption), head, body,
+                          notes_block(notes))
     elif total_em * _LATEX_SIZES[-1][1] > _LATEX_TEXT_EM * 10:
         # The last resort: too wide even at the smallest size, the table is scaled down to
         # the line (its Row column at its narrowest).
