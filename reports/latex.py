@@ -25,6 +25,7 @@ from reports.document import (
     header_label,
     plot_label,
 )
+from reports.latex_longtable import longtable
 from reports.text import plain_text
 
 # Characters that LaTeX treats specially, and the symbols our tables and footnotes use.
@@ -80,7 +81,7 @@ LATEX_PACKAGES = (r"\usepackage[T1]{fontenc}", r"\usepackage{lmodern}",
                   r"\usepackage[utf8]{inputenc}", r"\usepackage{textcomp}",
                   r"\usepackage{booktabs}", r"\usepackage{array}",
                   r"\usepackage{tabularx}", r"\usepackage{longtable}",
-                  r"\usepackage{graphicx}")
+                  r"\usepackage{graphicx}", r"\usepackage{float}")
 
 
 # The text block that a fragment must fit at least: the standard article class at 10 pt
@@ -125,7 +126,7 @@ def _height_pt(body_lines: int, size_pt: int, caption: str, notes) -> float:
 
 def notes_block(notes) -> list[str]:
     """``notes`` (plain text) as the lines that end a table, inside its float or its
-    longtable's last foot, so that they are always set on the page of the table they explain
+    longtable's last row, so that they are always set on the page of the table they explain
     (the convention of threeparttable's tablenotes, which only texlive-latex-extra has): a
     bulleted paragraph each at \footnotesize, ragged right, row ids breaking after hyphens.
     Paragraphs rather than a list, because a list inside a table cell adds space above it."""
@@ -144,8 +145,8 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
     break after hyphens), its notes inside the float after the table; where that float
     would not fit well within a page of the standard article (``_height_pt``,
     ``_FLOAT_BUDGET_PT``): a ``longtable`` that breaks across pages and repeats its header,
-    its Row column the width left over, its notes in its last foot (set with the table's
-    last lines). Every number column is right-aligned with a width from its longest cell
+    its Row column the width left over, its notes held to its last rows (``longtable``).
+    Every number column is right-aligned with a width from its longest cell
     (``_number_columns``), and its header wraps. A table that would not fit the standard
     article's text block is set one font size smaller, as often as needed, and one still too
     wide at the smallest size is scaled to the line (``\resizebox``). ``notes`` are plain
@@ -168,16 +169,9 @@ def to_latex(table: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
         # 4 pt) leave of the line.
         row_width = (rf"\dimexpr\linewidth-{numbers_em:.2f}em-"
                      rf"{8 * (len(headers) + 1)}pt\relax")
-        # The notes span every column of the last foot, at the full line.
-        foot = ([rf"\multicolumn{{{len(headers) + 1}}}{{@{{}}p{{\linewidth}}@{{}}}}{{%",
-                 *notes_block(notes), r"}\\"] if notes else [])
-        lines = ["{" + size, r"\setlength{\tabcolsep}{4pt}",
-                 r"\setlength{\LTcapwidth}{\linewidth}",
-                 rf"\begin{{longtable}}{{@{{}}>{{\raggedright\arraybackslash}}"
-                 rf"p{{{row_width}}}{''.join(specs)}@{{}}}}",
-                 rf"\caption{{{latex_escape(caption)}}}\\", r"\toprule", head, r"\midrule",
-                 r"\endfirsthead", r"\toprule", head, r"\midrule", r"\endhead",
-                 r"\bottomrule", *foot, r"\endlastfoot", *body, r"\end{longtable}", "}"]
+        lines = longtable(size, rf"@{{}}>{{\raggedright\arraybackslash}}p{{{row_width}}}"
+                                rf"{''.join(specs)}@{{}}", latex_escape(caption), head, body,
+                          notes_block(notes))
     elif total_em * _LATEX_SIZES[-1][1] > _LATEX_TEXT_EM * 10:
         # The last resort: too wide even at the smallest size, the table is scaled down to
         # the line (its Row column at its narrowest).
@@ -211,7 +205,8 @@ def _number_columns(table: pd.DataFrame) -> tuple[list, list, list, float]:
             headers[-1] += " (95%" + NO_BREAK_SPACE + "CI)"
             cells[-1] = [(above[0], value) for above, value in zip(cells[-1], values)]
             continue
-        headers.append(header_label(column))
+        # "× jax-scan": the sign stays with the name it divides by, never alone on a line
+        headers.append(header_label(column).replace("× ", "×" + NO_BREAK_SPACE))
         cells.append([(v, "") for v in values])
     specs, numbers_em = [], 0.0
     for header, column_cells in zip(headers, cells):
@@ -262,16 +257,39 @@ def _floats(section: Section) -> list[str]:
             for t in _tables(section)]
 
 
+def _main_tables(doc: Document) -> dict[str, list[str]]:
+    """The tables of ``TABLE_SECTIONS`` by section key, in order, every float before the last
+    longtable placed here (float's ``[H]``): a longtable does not float, so a float before it
+    that drifted to a later page would print after it, its number out of order."""
+    tables = {s.key: _floats(s) for s in doc.sections if s.key in TABLE_SECTIONS}
+    flat = [(key, i) for key, floats in tables.items() for i in range(len(floats))]
+    longs = [n for n, (key, i) in enumerate(flat) if r"\begin{longtable}" in tables[key][i]]
+    for key, i in flat[:longs[-1] if longs else 0]:
+        tables[key][i] = tables[key][i].replace(r"\begin{table}[htbp]", r"\begin{table}[H]")
+    return tables
+
+
+# A command-line option ("--processes", "-k"): its hyphens stay with its name.
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+
+
 def _breakable(text: str) -> str:
-    """Escaped ``text`` whose row ids may break after their hyphens."""
-    return latex_escape(text).replace("-{}", r"-{}\allowbreak{}")
+    r"""Escaped ``text`` whose row ids may break after their hyphens; a command-line option
+    ("--processes") is kept whole in an ``\mbox``."""
+    text, out, end = plain_text(text), [], 0
+    for match in _OPTION.finditer(text):
+        out.append(latex_escape(text[end:match.start()]).replace("-{}", r"-{}\allowbreak{}"))
+        out.append(r"\mbox{" + latex_escape(match.group()) + "}")
+        end = match.end()
+    out.append(latex_escape(text[end:]).replace("-{}", r"-{}\allowbreak{}"))
+    return "".join(out)
 
 
-def _section(section: Section) -> list[str]:
+def _section(section: Section, main_tables: dict[str, list[str]]) -> list[str]:
     esc = latex_escape
     if section.key in TABLE_SECTIONS:  # the float's caption names the section
         lead = [esc(" ".join(section.sentences)), ""] if section.sentences else []
-        return lead + [line for table in _floats(section) for line in (table, "")]
+        return lead + [line for table in main_tables[section.key] for line in (table, "")]
     body = [rf"\section*{{{esc(section.title)}}}"]
     if section.sentences:
         body += [esc(" ".join(section.sentences)), ""]
@@ -318,8 +336,11 @@ def tables_fragment(doc: Document) -> str:
     ends), the packages they need in a comment."""
     # A smoke run's numbers mean nothing: the fragment that a course's notes input says so
     # first, as report.tex's title does.
-    parts = [rf"\paragraph{{Smoke run}} {_breakable(SMOKE_NOTE[0].upper() + SMOKE_NOTE[1:])}."]\
-        if doc.smoke else []
+    # Its heading is the note's words before the colon, which its text then does not repeat.
+    title, _, rest = SMOKE_NOTE.partition(": ")
+    parts = [rf"\paragraph{{{latex_escape(title[0].upper() + title[1:])}}} "
+             rf"{_breakable(rest[0].upper() + rest[1:])}."] if doc.smoke else []
+    main_tables = _main_tables(doc)
     for section in doc.sections:
         if section.key == "nothing":  # a run of which no row was measured: its one sentence
             parts.append(rf"\paragraph{{{latex_escape(section.title)}}} "
@@ -334,7 +355,7 @@ def tables_fragment(doc: Document) -> str:
         elif section.key in TABLE_SECTIONS:
             # the headline's sentence before its table, as report.tex has it
             parts += ([_breakable(" ".join(section.sentences))] if section.sentences else [])
-            parts += _floats(section)
+            parts += main_tables[section.key]
     # The tables are set before the citation (and before the article goes on): floats would
     # otherwise drift past it and split it from the numbers it cites.
     parts.append("\n".join([r"\clearpage", rf"\paragraph{{{CITE_TITLE}}}", *cite_block(doc)]))
@@ -351,13 +372,14 @@ def report(doc: Document) -> str:
             rf"\title{{{esc(doc.title)}}}", rf"\date{{{subtitle}}}", r"\author{}",
             r"\begin{document}", r"\maketitle"]
     keys = [section.key for section in doc.sections]
+    main_tables = _main_tables(doc)
     last_table = max((i for i, key in enumerate(keys) if key in TABLE_SECTIONS), default=None)
     for i, section in enumerate(doc.sections):
         if last_table is not None and i == last_table + 1:
             # LaTeX's floats may drift past a heading: the main tables are set before the
             # sections after them (the appendix), not under their headings.
             body.append(r"\clearpage")
-        body += _section(section)
+        body += _section(section, main_tables)
     figures = [*doc.figures, *(name for section in doc.sections for name in section.figures)]
     for name in figures:
         body += [r"\begin{figure}[htbp]", r"\centering",

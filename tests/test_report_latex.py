@@ -242,9 +242,9 @@ def test_notes_are_set_inside_the_float_or_the_longtables_last_foot(realistic_re
     assert not re.search(r"\\end\{table\}\n\\begin\{itemize\}", tex)
     longtables = re.findall(r"\\begin\{longtable\}.*?\\end\{longtable\}", tex, re.DOTALL)
     for table in longtables:
-        if r"\textbullet" in table:
-            foot = table[table.index(r"\endhead"):table.index(r"\endlastfoot")]
-            assert table.count(r"\textbullet") == foot.count(r"\textbullet")
+        if r"\textbullet" in table:  # one row after the last, held to it
+            end = table[table.rindex("\\\\*"):]
+            assert table.count(r"\textbullet") == end.count(r"\textbullet")
     # the appendix's 47 process lines break across pages
     assert re.search(r"\\begin\{longtable\}.*\n\\caption\{Appendix: diagnostics", tex)
 
@@ -324,8 +324,10 @@ def test_a_long_table_breaks_across_pages_instead_of_floating():
     source = latex.to_latex(table, "Sixty rows", ["a note"])
     assert r"\begin{longtable}" in source and r"\begin{table}" not in source
     assert r"\endhead" in source  # the header repeats on every page
-    # the notes in the last foot: set with the table's last line, on its page
-    assert source.index(r"\bottomrule") < source.index("a note") < source.index(r"\endlastfoot")
+    # the notes after the last row, held to it and it to the row before: set on their page
+    assert source.index(r"\endhead") < source.index(r"row-{}\allowbreak{}58 & 1\,024 \\*") \
+        < source.index(r"row-{}\allowbreak{}59 & 1\,024 \\*") < source.index("a note")
+    assert r"\endlastfoot" not in source
     short = latex.to_latex(table.head(5), "Five rows")
     assert r"\begin{tabularx}{\linewidth}" in short and "longtable" not in short
 
@@ -393,9 +395,78 @@ def test_a_smoke_runs_tables_fragment_says_so_first_and_in_its_citation():
     data = realistic_run()
     data["plan"]["preset"] = "quick"
     fragment = latex.tables_fragment(run_document(as_run(data)))
-    assert fragment.index(r"\paragraph{Smoke run} Smoke run (quick preset)") \
+    assert fragment.index(r"\paragraph{Smoke run (quick preset)} Too few steps") \
         < fragment.index(r"\caption")
+    assert fragment.lower().count("smoke run") == 2  # its paragraph and its citation, once each
     cite = fragment[fragment.index("How to cite these numbers"):]
     assert "smoke run (quick preset)" in cite
     plain = latex.tables_fragment(run_document(as_run(realistic_run())))
     assert "Smoke run" not in plain and "smoke run" not in plain
+
+
+@needs_pdflatex
+@needs_pdftotext
+def test_a_longtables_continued_page_repeats_its_header_and_never_holds_its_last_row_alone(
+        tmp_path):
+    import pandas as pd
+
+    # The same 40-row table (a page and a bit) below a growing space: its page break falls
+    # before every one of its last rows in turn.
+    offsets_pt = range(0, 150, 3)
+    parts = []
+    for k, offset in enumerate(offsets_pt, start=1):
+        table = pd.DataFrame({"Row": [f"t{k}r{j}" for j in range(1, 41)],
+                              "µs/step": ["1\u202f024"] * 40})
+        source = latex.to_latex(table, f"Table of offset {offset}",
+                                [f"note{k} " + "words " * 30, "another note " * 10])
+        assert r"\begin{longtable}" in source
+        parts += [r"\clearpage", rf"\vspace*{{{offset}pt}}", source]
+    (tmp_path / "long.tex").write_text("\n".join([
+        r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\begin{document}", *parts,
+        r"\end{document}", ""]))
+    log = pdflatex(tmp_path, "long.tex")
+    assert overfull_over_slack(log) == []
+    pages = _pages_of(tmp_path / "long.pdf")
+    alone = 0
+    for k in range(1, len(offsets_pt) + 1):
+        row = re.compile(rf"\bt{k}r(\d+)\b")
+        held = [(i, [int(j) for j in row.findall(page)]) for i, page in enumerate(pages)
+                if row.search(page)]
+        assert sorted(j for _, rows in held for j in rows) == list(range(1, 41)), k
+        for i, rows in held[1:]:  # a continued page: the header above its first row
+            page = pages[i]
+            assert "µs/step" in page[:page.index(f"t{k}r{rows[0]}")], (k, i)
+        last_page, last_rows = held[-1]
+        assert len(last_rows) >= 2, (k, last_rows)
+        assert f"note{k}" in pages[last_page], k
+        alone += len(held) > 1 and len(held[-1][1]) == 2
+    assert alone  # some offset put the break right before the last two rows
+
+
+@needs_pdflatex
+@needs_pdftotext
+@pytest.mark.parametrize("smoke", [False, True])
+def test_an_article_that_inputs_the_tables_numbers_them_in_page_order(tmp_path, smoke):
+    from reports.report import run_document
+    from tests.report_cases import realistic_run
+
+    data = realistic_run()
+    if smoke:
+        data["plan"]["preset"] = "quick"
+    fragment = latex.tables_fragment(run_document(as_run(data)))
+    (tmp_path / "report-tables.tex").write_text(fragment)
+    # Every float before a longtable stays where it stands; a longtable never floats.
+    before = fragment[:fragment.rindex(r"\begin{longtable}")]
+    assert r"\begin{table}[H]" in before and r"\begin{table}[htbp]" not in before
+    # The article's text before the tables takes ever more of its first page.
+    for offset_pt in range(0, 500, 50):
+        (tmp_path / "notes.tex").write_text("\n".join([
+            r"\documentclass{article}", *latex.LATEX_PACKAGES, r"\begin{document}",
+            rf"Course notes.\par\vspace*{{{offset_pt}pt}}", r"\input{report-tables.tex}",
+            r"\end{document}", ""]))
+        log = pdflatex(tmp_path, "notes.tex")
+        assert "Float too large" not in log and overfull_over_slack(log) == []
+        pages = _pages_of(tmp_path / "notes.pdf")
+        captions = [_page(pages, f"Table {k}:")
+                    for k in range(1, fragment.count(r"\caption{") + 1)]
+        assert captions == sorted(captions), (offset_pt, captions)
