@@ -428,7 +428,9 @@ def test_the_terminal_table_fits_120_columns_and_its_left_out_numbers_are_in_the
                 for name in ("markdown", "html"):
                     assert numbers.digits(number) in shown_numbers(rendered[name]), \
                         (key, column, name)
-    legend = next(line for line in lines if line.startswith("(Bayes accuracy"))
+    start = next(i for i, line in enumerate(lines) if line.startswith("(Bayes accuracy"))
+    legend = " ".join(lines[start:start + next(i for i, line in enumerate(lines[start:])
+                                               if line.endswith(")")) + 1])
     assert "spread %: the sample spread" in legend and "report.md's tables" in legend
 
 
