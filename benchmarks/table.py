@@ -104,7 +104,7 @@ def side_by_side(run: Run) -> list[str]:
 
 def _legend(rows: list[Row], shown: list[str]) -> list[str]:
     """What each column shown means, the marks, and where the rest is: one parenthesised
-    line."""
+    text, wrapped to ``WIDTH`` columns."""
     bayes = next((r.summary.bayes_accuracy for r in rows if r.summary), None)
     if bayes is None:
         return []
