@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports import main_tables
-from reports.document import UNSTABLE_MARK, Section
+from reports.document import Section
 from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _time_cells, _unstable, marked
 from results import numbers
 from results.summary import REFERENCE_VARIANT
@@ -23,10 +23,6 @@ CAPTION = ("The course's two ways of training the same network: the PyTorch loop
 
 MISSING_NOTE = (f"{numbers.MISSING}: no value. The torch loop's ratio to itself has no "
                 "interval.")
-UNSTABLE_RATIO_NOTE = (f"{UNSTABLE_MARK} after a ratio: the row's time or the torch loop's is "
-                       "unstable, so the ratio is not pinned down either; its interval says "
-                       "how far off it may be.")
-
 
 def _course_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The measured rows tagged course (the loop and each backend's fit), the loop first in
@@ -38,23 +34,12 @@ def _course_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(["device", "batch_size", "_loop"], kind="stable")
 
 
-def _ratio_unstable(rows: pd.DataFrame) -> pd.Series:
-    """Per course row (``_course_rows``), whether its "× torch loop" rests on an unstable
-    time: its own or the torch loop's at the same device and batch size (the ratio divides
-    the two). The loop's own ratio (1.00×, exact) never."""
-    loop = {(r["device"], r["batch_size"]): _unstable(r) for _, r in rows.iterrows()
-            if r["variant"] == REFERENCE_VARIANT}
-    return pd.Series([r["variant"] != REFERENCE_VARIANT
-                      and (_unstable(r) or loop.get((r["device"], r["batch_size"]), False))
-                      for _, r in rows.iterrows()], index=rows.index, dtype=bool)
-
-
 def table(frame: pd.DataFrame) -> pd.DataFrame:
     """The headline table as display strings: Batch, Row, µs/step and its interval, ×
     torch loop and its interval."""
     records = []
     rows = _course_rows(frame)
-    shaky = _ratio_unstable(rows)
+    shaky = main_tables.ratio_unstable(rows)
     for index, r in rows.iterrows():
         us, us_ci = _time_cells(r["us_per_step"], r.get("us_per_step_ci_low"),
                                 r.get("us_per_step_ci_high"))
@@ -85,7 +70,7 @@ def sentences(frame: pd.DataFrame) -> list[str]:
     with torch."; a ratio below 1.00× is also said as a speed-up (``_as_fast``)."""
     out = []
     rows = _course_rows(frame)
-    shaky = _ratio_unstable(rows)
+    shaky = main_tables.ratio_unstable(rows)
     for (device, batch), block in rows.groupby(["device", "batch_size"], sort=False):
         fits = block[(block["variant"] != REFERENCE_VARIANT)
                      & block["ratio_to_torch_loop"].map(lambda v: not numbers.is_missing(v))]
@@ -115,6 +100,6 @@ def section(frame: pd.DataFrame) -> Section | None:
     if main_tables.shows_unstable_mark(shown[[c for c in shown.columns if c != "× torch loop"]]):
         notes.append(main_tables.UNSTABLE_NOTE)
     if main_tables.shows_unstable_mark(shown[["× torch loop"]]):
-        notes.append(UNSTABLE_RATIO_NOTE)
+        notes.append(main_tables.UNSTABLE_RATIO_NOTE)
     return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,
                    sentences=sentences(frame), notes=notes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports.document import (
+    UNSTABLE_MARK,
     UNSTABLE_NOTE,
     LatexTable,
     Section,
@@ -19,6 +20,7 @@ from reports.document import (
 )
 from results import epochs, numbers
 from results.epochs import epochs_for
+from results.summary import REFERENCE_VARIANT
 
 MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a note
 
@@ -109,6 +111,24 @@ def _unstable(row) -> bool:
     return not _missing(value) and bool(value)  # bool(pd.NA) raises: test missing first
 
 
+RATIO = "× torch loop"
+UNSTABLE_RATIO_NOTE = (f"{UNSTABLE_MARK} after a ratio: the row's time or the torch loop's is "
+                       "unstable, so the ratio is not pinned down either; its interval says "
+                       "how far off it may be.")
+
+
+def ratio_unstable(frame: pd.DataFrame) -> pd.Series:
+    """Per row of ``frame`` (bool, its index), whether its "× torch loop" rests on an
+    unstable time: its own or the torch loop's of its block, the row whose id is the row's
+    with ``torch-loop`` for its variant (same device, batch size and sweep point). The loop's
+    own ratio (1.00×, exact) never."""
+    unstable = {str(r["row"]): _unstable(r) for _, r in frame.iterrows()}
+    loop_id = lambda r: REFERENCE_VARIANT + str(r["row"])[len(str(r["variant"])):]
+    return pd.Series([r["variant"] != REFERENCE_VARIANT
+                      and (_unstable(r) or unstable.get(loop_id(r), False))
+                      for _, r in frame.iterrows()], index=frame.index, dtype=bool)
+
+
 def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The three tables of the report (time, accuracy, memory) as display strings.
 
@@ -122,7 +142,9 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     ratio_column = ("ratio_to_torch_loop" if "ratio_to_torch_loop" in frame.columns
                     else "time_ratio_to_torch_loop")
     time_rows, acc_rows, mem_rows = [], [], []
-    for _, r in frame[frame["status"].isin(MEASURED_STATUSES)].iterrows():
+    measured = frame[frame["status"].isin(MEASURED_STATUSES)]
+    shaky = ratio_unstable(measured)
+    for index, r in measured.iterrows():
         key = {"Row": str(r["row"])}
         # The estimator in the header: p10 since format 3, the median before.
         us, us_ci = _time_cells(r["us_per_step"], _get(r, "us_per_step_ci_low"),
@@ -139,7 +161,7 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         time |= {
             "Samples/s": numbers.rate(r["samples_per_s"]),
             "First epoch s": _seconds(r["first_epoch_s"]),
-            "× torch loop": ratio,
+            "× torch loop": marked(ratio, shaky[index]),
         }
         if has_ratio_ci:
             time["95% CI ×"] = ratio_ci
@@ -348,8 +370,10 @@ def sections(frame: pd.DataFrame, plan: dict | None = None) -> list[Section]:
         if TO_TARGET in table.columns and TO_TARGET not in shown.columns:
             notes.append(NO_TARGET_NOTE)  # the caption promises the column: say why not
         table = shown
-        if shows_unstable_mark(table):  # Time's: the only one of the three with a time
-            notes.append(UNSTABLE_NOTE)
+        if shows_unstable_mark(table.drop(columns=[RATIO], errors="ignore")):
+            notes.append(UNSTABLE_NOTE)  # Time's: the only one of the three with a time
+        if RATIO in table.columns and shows_unstable_mark(table[[RATIO]]):
+            notes.append(UNSTABLE_RATIO_NOTE)
         latex = None
         if name == "Time":  # a printed page has no room for what the others follow from
             left_out = [c for c in PRINT_LEAVES_OUT if c in table.columns]
