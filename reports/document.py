@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from results import numbers
+from results.summary import REFERENCE_VARIANT
 
 # After a time per step: the suite marked its row unstable, the time not pinned down (a
 # shaded cell in HTML). Said under each table that shows it (UNSTABLE_NOTE).
@@ -72,6 +73,29 @@ def header_label(name) -> str:
     to the word before it by ``NO_BREAK_SPACE`` (the "epoch s" of "First epoch s"), so that
     a header wraps between words but never before its unit; other headers unchanged."""
     return _HEADER_UNIT.sub(NO_BREAK_SPACE + r"\1", str(name))
+
+
+RATIO = "× torch loop"
+UNSTABLE_RATIO_NOTE = (f"{UNSTABLE_MARK} after a ratio: the row's time or the torch loop's is "
+                       "unstable, so the ratio is not pinned down either; its interval says "
+                       "how far off it may be.")
+
+
+def ratio_unstable(frame: pd.DataFrame) -> pd.Series:
+    """Per row of ``frame`` (bool, its index), whether its "× torch loop" rests on an
+    unstable time: its own or the torch loop's of its block, the row whose id is the row's
+    with ``torch-loop`` for its variant (same device, batch size and sweep point). The loop's
+    own ratio (1.00×, exact) never."""
+    unstable = {str(r["row"]): _is_unstable(r) for _, r in frame.iterrows()}
+    loop_id = lambda r: REFERENCE_VARIANT + str(r["row"])[len(str(r["variant"])):]
+    return pd.Series([r["variant"] != REFERENCE_VARIANT
+                      and (_is_unstable(r) or unstable.get(loop_id(r), False))
+                      for _, r in frame.iterrows()], index=frame.index, dtype=bool)
+
+
+def _is_unstable(row) -> bool:
+    value = row.get("unstable")
+    return value is not None and not pd.isna(value) and bool(value)
 
 
 def shows_unstable_mark(table: pd.DataFrame) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports import main_tables
-from reports.document import Section
+from reports.document import UNSTABLE_RATIO_NOTE, Section, ratio_unstable
 from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _time_cells, _unstable, marked
 from results import numbers
 from results.summary import REFERENCE_VARIANT
@@ -39,7 +39,7 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     torch loop and its interval."""
     records = []
     rows = _course_rows(frame)
-    shaky = main_tables.ratio_unstable(rows)
+    shaky = ratio_unstable(rows)
     for index, r in rows.iterrows():
         us, us_ci = _time_cells(r["us_per_step"], r.get("us_per_step_ci_low"),
                                 r.get("us_per_step_ci_high"))
@@ -70,7 +70,7 @@ def sentences(frame: pd.DataFrame) -> list[str]:
     with torch."; a ratio below 1.00× is also said as a speed-up (``_as_fast``)."""
     out = []
     rows = _course_rows(frame)
-    shaky = main_tables.ratio_unstable(rows)
+    shaky = ratio_unstable(rows)
     for (device, batch), block in rows.groupby(["device", "batch_size"], sort=False):
         fits = block[(block["variant"] != REFERENCE_VARIANT)
                      & block["ratio_to_torch_loop"].map(lambda v: not numbers.is_missing(v))]
@@ -100,6 +100,6 @@ def section(frame: pd.DataFrame) -> Section | None:
     if main_tables.shows_unstable_mark(shown[[c for c in shown.columns if c != "× torch loop"]]):
         notes.append(main_tables.UNSTABLE_NOTE)
     if main_tables.shows_unstable_mark(shown[["× torch loop"]]):
-        notes.append(main_tables.UNSTABLE_RATIO_NOTE)
+        notes.append(UNSTABLE_RATIO_NOTE)
     return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,
                    sentences=sentences(frame), notes=notes)

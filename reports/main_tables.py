@@ -10,17 +10,18 @@ from __future__ import annotations
 import pandas as pd
 
 from reports.document import (
-    UNSTABLE_MARK,
+    RATIO,
     UNSTABLE_NOTE,
+    UNSTABLE_RATIO_NOTE,
     LatexTable,
     Section,
     marked,
+    ratio_unstable,
     shows_unstable_mark,
     without_missing_columns,
 )
 from results import epochs, numbers
 from results.epochs import epochs_for
-from results.summary import REFERENCE_VARIANT
 
 MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a note
 
@@ -109,24 +110,6 @@ def _accuracy(value) -> str:
 def _unstable(row) -> bool:
     value = _get(row, "unstable")
     return not _missing(value) and bool(value)  # bool(pd.NA) raises: test missing first
-
-
-RATIO = "× torch loop"
-UNSTABLE_RATIO_NOTE = (f"{UNSTABLE_MARK} after a ratio: the row's time or the torch loop's is "
-                       "unstable, so the ratio is not pinned down either; its interval says "
-                       "how far off it may be.")
-
-
-def ratio_unstable(frame: pd.DataFrame) -> pd.Series:
-    """Per row of ``frame`` (bool, its index), whether its "× torch loop" rests on an
-    unstable time: its own or the torch loop's of its block, the row whose id is the row's
-    with ``torch-loop`` for its variant (same device, batch size and sweep point). The loop's
-    own ratio (1.00×, exact) never."""
-    unstable = {str(r["row"]): _unstable(r) for _, r in frame.iterrows()}
-    loop_id = lambda r: REFERENCE_VARIANT + str(r["row"])[len(str(r["variant"])):]
-    return pd.Series([r["variant"] != REFERENCE_VARIANT
-                      and (_unstable(r) or unstable.get(loop_id(r), False))
-                      for _, r in frame.iterrows()], index=frame.index, dtype=bool)
 
 
 def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:

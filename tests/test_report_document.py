@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks.table import side_by_side
 from reports import html, latex, main_tables, markdown
-from reports.document import UNSTABLE_MARK, UNSTABLE_NOTE
+from reports.document import UNSTABLE_MARK, UNSTABLE_NOTE, UNSTABLE_RATIO_NOTE
 from reports.report import run_document
 from results import numbers
 from tests.report_cases import BUSY_WARNING, EPOCHS_TEXT, PARTIAL_ROW, as_run, realistic_run
@@ -215,7 +215,7 @@ def test_the_unstable_mark_sits_on_exactly_the_unstable_times(run, doc, rendered
                      if variant[row] != "torch-loop"
                      and (row in unstable or loop_of[row] in unstable)}
         assert any(j == ratio for _, j in expected), key
-        assert sections[key].notes.count(main_tables.UNSTABLE_RATIO_NOTE) == 1, key
+        assert sections[key].notes.count(UNSTABLE_RATIO_NOTE) == 1, key
         if key == "headline":
             sentence = " ".join(sections[key].sentences)
             assert sentence.count(UNSTABLE_MARK) == sum(j == ratio for _, j in expected)
