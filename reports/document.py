@@ -60,7 +60,6 @@ def without_missing_columns(table: pd.DataFrame) -> pd.DataFrame:
     return table.iloc[:, keep]
 
 
-
 # A unit at the end of a column's header (or before its parenthesis): "First epoch s",
 # "Epoch s (median)", "Peak RSS MiB". A header that wraps in a narrow column must not leave
 # the unit alone on a line ("first / epoch / s"), so it is bound to the word before it.
@@ -86,16 +85,18 @@ def ratio_unstable(frame: pd.DataFrame) -> pd.Series:
     unstable time: its own or the torch loop's of its block, the row whose id is the row's
     with ``torch-loop`` for its variant (same device, batch size and sweep point). The loop's
     own ratio (1.00×, exact) never."""
-    unstable = {str(r["row"]): _is_unstable(r) for _, r in frame.iterrows()}
+    unstable = {str(r["row"]): is_unstable(r) for _, r in frame.iterrows()}
     loop_id = lambda r: REFERENCE_VARIANT + str(r["row"])[len(str(r["variant"])):]
     return pd.Series([r["variant"] != REFERENCE_VARIANT
-                      and (_is_unstable(r) or unstable.get(loop_id(r), False))
+                      and (is_unstable(r) or unstable.get(loop_id(r), False))
                       for _, r in frame.iterrows()], index=frame.index, dtype=bool)
 
 
-def _is_unstable(row) -> bool:
+def is_unstable(row) -> bool:
+    """Whether the suite marked ``row`` (a tidy frame's row) unstable; False where the
+    column is absent or missing (bool(pd.NA) would raise)."""
     value = row.get("unstable")
-    return value is not None and not pd.isna(value) and bool(value)
+    return not numbers.is_missing(value) and bool(value)
 
 
 def shows_unstable_mark(table: pd.DataFrame) -> bool:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from reports import main_tables
-from reports.document import UNSTABLE_RATIO_NOTE, Section, ratio_unstable
-from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _time_cells, _unstable, marked
+from reports.document import UNSTABLE_RATIO_NOTE, Section, is_unstable, ratio_unstable
+from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _time_cells, marked
 from results import numbers
 from results.summary import REFERENCE_VARIANT
 
@@ -47,7 +47,7 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
                                        r.get("ratio_ci_high"))
         records.append({"Row": str(r["row"]),
                         "Batch": f"{numbers.grouped(r['batch_size'], 0)} ({r['device']})",
-                        f"µs/step ({r.get('estimator')})": marked(us, _unstable(r)),
+                        f"µs/step ({r.get('estimator')})": marked(us, is_unstable(r)),
                         "95% CI µs/step": us_ci,
                         "× torch loop": marked(ratio, shaky[index]), "95% CI ×": ratio_ci})
     return pd.DataFrame.from_records(records)

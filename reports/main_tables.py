@@ -15,6 +15,7 @@ from reports.document import (
     UNSTABLE_RATIO_NOTE,
     LatexTable,
     Section,
+    is_unstable,
     marked,
     ratio_unstable,
     shows_unstable_mark,
@@ -107,11 +108,6 @@ def _accuracy(value) -> str:
     return numbers.fixed(value, numbers.ACCURACY_DECIMALS)
 
 
-def _unstable(row) -> bool:
-    value = _get(row, "unstable")
-    return not _missing(value) and bool(value)  # bool(pd.NA) raises: test missing first
-
-
 def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The three tables of the report (time, accuracy, memory) as display strings.
 
@@ -132,7 +128,7 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         # The estimator in the header: p10 since format 3, the median before.
         us, us_ci = _time_cells(r["us_per_step"], _get(r, "us_per_step_ci_low"),
                                 _get(r, "us_per_step_ci_high"))
-        time = key | {f"µs/step ({_get(r, 'estimator')})": marked(us, _unstable(r))}
+        time = key | {f"µs/step ({_get(r, 'estimator')})": marked(us, is_unstable(r))}
         if has_ci:
             time["95% CI µs/step"] = us_ci
         if not _missing(_get(r, "us_per_step_median")):
