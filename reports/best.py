@@ -17,14 +17,8 @@ import math
 
 import pandas as pd
 
-from reports.document import (
-    UNSTABLE_MARK,
-    UNSTABLE_NOTE,
-    LatexTable,
-    Section,
-    marked,
-    shows_unstable_mark,
-)
+from reports.cells import UNSTABLE_MARK, UNSTABLE_NOTE, marked, shows_unstable_mark
+from reports.document import LatexTable, Section
 from results import numbers
 from results.schema import SWEEP_AXES
 

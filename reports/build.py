@@ -2,8 +2,8 @@
 
 ``build_report`` reads the file into the result model (results.load), makes the report
 document (reports.report: each report module hands back its section), renders it
-(reports.markdown, reports.latex, reports.html, and every figure as PNG and SVG) and
-writes every file at once (results.atomic.write_folder).
+(reports.markdown, reports.latex, reports.html, and every figure as PNG and SVG:
+reports.images) and writes every file at once (results.atomic.write_folder).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reports import html, latex, markdown, plots
+from reports import html, images, latex, markdown
 from reports.document import Document
 from reports.errors import ReportError
 from reports.report import run_document
@@ -67,13 +67,12 @@ def report_files(run: Run) -> dict:
     files = dict(doc.files)
     for section in doc.sections:
         files |= section.files
-    images = {}  # name -> PNG, which report.html holds inside itself
+    pngs = {}  # name -> PNG, which report.html holds inside itself
     for name, figure in _figures(doc).items():
-        images[name], svg = plots.render(figure)
-        files[f"{name}.png"], files[f"{name}.svg"] = images[name], svg
-    return files | {"report.md": markdown.report(doc), "report.tex": latex.report(doc),
-                    "report-tables.tex": latex.tables_fragment(doc),
-                    "report.html": html.report(doc, images)}
+        pngs[name], svg = images.render(figure)
+        files[f"{name}.png"], files[f"{name}.svg"] = pngs[name], svg
+    return files | {"report.md": markdown.report(doc), **latex.files(doc),
+                    "report.html": html.report(doc, pngs)}
 
 
 def _figures(doc: Document) -> dict:

@@ -1,14 +1,20 @@
 """What a reader must know before trusting the numbers, said once in plain words with what to
 do about it: a busy machine, unstable rows, partial rows and rows that were not measured.
 
-``section`` is the report's "Caveats" section (right after the headline); ``summary`` is its
-one-line form for the citation footnote ("12 rows unstable; machine busy"). The per-process
+``of`` hands the report all of them at once: the "Caveats" section (right after the
+headline), its one-line form for the citation footnote ("12 rows unstable; machine busy")
+and whether the run is a smoke run. The per-process
 values behind them (thread waits, load) are in the appendix (reports.diagnostics).
 """
 
 from __future__ import annotations
 
-from reports.document import UNSTABLE_MARK, Section
+import dataclasses
+
+import pandas as pd
+
+from reports.cells import MEASURED_STATUSES, UNSTABLE_MARK
+from reports.document import Section
 from results.estimate import UNSTABLE_HALF_WIDTH_PCT
 from results.model import Environment, Row, Run
 
@@ -98,11 +104,24 @@ def partial_items(run: Run) -> list[str]:
             for r in partial_rows(run)]
 
 
-def section(run: Run, not_measured: list[str]) -> Section | None:
+def not_measured(frame: pd.DataFrame) -> list[str]:
+    """The rows that are not in the tables, one line per status and reason: "skipped, 8
+    rows: a, b. Reason: ...", from ``frame`` (the run's tidy table, reports.tables.tidy).
+    Plain text (escape it for the output format)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for _, r in frame[~frame["status"].isin(MEASURED_STATUSES)].iterrows():
+        groups.setdefault((str(r["status"]), str(r["reason"] or "")), []).append(str(r["row"]))
+    return [f"{status}, {len(rows)} row{'s' if len(rows) > 1 else ''}: " + ", ".join(rows)
+            + (f". Reason: {reason}" if reason else "")
+            for (status, reason), rows in groups.items()]
+
+
+def section(run: Run, frame: pd.DataFrame) -> Section | None:
     """The caveats of ``run`` as one list (None when there are none): busy machine, unstable
-    rows, partial rows, then ``not_measured`` (reports.main_tables.table_notes)."""
+    rows, partial rows, then the rows not measured (``not_measured`` of ``frame``, the run's
+    tidy table)."""
     items = [i for i in (busy_item(run), unstable_item(run)) if i]
-    items += partial_items(run) + list(not_measured)
+    items += partial_items(run) + not_measured(frame)
     if not items:
         return None
     return Section(key="caveats", title=TITLE, items=items)
@@ -125,3 +144,18 @@ def summary(run: Run) -> str:
     if busy_reasons(run):
         parts.append("machine busy")
     return "; ".join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class Caveats:
+    """A run's caveats in each form the report shows them: ``section`` (None when there are
+    none), ``summary`` for the citation footnote ("" when there are none) and ``smoke``, True
+    for a quick-preset run (its numbers only show that every row runs)."""
+    section: Section | None
+    summary: str
+    smoke: bool
+
+
+def of(run: Run, frame: pd.DataFrame) -> Caveats:
+    """The caveats of ``run``, whose tidy table (reports.tables.tidy) is ``frame``."""
+    return Caveats(section(run, frame), summary(run), is_smoke_run(run))

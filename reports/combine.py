@@ -33,6 +33,7 @@ import re
 from pathlib import Path
 
 from reports import combine_render, numbers
+from reports.cells import UNSTABLE_MARK
 from reports.combine_tables import (
     GROUP_CAPTION,
     Labelled,
@@ -45,7 +46,6 @@ from reports.combine_tables import (
     side_by_side,
     teacher_sentence,
 )
-from reports.document import UNSTABLE_MARK
 from reports.errors import USER_ERRORS, ReportError
 from results.atomic import write_folder
 from results.format import RESULTS_FILE_NAME

@@ -7,7 +7,7 @@ import matplotlib
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
-from reports import html, latex, markdown, plots
+from reports import html, images, latex, markdown, plots
 from reports.combine_tables import Labelled, display_groups
 from results.model import Commit, Environment
 
@@ -130,7 +130,7 @@ def runs_list(runs: list[Labelled]) -> list[str]:
 
 def files(document: dict) -> dict:
     """Every file of the combined report, by name: text (str) or bytes."""
-    png, svg = plots.render(document["figure"])
+    png, svg = images.render(document["figure"])
     return {"combined.csv": document["frame"].to_csv(index=False), f"{PLOT_NAME}.png": png,
             f"{PLOT_NAME}.svg": svg, "report.md": markdown_report(document),
             "report.tex": latex_report(document), "report.html": html_report(document, png)}

@@ -11,7 +11,7 @@ import statistics
 import pandas as pd
 
 from reports import latex, numbers
-from reports.document import UNSTABLE_MARK
+from reports.cells import UNSTABLE_MARK
 from reports.errors import ReportError
 from results.model import Environment, Row, Run, Summary
 from results.summary import REFERENCE_VARIANT

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports import instructions, numbers
+from reports.cells import is_number_column
 from reports.compare import Comparison
 from reports.compare_rule import (
     CI_NAME,
@@ -17,7 +18,6 @@ from reports.compare_rule import (
     VERDICTS,
     robust_rule,
 )
-from reports.document import is_number_column
 from reports.markdown import markdown_escape
 from reports.markdown import to_markdown as table_markdown
 from reports.text import plain_text

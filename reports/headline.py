@@ -7,9 +7,20 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports import main_tables
-from reports.document import UNSTABLE_RATIO_NOTE, Section, is_unstable, ratio_unstable
-from reports.main_tables import MEASURED_STATUSES, _ratio_cells, _time_cells, marked
+from reports.cells import (
+    MEASURED_STATUSES,
+    RATIO,
+    UNSTABLE_NOTE,
+    UNSTABLE_RATIO_NOTE,
+    interval_reason,
+    is_unstable,
+    marked,
+    ratio_cells,
+    ratio_unstable,
+    shows_unstable_mark,
+    time_cells,
+)
+from reports.document import Section
 from results import numbers
 from results.summary import REFERENCE_VARIANT
 
@@ -41,15 +52,15 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     rows = _course_rows(frame)
     shaky = ratio_unstable(rows)
     for index, r in rows.iterrows():
-        us, us_ci = _time_cells(r["us_per_step"], r.get("us_per_step_ci_low"),
+        us, us_ci = time_cells(r["us_per_step"], r.get("us_per_step_ci_low"),
                                 r.get("us_per_step_ci_high"))
-        ratio, ratio_ci = _ratio_cells(r.get("ratio_to_torch_loop"), r.get("ratio_ci_low"),
+        ratio, ratio_ci = ratio_cells(r.get("ratio_to_torch_loop"), r.get("ratio_ci_low"),
                                        r.get("ratio_ci_high"))
         records.append({"Row": str(r["row"]),
                         "Batch": f"{numbers.grouped(r['batch_size'], 0)} ({r['device']})",
                         f"µs/step ({r.get('estimator')})": marked(us, is_unstable(r)),
                         "95% CI µs/step": us_ci,
-                        "× torch loop": marked(ratio, shaky[index]), "95% CI ×": ratio_ci})
+                        RATIO: marked(ratio, shaky[index]), "95% CI ×": ratio_ci})
     return pd.DataFrame.from_records(records)
 
 
@@ -95,11 +106,11 @@ def section(frame: pd.DataFrame) -> Section | None:
     shown = table(frame)
     if not len(shown):
         return None
-    notes = [f"{MISSING_NOTE} {main_tables.interval_reason(frame)}"] \
+    notes = [f"{MISSING_NOTE} {interval_reason(frame)}"] \
         if (shown.astype(str) == numbers.MISSING).to_numpy().any() else []
-    if main_tables.shows_unstable_mark(shown[[c for c in shown.columns if c != "× torch loop"]]):
-        notes.append(main_tables.UNSTABLE_NOTE)
-    if main_tables.shows_unstable_mark(shown[["× torch loop"]]):
+    if shows_unstable_mark(shown.drop(columns=[RATIO])):
+        notes.append(UNSTABLE_NOTE)
+    if shows_unstable_mark(shown[[RATIO]]):
         notes.append(UNSTABLE_RATIO_NOTE)
     return Section(key="headline", title=TITLE, caption=CAPTION, table=shown,
                    sentences=sentences(frame), notes=notes)

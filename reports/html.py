@@ -10,15 +10,8 @@ import re
 
 import pandas as pd
 
-from reports.document import (
-    SMOKE_NOTE,
-    UNSTABLE_MARK,
-    Document,
-    Section,
-    header_label,
-    is_number_column,
-    plot_label,
-)
+from reports.cells import UNSTABLE_MARK, header_label, is_number_column, plot_label
+from reports.document import SMOKE_NOTE, Document, Section
 from reports.text import plain_text
 
 

@@ -1,6 +1,6 @@
 """LaTeX: text escaped for T1 fonts (``latex_escape``), a table as a float that fits the
 page (``to_latex``, needing ``LATEX_PACKAGES``), and a run's report as report.tex
-(``report``) and report-tables.tex (``tables_fragment``).
+(``report``) and report-tables.tex (``tables_fragment``), both at once by ``files``.
 
 Two layouts are print's own: the main tables and "Each framework at its best"
 (``TABLE_SECTIONS``) are floats without a heading, as in report-tables.tex, and every figure
@@ -16,15 +16,8 @@ import unicodedata
 import pandas as pd
 
 from reports.caveats import DIAGNOSTICS_POINTER
-from reports.document import (
-    NO_BREAK_SPACE,
-    SMOKE_NOTE,
-    Document,
-    LatexTable,
-    Section,
-    header_label,
-    plot_label,
-)
+from reports.cells import NO_BREAK_SPACE, header_label, plot_label
+from reports.document import SMOKE_NOTE, Document, LatexTable, Section
 from reports.latex_longtable import longtable
 from reports.text import plain_text
 
@@ -40,7 +33,7 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$",
                   "\n": " ", "\r": " ", "\t": " ",
                   # between digit groups (results.numbers): a thin space that never breaks
                   "\u202f": r"\,",
-                  # a header's unit bound to its word (reports.document.header_label)
+                  # a header's unit bound to its word (reports.cells.header_label)
                   NO_BREAK_SPACE: "~",
                   # brackets: an \item or a command before them would read an optional argument
                   "[": "{[}", "]": "{]}"}
@@ -389,3 +382,9 @@ def report(doc: Document) -> str:
     body += [r"\clearpage", rf"\section*{{{CITE_TITLE}}}", *cite_block(doc),
              r"\end{document}", ""]
     return "\n".join(body)
+
+
+def files(doc: Document) -> dict[str, str]:
+    """Both LaTeX files of ``doc`` by name: report.tex (``report``) and report-tables.tex
+    (``tables_fragment``)."""
+    return {"report.tex": report(doc), "report-tables.tex": tables_fragment(doc)}

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import pandas as pd
 
-from reports.document import (
+from reports.cells import (
+    MEASURED_STATUSES,
     RATIO,
     UNSTABLE_NOTE,
     UNSTABLE_RATIO_NOTE,
-    LatexTable,
-    Section,
+    interval_reason,
     is_unstable,
     marked,
+    ratio_cells,
     ratio_unstable,
     shows_unstable_mark,
+    time_cells,
     without_missing_columns,
 )
-from results import epochs, numbers
-from results.epochs import epochs_for
-
-MEASURED_STATUSES = ("ok", "partial")  # rows with numbers; every other row is a note
+from reports.document import LatexTable, Section
+from reports.trained import epochs_sentence
+from results import numbers
 
 CAPTIONS = {
     "Time": "Steady-state training time of one training step, by the estimator in the "
@@ -58,20 +59,6 @@ def _get(row, column):
 def _mib(value) -> str:
     return numbers.number(None if _missing(value) else value / 2**20,
                           numbers.COLUMN_FIGURES["memory"])
-
-
-def _time_cells(value, low, high, figures: int = numbers.COLUMN_FIGURES["time"]) -> tuple:
-    """A headline and its interval at the headline's decimals (results.numbers)."""
-    if _missing(value):
-        return numbers.MISSING, numbers.MISSING
-    places = numbers.decimals(float(value), figures)
-    return numbers.number(value, figures), numbers.interval(low, high, places)
-
-
-def _ratio_cells(value, low, high) -> tuple:
-    if _missing(value):
-        return numbers.MISSING, numbers.MISSING
-    return numbers.ratio(value), numbers.ratio_interval(low, high)
 
 
 # The Time table's two spreads, each the IQR over the median in percent but of other things:
@@ -126,7 +113,7 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for index, r in measured.iterrows():
         key = {"Row": str(r["row"])}
         # The estimator in the header: p10 since format 3, the median before.
-        us, us_ci = _time_cells(r["us_per_step"], _get(r, "us_per_step_ci_low"),
+        us, us_ci = time_cells(r["us_per_step"], _get(r, "us_per_step_ci_low"),
                                 _get(r, "us_per_step_ci_high"))
         time = key | {f"µs/step ({_get(r, 'estimator')})": marked(us, is_unstable(r))}
         if has_ci:
@@ -135,7 +122,7 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
             time["Median µs/step"] = numbers.number(r["us_per_step_median"])
         time |= {"Epoch s (median)": _seconds(r["steady_epoch_s_median"])}
         time |= _spread_cells(r, frame)
-        ratio, ratio_ci = _ratio_cells(_get(r, ratio_column), _get(r, "ratio_ci_low"),
+        ratio, ratio_ci = ratio_cells(_get(r, ratio_column), _get(r, "ratio_ci_low"),
                                        _get(r, "ratio_ci_high"))
         time |= {
             "Samples/s": numbers.rate(r["samples_per_s"]),
@@ -168,18 +155,6 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
                                ("Memory", mem_rows)]}
 
 
-def table_notes(frame: pd.DataFrame) -> list[str]:
-    """The rows that are not in the tables, one line per status and reason: "skipped, 8
-    rows: a, b. Reason: ...". Plain text (escape it for the output format). The caveats
-    section (reports.caveats) says them once, with the unstable and partial rows."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for _, r in frame[~frame["status"].isin(MEASURED_STATUSES)].iterrows():
-        groups.setdefault((str(r["status"]), str(r["reason"] or "")), []).append(str(r["row"]))
-    return [f"{status}, {len(rows)} row{'s' if len(rows) > 1 else ''}: " + ", ".join(rows)
-            + (f". Reason: {reason}" if reason else "")
-            for (status, reason), rows in groups.items()]
-
-
 # A row's status as the verb of "8 rows were ...".
 _STATUS_WORDS = {"skipped": "skipped", "failed": "failed", "timeout": "stopped at the time "
                  "limit", "not run": "not run"}
@@ -202,25 +177,6 @@ def nothing_measured(frame: pd.DataFrame) -> str:
                      + (f", for this reason: {reason}" if reason else ""))
     return ("Nothing was measured, so this report has no tables or plots: "
             + "; ".join(parts) + ".")
-
-
-# Why a time has no 95% interval, by the estimator that made it (results/estimate.py for
-# p10, results/summary.py's bootstrap_median_ci for format 2's median): said as it is done.
-INTERVAL_REASONS = {
-    "p10": "A time's 95% interval resamples its processes and the samples within each (a "
-           "single process: its samples alone), so only a time of one sample has none.",
-    "median": "A time from an older sidebyside's file, the median over processes, has its "
-              "interval from resampling the processes: none from one process.",
-}
-
-
-def interval_reason(frame: pd.DataFrame) -> str:
-    """Why a time of ``frame`` (the run's tidy table) may lack its interval: the sentences of
-    ``INTERVAL_REASONS`` for the estimators its measured rows used (p10 where none says)."""
-    measured = frame[frame["status"].isin(MEASURED_STATUSES)]
-    used = set(measured["estimator"].dropna()) if "estimator" in measured.columns else set()
-    return " ".join(text for name, text in INTERVAL_REASONS.items()
-                    if name in used or (name == "p10" and not used))
 
 
 TO_TARGET = "To target s"
@@ -276,61 +232,6 @@ def _target_sentence(frame: pd.DataFrame) -> str:
         text += (f" (the Bayes accuracy {numbers.fixed(bayes.iloc[0], numbers.ACCURACY_DECIMALS)}"
                  f" minus {numbers.fixed(gap, numbers.ACCURACY_DECIMALS)})")
     return text + "."
-
-
-def _epoch_counts(plan: dict, frame: pd.DataFrame) -> dict[tuple[int, int], int]:
-    """(batch size, training samples) -> the epochs its rows trained (results.epochs:
-    the plan's ``epochs``, more where ``min_steps`` asks for them), for the measured rows of
-    ``frame`` (the run's tidy table), else for the plan's batch sizes."""
-    epochs, min_steps = int(plan["epochs"]), int(plan.get("min_steps") or 0)
-    measured = frame[frame["status"].isin(MEASURED_STATUSES)]
-    if len(measured):
-        sizes = measured["n_train"] if "n_train" in measured.columns else [None] * len(measured)
-        pairs = sorted({(int(b), int(plan["n_train"] if _missing(n) else n))
-                        for b, n in zip(measured["batch_size"], sizes)})
-    else:
-        pairs = sorted((int(b), int(plan["n_train"])) for b in plan.get("batch_sizes") or ())
-    return {pair: epochs_for(epochs, min_steps, *pair) for pair in pairs}
-
-
-def epochs_text(plan: dict, frame: pd.DataFrame) -> str:
-    """The epochs each row trained, in the one number style: "3" for one count for all,
-    "12 at batch size 32, 120 at batch size 1 024 (at least 12 epochs and 1 200 steps)"
-    where the plan's ``min_steps`` gives batch sizes counts of their own. ``frame``: the
-    run's tidy table; "" where the plan records no epochs."""
-    if plan.get("epochs") is None:
-        return ""
-    return epochs.describe(int(plan["epochs"]), int(plan.get("min_steps") or 0),
-                           _epoch_counts(plan, frame))
-
-
-def trained_text(plan: dict, frame: pd.DataFrame) -> str:
-    """What each seed trained and how many seeds, for a plot's subtitle: "2 epochs, 1 seed",
-    "12 to 120 epochs by batch size, 3 seeds" (``_epoch_counts``; the plan's ``seeds``);
-    "" where the plan records neither."""
-    parts = []
-    if plan.get("epochs") is not None:
-        counts = sorted(set(_epoch_counts(plan, frame).values())) or [int(plan["epochs"])]
-        parts.append(numbers.counted(counts[0], "epoch") if len(counts) == 1 else
-                     f"{numbers.grouped(counts[0], 0)} to {numbers.grouped(counts[-1], 0)} "
-                     "epochs by batch size")
-    if plan.get("seeds") is not None:
-        parts.append(numbers.counted(len(plan["seeds"]), "seed"))
-    return ", ".join(parts)
-
-
-def epochs_sentence(plan: dict, frame: pd.DataFrame) -> str:
-    """" Epochs trained: ..." for the Accuracy caption, with why a large batch trains more
-    epochs where it does; "" where the plan records no epochs."""
-    if plan.get("epochs") is None:
-        return ""
-    counts = _epoch_counts(plan, frame)
-    if len(set(counts.values())) <= 1:
-        return f" Epochs trained: {epochs_text(plan, frame)}."
-    return (f" Epochs trained: {epochs.each(counts)}. Every row trains at least "
-            f"{numbers.grouped(plan['epochs'], 0)} epochs and "
-            f"{numbers.grouped(plan['min_steps'], 0)} Adam steps; a larger batch takes fewer "
-            "steps an epoch, so it trains more epochs to reach the target.")
 
 
 def sections(frame: pd.DataFrame, plan: dict | None = None) -> list[Section]:

@@ -8,13 +8,8 @@ import re
 
 import pandas as pd
 
-from reports.document import (
-    SMOKE_NOTE,
-    Document,
-    Section,
-    is_number_column,
-    plot_label,
-)
+from reports.cells import is_number_column, plot_label
+from reports.document import SMOKE_NOTE, Document, Section
 from reports.text import plain_text
 
 # Characters that GitHub Markdown would read as markup inside a table cell (raw HTML, math,

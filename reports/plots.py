@@ -13,8 +13,6 @@ Sizes are for a 16:9 slide: 13.33 x 7.5 inches, no text under 12 pt.
 
 from __future__ import annotations
 
-import io
-
 import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
@@ -25,8 +23,6 @@ from results import numbers
 
 # The run's own plots, in the order the report shows them (``figures``).
 PLOTS = ("time_per_step", "learning_curves", "accuracy_vs_time", "peak_memory")
-# SVG output without a creation date, so the same results give the same bytes.
-SVG_METADATA = {"Date": None}
 SLIDE_INCHES = (13.33, 7.5)  # a 16:9 slide
 # Colour-blind-safe (Petroff 2021, "Accessible color sequences for data visualization",
 # shipped with matplotlib >= 3.10), and a marker per implementation so that colour is never
@@ -93,7 +89,7 @@ def _groups(frame: pd.DataFrame):
 
 
 def _subtitle(footnote: dict) -> str:
-    """The machine, the date and, where given (``trained``: reports.main_tables.trained_text,
+    """The machine, the date and, where given (``trained``: reports.trained.trained_text,
     "2 epochs, 3 seeds"), what each seed trained."""
     parts = (footnote["hardware"], footnote["date"], footnote.get("trained"))
     return _text(" · ".join(part for part in parts if part))
@@ -305,20 +301,3 @@ def figures(frame: pd.DataFrame, curves: pd.DataFrame, footnote: dict) -> dict[s
             "learning_curves": learning_curves(curves, frame, footnote),
             "accuracy_vs_time": accuracy_vs_time(curves, frame, footnote),
             "peak_memory": peak_memory(frame, footnote)}
-
-
-def render(fig: Figure) -> tuple[bytes, bytes]:
-    """(PNG bytes, SVG bytes) of a figure."""
-    png, svg = io.BytesIO(), io.BytesIO()
-    engine = fig.get_layout_engine()
-    with matplotlib.rc_context(STYLE):
-        fig.savefig(png, format="png", dpi=100)
-        # The panels stay where the PNG's layout put them (sizes are in inches, so the SVG's
-        # 72 dpi does not move them): the constrained layout, a third of a figure's drawing
-        # time, runs once for both files.
-        fig.set_layout_engine("none")
-        try:
-            fig.savefig(svg, format="svg", metadata=SVG_METADATA)
-        finally:
-            fig.set_layout_engine(engine)
-    return png.getvalue(), svg.getvalue()

@@ -24,7 +24,9 @@ from reports import (
     plots,
     scaling_section,
     tables,
+    trained,
 )
+from reports.cells import MEASURED_STATUSES
 from reports.document import Document, Section, without_missing_columns_in
 from results import numbers
 from results.model import ABSENT, Commit, Environment, Resources, Run
@@ -40,17 +42,17 @@ def run_document(run: Run) -> Document:
     which no row was measured gets one section instead, that says so and why
     (reports.main_tables.nothing_measured), and no plots."""
     tidy = tables.run_tables(run)
-    note = footnote(run, tidy.frame)
-    if not tidy.frame["status"].isin(main_tables.MEASURED_STATUSES).any():
+    said = caveats.of(run, tidy.frame)
+    note = footnote(run, tidy.frame, said.summary)
+    if not tidy.frame["status"].isin(MEASURED_STATUSES).any():
         # Empty tables and plots of nothing would look like a finished report: one sentence
         # says what happened instead (and no smoke run's warning, which says rows ran).
         nothing = Section(key="nothing", title=main_tables.NOTHING_TITLE,
                           sentences=[main_tables.nothing_measured(tidy.frame)])
         return Document(title=TITLE, footnote=note, sections=[nothing], files=tidy.files)
     # the plots' subtitles: the footnote's machine and date, and what each seed trained
-    plot_note = note | {"trained": main_tables.trained_text(run.plan, tidy.frame)}
-    parts = [headline.section(tidy.frame),
-             caveats.section(run, main_tables.table_notes(tidy.frame)),
+    plot_note = note | {"trained": trained.trained_text(run.plan, tidy.frame)}
+    parts = [headline.section(tidy.frame), said.section,
              best.section(tidy.frame, run), *main_tables.sections(tidy.frame, run.plan),
              instructions.section(run, plot_note), scaling_section.section(run, plot_note),
              distributed.section(run), flags_section(run), diagnostics.section(run)]
@@ -59,7 +61,7 @@ def run_document(run: Run) -> Document:
                     sections=[without_missing_columns_in(part) for part in parts
                               if part is not None],
                     figures=plots.figures(tidy.frame, tidy.curves, plot_note), files=tidy.files,
-                    smoke=caveats.is_smoke_run(run))
+                    smoke=said.smoke)
 
 
 def flags_section(run: Run) -> Section | None:
@@ -69,17 +71,18 @@ def flags_section(run: Run) -> Section | None:
         if flags else None
 
 
-def footnote(run: Run, frame: pd.DataFrame) -> dict:
+def footnote(run: Run, frame: pd.DataFrame, caveats_summary: str = "") -> dict:
     """Everything a citation of this run needs, as labelled strings (a format-1 file is read
     as results.load converts it: its machine and commit in the environment). ``frame``: the
-    run's tidy table (reports.tables.tidy)."""
+    run's tidy table (reports.tables.tidy); ``caveats_summary``: the caveats in a few words
+    (reports.caveats.Caveats.summary)."""
     plan, env = run.plan, run.environment or Environment()
     commit = env.commit or Commit()
     cpu = env.get("cpu_model") or env.get("machine", "unknown CPU")
     gpus = sorted({d for d in frame["device_name"].dropna() if d != "cpu"})
     versions = sorted({v for v in frame["framework_version"].dropna()} |
                       {v for v in frame["backend_version"].dropna()})
-    fair = frame[frame["status"].isin(main_tables.MEASURED_STATUSES)]
+    fair = frame[frame["status"].isin(MEASURED_STATUSES)]
     fairness = {column: ", ".join(sorted(set(fair[column].dropna()))) for column in
                 ("convention", "initial_weights", "adam_epsilon", "adam_epsilon_placement",
                  "loss_clip", "precision") if column in fair.columns}
@@ -93,7 +96,7 @@ def footnote(run: Run, frame: pd.DataFrame) -> dict:
         "date": started[:19].replace("T", " ") + " UTC",
         "command": env.get("command", ""),
         "seeds": ", ".join(str(s) for s in plan["seeds"]),
-        "epochs": main_tables.epochs_text(plan, frame),
+        "epochs": trained.epochs_text(plan, frame),
         "data": f"{numbers.grouped(plan['n_train'], 0)} training and "
                 f"{numbers.grouped(plan['n_test'], 0)} test samples, "
                 f"Bayes accuracy {numbers.fixed(fair['bayes_accuracy'].iloc[0], 2)}" if len(fair)
@@ -110,7 +113,7 @@ def footnote(run: Run, frame: pd.DataFrame) -> dict:
         "sampling": _sampling(plan) if run.resources is not ABSENT else "",
         "peak resident memory": _gib((run.resources or Resources()).get(
             "peak_resident_total_bytes")),
-        "caveats": caveats.summary(run),
+        "caveats": caveats_summary,
         "format": f"sidebyside result format {version}{made_with}",
     }
 

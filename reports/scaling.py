@@ -30,7 +30,7 @@ import pandas as pd
 
 from reports import tables
 from results.model import Memory, Row, Run, Summary
-from results.schema import SWEEP_AXES
+from results.schema import SWEEP_AXES, is_sweep
 
 # axis -> (the row field it sets, the fit's size column, the unit of one size, its words);
 # the axes and their fields are results.schema.SWEEP_AXES.
@@ -74,7 +74,7 @@ DEFAULT_HIDDEN_SIZE = tables.DEFAULT_HIDDEN_SIZE
 
 def has_sweep(run: Run) -> bool:
     """Whether the run swept a size and measured at least one of its points."""
-    return tables.is_sweep(run.plan or {}) and not sweep_points(run).dropna(
+    return is_sweep(run.plan or {}) and not sweep_points(run).dropna(
         subset=["us_per_step"]).empty
 
 

@@ -10,6 +10,7 @@ import statistics
 import pandas as pd
 
 from results.model import Cpu, Process, Row, Run, Summary
+from results.schema import is_sweep
 
 SETTING_COLUMNS = ("framework_version", "keras_backend", "backend_version", "compile",
                    "convention", "initial_weights", "adam_epsilon", "adam_epsilon_placement",
@@ -114,11 +115,6 @@ def tidy(run: Run) -> pd.DataFrame:
     if run.converted_from_format_version == 1:
         frame = frame.drop(columns=list(FORMAT_2_ONLY_COLUMNS))
     return _typed(frame, NUMBER_COLUMNS)
-
-
-def is_sweep(plan: dict) -> bool:
-    """Whether a run's ``plan`` swept a size (``plan.sweeps``; absent in older files)."""
-    return bool(plan.get("sweeps"))
 
 
 def _ok_processes(row: Row) -> list[Process]:

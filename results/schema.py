@@ -27,6 +27,12 @@ PROCESS_STATUSES = ("ok", "failed", "timeout", "skipped")
 SWEEP_AXES = {"batch": "batch_size", "hidden": "hidden_size", "n_train": "n_train"}
 
 
+def is_sweep(plan) -> bool:
+    """Whether a run's ``plan`` (a mapping) swept an axis (``plan.sweeps``; absent in files
+    before sweeps)."""
+    return bool(plan.get("sweeps"))
+
+
 class Damaged(Exception):
     """A field of the file is missing or has the wrong type; the message names it."""
 

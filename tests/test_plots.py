@@ -9,7 +9,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from reports import plots, tables
+from reports import images, plots, tables
 from reports.build import figures
 from reports.plots import PLOTS
 from reports.report import footnote
@@ -43,7 +43,7 @@ def drawn(run):
             "accuracy_vs_time": plots.accuracy_vs_time(curves, frame, note),
             "peak_memory": plots.peak_memory(frame, note)}
     for fig in figs.values():
-        plots.render(fig)
+        images.render(fig)
     return figs
 
 
@@ -61,8 +61,9 @@ def test_figures_for_a_notebook(tmp_path):
     figs = figures(write(run_without_gpu(), tmp_path))
     assert list(figs) == list(PLOTS)
     assert all(isinstance(fig, Figure) for fig in figs.values())
-    png, svg = plots.render(figs["time_per_step"])
+    png, svg = images.render(figs["time_per_step"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg
+
 
 
 def test_names_that_look_like_mathtext_are_drawn_as_text(drawn):
@@ -153,7 +154,7 @@ def test_the_palette_is_colour_blind_safe():
     run = as_run({**run_without_gpu(), "_path": "x"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no font or layout warning for plain names
-        plots.render(plots.time_per_step(tables.tidy(run), footnote(run, tables.tidy(run))))
+        images.render(plots.time_per_step(tables.tidy(run), footnote(run, tables.tidy(run))))
 
 
 def test_learning_curves_mark_a_lost_seed_and_count_epochs_in_whole_numbers(run):

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from benchmarks.table import side_by_side
-from reports import html, latex, main_tables, markdown
-from reports.document import UNSTABLE_MARK, UNSTABLE_NOTE, UNSTABLE_RATIO_NOTE
+from reports import cells, html, latex, main_tables, markdown, trained
+from reports.cells import UNSTABLE_MARK, UNSTABLE_NOTE, UNSTABLE_RATIO_NOTE
 from reports.report import run_document
 from results import numbers
 from tests.report_cases import BUSY_WARNING, EPOCHS_TEXT, PARTIAL_ROW, as_run, realistic_run
@@ -191,9 +191,9 @@ def test_no_nested_brackets_in_any_note_or_caveat(doc):
 
 def _marked_cells(table) -> set[tuple[int, int]]:
     """(line, column position) of every cell of ``table`` that carries the unstable mark."""
-    cells = table.astype(str).to_numpy()
-    return {(i, j) for i in range(cells.shape[0]) for j in range(cells.shape[1])
-            if UNSTABLE_MARK in cells[i, j]}
+    shown = table.astype(str).to_numpy()
+    return {(i, j) for i in range(shown.shape[0]) for j in range(shown.shape[1])
+            if UNSTABLE_MARK in shown[i, j]}
 
 
 def _time_column(table) -> int:
@@ -320,7 +320,7 @@ def test_one_process_times_have_an_interval_and_the_notes_say_when_one_has_none(
     for note in notes.values():
         assert "one process" not in note and "2 processes" not in note, note
     for key in ("headline", "time"):  # how the interval is made, as results/estimate.py does
-        assert main_tables.INTERVAL_REASONS["p10"] in notes[key]
+        assert cells.INTERVAL_REASONS["p10"] in notes[key]
     # a row of one sample: the only time without an interval, as the note says
     single = run_document(as_run(quick_run(samples_of_first_row=1)))
     line = single.sections[0].table.set_index("Row").loc["keras-jax-fit-cpu-b1024"]
@@ -372,7 +372,7 @@ def test_every_plot_subtitle_counts_epochs_and_seeds_from_the_plan(run, doc):
     seeds = len(run.plan["seeds"])
     assert seeds > 1
     expected = f"12 to 120 epochs by batch size, {seeds} seeds"
-    assert main_tables.trained_text(run.plan, tables_frame(run)) == expected
+    assert trained.trained_text(run.plan, tables_frame(run)) == expected
     for name, figure in doc.figures.items():
         subtitle = figure.get_suptitle()
         assert subtitle.endswith(expected) and "× seeds" not in subtitle, (name, subtitle)

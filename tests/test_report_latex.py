@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from reports import latex, main_tables, tables
+from reports import caveats, latex, main_tables, tables
 from reports.plots import PLOTS
 from tests.report_cases import as_run, build_hostile_report, old_run, with_format2_summary
 
@@ -64,7 +64,7 @@ def test_the_tables_fragment_builds_with_the_packages_it_names(report, tmp_path)
 @needs_pdflatex
 def test_format2_tables_with_their_intervals_fit_a_plain_article(tmp_path):
     frame = with_format2_summary(tables.tidy(as_run(old_run())))
-    floats = [latex.to_latex(table, name, main_tables.table_notes(frame))
+    floats = [latex.to_latex(table, name, caveats.not_measured(frame))
               for name, table in main_tables.main_tables(frame).items()]
     (tmp_path / "notes.tex").write_text("\n".join([
         r"\documentclass{article}", *latex.LATEX_PACKAGES,

@@ -4,7 +4,7 @@ an unstable row, a CI, and names that Markdown would read as markup."""
 import pandas as pd
 import pytest
 
-from reports import main_tables, markdown, tables
+from reports import caveats, cells, main_tables, markdown, tables
 from reports.build import build_report
 from reports.report import footnote
 from reports.tables import integer_columns
@@ -53,8 +53,8 @@ def test_one_seed_and_one_process_show_the_missing_mark_instead_of_zero(frame):
     # the reason is said once, in a note under each table that shows the mark
     # a format-2 time (the median over processes): its interval needs 2 processes
     assert main_tables.missing_notes("Time", shown["Time"], summary) == [
-        f"{main_tables.MISSING_REASONS['Time']} {main_tables.INTERVAL_REASONS['median']}"]
-    assert "none from one process" in main_tables.INTERVAL_REASONS["median"]
+        f"{main_tables.MISSING_REASONS['Time']} {cells.INTERVAL_REASONS['median']}"]
+    assert "none from one process" in cells.INTERVAL_REASONS["median"]
     assert "needs 3 processes" in main_tables.SPREADS[main_tables.PROCESS_IQR]
     assert "2 seeds" in main_tables.missing_notes("Accuracy", shown["Accuracy"])[0]
 
@@ -79,12 +79,12 @@ def test_an_unstable_rows_time_is_marked_and_explained_under_the_time_table_only
     assert (shown["Time"].map(lambda c: "†" in c).to_numpy().sum()) == 2
     assert time.loc["keras-jax-fit-cpu-b32", "× torch loop"].endswith(" †")
     for name in ("Accuracy", "Memory"):
-        assert not main_tables.shows_unstable_mark(shown[name]), name
+        assert not cells.shows_unstable_mark(shown[name]), name
     for section in main_tables.sections(summary):
-        assert section.notes.count(main_tables.UNSTABLE_NOTE) == (section.key == "time")
+        assert section.notes.count(cells.UNSTABLE_NOTE) == (section.key == "time")
         # the row's reasons are said in the caveats, not under each table
         assert not any("spread 31%" in note for note in section.notes)
-    assert "shaded" in main_tables.UNSTABLE_NOTE and "Caveats" in main_tables.UNSTABLE_NOTE
+    assert "shaded" in cells.UNSTABLE_NOTE and "Caveats" in cells.UNSTABLE_NOTE
 
 
 def test_skipped_rows_are_one_line_per_reason_not_a_row_each():
@@ -92,7 +92,7 @@ def test_skipped_rows_are_one_line_per_reason_not_a_row_each():
     shown = main_tables.main_tables(frame)
     assert all("cuda" not in r for t in shown.values() for r in t["Row"])
     assert len(shown["Time"]) == 7  # the measured CPU rows
-    notes = main_tables.table_notes(frame)
+    notes = caveats.not_measured(frame)
     skipped = [n for n in notes if n.startswith("skipped")]
     assert skipped == [f"skipped, 8 rows: {', '.join(frame[frame['status'] == 'skipped']['row'])}"
                        f". Reason: {NO_GPU}"]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import main_tables, tables
+from reports import cells, main_tables, tables
 from reports.build import build_report
 from results.load import load_results
 from tests import format2
@@ -163,4 +163,4 @@ def test_a_format_2_run_keeps_its_interval_columns(data):
 def test_a_missing_unstable_flag_renders_as_stable(data):
     frame = tables.tidy(as_run(data)).assign(unstable=pd.array([None] * 4, dtype="boolean"))
     for table in main_tables.main_tables(frame).values():
-        assert not main_tables.shows_unstable_mark(table)
+        assert not cells.shows_unstable_mark(table)
