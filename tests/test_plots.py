@@ -65,6 +65,13 @@ def test_figures_for_a_notebook(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg
 
 
+def test_the_same_figure_gives_the_same_svg_bytes(tmp_path):
+    # the SVG's ids (clip paths, markers) are hashed with a fixed salt: matplotlib's default
+    # salts each id with a new uuid4, so a rebuilt report's SVGs differed from the last ones
+    fig = figures(write(run_without_gpu(), tmp_path))["time_per_step"]
+    first, again = images.render(fig)[1], images.render(fig)[1]
+    assert b"clip-path=" in first and first == again
+
 
 def test_names_that_look_like_mathtext_are_drawn_as_text(drawn):
     labels = [t.get_text() for t in drawn["time_per_step"].axes[0].get_yticklabels()]
