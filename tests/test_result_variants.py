@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reports import compare as compare_module
-from reports import compare_markdown, plots, scaling
+from reports import compare_markdown, images, scaling
 from reports.build import report_files
 from results.atomic import write_folder
 from results.load import UnreadableResult, checked, load_results
@@ -116,7 +116,7 @@ def _fast_render(fig):
 
 @pytest.fixture
 def quick_plots(monkeypatch):
-    monkeypatch.setattr(plots, "render", _fast_render)
+    monkeypatch.setattr(images, "render", _fast_render)
     # The sample-size search is the slow part of a comparison, and a sweep's bootstrap of
     # its fits that of a report; both read only numbers that loading has checked, whatever
     # the number of resamples.
