@@ -31,6 +31,8 @@ class _Absent:
 
 
 ABSENT: Any = _Absent()
+# Record class -> its field_names; a class's dataclass fields are fixed once it is made.
+_FIELD_NAMES: dict = {}
 
 
 def _plain(value):
@@ -58,7 +60,12 @@ class Record:
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         """The JSON keys this record names, in the order a new file writes them."""
-        return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("json", True))
+        # Asked for every field read (``get``, ``to_dict``): worked out once per class.
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls)
+                                              if f.metadata.get("json", True))
+        return names
 
     @classmethod
     def from_dict(cls, data: dict):
