@@ -38,7 +38,8 @@ def parity_traces(request, tmp_path_factory) -> dict[str, dict]:
     every label of their ``TRACE_LABELS`` (at tests/parity_trace.py's spec), or its
     refusal (``{"refused": reason}``) for every label of ``TRACE_REFUSED``; and ``NAME``
     -> the arrays of every regime of ``TRACE_REGIMES`` (keys ``REGIME/...``) for numpy and
-    each installed twin."""
+    each installed twin; and ``NAME>module.function`` -> that function's JSON answer for
+    ``NAME``, called in ``NAME``'s process, for every entry of ``TRACE_CALLS``."""
     session = request.session
     out_dir = tmp_path_factory.mktemp("parity")
     # Inductor compiles in a pool of worker processes by default, each of which imports torch
@@ -60,20 +61,23 @@ def parity_traces(request, tmp_path_factory) -> dict[str, dict]:
                         JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     return run_parity_traces(_requested(session, "TRACE_LABELS"),
                              _requested(session, "TRACE_REGIMES"), out_dir, env,
-                             refused=_requested(session, "TRACE_REFUSED"))
+                             refused=_requested(session, "TRACE_REFUSED"),
+                             calls=_requested(session, "TRACE_CALLS"))
 
 
 # Each worker imports the frameworks its tests use (about 1.5 GB resident with all of them):
 # more workers than this cost memory for little time, as the parity traces, which take
 # a worker for most of the session, run two processes at a time anyway.
 MAX_WORKERS = 4
-# The modules whose tests share the session's parity traces (``parity_traces``).
-PARITY_MODULES = ("test_parity.py", "test_parity_edges.py", "test_parity_width.py")
+# The modules whose tests share the session's parity traces (``parity_traces``): test_api
+# asks the trace processes for its Keras twins' outcomes.
+PARITY_MODULES = ("test_parity.py", "test_parity_edges.py", "test_parity_width.py",
+                  "test_api.py")
 # The longest modules, longest first (``pytest --durations``, two cores): a worker takes
 # the next module when it runs out, in the order collected, so these start first and the
 # short ones fill the gaps at the end.
 LONGEST_FIRST = ("parity", "test_bench_e2e.py", "test_distributed.py",
-                 "test_result_variants.py", "test_api.py", "test_variants.py", "test_cost.py",
+                 "test_result_variants.py", "test_variants.py", "test_cost.py",
                  "test_reports.py", "test_conventions.py", "test_packaging.py",
                  "test_shard_merge.py")
 

@@ -88,12 +88,14 @@ _LONGEST_FIRST = ("keras-tensorflow", "torch", "keras-jax", "jax", "keras-torch"
 
 
 def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict,
-                      refused=()) -> dict[str, dict]:
+                      refused=(), calls=()) -> dict[str, dict]:
     """tests/parity_trace.py's arrays for every label of ``labels`` (``NAME:MODE`` ->
     arrays), for ``regimes`` from numpy and every installed twin at its default mode
-    (``NAME`` -> arrays of every regime), and each ``refused`` label's refusal
-    (``NAME:MODE`` -> {"refused": the framework's reason, or ""}), from one process per
-    implementation (each framework imported once), two processes at a time."""
+    (``NAME`` -> arrays of every regime), each ``refused`` label's refusal
+    (``NAME:MODE`` -> {"refused": the framework's reason, or ""}) and the JSON answer of
+    each ``calls`` entry ``NAME>module.function`` (the function called with ``NAME``;
+    parity_trace.call), from one process per implementation (each framework imported
+    once), two processes at a time."""
     import json
 
     from frameworks import IMPLEMENTATIONS
@@ -106,6 +108,11 @@ def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict,
         jobs.setdefault(label.split(":")[0], []).append(
             {"label": label, "out": str(out_dir / f"{label.replace(':', '_')}.refused.npz"),
              "refused": True})
+    for label in calls:
+        name, _, function = label.partition(">")
+        jobs.setdefault(name, []).append(
+            {"label": name, "call": function,
+             "out": str(out_dir / f"{name}.{function}.json")})
     if regimes:
         for name in IMPLEMENTATIONS:
             if not IMPLEMENTATIONS[name].missing():
@@ -118,8 +125,9 @@ def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict,
         job_path.write_text(json.dumps(jobs[name]))
         commands[name] = [sys.executable, str(TRACE), "--job", str(job_path)]
     run_commands(commands, env)
-    return {entry["label"]: dict(np.load(entry["out"]))
-            for job in jobs.values() for entry in job}
+    return {f"{entry['label']}>{entry['call']}" if entry.get("call") else entry["label"]:
+            json.loads(Path(entry["out"]).read_text()) if entry.get("call")
+            else dict(np.load(entry["out"])) for job in jobs.values() for entry in job}
 
 
 def trace_of(traces: dict, label: str) -> dict:
