@@ -14,11 +14,10 @@ one after another, and the parity modules share one worker, which traces once.
 
 import os
 import signal
-import tempfile
 
 import pytest
 
-from tests.helpers import framework_env, run_parity_traces
+from tests.helpers import compile_cache_env, framework_env, run_parity_traces
 
 
 def _requested(session, name: str) -> list:
@@ -51,14 +50,9 @@ def parity_traces(request, tmp_path_factory) -> dict[str, dict]:
     # for the last, smaller batch; only the C++ of an unchanged graph at an unchanged torch
     # is reused. (The benchmark's workers compile cold, each run in caches of its own.)
     # jax (and Keras on jax) keep their XLA executables the same way, in jax's persistent
-    # cache, which by default takes none of this net's compiles (each under its 1 s
-    # threshold): a later session saves about 12 s of CPU.
-    jax_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
-        tempfile.gettempdir(), f"jax-cache-sidebyside-tests-{os.getuid()}")
+    # cache (tests.helpers.compile_cache_env): a later session saves about 12 s of CPU.
     env = framework_env(tmp_path_factory, TORCHINDUCTOR_COMPILE_THREADS="1",
-                        JAX_COMPILATION_CACHE_DIR=jax_cache,
-                        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+                        **compile_cache_env())
     return run_parity_traces(_requested(session, "TRACE_LABELS"),
                              _requested(session, "TRACE_REGIMES"), out_dir, env,
                              refused=_requested(session, "TRACE_REFUSED"),

@@ -29,10 +29,29 @@ def framework_env(tmp_path_factory=None, **extra):
     return env
 
 
+def compile_cache_env() -> dict:
+    """The environment that gives a test's process jax's persistent compilation cache (jax,
+    and Keras on jax, keep their XLA executables there): the caller's
+    JAX_COMPILATION_CACHE_DIR where it sets one, else a folder of the tests' own in the
+    temporary directory, kept between sessions. By default the cache takes none of this
+    net's compiles (each under its 1 s threshold), so both thresholds are 0: a later
+    process that compiles the same computation (within a session too: the same twin in
+    another test's process) loads it instead. Only the compile is reused, never a result;
+    jax still traces and lowers every function (and logs each such compile). The
+    benchmark's own workers compile cold, as a user's do: not for them."""
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
+        tempfile.gettempdir(), f"jax-cache-sidebyside-tests-{os.getuid()}")
+    return {"JAX_COMPILATION_CACHE_DIR": folder,
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
 def run_python(code: str, env=None, timeout=300) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter (a fresh Keras backend, a fresh import state)."""
+    """Run ``code`` in a fresh interpreter (a fresh Keras backend, a fresh import state);
+    without ``env``, with jax's compilation cache (``compile_cache_env``)."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env or framework_env(), timeout=timeout, cwd=ROOT)
+                          env=env or framework_env(**compile_cache_env()), timeout=timeout,
+                          cwd=ROOT)
 
 
 TRACE = Path(__file__).with_name("parity_trace.py")
