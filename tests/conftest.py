@@ -9,16 +9,17 @@ Where pytest-xdist is installed (dependency group ``test``), plain ``pytest`` ru
 tests in one worker process per core (at most ``MAX_WORKERS``); ``-n 0`` runs them here,
 ``-n N`` in N workers. Each worker is a session of its own, with its own session- and
 module-scoped fixtures and module-level caches: so every module's tests run in one worker,
-one after another, and the parity modules share one worker, which traces once.
+one after another, and the modules of a group (``GROUPS``) share one worker: the parity
+modules, which trace once, and the modules that read the same built reports.
 """
 
 import os
+import shutil
 import signal
-import tempfile
 
 import pytest
 
-from tests.helpers import framework_env, run_parity_traces
+from tests.helpers import compile_cache_env, framework_env, run_parity_traces
 
 
 def _requested(session, name: str) -> list:
@@ -38,7 +39,8 @@ def parity_traces(request, tmp_path_factory) -> dict[str, dict]:
     every label of their ``TRACE_LABELS`` (at tests/parity_trace.py's spec), or its
     refusal (``{"refused": reason}``) for every label of ``TRACE_REFUSED``; and ``NAME``
     -> the arrays of every regime of ``TRACE_REGIMES`` (keys ``REGIME/...``) for numpy and
-    each installed twin."""
+    each installed twin; and ``NAME>module.function`` -> that function's JSON answer for
+    ``NAME``, called in ``NAME``'s process, for every entry of ``TRACE_CALLS``."""
     session = request.session
     out_dir = tmp_path_factory.mktemp("parity")
     # Inductor compiles in a pool of worker processes by default, each of which imports torch
@@ -50,31 +52,73 @@ def parity_traces(request, tmp_path_factory) -> dict[str, dict]:
     # for the last, smaller batch; only the C++ of an unchanged graph at an unchanged torch
     # is reused. (The benchmark's workers compile cold, each run in caches of its own.)
     # jax (and Keras on jax) keep their XLA executables the same way, in jax's persistent
-    # cache, which by default takes none of this net's compiles (each under its 1 s
-    # threshold): a later session saves about 12 s of CPU.
-    jax_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
-        tempfile.gettempdir(), f"jax-cache-sidebyside-tests-{os.getuid()}")
+    # cache (tests.helpers.compile_cache_env): a later session saves about 12 s of CPU.
     env = framework_env(tmp_path_factory, TORCHINDUCTOR_COMPILE_THREADS="1",
-                        JAX_COMPILATION_CACHE_DIR=jax_cache,
-                        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+                        **compile_cache_env())
     return run_parity_traces(_requested(session, "TRACE_LABELS"),
                              _requested(session, "TRACE_REGIMES"), out_dir, env,
-                             refused=_requested(session, "TRACE_REFUSED"))
+                             refused=_requested(session, "TRACE_REFUSED"),
+                             calls=_requested(session, "TRACE_CALLS"))
+
+
+def _build_case(case: str, folder):
+    """Build ``case``'s result file and report in ``folder``; return the report folder."""
+    from reports.build import build_report
+    from tests import format2
+    from tests.report_cases import build_hostile_report, realistic_run, write
+
+    if case == "hostile":  # report_cases.hostile_run, its report in folder / "report"
+        return build_hostile_report(folder)
+    if case == "realistic":  # report_cases.realistic_run, its report in folder / "report"
+        return build_report(write(realistic_run(), folder, "results.json"), folder / "report")
+    if case == "sweep":  # test_scaling.sweep_run: results.json and its report in folder
+        from tests.test_scaling import sweep_run
+
+        return build_report(format2.write(folder / "results.json", sweep_run()), folder)
+    raise ValueError(f"no report case {case!r}")
+
+
+@pytest.fixture(scope="session")
+def report_copy(tmp_path_factory):
+    """``report_copy(case)``: the report folder of a fresh copy of the folder that ``case``
+    (hostile, realistic or sweep, ``_build_case``) builds, result file and all. Each case is
+    built once per session (a build draws and encodes every plot: seconds of CPU), and the
+    modules that read it (``RENDERED_MODULES``) share a worker; each caller gets a copy of
+    its own to add files to (pdflatex's) or change."""
+    built = {}
+
+    def copy(case: str):
+        if case not in built:
+            folder = tmp_path_factory.mktemp(f"built-{case}")
+            built[case] = (folder, _build_case(case, folder))
+        folder, report = built[case]
+        out = tmp_path_factory.mktemp(case)
+        shutil.copytree(folder, out, dirs_exist_ok=True)
+        return out / report.relative_to(folder)
+
+    return copy
 
 
 # Each worker imports the frameworks its tests use (about 1.5 GB resident with all of them):
 # more workers than this cost memory for little time, as the parity traces, which take
 # a worker for most of the session, run two processes at a time anyway.
 MAX_WORKERS = 4
-# The modules whose tests share the session's parity traces (``parity_traces``).
-PARITY_MODULES = ("test_parity.py", "test_parity_edges.py", "test_parity_width.py")
-# The longest modules, longest first (``pytest --durations``, two cores): a worker takes
+# The modules whose tests share the session's parity traces (``parity_traces``): test_api
+# asks the trace processes for its Keras twins' outcomes.
+PARITY_MODULES = ("test_parity.py", "test_parity_edges.py", "test_parity_width.py",
+                  "test_api.py")
+# The modules that read the reports ``report_copy`` builds, in one worker (its session
+# builds each once).
+RENDERED_MODULES = ("test_report_latex.py", "test_report_html.py", "test_report_tables.py",
+                    "test_scaling.py")
+GROUPS = {**dict.fromkeys(PARITY_MODULES, "parity"),
+          **dict.fromkeys(RENDERED_MODULES, "rendered reports")}
+# The longest modules and groups, longest first (``pytest --durations``, two cores): a worker takes
 # the next module when it runs out, in the order collected, so these start first and the
 # short ones fill the gaps at the end.
 LONGEST_FIRST = ("parity", "test_bench_e2e.py", "test_distributed.py",
-                 "test_result_variants.py", "test_api.py", "test_variants.py", "test_cost.py",
-                 "test_reports.py", "test_conventions.py", "test_packaging.py",
+                 "test_result_variants.py", "rendered reports", "test_variants.py",
+                 "test_cost.py", "test_reports.py", "test_conventions.py", "test_packaging.py",
                  "test_shard_merge.py")
 
 
@@ -122,9 +166,9 @@ def pytest_configure(config):
 
 
 def _group(nodeid: str) -> str:
-    """The module that a test belongs to, or ``parity`` for the parity modules."""
+    """The module that a test belongs to, or its group (``GROUPS``)."""
     path = nodeid.split("::", 1)[0]
-    return "parity" if path.rsplit("/", 1)[-1] in PARITY_MODULES else path
+    return GROUPS.get(path.rsplit("/", 1)[-1], path)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # before pytest-xdist's own choice
@@ -151,7 +195,7 @@ def pytest_collection_modifyitems(config, items):
 
     def rank(item):
         group = _group(item.nodeid)
-        group = group if group == "parity" else group.rsplit("/", 1)[-1]
+        group = group if group in GROUPS.values() else group.rsplit("/", 1)[-1]
         return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: collection order within a rank

@@ -29,10 +29,29 @@ def framework_env(tmp_path_factory=None, **extra):
     return env
 
 
+def compile_cache_env() -> dict:
+    """The environment that gives a test's process jax's persistent compilation cache (jax,
+    and Keras on jax, keep their XLA executables there): the caller's
+    JAX_COMPILATION_CACHE_DIR where it sets one, else a folder of the tests' own in the
+    temporary directory, kept between sessions. By default the cache takes none of this
+    net's compiles (each under its 1 s threshold), so both thresholds are 0: a later
+    process that compiles the same computation (within a session too: the same twin in
+    another test's process) loads it instead. Only the compile is reused, never a result;
+    jax still traces and lowers every function (and logs each such compile). The
+    benchmark's own workers compile cold, as a user's do: not for them."""
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
+        tempfile.gettempdir(), f"jax-cache-sidebyside-tests-{os.getuid()}")
+    return {"JAX_COMPILATION_CACHE_DIR": folder,
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
 def run_python(code: str, env=None, timeout=300) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter (a fresh Keras backend, a fresh import state)."""
+    """Run ``code`` in a fresh interpreter (a fresh Keras backend, a fresh import state);
+    without ``env``, with jax's compilation cache (``compile_cache_env``)."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=env or framework_env(), timeout=timeout, cwd=ROOT)
+                          env=env or framework_env(**compile_cache_env()), timeout=timeout,
+                          cwd=ROOT)
 
 
 TRACE = Path(__file__).with_name("parity_trace.py")
@@ -88,12 +107,14 @@ _LONGEST_FIRST = ("keras-tensorflow", "torch", "keras-jax", "jax", "keras-torch"
 
 
 def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict,
-                      refused=()) -> dict[str, dict]:
+                      refused=(), calls=()) -> dict[str, dict]:
     """tests/parity_trace.py's arrays for every label of ``labels`` (``NAME:MODE`` ->
     arrays), for ``regimes`` from numpy and every installed twin at its default mode
-    (``NAME`` -> arrays of every regime), and each ``refused`` label's refusal
-    (``NAME:MODE`` -> {"refused": the framework's reason, or ""}), from one process per
-    implementation (each framework imported once), two processes at a time."""
+    (``NAME`` -> arrays of every regime), each ``refused`` label's refusal
+    (``NAME:MODE`` -> {"refused": the framework's reason, or ""}) and the JSON answer of
+    each ``calls`` entry ``NAME>module.function`` (the function called with ``NAME``;
+    parity_trace.call), from one process per implementation (each framework imported
+    once), two processes at a time."""
     import json
 
     from frameworks import IMPLEMENTATIONS
@@ -106,6 +127,11 @@ def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict,
         jobs.setdefault(label.split(":")[0], []).append(
             {"label": label, "out": str(out_dir / f"{label.replace(':', '_')}.refused.npz"),
              "refused": True})
+    for label in calls:
+        name, _, function = label.partition(">")
+        jobs.setdefault(name, []).append(
+            {"label": name, "call": function,
+             "out": str(out_dir / f"{name}.{function}.json")})
     if regimes:
         for name in IMPLEMENTATIONS:
             if not IMPLEMENTATIONS[name].missing():
@@ -118,8 +144,9 @@ def run_parity_traces(labels, regimes: list[dict], out_dir: Path, env: dict,
         job_path.write_text(json.dumps(jobs[name]))
         commands[name] = [sys.executable, str(TRACE), "--job", str(job_path)]
     run_commands(commands, env)
-    return {entry["label"]: dict(np.load(entry["out"]))
-            for job in jobs.values() for entry in job}
+    return {f"{entry['label']}>{entry['call']}" if entry.get("call") else entry["label"]:
+            json.loads(Path(entry["out"]).read_text()) if entry.get("call")
+            else dict(np.load(entry["out"])) for job in jobs.values() for entry in job}
 
 
 def trace_of(traces: dict, label: str) -> dict:

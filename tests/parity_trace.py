@@ -126,10 +126,22 @@ def refusal(label):
     return ""
 
 
+def call(label, function, path):
+    """``function`` (``module.name``, e.g. ``tests.test_api.api_outcomes``) called with the
+    implementation ``label`` in this process; its JSON-able answer written to ``path``."""
+    import importlib
+
+    module, _, name = function.rpartition(".")
+    with open(path, "w") as f:
+        json.dump(getattr(importlib.import_module(module), name)(label), f)
+
+
 def run_job(path):
     """The traces of a job file ``[{"label", "out", "regimes" (optional), "refused"
-    (optional)}, ...]``, in order; an entry with ``"refused": true`` saves ``refusal``'s
-    answer (key ``refused``) instead of a trace.
+    (optional), "call" (optional)}, ...]``, in order; an entry with ``"refused": true``
+    saves ``refusal``'s answer (key ``refused``) instead of a trace, and one with a
+    ``"call"`` the JSON answer of that test function (``call``): a test that needs a Keras
+    backend of its own asks it of this process, where the framework is imported already.
 
     Every label names the same implementation: one Keras backend per process."""
     with open(path) as f:
@@ -138,7 +150,9 @@ def run_job(path):
     if len(names) != 1:
         raise SystemExit(f"a job traces one implementation, got {sorted(names)}")
     for entry in job:
-        if entry.get("refused"):
+        if entry.get("call"):
+            call(entry["label"], entry["call"], entry["out"])
+        elif entry.get("refused"):
             np.savez(entry["out"], refused=np.array(refusal(entry["label"])))
         else:
             save(entry["label"], entry["out"], entry.get("regimes"))

@@ -1,7 +1,6 @@
 """The public API that course notebooks import: names, errors, lazy imports."""
 
 import importlib.util
-import json
 import textwrap
 
 import numpy as np
@@ -128,9 +127,9 @@ def course_settings(name):
             float(abs(net.get_weights()[1]).max())]
 
 
-def test_course_convention_keeps_keras_own_defaults():
+def test_course_convention_keeps_keras_own_defaults(outcomes):
     # Asked in keras-jax's process of the bad-input tests below (Keras fixes its backend).
-    epsilon, placement, max_bias = outcomes_of("keras-jax")["course_settings"]
+    epsilon, placement, max_bias = outcomes("keras-jax")["course_settings"]
     assert epsilon == pytest.approx(1e-7)
     assert placement == "before bias correction (Keras)"
     assert max_bias == 0.0
@@ -259,22 +258,27 @@ def net_predict_start(name, start, X):
     return net.predict(X)
 
 
+# The Keras twins' outcomes are asked of the session's trace process of their backend
+# (tests/conftest.py's parity_traces), where Keras is imported already: a process of its own
+# for each would import the framework again (seconds of CPU each).
+TRACE_CALLS = [f"{name}>tests.test_api.api_outcomes" for name, impl in IMPLEMENTATIONS.items()
+               if impl.keras_backend and not impl.missing()]
 _OUTCOMES = {}
 
 
-def outcomes_of(name):
-    if IMPLEMENTATIONS[name].missing():
-        pytest.skip(f"{name} is not installed")
-    if name not in _OUTCOMES:
-        if IMPLEMENTATIONS[name].keras_backend:
-            result = run_python(
-                "import json\nfrom tests.test_api import api_outcomes\n"
-                f"print(json.dumps(api_outcomes({name!r})))")
-            assert result.returncode == 0, result.stderr[-3000:]
-            _OUTCOMES[name] = json.loads(result.stdout.strip().splitlines()[-1])
-        else:
-            _OUTCOMES[name] = api_outcomes(name)
-    return _OUTCOMES[name]
+@pytest.fixture(scope="module")
+def outcomes(parity_traces):
+    """``outcomes(name)``: ``api_outcomes(name)``, asked once per session."""
+    def outcomes_of(name):
+        if IMPLEMENTATIONS[name].missing():
+            pytest.skip(f"{name} is not installed")
+        if name not in _OUTCOMES:
+            if IMPLEMENTATIONS[name].keras_backend:
+                _OUTCOMES[name] = parity_traces[f"{name}>tests.test_api.api_outcomes"]
+            else:
+                _OUTCOMES[name] = api_outcomes(name)
+        return _OUTCOMES[name]
+    return outcomes_of
 
 
 BAD_CASES = _bad_calls(SPEC)[2]
@@ -282,8 +286,8 @@ BAD_CASES = _bad_calls(SPEC)[2]
 
 @pytest.mark.parametrize("case", BAD_CASES)
 @pytest.mark.parametrize("name", IMPLEMENTATIONS)
-def test_bad_input_is_one_value_error_naming_it(name, case):
-    outcome = outcomes_of(name)["outcomes"][case]
+def test_bad_input_is_one_value_error_naming_it(outcomes, name, case):
+    outcome = outcomes(name)["outcomes"][case]
     assert outcome.startswith("ValueError: "), outcome
     message = outcome.removeprefix("ValueError: ")
     for word in BAD_CASES[case][2]:
@@ -292,15 +296,15 @@ def test_bad_input_is_one_value_error_naming_it(name, case):
 
 
 @pytest.mark.parametrize("name", IMPLEMENTATIONS)
-def test_refused_calls_leave_the_weights_alone(name):
-    assert outcomes_of(name)["weights_unchanged"]
+def test_refused_calls_leave_the_weights_alone(outcomes, name):
+    assert outcomes(name)["weights_unchanged"]
 
 
 @pytest.mark.parametrize("name", IMPLEMENTATIONS)
-def test_labels_of_shape_n_work_as_n_by_1(name):
+def test_labels_of_shape_n_work_as_n_by_1(outcomes, name):
     """evaluate(X, y) with (n,) labels once gave 0.5 (an n x n comparison); training with
     them trained on something else or failed, depending on the twin."""
-    result = outcomes_of(name)
+    result = outcomes(name)
     assert result["evaluate_1d"] == result["evaluate_2d"]
     assert result["evaluate_2d"][1] == pytest.approx(result["accuracy_by_hand"], abs=0)
     assert result["accuracy_list"] == result["evaluate_2d"][1]
@@ -311,6 +315,6 @@ def test_labels_of_shape_n_work_as_n_by_1(name):
 
 @pytest.mark.parametrize("case", EXTREME_SPECS)
 @pytest.mark.parametrize("name", IMPLEMENTATIONS)
-def test_every_accepted_extreme_trains_in_every_twin(name, case):
-    losses = outcomes_of(name)["extremes"][case]
+def test_every_accepted_extreme_trains_in_every_twin(outcomes, name, case):
+    losses = outcomes(name)["extremes"][case]
     assert len(losses) == 4 and all(0 < loss < 20 for loss in losses), losses

@@ -11,7 +11,7 @@ import pytest
 
 from reports.html import HTML_CSP
 from reports.plots import PLOTS
-from tests.report_cases import HOSTILE_NAME, NO_GPU, build_hostile_report
+from tests.report_cases import HOSTILE_NAME, NO_GPU
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
@@ -19,8 +19,8 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not in
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    return build_hostile_report(tmp_path_factory.mktemp("html"))
+def report(report_copy):
+    return report_copy("hostile")  # report_cases.build_hostile_report's (tests/conftest.py)
 
 
 def chromium(report, tmp_path, *args) -> subprocess.CompletedProcess:
@@ -139,12 +139,8 @@ def layout(report, tmp_path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def realistic_report(tmp_path_factory):
-    from reports.build import build_report
-    from tests.report_cases import realistic_run, write
-
-    folder = tmp_path_factory.mktemp("realistic-html")
-    return build_report(write(realistic_run(), folder, "results.json"), folder / "report")
+def realistic_report(report_copy):
+    return report_copy("realistic")  # report_cases.realistic_run's (tests/conftest.py)
 
 
 @needs_chromium

@@ -9,7 +9,7 @@ import pytest
 
 from reports import caveats, latex, main_tables, tables
 from reports.plots import PLOTS
-from tests.report_cases import as_run, build_hostile_report, old_run, with_format2_summary
+from tests.report_cases import as_run, old_run, with_format2_summary
 
 PDFLATEX = shutil.which("pdflatex")
 needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not installed "
@@ -18,8 +18,8 @@ needs_pdflatex = pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is not in
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    return build_hostile_report(tmp_path_factory.mktemp("latex"))
+def report(report_copy):
+    return report_copy("hostile")  # report_cases.build_hostile_report's (tests/conftest.py)
 
 
 def pdflatex(folder, name="report.tex") -> str:
@@ -115,13 +115,8 @@ def test_latex_escape(text, source):
 
 
 @needs_pdflatex
-def test_a_sweeps_report_tex_fits_the_page(tmp_path):
-    from reports.build import build_report
-    from tests import format2
-    from tests.test_scaling import sweep_run
-
-    path = format2.write(tmp_path / "results.json", sweep_run())
-    folder = build_report(path, tmp_path)
+def test_a_sweeps_report_tex_fits_the_page(report_copy):
+    folder = report_copy("sweep")  # test_scaling.sweep_run()'s report (tests/conftest.py)
     log = pdflatex(folder)
     assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
     assert "too wide" not in log and "too narrow" not in log, \
@@ -174,12 +169,8 @@ def overfull_over_slack(log: str) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def realistic_report(tmp_path_factory):
-    from reports.build import build_report
-    from tests.report_cases import realistic_run, write
-
-    folder = tmp_path_factory.mktemp("realistic")
-    return build_report(write(realistic_run(), folder, "results.json"), folder / "report")
+def realistic_report(report_copy):
+    return report_copy("realistic")  # report_cases.realistic_run's (tests/conftest.py)
 
 
 @needs_pdflatex

@@ -13,7 +13,6 @@ from tests.report_cases import (
     HOSTILE_NAME,
     NO_GPU,
     as_run,
-    hostile_run,
     old_run,
     run_without_gpu,
     with_format2_summary,
@@ -116,8 +115,8 @@ def test_markdown_names_with_pipes_newlines_and_markup_stay_in_their_cell():
         {"Row": HOSTILE_NAME, "µs/step": "1.0"}, {"Row": "plain", "µs/step": "2|3"}]
 
 
-def test_the_markdown_report_of_a_hostile_run_parses_back(tmp_path):
-    report = build_report(write(hostile_run(), tmp_path), tmp_path / "out")
+def test_the_markdown_report_of_a_hostile_run_parses_back(report_copy):
+    report = report_copy("hostile")  # hostile_run's report (tests/conftest.py)
     text = (report / "report.md").read_text()
     time = text.split("## Time")[1].split("\n\n")[2]
     rows = [line["Row"] for line in markdown.parse_markdown_table(time)]

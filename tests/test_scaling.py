@@ -74,10 +74,10 @@ def sweep_run(planted=PLANTED, noise=0.02, processes=3, seed=1):
 
 
 @pytest.fixture(scope="module")
-def sweep_report(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sweep")
-    path = format2.write(folder / "results.json", sweep_run())
-    return build_report(path, folder)
+def sweep_report(report_copy):
+    """``sweep_run()``'s folder: results.json and its report (built once per session,
+    tests/conftest.py)."""
+    return report_copy("sweep")
 
 
 # -- options and rows -----------------------------------------------------------------------
