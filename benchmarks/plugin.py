@@ -40,7 +40,7 @@ from benchmarks.runner import ROOT
 from benchmarks.table import cost_lines, side_by_side
 from results import estimate, model
 from results.atomic import shell_quoted as _quoted
-from results.format import RESULTS_FILE_NAME
+from results.format import BUSY_WARNING_PREFIX, RESULTS_FILE_NAME
 
 BENCH_DIR = ROOT / "benchmarks"
 TESTS_DIR = ROOT / "tests"
@@ -131,8 +131,8 @@ class Suite:
             self.run.warnings.append(f"--threads {plan.threads} is above the {cores} cores "
                                      "of this machine: the threads compete for cores")
         if self.run.environment.busy_before:
-            self.run.warnings.append("the machine was busy before the run: "
-                                     f"{self.run.environment.busy_reason}")
+            self.run.warnings.append(
+                f"{BUSY_WARNING_PREFIX}{self.run.environment.busy_reason}")
             if plan.affinity == "auto":
                 # A pinned worker cannot move off a busy core (see Plan.cpus_for_worker).
                 self.plan = plan = dataclasses.replace(plan, affinity="none")

@@ -16,6 +16,7 @@ import pandas as pd
 from reports.cells import MEASURED_STATUSES, UNSTABLE_MARK
 from reports.document import Section
 from results.estimate import UNSTABLE_HALF_WIDTH_PCT
+from results.format import BUSY_WARNING_PREFIX
 from results.model import Environment, Row, Run
 
 TITLE = "Caveats"
@@ -24,16 +25,12 @@ WHAT_TO_DO_UNSTABLE = ("To pin them down: more samples (--processes, --rounds), 
                        "of timing and is not changed by other work.")
 
 
-# How the run's warning opens (benchmarks/plugin.py); after "Busy machine:" it would say the
-# same thing twice, so the caveat keeps only what follows it.
-BUSY_PREFIX = "the machine was busy before the run: "
-
-
 def busy_reasons(run: Run) -> list[str]:
     """Why the machine was busy, as the run recorded it (its warnings that say "busy", or
-    the environment's reason) without ``BUSY_PREFIX`` and without repeats; empty for a
+    the environment's reason) without ``BUSY_WARNING_PREFIX`` and without repeats; empty for a
     quiet machine."""
-    found = [w.removeprefix(BUSY_PREFIX) for w in run.get("warnings", []) or []
+    # after "Busy machine:" the warning's opening would say the same thing twice
+    found = [w.removeprefix(BUSY_WARNING_PREFIX) for w in run.get("warnings", []) or []
              if "busy" in w and "unstable" not in w]
     env = run.environment or Environment()
     reason = env.get("busy_reason") if env.get("busy_before") else None
@@ -54,6 +51,7 @@ def _starved(row: Row) -> list[int]:
 
 
 def partial_rows(run: Run) -> list[Row]:
+    """The rows of which some processes did not end ok (status "partial")."""
     return [r for r in run.rows if r.status == "partial"]
 
 
@@ -68,6 +66,8 @@ def _lost(row: Row) -> str:
 
 
 def busy_item(run: Run) -> str | None:
+    """The busy-machine caveat ("Busy machine: ...", with what to do), or None on a quiet
+    machine (``busy_reasons``)."""
     reasons = busy_reasons(run)
     if not reasons:
         return None
@@ -82,6 +82,9 @@ DIAGNOSTICS_POINTER = "the Diagnostics appendix"
 
 
 def unstable_item(run: Run) -> str | None:
+    """The unstable rows' caveat: which rows, why their time is not pinned down (the
+    interval's half-width over ``UNSTABLE_HALF_WIDTH_PCT`` percent), which were starved of
+    CPU and what to do; None when no row is unstable."""
     rows = unstable_rows(run)
     if not rows:
         return None
@@ -99,6 +102,8 @@ def unstable_item(run: Run) -> str | None:
 
 
 def partial_items(run: Run) -> list[str]:
+    """One caveat per partial row: which processes were lost and why, and how to measure it
+    whole."""
     return [f"{r.id} is partial: {_lost(r)}. Its numbers come from the processes that "
             f"ended; to measure it whole, run it again alone (-k {r.id})."
             for r in partial_rows(run)]

@@ -32,8 +32,10 @@ UNSTABLE_RATIO_NOTE = (f"{UNSTABLE_MARK} after a ratio: the row's time or the to
 
 
 def time_cells(value, low, high, figures: int = numbers.COLUMN_FIGURES["time"]) -> tuple:
-    """(time, "[low, high]") display strings of a time and its interval, the interval at the
-    time's decimals (results.numbers); ``MISSING`` twice for a missing time."""
+    """(time, "[low, high]") display strings of a time and its 95% interval, in the unit they
+    come in (µs per step in every table), ``figures`` significant figures for the time
+    (results.numbers.COLUMN_FIGURES) and the interval at the time's decimals;
+    ``MISSING`` twice for a missing time."""
     if numbers.is_missing(value):
         return numbers.MISSING, numbers.MISSING
     places = numbers.decimals(float(value), figures)

@@ -7,6 +7,9 @@ import math
 
 # The `format` field of results.json (docs/result_format.md).
 RESULTS_FORMAT = "sidebyside-run"
+# How a run's warning about a machine busy before it opens (then the reason): the plugin
+# writes it, the reports' caveats recognise it and keep only the reason.
+BUSY_WARNING_PREFIX = "the machine was busy before the run: "
 
 # History of `format_version`:
 #   1: the `sidebyside` section inside pytest-benchmark's JSON (one worker process per row,

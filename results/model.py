@@ -34,6 +34,9 @@ def check_version(version, readable: tuple = (1, *READABLE_FORMAT_VERSIONS)) -> 
     names the version and what is read (the only place the version is checked)."""
     if version in readable:  # its type is the contract's (results.schema) to check
         return version
+    if version is None:  # a null or missing format_version
+        raise UnreadableVersion(f"the file names no result format version (this version of "
+                                f"sidebyside reads 1 to {RESULTS_FORMAT_VERSION})")
     raise UnreadableVersion(f"result format version {version!r} is not one this version of "
                             f"sidebyside reads (it reads 1 to {RESULTS_FORMAT_VERSION})")
 

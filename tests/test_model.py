@@ -101,9 +101,11 @@ def test_an_unknown_format_version_is_one_sentence_naming_it(version, tmp_path):
         check_version(version)
     message = str(err.value)
     assert message == (f"result format version {version!r} is not one this version of "
-                       f"sidebyside reads (it reads 1 to 3)")
+                       f"sidebyside reads (it reads 1 to 3)" if version is not None else
+                       "the file names no result format version (this version of sidebyside "
+                       "reads 1 to 3)")
     data = _raw("run3.json") | {"format_version": version}
-    with pytest.raises(UnreadableVersion, match="is not one this version"):
+    with pytest.raises(UnreadableVersion, match="is not one this version|names no result"):
         Run.from_dict(data)
     path = format2.write(tmp_path / "results.json", data)
     with pytest.raises(UnreadableResult) as loaded:

@@ -30,7 +30,10 @@ epochs in words). For the stages it prints their path's stops, its returns to a 
 already left (a driver's return from each stage it called counts: a pipeline of n stages
 has n) and its *re-entries*: calls into a stage that control had already left, as when a
 driver calls two functions of one stage, or a stage calls a function of another that it
-had called before. A pipeline enters each stage once: no re-entry.
+had called before. A pipeline enters each stage once: no re-entry. The stages' path follows
+the first-call rule above, so a module first called from inside a repeated call (as
+reports/latex_longtable.py is, from latex.py's second table) is not on it; the call-backs and
+the helpers are found from every call.
 
 Usage (from the repository root, the project importable)::
 
@@ -40,9 +43,10 @@ RESULT defaults to tests/fixtures/run3.json (a format-3 file); ``--list`` prints
 (with ``--stages``, every stage's);
 ``--calls-only`` leaves out the returns (a module is then revisited only when a call enters
 it again, as when two modules call back and forth). Prints the number of stops, the returns
-to a module already left, and the visits per module; then the *call-backs*: calls (kept as
-above) from one module into another that is already on the call stack beneath it, as when
-A calls B and B calls back into A. A driver that calls its stages one after another returns
+to a module already left, and the visits per module; then the *call-backs*: calls (every
+call, including those that the first-call rule leaves off the path, each caller, callee and
+function once) from one module into another that is already on the call stack beneath it, as
+when A calls B and B calls back into A. A driver that calls its stages one after another returns
 to itself once per stage, which the count of returns counts and this one does not: the
 call-backs are the back and forth between modules that a pipeline does not have.
 """
@@ -78,7 +82,8 @@ class Trace:
     (kind, module, caller module, function) with kind "call" or "return" (a return's module
     is the one control comes back to, its caller module None); ``callers``, per module, the
     project modules that called it (every call, kept or not); ``callbacks`` as
-    "caller -> callee:function" (see the module's docstring)."""
+    "caller -> callee:function", each once, from every call, kept or not (see the module's
+    docstring)."""
 
     def __init__(self):
         self.events: list[tuple[str, str, str | None, str]] = []
@@ -152,10 +157,12 @@ def trace(result: Path) -> Trace:
             keep = all(kept) and name != "<module>" and frame.f_code not in seen
             if name != "<module>" and caller is not None and caller != module:
                 found.callers[module].add(caller)
+                # every call, kept or not: a call-back inside a repeated call is one too
+                callback = f"{caller} -> {module}:{name}"
+                if module in stack and callback not in found.callbacks:
+                    found.callbacks.append(callback)
             if keep:
                 seen.add(frame.f_code)
-                if caller is not None and caller != module and module in stack:
-                    found.callbacks.append(f"{caller} -> {module}:{name}")
                 found.events.append(("call", module, caller, name))
             kept.append(keep)
             stack.append(module)
