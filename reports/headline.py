@@ -53,9 +53,9 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     shaky = ratio_unstable(rows)
     for index, r in rows.iterrows():
         us, us_ci = time_cells(r["us_per_step"], r.get("us_per_step_ci_low"),
-                                r.get("us_per_step_ci_high"))
+                               r.get("us_per_step_ci_high"))
         ratio, ratio_ci = ratio_cells(r.get("ratio_to_torch_loop"), r.get("ratio_ci_low"),
-                                       r.get("ratio_ci_high"))
+                                      r.get("ratio_ci_high"))
         records.append({"Row": str(r["row"]),
                         "Batch": f"{numbers.grouped(r['batch_size'], 0)} ({r['device']})",
                         f"µs/step ({r.get('estimator')})": marked(us, is_unstable(r)),

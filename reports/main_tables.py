@@ -114,7 +114,7 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         key = {"Row": str(r["row"])}
         # The estimator in the header: p10 since format 3, the median before.
         us, us_ci = time_cells(r["us_per_step"], _get(r, "us_per_step_ci_low"),
-                                _get(r, "us_per_step_ci_high"))
+                               _get(r, "us_per_step_ci_high"))
         time = key | {f"µs/step ({_get(r, 'estimator')})": marked(us, is_unstable(r))}
         if has_ci:
             time["95% CI µs/step"] = us_ci
@@ -123,7 +123,7 @@ def main_tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
         time |= {"Epoch s (median)": _seconds(r["steady_epoch_s_median"])}
         time |= _spread_cells(r, frame)
         ratio, ratio_ci = ratio_cells(_get(r, ratio_column), _get(r, "ratio_ci_low"),
-                                       _get(r, "ratio_ci_high"))
+                                      _get(r, "ratio_ci_high"))
         time |= {
             "Samples/s": numbers.rate(r["samples_per_s"]),
             "First epoch s": _seconds(r["first_epoch_s"]),
