@@ -10,6 +10,7 @@ read, so that ``Record.from_dict(d).to_dict() == d`` with the same key order.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar
 
 
@@ -31,8 +32,6 @@ class _Absent:
 
 
 ABSENT: Any = _Absent()
-# Record class -> its field_names; a class's dataclass fields are fixed once it is made.
-_FIELD_NAMES: dict = {}
 
 
 def _plain(value):
@@ -58,14 +57,10 @@ class Record:
                                             kw_only=True, metadata={"json": False})
 
     @classmethod
+    @functools.cache  # asked for every field read (get, to_dict); a class's fields are fixed
     def field_names(cls) -> tuple[str, ...]:
         """The JSON keys this record names, in the order a new file writes them."""
-        # Asked for every field read (``get``, ``to_dict``): worked out once per class.
-        names = _FIELD_NAMES.get(cls)
-        if names is None:
-            names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls)
-                                              if f.metadata.get("json", True))
-        return names
+        return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("json", True))
 
     @classmethod
     def from_dict(cls, data: dict):

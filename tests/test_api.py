@@ -263,21 +263,18 @@ def net_predict_start(name, start, X):
 # for each would import the framework again (seconds of CPU each).
 TRACE_CALLS = [f"{name}>tests.test_api.api_outcomes" for name, impl in IMPLEMENTATIONS.items()
                if impl.keras_backend and not impl.missing()]
-_OUTCOMES = {}
-
-
 @pytest.fixture(scope="module")
 def outcomes(parity_traces):
-    """``outcomes(name)``: ``api_outcomes(name)``, asked once per session."""
+    """``outcomes(name)``: ``api_outcomes(name)``, asked once per module."""
+    known = {}
+
     def outcomes_of(name):
         if IMPLEMENTATIONS[name].missing():
             pytest.skip(f"{name} is not installed")
-        if name not in _OUTCOMES:
-            if IMPLEMENTATIONS[name].keras_backend:
-                _OUTCOMES[name] = parity_traces[f"{name}>tests.test_api.api_outcomes"]
-            else:
-                _OUTCOMES[name] = api_outcomes(name)
-        return _OUTCOMES[name]
+        if name not in known:
+            known[name] = (parity_traces[f"{name}>tests.test_api.api_outcomes"]
+                           if IMPLEMENTATIONS[name].keras_backend else api_outcomes(name))
+        return known[name]
     return outcomes_of
 
 

@@ -75,12 +75,6 @@ def _places(obj, prefix=()):
     return list(seen.values())
 
 
-def _mutated(base: dict, path: tuple, mutation) -> dict:
-    data = json.loads(json.dumps(base))
-    _apply(data, path, mutation)
-    return data
-
-
 def _apply(data, path: tuple, mutation):
     """Change ``data`` in place; return a function that undoes the change."""
     parent = data
@@ -181,11 +175,12 @@ def _loadable_groups(base, places, mutation) -> list[list]:
 
 
 def _changed(base, places, mutation) -> dict:
+    """A copy of ``base`` with ``mutation`` applied at every one of ``places``."""
     data = json.loads(json.dumps(base))
-    for place in sorted(places, key=len, reverse=True):
+    for place in sorted(places, key=len, reverse=True):  # inner fields before outer ones
         try:
             _apply(data, place, mutation)
-        except (KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError):  # an outer change removed it already
             continue
     return data
 
@@ -199,14 +194,8 @@ def _loads(data) -> bool:
 
 
 def _render_groups(base, places, mutation, tmp_path) -> list:
-    data = base
-    for place in sorted(places, key=len, reverse=True):  # inner fields before outer ones
-        try:
-            data = _mutated(data, place, mutation)
-        except (KeyError, IndexError, TypeError):  # an outer change removed it already
-            continue
     path = tmp_path / "group.json"
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(_changed(base, places, mutation)))
     try:
         loaded = load_results(path)
     except UnreadableResult:
