@@ -37,6 +37,10 @@ def check_version(version, readable: tuple = (1, *READABLE_FORMAT_VERSIONS)) -> 
     if version is None:  # a null or missing format_version
         raise UnreadableVersion(f"the file names no result format version (this version of "
                                 f"sidebyside reads 1 to {RESULTS_FORMAT_VERSION})")
+    if not isinstance(version, int) or isinstance(version, bool):  # "3" reads like 3
+        raise UnreadableVersion(f"result format version {version!r} is not a whole number "
+                                f"(this version of sidebyside reads 1 to "
+                                f"{RESULTS_FORMAT_VERSION})")
     raise UnreadableVersion(f"result format version {version!r} is not one this version of "
                             f"sidebyside reads (it reads 1 to {RESULTS_FORMAT_VERSION})")
 

@@ -100,12 +100,16 @@ def test_an_unknown_format_version_is_one_sentence_naming_it(version, tmp_path):
     with pytest.raises(UnreadableVersion) as err:
         check_version(version)
     message = str(err.value)
-    assert message == (f"result format version {version!r} is not one this version of "
-                       f"sidebyside reads (it reads 1 to 3)" if version is not None else
-                       "the file names no result format version (this version of sidebyside "
-                       "reads 1 to 3)")
+    assert message == (
+        "the file names no result format version (this version of sidebyside reads 1 to 3)"
+        if version is None else
+        f"result format version {version!r} is not a whole number (this version of "
+        "sidebyside reads 1 to 3)" if isinstance(version, str) else
+        f"result format version {version!r} is not one this version of sidebyside reads "
+        "(it reads 1 to 3)")
     data = _raw("run3.json") | {"format_version": version}
-    with pytest.raises(UnreadableVersion, match="is not one this version|names no result"):
+    with pytest.raises(UnreadableVersion, match="is not one this version|names no result|"
+                                                "not a whole number"):
         Run.from_dict(data)
     path = format2.write(tmp_path / "results.json", data)
     with pytest.raises(UnreadableResult) as loaded:

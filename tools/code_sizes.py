@@ -6,8 +6,9 @@ and comments included, by the ``ast`` module. Usage, from the repository root::
 
     python tools/code_sizes.py [FOLDER ...] [--file-lines 400] [--function-lines 60]
 
-FOLDER defaults to reports results. Prints the files and the functions over the limits,
-longest first, and exits 0 either way (a function may say in its docstring why it is long).
+FOLDER defaults to frameworks benchmarks results reports. Prints the files and the
+functions over the limits, longest first, and exits 0 either way (a function may say in
+its docstring why it is long).
 """
 
 from __future__ import annotations

@@ -191,6 +191,7 @@ def _print_path(path: list[str], listed: bool, what: str) -> None:
             print(module)
     print(f"{what}stops: {len(path)}")
     print(f"{what}returns to a module already left: {len(path) - len(set(path))}")
+    print(f"{what}visits per module (they add up to the stops):")
     for module, count in collections.Counter(path).most_common():
         print(f"  {count:3d}  {module}")
 
